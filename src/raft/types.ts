@@ -1,0 +1,200 @@
+/**
+ * Types shared by the Raft core and everything that drives it.
+ * The core is pure: these are plain data, safe to encode with msgpack or JSON.
+ */
+
+/** A node's name, e.g. "Node3". */
+export type NodeId = string;
+
+/**
+ * Kinds of log entries. `noop` is appended by every new leader (§8 of the paper: a
+ * leader commits an entry of its own term before serving reads). `config` is reserved
+ * for membership changes, which this version does not perform.
+ */
+export type EntryType = 'normal' | 'noop' | 'config';
+
+/** One log entry. `data` is opaque to the core (the state machine's encoded command). */
+export interface Entry {
+  index: number;
+  term: number;
+  type: EntryType;
+  data: string;
+}
+
+/** The state that must be durable before a node answers a vote or an append (Figure 2). */
+export interface HardState {
+  term: number;
+  vote: NodeId | null;
+  commit: number;
+}
+
+/** What a snapshot covers: every entry up to `index` (of term `term`) is folded into it. */
+export interface SnapshotMeta {
+  index: number;
+  term: number;
+  voters: NodeId[];
+}
+
+/** A state machine snapshot, as opaque bytes plus its metadata. */
+export interface Snapshot {
+  meta: SnapshotMeta;
+  data: Uint8Array;
+}
+
+export type RaftState = 'follower' | 'pre-candidate' | 'candidate' | 'leader';
+
+/** Fields every message carries. */
+interface MessageBase {
+  from: NodeId;
+  to: NodeId;
+  term: number;
+}
+
+export interface PreVoteRequest extends MessageBase {
+  type: 'PreVote';
+  /** Pre-vote does not bump the sender's term; `term` is the term it would campaign in. */
+  lastLogIndex: number;
+  lastLogTerm: number;
+}
+
+export interface PreVoteResponse extends MessageBase {
+  type: 'PreVoteResponse';
+  granted: boolean;
+}
+
+export interface VoteRequest extends MessageBase {
+  type: 'RequestVote';
+  lastLogIndex: number;
+  lastLogTerm: number;
+  /** A forced campaign (TimeoutNow, controller TIMEOUT): voters ignore their leader lease. */
+  force: boolean;
+}
+
+export interface VoteResponse extends MessageBase {
+  type: 'RequestVoteResponse';
+  granted: boolean;
+}
+
+export interface AppendEntriesRequest extends MessageBase {
+  type: 'AppendEntries';
+  prevLogIndex: number;
+  prevLogTerm: number;
+  entries: Entry[];
+  commit: number;
+}
+
+export interface AppendEntriesResponse extends MessageBase {
+  type: 'AppendEntriesResponse';
+  success: boolean;
+  /** On success: the last index now known to match the leader's log. */
+  matchIndex: number;
+  /** On rejection: the prevLogIndex that was rejected (lets the leader drop stale replies). */
+  rejectedIndex: number;
+  /** On rejection: fast backtracking hint (the thesis' §5.3 optimisation). */
+  conflictIndex: number;
+  conflictTerm: number | null;
+}
+
+export interface HeartbeatRequest extends MessageBase {
+  type: 'Heartbeat';
+  commit: number;
+  /** ReadIndex round this heartbeat confirms (0 when none). */
+  readRound: number;
+}
+
+export interface HeartbeatResponse extends MessageBase {
+  type: 'HeartbeatResponse';
+  readRound: number;
+}
+
+export interface InstallSnapshotRequest extends MessageBase {
+  type: 'InstallSnapshot';
+  meta: SnapshotMeta;
+  offset: number;
+  chunk: Uint8Array;
+  done: boolean;
+}
+
+export interface InstallSnapshotResponse extends MessageBase {
+  type: 'InstallSnapshotResponse';
+  snapshotIndex: number;
+  /** Bytes received so far (the next offset the follower expects); 0 asks for a restart. */
+  nextOffset: number;
+  done: boolean;
+  /** After `done`: the follower's last log index, so the leader can resume appends. */
+  lastLogIndex: number;
+}
+
+export interface TimeoutNowRequest extends MessageBase {
+  type: 'TimeoutNow';
+}
+
+export interface ReadIndexRequest extends MessageBase {
+  type: 'ReadIndex';
+  requestId: string;
+}
+
+export interface ReadIndexResponse extends MessageBase {
+  type: 'ReadIndexResponse';
+  requestId: string;
+  /** null: the leader could not serve it (not leader any more, or transferring). */
+  index: number | null;
+}
+
+export type Message =
+  | PreVoteRequest
+  | PreVoteResponse
+  | VoteRequest
+  | VoteResponse
+  | AppendEntriesRequest
+  | AppendEntriesResponse
+  | HeartbeatRequest
+  | HeartbeatResponse
+  | InstallSnapshotRequest
+  | InstallSnapshotResponse
+  | TimeoutNowRequest
+  | ReadIndexRequest
+  | ReadIndexResponse;
+
+export type MessageType = Message['type'];
+
+/** A linearizable read that became safe: serve it once appliedIndex >= index. */
+export interface ReadState {
+  requestId: string;
+  /** null when the read failed (no leader, leadership lost); the caller retries or errors. */
+  index: number | null;
+}
+
+/** Volatile state that observers (status, metrics, logs) care about. */
+export interface SoftState {
+  state: RaftState;
+  leader: NodeId | null;
+  term: number;
+}
+
+/**
+ * What the runtime must do next, in this order (etcd-io/raft's Ready):
+ * 1. send `messages` (safe before persistence: the leader's appends, heartbeats, snapshots);
+ * 2. persist `snapshot`, then `entries` (replacing any stored entries at index >= entries[0].index),
+ *    then `hardState`, all durably (fsync);
+ * 3. send `messagesAfterPersist` (votes and append acks: Figure 2 requires durability first);
+ * 4. apply `snapshot` to the state machine if present, then `committedEntries`;
+ * 5. serve `readStates` once applied;
+ * 6. call `advance(ready)`.
+ */
+export interface Ready {
+  softState: SoftState;
+  hardState: HardState | null;
+  snapshot: Snapshot | null;
+  entries: Entry[];
+  messages: Message[];
+  messagesAfterPersist: Message[];
+  committedEntries: Entry[];
+  readStates: ReadState[];
+}
+
+/** A deterministic source of randomness, injected so a seed reproduces a run. */
+export interface Prng {
+  /** Uniform integer in [0, n). */
+  int(n: number): number;
+}

@@ -1,0 +1,54 @@
+import type { Entry } from '../raft/types.js';
+
+/** A quote as stored and served. `index`/`term` are the log position that committed it. */
+export interface Quote {
+  index: number;
+  term: number;
+  text: string;
+  author: string;
+  postedAt: string;
+}
+
+/** Commands carried in normal entries (Entry.data is their JSON encoding). */
+export type Command =
+  | { op: 'put'; key: string; value: unknown; idempotencyKey?: string }
+  | { op: 'delete'; key: string; idempotencyKey?: string }
+  | { op: 'cas'; key: string; from: unknown; to: unknown; idempotencyKey?: string }
+  | { op: 'quote'; text: string; author: string; postedAt: string; idempotencyKey?: string };
+
+/** Outcome of applying one entry; returned to the client that proposed it. */
+export type ApplyResult =
+  | { ok: true; index: number; quote?: Quote }
+  | { ok: false; index: number; error: 'not_found' }
+  | { ok: false; index: number; error: 'precondition_failed'; current: unknown };
+
+/** A KV read result. */
+export interface KvRecord {
+  key: string;
+  value: unknown;
+  /** Log index of the write that produced this value. */
+  index: number;
+}
+
+/** One committed client entry for the controller's RETRIEVE. */
+export interface CommittedClientEntry {
+  index: number;
+  term: number;
+  command: Command;
+}
+
+/**
+ * The replicated state machine: deterministic, durable (applied index in the same transaction
+ * as the effects), with snapshot/restore for compaction and InstallSnapshot.
+ */
+export interface StateMachine {
+  appliedIndex(): number;
+  /** Applies committed entries in order in one transaction; noop entries only move the index. */
+  apply(entries: Entry[]): ApplyResult[];
+  get(key: string): KvRecord | null;
+  quotesAfter(afterIndex: number, limit: number): Quote[];
+  /** Committed client commands with index >= fromIndex, oldest first (survives compaction). */
+  clientEntriesFrom(fromIndex: number, limit: number): CommittedClientEntry[];
+  snapshot(): Uint8Array;
+  restore(index: number, term: number, data: Uint8Array): void;
+}

@@ -1,0 +1,39 @@
+import type { Entry, HardState, Snapshot } from '../raft/types.js';
+
+/** Everything a node recovers at start. The core keeps the log after `offset` in memory. */
+export interface RecoveredLog {
+  hardState: HardState;
+  /** Latest snapshot, or null if the node never took or received one. */
+  snapshot: Snapshot | null;
+  /** Index of the last compacted entry (0 when nothing was compacted). */
+  offset: number;
+  /** Term of the entry at `offset` (0 when offset is 0). */
+  offsetTerm: number;
+  /** Entries offset+1 .. lastIndex, contiguous. */
+  entries: Entry[];
+}
+
+/** The durable part of one Ready, written as one transaction with one fsync (group commit). */
+export interface PersistBatch {
+  hardState: HardState | null;
+  /** Installed from a leader: replaces the whole log (entries <= meta.index are discarded). */
+  snapshot: Snapshot | null;
+  /** Appended entries; stored entries at index >= entries[0].index are replaced first. */
+  entries: Entry[];
+}
+
+/**
+ * The durable Raft log, hard state and snapshots. Implemented on SQLite for real nodes and
+ * in memory for the simulator; one shared test suite runs against both.
+ */
+export interface RaftStorage {
+  /** Reads everything back; throws StorageError on corruption, never silently resets. */
+  recover(): RecoveredLog;
+  /** Writes one batch atomically and durably. */
+  persist(batch: PersistBatch): void;
+  /** Saves a locally taken snapshot (does not touch the log). */
+  saveSnapshot(snapshot: Snapshot): void;
+  /** Drops entries <= index, remembering `term` as the term at `index`. */
+  compact(index: number, term: number): void;
+  close(): void;
+}

@@ -1,0 +1,28 @@
+import type { Message, NodeId } from '../raft/types.js';
+
+/** Per-peer counters for status and metrics. */
+export interface PeerLinkStats {
+  peer: NodeId;
+  connected: boolean;
+  queuedMessages: number;
+  queuedBytes: number;
+  sentMessages: number;
+  droppedMessages: number;
+}
+
+/**
+ * Peer-to-peer message delivery. Best effort: Raft tolerates loss, so `send` never blocks
+ * and drops when the peer's bounded queue is full. Implemented over TCP for real nodes and
+ * by the simulator's network in tests.
+ */
+export interface Transport {
+  /** Starts listening for inbound peer connections. */
+  start(): Promise<void>;
+  send(to: NodeId, message: Message): void;
+  /** Registers the single consumer of inbound messages. */
+  onMessage(handler: (message: Message) => void): void;
+  /** Called when a peer link goes down (the core moves that peer's progress to probe). */
+  onPeerDown(handler: (peer: NodeId) => void): void;
+  stats(): PeerLinkStats[];
+  close(): Promise<void>;
+}
