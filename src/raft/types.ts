@@ -191,6 +191,8 @@ export interface Ready {
   messagesAfterPersist: Message[];
   committedEntries: Entry[];
   readStates: ReadState[];
+  /** Human-readable state transitions since the last Ready ("became leader term=7"). */
+  events: string[];
 }
 
 /** A deterministic source of randomness, injected so a seed reproduces a run. */

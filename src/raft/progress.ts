@@ -1,0 +1,133 @@
+import { assert } from './assert.js';
+
+/**
+ * How the leader replicates to one follower (etcd-io/raft's Progress):
+ * - probe: one AppendEntries at a time until the follower's matching point is found;
+ * - replicate: optimistic pipelining, bounded by the in-flight window;
+ * - snapshot: an InstallSnapshot is under way; appends pause until it completes.
+ */
+export type ProgressState = 'probe' | 'replicate' | 'snapshot';
+
+/** Leader-side replication state for one peer. */
+export class Progress {
+  matchIndex = 0;
+  nextIndex: number;
+  state: ProgressState = 'probe';
+  /** In probe state: a message is outstanding, wait for a reply or a heartbeat response. */
+  probeSent = false;
+  /** Last index of each in-flight AppendEntries, oldest first (replicate state). */
+  readonly inflight: number[] = [];
+  /** Heard from since the last check-quorum round. */
+  recentActive = false;
+  /** Ticks since we last heard from this peer (for status only). */
+  ticksSinceContact: number | null = null;
+  /** InstallSnapshot transfer state. */
+  snapshotIndex = 0;
+  snapshotOffset = 0;
+  snapshotAwaitingAck = false;
+  snapshotTicksWaiting = 0;
+
+  constructor(nextIndex: number, private readonly maxInflight: number) {
+    this.nextIndex = nextIndex;
+  }
+
+  /** True when no more appends may be sent right now. */
+  isPaused(): boolean {
+    switch (this.state) {
+      case 'probe':
+        return this.probeSent;
+      case 'replicate':
+        return this.inflight.length >= this.maxInflight;
+      case 'snapshot':
+        return true;
+    }
+  }
+
+  becomeProbe(): void {
+    // After a snapshot, resume from just past it; otherwise from just past the match.
+    const resumeFrom = this.state === 'snapshot' ? Math.max(this.matchIndex, this.snapshotIndex) : this.matchIndex;
+    this.resetState('probe');
+    this.nextIndex = resumeFrom + 1;
+  }
+
+  becomeReplicate(): void {
+    this.resetState('replicate');
+    this.nextIndex = this.matchIndex + 1;
+  }
+
+  becomeSnapshot(snapshotIndex: number): void {
+    this.resetState('snapshot');
+    this.snapshotIndex = snapshotIndex;
+  }
+
+  /** Records an append covering up to `lastIndex` as sent. */
+  sentEntries(lastIndex: number, entryCount: number): void {
+    if (this.state === 'replicate') {
+      if (entryCount > 0) {
+        this.nextIndex = lastIndex + 1;
+        this.inflight.push(lastIndex);
+      }
+    } else if (this.state === 'probe') {
+      this.probeSent = true;
+    }
+  }
+
+  /** Applies a successful ack; returns false if it was stale (nothing new learned). */
+  maybeUpdate(matchIndex: number): boolean {
+    let updated = false;
+    if (matchIndex > this.matchIndex) {
+      this.matchIndex = matchIndex;
+      this.probeSent = false;
+      updated = true;
+    }
+    this.nextIndex = Math.max(this.nextIndex, matchIndex + 1);
+    this.freeInflightUpTo(matchIndex);
+    return updated;
+  }
+
+  /**
+   * Handles a rejection of the append whose prevLogIndex was `rejectedIndex`, moving nextIndex
+   * back to `hintNext`. Returns false if the rejection is stale.
+   */
+  maybeDecrease(rejectedIndex: number, hintNext: number): boolean {
+    if (this.state === 'replicate') {
+      // In replicate state a rejection below the match is a stale, reordered reply.
+      if (rejectedIndex <= this.matchIndex) return false;
+      this.becomeProbe();
+      this.nextIndex = clampNext(hintNext, this.matchIndex);
+      return true;
+    }
+    // In probe state only the reply to the outstanding probe (prevLogIndex = next-1) counts.
+    if (this.nextIndex - 1 !== rejectedIndex) return false;
+    this.nextIndex = clampNext(Math.min(hintNext, rejectedIndex), this.matchIndex);
+    this.probeSent = false;
+    return true;
+  }
+
+  /** A heartbeat response proves the link works: let one more message through. */
+  onHeartbeatResponse(): void {
+    this.probeSent = false;
+    // Appends lost on a reconnecting link would otherwise hold the window shut forever.
+    if (this.state === 'replicate' && this.inflight.length >= this.maxInflight) this.inflight.shift();
+  }
+
+  private freeInflightUpTo(index: number): void {
+    while (this.inflight.length > 0 && (this.inflight[0] as number) <= index) this.inflight.shift();
+  }
+
+  private resetState(state: ProgressState): void {
+    this.state = state;
+    this.probeSent = false;
+    this.inflight.length = 0;
+    this.snapshotIndex = 0;
+    this.snapshotOffset = 0;
+    this.snapshotAwaitingAck = false;
+    this.snapshotTicksWaiting = 0;
+  }
+}
+
+function clampNext(hintNext: number, matchIndex: number): number {
+  const next = Math.max(hintNext, matchIndex + 1, 1);
+  assert(next > matchIndex, 'nextIndex must stay above matchIndex');
+  return next;
+}

@@ -1,0 +1,167 @@
+import { assert } from './assert.js';
+import type { Entry } from './types.js';
+
+/**
+ * The in-memory Raft log after the last compaction point, with the bookkeeping the Ready
+ * loop needs: which entries are durable (`stableIndex`), committed and applied.
+ * Entries at or below `offset` were compacted into a snapshot.
+ */
+export class RaftLog {
+  private entries: Entry[];
+  /** Index of the last compacted entry; entries[0] has index offset + 1. */
+  offset: number;
+  /** Term of the entry at `offset`. */
+  offsetTerm: number;
+  /** Highest index known to be durable on this node's disk. */
+  stableIndex: number;
+  commitIndex: number;
+  appliedIndex: number;
+  /** Highest index handed to the runtime for applying (applied once advance() is called). */
+  applyingIndex: number;
+
+  constructor(offset: number, offsetTerm: number, entries: Entry[], commitIndex: number, appliedIndex: number) {
+    this.offset = offset;
+    this.offsetTerm = offsetTerm;
+    this.entries = entries.slice();
+    entries.forEach((entry, i) => assert(entry.index === offset + 1 + i, 'recovered log must be contiguous'));
+    this.stableIndex = this.lastIndex();
+    this.appliedIndex = Math.max(appliedIndex, offset);
+    this.applyingIndex = this.appliedIndex;
+    this.commitIndex = Math.min(Math.max(commitIndex, this.appliedIndex), this.lastIndex());
+    assert(this.appliedIndex <= this.lastIndex(), 'applied index beyond the recovered log');
+  }
+
+  firstIndex(): number {
+    return this.offset + 1;
+  }
+
+  lastIndex(): number {
+    return this.offset + this.entries.length;
+  }
+
+  lastTerm(): number {
+    return this.termAt(this.lastIndex()) as number;
+  }
+
+  /** Term of the entry at `index`, or undefined if compacted away or beyond the end. */
+  termAt(index: number): number | undefined {
+    if (index === this.offset) return this.offsetTerm;
+    if (index < this.offset || index > this.lastIndex()) return undefined;
+    return (this.entries[index - this.offset - 1] as Entry).term;
+  }
+
+  entryAt(index: number): Entry | undefined {
+    if (index <= this.offset || index > this.lastIndex()) return undefined;
+    return this.entries[index - this.offset - 1];
+  }
+
+  /** True when a log ending at (lastIndex, lastTerm) is at least as up to date as ours (§5.4.1). */
+  isUpToDate(lastIndex: number, lastTerm: number): boolean {
+    const ourTerm = this.lastTerm();
+    return lastTerm > ourTerm || (lastTerm === ourTerm && lastIndex >= this.lastIndex());
+  }
+
+  matchesTerm(index: number, term: number): boolean {
+    return this.termAt(index) === term;
+  }
+
+  /** Entries in [from, to], limited to about maxBytes (at least one entry is returned). */
+  slice(from: number, to: number, maxBytes: number, maxCount: number): Entry[] {
+    assert(from > this.offset, () => `slice from ${from} is compacted (offset ${this.offset})`);
+    const result: Entry[] = [];
+    let bytes = 0;
+    for (let index = from; index <= Math.min(to, this.lastIndex()) && result.length < maxCount; index++) {
+      const entry = this.entries[index - this.offset - 1] as Entry;
+      bytes += entry.data.length + 24;
+      if (result.length > 0 && bytes > maxBytes) break;
+      result.push(entry);
+    }
+    return result;
+  }
+
+  /** Appends new entries at the end (the leader's own proposals). */
+  append(newEntries: Entry[]): void {
+    for (const entry of newEntries) {
+      assert(entry.index === this.lastIndex() + 1, 'appended entries must be contiguous');
+      this.entries.push(entry);
+    }
+  }
+
+  /**
+   * Follower side of AppendEntries after the prevLog check passed: skips entries we already
+   * have, truncates at the first conflict and appends the rest (Figure 2, receiver rule 3-4).
+   * Returns the index of the last entry of the message.
+   */
+  mergeFromLeader(entries: Entry[]): void {
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i] as Entry;
+      if (entry.index <= this.offset) continue;
+      const ourTerm = this.termAt(entry.index);
+      if (ourTerm === entry.term) continue;
+      if (ourTerm !== undefined) this.truncateFrom(entry.index);
+      this.append(entries.slice(i));
+      return;
+    }
+  }
+
+  /** Drops entries >= index; never a committed one (that would break State Machine Safety). */
+  private truncateFrom(index: number): void {
+    assert(index > this.commitIndex, () => `truncating committed entry ${index} (commit ${this.commitIndex})`);
+    this.entries.length = index - this.offset - 1;
+    this.stableIndex = Math.min(this.stableIndex, index - 1);
+  }
+
+  /** Entries not yet durable, for the next Ready. */
+  unstableEntries(): Entry[] {
+    return this.entries.slice(this.stableIndex - this.offset);
+  }
+
+  /**
+   * Marks entries durable up to the last one of a Ready whose term still matches: entries
+   * replaced between ready() and advance() stay unstable (etcd's stableTo).
+   */
+  stableTo(persisted: Entry[]): void {
+    for (let i = persisted.length - 1; i >= 0; i--) {
+      const entry = persisted[i] as Entry;
+      if (this.matchesTerm(entry.index, entry.term)) {
+        this.stableIndex = Math.max(this.stableIndex, entry.index);
+        return;
+      }
+    }
+  }
+
+  commitTo(index: number): boolean {
+    if (index <= this.commitIndex) return false;
+    assert(index <= this.lastIndex(), () => `commit ${index} beyond last index ${this.lastIndex()}`);
+    this.commitIndex = index;
+    return true;
+  }
+
+  /** Committed entries that are durable here and not yet handed out for applying. */
+  nextEntriesToApply(maxCount: number): Entry[] {
+    const upTo = Math.min(this.commitIndex, this.applyingIndex + maxCount);
+    if (upTo <= this.applyingIndex) return [];
+    return this.entries.slice(this.applyingIndex - this.offset, upTo - this.offset);
+  }
+
+  /** Drops entries <= index from memory; they live on in a snapshot. */
+  compact(index: number): void {
+    if (index <= this.offset) return;
+    assert(index <= this.appliedIndex, 'compacting beyond the applied index');
+    const term = this.termAt(index) as number;
+    this.entries = this.entries.slice(index - this.offset);
+    this.offset = index;
+    this.offsetTerm = term;
+  }
+
+  /** Replaces the whole log with a snapshot's position (InstallSnapshot on a follower). */
+  restoreSnapshot(index: number, term: number): void {
+    this.entries = [];
+    this.offset = index;
+    this.offsetTerm = term;
+    this.commitIndex = index;
+    this.stableIndex = index;
+    this.appliedIndex = index;
+    this.applyingIndex = index;
+  }
+}

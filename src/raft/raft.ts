@@ -1,0 +1,918 @@
+import { assert } from './assert.js';
+import { DEFAULT_RAFT_CONFIG, type RaftConfig, validateRaftConfig } from './config.js';
+import { Progress } from './progress.js';
+import { committedIndex, majority, tallyVotes } from './quorum.js';
+import { RaftLog } from './raft-log.js';
+import { ReadQueue } from './read-queue.js';
+import type {
+  AppendEntriesRequest,
+  AppendEntriesResponse,
+  Entry,
+  EntryType,
+  HardState,
+  HeartbeatRequest,
+  HeartbeatResponse,
+  InstallSnapshotRequest,
+  InstallSnapshotResponse,
+  Message,
+  NodeId,
+  PreVoteRequest,
+  Prng,
+  RaftState,
+  ReadIndexRequest,
+  ReadIndexResponse,
+  ReadState,
+  Ready,
+  Snapshot,
+  SoftState,
+  VoteRequest,
+  VoteResponse,
+  PreVoteResponse,
+} from './types.js';
+
+/** What a node recovered from disk, handed to the core at start. */
+export interface RaftRestore {
+  hardState: HardState;
+  snapshot: Snapshot | null;
+  offset: number;
+  offsetTerm: number;
+  entries: Entry[];
+  /** The state machine's durable applied index. */
+  appliedIndex: number;
+}
+
+/** Why a proposal was refused. */
+export type ProposeError = 'not_leader' | 'transferring' | 'too_many_requests';
+
+export type ProposeResult = { ok: true; index: number; term: number } | { ok: false; error: ProposeError; leader: NodeId | null };
+
+/** Messages whose sender must have persisted its state first (Figure 2, "before responding"). */
+const AFTER_PERSIST: ReadonlySet<Message['type']> = new Set([
+  'RequestVote',
+  'RequestVoteResponse',
+  'AppendEntriesResponse',
+  'InstallSnapshotResponse',
+]);
+
+/** A snapshot being received in chunks. */
+interface IncomingSnapshot {
+  meta: Snapshot['meta'];
+  chunks: Uint8Array[];
+  received: number;
+}
+
+/** Per-peer view for status pages. */
+export interface PeerProgressView {
+  matchIndex: number;
+  nextIndex: number;
+  state: string;
+  inflight: number;
+  ticksSinceContact: number | null;
+}
+
+/**
+ * The Raft consensus core: a pure, deterministic state machine over messages and ticks,
+ * in the style of etcd-io/raft. Input: step(), tick(), propose(), readIndex(),
+ * transferLeadership(), campaign(). Output: ready(), then advance() once the runtime has
+ * persisted, sent and applied what the Ready asked for.
+ */
+export class RaftCore {
+  readonly id: NodeId;
+  readonly config: RaftConfig;
+  private readonly peers: NodeId[];
+  private readonly prng: Prng;
+  readonly log: RaftLog;
+
+  term = 0;
+  vote: NodeId | null = null;
+  state: RaftState = 'follower';
+  leader: NodeId | null = null;
+
+  private electionElapsed = 0;
+  private heartbeatElapsed = 0;
+  private randomizedElectionTimeout = 0;
+  private votes = new Map<NodeId, boolean>();
+  private progress = new Map<NodeId, Progress>();
+  private leadTransferee: NodeId | null = null;
+  private transferElapsed = 0;
+  private readonly reads = new ReadQueue();
+  /** Peers with new entries or commit to receive at the next flush (batches proposals). */
+  private readonly dirtyPeers = new Set<NodeId>();
+  private commitBroadcastPending = false;
+  private readRoundBroadcastPending = false;
+
+  private snapshot: Snapshot | null;
+  private pendingSnapshot: Snapshot | null = null;
+  private incomingSnapshot: IncomingSnapshot | null = null;
+
+  private messages: Message[] = [];
+  private messagesAfterPersist: Message[] = [];
+  private readStates: ReadState[] = [];
+  private events: string[] = [];
+  private persistedHardState: HardState;
+  private readyOutstanding = false;
+
+  constructor(config: Partial<RaftConfig> & Pick<RaftConfig, 'id' | 'voters'>, prng: Prng, restore?: RaftRestore) {
+    this.config = { ...DEFAULT_RAFT_CONFIG, ...config };
+    const problem = validateRaftConfig(this.config);
+    assert(problem === null, () => `invalid raft config: ${problem}`);
+    this.id = this.config.id;
+    this.peers = this.config.voters.filter((voter) => voter !== this.id);
+    this.prng = prng;
+    const r = restore ?? emptyRestore();
+    this.term = r.hardState.term;
+    this.vote = r.hardState.vote;
+    this.snapshot = r.snapshot;
+    this.log = new RaftLog(r.offset, r.offsetTerm, r.entries, r.hardState.commit, r.appliedIndex);
+    this.persistedHardState = this.hardState();
+    this.resetElectionTimer();
+  }
+
+  // ---------------------------------------------------------------- observers
+
+  hardState(): HardState {
+    return { term: this.term, vote: this.vote, commit: this.log.commitIndex };
+  }
+
+  softState(): SoftState {
+    return { state: this.state, leader: this.leader, term: this.term };
+  }
+
+  snapshotIndex(): number {
+    return this.snapshot?.meta.index ?? 0;
+  }
+
+  electionTimerView(): { elapsed: number; timeout: number } {
+    return { elapsed: this.electionElapsed, timeout: this.randomizedElectionTimeout };
+  }
+
+  /** Replication progress per peer (leader only; empty otherwise). */
+  progressView(): Map<NodeId, PeerProgressView> {
+    const view = new Map<NodeId, PeerProgressView>();
+    for (const [peer, pr] of this.progress) {
+      view.set(peer, {
+        matchIndex: pr.matchIndex,
+        nextIndex: pr.nextIndex,
+        state: pr.state,
+        inflight: pr.inflight.length,
+        ticksSinceContact: pr.ticksSinceContact,
+      });
+    }
+    return view;
+  }
+
+  transferTarget(): NodeId | null {
+    return this.leadTransferee;
+  }
+
+  // ---------------------------------------------------------------- inputs
+
+  /** Advances logical time by one tick. */
+  tick(): void {
+    if (this.state === 'leader') this.tickLeader();
+    else this.tickElection();
+  }
+
+  /** Appends a client command on the leader; it commits once a majority has it durably. */
+  propose(data: string, type: EntryType = 'normal'): ProposeResult {
+    if (this.state !== 'leader') return { ok: false, error: 'not_leader', leader: this.leader };
+    if (this.leadTransferee !== null) return { ok: false, error: 'transferring', leader: this.leader };
+    if (this.log.lastIndex() - this.log.commitIndex >= this.config.maxUncommittedEntries) {
+      return { ok: false, error: 'too_many_requests', leader: this.leader };
+    }
+    const entry: Entry = { index: this.log.lastIndex() + 1, term: this.term, type, data };
+    this.log.append([entry]);
+    this.markAllPeersDirty();
+    return { ok: true, index: entry.index, term: entry.term };
+  }
+
+  /**
+   * Requests a linearizable read point (§6.4 of the thesis). A ReadState with the index
+   * (or null on failure) appears in a later Ready.
+   */
+  readIndex(requestId: string): void {
+    if (this.state === 'leader') {
+      this.leaderReadIndex(requestId, this.id);
+    } else if (this.leader !== null && this.state === 'follower') {
+      this.send({ type: 'ReadIndex', from: this.id, to: this.leader, term: this.term, requestId });
+    } else {
+      this.readStates.push({ requestId, index: null });
+    }
+  }
+
+  /** Starts handing leadership to `to`: catch it up, then send TimeoutNow (§3.10 of the thesis). */
+  transferLeadership(to: NodeId): boolean {
+    if (this.state !== 'leader' || to === this.id || !this.progress.has(to)) return false;
+    this.leadTransferee = to;
+    this.transferElapsed = 0;
+    this.event(`transferring leadership to ${to} term=${this.term}`);
+    const pr = this.progress.get(to) as Progress;
+    if (pr.matchIndex === this.log.lastIndex()) this.sendTimeoutNow(to);
+    else this.sendAppend(to, false);
+    return true;
+  }
+
+  /** The most caught-up peer, the natural transfer target. */
+  bestTransferTarget(): NodeId | null {
+    let best: NodeId | null = null;
+    let bestMatch = -1;
+    for (const [peer, pr] of this.progress) {
+      if (pr.matchIndex > bestMatch) [best, bestMatch] = [peer, pr.matchIndex];
+    }
+    return best;
+  }
+
+  /**
+   * Starts an election now. `force` skips pre-vote and asks voters to ignore their leader
+   * lease (controller TIMEOUT, TimeoutNow); otherwise the normal pre-vote path.
+   */
+  campaign(force: boolean): void {
+    if (this.state === 'leader') return;
+    if (!force && this.config.preVote) this.startPreVote();
+    else this.startElection(force);
+  }
+
+  /** Becomes a follower now, keeping the term (controller CONVERT_FOLLOWER, admin step-down). */
+  becomeFollowerKeepTerm(reason: string): void {
+    this.becomeFollower(this.term, null, reason);
+  }
+
+  /** Tells the core that the link to `peer` broke: messages in flight were probably lost. */
+  reportUnreachable(peer: NodeId): void {
+    const pr = this.progress.get(peer);
+    if (pr && pr.state === 'replicate') pr.becomeProbe();
+  }
+
+  /**
+   * Records a snapshot of the state machine at `index` (<= applied) and compacts the log,
+   * keeping a trailing window. Returns the new log offset for the storage to drop.
+   */
+  compact(index: number, data: Uint8Array): { offset: number; offsetTerm: number; snapshot: Snapshot } {
+    assert(index <= this.log.appliedIndex, () => `snapshot at ${index} beyond applied ${this.log.appliedIndex}`);
+    assert(index >= this.snapshotIndex(), 'snapshots must move forward');
+    const term = this.log.termAt(index);
+    assert(term !== undefined, () => `snapshot index ${index} not in the log`);
+    const snapshot: Snapshot = { meta: { index, term, voters: [...this.config.voters] }, data };
+    this.snapshot = snapshot;
+    const compactTo = Math.max(this.log.offset, index - this.config.compactionTrailingEntries);
+    this.log.compact(Math.min(compactTo, this.log.stableIndex));
+    return { offset: this.log.offset, offsetTerm: this.log.offsetTerm, snapshot };
+  }
+
+  /** Handles one message from a peer. Unknown senders and stale terms are filtered here. */
+  step(m: Message): void {
+    if (m.to !== this.id || !this.config.voters.includes(m.from) || m.from === this.id) return;
+    if (m.term > this.term && !this.stepHigherTerm(m)) return;
+    if (m.term < this.term) {
+      this.stepLowerTerm(m);
+      return;
+    }
+    this.dispatch(m);
+  }
+
+  // ---------------------------------------------------------------- Ready / advance
+
+  /** True when ready() would return something worth processing. */
+  hasReady(): boolean {
+    return (
+      !this.readyOutstanding &&
+      (this.messages.length > 0 ||
+        this.messagesAfterPersist.length > 0 ||
+        this.readStates.length > 0 ||
+        this.events.length > 0 ||
+        this.dirtyPeers.size > 0 ||
+        this.commitBroadcastPending ||
+        this.readRoundBroadcastPending ||
+        this.pendingSnapshot !== null ||
+        this.log.stableIndex < this.log.lastIndex() ||
+        this.log.commitIndex > this.log.applyingIndex ||
+        !sameHardState(this.hardState(), this.persistedHardState))
+    );
+  }
+
+  /** Everything the runtime must do next; call advance() with it when done. */
+  ready(): Ready {
+    assert(!this.readyOutstanding, 'ready() called again before advance()');
+    this.flushSends();
+    const hardState = this.hardState();
+    const committedEntries = this.pendingSnapshot ? [] : this.log.nextEntriesToApply(this.config.maxApplyBatch);
+    const last = committedEntries[committedEntries.length - 1];
+    if (last) this.log.applyingIndex = last.index;
+    const rd: Ready = {
+      softState: this.softState(),
+      hardState: sameHardState(hardState, this.persistedHardState) ? null : hardState,
+      snapshot: this.pendingSnapshot,
+      entries: this.log.unstableEntries(),
+      messages: this.messages,
+      messagesAfterPersist: this.messagesAfterPersist,
+      committedEntries,
+      readStates: this.readStates,
+      events: this.events,
+    };
+    this.pendingSnapshot = null;
+    this.messages = [];
+    this.messagesAfterPersist = [];
+    this.readStates = [];
+    this.events = [];
+    this.readyOutstanding = true;
+    return rd;
+  }
+
+  /** The runtime has persisted, sent and applied `rd`. */
+  advance(rd: Ready): void {
+    assert(this.readyOutstanding, 'advance() without ready()');
+    this.readyOutstanding = false;
+    if (rd.hardState) this.persistedHardState = rd.hardState;
+    this.log.stableTo(rd.entries);
+    const last = rd.committedEntries[rd.committedEntries.length - 1];
+    if (last) this.log.appliedIndex = Math.max(this.log.appliedIndex, last.index);
+    // §5.4 + durability: the leader counts itself only for entries on its own disk.
+    if (this.state === 'leader') this.maybeCommit();
+  }
+
+  // ---------------------------------------------------------------- time
+
+  private tickElection(): void {
+    this.electionElapsed++;
+    if (this.electionElapsed >= this.randomizedElectionTimeout) {
+      this.electionElapsed = 0;
+      this.campaign(false);
+    }
+  }
+
+  private tickLeader(): void {
+    this.heartbeatElapsed++;
+    this.electionElapsed++;
+    this.tickPeerContact();
+    if (this.electionElapsed >= this.config.electionTicks) {
+      this.electionElapsed = 0;
+      if (this.config.checkQuorum && !this.checkQuorumActive()) {
+        this.becomeFollower(this.term, null, 'stepped down: no contact with a majority for an election timeout');
+        return;
+      }
+      if (this.leadTransferee !== null) {
+        this.event(`leadership transfer to ${this.leadTransferee} timed out`);
+        this.leadTransferee = null;
+      }
+    }
+    this.tickSnapshotRetransmits();
+    if (this.heartbeatElapsed >= this.config.heartbeatTicks) {
+      this.heartbeatElapsed = 0;
+      this.broadcastHeartbeat();
+    }
+  }
+
+  private tickPeerContact(): void {
+    for (const pr of this.progress.values()) {
+      if (pr.ticksSinceContact !== null) pr.ticksSinceContact++;
+    }
+  }
+
+  /** Check-quorum (§6.2 of the thesis): a leader cut off from a majority steps down. */
+  private checkQuorumActive(): boolean {
+    let active = 1;
+    for (const pr of this.progress.values()) {
+      if (pr.recentActive) active++;
+      pr.recentActive = false;
+    }
+    return active >= majority(this.config.voters.length);
+  }
+
+  private resetElectionTimer(): void {
+    this.electionElapsed = 0;
+    this.randomizedElectionTimeout = this.config.electionTicks + this.prng.int(this.config.electionTicks);
+  }
+
+  /** True while this node heard from a leader within the minimum election timeout. */
+  private inLease(): boolean {
+    return this.config.checkQuorum && this.leader !== null && this.electionElapsed < this.config.electionTicks;
+  }
+
+  // ---------------------------------------------------------------- role changes
+
+  private becomeFollower(term: number, leader: NodeId | null, reason: string): void {
+    const wasLeader = this.state === 'leader';
+    assert(term >= this.term, 'terms never go backwards');
+    if (term > this.term) {
+      this.term = term;
+      this.vote = null;
+    }
+    this.state = 'follower';
+    this.leader = leader;
+    this.votes.clear();
+    this.progress.clear();
+    this.dirtyPeers.clear();
+    this.leadTransferee = null;
+    this.commitBroadcastPending = false;
+    this.readRoundBroadcastPending = false;
+    this.resetElectionTimer();
+    if (wasLeader) this.failPendingReads();
+    this.event(`became follower term=${this.term}${leader ? ` leader=${leader}` : ''}: ${reason}`);
+  }
+
+  private startPreVote(): void {
+    this.state = 'pre-candidate';
+    this.leader = null;
+    this.votes = new Map([[this.id, true]]);
+    this.resetElectionTimer();
+    this.event(`pre-vote started for term=${this.term + 1}`);
+    if (this.peers.length === 0) return this.startElection(false);
+    for (const peer of this.peers) {
+      this.send({
+        type: 'PreVote',
+        from: this.id,
+        to: peer,
+        term: this.term + 1,
+        lastLogIndex: this.log.lastIndex(),
+        lastLogTerm: this.log.lastTerm(),
+      });
+    }
+  }
+
+  private startElection(force: boolean): void {
+    this.term++;
+    this.vote = this.id;
+    this.state = 'candidate';
+    this.leader = null;
+    this.votes = new Map([[this.id, true]]);
+    this.resetElectionTimer();
+    this.event(`campaigning term=${this.term}${force ? ' (forced)' : ''}`);
+    if (this.peers.length === 0) return this.becomeLeader();
+    for (const peer of this.peers) {
+      this.send({
+        type: 'RequestVote',
+        from: this.id,
+        to: peer,
+        term: this.term,
+        lastLogIndex: this.log.lastIndex(),
+        lastLogTerm: this.log.lastTerm(),
+        force,
+      });
+    }
+  }
+
+  private becomeLeader(): void {
+    assert(this.state === 'candidate', 'only a candidate becomes leader');
+    this.state = 'leader';
+    this.leader = this.id;
+    this.heartbeatElapsed = 0;
+    this.electionElapsed = 0;
+    this.progress.clear();
+    for (const peer of this.peers) {
+      const pr = new Progress(this.log.lastIndex() + 1, this.config.maxInflightMessages);
+      pr.recentActive = true;
+      this.progress.set(peer, pr);
+    }
+    this.reads.resetPeerAcks();
+    this.event(`became leader term=${this.term}`);
+    // §8: a new leader commits an entry of its own term before it can know its commit index.
+    this.log.append([{ index: this.log.lastIndex() + 1, term: this.term, type: 'noop', data: '' }]);
+    this.markAllPeersDirty();
+  }
+
+  // ---------------------------------------------------------------- term checks
+
+  /** Returns false when the message must be ignored entirely. */
+  private stepHigherTerm(m: Message): boolean {
+    // Leader stickiness (§4.2.3 of the thesis): while we hear from a live leader we ignore
+    // vote requests, so a rejoining partitioned node cannot depose it. Forced ones pass.
+    if (m.type === 'PreVote') return !this.inLease();
+    if (m.type === 'PreVoteResponse' && m.granted) return true;
+    if (m.type === 'RequestVote' && !m.force && this.inLease()) return false;
+    const leader = m.type === 'AppendEntries' || m.type === 'Heartbeat' || m.type === 'InstallSnapshot' ? m.from : null;
+    this.becomeFollower(m.term, leader, `saw term ${m.term} from ${m.from} (${m.type})`);
+    return true;
+  }
+
+  private stepLowerTerm(m: Message): void {
+    if (m.type === 'AppendEntries' || m.type === 'Heartbeat' || m.type === 'InstallSnapshot') {
+      // A stale leader learns our term from the reply and steps down (needed with pre-vote).
+      this.send(this.rejectAppend(m.from, 0, this.log.lastIndex() + 1, null));
+    } else if (m.type === 'PreVote') {
+      this.send({ type: 'PreVoteResponse', from: this.id, to: m.from, term: this.term, granted: false });
+    }
+  }
+
+  private dispatch(m: Message): void {
+    switch (m.type) {
+      case 'PreVote':
+        return this.handlePreVote(m);
+      case 'RequestVote':
+        return this.handleRequestVote(m);
+      case 'PreVoteResponse':
+      case 'RequestVoteResponse':
+        return this.handleVoteResponse(m);
+      case 'AppendEntries':
+        return this.handleAppendEntries(m);
+      case 'Heartbeat':
+        return this.handleHeartbeat(m);
+      case 'InstallSnapshot':
+        return this.handleInstallSnapshot(m);
+      case 'AppendEntriesResponse':
+        return this.handleAppendResponse(m);
+      case 'HeartbeatResponse':
+        return this.handleHeartbeatResponse(m);
+      case 'InstallSnapshotResponse':
+        return this.handleSnapshotResponse(m);
+      case 'TimeoutNow':
+        return this.handleTimeoutNow(m);
+      case 'ReadIndex':
+        return this.handleReadIndexRequest(m);
+      case 'ReadIndexResponse':
+        return this.handleReadIndexResponse(m);
+    }
+  }
+
+  // ---------------------------------------------------------------- voting
+
+  private handlePreVote(m: PreVoteRequest): void {
+    // A pre-vote is granted for a later term and an up-to-date log; our term does not change.
+    const granted = m.term > this.term && this.log.isUpToDate(m.lastLogIndex, m.lastLogTerm);
+    this.send({ type: 'PreVoteResponse', from: this.id, to: m.from, term: granted ? m.term : this.term, granted });
+  }
+
+  private handleRequestVote(m: VoteRequest): void {
+    const canVote = this.vote === m.from || (this.vote === null && this.leader === null);
+    const granted = canVote && this.log.isUpToDate(m.lastLogIndex, m.lastLogTerm);
+    if (granted) {
+      this.vote = m.from;
+      this.resetElectionTimer();
+    }
+    this.send({ type: 'RequestVoteResponse', from: this.id, to: m.from, term: this.term, granted });
+  }
+
+  private handleVoteResponse(m: PreVoteResponse | VoteResponse): void {
+    const expected = m.type === 'PreVoteResponse' ? 'pre-candidate' : 'candidate';
+    if (this.state !== expected) return;
+    if (m.type === 'PreVoteResponse' && m.term !== this.term + 1 && m.granted) return;
+    this.votes.set(m.from, m.granted);
+    const outcome = tallyVotes(this.config.voters, this.votes);
+    if (outcome === 'lost') this.becomeFollower(this.term, null, `lost the ${expected === 'candidate' ? 'election' : 'pre-vote'}`);
+    if (outcome !== 'won') return;
+    if (m.type === 'PreVoteResponse') this.startElection(false);
+    else this.becomeLeader();
+  }
+
+  private handleTimeoutNow(m: Message): void {
+    if (this.state === 'leader') return;
+    this.event(`received TimeoutNow from ${m.from}`);
+    this.startElection(true);
+  }
+
+  // ---------------------------------------------------------------- follower: appends
+
+  /** Same-term leader traffic: acknowledge the leader and reset the election timer. */
+  private followLeader(from: NodeId): void {
+    assert(this.state !== 'leader', () => `election safety: two leaders in term ${this.term} (${this.id}, ${from})`);
+    if (this.state !== 'follower' || this.leader !== from) this.becomeFollower(this.term, from, `heard from leader ${from}`);
+    this.electionElapsed = 0;
+  }
+
+  private handleAppendEntries(m: AppendEntriesRequest): void {
+    this.followLeader(m.from);
+    const log = this.log;
+    if (m.prevLogIndex < log.commitIndex) {
+      // Everything up to our commit index already matches the leader (Log Matching).
+      this.send(this.acceptAppend(m.from, log.commitIndex));
+      return;
+    }
+    if (!log.matchesTerm(m.prevLogIndex, m.prevLogTerm)) {
+      this.send(this.conflictReply(m));
+      return;
+    }
+    log.mergeFromLeader(m.entries);
+    const lastNew = m.prevLogIndex + m.entries.length;
+    log.commitTo(Math.min(m.commit, lastNew));
+    this.send(this.acceptAppend(m.from, lastNew));
+  }
+
+  /** Builds the fast-backtracking hint: the first index of the conflicting term. */
+  private conflictReply(m: AppendEntriesRequest): AppendEntriesResponse {
+    const log = this.log;
+    if (m.prevLogIndex > log.lastIndex()) return this.rejectAppend(m.from, m.prevLogIndex, log.lastIndex() + 1, null);
+    const conflictTerm = log.termAt(m.prevLogIndex) as number;
+    let first = m.prevLogIndex;
+    while (first - 1 > log.commitIndex && log.termAt(first - 1) === conflictTerm) first--;
+    return this.rejectAppend(m.from, m.prevLogIndex, first, conflictTerm);
+  }
+
+  private acceptAppend(to: NodeId, matchIndex: number): AppendEntriesResponse {
+    const base = { type: 'AppendEntriesResponse' as const, from: this.id, to, term: this.term };
+    return { ...base, success: true, matchIndex, rejectedIndex: 0, conflictIndex: 0, conflictTerm: null };
+  }
+
+  private rejectAppend(to: NodeId, rejectedIndex: number, conflictIndex: number, conflictTerm: number | null): AppendEntriesResponse {
+    const base = { type: 'AppendEntriesResponse' as const, from: this.id, to, term: this.term };
+    return { ...base, success: false, matchIndex: 0, rejectedIndex, conflictIndex, conflictTerm };
+  }
+
+  private handleHeartbeat(m: HeartbeatRequest): void {
+    this.followLeader(m.from);
+    // The leader sends min(match, commit), so this never exceeds what we hold.
+    if (m.commit > this.log.commitIndex) this.log.commitTo(Math.min(m.commit, this.log.lastIndex()));
+    this.send({ type: 'HeartbeatResponse', from: this.id, to: m.from, term: this.term, readRound: m.readRound });
+  }
+
+  // ---------------------------------------------------------------- follower: snapshots
+
+  private handleInstallSnapshot(m: InstallSnapshotRequest): void {
+    this.followLeader(m.from);
+    if (m.meta.index <= this.log.commitIndex) {
+      // We already have everything it covers: report done so the leader resumes appends.
+      this.send(this.snapshotReply(m, m.offset + m.chunk.length, true));
+      return;
+    }
+    const incoming = this.acceptChunk(m);
+    if (incoming === null) {
+      const expected = this.incomingSnapshot?.meta.index === m.meta.index ? this.incomingSnapshot.received : 0;
+      this.send(this.snapshotReply(m, expected, false));
+      return;
+    }
+    if (!m.done) {
+      this.send(this.snapshotReply(m, incoming.received, false));
+      return;
+    }
+    this.incomingSnapshot = null;
+    this.installSnapshot({ meta: m.meta, data: concatChunks(incoming.chunks, incoming.received) });
+    this.send(this.snapshotReply(m, incoming.received, true));
+  }
+
+  /** Adds a chunk if it is the next one expected; returns null when out of order. */
+  private acceptChunk(m: InstallSnapshotRequest): IncomingSnapshot | null {
+    if (m.offset === 0) {
+      this.incomingSnapshot = { meta: m.meta, chunks: [], received: 0 };
+    }
+    const incoming = this.incomingSnapshot;
+    if (!incoming || incoming.meta.index !== m.meta.index || incoming.meta.term !== m.meta.term || incoming.received !== m.offset) {
+      return null;
+    }
+    incoming.chunks.push(m.chunk);
+    incoming.received += m.chunk.length;
+    return incoming;
+  }
+
+  private installSnapshot(snapshot: Snapshot): void {
+    const { index, term } = snapshot.meta;
+    if (this.log.matchesTerm(index, term)) {
+      // Our log already contains the snapshot's last entry: keep the log, just commit.
+      this.log.commitTo(index);
+      return;
+    }
+    this.event(`installing snapshot index=${index} term=${term}`);
+    this.log.restoreSnapshot(index, term);
+    this.snapshot = snapshot;
+    this.pendingSnapshot = snapshot;
+  }
+
+  private snapshotReply(m: InstallSnapshotRequest, nextOffset: number, done: boolean): InstallSnapshotResponse {
+    return {
+      type: 'InstallSnapshotResponse',
+      from: this.id,
+      to: m.from,
+      term: this.term,
+      snapshotIndex: m.meta.index,
+      nextOffset,
+      done,
+      lastLogIndex: this.log.lastIndex(),
+    };
+  }
+
+  // ---------------------------------------------------------------- leader: replication
+
+  private markAllPeersDirty(): void {
+    for (const peer of this.peers) this.dirtyPeers.add(peer);
+  }
+
+  /** Sends what accumulated since the last Ready: one batch per peer, one read round. */
+  private flushSends(): void {
+    if (this.state !== 'leader') return;
+    for (const peer of this.dirtyPeers) this.sendAppend(peer, this.commitBroadcastPending);
+    if (this.commitBroadcastPending) {
+      for (const peer of this.peers) if (!this.dirtyPeers.has(peer)) this.sendAppend(peer, true);
+    }
+    this.dirtyPeers.clear();
+    this.commitBroadcastPending = false;
+    if (this.readRoundBroadcastPending) this.broadcastHeartbeat();
+  }
+
+  /** Sends the next batch of entries to a peer if flow control allows. */
+  private sendAppend(peer: NodeId, allowEmpty: boolean): void {
+    const pr = this.progress.get(peer);
+    if (!pr || pr.isPaused()) return;
+    const prevLogIndex = pr.nextIndex - 1;
+    const prevLogTerm = this.log.termAt(prevLogIndex);
+    if (prevLogTerm === undefined) {
+      this.startSnapshotTransfer(peer, pr);
+      return;
+    }
+    const entries =
+      pr.nextIndex <= this.log.lastIndex()
+        ? this.log.slice(pr.nextIndex, this.log.lastIndex(), this.config.maxMessageBytes, this.config.maxEntriesPerMessage)
+        : [];
+    if (entries.length === 0 && !allowEmpty && pr.state === 'replicate') return;
+    const commit = this.log.commitIndex;
+    this.send({ type: 'AppendEntries', from: this.id, to: peer, term: this.term, prevLogIndex, prevLogTerm, entries, commit });
+    pr.sentEntries(prevLogIndex + entries.length, entries.length);
+    // Keep filling the pipeline while the window allows (large backlogs, catch-up).
+    if (pr.state === 'replicate' && entries.length > 0 && pr.nextIndex <= this.log.lastIndex()) this.sendAppend(peer, false);
+  }
+
+  private handleAppendResponse(m: AppendEntriesResponse): void {
+    const pr = this.leaderProgress(m.from);
+    if (!pr) return;
+    if (!m.success) {
+      if (pr.maybeDecrease(m.rejectedIndex, this.nextFromHint(m))) this.sendAppend(m.from, true);
+      return;
+    }
+    const updated = pr.maybeUpdate(m.matchIndex);
+    if (updated && pr.state === 'probe') pr.becomeReplicate();
+    if (updated) {
+      this.maybeCommit();
+      if (this.leadTransferee === m.from && pr.matchIndex === this.log.lastIndex()) this.sendTimeoutNow(m.from);
+    }
+    if (pr.matchIndex < this.log.lastIndex()) this.sendAppend(m.from, false);
+  }
+
+  /** Leader side of fast backtracking: skip the whole conflicting term at once. */
+  private nextFromHint(m: AppendEntriesResponse): number {
+    if (m.conflictTerm === null) return m.conflictIndex;
+    let index = Math.min(m.rejectedIndex, this.log.lastIndex());
+    while (index > this.log.offset && (this.log.termAt(index) as number) > m.conflictTerm) index--;
+    return this.log.termAt(index) === m.conflictTerm ? index + 1 : m.conflictIndex;
+  }
+
+  /** Progress for a peer, marking it alive; undefined unless we lead. */
+  private leaderProgress(peer: NodeId): Progress | undefined {
+    if (this.state !== 'leader') return undefined;
+    const pr = this.progress.get(peer);
+    if (pr) {
+      pr.recentActive = true;
+      pr.ticksSinceContact = 0;
+    }
+    return pr;
+  }
+
+  /** §5.3/§5.4.2: commit the majority match index, but only by counting current-term entries. */
+  private maybeCommit(): void {
+    const quorumIndex = committedIndex(this.config.voters, (id) =>
+      id === this.id ? this.log.stableIndex : (this.progress.get(id)?.matchIndex ?? 0),
+    );
+    if (quorumIndex <= this.log.commitIndex || this.log.termAt(quorumIndex) !== this.term) return;
+    this.log.commitTo(quorumIndex);
+    this.commitBroadcastPending = true;
+    this.releasePendingReadsAfterFirstCommit();
+  }
+
+  private broadcastHeartbeat(): void {
+    this.readRoundBroadcastPending = false;
+    const readRound = this.reads.currentRound();
+    for (const [peer, pr] of this.progress) {
+      const commit = Math.min(pr.matchIndex, this.log.commitIndex);
+      this.send({ type: 'Heartbeat', from: this.id, to: peer, term: this.term, commit, readRound });
+    }
+  }
+
+  private handleHeartbeatResponse(m: HeartbeatResponse): void {
+    const pr = this.leaderProgress(m.from);
+    if (!pr) return;
+    pr.onHeartbeatResponse();
+    if (pr.matchIndex < this.log.lastIndex() || pr.state === 'snapshot') this.sendAppend(m.from, false);
+    this.reads.ack(m.from, m.readRound);
+    this.releaseConfirmedReads();
+  }
+
+  private sendTimeoutNow(to: NodeId): void {
+    this.send({ type: 'TimeoutNow', from: this.id, to, term: this.term });
+  }
+
+  // ---------------------------------------------------------------- leader: snapshot transfer
+
+  private startSnapshotTransfer(peer: NodeId, pr: Progress): void {
+    const snapshot = this.snapshot;
+    assert(snapshot !== null, 'log compacted without a snapshot');
+    pr.becomeSnapshot(snapshot.meta.index);
+    this.event(`sending snapshot index=${snapshot.meta.index} to ${peer}`);
+    this.sendSnapshotChunk(peer, pr);
+  }
+
+  private sendSnapshotChunk(peer: NodeId, pr: Progress): void {
+    const snapshot = this.snapshot as Snapshot;
+    const end = Math.min(pr.snapshotOffset + this.config.snapshotChunkBytes, snapshot.data.length);
+    const chunk = snapshot.data.subarray(pr.snapshotOffset, end);
+    const done = end >= snapshot.data.length;
+    this.send({ type: 'InstallSnapshot', from: this.id, to: peer, term: this.term, meta: snapshot.meta, offset: pr.snapshotOffset, chunk, done });
+    pr.snapshotAwaitingAck = true;
+    pr.snapshotTicksWaiting = 0;
+  }
+
+  private handleSnapshotResponse(m: InstallSnapshotResponse): void {
+    const pr = this.leaderProgress(m.from);
+    if (!pr || pr.state !== 'snapshot' || m.snapshotIndex !== pr.snapshotIndex) return;
+    if (m.done) {
+      pr.maybeUpdate(m.snapshotIndex);
+      pr.becomeProbe();
+      this.sendAppend(m.from, true);
+      return;
+    }
+    if (this.snapshot === null || this.snapshot.meta.index !== pr.snapshotIndex) {
+      pr.becomeProbe();
+      this.sendAppend(m.from, true);
+      return;
+    }
+    pr.snapshotOffset = Math.min(m.nextOffset, this.snapshot.data.length);
+    this.sendSnapshotChunk(m.from, pr);
+  }
+
+  /** A lost chunk would stall the transfer: resend after an election timeout of silence. */
+  private tickSnapshotRetransmits(): void {
+    for (const [peer, pr] of this.progress) {
+      if (pr.state !== 'snapshot' || !pr.snapshotAwaitingAck) continue;
+      if (++pr.snapshotTicksWaiting < this.config.electionTicks) continue;
+      if (this.snapshot === null || this.snapshot.meta.index !== pr.snapshotIndex) {
+        pr.becomeProbe();
+        this.sendAppend(peer, true);
+      } else {
+        this.sendSnapshotChunk(peer, pr);
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- ReadIndex
+
+  private leaderReadIndex(requestId: string, from: NodeId): void {
+    if (this.leadTransferee !== null) {
+      this.answerRead(requestId, from, null);
+      return;
+    }
+    if (this.peers.length === 0 && this.committedInCurrentTerm()) {
+      this.answerRead(requestId, from, this.log.commitIndex);
+      return;
+    }
+    // §6.4: the read index is the commit index, valid once it includes our own term's no-op.
+    this.reads.add({ requestId, from, index: this.committedInCurrentTerm() ? this.log.commitIndex : null });
+    this.readRoundBroadcastPending = true;
+  }
+
+  private committedInCurrentTerm(): boolean {
+    return this.log.termAt(this.log.commitIndex) === this.term;
+  }
+
+  private releasePendingReadsAfterFirstCommit(): void {
+    if (this.reads.fillUnknownIndexes(this.log.commitIndex)) this.releaseConfirmedReads();
+  }
+
+  private releaseConfirmedReads(): void {
+    const confirmedRound = committedIndex(this.config.voters, (id) => (id === this.id ? Number.MAX_SAFE_INTEGER : this.reads.peerAck(id)));
+    for (const read of this.reads.takeConfirmed(confirmedRound)) this.answerRead(read.requestId, read.from, read.index);
+  }
+
+  private answerRead(requestId: string, from: NodeId, index: number | null): void {
+    if (from === this.id) this.readStates.push({ requestId, index });
+    else this.send({ type: 'ReadIndexResponse', from: this.id, to: from, term: this.term, requestId, index });
+  }
+
+  private handleReadIndexRequest(m: ReadIndexRequest): void {
+    if (this.state !== 'leader') {
+      this.send({ type: 'ReadIndexResponse', from: this.id, to: m.from, term: this.term, requestId: m.requestId, index: null });
+      return;
+    }
+    this.leaderReadIndex(m.requestId, m.from);
+  }
+
+  private handleReadIndexResponse(m: ReadIndexResponse): void {
+    this.readStates.push({ requestId: m.requestId, index: m.index });
+  }
+
+  private failPendingReads(): void {
+    for (const read of this.reads.drain()) this.answerRead(read.requestId, read.from, null);
+  }
+
+  // ---------------------------------------------------------------- output
+
+  private send(m: Message): void {
+    if (AFTER_PERSIST.has(m.type)) this.messagesAfterPersist.push(m);
+    else this.messages.push(m);
+  }
+
+  private event(text: string): void {
+    this.events.push(text);
+  }
+}
+
+function emptyRestore(): RaftRestore {
+  return { hardState: { term: 0, vote: null, commit: 0 }, snapshot: null, offset: 0, offsetTerm: 0, entries: [], appliedIndex: 0 };
+}
+
+function sameHardState(a: HardState, b: HardState): boolean {
+  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
+}
+
+function concatChunks(chunks: Uint8Array[], total: number): Uint8Array {
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return out;
+}

@@ -1,0 +1,64 @@
+import { runSeed, type SimResult } from './simulation.js';
+
+/** `npm run sim -- --seeds 10000 [--nodes 5] [--seed N]`: runs seeds and prints a summary. */
+function parseArgs(argv: string[]): { seeds: number; nodes: number; seed: number | null } {
+  const args = { seeds: 1000, nodes: 5, seed: null as number | null };
+  for (let i = 0; i < argv.length; i += 2) {
+    const [flag, value] = [argv[i], Number(argv[i + 1])];
+    if (!Number.isInteger(value) || value < 0) fail(`${flag} needs a non-negative integer`);
+    if (flag === '--seeds') args.seeds = value;
+    else if (flag === '--nodes') args.nodes = value;
+    else if (flag === '--seed') args.seed = value;
+    else fail(`unknown flag ${flag} (use --seeds N, --nodes 3|5, --seed N)`);
+  }
+  if (args.nodes < 1 || args.nodes > 9) fail('--nodes must be between 1 and 9');
+  return args;
+}
+
+function fail(message: string): never {
+  console.error(`sim: ${message}`);
+  process.exit(2);
+}
+
+function printFailure(result: SimResult): void {
+  console.log(`FAILED seed=${result.seed}`);
+  for (const v of result.violations) console.log(`  violation at ${v.at.toFixed(1)} ms: ${v.rule}: ${v.detail}`);
+  console.log('  last events:');
+  for (const line of result.trace.slice(-80)) console.log(`    ${line}`);
+  console.log(`  reproduce: npm run sim -- --seed ${result.seed} --nodes ...`);
+}
+
+function main(): void {
+  const { seeds, nodes, seed } = parseArgs(process.argv.slice(2));
+  const list = seed !== null ? [seed] : Array.from({ length: seeds }, (_, i) => i + 1);
+  const started = Date.now();
+  let violations = 0;
+  const elect: number[] = [];
+  const recover: number[] = [];
+  let committed = 0;
+  for (const s of list) {
+    const result = runSeed(s, { nodes });
+    if (result.firstElectionMs !== null) elect.push(result.firstElectionMs);
+    if (result.recoveryMs !== null) recover.push(result.recoveryMs);
+    committed += result.committed;
+    if (result.violations.length > 0) {
+      violations++;
+      printFailure(result);
+    }
+  }
+  const stats = (xs: number[]): string => (xs.length ? `max=${Math.max(...xs).toFixed(0)}ms mean=${(xs.reduce((a, b) => a + b, 0) / xs.length).toFixed(0)}ms` : 'n/a');
+  console.log(
+    JSON.stringify({
+      seeds: list.length,
+      nodes,
+      violations,
+      firstElection: stats(elect),
+      recoveryAfterHeal: stats(recover),
+      entriesCommitted: committed,
+      seconds: Number(((Date.now() - started) / 1000).toFixed(1)),
+    }),
+  );
+  process.exit(violations > 0 ? 1 : 0);
+}
+
+main();
