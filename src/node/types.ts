@@ -76,6 +76,8 @@ export interface RaftNodeHandle {
   readBarrier(timeoutMs?: number): Promise<void>;
   /** Read access to the applied state. */
   readonly stateMachine: StateMachine;
+  /** This node's log entries from `from` (clamped to what is still in memory), for the dashboard. */
+  recentLog(from: number, limit: number): { entries: Array<{ index: number; term: number; type: string }>; commitIndex: number; firstIndex: number };
   /** Subscribes to applied entries; returns the unsubscribe function. */
   onApply(listener: ApplyListener): () => void;
   /** Controller TIMEOUT: a forced campaign that skips pre-vote and ignores leases. */
