@@ -1,0 +1,161 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { ConfigError } from './config.js';
+
+/** Options of `raftquotes cluster`. */
+export interface ClusterOptions {
+  nodes: number;
+  dataDir: string;
+  host: string;
+  httpBase: number;
+  raftBase: number;
+  controllerBase: number;
+  /** Extra flags passed to every node (e.g. --snapshot-every 100 in tests). */
+  nodeArgs: string[];
+}
+
+/** One node as written to cluster.json (SPEC §6). */
+export interface ClusterNodeInfo {
+  id: string;
+  pid: number;
+  http: string;
+  raft: string;
+  controller: string;
+  dataDir: string;
+  argv: string[];
+}
+
+export interface ClusterFile {
+  clusterId: string;
+  nodes: ClusterNodeInfo[];
+}
+
+/** How long `cluster` waits for every node's /healthz before giving up. */
+const STARTUP_TIMEOUT_MS = 30_000;
+/** How long a graceful stop may take before the nodes are killed. */
+const STOP_TIMEOUT_MS = 5_000;
+
+const MAIN_JS = fileURLToPath(new URL('./main.js', import.meta.url));
+
+/** The cluster id lives in the data dir so a restart reuses it (data dirs check it). */
+function loadClusterId(dataDir: string): string {
+  const file = join(dataDir, 'cluster-id');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const id = `rq-${randomUUID()}`;
+  writeFileSync(file, `${id}\n`);
+  return id;
+}
+
+/** Builds every node's addresses and the argv that starts it. */
+export function planCluster(options: ClusterOptions, clusterId: string): Omit<ClusterNodeInfo, 'pid'>[] {
+  const ids = Array.from({ length: options.nodes }, (_, i) => `Node${i + 1}`);
+  const raftOf = (i: number): string => `${options.host}:${options.raftBase + i}`;
+  const peers = ids.map((id, i) => `${id}=${raftOf(i + 1)}`).join(',');
+  return ids.map((id, i) => {
+    const http = `${options.host}:${options.httpBase + i + 1}`;
+    const controller = `${options.host}:${options.controllerBase + i + 1}`;
+    const dataDir = join(options.dataDir, id);
+    const argv = [process.execPath, MAIN_JS, 'node', '--id', id, '--peers', peers, '--data-dir', dataDir];
+    argv.push('--http', http, '--raft', raftOf(i + 1), '--controller', controller, '--cluster-id', clusterId);
+    argv.push('--log-format', 'pretty', ...options.nodeArgs);
+    return { id, http: `http://${http}`, raft: raftOf(i + 1), controller, dataDir, argv };
+  });
+}
+
+function prefixOutput(child: ChildProcess, id: string): void {
+  for (const stream of [child.stdout, child.stderr]) {
+    if (!stream) continue;
+    createInterface({ input: stream }).on('line', (line) => process.stdout.write(`${id.padEnd(5)} | ${line}\n`));
+  }
+}
+
+async function waitHealthy(url: string, child: ChildProcess, deadline: number): Promise<void> {
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`exited with code ${child.exitCode} during startup`);
+    try {
+      const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(500) });
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`did not answer ${url}/healthz within ${STARTUP_TIMEOUT_MS} ms`);
+}
+
+/** `raftquotes cluster`: starts N node processes, writes cluster.json, stops them on Ctrl-C. */
+export async function runCluster(options: ClusterOptions): Promise<number> {
+  if (!(options.nodes >= 1 && options.nodes <= 9)) throw new ConfigError(`--nodes: expected 1 to 9, got ${options.nodes}`);
+  try {
+    mkdirSync(options.dataDir, { recursive: true });
+  } catch (err) {
+    throw new ConfigError(`--data-dir: cannot create ${options.dataDir}: ${(err as Error).message}`);
+  }
+  const clusterId = loadClusterId(options.dataDir);
+  const plan = planCluster(options, clusterId);
+  const children = new Map<string, ChildProcess>();
+  let stopping = false;
+  const stopAll = async (): Promise<void> => {
+    stopping = true;
+    const exits = [...children.values()].filter((c) => c.exitCode === null).map((c) => new Promise((resolve) => c.once('exit', resolve)));
+    for (const child of children.values()) if (child.exitCode === null) child.kill('SIGTERM');
+    const timer = setTimeout(() => children.forEach((c) => c.exitCode === null && c.kill('SIGKILL')), STOP_TIMEOUT_MS);
+    await Promise.all(exits);
+    clearTimeout(timer);
+  };
+  for (const node of plan) {
+    const [cmd, ...args] = node.argv as [string, ...string[]];
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.set(node.id, child);
+    prefixOutput(child, node.id);
+    child.on('exit', (code, signal) => {
+      if (!stopping) console.log(`${node.id.padEnd(5)} | exited (${signal ?? `code ${code}`}); the other nodes keep running`);
+    });
+  }
+  const deadline = Date.now() + STARTUP_TIMEOUT_MS;
+  try {
+    await Promise.all(plan.map((node) => waitHealthy(node.http, children.get(node.id) as ChildProcess, deadline).catch((err: Error) => {
+      throw new Error(`${node.id} ${err.message}`);
+    })));
+  } catch (err) {
+    console.error(`raftquotes cluster: ${(err as Error).message}; stopping the other nodes`);
+    await stopAll();
+    return 1;
+  }
+  writeClusterFile(options.dataDir, { clusterId, nodes: plan.map((n) => ({ ...n, pid: children.get(n.id)?.pid ?? 0 })) });
+  console.log(`raftquotes: ${plan.length} nodes running. Quote board: ${plan[0]?.http}/  Dashboard: ${plan[0]?.http}/dashboard  (Ctrl-C stops)`);
+  return new Promise<number>((resolve) => {
+    const onSignal = (): void => {
+      if (stopping) return;
+      console.log('raftquotes: stopping all nodes');
+      void stopAll().then(() => resolve(0));
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}
+
+function writeClusterFile(dataDir: string, file: ClusterFile): void {
+  const path = join(dataDir, 'cluster.json');
+  writeFileSync(`${path}.tmp`, `${JSON.stringify(file, null, 2)}\n`);
+  renameSync(`${path}.tmp`, path);
+}
+
+/** Reads cluster.json (SPEC §6). */
+export function readClusterFile(path: string): ClusterFile {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    throw new ConfigError(`cannot read ${path}: start a cluster with "raftquotes cluster" or pass --cluster-file`);
+  }
+  try {
+    return JSON.parse(text) as ClusterFile;
+  } catch {
+    throw new ConfigError(`${path} is not valid JSON`);
+  }
+}

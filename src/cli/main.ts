@@ -1,0 +1,85 @@
+import { Command, CommanderError, Option } from 'commander';
+import { ConfigError, nodeFlags, parseNodeConfig, type NodeSettingName } from './config.js';
+import { runCluster } from './cluster.js';
+import { runStatus } from './status.js';
+
+/** Prints a user mistake as one line and exits non-zero, never a stack trace. */
+function exitWithError(err: unknown): never {
+  if (err instanceof ConfigError) {
+    console.error(`raftquotes: ${err.message}`);
+    process.exit(2);
+  }
+  if (err instanceof CommanderError) process.exit(err.exitCode || 2);
+  const message = err instanceof Error ? err.message : String(err);
+  console.error(`raftquotes: ${message}`);
+  process.exit(1);
+}
+
+function intOption(value: string, previous: unknown, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new ConfigError(`${flag}: expected a non-negative integer, got "${value}"`);
+  void previous;
+  return n;
+}
+
+function buildProgram(): Command {
+  const program = new Command('raftquotes')
+    .description('A motivational quote board replicated by a from-scratch Raft cluster')
+    .exitOverride()
+    .showHelpAfterError(false);
+
+  program
+    .command('cluster')
+    .description('start N local node processes and write <data-dir>/cluster.json')
+    .option('--nodes <n>', 'number of nodes', (v, p) => intOption(v, p, '--nodes'), 5)
+    .option('--data-dir <dir>', 'data directory', './data')
+    .option('--host <host>', 'address every node listens on', '127.0.0.1')
+    .option('--http-base <port>', 'node i serves HTTP on base+i', (v, p) => intOption(v, p, '--http-base'), 8080)
+    .option('--raft-base <port>', 'node i listens for peers on base+i', (v, p) => intOption(v, p, '--raft-base'), 7000)
+    .option('--controller-base <port>', 'node i listens for the UDP controller on base+i', (v, p) => intOption(v, p, '--controller-base'), 5554)
+    .option('--node-arg <arg...>', 'extra flags passed to every node (e.g. --node-arg=--snapshot-every=100)', [])
+    .action(async (opts: { nodes: number; dataDir: string; host: string; httpBase: number; raftBase: number; controllerBase: number; nodeArg: string[] }) => {
+      process.exitCode = await runCluster({ ...opts, nodeArgs: opts.nodeArg });
+    });
+
+  const node = program.command('node').description('run one node (every flag also has a RAFTQUOTES_* environment variable)');
+  for (const { key, flag, env } of nodeFlags()) {
+    const option = key === 'unsafeLocalReads' ? new Option(flag, `test only: serve reads without ReadIndex [${env}]`).hideHelp() : new Option(`${flag} <value>`, `[${env}]`);
+    node.addOption(option);
+  }
+  node.action(async (opts: Record<string, string | boolean>) => {
+    const flags: Partial<Record<NodeSettingName, string | boolean>> = {};
+    for (const { key } of nodeFlags()) if (opts[key] !== undefined) flags[key] = opts[key] as string | boolean;
+    const config = parseNodeConfig(flags, process.env);
+    const { runNode } = await import('./node-command.js');
+    await runNode(config);
+  });
+
+  program
+    .command('status')
+    .description('one table: each node state, term, leader, commit, applied and lag')
+    .option('--cluster-file <path>', 'cluster.json to read', './data/cluster.json')
+    .action(async (opts: { clusterFile: string }) => {
+      process.exitCode = await runStatus(opts.clusterFile);
+    });
+
+  return program;
+}
+
+async function main(): Promise<void> {
+  // ctl has its own flag grammar (course requests, a REPL): hand it the raw arguments.
+  if (process.argv[2] === 'ctl') {
+    const { runCtl } = await import('./ctl.js');
+    process.exitCode = await runCtl(process.argv.slice(3)).catch(exitWithError);
+    return;
+  }
+  const program = buildProgram();
+  try {
+    await program.parseAsync(process.argv);
+  } catch (err) {
+    if (err instanceof CommanderError && (err.code === 'commander.helpDisplayed' || err.code === 'commander.version')) return;
+    exitWithError(err);
+  }
+}
+
+void main();

@@ -1,0 +1,102 @@
+import { accessSync, constants, mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { createApiServer } from '../api/server.js';
+import { ControllerServer } from '../controller/server.js';
+import { createLogger } from '../node/logger.js';
+import { NodeMetrics } from '../node/metrics.js';
+import { RaftNode } from '../node/raft-node.js';
+import { openNodeDatabase } from '../storage/sqlite-storage.js';
+import { TcpTransport } from '../transport/tcp-transport.js';
+import { ConfigError, type NodeConfig } from './config.js';
+
+const WEB_DIR = fileURLToPath(new URL('../../web', import.meta.url));
+/** Default deadline for a client write or read before answering 504 timeout. */
+const CLIENT_TIMEOUT_MS = 5_000;
+
+function ensureWritableDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, constants.W_OK);
+  } catch (err) {
+    throw new ConfigError(`--data-dir (RAFTQUOTES_DATA_DIR): ${dir} is not a writable directory (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+}
+
+/** Turns a listen failure into one clear line naming the flag. */
+function listenError(err: unknown, flag: string, address: string): never {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'EADDRINUSE') throw new ConfigError(`${flag}: ${address} is already in use`);
+  if (code === 'EADDRNOTAVAIL' || code === 'EACCES') throw new ConfigError(`${flag}: cannot listen on ${address} (${code})`);
+  throw err;
+}
+
+/**
+ * `raftquotes node`: opens the data dir, binds every port (so a mistake stops the process
+ * before it joins the cluster), then starts Raft, the HTTP API and the UDP controller.
+ */
+export async function runNode(config: NodeConfig): Promise<void> {
+  const logger = createLogger(config.id, config.logFormat, config.logLevel);
+  ensureWritableDir(config.dataDir);
+  const { storage, stateMachine } = openNodeDatabase(config.dataDir, { clusterId: config.clusterId, nodeId: config.id });
+  const metrics = new NodeMetrics(config.id);
+  const peers = Object.fromEntries(Object.entries(config.peers).filter(([id]) => id !== config.id));
+  const transport = new TcpTransport({
+    selfId: config.id,
+    clusterId: config.clusterId,
+    listen: config.raft,
+    peers,
+    secret: config.secret ?? undefined,
+    advertise: { http: config.advertiseHttp },
+    logger: logger.child({ component: 'transport' }),
+  });
+  const ticksPer = (ms: number): number => Math.max(1, Math.round(ms / config.tickMs));
+  const node = new RaftNode(
+    {
+      id: config.id,
+      voters: Object.keys(config.peers),
+      httpUrl: config.advertiseHttp,
+      tickMs: config.tickMs,
+      snapshotEvery: config.snapshotEvery,
+      defaultTimeoutMs: CLIENT_TIMEOUT_MS,
+      raft: { heartbeatTicks: ticksPer(config.heartbeatMs), electionTicks: ticksPer(config.electionMs) },
+      unsafeLocalReads: config.unsafeLocalReads,
+    },
+    { storage, stateMachine, transport, logger, metrics },
+  );
+  const api = createApiServer({
+    node,
+    logger: logger.child({ component: 'api' }),
+    webDir: WEB_DIR,
+    adminToken: config.adminToken ?? undefined,
+    metricsRegistry: metrics.registry,
+    rateLimit: config.rateLimitPerSecond > 0 ? { perSecond: config.rateLimitPerSecond, burst: config.rateLimitPerSecond * 4 } : null,
+  });
+  const controller = new ControllerServer({ node, host: config.controller.host, port: config.controller.port, allow: config.controllerAllow, logger: logger.child({ component: 'controller' }) });
+  await api.listen(config.http.host, config.http.port).catch((err: unknown) => listenError(err, '--http', `${config.http.host}:${config.http.port}`));
+  await controller.start().catch((err: unknown) => listenError(err, '--controller', `${config.controller.host}:${config.controller.port}`));
+  await node.start().catch((err: unknown) => listenError(err, '--raft', `${config.raft.host}:${config.raft.port}`));
+  logger.info(`${config.id} up: http=${config.advertiseHttp} raft=${config.raft.host}:${config.raft.port} controller=udp:${config.controller.host}:${config.controller.port} data=${config.dataDir}`);
+  installSignalHandlers(async () => {
+    await node.stop();
+    await Promise.allSettled([api.close(), controller.close()]);
+  }, logger);
+}
+
+function installSignalHandlers(stop: () => Promise<void>, logger: { info(msg: string): void; error(msg: string): void }): void {
+  let stopping = false;
+  const onSignal = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.info(`${signal}: stopping (leadership transfer first if leader)`);
+    const force = setTimeout(() => process.exit(1), 5_000);
+    force.unref();
+    stop()
+      .then(() => process.exit(0))
+      .catch((err: Error) => {
+        logger.error(`stop failed: ${err.message}`);
+        process.exit(1);
+      });
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+}

@@ -1,0 +1,50 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { RaftCore } from '../raft/raft.js';
+
+/** Prometheus metrics of one node (SPEC §3 /metrics): Raft state, queues and latencies. */
+export class NodeMetrics {
+  readonly registry = new Registry();
+  readonly term = this.gauge('raft_term', 'Current Raft term');
+  readonly commitIndex = this.gauge('raft_commit_index', 'Highest log index known committed');
+  readonly appliedIndex = this.gauge('raft_applied_index', 'Highest log index applied to the state machine');
+  readonly lastIndex = this.gauge('raft_last_index', 'Last log index');
+  readonly isLeader = this.gauge('raft_is_leader', '1 when this node is the leader');
+  readonly peerLag = new Gauge({ name: 'raft_peer_lag_entries', help: 'Leader lastIndex minus the peer matchIndex', labelNames: ['peer'], registers: [this.registry] });
+  readonly leaderChanges = new Counter({ name: 'raft_leader_changes_total', help: 'Times this node became leader', registers: [this.registry] });
+  readonly proposals = new Counter({ name: 'raft_proposals_total', help: 'Client proposals accepted by this leader', registers: [this.registry] });
+  readonly persistSeconds = new Histogram({
+    name: 'raft_persist_seconds',
+    help: 'Latency of one group-committed persist (one fsync)',
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1],
+    registers: [this.registry],
+  });
+  readonly appendBatch = new Histogram({
+    name: 'raft_append_batch_entries',
+    help: 'Entries persisted per group commit',
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096],
+    registers: [this.registry],
+  });
+
+  constructor(nodeId: string) {
+    this.registry.setDefaultLabels({ node: nodeId });
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  private gauge(name: string, help: string): Gauge {
+    return new Gauge({ name, help, registers: [this.registry] });
+  }
+
+  /** Refreshes the gauges from the core after each Ready. */
+  observeCore(core: RaftCore, appliedIndex: number): void {
+    this.term.set(core.term);
+    this.commitIndex.set(core.log.commitIndex);
+    this.appliedIndex.set(appliedIndex);
+    this.lastIndex.set(core.log.lastIndex());
+    this.isLeader.set(core.state === 'leader' ? 1 : 0);
+  }
+
+  /** Refreshes per-peer lag (called on a slower timer: label lookups are not free). */
+  observePeers(core: RaftCore): void {
+    for (const [peer, progress] of core.progressView()) this.peerLag.set({ peer }, core.log.lastIndex() - progress.matchIndex);
+  }
+}

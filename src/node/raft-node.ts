@@ -1,0 +1,412 @@
+import { randomInt } from 'node:crypto';
+import { SeededPrng } from '../raft/prng.js';
+import { RaftCore, type ProposeResult } from '../raft/raft.js';
+import type { RaftConfig } from '../raft/config.js';
+import type { Entry, Message, NodeId, Ready } from '../raft/types.js';
+import type { ApplyResult, Command, StateMachine } from '../state/types.js';
+import type { RaftStorage } from '../storage/types.js';
+import type { Transport } from '../transport/types.js';
+import type { NodeMetrics } from './metrics.js';
+import { NodeError, type ApplyListener, type NodeStatus, type PeerStatus, type RaftNodeHandle } from './types.js';
+import { Waiters } from './waiters.js';
+
+/** Minimal logger surface (pino-compatible). */
+export interface NodeLogger {
+  info(obj: object | string, msg?: string): void;
+  warn(obj: object | string, msg?: string): void;
+  error(obj: object | string, msg?: string): void;
+}
+
+/** Runtime settings of one node. */
+export interface RaftNodeOptions {
+  id: NodeId;
+  voters: NodeId[];
+  httpUrl: string;
+  tickMs: number;
+  /** Snapshot and compact after this many applied entries (SPEC §2 default 10,000). */
+  snapshotEvery: number;
+  defaultTimeoutMs: number;
+  raft?: Partial<RaftConfig>;
+  /** Test-only switch used by the fault harness to prove the checker catches stale reads. */
+  unsafeLocalReads?: boolean;
+}
+
+export interface RaftNodeDeps {
+  storage: RaftStorage;
+  stateMachine: StateMachine;
+  transport: Transport;
+  logger: NodeLogger;
+  metrics: NodeMetrics;
+}
+
+/** Proposals queued before being handed to the core: bounded, so overload answers 429. */
+const MAX_PENDING_PROPOSALS = 100_000;
+/** How long graceful stop waits for a leadership transfer to complete. */
+const TRANSFER_WAIT_MS = 1_500;
+
+/**
+ * The node runtime: drives the pure core with a tick timer and the Ready loop
+ * (send → persist → send acks → apply → advance), turns client calls into proposals and
+ * ReadIndex requests, and implements the controller's actions.
+ */
+export class RaftNode implements RaftNodeHandle {
+  readonly id: NodeId;
+  readonly voters: NodeId[];
+  readonly stateMachine: StateMachine;
+  private readonly core: RaftCore;
+  private readonly proposals = new Waiters<ApplyResult>();
+  private readonly reads = new Waiters<void>();
+  /** Reads whose index is known, waiting for the state machine to catch up. */
+  private readonly readsWaitingApply: Array<{ id: string; index: number }> = [];
+  private readonly proposalTerms = new Map<number, { id: string; term: number }>();
+  private readonly applyListeners = new Set<ApplyListener>();
+  private tickTimer: NodeJS.Timeout | null = null;
+  private loopScheduled = false;
+  private shutdownByController = false;
+  private stopped = false;
+  private readSeq = 0;
+  private lastSoftKey = '';
+  private readonly lastContact = new Map<NodeId, number>();
+
+  constructor(
+    private readonly options: RaftNodeOptions,
+    private readonly deps: RaftNodeDeps,
+  ) {
+    this.id = options.id;
+    this.voters = options.voters;
+    this.stateMachine = deps.stateMachine;
+    const recovered = deps.storage.recover();
+    const appliedIndex = deps.stateMachine.appliedIndex();
+    this.core = new RaftCore({ ...options.raft, id: options.id, voters: options.voters }, new SeededPrng(randomInt(2 ** 31)), {
+      ...recovered,
+      appliedIndex,
+    });
+    deps.logger.info(
+      { term: recovered.hardState.term, lastIndex: this.core.log.lastIndex(), appliedIndex, snapshotIndex: this.core.snapshotIndex() },
+      `recovered term=${recovered.hardState.term} lastIndex=${this.core.log.lastIndex()} applied=${appliedIndex}`,
+    );
+  }
+
+  /** Starts peer traffic and the tick timer. */
+  async start(): Promise<void> {
+    this.deps.transport.onMessage((message) => this.onPeerMessage(message));
+    this.deps.transport.onPeerDown((peer) => {
+      this.core.reportUnreachable(peer);
+    });
+    await this.deps.transport.start();
+    this.startTicking();
+    this.schedule();
+  }
+
+  // ---------------------------------------------------------------- RaftNodeHandle
+
+  status(): NodeStatus {
+    const log = this.core.log;
+    const timer = this.core.electionTimerView();
+    return {
+      id: this.id,
+      state: this.shutdownByController ? 'shutdown' : this.core.state,
+      term: this.core.term,
+      leader: this.shutdownByController ? null : this.core.leader,
+      commitIndex: log.commitIndex,
+      appliedIndex: this.stateMachine.appliedIndex(),
+      lastIndex: log.lastIndex(),
+      snapshotIndex: this.core.snapshotIndex(),
+      electionElapsedMs: timer.elapsed * this.options.tickMs,
+      electionTimeoutMs: timer.timeout * this.options.tickMs,
+      http: this.options.httpUrl,
+      peers: this.peerStatuses(),
+    };
+  }
+
+  private peerStatuses(): Record<NodeId, PeerStatus> {
+    const progress = this.core.progressView();
+    const links = new Map(this.deps.transport.stats().map((s) => [s.peer, s]));
+    const peers: Record<NodeId, PeerStatus> = {};
+    const now = Date.now();
+    for (const peer of this.voters) {
+      if (peer === this.id) continue;
+      const pr = progress.get(peer);
+      const contact = this.lastContact.get(peer);
+      peers[peer] = {
+        matchIndex: pr?.matchIndex ?? 0,
+        nextIndex: pr?.nextIndex ?? 0,
+        lastContactMs: contact === undefined ? null : now - contact,
+        inflight: pr?.inflight ?? 0,
+        progress: pr?.state ?? 'none',
+        connected: links.get(peer)?.connected ?? false,
+      };
+    }
+    return peers;
+  }
+
+  peerHttpUrl(peer: NodeId): string | null {
+    if (peer === this.id) return this.options.httpUrl;
+    return this.deps.transport.peerHttpUrl(peer);
+  }
+
+  isShutdown(): boolean {
+    return this.shutdownByController;
+  }
+
+  recentLog(from: number, limit: number): { entries: Array<{ index: number; term: number; type: string }>; commitIndex: number; firstIndex: number } {
+    const log = this.core.log;
+    const start = Math.max(from, log.firstIndex());
+    const entries: Array<{ index: number; term: number; type: string }> = [];
+    for (let index = start; index <= log.lastIndex() && entries.length < limit; index++) {
+      const entry = log.entryAt(index) as Entry;
+      entries.push({ index, term: entry.term, type: entry.type });
+    }
+    return { entries, commitIndex: log.commitIndex, firstIndex: log.firstIndex() };
+  }
+
+  propose(command: Command, timeoutMs = this.options.defaultTimeoutMs): Promise<ApplyResult> {
+    const refused = this.refusal();
+    if (refused) return Promise.reject(refused);
+    if (this.proposals.size >= MAX_PENDING_PROPOSALS) {
+      return Promise.reject(new NodeError('too_many_requests', 'too many writes in flight; retry shortly'));
+    }
+    const result = this.core.propose(JSON.stringify(command));
+    if (!result.ok) return Promise.reject(this.proposeError(result));
+    const id = `p${result.index}`;
+    this.proposalTerms.set(result.index, { id, term: result.term });
+    this.deps.metrics.proposals.inc();
+    this.schedule();
+    return this.proposals.wait(id, timeoutMs, () => {
+      this.proposalTerms.delete(result.index);
+      return new NodeError('timeout', `write at index ${result.index} not applied within ${timeoutMs} ms; it may or may not commit`);
+    });
+  }
+
+  private proposeError(result: Extract<ProposeResult, { ok: false }>): NodeError {
+    if (result.error === 'too_many_requests') return new NodeError('too_many_requests', 'too many uncommitted entries; retry shortly');
+    if (result.error === 'transferring') return new NodeError('no_leader', 'leadership transfer in progress; retry shortly');
+    if (result.leader && result.leader !== this.id) return new NodeError('not_leader', `not the leader; the leader is ${result.leader}`, result.leader);
+    return new NodeError('no_leader', 'no leader is known right now; retry shortly');
+  }
+
+  readBarrier(timeoutMs = this.options.defaultTimeoutMs): Promise<void> {
+    const refused = this.refusal();
+    if (refused) return Promise.reject(refused);
+    if (this.options.unsafeLocalReads) return Promise.resolve();
+    const id = `r${++this.readSeq}`;
+    const promise = this.reads.wait(id, timeoutMs, () => new NodeError('timeout', `read index not confirmed within ${timeoutMs} ms`));
+    this.core.readIndex(id);
+    this.schedule();
+    return promise;
+  }
+
+  onApply(listener: ApplyListener): () => void {
+    this.applyListeners.add(listener);
+    return () => this.applyListeners.delete(listener);
+  }
+
+  campaign(): void {
+    if (this.shutdownByController) {
+      this.deps.logger.warn('ignoring TIMEOUT: node is shut down (send CONVERT_FOLLOWER to revive it)');
+      return;
+    }
+    this.core.campaign(true);
+    this.schedule();
+  }
+
+  becomeFollower(): void {
+    if (this.shutdownByController) this.resume();
+    this.core.becomeFollowerKeepTerm('told to become follower');
+    this.schedule();
+  }
+
+  shutdown(): void {
+    if (this.shutdownByController) return;
+    this.shutdownByController = true;
+    this.stopTicking();
+    this.failAllWaiters(new NodeError('unavailable', 'node is shut down by the controller'));
+    this.deps.logger.warn('shut down by the controller: raft activity stopped');
+  }
+
+  resume(): void {
+    if (!this.shutdownByController) return;
+    this.shutdownByController = false;
+    this.core.becomeFollowerKeepTerm('resumed after shutdown');
+    this.startTicking();
+    this.deps.logger.info(`resumed as follower term=${this.core.term}`);
+    this.schedule();
+  }
+
+  async transferLeadership(to?: NodeId): Promise<void> {
+    const refused = this.refusal();
+    if (refused) throw refused;
+    const target = to ?? this.core.bestTransferTarget();
+    if (this.core.state !== 'leader') throw new NodeError('not_leader', 'only the leader can transfer leadership', this.core.leader);
+    if (!target || !this.core.transferLeadership(target)) throw new NodeError('no_leader', `cannot transfer leadership to ${to ?? 'a peer'}`);
+    this.schedule();
+    await this.waitFor(() => this.core.state !== 'leader' || this.core.transferTarget() === null, TRANSFER_WAIT_MS);
+  }
+
+  /** Graceful stop (SIGTERM): hand leadership over first, then close everything cleanly. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    if (this.core.state === 'leader' && !this.shutdownByController) {
+      await this.transferLeadership().catch((err: Error) => this.deps.logger.warn(`leadership transfer on stop failed: ${err.message}`));
+    }
+    this.stopped = true;
+    this.stopTicking();
+    this.failAllWaiters(new NodeError('unavailable', 'node is stopping'));
+    await this.deps.transport.close();
+    this.deps.storage.close();
+  }
+
+  // ---------------------------------------------------------------- driving the core
+
+  private onPeerMessage(message: Message): void {
+    if (this.shutdownByController || this.stopped) return;
+    this.lastContact.set(message.from, Date.now());
+    this.core.step(message);
+    this.schedule();
+  }
+
+  private startTicking(): void {
+    if (this.tickTimer) return;
+    let ticks = 0;
+    this.tickTimer = setInterval(() => {
+      this.core.tick();
+      if (++ticks % 50 === 0) this.deps.metrics.observePeers(this.core);
+      this.schedule();
+    }, this.options.tickMs);
+  }
+
+  private stopTicking(): void {
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    this.tickTimer = null;
+  }
+
+  /** Runs the Ready loop once per event-loop turn, so inputs that arrived together batch. */
+  private schedule(): void {
+    if (this.loopScheduled || this.stopped) return;
+    this.loopScheduled = true;
+    setImmediate(() => {
+      this.loopScheduled = false;
+      this.runReadyLoop();
+    });
+  }
+
+  private runReadyLoop(): void {
+    if (this.stopped) return;
+    try {
+      for (let rounds = 0; rounds < 64 && this.core.hasReady(); rounds++) this.processReady(this.core.ready());
+      if (this.core.hasReady()) this.schedule();
+    } catch (err) {
+      // A broken invariant or a storage failure: stop loudly rather than risk corrupting data.
+      this.deps.logger.error({ err }, `fatal: ${(err as Error).message}`);
+      process.exitCode = 70;
+      setImmediate(() => process.exit(70));
+      this.stopped = true;
+    }
+  }
+
+  private processReady(rd: Ready): void {
+    this.logTransitions(rd);
+    this.sendAll(rd.messages);
+    this.persist(rd);
+    this.sendAll(rd.messagesAfterPersist);
+    if (rd.snapshot) this.stateMachine.restore(rd.snapshot.meta.index, rd.snapshot.meta.term, rd.snapshot.data);
+    if (rd.committedEntries.length > 0) this.apply(rd.committedEntries);
+    for (const rs of rd.readStates) this.onReadState(rs.requestId, rs.index);
+    this.core.advance(rd);
+    this.releaseReads();
+    this.maybeSnapshot();
+    this.deps.metrics.observeCore(this.core, this.stateMachine.appliedIndex());
+  }
+
+  private persist(rd: Ready): void {
+    if (!rd.hardState && !rd.snapshot && rd.entries.length === 0) return;
+    const started = process.hrtime.bigint();
+    this.deps.storage.persist({ hardState: rd.hardState, snapshot: rd.snapshot, entries: rd.entries });
+    this.deps.metrics.persistSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    if (rd.entries.length > 0) this.deps.metrics.appendBatch.observe(rd.entries.length);
+  }
+
+  private sendAll(messages: Message[]): void {
+    for (const message of messages) this.deps.transport.send(message.to, message);
+  }
+
+  private apply(entries: Entry[]): void {
+    const results = this.stateMachine.apply(entries);
+    entries.forEach((entry, i) => this.settleProposal(entry, results[i] as ApplyResult));
+    for (const listener of this.applyListeners) {
+      try {
+        listener(entries, results);
+      } catch (err) {
+        this.deps.logger.warn(`apply listener failed: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  private settleProposal(entry: Entry, result: ApplyResult): void {
+    const proposal = this.proposalTerms.get(entry.index);
+    if (!proposal) return;
+    this.proposalTerms.delete(entry.index);
+    if (proposal.term === entry.term) this.proposals.resolve(proposal.id, result);
+    else this.proposals.reject(proposal.id, new NodeError('no_leader', 'leadership changed before the write committed; it was not applied'));
+  }
+
+  private onReadState(id: string, index: number | null): void {
+    if (index === null) {
+      const leader = this.core.leader;
+      this.reads.reject(id, new NodeError('no_leader', leader ? `leader ${leader} could not confirm the read` : 'no leader to confirm the read'));
+      return;
+    }
+    this.readsWaitingApply.push({ id, index });
+  }
+
+  private releaseReads(): void {
+    if (this.readsWaitingApply.length === 0) return;
+    const applied = this.stateMachine.appliedIndex();
+    let kept = 0;
+    for (const read of this.readsWaitingApply) {
+      if (read.index <= applied) this.reads.resolve(read.id, undefined);
+      else this.readsWaitingApply[kept++] = read;
+    }
+    this.readsWaitingApply.length = kept;
+  }
+
+  private maybeSnapshot(): void {
+    const applied = this.stateMachine.appliedIndex();
+    if (applied - this.core.snapshotIndex() < this.options.snapshotEvery) return;
+    const started = Date.now();
+    const { snapshot, offset, offsetTerm } = this.core.compact(applied, this.stateMachine.snapshot());
+    this.deps.storage.saveSnapshot(snapshot);
+    this.deps.storage.compact(offset, offsetTerm);
+    this.deps.logger.info(`snapshot at index=${applied} (${snapshot.data.length} bytes, ${Date.now() - started} ms), log compacted to ${offset}`);
+  }
+
+  private logTransitions(rd: Ready): void {
+    for (const event of rd.events) this.deps.logger.info(event);
+    const soft = `${rd.softState.state}|${rd.softState.leader}|${rd.softState.term}`;
+    if (soft !== this.lastSoftKey) {
+      if (rd.softState.state === 'leader') this.deps.metrics.leaderChanges.inc();
+      this.lastSoftKey = soft;
+    }
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  /** Why this node cannot serve clients right now, or null. */
+  private refusal(): NodeError | null {
+    if (this.shutdownByController) return new NodeError('unavailable', 'node is shut down by the controller');
+    if (this.stopped) return new NodeError('unavailable', 'node is stopping');
+    return null;
+  }
+
+  private failAllWaiters(error: NodeError): void {
+    this.proposals.rejectAll(error);
+    this.reads.rejectAll(error);
+    this.proposalTerms.clear();
+    this.readsWaitingApply.length = 0;
+  }
+
+  private async waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!condition() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, this.options.tickMs));
+  }
+}
