@@ -37,9 +37,9 @@ function buildProgram(): Command {
     .option('--http-base <port>', 'node i serves HTTP on base+i', (v, p) => intOption(v, p, '--http-base'), 8080)
     .option('--raft-base <port>', 'node i listens for peers on base+i', (v, p) => intOption(v, p, '--raft-base'), 7000)
     .option('--controller-base <port>', 'node i listens for the UDP controller on base+i', (v, p) => intOption(v, p, '--controller-base'), 5554)
-    .option('--node-arg <arg...>', 'extra flags passed to every node (e.g. --node-arg=--snapshot-every=100)', [])
-    .action(async (opts: { nodes: number; dataDir: string; host: string; httpBase: number; raftBase: number; controllerBase: number; nodeArg: string[] }) => {
-      process.exitCode = await runCluster({ ...opts, nodeArgs: opts.nodeArg });
+    .option('--node-args <flags>', 'extra flags for every node, space separated (e.g. "--snapshot-every 100")', '')
+    .action(async (opts: { nodes: number; dataDir: string; host: string; httpBase: number; raftBase: number; controllerBase: number; nodeArgs: string }) => {
+      process.exitCode = await runCluster({ ...opts, nodeArgs: opts.nodeArgs.split(/\s+/).filter(Boolean) });
     });
 
   const node = program.command('node').description('run one node (every flag also has a RAFTQUOTES_* environment variable)');
