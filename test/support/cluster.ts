@@ -151,10 +151,11 @@ export class TestCluster {
   }
 
   /** Restarts a node from its argv in cluster.json, from the repo root (its working dir). */
-  async restart(id: string): Promise<void> {
+  async restart(id: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<void> {
     const node = this.node(id);
     const [cmd, ...args] = node.argv as [string, ...string[]];
-    const child = spawn(cmd, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.options.env } });
+    const env = { ...process.env, ...this.options.env, ...extraEnv };
+    const child = spawn(cmd, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env });
     child.stdout?.on('data', (c: Buffer) => (this.output += `${id} (restarted) | ${c.toString()}`));
     child.stderr?.on('data', (c: Buffer) => (this.output += `${id} (restarted) | ${c.toString()}`));
     this.restarted.set(id, child);
