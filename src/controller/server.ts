@@ -1,0 +1,218 @@
+/**
+ * The UDP controller listener of one node (SPEC §4): course requests in, one datagram out
+ * (or none), driving the node only through RaftNodeHandle. It stays up while the node is
+ * shut down by SHUTDOWN, so CONVERT_FOLLOWER can revive it.
+ */
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { NodeError, type RaftNodeHandle } from '../node/types.js';
+import { CidrAllowList } from './cidr.js';
+import {
+  encodeReply,
+  errorReply,
+  leaderInfoReply,
+  parseDatagram,
+  retrieveReply,
+  statusReply,
+  storeAckReply,
+  storeErrorReply,
+  type ControllerMessage,
+  type ParsedRequest,
+} from './protocol.js';
+
+/** SPEC §7 default: loopback plus the private ranges Docker networks use. */
+export const DEFAULT_ALLOW = ['127.0.0.0/8', '::1/128', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16'];
+/** How long a STORE with "ack": true waits for its entry to commit before answering timeout. */
+export const STORE_ACK_TIMEOUT_MS = 3_000;
+/** How long RETRIEVE waits for a ReadIndex round, so the list includes everything committed before it. */
+export const RETRIEVE_BARRIER_MS = 1_000;
+/** Rate-limited warnings: at most this many per window per kind, then one summary line. */
+const WARNINGS_PER_WINDOW = 5;
+const WARNING_WINDOW_MS = 10_000;
+
+/** The pino methods the server uses (pino's Logger fits). */
+export interface ControllerLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+const SILENT_LOGGER: ControllerLogger = { debug() {}, info() {}, warn() {}, error() {} };
+
+export interface ControllerServerOptions {
+  node: RaftNodeHandle;
+  host: string;
+  port: number;
+  /** CIDRs whose datagrams are accepted (default DEFAULT_ALLOW). */
+  allow?: readonly string[];
+  logger?: ControllerLogger;
+  storeAckTimeoutMs?: number;
+  retrieveBarrierMs?: number;
+}
+
+/** Warnings about one kind of event, at most WARNINGS_PER_WINDOW per window (a flood never floods the log). */
+class WarningLimiter {
+  private windowStart = 0;
+  private count = 0;
+  private suppressed = 0;
+
+  constructor(private readonly logger: ControllerLogger, private readonly what: string) {}
+
+  warn(fields: object, msg: string): void {
+    const now = Date.now();
+    if (now - this.windowStart >= WARNING_WINDOW_MS) {
+      if (this.suppressed > 0) this.logger.warn({ suppressed: this.suppressed }, `${this.suppressed} more ${this.what} in the last ${WARNING_WINDOW_MS / 1000} s`);
+      this.windowStart = now;
+      this.count = 0;
+      this.suppressed = 0;
+    }
+    if (++this.count <= WARNINGS_PER_WINDOW) this.logger.warn(fields, msg);
+    else this.suppressed++;
+  }
+}
+
+/** Listens for controller datagrams on host:port and drives one node. */
+export class ControllerServer {
+  private readonly node: RaftNodeHandle;
+  private readonly allow: CidrAllowList;
+  private readonly logger: ControllerLogger;
+  private readonly dropWarnings: WarningLimiter;
+  private readonly badWarnings: WarningLimiter;
+  private socket: Socket | null = null;
+  private closed = false;
+
+  /** Throws CidrError when an `allow` entry is not a CIDR. */
+  constructor(private readonly options: ControllerServerOptions) {
+    this.node = options.node;
+    this.allow = new CidrAllowList(options.allow ?? DEFAULT_ALLOW);
+    this.logger = options.logger ?? SILENT_LOGGER;
+    this.dropWarnings = new WarningLimiter(this.logger, 'datagrams dropped (source not in --controller-allow)');
+    this.badWarnings = new WarningLimiter(this.logger, 'bad controller datagrams');
+  }
+
+  /** Binds the socket; rejects with the bind error (EADDRINUSE, EADDRNOTAVAIL, ...). */
+  start(): Promise<void> {
+    const socket = createSocket({ type: this.options.host.includes(':') ? 'udp6' : 'udp4' });
+    this.socket = socket;
+    socket.on('message', (data, from) => this.onDatagram(data, from));
+    return new Promise((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(this.options.port, this.options.host, () => {
+        socket.off('error', reject);
+        socket.on('error', (err) => this.logger.error({ err }, `controller socket error: ${err.message}`));
+        resolve();
+      });
+    });
+  }
+
+  /** The bound address (the port is the real one when started on port 0). */
+  address(): { host: string; port: number } {
+    if (!this.socket) throw new Error('controller server is not started');
+    const { address, port } = this.socket.address();
+    return { host: address, port };
+  }
+
+  /** Closes the socket; replies still pending (STORE acks) are dropped. */
+  close(): Promise<void> {
+    const socket = this.socket;
+    if (this.closed || !socket) return Promise.resolve();
+    this.closed = true;
+    return new Promise((resolve) => socket.close(() => resolve()));
+  }
+
+  private onDatagram(data: Buffer, from: RemoteInfo): void {
+    if (!this.allow.allows(from.address)) {
+      this.dropWarnings.warn({ from: `${from.address}:${from.port}` }, `dropped a controller datagram from ${from.address}: not in --controller-allow`);
+      return;
+    }
+    const parsed = parseDatagram(data);
+    if ('bad' in parsed) {
+      this.badWarnings.warn({ from: `${from.address}:${from.port}`, request: parsed.request }, `bad controller datagram: ${parsed.reason}`);
+      this.reply(errorReply(this.node.id, parsed.request, parsed.reason), from);
+      return;
+    }
+    this.handle(parsed, from).catch((err: unknown) => {
+      // A failure here is a bug in the node or this server; the listener keeps running.
+      const message = err instanceof Error ? err.message : String(err);
+      this.logger.error({ err, request: parsed.request }, `controller ${parsed.request} failed: ${message}`);
+      this.reply(errorReply(this.node.id, parsed.request, `internal error: ${message}`), from);
+    });
+  }
+
+  private async handle(parsed: ParsedRequest, from: RemoteInfo): Promise<void> {
+    const source = `${from.address}:${from.port}`;
+    switch (parsed.request) {
+      case 'CONVERT_FOLLOWER':
+        this.logger.info({ from: source }, 'controller: CONVERT_FOLLOWER');
+        return this.node.becomeFollower();
+      case 'TIMEOUT':
+        this.logger.info({ from: source }, 'controller: TIMEOUT (forced campaign)');
+        return this.node.campaign();
+      case 'SHUTDOWN':
+        this.logger.info({ from: source }, 'controller: SHUTDOWN');
+        return this.node.shutdown();
+      case 'LEADER_INFO':
+        return this.reply(this.leaderInfo(), from);
+      case 'STATUS':
+        return this.reply(statusReply(this.node.id, this.node.status()), from);
+      case 'STORE':
+        return this.store(parsed, from);
+      case 'RETRIEVE':
+        return this.retrieve(parsed.from, from);
+    }
+  }
+
+  private leaderInfo(leader?: string | null): ControllerMessage {
+    const status = this.node.status();
+    return leaderInfoReply(this.node.id, status.term, leader !== undefined ? leader : status.leader);
+  }
+
+  /** True when this node may serve STORE and RETRIEVE (SPEC §4: others answer LEADER_INFO). */
+  private isLeader(): boolean {
+    return !this.node.isShutdown() && this.node.status().state === 'leader';
+  }
+
+  private async store(request: Extract<ParsedRequest, { request: 'STORE' }>, from: RemoteInfo): Promise<void> {
+    if (!this.isLeader()) return this.reply(this.leaderInfo(), from);
+    // The entry is appended in the leader's current term, read in the same turn as the append.
+    const term = this.node.status().term;
+    const { key, value } = request;
+    const proposal = this.node.propose({ op: 'put', key, value }, this.options.storeAckTimeoutMs ?? STORE_ACK_TIMEOUT_MS);
+    if (!request.ack) {
+      proposal.catch((err: Error) => this.logger.debug({ key, err: err.message }, 'controller STORE did not commit'));
+      return;
+    }
+    try {
+      const result = await proposal;
+      if (result.ok) return this.reply(storeAckReply(this.node.id, { key, value, term, index: result.index }), from);
+      return this.reply(storeErrorReply(this.node.id, { key, value, term, error: result.error }), from);
+    } catch (err) {
+      if (!(err instanceof NodeError)) throw err;
+      // not_leader before the append: the course's redirect. After it, the outcome is unknown.
+      if (err.code === 'not_leader' && err.leader) return this.reply(this.leaderInfo(err.leader), from);
+      return this.reply(storeErrorReply(this.node.id, { key, value, term, error: err.code, leader: err.leader }), from);
+    }
+  }
+
+  private async retrieve(fromIndex: number, from: RemoteInfo): Promise<void> {
+    if (!this.isLeader()) return this.reply(this.leaderInfo(), from);
+    try {
+      // ReadIndex: everything committed before this request is applied, hence listed.
+      await this.node.readBarrier(this.options.retrieveBarrierMs ?? RETRIEVE_BARRIER_MS);
+    } catch (err) {
+      if (err instanceof NodeError && (err.code === 'not_leader' || err.code === 'unavailable')) return this.reply(this.leaderInfo(err.leader ?? undefined), from);
+      // Timed out: still answer with what is applied, which is committed (never speculative).
+      this.logger.debug({ err: (err as Error).message }, 'RETRIEVE read barrier failed; listing applied entries');
+    }
+    const machine = this.node.stateMachine;
+    this.reply(retrieveReply(this.node.id, (start, limit) => machine.clientEntriesFrom(start, limit), fromIndex), from);
+  }
+
+  private reply(message: ControllerMessage, to: RemoteInfo): void {
+    if (this.closed || !this.socket) return;
+    const data = encodeReply(message);
+    this.socket.send(data, to.port, to.address, (err) => {
+      if (err) this.logger.debug({ err: err.message, to: `${to.address}:${to.port}` }, 'controller reply not sent');
+    });
+  }
+}
