@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ControllerServer, type ControllerLogger } from '../../src/controller/server.js';
 import { COURSE_BUFFER_BYTES, MAX_REPLY_BYTES, MAX_REQUEST_BYTES } from '../../src/controller/protocol.js';
 import { FakeRaftNode } from './fake-raft-node.js';
-import { UdpProbe } from './udp-probe.js';
+import { UdpProbe, type JsonReply } from './udp-probe.js';
 
 /** Unit tests of the UDP listener against the FakeRaftNode test double (no Raft runs here). */
 
@@ -27,7 +27,7 @@ describe('ControllerServer', () => {
     port = server.address().port;
   }
 
-  const ask = async (message: unknown): Promise<any> => {
+  const ask = async (message: unknown): Promise<JsonReply> => {
     await probe.send(port, message);
     return probe.json();
   };

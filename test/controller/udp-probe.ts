@@ -6,6 +6,10 @@ import { createSocket, type Socket } from 'node:dgram';
 
 export const COURSE_RECV_BYTES = 1024;
 
+/** A parsed reply; tests check it field by field. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type JsonReply = any;
+
 export interface Datagram {
   data: Buffer;
   from: { address: string; port: number };
@@ -54,7 +58,7 @@ export class UdpProbe {
   }
 
   /** The next reply parsed as JSON (throws on timeout). */
-  async json(timeoutMs = 2_000): Promise<any> {
+  async json(timeoutMs = 2_000): Promise<JsonReply> {
     const d = await this.next(timeoutMs);
     if (!d) throw new Error(`no reply within ${timeoutMs} ms`);
     return JSON.parse(d.data.toString('utf8'));
@@ -64,7 +68,7 @@ export class UdpProbe {
    * The next reply as a course grader sees it: only the first 1024 bytes are read (Python's
    * sock.recvfrom(1024) silently drops the rest), then parsed. Throws if the reply was longer.
    */
-  async courseJson(timeoutMs = 2_000): Promise<any> {
+  async courseJson(timeoutMs = 2_000): Promise<JsonReply> {
     const d = await this.next(timeoutMs);
     if (!d) throw new Error(`no reply within ${timeoutMs} ms`);
     if (d.data.byteLength > COURSE_RECV_BYTES) throw new Error(`reply of ${d.data.byteLength} bytes would be cut at ${COURSE_RECV_BYTES}`);
