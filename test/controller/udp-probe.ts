@@ -75,6 +75,24 @@ export class UdpProbe {
     return JSON.parse(d.data.subarray(0, COURSE_RECV_BYTES).toString('utf8'));
   }
 
+  /**
+   * Sends `message` to `port` and returns the first reply from that port (earlier strays from
+   * other ports are dropped), read whole or, with `course`, as a 1024-byte grader would.
+   */
+  async exchange(port: number, message: unknown, options: { timeoutMs?: number; course?: boolean } = {}): Promise<JsonReply | null> {
+    this.queue.length = 0;
+    await this.send(port, message);
+    const deadline = Date.now() + (options.timeoutMs ?? 2_000);
+    for (;;) {
+      const left = deadline - Date.now();
+      const d = left > 0 ? await this.next(left) : null;
+      if (!d) return null;
+      if (d.from.port !== port) continue;
+      if (options.course && d.data.byteLength > COURSE_RECV_BYTES) throw new Error(`reply of ${d.data.byteLength} bytes would be cut at ${COURSE_RECV_BYTES}`);
+      return JSON.parse(d.data.toString('utf8'));
+    }
+  }
+
   /** Everything that arrives within `ms`. */
   async drain(ms: number): Promise<Datagram[]> {
     const out: Datagram[] = [];
