@@ -1,0 +1,53 @@
+# syntax=docker/dockerfile:1
+# One image for every raftquotes node (SPEC §1, §4). In Docker each node uses HTTP 8080,
+# Raft 7000 and controller 5555, and is configured only through RAFTQUOTES_* variables.
+# Controller/Dockerfile builds the course's Controller container on top of this image.
+
+# ---- build: TypeScript -> dist/ (needs the dev dependencies: typescript) ----
+FROM node:20-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+# --ignore-scripts: "prepare" would run the build before the sources are copied, and tsc
+# needs no native module.
+RUN npm ci --ignore-scripts
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npx tsc -p tsconfig.build.json
+
+# ---- deps: production node_modules only; better-sqlite3 compiled from source here ----
+FROM node:20-slim AS deps
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts \
+ && npm rebuild better-sqlite3 --build-from-source
+
+# ---- runtime: node, the compiled code, production modules; no compiler, not root ----
+FROM node:20-slim AS runtime
+ENV NODE_ENV=production \
+    RAFTQUOTES_DATA_DIR=/data \
+    RAFTQUOTES_HTTP=0.0.0.0:8080 \
+    RAFTQUOTES_RAFT=0.0.0.0:7000 \
+    RAFTQUOTES_CONTROLLER=0.0.0.0:5555
+WORKDIR /app
+COPY package.json ./
+COPY --from=deps /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY bin ./bin
+COPY web ./web
+# `raftquotes` on PATH (docker exec Node1 raftquotes status); /data owned by the node user,
+# so a fresh named volume mounted there inherits that ownership.
+RUN ln -s /app/bin/raftquotes /usr/local/bin/raftquotes \
+ && mkdir -p /data \
+ && chown node:node /data
+USER node
+# No VOLUME here: it would give the Controller image (built FROM this one) an anonymous
+# volume too. docker-compose.yml mounts a named volume per node at /data.
+EXPOSE 8080 7000 5555/udp
+# Liveness from inside the container, on whatever port RAFTQUOTES_HTTP names.
+HEALTHCHECK --interval=5s --timeout=3s --start-period=15s --retries=3 \
+  CMD ["node", "-e", "const port = (process.env.RAFTQUOTES_HTTP || '0.0.0.0:8080').split(':').pop(); fetch('http://127.0.0.1:' + port + '/healthz', { signal: AbortSignal.timeout(2000) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+ENTRYPOINT ["node", "/app/dist/cli/main.js"]
+CMD ["node"]
