@@ -141,7 +141,8 @@ export async function runRepl(client: ControllerClient, options: ReplOptions): P
     input: options.input,
     output: options.output,
     terminal: options.terminal,
-    prompt: 'ctl> ',
+    // Piped input gets no prompts: its output is just the replies.
+    prompt: options.terminal ? 'ctl> ' : '',
     history: loadHistory(historyFile),
     historySize: HISTORY_SIZE,
     completer: (line: string) => completeReplLine(line, ids),

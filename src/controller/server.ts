@@ -167,15 +167,16 @@ export class ControllerServer {
     return leaderInfoReply(this.node.id, status.term, leader !== undefined ? leader : status.leader);
   }
 
-  /** True when this node may serve STORE and RETRIEVE (SPEC §4: others answer LEADER_INFO). */
-  private isLeader(): boolean {
-    return !this.node.isShutdown() && this.node.status().state === 'leader';
+  /** The leader's term when this node may serve STORE and RETRIEVE; null: answer LEADER_INFO (SPEC §4). */
+  private leaderTerm(): number | null {
+    const status = this.node.status();
+    return !this.node.isShutdown() && status.state === 'leader' ? status.term : null;
   }
 
   private async store(request: Extract<ParsedRequest, { request: 'STORE' }>, from: RemoteInfo): Promise<void> {
-    if (!this.isLeader()) return this.reply(this.leaderInfo(), from);
-    // The entry is appended in the leader's current term, read in the same turn as the append.
-    const term = this.node.status().term;
+    // The entry is appended in this term: it is read in the same turn as the append.
+    const term = this.leaderTerm();
+    if (term === null) return this.reply(this.leaderInfo(), from);
     const { key, value } = request;
     const proposal = this.node.propose({ op: 'put', key, value }, this.options.storeAckTimeoutMs ?? STORE_ACK_TIMEOUT_MS);
     if (!request.ack) {
@@ -195,7 +196,7 @@ export class ControllerServer {
   }
 
   private async retrieve(fromIndex: number, from: RemoteInfo): Promise<void> {
-    if (!this.isLeader()) return this.reply(this.leaderInfo(), from);
+    if (this.leaderTerm() === null) return this.reply(this.leaderInfo(), from);
     try {
       // ReadIndex: everything committed before this request is applied, hence listed.
       await this.node.readBarrier(this.options.retrieveBarrierMs ?? RETRIEVE_BARRIER_MS);
