@@ -1,0 +1,132 @@
+import { describeOp, showMs, uniqueOps } from './explain.js';
+import { NONE, isDefiniteChange, observedValue, producedValue, type ModelOp } from './model.js';
+import type { Failure } from './types.js';
+import { ABSENT, showValue, type ValueTable } from './values.js';
+
+/** Observers whose value has more writers than this are left to the search (keeps this check O(n log n)). */
+export const MAX_PRODUCERS_PER_OBSERVATION = 64;
+
+/** The initial state as a pseudo-writer of "absent", done before time began. */
+const INITIAL: Pick<ModelOp, 'invokeMs' | 'completeMs'> = { invokeMs: Number.NEGATIVE_INFINITY, completeMs: Number.NEGATIVE_INFINITY };
+
+type Producer = Pick<ModelOp, 'invokeMs' | 'completeMs'> & Partial<ModelOp>;
+
+/**
+ * Finds observations that real-time order alone proves wrong, without a search: an op
+ * saw value v, but every op that could have written v is either invoked after the
+ * observation completed, or was followed (strictly in real time) by an acknowledged
+ * change to another value that completed before the observation began. Sound: each
+ * report is a real violation. Incomplete: concurrent anomalies need the search.
+ */
+export function findStaleObservation(key: string, ops: readonly ModelOp[], values: ValueTable): Failure | undefined {
+  const witnesses = new WitnessIndex(ops);
+  const producers = groupProducers(ops);
+  for (const observer of ops) {
+    const v = observedValue(observer);
+    if (v === NONE || observer.outcome === 'indeterminate') continue;
+    const candidates: Producer[] = (producers.get(v) ?? []).filter((p) => p !== observer);
+    if (v === ABSENT) candidates.push(INITIAL);
+    if (candidates.length > MAX_PRODUCERS_PER_OBSERVATION) continue;
+    if (candidates.some((p) => couldBeVisible(p, observer, v, witnesses))) continue;
+    return staleFailure(key, ops, values, observer, candidates);
+  }
+  return undefined;
+}
+
+function groupProducers(ops: readonly ModelOp[]): Map<number, ModelOp[]> {
+  const producers = new Map<number, ModelOp[]>();
+  for (const op of ops) {
+    const v = producedValue(op);
+    if (v === NONE) continue;
+    const list = producers.get(v) ?? [];
+    if (list.length === 0) producers.set(v, list);
+    list.push(op);
+  }
+  return producers;
+}
+
+/** Could producer p be the last change before observer o? (Ties in time count as concurrent.) */
+function couldBeVisible(p: Producer, o: ModelOp, v: number, witnesses: WitnessIndex): boolean {
+  if (p.invokeMs > o.completeMs) return false;
+  const x = witnesses.earliestCompletingAfter(p.completeMs, v);
+  return !x || x.completeMs >= o.invokeMs;
+}
+
+/**
+ * For "is there an acknowledged change to a value other than v, invoked after time t,
+ * that completed before time u?": definite changes sorted by invoke time, with suffix
+ * minima of completion time. Each suffix keeps its best op and the best op with a
+ * different value, so the query can skip changes that wrote v itself.
+ */
+class WitnessIndex {
+  private readonly changes: ModelOp[];
+  private readonly best1: Array<ModelOp | undefined>;
+  private readonly best2: Array<ModelOp | undefined>;
+
+  constructor(ops: readonly ModelOp[]) {
+    this.changes = ops.filter(isDefiniteChange).sort((a, b) => a.invokeMs - b.invokeMs);
+    const n = this.changes.length;
+    this.best1 = new Array(n + 1).fill(undefined);
+    this.best2 = new Array(n + 1).fill(undefined);
+    for (let i = n - 1; i >= 0; i--) {
+      const pool = [this.changes[i], this.best1[i + 1], this.best2[i + 1]].filter((x): x is ModelOp => x !== undefined);
+      const first = minBy(pool);
+      this.best1[i] = first;
+      this.best2[i] = minBy(pool.filter((x) => producedValue(x) !== producedValue(first as ModelOp)));
+    }
+  }
+
+  /** The change invoked strictly after t that completed first, among those not writing v. */
+  earliestCompletingAfter(t: number, v: number): ModelOp | undefined {
+    let lo = 0;
+    let hi = this.changes.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((this.changes[mid] as ModelOp).invokeMs > t) hi = mid;
+      else lo = mid + 1;
+    }
+    const first = this.best1[lo];
+    return first && producedValue(first) !== v ? first : this.best2[lo];
+  }
+}
+
+function minBy(ops: readonly ModelOp[]): ModelOp | undefined {
+  let best: ModelOp | undefined;
+  for (const op of ops) if (!best || op.completeMs < best.completeMs) best = op;
+  return best;
+}
+
+/** The explanation: what the op saw, what it should have seen, and why in real-time terms. */
+function staleFailure(key: string, ops: readonly ModelOp[], values: ValueTable, o: ModelOp, candidates: Producer[]): Failure {
+  const seen = showValue(values.value(observedValue(o)));
+  const writers = candidates.filter((p): p is ModelOp => p.source !== undefined);
+  const before = candidates.filter((p) => p.invokeMs <= o.completeMs);
+  const latest = before.reduce<Producer | undefined>((a, p) => (!a || p.completeMs > a.completeMs ? p : a), undefined);
+  let why: string;
+  let related: ModelOp[] = [];
+  if (candidates.length === 0) why = `but no op in the history ever wrote ${seen}.`;
+  else if (!latest) why = `but ${seen} was only written later: ${describeOp(writers[0].source)}, invoked after this op completed.`;
+  else {
+    const x = latestChangeBetween(ops, latest.completeMs, o.invokeMs, observedValue(o)) as ModelOp;
+    const origin = latest.source ? `${seen} was written by ${describeOp(latest.source)}, which completed before that change was invoked (${showMs(x.invokeMs)} ms)` : `${seen} is only the initial state`;
+    why = `but the latest acknowledged write before it was ${describeChange(x, values)} by ${x.source.clientId}, completed at ${showMs(x.completeMs)} ms (${describeOp(x.source)}); ${origin}.`;
+    related = [x];
+  }
+  const explanation = `Key ${JSON.stringify(key)} is not linearizable (stale or impossible observation):\n${describeOp(o.source)},\n${why}`;
+  return { key, explanation, focusOpId: o.source.id, ops: uniqueOps([o, ...related, ...writers.slice(0, 3)]) };
+}
+
+function describeChange(x: ModelOp, values: ValueTable): string {
+  if (x.kind === 'delete') return 'a delete';
+  return showValue(values.value(x.value));
+}
+
+/** The acknowledged change to a value other than v, invoked after t, completed before u, that completed last. */
+function latestChangeBetween(ops: readonly ModelOp[], t: number, u: number, v: number): ModelOp | undefined {
+  let best: ModelOp | undefined;
+  for (const op of ops) {
+    if (!isDefiniteChange(op) || producedValue(op) === v || op.invokeMs <= t || op.completeMs >= u) continue;
+    if (!best || op.completeMs > best.completeMs) best = op;
+  }
+  return best;
+}
