@@ -102,17 +102,23 @@ function staleFailure(key: string, ops: readonly ModelOp[], values: ValueTable, 
   const writers = candidates.filter((p): p is ModelOp => p.source !== undefined);
   const before = candidates.filter((p) => p.invokeMs <= o.completeMs);
   const latest = before.reduce<Producer | undefined>((a, p) => (!a || p.completeMs > a.completeMs ? p : a), undefined);
-  let why: string;
+  const lines = [`  ${describeOp(o.source)},`];
+  let title = 'stale read';
   let related: ModelOp[] = [];
-  if (candidates.length === 0) why = `but no op in the history ever wrote ${seen}.`;
-  else if (!latest) why = `but ${seen} was only written later: ${describeOp(writers[0].source)}, invoked after this op completed.`;
-  else {
+  if (candidates.length === 0) {
+    title = 'a value nobody wrote';
+    lines.push(`  but no op in the history ever wrote ${seen}.`);
+  } else if (!latest) {
+    title = 'a value from the future';
+    lines.push(`  but ${seen} was only written later, by an op invoked after this one completed:`, `    ${describeOp(writers[0].source)}`);
+  } else {
     const x = latestChangeBetween(ops, latest.completeMs, o.invokeMs, observedValue(o)) as ModelOp;
-    const origin = latest.source ? `${seen} was written by ${describeOp(latest.source)}, which completed before that change was invoked (${showMs(x.invokeMs)} ms)` : `${seen} is only the initial state`;
-    why = `but the latest acknowledged write before it was ${describeChange(x, values)} by ${x.source.clientId}, completed at ${showMs(x.completeMs)} ms (${describeOp(x.source)}); ${origin}.`;
+    lines.push(`  but the latest acknowledged write before it was ${describeChange(x, values)} by ${x.source.clientId}, completed at ${showMs(x.completeMs)} ms:`, `    ${describeOp(x.source)}`);
+    lines.push(latest.source ? `  and ${seen} was written earlier, acknowledged before that write was invoked:` : `  and ${seen} is only the initial state.`);
+    if (latest.source) lines.push(`    ${describeOp(latest.source)}`);
     related = [x];
   }
-  const explanation = `Key ${JSON.stringify(key)} is not linearizable (stale or impossible observation):\n${describeOp(o.source)},\n${why}`;
+  const explanation = [`Key ${JSON.stringify(key)} is not linearizable (${title}):`, ...lines].join('\n');
   return { key, explanation, focusOpId: o.source.id, ops: uniqueOps([o, ...related, ...writers.slice(0, 3)]) };
 }
 

@@ -1,4 +1,4 @@
-import { NONE, observedValue, producedValue, type ModelOp } from './model.js';
+import { ILLEGAL, NONE, observedValue, producedValue, step, type ModelOp } from './model.js';
 import type { StuckPoint } from './search.js';
 import type { Failure, HistoryOp } from './types.js';
 import { ABSENT, showValue, type ValueTable } from './values.js';
@@ -75,6 +75,7 @@ export function explainStuck(key: string, ops: readonly ModelOp[], values: Value
     `It needs ${need(focus, values)}. In the longest valid order found (${stuck.depth} of ${ops.length} ops), the register held ${showValue(values.value(stuck.state))} when it had to take effect,`,
     lastChange ? `  set by ${describeOp(lastChange.source)}.` : '  its initial state (nothing had changed it).',
   ];
+  if (step(focus, stuck.state) !== ILLEGAL) lines.push('It could take effect there, but then no order of the remaining ops works.');
   if (acknowledged && acknowledged !== lastChange) lines.push(`The latest acknowledged change completed before it was invoked: ${describeOp(acknowledged.source)}.`);
   lines.push(...pendingLines(pending), ...producerLines(v, producers, values));
   const window = uniqueOps([focus, ...pending, lastChange, acknowledged, ...producers.slice(0, MAX_PRODUCERS_SHOWN)]);

@@ -5,3 +5,7 @@ export { describeOp } from './explain.js';
 export { HistoryError } from './prepare.js';
 export { canonicalJson } from './values.js';
 export type { CheckOptions, CheckResult, Failure, FailCode, HistoryOp, Json, KeyResult, OpInput, OpKind, Outcome } from './types.js';
+export { checkNoLostWrites, finalReadOps, type FinalRead, type LostWriteProblem, type LostWritesResult } from './lost-writes.js';
+export { checkIdempotency, type AppliedRecord, type DuplicateApplication, type IdempotencyResult } from './idempotency.js';
+export { checkQuoteStreams, type QuoteLike, type QuoteStreamsResult } from './quote-streams.js';
+export { generateLinearizableHistory, executeSequentially, type GenerateOptions, type PlannedOp } from './generate.js';

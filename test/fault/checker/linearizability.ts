@@ -1,11 +1,14 @@
 import { findStaleObservation } from './direct-check.js';
 import { explainStuck } from './explain.js';
 import { prepareHistory, type KeyHistory } from './prepare.js';
-import { DEFAULT_MAX_CACHE_ENTRIES, DEFAULT_MAX_STEPS, searchLinearization, type SearchLimits, type SearchResult } from './search.js';
+import { DEFAULT_MAX_CACHE_ENTRIES, DEFAULT_MAX_STEPS, searchLinearization, type SearchLimits, type SearchResult, type StuckPoint } from './search.js';
 import type { CheckOptions, CheckResult, Failure, HistoryOp, KeyResult } from './types.js';
 
 /** Default wall-clock budget for a whole check. */
 export const DEFAULT_MAX_ELAPSED_MS = 60_000;
+/** Budget of the second search that only looks for a readable stuck point. */
+const EXPLAIN_MAX_STEPS = 2_000_000;
+const EXPLAIN_MAX_MS = 5_000;
 
 /**
  * Checks that a history of register operations is linearizable, key by key.
@@ -55,7 +58,15 @@ function checkKey(history: KeyHistory, limits: SearchLimits): { result: KeyResul
     base.dropped = history.droppedUninformative;
   }
   if (search.ok !== false || !search.stuck) return finish(search);
-  return finish({ ...search, reason: 'no linearization exists' }, explainStuck(history.key, ops, history.values, search.stuck));
+  const stuck = explainingStuckPoint(ops, limits) ?? search.stuck;
+  return finish({ ...search, reason: 'no linearization exists' }, explainStuck(history.key, ops, history.values, stuck));
+}
+
+/** Re-runs a failed search without the stranding pruning, to get stuck at the op a person would point at. */
+function explainingStuckPoint(ops: KeyHistory['ops'], limits: SearchLimits): StuckPoint | undefined {
+  const deadline = Math.min(limits.deadline, Date.now() + EXPLAIN_MAX_MS);
+  const result = searchLinearization(ops, { ...limits, maxSteps: EXPLAIN_MAX_STEPS, deadline, stranding: false });
+  return result.ok === true ? undefined : result.stuck;
 }
 
 function firstFailure(failures: Failure[], history: readonly HistoryOp[]): Failure | undefined {

@@ -21,6 +21,12 @@ export interface SearchLimits {
   maxSteps: number;
   maxCacheEntries: number;
   deadline: number;
+  /**
+   * Prune orders that strand observers (default true). Off for the explanation pass: the
+   * verdict is the same, but the search then gets stuck where a person would, at the
+   * observer that cannot see its value, rather than at the write that would hide it.
+   */
+  stranding?: boolean;
 }
 
 /** Where the deepest attempt got stuck: the op that could not be placed. */
@@ -58,6 +64,16 @@ interface CacheEntry {
  * (model step + the (linearized set, state) configuration not seen before); at a
  * return of an op not yet linearized, backtrack. Linearized ops are "lifted" out of a
  * doubly linked event list and put back on backtrack (dancing links).
+ *
+ * Four reductions keep it fast on the histories a fault run produces; each one only
+ * skips orders that have an equivalent order the search still tries, and a property
+ * test cross-checks the verdict against brute force (brute-force.ts):
+ * - forced moves: legal observers (reads, failed cas/delete) go first, no branching;
+ * - stranding: never overwrite a value that pending observers still need and nothing
+ *   left can write again;
+ * - lazy optional ops: an indeterminate op goes only right before an op that depends
+ *   on its effect;
+ * - symmetry: of interchangeable indeterminate ops, only the earliest is tried.
  */
 export function searchLinearization(ops: readonly ModelOp[], limits: SearchLimits): SearchResult {
   return new Search(ops, limits).run();
@@ -212,7 +228,7 @@ class Search {
    */
   private strandsObservers(op: number, newState: number): boolean {
     const v = this.state;
-    if (newState === v) return false;
+    if (newState === v || this.limits.stranding === false) return false;
     const waiting = this.observersLeft[v] - (this.needs[op] === v ? 1 : 0);
     return waiting > 0 && this.producersLeft[v] - (this.writes[op] === v ? 1 : 0) === 0;
   }
