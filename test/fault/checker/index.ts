@@ -9,3 +9,4 @@ export { checkNoLostWrites, finalReadOps, type FinalRead, type LostWriteProblem,
 export { checkIdempotency, type AppliedRecord, type DuplicateApplication, type IdempotencyResult } from './idempotency.js';
 export { checkQuoteStreams, type QuoteLike, type QuoteStreamsResult } from './quote-streams.js';
 export { generateLinearizableHistory, executeSequentially, type GenerateOptions, type PlannedOp } from './generate.js';
+export { writeTimelineHtml, renderTimelineHtml, escapeHtml } from './timeline-html.js';

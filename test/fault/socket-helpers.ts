@@ -1,0 +1,79 @@
+import net from 'node:net';
+
+/** An echo server for socket tests: answers each chunk with `<tag>:<chunk>`. */
+export interface EchoServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Starts an echo server on 127.0.0.1 (ephemeral port). */
+export async function startEchoServer(tag: string): Promise<EchoServer> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+    socket.on('data', (chunk) => socket.write(`${tag}:${chunk.toString()}`));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** A client connection that records what it receives and whether it was closed. */
+export class Probe {
+  received = '';
+  closed = false;
+  private readonly socket: net.Socket;
+
+  constructor(port: number) {
+    this.socket = net.connect({ host: '127.0.0.1', port });
+    this.socket.on('data', (chunk) => (this.received += chunk.toString()));
+    this.socket.on('error', () => undefined);
+    this.socket.on('close', () => (this.closed = true));
+  }
+
+  send(text: string): void {
+    this.socket.write(text);
+  }
+
+  /** Waits until `received` contains text; false after timeoutMs (bounded wait). */
+  async receives(text: string, timeoutMs: number): Promise<boolean> {
+    return waitUntil(() => this.received.includes(text), timeoutMs);
+  }
+
+  /** Waits until the connection is closed by the other side; false after timeoutMs. */
+  async closes(timeoutMs: number): Promise<boolean> {
+    return waitUntil(() => this.closed, timeoutMs);
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
+
+/** Polls a condition every 10 ms; resolves false when timeoutMs passes first. */
+export async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return true;
+}
+
+/** Opens a connection, sends `ping`, and reports whether `<tag>:ping` came back in time. */
+export async function linkWorks(port: number, tag: string, timeoutMs: number): Promise<boolean> {
+  const probe = new Probe(port);
+  try {
+    probe.send('ping');
+    return await probe.receives(`${tag}:ping`, timeoutMs);
+  } finally {
+    probe.destroy();
+  }
+}
