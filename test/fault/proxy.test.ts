@@ -68,6 +68,9 @@ describe('FaultProxy', () => {
     expect(await q.receives('echo:y', ARRIVES_MS)).toBe(true);
   });
 
+});
+
+describe('FaultProxy: delay', () => {
   it('delays chunks and keeps their order when the delay shrinks', async () => {
     const p = probe();
     p.send('warm');
@@ -81,6 +84,9 @@ describe('FaultProxy', () => {
     expect(p.received).toMatch(/^echo:warmecho:a(echo:)?b$/); // one or two chunks, "a" first
   });
 
+});
+
+describe('FaultProxy: edges', () => {
   it('carries a large transfer intact through a delay (backpressure)', async () => {
     const sink = await sinkServer();
     const big = await FaultProxy.start({ target: { host: '127.0.0.1', port: sink.port } });

@@ -63,6 +63,9 @@ describe('checkLinearizability: linearizable histories', () => {
     expect(result.perKey.k).toMatchObject({ ops: 3, dropped: 2 });
   });
 
+});
+
+describe('checkLinearizability: more linearizable histories', () => {
   it('checks keys independently', () => {
     const b = new HistoryBuilder();
     b.write('c1', 1, 0, 10, 'a');
@@ -119,6 +122,9 @@ describe('checkLinearizability: violations', () => {
     expect(checkLinearizability(b.ops).failure?.explanation).toContain('was only written later');
   });
 
+});
+
+describe('checkLinearizability: anomalies that need more than one observation', () => {
   it('reports a sequential cas anomaly (a cas that succeeds on an overwritten value)', () => {
     const b = new HistoryBuilder();
     b.write('c0', 1, 0, 10);
