@@ -42,7 +42,13 @@ export interface LostWritesResult {
  * ordered after all of them, and nothing after w can bring the final value back.
  */
 export function checkNoLostWrites(history: readonly HistoryOp[], finalReads: readonly FinalRead[], options: CheckOptions = {}): LostWritesResult {
-  const problems = finalReads.flatMap((read) => directCheck(history.filter((op) => op.key === read.key), read));
+  const byKey = new Map<string, HistoryOp[]>();
+  for (const op of history) {
+    const ops = byKey.get(op.key) ?? [];
+    if (ops.length === 0) byKey.set(op.key, ops);
+    ops.push(op);
+  }
+  const problems = finalReads.flatMap((read) => directCheck(byKey.get(read.key) ?? [], read));
   const linearizability = checkLinearizability([...history, ...finalReadOps(history, finalReads)], options);
   const ok = problems.length > 0 || linearizability.ok === false ? false : linearizability.ok;
   return { ok, problems, linearizability };
@@ -50,8 +56,7 @@ export function checkNoLostWrites(history: readonly HistoryOp[], finalReads: rea
 
 /** Final reads as history ops invoked 1 ms after the latest time in the history. */
 export function finalReadOps(history: readonly HistoryOp[], finalReads: readonly FinalRead[]): HistoryOp[] {
-  const times = history.flatMap((op) => [op.invokeMs, op.completeMs ?? op.invokeMs]);
-  const after = Math.max(0, ...times) + 1;
+  const after = history.reduce((latest, op) => Math.max(latest, op.invokeMs, op.completeMs ?? op.invokeMs), 0) + 1;
   return finalReads.map((read, i) => ({
     id: `final:${i}`,
     clientId: `final:${read.nodeId ?? i}`,
@@ -81,7 +86,7 @@ function directCheck(ops: readonly HistoryOp[], read: FinalRead): LostWriteProbl
     return [{ key: read.key, kind: 'phantom-value', finalRead: read, message: `final read of ${JSON.stringify(read.key)}${where} returned ${showValue(read.value)}, which no op ever wrote` }];
   }
   // The initial state (absent) was "written" at -infinity; indeterminate writers may land any time.
-  const lastWriterDone = Math.max(Number.NEGATIVE_INFINITY, ...writers.map((w) => (w.outcome === 'indeterminate' ? Infinity : (w.completeMs as number))));
+  const lastWriterDone = writers.reduce((latest, w) => Math.max(latest, w.outcome === 'indeterminate' ? Infinity : (w.completeMs as number)), Number.NEGATIVE_INFINITY);
   const latestWriter = writers.reduce<HistoryOp | undefined>((a, w) => (!a || (w.completeMs ?? Infinity) > (a.completeMs ?? Infinity) ? w : a), undefined);
   return ops
     .filter((op) => op.outcome === 'ok' && op.kind !== 'read' && produced(op) !== finalValue && lastWriterDone < op.invokeMs)

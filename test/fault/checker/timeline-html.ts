@@ -46,8 +46,9 @@ interface TimeFrame {
 
 function timeFrame(history: readonly HistoryOp[]): TimeFrame {
   const times = history.flatMap((op) => [op.invokeMs, op.completeMs ?? op.invokeMs]).filter(Number.isFinite);
-  const start = times.length ? Math.min(...times) : 0;
-  const end = Math.max(start + 1, ...times);
+  // reduce, not Math.min(...times): long histories would overflow the argument list.
+  const start = times.length ? times.reduce((a, b) => Math.min(a, b)) : 0;
+  const end = times.reduce((a, b) => Math.max(a, b), start + 1);
   return { start, end, pxPerMs: DEFAULT_TRACK_PX / (end - start) };
 }
 
