@@ -1,0 +1,67 @@
+import { MAX_FRAME_BYTES } from './frame-codec.js';
+
+/** Messages one peer's send queue holds before `send` drops (a few heartbeat rounds of a busy leader). */
+export const MAX_QUEUED_MESSAGES = 4096;
+/** Bytes one peer's send queue holds before `send` drops: bounds memory per slow peer. */
+export const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
+/**
+ * Frames coalesced into one socket.write. Large enough that a burst of small messages costs
+ * one syscall, small enough that the copy is cheap and a blocked socket holds little.
+ */
+export const WRITE_BATCH_BYTES = 256 * 1024;
+/** Connect plus handshake must finish within this, or the attempt counts as failed. */
+export const HANDSHAKE_TIMEOUT_MS = 2_000;
+/** First reconnect delay after a failure; doubles per consecutive failure. */
+export const BACKOFF_BASE_MS = 50;
+/** Longest reconnect delay: a restarted peer is found again within about a second. */
+export const BACKOFF_MAX_MS = 1_000;
+/** A link that stayed up this long resets the backoff; shorter lives keep backing off. */
+export const STABLE_LINK_MS = 1_000;
+/** Idle time before TCP keepalive probes start on peer sockets. */
+export const KEEPALIVE_DELAY_MS = 5_000;
+/**
+ * Inbound sockets open at once, handshaking or not. Legitimate peers need one each; the
+ * rest of the room absorbs reconnect overlap. More are refused so a flood costs little.
+ */
+export const MAX_INBOUND_CONNECTIONS = 64;
+
+/** Every bound the transport enforces. Tests shrink some of them to reach them quickly. */
+export interface TransportLimits {
+  maxQueuedMessages: number;
+  maxQueuedBytes: number;
+  maxFrameBytes: number;
+  writeBatchBytes: number;
+  handshakeTimeoutMs: number;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  maxInboundConnections: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<TransportLimits> = Object.freeze({
+  maxQueuedMessages: MAX_QUEUED_MESSAGES,
+  maxQueuedBytes: MAX_QUEUED_BYTES,
+  maxFrameBytes: MAX_FRAME_BYTES,
+  writeBatchBytes: WRITE_BATCH_BYTES,
+  handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
+  backoffBaseMs: BACKOFF_BASE_MS,
+  backoffMaxMs: BACKOFF_MAX_MS,
+  maxInboundConnections: MAX_INBOUND_CONNECTIONS,
+});
+
+/** Merges overrides into the defaults and rejects values that would disable a bound. */
+export function resolveLimits(overrides: Partial<TransportLimits> = {}): TransportLimits {
+  const limits = { ...DEFAULT_LIMITS, ...overrides };
+  for (const [name, value] of Object.entries(limits)) {
+    if (!Number.isSafeInteger(value) || value <= 0) throw new RangeError(`transport limit ${name} must be a positive integer, got ${value}`);
+  }
+  if (limits.maxFrameBytes > MAX_FRAME_BYTES) throw new RangeError(`transport limit maxFrameBytes must be at most ${MAX_FRAME_BYTES}`);
+  if (limits.backoffMaxMs < limits.backoffBaseMs) throw new RangeError('transport limit backoffMaxMs must be >= backoffBaseMs');
+  return limits;
+}
+
+/** Reconnect delay after `failures` consecutive failures: exponential, capped, with jitter in [d/2, d). */
+export function backoffDelay(failures: number, limits: Pick<TransportLimits, 'backoffBaseMs' | 'backoffMaxMs'>, random: () => number = Math.random): number {
+  const exponent = Math.min(Math.max(failures - 1, 0), 30);
+  const delay = Math.min(limits.backoffMaxMs, limits.backoffBaseMs * 2 ** exponent);
+  return Math.round(delay / 2 + (random() * delay) / 2);
+}

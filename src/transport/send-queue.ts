@@ -1,0 +1,82 @@
+/** Limits of one peer's send queue. */
+export interface SendQueueLimits {
+  maxMessages: number;
+  maxBytes: number;
+}
+
+/** How often the consumed prefix of the backing array is compacted away. */
+const COMPACT_AFTER = 1024;
+
+/**
+ * A bounded FIFO of encoded frames for one peer. Bounded in both count and bytes so a slow
+ * or dead peer costs at most a known amount of memory; `push` refuses instead of growing.
+ */
+export class SendQueue {
+  private frames: Buffer[] = [];
+  /** Index of the oldest frame still queued (avoids O(n) shift on every dequeue). */
+  private head = 0;
+  private queuedBytes = 0;
+
+  constructor(private readonly limits: SendQueueLimits) {
+    if (!(limits.maxMessages > 0 && limits.maxBytes > 0)) throw new RangeError('send queue limits must be positive');
+  }
+
+  get length(): number {
+    return this.frames.length - this.head;
+  }
+
+  get bytes(): number {
+    return this.queuedBytes;
+  }
+
+  /** True when one more message could not be queued whatever its size. */
+  isFull(): boolean {
+    return this.length >= this.limits.maxMessages || this.queuedBytes >= this.limits.maxBytes;
+  }
+
+  /** Queues a frame; false (nothing queued) when it would exceed either limit. */
+  push(frame: Buffer): boolean {
+    if (this.length >= this.limits.maxMessages || this.queuedBytes + frame.length > this.limits.maxBytes) return false;
+    this.frames.push(frame);
+    this.queuedBytes += frame.length;
+    return true;
+  }
+
+  /**
+   * Dequeues the oldest frames up to maxBytes in total, at least one (a frame larger than
+   * maxBytes comes out alone). Empty when the queue is.
+   */
+  takeBatch(maxBytes: number): { frames: Buffer[]; bytes: number } {
+    const frames: Buffer[] = [];
+    let bytes = 0;
+    while (this.head < this.frames.length) {
+      const frame = this.frames[this.head] as Buffer;
+      if (frames.length > 0 && bytes + frame.length > maxBytes) break;
+      frames.push(frame);
+      bytes += frame.length;
+      this.head++;
+    }
+    this.queuedBytes -= bytes;
+    this.compact();
+    return { frames, bytes };
+  }
+
+  /** Drops everything queued; returns how many messages that was. */
+  clear(): number {
+    const dropped = this.length;
+    this.frames = [];
+    this.head = 0;
+    this.queuedBytes = 0;
+    return dropped;
+  }
+
+  private compact(): void {
+    if (this.head === this.frames.length) {
+      this.frames = [];
+      this.head = 0;
+    } else if (this.head >= COMPACT_AFTER && this.head * 2 >= this.frames.length) {
+      this.frames = this.frames.slice(this.head);
+      this.head = 0;
+    }
+  }
+}

@@ -1,0 +1,435 @@
+import { createHash } from 'node:crypto';
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Message, NodeId } from '../raft/types.js';
+import { decodePayload, encodeFrame, FrameDecoder } from './frame-codec.js';
+import { HANDSHAKE_VERSION, newNonce } from './handshake.js';
+import type { TransportLimits } from './limits.js';
+import type { TransportLogger } from './log.js';
+import { TcpTransport } from './tcp-transport.js';
+
+// ---------------------------------------------------------------- helpers
+
+const HOST = '127.0.0.1';
+const CLUSTER = 'test-cluster';
+/** Upper bound for any awaited condition: generous, so a loaded machine is not a failure. */
+const WAIT_MS = 15_000;
+
+interface LogLine {
+  level: string;
+  fields: object;
+  message: string;
+}
+
+function recordingLogger(): TransportLogger & { lines: LogLine[]; text(): string } {
+  const lines: LogLine[] = [];
+  const at = (level: string) => (fields: object, message: string) => lines.push({ level, fields, message });
+  return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), text: () => lines.map((l) => `${l.level} ${l.message}`).join('\n') };
+}
+
+async function waitFor(condition: () => boolean, what: string, timeoutMs = WAIT_MS): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** Ports the kernel just handed out and that are free again (all reserved at once, so distinct). */
+async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: n }, () => new Promise<net.Server>((resolve, reject) => {
+      const server = net.createServer();
+      server.once('error', reject);
+      server.listen(0, HOST, () => resolve(server));
+    })),
+  );
+  const ports = servers.map((server) => (server.address() as net.AddressInfo).port);
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
+}
+
+const cleanups: Array<() => Promise<unknown> | void> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+interface TestNode {
+  id: NodeId;
+  transport: TcpTransport;
+  inbox: Message[];
+  down: NodeId[];
+  logger: ReturnType<typeof recordingLogger>;
+}
+
+interface NodeOverrides {
+  secret?: string;
+  clusterId?: string;
+  limits?: Partial<TransportLimits>;
+  /** Extra peers not in the group (e.g. a raw test server). */
+  extraPeers?: Record<NodeId, { host: string; port: number }>;
+}
+
+function httpOf(id: NodeId): string {
+  return `http://${HOST}:${8000 + Number(id.replace(/\D/g, '') || 0)}`;
+}
+
+/** Creates (without starting) a node of a group whose members listen on the given ports. */
+function makeNode(id: NodeId, ports: Record<NodeId, number>, overrides: NodeOverrides = {}): TestNode {
+  const peers = Object.fromEntries(Object.entries(ports).filter(([peer]) => peer !== id).map(([peer, port]) => [peer, { host: HOST, port }]));
+  const logger = recordingLogger();
+  const transport = new TcpTransport({
+    selfId: id,
+    clusterId: overrides.clusterId ?? CLUSTER,
+    listen: { host: HOST, port: ports[id] as number },
+    peers: { ...peers, ...overrides.extraPeers },
+    secret: overrides.secret,
+    advertise: { http: httpOf(id) },
+    logger,
+    limits: { backoffMaxMs: 200, ...overrides.limits },
+  });
+  const node: TestNode = { id, transport, inbox: [], down: [], logger };
+  transport.onMessage((message) => node.inbox.push(message));
+  transport.onPeerDown((peer) => node.down.push(peer));
+  cleanups.push(() => transport.close());
+  return node;
+}
+
+async function startGroup(ids: NodeId[], overrides: Record<NodeId, NodeOverrides> = {}): Promise<{ nodes: Record<NodeId, TestNode>; ports: Record<NodeId, number> }> {
+  const portList = await freePorts(ids.length);
+  const ports = Object.fromEntries(ids.map((id, i) => [id, portList[i] as number]));
+  const nodes = Object.fromEntries(ids.map((id) => [id, makeNode(id, ports, overrides[id])]));
+  await Promise.all(Object.values(nodes).map((node) => node.transport.start()));
+  return { nodes, ports };
+}
+
+function link(node: TestNode, peer: NodeId) {
+  const stats = node.transport.stats().find((s) => s.peer === peer);
+  if (!stats) throw new Error(`${node.id} has no link to ${peer}`);
+  return stats;
+}
+
+async function connected(node: TestNode, peer: NodeId): Promise<void> {
+  await waitFor(() => link(node, peer).connected, `${node.id} → ${peer} connected`);
+}
+
+function heartbeat(from: NodeId, to: NodeId, commit: number): Message {
+  return { type: 'Heartbeat', from, to, term: 1, commit, readRound: 0 };
+}
+
+/** One message of every type, from Node1 to Node2. */
+function everyMessageType(): Message[] {
+  const base = { from: 'Node1', to: 'Node2', term: 7 };
+  const chunk = new Uint8Array(300_000).map((_, i) => (i * 31) % 251);
+  return [
+    { ...base, type: 'PreVote', lastLogIndex: 10, lastLogTerm: 6 },
+    { ...base, type: 'PreVoteResponse', granted: true },
+    { ...base, type: 'RequestVote', lastLogIndex: 10, lastLogTerm: 6, force: true },
+    { ...base, type: 'RequestVoteResponse', granted: false },
+    { ...base, type: 'AppendEntries', prevLogIndex: 10, prevLogTerm: 6, commit: 9, entries: [{ index: 11, term: 7, type: 'normal', data: '{"quote":"ça va ✓"}' }, { index: 12, term: 7, type: 'noop', data: '' }] },
+    { ...base, type: 'AppendEntriesResponse', success: false, matchIndex: 0, rejectedIndex: 12, conflictIndex: 5, conflictTerm: null },
+    { ...base, type: 'Heartbeat', commit: 12, readRound: 3 },
+    { ...base, type: 'HeartbeatResponse', readRound: 3 },
+    { ...base, type: 'InstallSnapshot', meta: { index: 500, term: 6, voters: ['Node1', 'Node2', 'Node3'] }, offset: 0, chunk, done: false },
+    { ...base, type: 'InstallSnapshot', meta: { index: 500, term: 6, voters: ['Node1', 'Node2', 'Node3'] }, offset: 300_000, chunk: new Uint8Array(0), done: true },
+    { ...base, type: 'InstallSnapshotResponse', snapshotIndex: 500, nextOffset: 300_000, done: true, lastLogIndex: 500 },
+    { ...base, type: 'TimeoutNow' },
+    { ...base, type: 'ReadIndex', requestId: 'r-1' },
+    { ...base, type: 'ReadIndexResponse', requestId: 'r-1', index: null },
+  ];
+}
+
+/** Replaces byte arrays by a digest, so Buffer and Uint8Array compare equal and diffs stay short. */
+function normalize(value: unknown): unknown {
+  if (value instanceof Uint8Array) return `bytes(${value.length}):${createHash('sha256').update(value).digest('hex')}`;
+  if (Array.isArray(value)) return value.map(normalize);
+  if (typeof value === 'object' && value !== null) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, normalize(v)]));
+  return value;
+}
+
+/**
+ * A hand-driven dialer, to speak the protocol wrongly on purpose. Sends a hello (unless
+ * told not to) and collects what the acceptor answers.
+ */
+async function rawDialer(port: number, hello: Record<string, unknown> | null) {
+  const socket = net.connect({ host: HOST, port });
+  socket.on('error', () => undefined);
+  const decoder = new FrameDecoder(1 << 20);
+  const received: Array<Record<string, unknown>> = [];
+  let closed = false;
+  socket.on('data', (chunk: Buffer) => decoder.push(chunk).forEach((p) => received.push(decodePayload(p) as Record<string, unknown>)));
+  socket.on('close', () => (closed = true));
+  cleanups.push(() => void socket.destroy());
+  await new Promise((resolve) => socket.once('connect', resolve));
+  if (hello) socket.write(encodeFrame({ kind: 'hello', version: HANDSHAKE_VERSION, clusterId: CLUSTER, to: 'Node2', http: 'http://127.0.0.1:9999', nonce: newNonce(), auth: false, ...hello }));
+  return { socket, received, isClosed: () => closed };
+}
+
+/** A dialer that completes the (secret-less) handshake as `from`, then writes whatever it is given. */
+async function authenticatedRawDialer(port: number, from: NodeId) {
+  const dialer = await rawDialer(port, { from });
+  await waitFor(() => dialer.received.length > 0, 'welcome');
+  expect(dialer.received[0]).toMatchObject({ kind: 'welcome', from: 'Node2' });
+  return dialer;
+}
+
+/**
+ * A peer that completes the handshake as `id` (no secret) and then never reads again:
+ * its socket buffers fill and the sender sees backpressure.
+ */
+async function silentPeer(id: NodeId): Promise<{ port: number; sockets: net.Socket[] }> {
+  const sockets: net.Socket[] = [];
+  const server = net.createServer((socket) => {
+    sockets.push(socket);
+    socket.on('error', () => undefined);
+    const decoder = new FrameDecoder(1 << 20);
+    socket.on('data', (chunk: Buffer) => {
+      for (const payload of decoder.push(chunk)) {
+        const hello = decodePayload(payload) as { kind: string };
+        if (hello.kind !== 'hello') continue;
+        socket.write(encodeFrame({ kind: 'welcome', clusterId: CLUSTER, from: id, http: 'http://127.0.0.1:9', mac: null }));
+        socket.pause(); // never read again
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
+  cleanups.push(() => {
+    sockets.forEach((socket) => socket.destroy());
+    return new Promise((resolve) => server.close(resolve));
+  });
+  return { port: (server.address() as net.AddressInfo).port, sockets };
+}
+
+// ---------------------------------------------------------------- tests
+
+describe('TcpTransport delivery', () => {
+  it('round-trips every message type, byte arrays included, and learns peer HTTP URLs', async () => {
+    const { nodes } = await startGroup(['Node1', 'Node2']);
+    const [a, b] = [nodes.Node1 as TestNode, nodes.Node2 as TestNode];
+    await connected(a, 'Node2');
+    const messages = everyMessageType();
+    for (const message of messages) a.transport.send('Node2', message);
+    await waitFor(() => b.inbox.length === messages.length, 'every message delivered');
+    expect(b.inbox.map(normalize)).toEqual(messages.map(normalize));
+    const snapshot = b.inbox.find((m) => m.type === 'InstallSnapshot');
+    expect(snapshot?.type === 'InstallSnapshot' && snapshot.chunk).toBeInstanceOf(Uint8Array);
+    expect(link(a, 'Node2')).toMatchObject({ sentMessages: messages.length, droppedMessages: 0, queuedMessages: 0, queuedBytes: 0 });
+    expect(a.transport.peerHttpUrl('Node2')).toBe(httpOf('Node2')); // from the acceptor's welcome
+    await waitFor(() => b.transport.peerHttpUrl('Node1') !== null, 'Node2 learns Node1 URL');
+    expect(b.transport.peerHttpUrl('Node1')).toBe(httpOf('Node1')); // from the dialer's hello
+    expect(a.transport.peerHttpUrl('Node9')).toBeNull();
+  });
+
+  it('keeps order per link, in both directions, over thousands of messages', async () => {
+    const { nodes } = await startGroup(['Node1', 'Node2', 'Node3']);
+    const [a, b, c] = [nodes.Node1 as TestNode, nodes.Node2 as TestNode, nodes.Node3 as TestNode];
+    await Promise.all([connected(a, 'Node2'), connected(a, 'Node3'), connected(b, 'Node1'), connected(c, 'Node1')]);
+    const count = 3000;
+    for (let i = 1; i <= count; i++) {
+      a.transport.send('Node2', heartbeat('Node1', 'Node2', i));
+      a.transport.send('Node3', heartbeat('Node1', 'Node3', i));
+      b.transport.send('Node1', heartbeat('Node2', 'Node1', i));
+      c.transport.send('Node1', heartbeat('Node3', 'Node1', i));
+      if (i % 500 === 0) await new Promise((resolve) => setImmediate(resolve)); // let the sockets drain
+    }
+    await waitFor(() => b.inbox.length === count && c.inbox.length === count && a.inbox.length === 2 * count, 'all delivered');
+    const commits = (inbox: Message[], from: NodeId) => inbox.filter((m) => m.from === from).map((m) => (m as { commit: number }).commit);
+    const ascending = Array.from({ length: count }, (_, i) => i + 1);
+    expect(commits(b.inbox, 'Node1')).toEqual(ascending);
+    expect(commits(c.inbox, 'Node1')).toEqual(ascending);
+    expect(commits(a.inbox, 'Node2')).toEqual(ascending);
+    expect(commits(a.inbox, 'Node3')).toEqual(ascending);
+  });
+
+  it('reports the peer down and reconnects once the peer restarts on the same port', async () => {
+    const { nodes, ports } = await startGroup(['Node1', 'Node2']);
+    const a = nodes.Node1 as TestNode;
+    await connected(a, 'Node2');
+    await (nodes.Node2 as TestNode).transport.close();
+    await waitFor(() => a.down.includes('Node2'), 'onPeerDown(Node2)');
+    expect(link(a, 'Node2').connected).toBe(false);
+
+    const restarted = makeNode('Node2', ports);
+    await restarted.transport.start();
+    await connected(a, 'Node2');
+    a.transport.send('Node2', heartbeat('Node1', 'Node2', 42));
+    await waitFor(() => restarted.inbox.length === 1, 'delivery after restart');
+    expect(restarted.inbox[0]).toMatchObject({ type: 'Heartbeat', commit: 42 });
+    expect(a.logger.text()).toMatch(/link to Node2 down/);
+  });
+});
+
+describe('TcpTransport handshake', () => {
+  it('accepts peers that share the secret', async () => {
+    const { nodes } = await startGroup(['Node1', 'Node2'], { Node1: { secret: 'right' }, Node2: { secret: 'right' } });
+    const [a, b] = [nodes.Node1 as TestNode, nodes.Node2 as TestNode];
+    await Promise.all([connected(a, 'Node2'), connected(b, 'Node1')]);
+    a.transport.send('Node2', heartbeat('Node1', 'Node2', 1));
+    await waitFor(() => b.inbox.length === 1, 'delivery');
+    expect(a.transport.peerHttpUrl('Node2')).toBe(httpOf('Node2'));
+    expect(a.logger.lines.filter((l) => l.level === 'warn')).toEqual([]);
+  });
+
+  it('refuses a peer with the wrong secret, and logs it', async () => {
+    const { nodes } = await startGroup(['Node1', 'Node2'], { Node1: { secret: 'alpha-7f3k' }, Node2: { secret: 'bravo-9x2q' } });
+    const [a, b] = [nodes.Node1 as TestNode, nodes.Node2 as TestNode];
+    await waitFor(() => /refused peer connection.*authentication failed/i.test(a.logger.text()), 'Node1 refusal logged');
+    await waitFor(() => /refused peer connection.*authentication failed/i.test(b.logger.text()), 'Node2 refusal logged');
+    for (let i = 0; i < 10; i++) b.transport.send('Node1', heartbeat('Node2', 'Node1', i));
+    await waitFor(() => link(b, 'Node1').droppedMessages === 10, 'messages dropped');
+    expect(a.inbox).toEqual([]);
+    expect(link(a, 'Node2').connected).toBe(false);
+    expect(a.transport.peerHttpUrl('Node2')).toBeNull(); // nothing an unauthenticated peer says is kept
+    // The secret itself never appears in logs.
+    expect(a.logger.text() + b.logger.text()).not.toMatch(/alpha-7f3k|bravo-9x2q/);
+  });
+
+  it('refuses a peer without a secret when this node requires one', async () => {
+    const { nodes } = await startGroup(['Node1', 'Node2'], { Node1: { secret: 'right' } });
+    await waitFor(() => /refused peer connection.*no shared secret/i.test((nodes.Node1 as TestNode).logger.text()), 'refusal logged');
+    await waitFor(() => /refused peer connection.*uses a shared secret/i.test((nodes.Node2 as TestNode).logger.text()), 'refusal logged');
+    expect(link(nodes.Node2 as TestNode, 'Node1').connected).toBe(false);
+  });
+
+  it('refuses a peer of another cluster', async () => {
+    const { nodes } = await startGroup(['Node1', 'Node2'], { Node2: { clusterId: 'other-cluster' } });
+    const [a, b] = [nodes.Node1 as TestNode, nodes.Node2 as TestNode];
+    await waitFor(() => /refused peer connection.*wrong cluster id "other-cluster"/i.test(a.logger.text()), 'refusal logged');
+    await waitFor(() => /rejected our handshake: wrong cluster id/i.test(b.logger.text()), 'dialer told why');
+    expect(link(b, 'Node1').connected).toBe(false);
+  });
+
+  it('refuses an unknown node id and a hello meant for another node', async () => {
+    const { nodes, ports } = await startGroup(['Node1', 'Node2']);
+    const b = nodes.Node2 as TestNode;
+    const stranger = await rawDialer(ports.Node2 as number, { from: 'Node9' });
+    await waitFor(() => stranger.isClosed(), 'stranger closed');
+    expect(stranger.received).toEqual([{ kind: 'refused', reason: 'unknown node id "Node9"' }]);
+    const misdialed = await rawDialer(ports.Node2 as number, { from: 'Node1', to: 'Node3' });
+    await waitFor(() => misdialed.isClosed(), 'misdialed closed');
+    expect(b.logger.text()).toMatch(/refused peer connection .*unknown node id "Node9"/);
+    expect(b.logger.text()).toMatch(/refused peer connection .*dialed "Node3"/);
+  });
+});
+
+describe('TcpTransport against bad input', () => {
+  it('closes a connection that sends garbage, and keeps serving the others', async () => {
+    const { nodes, ports } = await startGroup(['Node1', 'Node2']);
+    const [a, b] = [nodes.Node1 as TestNode, nodes.Node2 as TestNode];
+    const garbage = await rawDialer(ports.Node2 as number, null);
+    garbage.socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    await waitFor(() => garbage.isClosed(), 'garbage connection closed');
+    expect(b.logger.text()).toMatch(/refused peer connection .*exceeds the limit/);
+    await connected(a, 'Node2');
+    a.transport.send('Node2', heartbeat('Node1', 'Node2', 1));
+    await waitFor(() => b.inbox.length === 1, 'delivery still works');
+  });
+
+  it.each([
+    ['an oversized length', () => Buffer.from([0xff, 0xff, 0xff, 0xff]), /exceeds the limit/],
+    ['an empty frame', () => Buffer.alloc(4), /empty frame/],
+    ['undecodable msgpack', () => Buffer.from([0, 0, 0, 3, 0x81, 0xa1, 0x74]), /undecodable/],
+    ['a non-message value', () => encodeFrame([1, 2, 3]), /not an object/],
+    ['a forged sender', () => encodeFrame(heartbeat('Node3', 'Node2', 1)), /from "Node3" on the connection of Node1/],
+    ['a wrong recipient', () => encodeFrame(heartbeat('Node1', 'Node3', 1)), /addressed to "Node3"/],
+  ])('closes an authenticated connection that sends %s', async (_name, bytes, logged) => {
+    // Node1 is played by a raw dialer (its configured address is dead, so no real Node1 competes).
+    const [deadPort] = await freePorts(1);
+    const { nodes, ports } = await startGroup(['Node2', 'Node3'], { Node2: { extraPeers: { Node1: { host: HOST, port: deadPort as number } } } });
+    const [b, c] = [nodes.Node2 as TestNode, nodes.Node3 as TestNode];
+    const dialer = await authenticatedRawDialer(ports.Node2 as number, 'Node1');
+    dialer.socket.write(encodeFrame(heartbeat('Node1', 'Node2', 7)));
+    dialer.socket.write(bytes());
+    await waitFor(() => dialer.isClosed(), 'bad connection closed');
+    expect(b.logger.text()).toMatch(logged);
+    expect(b.inbox.map((m) => (m as { commit: number }).commit)).toEqual([7]); // the good frame before it was delivered
+    await connected(c, 'Node2');
+    c.transport.send('Node2', heartbeat('Node3', 'Node2', 8));
+    await waitFor(() => b.inbox.length === 2, 'another peer still delivers');
+  });
+
+  it('times out a dialer that never completes the handshake', async () => {
+    const { nodes, ports } = await startGroup(['Node1', 'Node2'], { Node2: { limits: { handshakeTimeoutMs: 200 } } });
+    const mute = await rawDialer(ports.Node2 as number, null);
+    await waitFor(() => mute.isClosed(), 'mute dialer closed');
+    expect((nodes.Node2 as TestNode).logger.text()).toMatch(/refused peer connection .*handshake timed out/);
+  });
+});
+
+describe('TcpTransport bounded queues', () => {
+  it('drops and counts messages for a peer that is down', async () => {
+    const [deadPort] = await freePorts(1);
+    const { nodes } = await startGroup(['Node1'], { Node1: { extraPeers: { Node2: { host: HOST, port: deadPort as number } } } });
+    const a = nodes.Node1 as TestNode;
+    for (let i = 0; i < 100; i++) a.transport.send('Node2', heartbeat('Node1', 'Node2', i));
+    await waitFor(() => link(a, 'Node2').droppedMessages === 100, 'all dropped');
+    expect(link(a, 'Node2')).toMatchObject({ connected: false, queuedMessages: 0, queuedBytes: 0, sentMessages: 0 });
+    expect(a.down).toEqual([]); // never up, so never reported down
+  });
+
+  it('queues at most maxQueuedMessages while a handshake is pending', async () => {
+    const muteSockets: net.Socket[] = [];
+    const mute = net.createServer((socket) => muteSockets.push(socket.pause())); // accepts, never answers the hello
+    await new Promise<void>((resolve) => mute.listen(0, HOST, resolve));
+    const mutePort = (mute.address() as net.AddressInfo).port;
+    cleanups.push(() => {
+      muteSockets.forEach((socket) => socket.destroy());
+      return new Promise((resolve) => mute.close(resolve));
+    });
+    const { nodes } = await startGroup(['Node1'], { Node1: { extraPeers: { Node2: { host: HOST, port: mutePort } }, limits: { maxQueuedMessages: 10, handshakeTimeoutMs: 60_000 } } });
+    const a = nodes.Node1 as TestNode;
+    for (let i = 0; i < 50; i++) a.transport.send('Node2', heartbeat('Node1', 'Node2', i));
+    expect(link(a, 'Node2')).toMatchObject({ connected: false, queuedMessages: 10, droppedMessages: 40 });
+  });
+
+  it('a peer that never reads neither blocks the others nor grows memory past the limit', async () => {
+    const maxQueuedBytes = 1024 * 1024;
+    const silent = await silentPeer('Node3');
+    const { nodes } = await startGroup(['Node1', 'Node2'], { Node1: { extraPeers: { Node3: { host: HOST, port: silent.port } }, limits: { maxQueuedBytes } } });
+    const [a, b] = [nodes.Node1 as TestNode, nodes.Node2 as TestNode];
+    await Promise.all([connected(a, 'Node2'), connected(a, 'Node3')]);
+    const chunk = new Uint8Array(64 * 1024);
+    const snapshotChunk = (offset: number): Message => ({ type: 'InstallSnapshot', from: 'Node1', to: 'Node3', term: 1, meta: { index: 1, term: 1, voters: [] }, offset, chunk, done: false });
+    let maxSeen = 0;
+    let offset = 0;
+    const deadline = Date.now() + WAIT_MS;
+    // Keep sending, in rounds smaller than the queue, until the kernel buffers are full,
+    // the socket pushes back, and the queue overflows.
+    while (link(a, 'Node3').droppedMessages === 0) {
+      if (Date.now() > deadline) throw new Error('the silent peer never pushed back');
+      for (let i = 0; i < 8; i++) a.transport.send('Node3', snapshotChunk((offset += chunk.length)));
+      maxSeen = Math.max(maxSeen, link(a, 'Node3').queuedBytes);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    for (let i = 1; i <= 100; i++) a.transport.send('Node2', heartbeat('Node1', 'Node2', i));
+    await waitFor(() => b.inbox.length === 100, 'delivery to the healthy peer');
+    const stats = link(a, 'Node3');
+    expect(stats.connected).toBe(true);
+    expect(maxSeen).toBeLessThanOrEqual(maxQueuedBytes);
+    expect(stats.queuedBytes).toBeLessThanOrEqual(maxQueuedBytes);
+    expect(stats.queuedMessages).toBeGreaterThan(0);
+    expect(link(a, 'Node2').droppedMessages).toBe(0);
+  });
+});
+
+describe('TcpTransport lifecycle', () => {
+  it('rejects start with the raw listen error when the port is taken', async () => {
+    const [port] = await freePorts(1);
+    const blocker = net.createServer();
+    await new Promise<void>((resolve) => blocker.listen(port, HOST, resolve));
+    cleanups.push(() => new Promise((resolve) => blocker.close(resolve)));
+    const node = makeNode('Node1', { Node1: port as number, Node2: 1 });
+    await expect(node.transport.start()).rejects.toMatchObject({ code: 'EADDRINUSE' });
+  });
+
+  it('close is idempotent, and send after close drops without throwing', async () => {
+    const { nodes } = await startGroup(['Node1', 'Node2']);
+    const a = nodes.Node1 as TestNode;
+    await connected(a, 'Node2');
+    await Promise.all([a.transport.close(), a.transport.close()]);
+    await a.transport.close();
+    expect(() => a.transport.send('Node2', heartbeat('Node1', 'Node2', 1))).not.toThrow();
+    expect(link(a, 'Node2')).toMatchObject({ connected: false, droppedMessages: 1 });
+    expect(() => a.transport.send('Node7', heartbeat('Node1', 'Node7', 1))).not.toThrow();
+  });
+});
