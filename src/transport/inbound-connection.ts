@@ -58,6 +58,7 @@ export class InboundConnection {
   /** Destroys the socket; the transport forgets this connection once it has closed. */
   destroy(): void {
     this.state = 'closed';
+    this.clearHandshakeTimer();
     this.socket.destroy();
   }
 

@@ -243,7 +243,7 @@ export class PeerLink {
     const delay = backoffDelay(this.consecutiveFailures, this.ctx.limits);
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
-      this.dial();
+      if (this.state === 'backoff') this.dial();
     }, delay);
     if (wasConnected) {
       this.ctx.logger.info({ peer: this.peer, reason }, `link to ${this.peer} down: ${reason}`);

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import net from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Message, NodeId } from '../raft/types.js';
 import { decodePayload, encodeFrame, FrameDecoder } from './frame-codec.js';
 import { HANDSHAKE_VERSION, newNonce } from './handshake.js';
@@ -174,10 +174,10 @@ async function authenticatedRawDialer(port: number, from: NodeId) {
 }
 
 /**
- * A peer that completes the handshake as `id` (no secret) and then never reads again:
- * its socket buffers fill and the sender sees backpressure.
+ * A hand-driven acceptor: answers each hello with `answer` (frames to send back), then
+ * never reads again, so its socket buffers fill and the sender sees backpressure.
  */
-async function silentPeer(id: NodeId): Promise<{ port: number; sockets: net.Socket[] }> {
+async function scriptedAcceptor(answer: (hello: Record<string, unknown>) => unknown[]): Promise<{ port: number; sockets: net.Socket[] }> {
   const sockets: net.Socket[] = [];
   const server = net.createServer((socket) => {
     sockets.push(socket);
@@ -185,10 +185,10 @@ async function silentPeer(id: NodeId): Promise<{ port: number; sockets: net.Sock
     const decoder = new FrameDecoder(1 << 20);
     socket.on('data', (chunk: Buffer) => {
       for (const payload of decoder.push(chunk)) {
-        const hello = decodePayload(payload) as { kind: string };
-        if (hello.kind !== 'hello') continue;
-        socket.write(encodeFrame({ kind: 'welcome', clusterId: CLUSTER, from: id, http: 'http://127.0.0.1:9', mac: null }));
-        socket.pause(); // never read again
+        const frame = decodePayload(payload) as Record<string, unknown>;
+        if (frame.kind !== 'hello') continue;
+        for (const reply of answer(frame)) socket.write(encodeFrame(reply));
+        socket.pause();
       }
     });
   });
@@ -198,6 +198,35 @@ async function silentPeer(id: NodeId): Promise<{ port: number; sockets: net.Sock
     return new Promise((resolve) => server.close(resolve));
   });
   return { port: (server.address() as net.AddressInfo).port, sockets };
+}
+
+/** A peer that completes the (secret-less) handshake as `id`, then never reads again. */
+function silentPeer(id: NodeId): Promise<{ port: number; sockets: net.Socket[] }> {
+  return scriptedAcceptor(() => [{ kind: 'welcome', clusterId: CLUSTER, from: id, http: 'http://127.0.0.1:9', mac: null }]);
+}
+
+/**
+ * Tracks timers armed through the global setTimeout from now on (the transport's own), until
+ * they fire or are cleared. Restored after the test.
+ */
+function trackTimers(): Set<unknown> {
+  const live = new Set<unknown>();
+  const realSetTimeout = globalThis.setTimeout;
+  const realClearTimeout = globalThis.clearTimeout;
+  vi.spyOn(globalThis, 'setTimeout').mockImplementation(((callback: (...args: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+    const timer = realSetTimeout(() => {
+      live.delete(timer);
+      callback(...args);
+    }, ms);
+    live.add(timer);
+    return timer;
+  }) as typeof setTimeout);
+  vi.spyOn(globalThis, 'clearTimeout').mockImplementation((timer) => {
+    live.delete(timer);
+    realClearTimeout(timer);
+  });
+  cleanups.push(() => void vi.restoreAllMocks());
+  return live;
 }
 
 // ---------------------------------------------------------------- tests
@@ -312,6 +341,41 @@ describe('TcpTransport handshake', () => {
   });
 });
 
+describe('TcpTransport as a dialer', () => {
+  it('refuses an acceptor that answers as another node', async () => {
+    const impostor = await silentPeer('Node7');
+    const { nodes } = await startGroup(['Node1'], { Node1: { extraPeers: { Node3: { host: HOST, port: impostor.port } } } });
+    const a = nodes.Node1 as TestNode;
+    await waitFor(() => /refused peer connection to Node3 .*answered as "Node7"/.test(a.logger.text()), 'refusal logged');
+    expect(link(a, 'Node3').connected).toBe(false);
+    expect(a.transport.peerHttpUrl('Node3')).toBeNull();
+  });
+
+  it('refuses an acceptor that cannot prove it knows the secret', async () => {
+    const impostor = await scriptedAcceptor(() => [
+      { kind: 'challenge', nonce: newNonce() },
+      { kind: 'welcome', clusterId: CLUSTER, from: 'Node3', http: 'http://evil.example:80', mac: new Uint8Array(32) },
+    ]);
+    const { nodes } = await startGroup(['Node1'], { Node1: { secret: 'alpha-7f3k', extraPeers: { Node3: { host: HOST, port: impostor.port } } } });
+    const a = nodes.Node1 as TestNode;
+    await waitFor(() => /refused peer connection to Node3 .*failed authentication/.test(a.logger.text()), 'refusal logged');
+    expect(link(a, 'Node3').connected).toBe(false);
+    expect(a.transport.peerHttpUrl('Node3')).toBeNull();
+  });
+
+  it('keeps one inbound connection per peer: a newer one replaces the older', async () => {
+    const [deadPort] = await freePorts(1);
+    const { nodes, ports } = await startGroup(['Node2'], { Node2: { extraPeers: { Node1: { host: HOST, port: deadPort as number } } } });
+    const b = nodes.Node2 as TestNode;
+    const first = await authenticatedRawDialer(ports.Node2 as number, 'Node1');
+    const second = await authenticatedRawDialer(ports.Node2 as number, 'Node1');
+    await waitFor(() => first.isClosed(), 'older connection closed');
+    second.socket.write(encodeFrame(heartbeat('Node1', 'Node2', 5)));
+    await waitFor(() => b.inbox.length === 1, 'newer connection delivers');
+    expect(second.isClosed()).toBe(false);
+  });
+});
+
 describe('TcpTransport against bad input', () => {
   it('closes a connection that sends garbage, and keeps serving the others', async () => {
     const { nodes, ports } = await startGroup(['Node1', 'Node2']);
@@ -420,6 +484,22 @@ describe('TcpTransport lifecycle', () => {
     cleanups.push(() => new Promise((resolve) => blocker.close(resolve)));
     const node = makeNode('Node1', { Node1: port as number, Node2: 1 });
     await expect(node.transport.start()).rejects.toMatchObject({ code: 'EADDRINUSE' });
+  });
+
+  it('close leaves no timer, socket or server behind, even mid-reconnect and mid-handshake', async () => {
+    const liveTimers = trackTimers();
+    const sockets = () => process.getActiveResourcesInfo().filter((name) => /TCP|Connect/.test(name)).length;
+    const socketsBefore = sockets();
+    const [deadPort] = await freePorts(1);
+    const { nodes, ports } = await startGroup(['Node1', 'Node2'], { Node1: { extraPeers: { Node3: { host: HOST, port: deadPort as number } } } });
+    await connected(nodes.Node1 as TestNode, 'Node2');
+    await rawDialer(ports.Node1 as number, null); // an inbound connection stuck in its handshake
+    await waitFor(() => (nodes.Node1 as TestNode).logger.text().includes('cannot reach Node3'), 'a reconnect pending');
+    expect(liveTimers.size).toBeGreaterThan(0);
+    for (const node of Object.values(nodes)) await node.transport.close();
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+    expect(liveTimers.size).toBe(0);
+    await waitFor(() => sockets() <= socketsBefore, 'sockets released');
   });
 
   it('close is idempotent, and send after close drops without throwing', async () => {

@@ -97,7 +97,9 @@ export class TcpTransport implements Transport {
   send(to: NodeId, message: Message): void {
     const link = this.links.get(to);
     if (!link || message.to !== to) {
-      logLimited(this.limiter, this.options.logger, 'error', `send:${to}`, { to, messageTo: message.to, type: message.type }, `dropped ${message.type} for unknown peer ${to}`);
+      // A bug in the caller, not a network condition: say so, but never throw into the node loop.
+      const problem = link ? `addressed to ${message.to}` : 'an unknown peer';
+      logLimited(this.limiter, this.options.logger, 'error', `send:${to}:${message.to}`, { to, messageTo: message.to, type: message.type }, `dropped ${message.type} sent to ${to}: ${problem}`);
       return;
     }
     // Cheap checks first: a message that would be dropped is never encoded.
