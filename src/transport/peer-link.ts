@@ -145,15 +145,12 @@ export class PeerLink {
     try {
       payloads = attempt.decoder.push(chunk);
     } catch (err) {
-      this.fail(attempt, `protocol error: ${(err as FrameError).message}`, true);
+      this.protocolError(attempt, (err as FrameError).message);
       return;
     }
     for (const payload of payloads) {
       if (attempt !== this.attempt) return;
-      if (this.state === 'connected') {
-        this.fail(attempt, 'protocol error: unexpected data after the handshake', true);
-        return;
-      }
+      if (this.state === 'connected') return this.protocolError(attempt, 'unexpected data after the handshake');
       this.onHandshakeFrame(attempt, payload);
     }
   }
@@ -163,8 +160,7 @@ export class PeerLink {
     try {
       value = decodePayload(payload);
     } catch (err) {
-      this.fail(attempt, `protocol error: ${(err as FrameError).message}`, true);
-      return;
+      return this.refuse(attempt, (err as FrameError).message);
     }
     const expected = this.ctx.secret !== null && attempt.acceptorNonce === null ? (['challenge', 'welcome', 'refused'] as const) : (['welcome', 'refused'] as const);
     const parsed = parseHandshake(value, expected);
@@ -213,13 +209,19 @@ export class PeerLink {
   /** This node refuses the peer it dialed: log it as a refusal and back off to the maximum. */
   private refuse(attempt: DialAttempt, reason: string): void {
     logLimited(this.ctx.limiter, this.ctx.logger, 'warn', `refuse:${this.peer}:${reason}`, { peer: this.peer, reason }, `refused peer connection to ${this.peer} at ${this.address.host}:${this.address.port}: ${clipReason(reason)}`);
-    this.fail(attempt, reason, true, true);
+    this.fail(attempt, reason, { logged: true, configProblem: true });
   }
 
   /** The peer refused us; its reason says what to fix. */
   private rejected(attempt: DialAttempt, reason: string): void {
     logLimited(this.ctx.limiter, this.ctx.logger, 'warn', `rejected:${this.peer}:${reason}`, { peer: this.peer, reason }, `${this.peer} rejected our handshake: ${reason}`);
-    this.fail(attempt, `rejected: ${reason}`, true, true);
+    this.fail(attempt, `rejected: ${reason}`, { logged: true, configProblem: true });
+  }
+
+  /** Bytes the acceptor should never send: refuse it while handshaking; drop the link once up. */
+  private protocolError(attempt: DialAttempt, reason: string): void {
+    if (this.state === 'connected') this.fail(attempt, `protocol error: ${reason}`);
+    else this.refuse(attempt, reason);
   }
 
   // ------------------------------------------------------------------ failing
@@ -229,7 +231,8 @@ export class PeerLink {
    * `logged` means the caller already logged why; `configProblem` backs off to the maximum,
    * since redialing fast cannot fix a mismatched secret or cluster id.
    */
-  private fail(attempt: DialAttempt, reason: string, logged = false, configProblem = false): void {
+  private fail(attempt: DialAttempt, reason: string, how: { logged?: boolean; configProblem?: boolean } = {}): void {
+    const { logged = false, configProblem = false } = how;
     if (attempt !== this.attempt || this.state === 'closed') return;
     const wasConnected = this.state === 'connected';
     this.attempt = null;
