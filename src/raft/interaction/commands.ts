@@ -1,0 +1,259 @@
+import type { EntryType, MessageType, NodeId } from '../types.js';
+import type { CommandArg } from './datadriven.js';
+import { type InteractionEnv, type NodeOptions } from './env.js';
+import { formatMessage } from './format.js';
+import type { MessageFilter } from './network.js';
+
+/** Typed access to a command's arguments; rejects unknown keys so a typo fails loudly. */
+export class Args {
+  private readonly used = new Set<string>();
+
+  constructor(
+    readonly command: string,
+    private readonly raw: readonly CommandArg[],
+  ) {}
+
+  /** Bare words, in order. */
+  words(): string[] {
+    return this.raw.filter((a) => a.values.length === 0).map((a) => a.key);
+  }
+
+  values(key: string): string[] | undefined {
+    this.used.add(key);
+    return this.raw.find((a) => a.key === key && a.values.length > 0)?.values;
+  }
+
+  string(key: string): string | undefined {
+    return this.values(key)?.[0];
+  }
+
+  int(key: string): number | undefined {
+    const value = this.string(key);
+    if (value === undefined) return undefined;
+    const n = Number(value);
+    if (!Number.isInteger(n)) throw new Error(`${this.command}: ${key}=${value} is not an integer`);
+    return n;
+  }
+
+  bool(key: string): boolean | undefined {
+    const value = this.string(key);
+    if (value === undefined) return undefined;
+    if (value !== 'true' && value !== 'false') throw new Error(`${this.command}: ${key}=${value} is not true/false`);
+    return value === 'true';
+  }
+
+  /** Throws if a key=value argument was never read. */
+  checkAllUsed(): void {
+    for (const arg of this.raw) {
+      if (arg.values.length > 0 && !this.used.has(arg.key)) throw new Error(`${this.command}: unknown argument ${arg.key}`);
+    }
+  }
+}
+
+type Handler = (env: InteractionEnv, args: Args, out: string[]) => void;
+
+/** Node ids given as bare words, checked to exist; all nodes when none are given and `all`. */
+function nodeIds(env: InteractionEnv, args: Args, all: boolean): NodeId[] {
+  const ids = args.words();
+  for (const id of ids) env.node(id);
+  if (ids.length === 0 && !all) throw new Error(`${args.command}: which node?`);
+  return ids.length === 0 ? env.ids() : ids;
+}
+
+function oneNode(env: InteractionEnv, args: Args): NodeId {
+  const ids = nodeIds(env, args, false);
+  if (ids.length !== 1) throw new Error(`${args.command}: expected one node, got ${ids.join(' ')}`);
+  return ids[0] as NodeId;
+}
+
+function filterFrom(env: InteractionEnv, args: Args): MessageFilter {
+  const to = args.values('to') ?? (args.words().length > 0 ? nodeIds(env, args, false) : undefined);
+  return { from: args.values('from'), to, type: args.values('type') as MessageType[] | undefined };
+}
+
+function nodeOptions(args: Args): NodeOptions {
+  const options: NodeOptions = {};
+  const set = <K extends keyof NodeOptions>(key: K, value: NodeOptions[K] | undefined): void => {
+    if (value !== undefined) options[key] = value;
+  };
+  set('electionTicks', args.int('election'));
+  set('heartbeatTicks', args.int('heartbeat'));
+  set('preVote', args.bool('prevote'));
+  set('checkQuorum', args.bool('checkquorum'));
+  set('maxInflightMessages', args.int('max-inflight'));
+  set('maxMessageBytes', args.int('max-msg-bytes'));
+  set('maxEntriesPerMessage', args.int('max-entries'));
+  set('maxUncommittedEntries', args.int('max-uncommitted'));
+  set('snapshotChunkBytes', args.int('chunk-bytes'));
+  set('compactionTrailingEntries', args.int('trailing'));
+  set('seed', args.int('seed'));
+  return options;
+}
+
+function describeOptions(env: InteractionEnv): string {
+  const c = env.core(env.ids()[0] as NodeId).config;
+  return (
+    `election=${c.electionTicks} heartbeat=${c.heartbeatTicks} prevote=${c.preVote} checkquorum=${c.checkQuorum} ` +
+    `max-inflight=${c.maxInflightMessages} max-msg-bytes=${c.maxMessageBytes} chunk-bytes=${c.snapshotChunkBytes} trailing=${c.compactionTrailingEntries}`
+  );
+}
+
+const nodeCommands: Record<string, Handler> = {
+  'add-nodes': (env, args, out) => {
+    const count = Number(args.words()[0]);
+    if (!(count >= 1)) throw new Error('add-nodes: how many?');
+    env.addNodes(count, nodeOptions(args));
+    out.push(`added nodes ${env.ids().join(' ')} (${describeOptions(env)})`);
+    for (const id of env.ids()) out.push(`  ${id}: election timeout ${env.core(id).electionTimerView().timeout} ticks`);
+  },
+  crash: (env, args, out) => env.crash(oneNode(env, args), out),
+  restart: (env, args, out) => env.restart(oneNode(env, args), out),
+  'set-disk': (env, args, out) => {
+    const id = oneNode(env, args);
+    const terms = (args.values('log') ?? []).map(Number);
+    const term = args.int('term') ?? Math.max(0, ...terms);
+    env.setDisk(id, { term, vote: args.string('vote') ?? null, commit: args.int('commit') ?? 0 }, terms);
+    out.push(`${id} restarted with term=${term} log terms=[${terms.join(' ')}]`);
+  },
+  status: (env, args, out) => nodeIds(env, args, true).forEach((id) => env.status(id, out)),
+  'raft-log': (env, args, out) => env.raftLog(oneNode(env, args), out),
+  compact: (env, args, out) => {
+    const [id, indexWord] = args.words();
+    const node = env.node(id as NodeId);
+    const core = env.core(id as NodeId);
+    const index = Number(indexWord);
+    const result = core.compact(index, node.disk.stateMachine.serializeAt(index));
+    node.disk.saveSnapshot(result.snapshot, result.offset, result.offsetTerm);
+    const meta = result.snapshot.meta;
+    out.push(`snapshot ${meta.term}/${meta.index} (${result.snapshot.data.length} bytes); log compacted through ${result.offsetTerm}/${result.offset}`);
+  },
+};
+
+const inputCommands: Record<string, Handler> = {
+  campaign: (env, args, out) => {
+    env.core(oneNode(env, args)).campaign(false);
+    out.push('ok');
+  },
+  'campaign-forced': (env, args, out) => {
+    env.core(oneNode(env, args)).campaign(true);
+    out.push('ok');
+  },
+  'step-down': (env, args, out) => {
+    env.core(oneNode(env, args)).becomeFollowerKeepTerm('told to step down');
+    out.push('ok');
+  },
+  tick: (env, args, out) => {
+    const [id, n] = args.words();
+    const core = env.core(id as NodeId);
+    for (let i = 0; i < Number(n ?? 1); i++) core.tick();
+    out.push('ok');
+  },
+  'tick-election': (env, args, out) => {
+    for (const id of nodeIds(env, args, false)) {
+      const core = env.core(id);
+      const { elapsed, timeout } = core.electionTimerView();
+      // A leader's timer is the check-quorum period; everyone else's is the randomized timeout.
+      const ticks = (core.state === 'leader' ? core.config.electionTicks : timeout) - elapsed;
+      for (let i = 0; i < ticks; i++) core.tick();
+      out.push(`${id}: ticked ${ticks}`);
+    }
+  },
+  'tick-heartbeat': (env, args, out) => {
+    for (const id of nodeIds(env, args, false)) {
+      const core = env.core(id);
+      for (let i = 0; i < core.config.heartbeatTicks; i++) core.tick();
+    }
+    out.push('ok');
+  },
+  propose: (env, args, out) => {
+    const [id, data = 'x'] = args.words();
+    const core = env.core(id as NodeId);
+    const size = args.int('size');
+    const count = args.int('count') ?? 1;
+    const type = (args.string('type') ?? 'normal') as EntryType;
+    for (let i = 1; i <= count; i++) {
+      const base = count > 1 ? `${data}${i}` : data;
+      const result = core.propose(size === undefined ? base : base.padEnd(size, '.'), type);
+      out.push(result.ok ? `ok index=${result.index} term=${result.term}` : `refused: ${result.error} leader=${result.leader ?? '-'}`);
+    }
+  },
+  'read-index': (env, args, out) => {
+    const [id, requestId] = args.words();
+    env.core(id as NodeId).readIndex(requestId ?? 'read');
+    out.push('ok');
+  },
+  'transfer-leadership': (env, args, out) => {
+    const from = args.string('from') as NodeId;
+    const to = args.string('to') as NodeId;
+    out.push(env.core(from).transferLeadership(to) ? 'ok' : 'refused');
+  },
+  'report-unreachable': (env, args, out) => {
+    env.core(args.string('from') as NodeId).reportUnreachable(args.string('to') as NodeId);
+    out.push('ok');
+  },
+};
+
+const readyCommands: Record<string, Handler> = {
+  'process-ready': (env, args, out) => {
+    for (const id of nodeIds(env, args, true)) if (!env.processReady(id, out)) out.push(`> ${id} no Ready`);
+  },
+  ready: (env, args, out) => {
+    for (const id of nodeIds(env, args, false)) if (!env.readyStage(id, out)) out.push(`> ${id} no Ready`);
+  },
+  persist: (env, args, out) => {
+    for (const id of nodeIds(env, args, false)) env.persistStage(id, out, true);
+  },
+  stabilize: (env, args, out) => env.stabilize(nodeIds(env, args, true), out),
+};
+
+const networkCommands: Record<string, Handler> = {
+  'deliver-msgs': (env, args, out) => {
+    const options = { drop: args.bool('drop'), dup: args.bool('dup'), reverse: args.bool('reverse'), count: args.int('count') };
+    if (env.deliverMatching(filterFrom(env, args), out, options) === 0) out.push('no messages');
+  },
+  'pending-msgs': (env, _args, out) => {
+    for (const m of env.network.queue) out.push(formatMessage(m));
+    for (const m of env.network.stash) out.push(`${formatMessage(m)} (stashed)`);
+    if (out.length === 0) out.push('no messages');
+  },
+  'stash-msgs': (env, args, out) => {
+    const taken = env.network.take(filterFrom(env, args));
+    env.network.stash.push(...taken);
+    for (const m of taken) out.push(`stashed ${formatMessage(m)}`);
+    if (taken.length === 0) out.push('no messages');
+  },
+  'unstash-msgs': (env, _args, out) => {
+    for (const m of env.network.stash) out.push(`queued ${formatMessage(m)}`);
+    env.network.queue.push(...env.network.stash);
+    env.network.stash = [];
+  },
+  partition: (env, args, out) => {
+    const groups = args.words().join(' ').split('|').map((group) => group.trim().split(/\s+/).filter(Boolean));
+    env.network.partition(groups, env.ids());
+    out.push(`partitioned ${groups.map((g) => g.join(' ')).join(' | ')}`);
+  },
+  heal: (env, _args, out) => {
+    env.network.heal();
+    out.push('healed');
+  },
+  'msg-stats': (env, args, out) => {
+    const keys = [...env.stats.keys()].sort();
+    for (const key of keys) out.push(`${key}: ${env.stats.get(key)}`);
+    if (keys.length === 0) out.push('no messages delivered');
+    if (args.bool('reset') !== false) env.stats.clear();
+  },
+};
+
+const COMMANDS: Record<string, Handler> = { ...nodeCommands, ...inputCommands, ...readyCommands, ...networkCommands };
+
+/** Runs one script command against the environment and returns its output. */
+export function runCommand(env: InteractionEnv, command: string, rawArgs: readonly CommandArg[]): string {
+  const handler = COMMANDS[command];
+  if (!handler) throw new Error(`unknown command "${command}"`);
+  const args = new Args(command, rawArgs);
+  const out: string[] = [];
+  handler(env, args, out);
+  args.checkAllUsed();
+  env.checkSafety();
+  return out.join('\n');
+}

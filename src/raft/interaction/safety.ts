@@ -1,0 +1,48 @@
+import { assert } from '../assert.js';
+import type { RaftCore } from '../raft.js';
+import type { Entry, NodeId } from '../types.js';
+import { formatEntry } from './format.js';
+
+/**
+ * Raft's safety properties (Figure 3), checked after every command of a script, so a
+ * broken rule fails the script where it breaks instead of going unnoticed in the output.
+ */
+export class SafetyChecker {
+  /** term -> the node that led it (Election Safety). */
+  private readonly leaders = new Map<number, NodeId>();
+  /** index -> the entry applied there, by whichever node applied it first (State Machine Safety). */
+  private readonly applied = new Map<number, { entry: Entry; node: NodeId }>();
+
+  checkLeaders(cores: ReadonlyArray<RaftCore>): void {
+    for (const core of cores) {
+      if (core.state !== 'leader') continue;
+      const known = this.leaders.get(core.term);
+      assert(known === undefined || known === core.id, () => `election safety: ${known} and ${core.id} both led term ${core.term}`);
+      this.leaders.set(core.term, core.id);
+    }
+  }
+
+  checkApplied(node: NodeId, entries: readonly Entry[]): void {
+    for (const entry of entries) {
+      const first = this.applied.get(entry.index);
+      if (first === undefined) {
+        this.applied.set(entry.index, { entry, node });
+        continue;
+      }
+      const same = first.entry.term === entry.term && first.entry.type === entry.type && first.entry.data === entry.data;
+      assert(same, () => `state machine safety: ${node} applied ${formatEntry(entry)} but ${first.node} applied ${formatEntry(first.entry)}`);
+    }
+  }
+
+  /** Leader Completeness, as far as a script can see it: a leader holds every applied entry. */
+  checkLeaderCompleteness(cores: ReadonlyArray<RaftCore>): void {
+    for (const core of cores) {
+      if (core.state !== 'leader') continue;
+      for (const [index, { entry, node }] of this.applied) {
+        if (index < core.log.offset) continue; // compacted into a snapshot
+        const term = core.log.termAt(index);
+        assert(term === entry.term, () => `leader completeness: leader ${core.id} has term ${term} at ${index}, ${node} applied ${formatEntry(entry)}`);
+      }
+    }
+  }
+}
