@@ -725,7 +725,9 @@ export class RaftCore {
       return;
     }
     const updated = pr.maybeUpdate(m.matchIndex);
-    if (updated && pr.state === 'probe') pr.becomeReplicate();
+    // An ack of the outstanding probe ends probing even when the match did not move (a
+    // caught-up follower probed after reportUnreachable); etcd-io/raft does the same.
+    if ((updated || m.matchIndex === pr.matchIndex) && pr.state === 'probe') pr.becomeReplicate();
     if (updated) {
       this.maybeCommit();
       if (this.leadTransferee === m.from && pr.matchIndex === this.log.lastIndex()) this.sendTimeoutNow(m.from);
@@ -776,7 +778,12 @@ export class RaftCore {
     const pr = this.leaderProgress(m.from);
     if (!pr) return;
     pr.onHeartbeatResponse();
-    if (pr.matchIndex < this.log.lastIndex() || pr.state === 'snapshot') this.sendAppend(m.from, false);
+    // As etcd-io/raft: a lagging follower gets an append even when there is nothing new to
+    // send (replicate state, the entries already went out), so an append lost on the way is
+    // noticed through the follower's rejection and resent instead of waiting for the next
+    // proposal; and a caught-up follower left in probe (reportUnreachable) gets an empty
+    // probe whose ack moves it back to replicate. In snapshot state sendAppend is paused.
+    if (pr.matchIndex < this.log.lastIndex() || pr.state === 'probe') this.sendAppend(m.from, true);
     this.reads.ack(m.from, m.readRound);
     this.releaseConfirmedReads();
   }

@@ -203,7 +203,13 @@ const readyCommands: Record<string, Handler> = {
   persist: (env, args, out) => {
     for (const id of nodeIds(env, args, false)) env.persistStage(id, out, true);
   },
-  stabilize: (env, args, out) => env.stabilize(nodeIds(env, args, true), out),
+  stabilize: (env, args, out) => {
+    // quiet=true: for setup steps already shown in full elsewhere (basic.txt); prints the outcome.
+    const quiet = args.bool('quiet') ?? false;
+    const ids = nodeIds(env, args, true);
+    env.stabilize(ids, quiet ? [] : out);
+    if (quiet) ids.forEach((id) => env.status(id, out));
+  },
 };
 
 const networkCommands: Record<string, Handler> = {
