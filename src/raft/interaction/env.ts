@@ -157,7 +157,12 @@ export class InteractionEnv {
     return true;
   }
 
+  /** Queues a message; one sent across a partition is lost right away. */
   private send(m: Message, prefix: string, out: string[]): void {
+    if (this.network.isCut(m.from, m.to)) {
+      out.push(`${prefix}${formatMessage(m)} (dropped: partition)`);
+      return;
+    }
     out.push(prefix + formatMessage(m));
     this.network.send(m);
   }
