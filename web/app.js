@@ -1,3 +1,4 @@
+/* global AbortSignal */
 // The quote board: a post form with safe retries, and a live list of quotes (newest first).
 //
 // Live updates come from the WebSocket /api/live?after=<cursor>. The cursor is the highest

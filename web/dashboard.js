@@ -1,3 +1,4 @@
+/* global AbortSignal */
 // The cluster dashboard, in the spirit of RaftScope: polls GET /api/cluster?logTail=20 (the
 // node serving this page fetches the others) and draws every node, its election timer, its
 // log tail and, for the leader, its followers' replication progress. Buttons drive the
