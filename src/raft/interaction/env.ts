@@ -138,7 +138,7 @@ export class InteractionEnv {
       out.push(`  apply snapshot: ${rd.snapshot.meta.term}/${rd.snapshot.meta.index}`);
     }
     for (const entry of rd.committedEntries) node.disk.stateMachine.apply(entry);
-    this.safety.checkApplied(id, rd.committedEntries);
+    this.safety.checkApplied(id, core.term, rd.committedEntries);
     if (rd.committedEntries.length > 0) out.push(`  apply: ${formatEntries(rd.committedEntries)}`);
     for (const rs of rd.readStates) out.push(`  read: ${rs.requestId} ${rs.index === null ? 'failed' : `index=${rs.index}`}`);
     node.inFlight = null;
