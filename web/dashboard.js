@@ -344,13 +344,22 @@ async function pollOnce() {
       return;
     }
     latest = body;
-    render(body);
-    showMessage(ui.error, '', 'info');
     ui.pollIndicator.dataset.state = 'live';
+    drawSafely(body);
   } catch (err) {
     const why = err instanceof Error && err.name === 'TimeoutError' ? 'no answer in time' : 'unreachable';
     showMessage(ui.error, `The node serving this page is ${why}; retrying…`, 'error');
     ui.pollIndicator.dataset.state = 'reconnecting';
+  }
+}
+
+/** Draws a cluster view; a malformed answer shows as an inline error, never as an uncaught one. */
+function drawSafely(cluster) {
+  try {
+    render(cluster);
+    showMessage(ui.error, '', 'info');
+  } catch (err) {
+    showMessage(ui.error, `Could not draw the cluster view: ${err instanceof Error ? err.message : String(err)}`, 'error');
   }
 }
 

@@ -1,0 +1,99 @@
+// `npm run screenshots`: starts a real 5-node cluster, posts a few quotes, and captures
+// docs/board.png and docs/dashboard.png (1280×800) with a headless Chromium. Stops the cluster
+// (by pid, through TestCluster) whatever happens.
+
+import chromium from '@sparticuz/chromium';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium as pw, type Browser, type Page } from 'playwright-core';
+import { REPO_ROOT, TestCluster, http, waitFor } from '../test/support/cluster.js';
+
+/** Ports no test uses, so a screenshot run never collides with a test run. */
+const PORTS = { httpBase: 18700, raftBase: 17700, controllerBase: 16700 };
+const VIEWPORT = { width: 1280, height: 800 };
+const DOCS = join(REPO_ROOT, 'docs');
+
+const QUOTES_BEFORE_TRANSFER: Array<[string, string]> = [
+  ['Well done is better than well said.', 'Benjamin Franklin'],
+  ['What we achieve inwardly will change outer reality.', 'Plutarch'],
+];
+const QUOTES_AFTER_TRANSFER: Array<[string, string]> = [
+  ['It always seems impossible until it is done.', 'Nelson Mandela'],
+  ['Act as if what you do makes a difference. It does.', 'William James'],
+  ['Small steps, every day.', ''],
+  ['The secret of getting ahead is getting started.', 'Mark Twain'],
+];
+
+async function postQuotes(cluster: TestCluster, via: string, quotes: Array<[string, string]>): Promise<void> {
+  for (const [text, author] of quotes) {
+    const body = author ? { text, author } : { text };
+    const res = await http('POST', `${cluster.node(via).http}/api/quotes`, body, { 'idempotency-key': `screenshot-${text}` }, 10_000);
+    if (res.status !== 201) throw new Error(`POST /api/quotes answered ${res.status}: ${JSON.stringify(res.body)}`);
+  }
+}
+
+/** Moves leadership once, so the dashboard's log shows entries of two terms. */
+async function transferLeadership(cluster: TestCluster): Promise<void> {
+  const leader = await cluster.waitForLeader();
+  const to = cluster.nodes.map((n) => n.id).find((id) => id !== leader)!;
+  const res = await http('POST', `${cluster.node(leader).http}/api/admin/transfer-leadership`, { node: leader, to }, {}, 10_000);
+  if (res.status !== 200) console.warn(`transfer-leadership answered ${res.status}: ${JSON.stringify(res.body)} (continuing)`);
+  await waitFor(`${to} to lead`, async () => (await cluster.waitForLeader()) === to, 15_000, 100).catch(() => undefined);
+}
+
+async function captureBoard(browser: Browser, cluster: TestCluster, via: string, expected: number): Promise<void> {
+  const page = await browser.newPage({ viewport: VIEWPORT });
+  await page.goto(`${cluster.node(via).http}/`);
+  await waitFor('the board to be live with every quote', async () => {
+    const state = await page.locator('[data-testid="connection-state"]').textContent();
+    return state === 'live' && (await page.locator('[data-testid="quote"]').count()) >= expected;
+  }, 20_000, 100);
+  await settle(page);
+  await page.screenshot({ path: join(DOCS, 'board.png') });
+  await page.close();
+}
+
+async function captureDashboard(browser: Browser, cluster: TestCluster, via: string): Promise<void> {
+  const page = await browser.newPage({ viewport: VIEWPORT });
+  await page.goto(`${cluster.node(via).http}/dashboard`);
+  await waitFor('five nodes and one leader on the dashboard', async () => {
+    const states = await page.locator('[data-testid^="node-"]').evaluateAll((cards) => cards.map((c) => c.getAttribute('data-state')));
+    const leaders = await page.locator('[data-leader="true"]').count();
+    return states.length === 5 && states.every((s) => s === 'leader' || s === 'follower') && leaders === 1;
+  }, 20_000, 100);
+  await page.locator('[data-testid="btn-burst"]').click();
+  await waitFor('the burst result', async () => /ok in/.test((await page.locator('[data-testid="burst-result"]').textContent()) ?? ''), 20_000, 100);
+  await settle(page);
+  await page.screenshot({ path: join(DOCS, 'dashboard.png') });
+  await page.close();
+}
+
+/** Lets entry animations finish before a capture (cosmetic, not a correctness wait). */
+async function settle(page: Page): Promise<void> {
+  await page.waitForTimeout(900);
+}
+
+async function main(): Promise<void> {
+  mkdirSync(DOCS, { recursive: true });
+  const cluster = await TestCluster.start(PORTS);
+  let browser: Browser | undefined;
+  try {
+    const leader = await cluster.waitForLeader();
+    const via = cluster.nodes.map((n) => n.id).find((id) => id !== leader)!;
+    await postQuotes(cluster, via, QUOTES_BEFORE_TRANSFER);
+    await transferLeadership(cluster);
+    await postQuotes(cluster, via, QUOTES_AFTER_TRANSFER);
+    browser = await pw.launch({ executablePath: await chromium.executablePath(), args: chromium.args, headless: true });
+    await captureBoard(browser, cluster, via, QUOTES_BEFORE_TRANSFER.length + QUOTES_AFTER_TRANSFER.length);
+    await captureDashboard(browser, cluster, via);
+    console.log(`wrote ${join('docs', 'board.png')} and ${join('docs', 'dashboard.png')}`);
+  } finally {
+    await browser?.close().catch(() => undefined);
+    await cluster.stop();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(`screenshots failed: ${err instanceof Error ? err.message : String(err)}`);
+  process.exitCode = 1;
+});
