@@ -208,7 +208,9 @@ export class RaftCore {
     this.event(`transferring leadership to ${to} term=${this.term}`);
     const pr = this.progress.get(to) as Progress;
     if (pr.matchIndex === this.log.lastIndex()) this.sendTimeoutNow(to);
-    else this.sendAppend(to, false);
+    // Even an empty append: if the entries in flight to the target were lost, its
+    // rejection starts the catch-up now instead of at the next heartbeat response.
+    else this.sendAppend(to, true);
     return true;
   }
 
