@@ -2,7 +2,7 @@ import type { EntryType, MessageType, NodeId } from '../types.js';
 import type { CommandArg } from './datadriven.js';
 import { type InteractionEnv, type NodeOptions } from './env.js';
 import { formatMessage } from './format.js';
-import type { MessageFilter } from './network.js';
+import { matches, type MessageFilter } from './network.js';
 
 /** Typed access to a command's arguments; rejects unknown keys so a typo fails loudly. */
 export class Args {
@@ -223,9 +223,13 @@ const networkCommands: Record<string, Handler> = {
     if (out.length === 0) out.push('no messages');
   },
   'stash-msgs': (env, args, out) => {
-    const taken = env.network.take(filterFrom(env, args));
+    // copy=true leaves the messages queued too: the stash then holds duplicates to replay later.
+    const copy = args.bool('copy') ?? false;
+    const filter = filterFrom(env, args);
+    const count = args.int('count') ?? Infinity;
+    const taken = copy ? env.network.queue.filter((m) => matches(filter, m)).slice(0, count) : env.network.take(filter, count);
     env.network.stash.push(...taken);
-    for (const m of taken) out.push(`stashed ${formatMessage(m)}`);
+    for (const m of taken) out.push(`${copy ? 'stashed a copy of' : 'stashed'} ${formatMessage(m)}`);
     if (taken.length === 0) out.push('no messages');
   },
   'unstash-msgs': (env, _args, out) => {
