@@ -1,0 +1,219 @@
+import { describe, expect, it } from 'vitest';
+import { RaftInvariantError } from './assert.js';
+import { SeededPrng } from './prng.js';
+import { RaftCore, type RaftRestore } from './raft.js';
+import type { Entry, InstallSnapshotRequest, InstallSnapshotResponse, Message, Ready } from './types.js';
+
+/**
+ * Unit tests of RaftCore for rules that are clearer with hand-made messages than with a
+ * script (testdata/*.txt covers the protocol end to end), and for its assertions.
+ */
+
+const VOTERS = ['a', 'b', 'c'];
+
+function entries(terms: number[]): Entry[] {
+  return terms.map((term, i) => ({ index: i + 1, term, type: 'normal', data: `e${i + 1}` }));
+}
+
+function follower(id: string, terms: number[], opts: { term?: number; commit?: number; applied?: number } = {}): RaftCore {
+  const restore: RaftRestore = {
+    hardState: { term: opts.term ?? Math.max(0, ...terms), vote: null, commit: opts.commit ?? 0 },
+    snapshot: null,
+    offset: 0,
+    offsetTerm: 0,
+    entries: entries(terms),
+    appliedIndex: opts.applied ?? 0,
+  };
+  return new RaftCore({ id, voters: VOTERS, electionTicks: 10, heartbeatTicks: 1 }, new SeededPrng(7), restore);
+}
+
+/** Runs one Ready as the runtime would, and returns it. */
+function cycle(core: RaftCore): Ready {
+  const rd = core.ready();
+  core.advance(rd);
+  return rd;
+}
+
+function sent(rd: Ready): Message[] {
+  return [...rd.messages, ...rd.messagesAfterPersist];
+}
+
+function chunk(fields: Partial<InstallSnapshotRequest>): InstallSnapshotRequest {
+  return {
+    type: 'InstallSnapshot',
+    from: 'a',
+    to: 'b',
+    term: 2,
+    meta: { index: 3, term: 1, voters: VOTERS },
+    offset: 0,
+    chunk: new Uint8Array([1, 2, 3, 4]),
+    done: true,
+    ...fields,
+  };
+}
+
+function snapshotReply(core: RaftCore): InstallSnapshotResponse {
+  const reply = sent(cycle(core)).find((m) => m.type === 'InstallSnapshotResponse');
+  expect(reply).toBeDefined();
+  return reply as InstallSnapshotResponse;
+}
+
+/** A single-node cluster elects itself at once. */
+function soloLeader(): RaftCore {
+  const core = new RaftCore({ id: 'a', voters: ['a'], electionTicks: 10, heartbeatTicks: 1 }, new SeededPrng(1));
+  core.campaign(false);
+  expect(core.state).toBe('leader');
+  return core;
+}
+
+describe('assertions: a broken invariant throws instead of corrupting state', () => {
+  it('refuses an invalid configuration, naming the field', () => {
+    expect(() => new RaftCore({ id: 'x', voters: VOTERS }, new SeededPrng(1))).toThrow(/voters must include this node/);
+    expect(() => new RaftCore({ id: 'a', voters: VOTERS, electionTicks: 2, heartbeatTicks: 2 }, new SeededPrng(1))).toThrow(/electionTicks/);
+  });
+
+  it('refuses ready() twice and advance() twice', () => {
+    const core = soloLeader();
+    expect(() => core.advance({} as Ready)).toThrow(RaftInvariantError);
+    const rd = core.ready();
+    expect(() => core.ready()).toThrow(/ready\(\) called again before advance\(\)/);
+    core.advance(rd);
+    expect(() => core.advance(rd)).toThrow(/advance\(\) without ready\(\)/);
+  });
+
+  it('throws on two leaders in one term (Election Safety)', () => {
+    const three = new RaftCore({ id: 'a', voters: VOTERS, electionTicks: 10, heartbeatTicks: 1 }, new SeededPrng(1));
+    three.campaign(true);
+    three.step({ type: 'RequestVoteResponse', from: 'b', to: 'a', term: 1, granted: true });
+    expect(three.state).toBe('leader');
+    const append: Message = { type: 'AppendEntries', from: 'b', to: 'a', term: 1, prevLogIndex: 0, prevLogTerm: 0, entries: [], commit: 0 };
+    expect(() => three.step(append)).toThrow(/election safety: two leaders in term 1/);
+  });
+
+  it('refuses to snapshot beyond the applied index, or backwards', () => {
+    const core = soloLeader();
+    cycle(core);
+    cycle(core); // the no-op commits after the leader's own fsync, then applies
+    expect(core.log.appliedIndex).toBe(1);
+    expect(() => core.compact(2, new Uint8Array())).toThrow(/beyond applied/);
+    core.compact(1, new Uint8Array());
+    expect(() => core.compact(0, new Uint8Array())).toThrow(/move forward/);
+  });
+});
+
+describe('leader commit and durability', () => {
+  it('a leader counts its own entries only once they are durable (advance), even alone', () => {
+    const core = soloLeader();
+    const rd = core.ready();
+    expect(rd.entries.map((e) => e.type)).toEqual(['noop']);
+    expect(core.log.commitIndex).toBe(0);
+    core.advance(rd);
+    expect(core.log.commitIndex).toBe(1);
+  });
+
+  it('refuses proposals beyond the uncommitted-entries limit (back-pressure)', () => {
+    const core = new RaftCore({ id: 'a', voters: ['a'], maxUncommittedEntries: 2 }, new SeededPrng(1));
+    core.campaign(false);
+    expect(core.propose('x')).toMatchObject({ ok: true, index: 2 });
+    expect(core.propose('y')).toEqual({ ok: false, error: 'too_many_requests', leader: 'a' });
+  });
+
+  it('a single-node leader answers a read at once after its first commit', () => {
+    const core = soloLeader();
+    cycle(core);
+    core.readIndex('r1');
+    expect(cycle(core).readStates).toEqual([{ requestId: 'r1', index: 1 }]);
+  });
+});
+
+describe('message filtering and term rules', () => {
+  it('ignores messages for another node, from outside the configuration, or from itself', () => {
+    const core = follower('b', [1]);
+    core.step({ type: 'Heartbeat', from: 'a', to: 'c', term: 5, commit: 0, readRound: 0 });
+    core.step({ type: 'Heartbeat', from: 'z', to: 'b', term: 5, commit: 0, readRound: 0 });
+    core.step({ type: 'Heartbeat', from: 'b', to: 'b', term: 5, commit: 0, readRound: 0 });
+    expect(core.term).toBe(1);
+  });
+
+  it('answers a stale leader with its own higher term, so that leader steps down', () => {
+    const core = follower('b', [1, 3], { term: 3 });
+    core.step({ type: 'AppendEntries', from: 'a', to: 'b', term: 2, prevLogIndex: 1, prevLogTerm: 1, entries: entries([1, 2]).slice(1), commit: 1 });
+    const [reply] = sent(cycle(core));
+    expect(reply).toMatchObject({ type: 'AppendEntriesResponse', term: 3, success: false });
+    expect(core.log.lastTerm()).toBe(3); // nothing was appended
+  });
+
+  it('a heartbeat never commits beyond what the follower holds', () => {
+    const core = follower('b', [1, 1], { term: 1 });
+    core.step({ type: 'Heartbeat', from: 'a', to: 'b', term: 1, commit: 9, readRound: 0 });
+    expect(core.log.commitIndex).toBe(2);
+  });
+
+  it('an append commits at most up to its own last new entry (Figure 2, rule 5)', () => {
+    // The follower holds a stale entry 3 of term 1 past the append; the leader's commit is 3.
+    const core = follower('b', [1, 1, 1], { term: 2 });
+    core.step({ type: 'AppendEntries', from: 'a', to: 'b', term: 2, prevLogIndex: 1, prevLogTerm: 1, entries: entries([1, 1]).slice(1), commit: 3 });
+    expect(core.log.commitIndex).toBe(2);
+  });
+
+  it('a pre-vote changes no term, and a granted one does not count as a vote', () => {
+    const core = follower('b', [1], { term: 1 });
+    core.step({ type: 'PreVote', from: 'a', to: 'b', term: 2, lastLogIndex: 1, lastLogTerm: 1 });
+    const [reply] = sent(cycle(core));
+    expect(reply).toMatchObject({ type: 'PreVoteResponse', term: 2, granted: true });
+    expect([core.term, core.vote]).toEqual([1, null]);
+  });
+});
+
+describe('InstallSnapshot on the follower (§7)', () => {
+  it('keeps its log when it already holds the snapshot’s last entry, and just commits it', () => {
+    const core = follower('b', [1, 1, 1, 2, 2], { term: 2 });
+    core.step(chunk({ meta: { index: 3, term: 1, voters: VOTERS } }));
+    const rd = core.ready();
+    expect(rd.snapshot).toBeNull();
+    core.advance(rd);
+    expect([core.log.lastIndex(), core.log.commitIndex]).toEqual([5, 3]);
+    const reply = sent(rd).find((m) => m.type === 'InstallSnapshotResponse');
+    expect(reply).toMatchObject({ done: true, snapshotIndex: 3, lastLogIndex: 5 });
+  });
+
+  it('discards its whole log when the snapshot’s last entry conflicts with it', () => {
+    const core = follower('b', [1, 1, 1, 1], { term: 2 });
+    core.step(chunk({ meta: { index: 3, term: 2, voters: VOTERS } }));
+    const rd = core.ready();
+    expect(rd.snapshot?.meta.index).toBe(3);
+    expect(rd.committedEntries).toEqual([]);
+    core.advance(rd);
+    expect([core.log.offset, core.log.lastIndex(), core.log.lastTerm(), core.log.commitIndex, core.snapshotIndex()]).toEqual([3, 3, 2, 3, 3]);
+  });
+
+  it('answers done at once for a snapshot it has already committed past', () => {
+    const core = follower('b', [1, 1, 1, 1], { term: 2, commit: 4 });
+    core.step(chunk({ done: false }));
+    expect(snapshotReply(core)).toMatchObject({ done: true, nextOffset: 4, lastLogIndex: 4 });
+  });
+
+  it('asks for the right offset when a chunk arrives out of order, and restarts on offset 0', () => {
+    const core = follower('b', [1], { term: 2 });
+    core.step(chunk({ offset: 4, done: false }));
+    expect(snapshotReply(core)).toMatchObject({ done: false, nextOffset: 0 });
+    core.step(chunk({ offset: 0, done: false }));
+    expect(snapshotReply(core)).toMatchObject({ nextOffset: 4 });
+    core.step(chunk({ offset: 0, done: false })); // a duplicate first chunk restarts the transfer
+    expect(snapshotReply(core)).toMatchObject({ nextOffset: 4 });
+    core.step(chunk({ offset: 8, done: true }));
+    expect(snapshotReply(core)).toMatchObject({ done: false, nextOffset: 4 });
+    core.step(chunk({ offset: 4, chunk: new Uint8Array([5, 6]), done: true }));
+    const rd = core.ready();
+    expect(Array.from(rd.snapshot?.data ?? [])).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
+  it('does not mix chunks of two snapshots', () => {
+    const core = follower('b', [1], { term: 2 });
+    core.step(chunk({ offset: 0, done: false }));
+    snapshotReply(core);
+    core.step(chunk({ offset: 4, done: true, meta: { index: 4, term: 2, voters: VOTERS } }));
+    expect(snapshotReply(core)).toMatchObject({ done: false, nextOffset: 0, snapshotIndex: 4 });
+    expect(core.log.lastIndex()).toBe(1);
+  });
+});
