@@ -1,0 +1,86 @@
+/**
+ * What route handlers share: the server-wide context (node, logger, limits, helpers) and the
+ * parsed request.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Registry } from 'prom-client';
+import { NodeError, type RaftNodeHandle } from '../node/types.js';
+import { hasBody, parseJsonObject, readRawBody, requireJsonContentType } from './body.js';
+import { badRequest } from './errors.js';
+import type { Forwarder } from './forward.js';
+import type { ApiMetrics } from './metrics.js';
+import type { RateLimiter } from './rate-limit.js';
+import type { Reply } from './reply.js';
+
+/** The pino methods the API uses (pino's Logger fits). */
+export interface ApiLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+/** Knobs a test can turn; production uses the defaults in limits.ts. */
+export interface ApiTuning {
+  maxWsClients: number;
+  maxWsBufferedBytes: number;
+  wsStatusIntervalMs: number;
+  forwardTimeoutMs: number;
+  peerStatusTimeoutMs: number;
+}
+
+export interface ApiContext {
+  node: RaftNodeHandle;
+  logger: ApiLogger;
+  webDir: string;
+  adminToken: string | undefined;
+  rateLimiter: RateLimiter | null;
+  forwarder: Forwarder;
+  metricsRegistry: Registry;
+  metrics: ApiMetrics;
+  tuning: ApiTuning;
+}
+
+/** One HTTP request, parsed once. */
+export interface ApiRequest {
+  req: IncomingMessage;
+  method: string;
+  /** The raw (still percent-encoded) path, without the query. */
+  path: string;
+  /** The raw query string without `?` ('' if none). */
+  rawQuery: string;
+  /** Whether another node forwarded this request (X-Raft-Forwarded: 1). */
+  forwarded: boolean;
+  /** The raw body once read, so a forward can resend it unchanged. */
+  body: Buffer | null;
+}
+
+export type RouteHandler = (ctx: ApiContext, request: ApiRequest) => Promise<Reply> | Reply;
+
+/** Query parameters, parsed on demand (most requests have none). */
+export function queryOf(request: ApiRequest): URLSearchParams {
+  return new URLSearchParams(request.rawQuery);
+}
+
+/** Reads and parses a JSON object body (415 for another type, 413 beyond the limit, 400 if invalid). */
+export async function readJson(request: ApiRequest): Promise<Record<string, unknown>> {
+  if (!hasBody(request.req)) throw badRequest('body', 'expected a JSON object, got no body');
+  requireJsonContentType(request.req);
+  request.body = await readRawBody(request.req);
+  return parseJsonObject(request.body);
+}
+
+/** Like readJson, but a request without a body gives `{}`. */
+export async function readOptionalJson(request: ApiRequest): Promise<Record<string, unknown>> {
+  if (!hasBody(request.req)) return {};
+  return readJson(request);
+}
+
+/**
+ * Waits until this node may answer a read: a ReadIndex barrier for a linearizable read (it
+ * works on followers too, SPEC §2 "Reads"); nothing for a stale one, unless the node is shut
+ * down (then the API answers unavailable, SPEC §4 SHUTDOWN).
+ */
+export async function readBarrier(ctx: ApiContext, stale: boolean): Promise<void> {
+  if (!stale) return ctx.node.readBarrier();
+  if (ctx.node.isShutdown()) throw new NodeError('unavailable', 'node is shut down by the controller');
+}

@@ -1,0 +1,129 @@
+/**
+ * Requests from this node to another node's HTTP API: forwarding a write to the leader, an
+ * admin action to the node it names, and the peers' /api/status for /api/cluster. One
+ * keep-alive agent for all of them. Failures are classified by what they mean for a write:
+ * `connect` (the peer never got it), `timeout` or `failed` (it may have been applied).
+ */
+import { Agent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+
+/** What went wrong with a peer request. */
+export type PeerFailure = 'connect' | 'timeout' | 'failed';
+
+export class PeerRequestError extends Error {
+  override readonly name = 'PeerRequestError';
+  constructor(readonly kind: PeerFailure, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+export interface PeerResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+}
+
+export interface PeerRequest {
+  method: string;
+  /** Path and query, already percent-encoded, sent as is. */
+  path: string;
+  headers: Record<string, string>;
+  body?: Buffer | null;
+  timeoutMs: number;
+  maxResponseBytes: number;
+}
+
+/** Errors that mean the connection was never made, so the peer never saw the request. */
+const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'EINVAL']);
+
+/** Splits `http://host:port` into what http.request needs (null for anything else). */
+function endpoint(baseUrl: string): { host: string; port: number } | null {
+  try {
+    const url = new URL(baseUrl);
+    if (url.protocol !== 'http:') return null;
+    return { host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: url.port ? Number(url.port) : 80 };
+  } catch {
+    return null;
+  }
+}
+
+/** HTTP client for peer nodes, with one keep-alive agent. */
+export class Forwarder {
+  private readonly agent = new Agent({ keepAlive: true, maxSockets: 512, maxFreeSockets: 64, scheduling: 'lifo' });
+
+  /** Sends `peer` to the node at `baseUrl`; retries once on a stale keep-alive socket (never used by the peer). */
+  async request(baseUrl: string, peer: PeerRequest): Promise<PeerResponse> {
+    const target = endpoint(baseUrl);
+    if (!target) throw new PeerRequestError('connect', `not an http:// URL: ${baseUrl}`);
+    try {
+      return await this.once(target, peer);
+    } catch (err) {
+      if (!(err instanceof StaleSocketError)) throw err;
+      return this.once(target, peer);
+    }
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+
+  private once(target: { host: string; port: number }, peer: PeerRequest): Promise<PeerResponse> {
+    return new Promise((resolve, reject) => {
+      let connected = false;
+      let timedOut: PeerRequestError | null = null;
+      const headers = { ...peer.headers, 'Content-Length': String(peer.body?.length ?? 0) };
+      const req = httpRequest({ ...target, method: peer.method, path: peer.path, headers, agent: this.agent });
+      const fail = (err: Error): void => {
+        clearTimeout(timer);
+        reject(timedOut ?? err);
+      };
+      const timer = setTimeout(() => {
+        timedOut = new PeerRequestError(connected ? 'timeout' : 'connect', `no answer within ${peer.timeoutMs} ms`);
+        req.destroy(timedOut);
+      }, peer.timeoutMs);
+      req.on('socket', (socket) => {
+        if (!socket.connecting) connected = true;
+        else socket.once('connect', () => (connected = true));
+      });
+      req.on('response', (res) => {
+        readResponse(res, peer.maxResponseBytes).then((response) => {
+          clearTimeout(timer);
+          resolve(response);
+        }, fail);
+      });
+      req.on('error', (err: NodeJS.ErrnoException) => fail(classify(err, connected, req.reusedSocket)));
+      req.end(peer.body ?? undefined);
+    });
+  }
+}
+
+/** A keep-alive socket the peer had already closed: it never saw the request, so a retry is safe. */
+class StaleSocketError extends Error {}
+
+function classify(err: NodeJS.ErrnoException, connected: boolean, reusedSocket: boolean): Error {
+  if (err instanceof PeerRequestError) return err;
+  if (reusedSocket && err.code === 'ECONNRESET') return new StaleSocketError(err.message);
+  if (!connected || (err.code !== undefined && CONNECT_ERRORS.has(err.code))) {
+    return new PeerRequestError('connect', `cannot connect (${err.code ?? err.message})`, { cause: err });
+  }
+  return new PeerRequestError('failed', `connection failed before the answer (${err.code ?? err.message})`, { cause: err });
+}
+
+function readResponse(res: IncomingMessage, maxBytes: number): Promise<PeerResponse> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    res.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        res.destroy(new PeerRequestError('failed', `answer larger than ${maxBytes} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    res.on('end', () => resolve({ status: res.statusCode ?? 502, headers: res.headers, body: Buffer.concat(chunks, size) }));
+    res.on('error', (err) => reject(err instanceof PeerRequestError ? err : new PeerRequestError('failed', `answer cut short (${err.message})`, { cause: err })));
+    res.on('close', () => {
+      if (!res.complete) reject(new PeerRequestError('failed', 'answer cut short'));
+    });
+  });
+}

@@ -1,0 +1,135 @@
+/**
+ * One HTTP request, start to finish: route, run the handler, forward a not_leader to the
+ * leader, map any failure to the SPEC §3 error answer, write it, count it, and log errors
+ * (never 2xx: one log line per request would cost more than the request).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { NodeError } from '../node/types.js';
+import { hasBody } from './body.js';
+import type { ApiContext, ApiRequest } from './context.js';
+import { ApiError, toApiError } from './errors.js';
+import { forwardToLeader } from './forwarding.js';
+import { MAX_DRAIN_BYTES, MAX_ERROR_LOGS_PER_SECOND } from './limits.js';
+import { HEADER_FORWARDED, HEADER_INDEX, HEADER_LEADER, jsonReply, raftHeaders, writeReply, type Reply } from './reply.js';
+import { handlerFor, matchRoute, optionsReply, type Route } from './router.js';
+
+const PUBLIC_CORS = {
+  'Access-Control-Allow-Origin': '*',
+  'Access-Control-Expose-Headers': `${HEADER_LEADER}, ${HEADER_INDEX}, Retry-After`,
+};
+
+interface Outcome {
+  reply: Reply;
+  closeConnection: boolean;
+}
+
+function parseRequest(req: IncomingMessage): ApiRequest {
+  const url = req.url ?? '/';
+  const queryAt = url.indexOf('?');
+  return {
+    req,
+    method: req.method ?? 'GET',
+    path: queryAt === -1 ? url : url.slice(0, queryAt),
+    rawQuery: queryAt === -1 ? '' : url.slice(queryAt + 1),
+    forwarded: req.headers[HEADER_FORWARDED.toLowerCase()] === '1',
+    body: null,
+  };
+}
+
+/** Error answers of data routes carry the Raft position too (X-Raft-Leader / X-Raft-Index). */
+function isDataRoute(route: Route | null): boolean {
+  return route !== null && (route.label === '/api/quotes' || route.label.startsWith('/api/kv/'));
+}
+
+function errorReply(ctx: ApiContext, route: Route | null, err: ApiError): Reply {
+  let headers = err.options.headers;
+  if (isDataRoute(route) && !headers?.[HEADER_LEADER]) {
+    const leader = err.cause instanceof NodeError && err.cause.leader ? err.cause.leader : ctx.node.status().leader;
+    headers = { ...raftHeaders(leader, ctx.node.stateMachine.appliedIndex()), ...headers };
+  }
+  return jsonReply(err.status, err.body(), headers);
+}
+
+/** After a not_leader, the request goes to the leader once; otherwise the error is answered. */
+async function recover(ctx: ApiContext, request: ApiRequest, route: Route | null, err: unknown): Promise<Outcome> {
+  if (err instanceof NodeError && err.code === 'not_leader' && route) {
+    try {
+      const reply = await forwardToLeader(ctx, request, err.leader, route.admin);
+      ctx.metrics.forwards.inc({ outcome: 'relayed' });
+      return { reply, closeConnection: false };
+    } catch (forwardErr) {
+      ctx.metrics.forwards.inc({ outcome: forwardErr instanceof ApiError ? forwardErr.code : 'internal' });
+      err = forwardErr;
+    }
+  }
+  const apiError = toApiError(err);
+  if (apiError.code === 'internal') ctx.logger.error({ err, method: request.method, path: request.path.slice(0, 200) }, `unexpected error: ${apiError.message}`);
+  return { reply: errorReply(ctx, route, apiError), closeConnection: apiError.options.closeConnection === true };
+}
+
+async function answer(ctx: ApiContext, request: ApiRequest, route: Route | null): Promise<Outcome> {
+  try {
+    if (!route) throw new ApiError('not_found', `no such route: ${request.path.slice(0, 200)}`);
+    if (request.method === 'OPTIONS') return { reply: optionsReply(route), closeConnection: false };
+    return { reply: await handlerFor(route, request.method)(ctx, request), closeConnection: false };
+  } catch (err) {
+    return recover(ctx, request, route, err);
+  }
+}
+
+/** A body nobody read is drained by node:http; one too large (or of unknown size) closes the connection instead. */
+function unreadBodyTooLarge(request: ApiRequest): boolean {
+  if (request.body !== null || request.req.readableEnded || !hasBody(request.req)) return false;
+  const length = request.req.headers['content-length'];
+  return length === undefined || Number(length) > MAX_DRAIN_BYTES;
+}
+
+/** Error lines, at most MAX_ERROR_LOGS_PER_SECOND, then one line counting the rest. */
+class ErrorLog {
+  private windowStart = 0;
+  private logged = 0;
+  private suppressed = 0;
+
+  constructor(private readonly ctx: ApiContext) {}
+
+  note(request: ApiRequest, reply: Reply): void {
+    const now = Date.now();
+    if (now - this.windowStart >= 1000) {
+      if (this.suppressed > 0) this.ctx.logger.warn({ suppressed: this.suppressed }, `${this.suppressed} more error answers not logged`);
+      this.windowStart = now;
+      this.logged = 0;
+      this.suppressed = 0;
+    }
+    if (++this.logged > MAX_ERROR_LOGS_PER_SECOND) {
+      this.suppressed++;
+      return;
+    }
+    const body = reply.json as { error?: string; message?: string } | undefined;
+    const fields = { method: request.method, path: request.path.slice(0, 200), status: reply.status, code: body?.error };
+    const line = `${request.method} ${fields.path} -> ${reply.status} ${body?.error ?? ''}: ${body?.message ?? ''}`;
+    if (reply.status >= 500) this.ctx.logger.warn(fields, line);
+    else this.ctx.logger.info(fields, line);
+  }
+}
+
+/** The `request` listener of the HTTP server. */
+export function createRequestListener(ctx: ApiContext): (req: IncomingMessage, res: ServerResponse) => void {
+  const errorLog = new ErrorLog(ctx);
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const started = performance.now();
+    const request = parseRequest(req);
+    const route = matchRoute(request);
+    const { reply, closeConnection } = await answer(ctx, request, route);
+    writeReply(res, reply, route?.cors === 'public' ? PUBLIC_CORS : null, closeConnection || unreadBodyTooLarge(request));
+    ctx.metrics.observe(route?.label ?? 'unknown', request.method, reply.status, (performance.now() - started) / 1000);
+    if (reply.status >= 400) errorLog.note(request, reply);
+  };
+  return (req, res) => {
+    req.on('error', () => undefined);
+    handle(req, res).catch((err: Error) => {
+      ctx.logger.error({ err }, `request handling failed: ${err.message}`);
+      if (!res.headersSent) writeReply(res, jsonReply(500, { error: 'internal', message: 'internal error' }), null, true);
+      else res.destroy();
+    });
+  };
+}

@@ -1,0 +1,79 @@
+/**
+ * Token buckets per client address for posting quotes (SPEC §7 "Rate limit"). The map is
+ * bounded: it is kept in least-recently-used order and the oldest buckets go first, so a
+ * flood of addresses cannot grow it without limit.
+ */
+import { MAX_RATE_LIMIT_BUCKETS } from './limits.js';
+
+export interface RateLimitOptions {
+  /** Tokens added per second (sustained requests per second). */
+  perSecond: number;
+  /** Bucket size (requests allowed in a burst). */
+  burst: number;
+  maxBuckets?: number;
+  /** Clock in ms (tests inject one). */
+  now?: () => number;
+}
+
+interface Bucket {
+  tokens: number;
+  updatedMs: number;
+}
+
+/** `{ok: true}`, or how many whole seconds to wait before a token is available. */
+export type RateDecision = { ok: true } | { ok: false; retryAfterSeconds: number };
+
+export class RateLimiter {
+  private readonly buckets = new Map<string, Bucket>();
+  private readonly maxBuckets: number;
+  private readonly now: () => number;
+
+  constructor(private readonly options: RateLimitOptions) {
+    if (!(options.perSecond > 0) || !(options.burst >= 1)) throw new Error(`rate limit: perSecond must be > 0 and burst >= 1 (got ${options.perSecond}, ${options.burst})`);
+    this.maxBuckets = options.maxBuckets ?? MAX_RATE_LIMIT_BUCKETS;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Takes one token for `client`. */
+  take(client: string): RateDecision {
+    const now = this.now();
+    const bucket = this.refilled(client, now);
+    if (bucket.tokens >= 1) {
+      bucket.tokens -= 1;
+      return { ok: true };
+    }
+    return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - bucket.tokens) / this.options.perSecond)) };
+  }
+
+  /** Buckets currently held (for tests and metrics). */
+  get size(): number {
+    return this.buckets.size;
+  }
+
+  private refilled(client: string, now: number): Bucket {
+    const existing = this.buckets.get(client);
+    // Delete and re-insert: the Map's order is then least recently used first.
+    if (existing) this.buckets.delete(client);
+    const bucket = existing ?? { tokens: this.options.burst, updatedMs: now };
+    const elapsedSeconds = Math.max(0, now - bucket.updatedMs) / 1000;
+    bucket.tokens = Math.min(this.options.burst, bucket.tokens + elapsedSeconds * this.options.perSecond);
+    bucket.updatedMs = now;
+    this.buckets.set(client, bucket);
+    this.evict();
+    return bucket;
+  }
+
+  /** Drops the least recently used buckets beyond the bound (an idle bucket is full anyway). */
+  private evict(): void {
+    while (this.buckets.size > this.maxBuckets) {
+      const oldest = this.buckets.keys().next().value as string;
+      this.buckets.delete(oldest);
+    }
+  }
+}
+
+/** The address a bucket is keyed by: IPv4-mapped IPv6 addresses are folded to IPv4. */
+export function clientAddress(remoteAddress: string | undefined): string {
+  if (!remoteAddress) return 'unknown';
+  return remoteAddress.startsWith('::ffff:') && remoteAddress.includes('.') ? remoteAddress.slice(7) : remoteAddress;
+}

@@ -1,0 +1,48 @@
+/**
+ * SPEC §3 KV routes: GET/PUT/DELETE /api/kv/<key> and POST /api/kv/<key>/cas. The key is the
+ * percent-decoded rest of the path (it may contain `/`).
+ */
+import { readBarrier, queryOf, readJson, type ApiContext, type ApiRequest } from './context.js';
+import { ApiError } from './errors.js';
+import { jsonReply, raftHeaders, type Reply } from './reply.js';
+import { checkValueSize, decodeKey, isStaleRead, requiredField } from './validate.js';
+import { proposeCommand, withIdempotencyKey } from './writes.js';
+
+/** GET /api/kv/<key>: linearizable unless ?consistency=stale. */
+export async function getKv(ctx: ApiContext, request: ApiRequest, encodedKey: string): Promise<Reply> {
+  const key = decodeKey(encodedKey);
+  await readBarrier(ctx, isStaleRead(queryOf(request)));
+  const record = ctx.node.stateMachine.get(key);
+  const headers = raftHeaders(ctx.node.status().leader, ctx.node.stateMachine.appliedIndex());
+  if (!record) throw new ApiError('not_found', 'key not found', { headers });
+  return jsonReply(200, { key: record.key, value: record.value, index: record.index }, headers);
+}
+
+/** PUT /api/kv/<key> `{"value": any JSON}`. */
+export async function putKv(ctx: ApiContext, request: ApiRequest, encodedKey: string): Promise<Reply> {
+  const key = decodeKey(encodedKey);
+  const body = await readJson(request);
+  const value = requiredField(body, 'value');
+  checkValueSize('value', value);
+  const result = await proposeCommand(ctx, withIdempotencyKey(request, { op: 'put', key, value }));
+  return jsonReply(200, { index: result.index }, raftHeaders(ctx.node.id, result.index));
+}
+
+/** DELETE /api/kv/<key> (404 if absent). */
+export async function deleteKv(ctx: ApiContext, request: ApiRequest, encodedKey: string): Promise<Reply> {
+  const key = decodeKey(encodedKey);
+  const result = await proposeCommand(ctx, withIdempotencyKey(request, { op: 'delete', key }));
+  return jsonReply(200, { index: result.index }, raftHeaders(ctx.node.id, result.index));
+}
+
+/** POST /api/kv/<key>/cas `{"from": v1, "to": v2}` (409 with `current` on a mismatch). */
+export async function casKv(ctx: ApiContext, request: ApiRequest, encodedKey: string): Promise<Reply> {
+  const key = decodeKey(encodedKey);
+  const body = await readJson(request);
+  const from = requiredField(body, 'from');
+  const to = requiredField(body, 'to');
+  checkValueSize('from', from);
+  checkValueSize('to', to);
+  const result = await proposeCommand(ctx, withIdempotencyKey(request, { op: 'cas', key, from, to }));
+  return jsonReply(200, { index: result.index }, raftHeaders(ctx.node.id, result.index));
+}

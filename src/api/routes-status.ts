@@ -1,0 +1,92 @@
+/**
+ * Status routes: GET /api/status, /api/cluster (every voter as this node can reach it),
+ * /healthz, /readyz and /metrics.
+ */
+import type { Registry } from 'prom-client';
+import type { NodeStatus } from '../node/types.js';
+import type { NodeId } from '../raft/types.js';
+import { queryOf, type ApiContext, type ApiRequest } from './context.js';
+import { ApiError } from './errors.js';
+import { MAX_LOG_TAIL, MAX_PEER_STATUS_BYTES } from './limits.js';
+import { jsonReply, type Reply } from './reply.js';
+import { nonNegativeInt } from './validate.js';
+
+/** A node's status, with the tail of its log when asked (`?logTail=N`, for the dashboard). */
+type StatusView = NodeStatus & { log?: ReturnType<ApiContext['node']['recentLog']> };
+
+/** One voter in /api/cluster. */
+export interface ClusterNodeView {
+  id: NodeId;
+  http: string | null;
+  reachable: boolean;
+  status: StatusView | null;
+}
+
+function logTailOf(request: ApiRequest): number | null {
+  const query = queryOf(request);
+  return query.has('logTail') ? nonNegativeInt(query, 'logTail', 0, MAX_LOG_TAIL) : null;
+}
+
+function ownStatus(ctx: ApiContext, logTail: number | null): StatusView {
+  const status = ctx.node.status();
+  if (logTail === null) return status;
+  return { ...status, log: ctx.node.recentLog(Math.max(1, status.lastIndex - logTail + 1), logTail) };
+}
+
+/** GET /api/status[?logTail=N]. */
+export function getStatus(ctx: ApiContext, request: ApiRequest): Reply {
+  return jsonReply(200, ownStatus(ctx, logTailOf(request)));
+}
+
+async function peerView(ctx: ApiContext, id: NodeId, logTail: number | null): Promise<ClusterNodeView> {
+  const http = ctx.node.peerHttpUrl(id);
+  const down: ClusterNodeView = { id, http, reachable: false, status: null };
+  if (!http) return down;
+  try {
+    const response = await ctx.forwarder.request(http, {
+      method: 'GET',
+      path: logTail === null ? '/api/status' : `/api/status?logTail=${logTail}`,
+      headers: { Accept: 'application/json' },
+      timeoutMs: ctx.tuning.peerStatusTimeoutMs,
+      maxResponseBytes: MAX_PEER_STATUS_BYTES,
+    });
+    if (response.status !== 200) return down;
+    const status = JSON.parse(response.body.toString('utf8')) as unknown;
+    if (typeof status !== 'object' || status === null || Array.isArray(status)) return down;
+    return { id, http, reachable: true, status: status as StatusView };
+  } catch {
+    return down;
+  }
+}
+
+/** GET /api/cluster[?logTail=N]: every voter, in configuration order, peers asked in parallel. */
+export async function getCluster(ctx: ApiContext, request: ApiRequest): Promise<Reply> {
+  const logTail = logTailOf(request);
+  const self = ownStatus(ctx, logTail);
+  const nodes = await Promise.all(
+    ctx.node.voters.map((id) => (id === ctx.node.id ? { id, http: self.http, reachable: true, status: self } : peerView(ctx, id, logTail))),
+  );
+  return jsonReply(200, { nodes, leader: self.leader });
+}
+
+/** GET /healthz: the process is alive. */
+export function getHealth(): Reply {
+  return jsonReply(200, { ok: true });
+}
+
+/** GET /readyz: a leader is known, this node has applied all it knows committed, and it is not shut down. */
+export function getReady(ctx: ApiContext): Reply {
+  const status = ctx.node.status();
+  const unready = (why: string): never => {
+    throw new ApiError('unavailable', `not ready: ${why}`, { headers: { 'Retry-After': '1' } });
+  };
+  if (ctx.node.isShutdown()) unready('shut down by the controller');
+  if (status.leader === null) unready('no leader known');
+  if (status.appliedIndex < status.commitIndex) unready(`applied ${status.appliedIndex} of ${status.commitIndex} committed entries`);
+  return jsonReply(200, { ok: true, leader: status.leader, commitIndex: status.commitIndex, appliedIndex: status.appliedIndex });
+}
+
+/** GET /metrics: Prometheus text of the node's registry (Raft and API metrics). */
+export async function getMetrics(registry: Registry): Promise<Reply> {
+  return { status: 200, raw: await registry.metrics(), contentType: registry.contentType };
+}
