@@ -26,6 +26,7 @@ export interface ApiTuning {
   wsStatusIntervalMs: number;
   forwardTimeoutMs: number;
   peerStatusTimeoutMs: number;
+  maxErrorLogsPerSecond: number;
 }
 
 export interface ApiContext {

@@ -9,7 +9,7 @@ import { hasBody } from './body.js';
 import type { ApiContext, ApiRequest } from './context.js';
 import { ApiError, toApiError } from './errors.js';
 import { forwardToLeader } from './forwarding.js';
-import { MAX_DRAIN_BYTES, MAX_ERROR_LOGS_PER_SECOND } from './limits.js';
+import { MAX_DRAIN_BYTES } from './limits.js';
 import { HEADER_FORWARDED, HEADER_INDEX, HEADER_LEADER, jsonReply, raftHeaders, writeReply, type Reply } from './reply.js';
 import { handlerFor, matchRoute, optionsReply, type Route } from './router.js';
 
@@ -84,7 +84,7 @@ function unreadBodyTooLarge(request: ApiRequest): boolean {
   return length === undefined || Number(length) > MAX_DRAIN_BYTES;
 }
 
-/** Error lines, at most MAX_ERROR_LOGS_PER_SECOND, then one line counting the rest. */
+/** Error lines, at most tuning.maxErrorLogsPerSecond, then one line counting the rest (a flood never floods the log). */
 class ErrorLog {
   private windowStart = 0;
   private logged = 0;
@@ -100,7 +100,7 @@ class ErrorLog {
       this.logged = 0;
       this.suppressed = 0;
     }
-    if (++this.logged > MAX_ERROR_LOGS_PER_SECOND) {
+    if (++this.logged > this.ctx.tuning.maxErrorLogsPerSecond) {
       this.suppressed++;
       return;
     }

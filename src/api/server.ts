@@ -10,7 +10,7 @@ import type { RaftNodeHandle } from '../node/types.js';
 import type { ApiContext, ApiLogger, ApiTuning } from './context.js';
 import { Forwarder } from './forward.js';
 import { createRequestListener } from './handler.js';
-import { FORWARD_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS, MAX_WS_BUFFERED_BYTES, MAX_WS_CLIENTS, PEER_STATUS_TIMEOUT_MS, REQUEST_TIMEOUT_MS, WS_STATUS_INTERVAL_MS } from './limits.js';
+import { FORWARD_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS, MAX_ERROR_LOGS_PER_SECOND, MAX_WS_BUFFERED_BYTES, MAX_WS_CLIENTS, PEER_STATUS_TIMEOUT_MS, REQUEST_TIMEOUT_MS, WS_STATUS_INTERVAL_MS } from './limits.js';
 import { LiveHub } from './live.js';
 import { ApiMetrics } from './metrics.js';
 import { RateLimiter } from './rate-limit.js';
@@ -48,6 +48,7 @@ const DEFAULT_TUNING: ApiTuning = {
   wsStatusIntervalMs: WS_STATUS_INTERVAL_MS,
   forwardTimeoutMs: FORWARD_TIMEOUT_MS,
   peerStatusTimeoutMs: PEER_STATUS_TIMEOUT_MS,
+  maxErrorLogsPerSecond: MAX_ERROR_LOGS_PER_SECOND,
 };
 
 /** A malformed HTTP request gets a JSON 400 (431 for oversized headers), then the connection closes. */

@@ -1,0 +1,139 @@
+/**
+ * Test helpers for the HTTP API: start a real API server on 127.0.0.1:0 around a FakeNode,
+ * with a temporary web directory and a logger that records lines; raw HTTP requests (fetch
+ * would normalize `..` and refuse some methods).
+ */
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Registry } from 'prom-client';
+import { createApiServer, type ApiServer, type ApiServerOptions } from '../../src/api/server.js';
+import type { FakeNode } from './fake-node.js';
+
+export interface LogLine {
+  level: 'info' | 'warn' | 'error';
+  msg: string;
+}
+
+export interface Started {
+  api: ApiServer;
+  url: string;
+  registry: Registry;
+  logs: LogLine[];
+  webDir: string;
+  close(): Promise<void>;
+}
+
+/** A web directory with the pages, a few static files, and a secret file beside it (outside). */
+export function makeWebDir(): string {
+  const root = mkdtempSync(join(tmpdir(), 'raftquotes-api-'));
+  const web = join(root, 'web');
+  mkdirSync(web);
+  writeFileSync(join(root, 'secret.txt'), 'TOP SECRET');
+  writeFileSync(join(root, 'secret.js'), 'TOP SECRET');
+  writeFileSync(join(web, 'index.html'), '<!doctype html><title>board</title>');
+  writeFileSync(join(web, 'dashboard.html'), '<!doctype html><title>dashboard</title>');
+  writeFileSync(join(web, 'app.js'), 'export const app = 1;');
+  writeFileSync(join(web, 'style.css'), 'body { color: black; }');
+  writeFileSync(join(web, 'favicon.svg'), '<svg xmlns="http://www.w3.org/2000/svg"/>');
+  writeFileSync(join(web, 'notes.txt'), 'not served');
+  mkdirSync(join(web, 'dir.js'));
+  return web;
+}
+
+/** Starts an API server for `node` on 127.0.0.1, port 0. */
+export async function startApi(node: FakeNode, overrides: Partial<ApiServerOptions> = {}): Promise<Started> {
+  const logs: LogLine[] = [];
+  const logger = {
+    info: (_obj: object, msg?: string) => logs.push({ level: 'info', msg: msg ?? '' }),
+    warn: (_obj: object, msg?: string) => logs.push({ level: 'warn', msg: msg ?? '' }),
+    error: (_obj: object, msg?: string) => logs.push({ level: 'error', msg: msg ?? '' }),
+  };
+  const registry = overrides.metricsRegistry ?? new Registry();
+  const webDir = overrides.webDir ?? makeWebDir();
+  const api = createApiServer({ node, logger, webDir, adminToken: undefined, metricsRegistry: registry, rateLimit: null, ...overrides });
+  await api.listen('127.0.0.1', 0);
+  const url = `http://127.0.0.1:${api.address()?.port}`;
+  node.peerUrls[node.id] = url;
+  return {
+    api,
+    url,
+    registry,
+    logs,
+    webDir,
+    async close() {
+      await api.close();
+      rmSync(join(webDir, '..'), { recursive: true, force: true });
+    },
+  };
+}
+
+export interface RawResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  text: string;
+  json: unknown;
+}
+
+/** One HTTP request with the path sent exactly as given. */
+export function raw(base: string, method: string, path: string, headers: Record<string, string> = {}, body?: string | Buffer): Promise<RawResponse> {
+  const url = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: url.hostname, port: url.port, method, path, headers: { ...headers, ...(body !== undefined ? { 'Content-Length': String(Buffer.byteLength(body)) } : {}) }, agent: false });
+    req.on('response', (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let json: unknown;
+        try {
+          json = text ? JSON.parse(text) : undefined;
+        } catch {
+          json = undefined;
+        }
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** fetch with a JSON body; returns status, headers and parsed body (loosely typed: tests probe it). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export async function call(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; body: any }> {
+  const init: RequestInit = { method, headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers } };
+  if (body !== undefined) init.body = typeof body === 'string' ? body : JSON.stringify(body);
+  const res = await fetch(`${base}${path}`, init);
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    // not JSON: keep the text
+  }
+  return { status: res.status, headers: res.headers, body: parsed };
+}
+
+/** Polls `check` until it returns a value (no timing assertions: just a bounded wait). */
+export async function waitUntil<T>(what: string, check: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** The SPEC §3 error shape. */
+export function expectErrorShape(body: unknown, code?: string): { error: string; message: string; field?: string } {
+  const error = body as { error: string; message: string; field?: string };
+  if (typeof error !== 'object' || error === null || typeof error.error !== 'string' || typeof error.message !== 'string') {
+    throw new Error(`not an error body: ${JSON.stringify(body)}`);
+  }
+  if (code !== undefined && error.error !== code) throw new Error(`expected error ${code}, got ${JSON.stringify(body)}`);
+  return error;
+}
