@@ -5,7 +5,7 @@
 import chromium from '@sparticuz/chromium';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium as pw, type Browser, type Page } from 'playwright-core';
+import { chromium as pw, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { REPO_ROOT, TestCluster, http, waitFor } from '../test/support/cluster.js';
 
 /** Ports no test uses, so a screenshot run never collides with a test run. */
@@ -41,8 +41,8 @@ async function transferLeadership(cluster: TestCluster): Promise<void> {
   await waitFor(`${to} to lead`, async () => (await cluster.waitForLeader()) === to, 15_000, 100).catch(() => undefined);
 }
 
-async function captureBoard(browser: Browser, cluster: TestCluster, via: string, expected: number): Promise<void> {
-  const page = await browser.newPage({ viewport: VIEWPORT });
+async function captureBoard(context: BrowserContext, cluster: TestCluster, via: string, expected: number): Promise<void> {
+  const page = await context.newPage();
   await page.goto(`${cluster.node(via).http}/`);
   await waitFor('the board to be live with every quote', async () => {
     const state = await page.locator('[data-testid="connection-state"]').textContent();
@@ -53,8 +53,8 @@ async function captureBoard(browser: Browser, cluster: TestCluster, via: string,
   await page.close();
 }
 
-async function captureDashboard(browser: Browser, cluster: TestCluster, via: string): Promise<void> {
-  const page = await browser.newPage({ viewport: VIEWPORT });
+async function captureDashboard(context: BrowserContext, cluster: TestCluster, via: string): Promise<void> {
+  const page = await context.newPage();
   await page.goto(`${cluster.node(via).http}/dashboard`);
   await waitFor('five nodes and one leader on the dashboard', async () => {
     const states = await page.locator('[data-testid^="node-"]').evaluateAll((cards) => cards.map((c) => c.getAttribute('data-state')));
@@ -84,8 +84,11 @@ async function main(): Promise<void> {
     await transferLeadership(cluster);
     await postQuotes(cluster, via, QUOTES_AFTER_TRANSFER);
     browser = await pw.launch({ executablePath: await chromium.executablePath(), args: chromium.args, headless: true });
-    await captureBoard(browser, cluster, via, QUOTES_BEFORE_TRANSFER.length + QUOTES_AFTER_TRANSFER.length);
-    await captureDashboard(browser, cluster, via);
+    // One context for both pages: with --single-process (in chromium.args), closing a context ends the browser.
+    const context = await browser.newContext({ viewport: VIEWPORT });
+    await context.newPage();
+    await captureBoard(context, cluster, via, QUOTES_BEFORE_TRANSFER.length + QUOTES_AFTER_TRANSFER.length);
+    await captureDashboard(context, cluster, via);
     console.log(`wrote ${join('docs', 'board.png')} and ${join('docs', 'dashboard.png')}`);
   } finally {
     await browser?.close().catch(() => undefined);

@@ -3,7 +3,7 @@
 // Every wait is bounded; no sleep is used as an assertion.
 
 import chromium from '@sparticuz/chromium';
-import { chromium as pw, type Browser, type Page } from 'playwright-core';
+import { chromium as pw, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestCluster, http, waitFor } from '../support/cluster.js';
 
@@ -13,12 +13,14 @@ const XSS = '<img src=x onerror="window.__xss=1"> stay curious';
 
 let cluster: TestCluster;
 let browser: Browser;
+/** One context for every page: with --single-process, closing a context ends the browser. */
+let context: BrowserContext;
 /** Uncaught errors of every page, checked after each test. */
 const pageErrors: string[] = [];
 const openPages: Page[] = [];
 
 async function openPage(nodeId: string, path = '/'): Promise<Page> {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
   page.on('pageerror', (err) => pageErrors.push(`${nodeId}${path}: ${err.message}`));
   openPages.push(page);
   await page.goto(`${cluster.node(nodeId).http}${path}`);
@@ -30,7 +32,7 @@ function byTestId(page: Page, testId: string) {
 }
 
 async function textOf(page: Page, testId: string): Promise<string> {
-  return ((await byTestId(page, testId).first().textContent({ timeout: 2_000 })) ?? '').trim();
+  return ((await byTestId(page, testId).first().textContent({ timeout: 10_000 })) ?? '').trim();
 }
 
 /** Polls until the element's text satisfies `accept`; returns the text. */
@@ -50,7 +52,7 @@ async function waitForAttribute(page: Page, testId: string, name: string, accept
   let last: string | null = null;
   try {
     return await waitFor(`${name} of ${testId}`, async () => {
-      last = await byTestId(page, testId).getAttribute(name, { timeout: 2_000 });
+      last = await byTestId(page, testId).getAttribute(name, { timeout: 10_000 });
       return last !== null && accept(last) ? last : undefined;
     }, timeoutMs, 100);
   } catch (err) {
@@ -100,6 +102,8 @@ beforeAll(async () => {
   cluster = await TestCluster.start(PORTS);
   await cluster.waitForLeader();
   browser = await pw.launch({ executablePath: await chromium.executablePath(), args: chromium.args, headless: true });
+  context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  await context.newPage(); // a blank page that stays open, so the context is never left empty
 });
 
 afterAll(async () => {
