@@ -207,6 +207,7 @@ export class FakeNode implements RaftNodeHandle {
 
   transferLeadership(to?: NodeId): Promise<void> {
     this.calls.push(`transfer ${to ?? '(best)'}`);
+    if (this.shut) return Promise.reject(new NodeError('unavailable', 'node is shut down by the controller'));
     if (this.role !== 'leader') return Promise.reject(new NodeError('not_leader', 'only the leader can transfer leadership', this.leader));
     return Promise.resolve();
   }

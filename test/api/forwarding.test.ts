@@ -1,3 +1,4 @@
+/* eslint-disable max-lines-per-function -- a describe block groups many short tests around one server */
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NodeError } from '../../src/node/types.js';

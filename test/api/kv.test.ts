@@ -1,3 +1,4 @@
+/* eslint-disable max-lines-per-function -- a describe block groups many short tests around one server */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_BODY_BYTES, MAX_KEY_BYTES, MAX_VALUE_BYTES } from '../../src/api/limits.js';
 import { NodeError } from '../../src/node/types.js';

@@ -1,3 +1,4 @@
+/* eslint-disable max-lines-per-function -- a describe block groups many short tests around one server */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_AUTHOR, MAX_AUTHOR_CHARS, MAX_QUOTES_LIMIT, MAX_QUOTE_TEXT_CHARS } from '../../src/api/limits.js';
 import { RateLimiter } from '../../src/api/rate-limit.js';

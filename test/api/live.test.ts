@@ -1,0 +1,181 @@
+/* eslint-disable max-lines-per-function -- a describe block groups many short tests around one server */
+import type { Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import type { Quote } from '../../src/state/types.js';
+import { CLOSE_SLOW_CONSUMER } from '../../src/api/live.js';
+import { FakeNode } from './fake-node.js';
+import { startApi, waitUntil, type Started } from './helpers.js';
+
+interface LiveClient {
+  ws: WebSocket;
+  quotes: Quote[];
+  statuses: Array<{ id: string }>;
+  opened: Promise<void>;
+  closed: Promise<{ code: number; reason: string }>;
+}
+
+function openLive(base: string, after: number | string): LiveClient {
+  const ws = new WebSocket(`${base.replace('http:', 'ws:')}/api/live?after=${after}`);
+  const client: LiveClient = {
+    ws,
+    quotes: [],
+    statuses: [],
+    opened: new Promise((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    }),
+    closed: new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() }))),
+  };
+  ws.on('message', (data) => {
+    const message = JSON.parse(data.toString()) as { type: string; quote?: Quote; status?: { id: string } };
+    if (message.type === 'quote') client.quotes.push(message.quote as Quote);
+    else if (message.type === 'status') client.statuses.push(message.status as { id: string });
+  });
+  return client;
+}
+
+/** The HTTP answer to a refused upgrade. */
+function refusedUpgrade(base: string, path: string): Promise<{ status: number; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`${base.replace('http:', 'ws:')}${path}`);
+    ws.on('unexpected-response', (_req, res) => {
+      let text = '';
+      res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
+    });
+    ws.on('open', () => reject(new Error('upgrade was accepted')));
+    ws.on('error', () => undefined);
+  });
+}
+
+const started: Started[] = [];
+async function start(node: FakeNode, tuning = {}): Promise<Started> {
+  const server = await startApi(node, { tuning: { wsStatusIntervalMs: 20, ...tuning } });
+  started.push(server);
+  return server;
+}
+
+afterEach(async () => {
+  await Promise.all(started.splice(0).map((s) => s.close()));
+});
+
+function quoteCommand(i: number, idempotencyKey?: string): { op: 'quote'; text: string; author: string; postedAt: string; idempotencyKey?: string } {
+  return { op: 'quote', text: `quote ${i}`, author: 'loop', postedAt: new Date(0).toISOString(), ...(idempotencyKey ? { idempotencyKey } : {}) };
+}
+
+describe('GET /api/live (WebSocket, SPEC §3)', () => {
+  it('sends the backlog then live quotes with no gap and no duplicate while quotes keep being applied', async () => {
+    const node = new FakeNode('Node1').lead();
+    for (let i = 0; i < 2_500; i++) node.applyCommand(quoteCommand(i, i % 7 === 0 ? `key-${i}` : undefined));
+    const server = await start(node);
+    // A background loop applies quotes (single, batched with no-ops, and idempotent replays
+    // whose results repeat an old quote) on every turn of the event loop.
+    let running = true;
+    let applied = 0;
+    const loop = (async () => {
+      while (running) {
+        if (applied % 5 === 0) node.applyQuoteBatch([`batch ${applied}a`, `batch ${applied}b`, `batch ${applied}c`]);
+        else if (applied % 5 === 1) node.applyCommand(quoteCommand(applied, `key-${(applied * 7) % 2_500}`));
+        else node.applyCommand(quoteCommand(applied));
+        applied++;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    })();
+    const clients = [openLive(server.url, 0), openLive(server.url, 1_234), openLive(server.url, 2_000)];
+    await Promise.all(clients.map((c) => c.opened));
+    await waitUntil('applies after every client connected', () => applied > 3_000);
+    running = false;
+    await loop;
+    const last = node.stateMachine.appliedIndex();
+    const allQuotes = node.stateMachine.quotesAfter(0, 1_000_000);
+    const lastQuoteIndex = allQuotes.at(-1)?.index as number;
+    expect(lastQuoteIndex).toBeGreaterThan(2_500);
+    expect(last).toBeGreaterThanOrEqual(lastQuoteIndex);
+    for (const [i, after] of [0, 1_234, 2_000].entries()) {
+      const client = clients[i] as LiveClient;
+      await waitUntil(`client after=${after} caught up`, () => client.quotes.at(-1)?.index === lastQuoteIndex);
+      const expected = allQuotes.filter((q) => q.index > after);
+      expect(client.quotes.map((q) => q.index)).toEqual(expected.map((q) => q.index));
+      expect(client.quotes).toEqual(expected);
+    }
+    for (const client of clients) client.ws.close();
+  });
+
+  it('shares one apply listener and one status timer among clients, and drops them when the last leaves', async () => {
+    const node = new FakeNode('Node1').lead();
+    const server = await start(node);
+    const a = openLive(server.url, 0);
+    const b = openLive(server.url, 0);
+    await Promise.all([a.opened, b.opened]);
+    await waitUntil('both registered', () => server.api.liveClients === 2);
+    expect(node.listenerCount).toBe(1);
+    await waitUntil('status events', () => a.statuses.length >= 2 && b.statuses.length >= 2);
+    expect(a.statuses[0]).toMatchObject({ id: 'Node1' });
+    a.ws.close();
+    b.ws.close();
+    await waitUntil('clients gone', () => server.api.liveClients === 0);
+    expect(node.listenerCount).toBe(0);
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    expect(text).toMatch(/raftquotes_ws_clients 0/);
+  });
+
+  it('refuses bad upgrades with the JSON error shape', async () => {
+    const node = new FakeNode('Node1').lead();
+    const server = await start(node);
+    const badAfter = await refusedUpgrade(server.url, '/api/live?after=-3');
+    expect(badAfter).toMatchObject({ status: 400, body: { error: 'bad_request', field: 'after' } });
+    const wrongPath = await refusedUpgrade(server.url, '/api/elsewhere');
+    expect(wrongPath).toMatchObject({ status: 404, body: { error: 'not_found' } });
+  });
+
+  it('refuses clients beyond the limit with HTTP 503, and admits again once one leaves', async () => {
+    const node = new FakeNode('Node1').lead();
+    const server = await start(node, { maxWsClients: 2 });
+    const a = openLive(server.url, 0);
+    const b = openLive(server.url, 0);
+    await Promise.all([a.opened, b.opened]);
+    const refused = await refusedUpgrade(server.url, '/api/live?after=0');
+    expect(refused.status).toBe(503);
+    expect(refused.body).toMatchObject({ error: 'unavailable' });
+    a.ws.close();
+    await waitUntil('a slot freed', () => server.api.liveClients === 1);
+    const c = openLive(server.url, 0);
+    await c.opened;
+    c.ws.close();
+    b.ws.close();
+  });
+
+  it('closes a client that does not read (1013) instead of buffering without bound', async () => {
+    const node = new FakeNode('Node1').lead();
+    const server = await start(node, { maxWsBufferedBytes: 256 * 1024, wsStatusIntervalMs: 10_000 });
+    const slow = openLive(server.url, 0);
+    const fast = openLive(server.url, 0);
+    await Promise.all([slow.opened, fast.opened]);
+    const socket = (slow.ws as unknown as { _socket: Socket })._socket;
+    socket.pause();
+    const text = 'x'.repeat(1_000);
+    let i = 0;
+    await waitUntil('the slow client to be closed', () => {
+      for (let n = 0; n < 200; n++) node.applyCommand({ ...quoteCommand(i++), text });
+      return server.logs.some((line) => line.msg.includes('closing a slow live client'));
+    }, 30_000);
+    socket.resume();
+    const closed = await slow.closed;
+    expect(closed.code).toBe(CLOSE_SLOW_CONSUMER);
+    // The reader that keeps up is unaffected and gets every quote.
+    await waitUntil('the fast client caught up', () => fast.quotes.length === i);
+    expect(fast.ws.readyState).toBe(WebSocket.OPEN);
+    fast.ws.close();
+  });
+
+  it('terminates live clients when the server closes', async () => {
+    const node = new FakeNode('Node1').lead();
+    const server = await startApi(node, { tuning: { wsStatusIntervalMs: 20 } });
+    const client = openLive(server.url, 0);
+    await client.opened;
+    await server.close();
+    await client.closed;
+    expect(node.listenerCount).toBe(0);
+  });
+});
