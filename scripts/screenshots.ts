@@ -33,12 +33,13 @@ async function postQuotes(cluster: TestCluster, via: string, quotes: Array<[stri
 }
 
 /** Moves leadership once, so the dashboard's log shows entries of two terms. */
-async function transferLeadership(cluster: TestCluster): Promise<void> {
+async function transferLeadership(cluster: TestCluster): Promise<string> {
   const leader = await cluster.waitForLeader();
   const to = cluster.nodes.map((n) => n.id).find((id) => id !== leader)!;
   const res = await http('POST', `${cluster.node(leader).http}/api/admin/transfer-leadership`, { node: leader, to }, {}, 10_000);
   if (res.status !== 200) console.warn(`transfer-leadership answered ${res.status}: ${JSON.stringify(res.body)} (continuing)`);
   await waitFor(`${to} to lead`, async () => (await cluster.waitForLeader()) === to, 15_000, 100).catch(() => undefined);
+  return cluster.waitForLeader();
 }
 
 async function captureBoard(context: BrowserContext, cluster: TestCluster, via: string, expected: number): Promise<void> {
@@ -63,6 +64,10 @@ async function captureDashboard(context: BrowserContext, cluster: TestCluster, v
   }, 20_000, 100);
   await page.locator('[data-testid="btn-burst"]').click();
   await waitFor('the burst result', async () => /ok in/.test((await page.locator('[data-testid="burst-result"]').textContent()) ?? ''), 20_000, 100);
+  // A new term after the burst, so the log tail shows two terms and the new leader's no-op.
+  const leader = await transferLeadership(cluster);
+  await postQuotes(cluster, via, [['Nothing will work unless you do.', 'Maya Angelou']]);
+  await waitFor('the dashboard to show the new leader', async () => (await page.locator('[data-testid="leader-id"]').textContent()) === leader, 10_000, 100);
   await settle(page);
   await page.screenshot({ path: join(DOCS, 'dashboard.png') });
   await page.close();
