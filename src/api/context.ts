@@ -8,6 +8,7 @@ import { NodeError, type RaftNodeHandle } from '../node/types.js';
 import { hasBody, parseJsonObject, readRawBody, requireJsonContentType } from './body.js';
 import { badRequest } from './errors.js';
 import type { Forwarder } from './forward.js';
+import type { LeaderView } from './leader-view.js';
 import type { ApiMetrics } from './metrics.js';
 import type { RateLimiter } from './rate-limit.js';
 import type { Reply } from './reply.js';
@@ -38,6 +39,8 @@ export interface ApiContext {
   forwarder: Forwarder;
   metricsRegistry: Registry;
   metrics: ApiMetrics;
+  /** The known leader for read answers' X-Raft-Leader (cheap: cached per event-loop turn). */
+  leader: LeaderView;
   tuning: ApiTuning;
 }
 

@@ -44,7 +44,7 @@ function isDataRoute(route: Route | null): boolean {
 function errorReply(ctx: ApiContext, route: Route | null, err: ApiError): Reply {
   let headers = err.options.headers;
   if (isDataRoute(route) && !headers?.[HEADER_LEADER]) {
-    const leader = err.cause instanceof NodeError && err.cause.leader ? err.cause.leader : ctx.node.status().leader;
+    const leader = err.cause instanceof NodeError && err.cause.leader ? err.cause.leader : ctx.leader.get();
     headers = { ...raftHeaders(leader, ctx.node.stateMachine.appliedIndex()), ...headers };
   }
   return jsonReply(err.status, err.body(), headers);

@@ -13,7 +13,7 @@ export async function getKv(ctx: ApiContext, request: ApiRequest, encodedKey: st
   const key = decodeKey(encodedKey);
   await readBarrier(ctx, isStaleRead(queryOf(request)));
   const record = ctx.node.stateMachine.get(key);
-  const headers = raftHeaders(ctx.node.status().leader, ctx.node.stateMachine.appliedIndex());
+  const headers = raftHeaders(ctx.leader.get(), ctx.node.stateMachine.appliedIndex());
   if (!record) throw new ApiError('not_found', 'key not found', { headers });
   return jsonReply(200, { key: record.key, value: record.value, index: record.index }, headers);
 }

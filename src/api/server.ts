@@ -11,6 +11,7 @@ import type { ApiContext, ApiLogger, ApiTuning } from './context.js';
 import { Forwarder } from './forward.js';
 import { createRequestListener } from './handler.js';
 import { FORWARD_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS, MAX_ERROR_LOGS_PER_SECOND, MAX_WS_BUFFERED_BYTES, MAX_WS_CLIENTS, PEER_STATUS_TIMEOUT_MS, REQUEST_TIMEOUT_MS, WS_STATUS_INTERVAL_MS } from './limits.js';
+import { LeaderView } from './leader-view.js';
 import { LiveHub } from './live.js';
 import { ApiMetrics } from './metrics.js';
 import { RateLimiter } from './rate-limit.js';
@@ -81,6 +82,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     forwarder: new Forwarder(),
     metricsRegistry: options.metricsRegistry,
     metrics,
+    leader: new LeaderView(options.node),
     tuning: { ...DEFAULT_TUNING, ...options.tuning },
   };
   const live = new LiveHub(ctx, metrics);

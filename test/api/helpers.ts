@@ -51,6 +51,7 @@ export async function startApi(node: FakeNode, overrides: Partial<ApiServerOptio
     error: (_obj: object, msg?: string) => logs.push({ level: 'error', msg: msg ?? '' }),
   };
   const registry = overrides.metricsRegistry ?? new Registry();
+  const ownWebDir = overrides.webDir === undefined;
   const webDir = overrides.webDir ?? makeWebDir();
   const api = createApiServer({ node, logger, webDir, adminToken: undefined, metricsRegistry: registry, rateLimit: null, ...overrides });
   await api.listen('127.0.0.1', 0);
@@ -64,7 +65,8 @@ export async function startApi(node: FakeNode, overrides: Partial<ApiServerOptio
     webDir,
     async close() {
       await api.close();
-      rmSync(join(webDir, '..'), { recursive: true, force: true });
+      // Only the temporary directory made here is removed (never a web directory passed in).
+      if (ownWebDir) rmSync(join(webDir, '..'), { recursive: true, force: true });
     },
   };
 }

@@ -1,5 +1,6 @@
 /* eslint-disable max-lines-per-function -- a describe block groups many short tests around one server */
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiServer } from '../../src/api/server.js';
@@ -189,6 +190,17 @@ describe('web pages and static files', () => {
     }
   });
 
+  it('serves the real web directory (the pages and the files they load)', async () => {
+    const real = await startApi(node, { webDir: fileURLToPath(new URL('../../web', import.meta.url)) });
+    try {
+      for (const path of ['/', '/dashboard', '/static/app.js', '/static/dashboard.js', '/static/common.js', '/static/style.css', '/static/favicon.svg']) {
+        expect((await raw(real.url, 'GET', path)).status, path).toBe(200);
+      }
+    } finally {
+      await real.close();
+    }
+  });
+
   it('answers a JSON 404 (not a crash) when a page is missing from the web directory', async () => {
     const bare = await startApi(node, { webDir: '/nonexistent-raftquotes-web' });
     try {
@@ -196,7 +208,7 @@ describe('web pages and static files', () => {
       expect(res.status).toBe(404);
       expectErrorShape(res.json, 'not_found');
     } finally {
-      await bare.api.close();
+      await bare.close();
     }
   });
 });
