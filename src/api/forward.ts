@@ -50,7 +50,12 @@ function endpoint(baseUrl: string): { host: string; port: number } | null {
 export class Forwarder {
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 512, maxFreeSockets: 64, scheduling: 'lifo' });
 
-  /** Sends `peer` to the node at `baseUrl`; retries once on a stale keep-alive socket (never used by the peer). */
+  /**
+   * Sends `peer` to the node at `baseUrl`. A reset on a reused keep-alive socket is retried
+   * once: usually the peer had closed that idle socket and never saw the request. But the peer
+   * may also have died after reading it, so if the retry cannot connect, the outcome of the
+   * first attempt is unknown ('failed'), not 'connect'.
+   */
   async request(baseUrl: string, peer: PeerRequest): Promise<PeerResponse> {
     const target = endpoint(baseUrl);
     if (!target) throw new PeerRequestError('connect', `not an http:// URL: ${baseUrl}`);
@@ -58,7 +63,14 @@ export class Forwarder {
       return await this.once(target, peer);
     } catch (err) {
       if (!(err instanceof StaleSocketError)) throw err;
-      return this.once(target, peer);
+    }
+    try {
+      return await this.once(target, peer);
+    } catch (err) {
+      if (err instanceof PeerRequestError && err.kind === 'connect') {
+        throw new PeerRequestError('failed', `connection reset, then ${err.message}`, { cause: err });
+      }
+      throw err;
     }
   }
 
