@@ -7,8 +7,8 @@
  * the backlog is caught up, skipping anything at or below the last index sent. Every send
  * goes through `lastSent`, so a quote can never go out twice or out of order.
  *
- * Fan-out: each quote and each status is serialized once for all clients, and one timer
- * drives the status events. A client whose unsent queue passes the limit is closed with 1013
+ * Fan-out: happens on the turn after the apply (never inside Raft's apply loop); each quote
+ * and each status is serialized once for all clients, and one timer drives the status events. A client whose unsent queue passes the limit is closed with 1013
  * instead of buffering without bound.
  */
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
@@ -69,6 +69,9 @@ export class LiveHub {
   private readonly clients = new Set<LiveClient>();
   private statusTimer: NodeJS.Timeout | null = null;
   private unsubscribe: (() => void) | null = null;
+  /** Quotes applied since the last flush, oldest first. */
+  private queue: Outgoing[] = [];
+  private flushScheduled = false;
 
   constructor(private readonly ctx: ApiContext, private readonly metrics: ApiMetrics) {}
 
@@ -134,6 +137,7 @@ export class LiveHub {
   private unsubscribeAll(): void {
     this.unsubscribe?.();
     this.unsubscribe = null;
+    this.queue = [];
     if (this.statusTimer) clearInterval(this.statusTimer);
     this.statusTimer = null;
   }
@@ -167,18 +171,34 @@ export class LiveHub {
     return !client.closing;
   }
 
+  /**
+   * Called inside the node's apply loop: only queues the quotes, so fan-out to many clients
+   * never delays Raft. The queue is sent on the next turn of the event loop.
+   */
   private onApply(entries: Entry[], results: ApplyResult[]): void {
-    let quotes: Outgoing[] | null = null;
     for (let i = 0; i < entries.length; i++) {
       const result = results[i];
-      if (result?.ok && result.quote) (quotes ??= []).push({ quote: result.quote, message: null });
+      if (result?.ok && result.quote) this.queue.push({ quote: result.quote, message: null });
     }
-    if (!quotes) return;
+    if (this.queue.length > 0 && !this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flush);
+    }
+  }
+
+  /**
+   * Sends the queued quotes to every live client and buffers them for clients still in their
+   * backlog. Any quote a client already got from its backlog is skipped by `lastSent`.
+   */
+  private readonly flush = (): void => {
+    this.flushScheduled = false;
+    const quotes = this.queue;
+    this.queue = [];
     for (const client of this.clients) {
       if (client.pending) this.buffer(client, quotes);
       else for (const outgoing of quotes) this.send(client, outgoing);
     }
-  }
+  };
 
   /**
    * Buffers live quotes during a backlog. Past the bound the buffer is dropped: those quotes
