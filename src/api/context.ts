@@ -30,6 +30,7 @@ export interface ApiTuning {
   maxErrorLogsPerSecond: number;
 }
 
+/** Server-wide state shared by every handler. */
 export interface ApiContext {
   node: RaftNodeHandle;
   logger: ApiLogger;
@@ -58,6 +59,7 @@ export interface ApiRequest {
   body: Buffer | null;
 }
 
+/** A route's handler: returns the answer or throws (ApiError, NodeError, anything else is a 500). */
 export type RouteHandler = (ctx: ApiContext, request: ApiRequest) => Promise<Reply> | Reply;
 
 /** Query parameters, parsed on demand (most requests have none). */

@@ -19,6 +19,7 @@ export const ERROR_STATUS = {
   timeout: 504,
 } as const;
 
+/** An error code of SPEC §3 (plus `internal`). */
 export type ErrorCode = keyof typeof ERROR_STATUS;
 
 /** Extra parts of an error answer. */

@@ -9,6 +9,7 @@ import { Agent, request as httpRequest, type IncomingHttpHeaders, type IncomingM
 /** What went wrong with a peer request. */
 export type PeerFailure = 'connect' | 'timeout' | 'failed';
 
+/** A failed peer request; `kind` says whether the peer may have acted on it. */
 export class PeerRequestError extends Error {
   override readonly name = 'PeerRequestError';
   constructor(readonly kind: PeerFailure, message: string, options?: { cause?: unknown }) {
@@ -16,12 +17,14 @@ export class PeerRequestError extends Error {
   }
 }
 
+/** A peer's complete answer. */
 export interface PeerResponse {
   status: number;
   headers: IncomingHttpHeaders;
   body: Buffer;
 }
 
+/** One request to a peer, with its deadline and the largest answer accepted. */
 export interface PeerRequest {
   method: string;
   /** Path and query, already percent-encoded, sent as is. */

@@ -64,6 +64,7 @@ function refuseUpgrade(socket: Duplex, err: ApiError): void {
   );
 }
 
+/** All /api/live clients of one node (see the file comment). */
 export class LiveHub {
   private readonly wss = new WebSocketServer({ noServer: true, clientTracking: false, perMessageDeflate: false, maxPayload: MAX_WS_INCOMING_BYTES });
   private readonly clients = new Set<LiveClient>();

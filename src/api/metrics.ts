@@ -12,6 +12,7 @@ function registered<T>(registry: Registry, name: string, create: () => T): T {
   return (registry.getSingleMetric(name) as T | undefined) ?? create();
 }
 
+/** Request counts and latencies by route, WebSocket clients, forwards. */
 export class ApiMetrics {
   private readonly requests: Counter<'route' | 'method' | 'code'>;
   private readonly duration: Histogram<'route'>;

@@ -23,6 +23,7 @@ interface Bucket {
 /** `{ok: true}`, or how many whole seconds to wait before a token is available. */
 export type RateDecision = { ok: true } | { ok: false; retryAfterSeconds: number };
 
+/** Per-client token buckets (see the file comment). */
 export class RateLimiter {
   private readonly buckets = new Map<string, Bucket>();
   private readonly maxBuckets: number;

@@ -12,6 +12,7 @@ export const HEADER_FORWARDED = 'X-Raft-Forwarded';
 
 export const JSON_TYPE = 'application/json; charset=utf-8';
 
+/** An answer as a handler returns it; writeReply sends it. */
 export interface Reply {
   status: number;
   headers?: Record<string, string>;

@@ -15,6 +15,7 @@ import { servePage, serveStatic } from './static.js';
 /** How a route answers browsers from other origins. */
 export type CorsPolicy = 'public' | 'same-origin';
 
+/** A matched route: its label, CORS policy and handlers by method. */
 export interface Route {
   /** Route template, for metrics labels and logs (never the raw path). */
   label: string;
