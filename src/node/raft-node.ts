@@ -4,7 +4,7 @@ import { RaftCore, type ProposeResult } from '../raft/raft.js';
 import type { RaftConfig } from '../raft/config.js';
 import type { Entry, Message, NodeId, Ready } from '../raft/types.js';
 import type { ApplyResult, Command, StateMachine } from '../state/types.js';
-import type { RaftStorage } from '../storage/types.js';
+import type { RaftStorage, RecoveredLog } from '../storage/types.js';
 import type { Transport } from '../transport/types.js';
 import type { NodeMetrics } from './metrics.js';
 import { NodeError, type ApplyListener, type NodeStatus, type PeerStatus, type RaftNodeHandle } from './types.js';
@@ -76,7 +76,7 @@ export class RaftNode implements RaftNodeHandle {
     this.voters = options.voters;
     this.stateMachine = deps.stateMachine;
     const recovered = deps.storage.recover();
-    const appliedIndex = deps.stateMachine.appliedIndex();
+    const appliedIndex = RaftNode.catchUpStateMachine(recovered, deps);
     this.core = new RaftCore({ ...options.raft, id: options.id, voters: options.voters }, new SeededPrng(randomInt(2 ** 31)), {
       ...recovered,
       appliedIndex,
@@ -85,6 +85,19 @@ export class RaftNode implements RaftNodeHandle {
       { term: recovered.hardState.term, lastIndex: this.core.log.lastIndex(), appliedIndex, snapshotIndex: this.core.snapshotIndex() },
       `recovered term=${recovered.hardState.term} lastIndex=${this.core.log.lastIndex()} applied=${appliedIndex}`,
     );
+  }
+
+  /**
+   * A crash between persisting an installed snapshot and restoring the state machine from
+   * it leaves the applied state behind the compacted log: restore it from the snapshot now.
+   */
+  private static catchUpStateMachine(recovered: RecoveredLog, deps: RaftNodeDeps): number {
+    const snapshot = recovered.snapshot;
+    if (snapshot && deps.stateMachine.appliedIndex() < recovered.offset) {
+      deps.logger.warn(`state machine at ${deps.stateMachine.appliedIndex()} is behind the snapshot at ${snapshot.meta.index}: restoring it`);
+      deps.stateMachine.restore(snapshot.meta.index, snapshot.meta.term, snapshot.data);
+    }
+    return deps.stateMachine.appliedIndex();
   }
 
   /** Starts peer traffic and the tick timer. */

@@ -20,7 +20,9 @@ export type Command =
 export type ApplyResult =
   | { ok: true; index: number; quote?: Quote }
   | { ok: false; index: number; error: 'not_found' }
-  | { ok: false; index: number; error: 'precondition_failed'; current: unknown };
+  | { ok: false; index: number; error: 'precondition_failed'; current: unknown }
+  /** A normal entry whose data is not a valid Command (never proposed by the API). */
+  | { ok: false; index: number; error: 'invalid_command' };
 
 /** A KV read result. */
 export interface KvRecord {

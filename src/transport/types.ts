@@ -24,5 +24,7 @@ export interface Transport {
   /** Called when a peer link goes down (the core moves that peer's progress to probe). */
   onPeerDown(handler: (peer: NodeId) => void): void;
   stats(): PeerLinkStats[];
+  /** HTTP base URL the peer advertised in its handshake (null until it has connected once). */
+  peerHttpUrl(peer: NodeId): string | null;
   close(): Promise<void>;
 }

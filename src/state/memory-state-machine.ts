@@ -1,0 +1,118 @@
+import type { Entry } from '../raft/types.js';
+import { applyEntry, type StateStore } from './apply-logic.js';
+import { decodeStateImage, encodeStateImage, type StateImage } from './snapshot-codec.js';
+import type { ApplyResult, Command, CommittedClientEntry, KvRecord, Quote, StateMachine } from './types.js';
+
+/**
+ * The state machine in memory, for the simulator and tests. Same apply logic and snapshot
+ * format as the SQLite one, so a snapshot taken by either restores into the other.
+ */
+export class MemoryStateMachine implements StateMachine, StateStore {
+  private applied = 0;
+  private appliedTerm = 0;
+  private kv = new Map<string, { valueJson: string; index: number }>();
+  private quotes: Quote[] = [];
+  private idempotency = new Map<string, { index: number; result: ApplyResult }>();
+  private clientLog: CommittedClientEntry[] = [];
+
+  appliedIndex(): number {
+    return this.applied;
+  }
+
+  apply(entries: Entry[]): ApplyResult[] {
+    return entries.map((entry) => applyEntry(this, entry, this.applied));
+  }
+
+  get(key: string): KvRecord | null {
+    return this.getKv(key);
+  }
+
+  quotesAfter(afterIndex: number, limit: number): Quote[] {
+    const start = firstAtOrAfter(this.quotes, afterIndex + 1, (q) => q.index);
+    return this.quotes.slice(start, start + limit);
+  }
+
+  clientEntriesFrom(fromIndex: number, limit: number): CommittedClientEntry[] {
+    const start = firstAtOrAfter(this.clientLog, fromIndex, (e) => e.index);
+    return this.clientLog.slice(start, start + limit);
+  }
+
+  snapshot(): Uint8Array {
+    const image: StateImage = {
+      version: 1,
+      appliedIndex: this.applied,
+      appliedTerm: this.appliedTerm,
+      kv: [...this.kv].map(([key, v]) => [key, v.valueJson, v.index]),
+      quotes: this.quotes.slice(),
+      idempotency: [...this.idempotency].map(([key, v]) => [key, v.index, v.result]),
+      clientLog: this.clientLog.map((e) => [e.index, e.term, e.command]),
+    };
+    return encodeStateImage(image);
+  }
+
+  restore(index: number, term: number, data: Uint8Array): void {
+    const image = decodeStateImage(data);
+    this.kv = new Map(image.kv.map(([key, valueJson, at]) => [key, { valueJson, index: at }]));
+    this.quotes = image.quotes.slice();
+    this.idempotency = new Map(image.idempotency.map(([key, at, result]) => [key, { index: at, result }]));
+    this.clientLog = image.clientLog.map(([at, t, command]) => ({ index: at, term: t, command }));
+    this.applied = index;
+    this.appliedTerm = term;
+  }
+
+  // ---------------------------------------------------------------- StateStore
+
+  getKv(key: string): KvRecord | null {
+    const record = this.kv.get(key);
+    return record ? { key, value: JSON.parse(record.valueJson) as unknown, index: record.index } : null;
+  }
+
+  putKv(key: string, valueJson: string, index: number): void {
+    this.kv.set(key, { valueJson, index });
+  }
+
+  deleteKv(key: string): void {
+    this.kv.delete(key);
+  }
+
+  getIdempotent(key: string): ApplyResult | null {
+    return this.idempotency.get(key)?.result ?? null;
+  }
+
+  putIdempotent(key: string, index: number, result: ApplyResult): void {
+    this.idempotency.set(key, { index, result });
+  }
+
+  pruneIdempotentBefore(index: number): void {
+    for (const [key, record] of this.idempotency) if (record.index < index) this.idempotency.delete(key);
+  }
+
+  addQuote(quote: Quote): void {
+    this.quotes.push(quote);
+  }
+
+  addClientEntry(index: number, term: number, command: Command): void {
+    this.clientLog.push({ index, term, command });
+  }
+
+  pruneClientEntriesBefore(index: number): void {
+    this.clientLog = this.clientLog.slice(firstAtOrAfter(this.clientLog, index, (e) => e.index));
+  }
+
+  setApplied(index: number, term: number): void {
+    this.applied = index;
+    this.appliedTerm = term;
+  }
+}
+
+/** Binary search: position of the first item whose index is >= `index` in an index-sorted array. */
+function firstAtOrAfter<T>(items: readonly T[], index: number, indexOf: (item: T) => number): number {
+  let lo = 0;
+  let hi = items.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (indexOf(items[mid] as T) < index) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

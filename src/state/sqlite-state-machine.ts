@@ -1,0 +1,163 @@
+import type Database from 'better-sqlite3';
+import type { Entry } from '../raft/types.js';
+import { applyEntry, type StateStore } from './apply-logic.js';
+import { decodeStateImage, encodeStateImage, type StateImage } from './snapshot-codec.js';
+import type { ApplyResult, Command, CommittedClientEntry, KvRecord, Quote, StateMachine } from './types.js';
+
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS sm_applied (id INTEGER PRIMARY KEY CHECK (id = 1), idx INTEGER NOT NULL, term INTEGER NOT NULL);
+  CREATE TABLE IF NOT EXISTS sm_kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, idx INTEGER NOT NULL) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS sm_quotes (idx INTEGER PRIMARY KEY, term INTEGER NOT NULL, text TEXT NOT NULL, author TEXT NOT NULL, posted_at TEXT NOT NULL);
+  CREATE TABLE IF NOT EXISTS sm_idempotency (key TEXT PRIMARY KEY, idx INTEGER NOT NULL, result TEXT NOT NULL) WITHOUT ROWID;
+  CREATE INDEX IF NOT EXISTS sm_idempotency_idx ON sm_idempotency (idx);
+  CREATE TABLE IF NOT EXISTS sm_client_log (idx INTEGER PRIMARY KEY, term INTEGER NOT NULL, command TEXT NOT NULL);
+`;
+
+interface QuoteRow { idx: number; term: number; text: string; author: string; posted_at: string }
+interface KvRow { key: string; value: string; idx: number }
+
+/**
+ * The replicated state machine on SQLite, in the node's database. Each apply() batch is one
+ * transaction that also records the applied index (SPEC §5), so a crash never leaves effects
+ * without their index or the reverse.
+ */
+export class SqliteStateMachine implements StateMachine, StateStore {
+  private readonly stmt;
+  private applied: number;
+  private readonly applyBatch: (entries: Entry[]) => ApplyResult[];
+  private readonly restoreImage: (image: StateImage, index: number, term: number) => void;
+
+  constructor(private readonly db: Database.Database) {
+    db.exec(SCHEMA);
+    this.stmt = prepareStatements(db);
+    const row = this.stmt.getApplied.get() as { idx: number } | undefined;
+    this.applied = row?.idx ?? 0;
+    this.applyBatch = db.transaction((entries: Entry[]) => entries.map((entry) => applyEntry(this, entry, this.applied)));
+    this.restoreImage = db.transaction((image: StateImage, index: number, term: number) => this.replaceAll(image, index, term));
+  }
+
+  appliedIndex(): number {
+    return this.applied;
+  }
+
+  apply(entries: Entry[]): ApplyResult[] {
+    const before = this.applied;
+    try {
+      return this.applyBatch(entries);
+    } catch (err) {
+      this.applied = before; // the transaction rolled back; so does our cached index
+      throw err;
+    }
+  }
+
+  get(key: string): KvRecord | null {
+    return this.getKv(key);
+  }
+
+  quotesAfter(afterIndex: number, limit: number): Quote[] {
+    return (this.stmt.quotesAfter.all(afterIndex, limit) as QuoteRow[]).map(toQuote);
+  }
+
+  clientEntriesFrom(fromIndex: number, limit: number): CommittedClientEntry[] {
+    const rows = this.stmt.clientFrom.all(fromIndex, limit) as Array<{ idx: number; term: number; command: string }>;
+    return rows.map((r) => ({ index: r.idx, term: r.term, command: JSON.parse(r.command) as Command }));
+  }
+
+  snapshot(): Uint8Array {
+    const term = (this.stmt.getApplied.get() as { term: number } | undefined)?.term ?? 0;
+    const image: StateImage = {
+      version: 1,
+      appliedIndex: this.applied,
+      appliedTerm: term,
+      kv: (this.db.prepare('SELECT key, value, idx FROM sm_kv').all() as KvRow[]).map((r) => [r.key, r.value, r.idx]),
+      quotes: (this.db.prepare('SELECT * FROM sm_quotes ORDER BY idx').all() as QuoteRow[]).map(toQuote),
+      idempotency: (this.db.prepare('SELECT key, idx, result FROM sm_idempotency').all() as Array<{ key: string; idx: number; result: string }>).map(
+        (r) => [r.key, r.idx, JSON.parse(r.result) as ApplyResult],
+      ),
+      clientLog: (this.db.prepare('SELECT idx, term, command FROM sm_client_log ORDER BY idx').all() as Array<{ idx: number; term: number; command: string }>).map(
+        (r) => [r.idx, r.term, JSON.parse(r.command) as Command],
+      ),
+    };
+    return encodeStateImage(image);
+  }
+
+  restore(index: number, term: number, data: Uint8Array): void {
+    this.restoreImage(decodeStateImage(data), index, term);
+  }
+
+  private replaceAll(image: StateImage, index: number, term: number): void {
+    this.db.exec('DELETE FROM sm_kv; DELETE FROM sm_quotes; DELETE FROM sm_idempotency; DELETE FROM sm_client_log;');
+    for (const [key, valueJson, at] of image.kv) this.putKv(key, valueJson, at);
+    for (const quote of image.quotes) this.addQuote(quote);
+    for (const [key, at, result] of image.idempotency) this.putIdempotent(key, at, result);
+    for (const [at, t, command] of image.clientLog) this.addClientEntry(at, t, command);
+    this.setApplied(index, term);
+  }
+
+  // ---------------------------------------------------------------- StateStore
+
+  getKv(key: string): KvRecord | null {
+    const row = this.stmt.getKv.get(key) as KvRow | undefined;
+    return row ? { key, value: JSON.parse(row.value) as unknown, index: row.idx } : null;
+  }
+
+  putKv(key: string, valueJson: string, index: number): void {
+    this.stmt.putKv.run(key, valueJson, index);
+  }
+
+  deleteKv(key: string): void {
+    this.stmt.deleteKv.run(key);
+  }
+
+  getIdempotent(key: string): ApplyResult | null {
+    const row = this.stmt.getIdem.get(key) as { result: string } | undefined;
+    return row ? (JSON.parse(row.result) as ApplyResult) : null;
+  }
+
+  putIdempotent(key: string, index: number, result: ApplyResult): void {
+    this.stmt.putIdem.run(key, index, JSON.stringify(result));
+  }
+
+  pruneIdempotentBefore(index: number): void {
+    this.stmt.pruneIdem.run(index);
+  }
+
+  addQuote(quote: Quote): void {
+    this.stmt.addQuote.run(quote.index, quote.term, quote.text, quote.author, quote.postedAt);
+  }
+
+  addClientEntry(index: number, term: number, command: Command): void {
+    this.stmt.addClient.run(index, term, JSON.stringify(command));
+  }
+
+  pruneClientEntriesBefore(index: number): void {
+    this.stmt.pruneClient.run(index);
+  }
+
+  setApplied(index: number, term: number): void {
+    this.stmt.setApplied.run(index, term);
+    this.applied = index;
+  }
+}
+
+function prepareStatements(db: Database.Database) {
+  return {
+    getApplied: db.prepare('SELECT idx, term FROM sm_applied WHERE id = 1'),
+    setApplied: db.prepare('INSERT INTO sm_applied (id, idx, term) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE SET idx = excluded.idx, term = excluded.term'),
+    getKv: db.prepare('SELECT key, value, idx FROM sm_kv WHERE key = ?'),
+    putKv: db.prepare('INSERT INTO sm_kv (key, value, idx) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, idx = excluded.idx'),
+    deleteKv: db.prepare('DELETE FROM sm_kv WHERE key = ?'),
+    getIdem: db.prepare('SELECT result FROM sm_idempotency WHERE key = ?'),
+    putIdem: db.prepare('INSERT OR REPLACE INTO sm_idempotency (key, idx, result) VALUES (?, ?, ?)'),
+    pruneIdem: db.prepare('DELETE FROM sm_idempotency WHERE idx < ?'),
+    addQuote: db.prepare('INSERT OR REPLACE INTO sm_quotes (idx, term, text, author, posted_at) VALUES (?, ?, ?, ?, ?)'),
+    quotesAfter: db.prepare('SELECT * FROM sm_quotes WHERE idx > ? ORDER BY idx LIMIT ?'),
+    addClient: db.prepare('INSERT OR REPLACE INTO sm_client_log (idx, term, command) VALUES (?, ?, ?)'),
+    clientFrom: db.prepare('SELECT idx, term, command FROM sm_client_log WHERE idx >= ? ORDER BY idx LIMIT ?'),
+    pruneClient: db.prepare('DELETE FROM sm_client_log WHERE idx < ?'),
+  };
+}
+
+function toQuote(row: QuoteRow): Quote {
+  return { index: row.idx, term: row.term, text: row.text, author: row.author, postedAt: row.posted_at };
+}

@@ -1,0 +1,148 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Entry, Snapshot } from '../raft/types.js';
+import { StorageError } from './errors.js';
+import { MemoryRaftStorage } from './memory-storage.js';
+import { DATABASE_FILE, openNodeDatabase } from './sqlite-storage.js';
+import type { RaftStorage } from './types.js';
+
+const dirs: string[] = [];
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'raftquotes-storage-'));
+  dirs.push(dir);
+  return dir;
+}
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+function entries(from: number, to: number, term: number): Entry[] {
+  const out: Entry[] = [];
+  for (let index = from; index <= to; index++) out.push({ index, term, type: index === from ? 'noop' : 'normal', data: index === from ? '' : `e${index}` });
+  return out;
+}
+
+function snapshotAt(index: number, term: number): Snapshot {
+  return { meta: { index, term, voters: ['Node1', 'Node2', 'Node3'] }, data: new Uint8Array([1, 2, 3, index % 256]) };
+}
+
+/** A storage under test plus a way to "restart" it (reopen what is durable). */
+interface Subject {
+  storage: RaftStorage;
+  reopen(): RaftStorage;
+}
+
+const implementations: Array<[string, () => Subject]> = [
+  [
+    'memory',
+    () => {
+      const storage = new MemoryRaftStorage();
+      return { storage, reopen: () => storage };
+    },
+  ],
+  [
+    'sqlite',
+    () => {
+      const dir = tempDir();
+      const identity = { clusterId: 'c1', nodeId: 'Node1' };
+      const { storage } = openNodeDatabase(dir, identity);
+      return {
+        storage,
+        reopen: () => {
+          storage.close();
+          return openNodeDatabase(dir, identity).storage;
+        },
+      };
+    },
+  ],
+];
+
+describe.each(implementations)('RaftStorage (%s)', (_name, make) => {
+  it('starts empty', () => {
+    const { storage } = make();
+    expect(storage.recover()).toEqual({ hardState: { term: 0, vote: null, commit: 0 }, snapshot: null, offset: 0, offsetTerm: 0, entries: [] });
+  });
+
+  it('persists hard state and entries atomically and recovers them after a restart', () => {
+    const s = make();
+    s.storage.persist({ hardState: { term: 2, vote: 'Node1', commit: 3 }, snapshot: null, entries: entries(1, 5, 2) });
+    const recovered = s.reopen().recover();
+    expect(recovered.hardState).toEqual({ term: 2, vote: 'Node1', commit: 3 });
+    expect(recovered.entries).toEqual(entries(1, 5, 2));
+  });
+
+  it('replaces a conflicting suffix when entries overlap', () => {
+    const s = make();
+    s.storage.persist({ hardState: { term: 2, vote: null, commit: 0 }, snapshot: null, entries: entries(1, 6, 2) });
+    s.storage.persist({ hardState: { term: 3, vote: null, commit: 0 }, snapshot: null, entries: entries(4, 5, 3) });
+    const recovered = s.reopen().recover();
+    expect(recovered.entries.map((e) => `${e.index}/${e.term}`)).toEqual(['1/2', '2/2', '3/2', '4/3', '5/3']);
+  });
+
+  it('compacts up to an index and keeps the rest, remembering the term at the offset', () => {
+    const s = make();
+    s.storage.persist({ hardState: { term: 2, vote: null, commit: 8 }, snapshot: null, entries: entries(1, 10, 2) });
+    s.storage.saveSnapshot(snapshotAt(7, 2));
+    s.storage.compact(7, 2);
+    s.storage.compact(5, 2); // going backwards is a no-op
+    const recovered = s.reopen().recover();
+    expect(recovered.offset).toBe(7);
+    expect(recovered.offsetTerm).toBe(2);
+    expect(recovered.entries.map((e) => e.index)).toEqual([8, 9, 10]);
+    expect(recovered.snapshot?.meta.index).toBe(7);
+    expect([...(recovered.snapshot?.data ?? [])]).toEqual([1, 2, 3, 7]);
+  });
+
+  it('installing a snapshot from the leader discards the whole log', () => {
+    const s = make();
+    s.storage.persist({ hardState: { term: 2, vote: null, commit: 2 }, snapshot: null, entries: entries(1, 6, 2) });
+    s.storage.persist({ hardState: { term: 4, vote: null, commit: 20 }, snapshot: snapshotAt(20, 4), entries: [] });
+    s.storage.persist({ hardState: null, snapshot: null, entries: entries(21, 22, 4) });
+    const recovered = s.reopen().recover();
+    expect(recovered.offset).toBe(20);
+    expect(recovered.offsetTerm).toBe(4);
+    expect(recovered.entries.map((e) => e.index)).toEqual([21, 22]);
+    expect(recovered.hardState.commit).toBe(20);
+  });
+});
+
+describe('SQLite storage files', () => {
+  it('refuses a data dir written by another node id or another cluster', () => {
+    const dir = tempDir();
+    openNodeDatabase(dir, { clusterId: 'c1', nodeId: 'Node1' }).storage.close();
+    expect(() => openNodeDatabase(dir, { clusterId: 'c1', nodeId: 'Node2' })).toThrow(/belongs to node Node1, not Node2/);
+    expect(() => openNodeDatabase(dir, { clusterId: 'other', nodeId: 'Node1' })).toThrow(/belongs to cluster "c1", not "other"/);
+  });
+
+  it('stops with a clear StorageError on a corrupt file, and never resets it', () => {
+    const dir = tempDir();
+    const garbage = Buffer.alloc(8192, 0x5a);
+    writeFileSync(join(dir, DATABASE_FILE), garbage);
+    let error: unknown;
+    try {
+      openNodeDatabase(dir, { clusterId: 'c1', nodeId: 'Node1' });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(StorageError);
+    expect((error as Error).message).toMatch(/corrupt or unreadable.*refusing to start/);
+    // Still the same bytes: nothing was "repaired" by starting over.
+    expect(Buffer.compare(readFileSync(join(dir, DATABASE_FILE)), garbage)).toBe(0);
+  });
+
+  it('refuses a log with a gap instead of trusting it', () => {
+    const dir = tempDir();
+    const { storage } = openNodeDatabase(dir, { clusterId: 'c1', nodeId: 'Node1' });
+    storage.persist({ hardState: { term: 1, vote: null, commit: 0 }, snapshot: null, entries: entries(1, 5, 1) });
+    storage.close();
+    const raw = new Database(join(dir, DATABASE_FILE));
+    raw.prepare('DELETE FROM raft_log WHERE idx = 3').run();
+    raw.close();
+    const reopened = openNodeDatabase(dir, { clusterId: 'c1', nodeId: 'Node1' }).storage;
+    expect(() => reopened.recover()).toThrow(/gap \(expected entry 3, found 4\)/);
+    reopened.close();
+  });
+});
