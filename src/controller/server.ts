@@ -5,7 +5,7 @@
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { NodeError, type RaftNodeHandle } from '../node/types.js';
-import { CidrAllowList } from './cidr.js';
+import { CidrAllowList, DEFAULT_CONTROLLER_ALLOW } from './cidr.js';
 import {
   encodeReply,
   errorReply,
@@ -19,8 +19,6 @@ import {
   type ParsedRequest,
 } from './protocol.js';
 
-/** SPEC §7 default: loopback plus the private ranges Docker networks use. */
-export const DEFAULT_ALLOW = ['127.0.0.0/8', '::1/128', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16'];
 /** How long a STORE with "ack": true waits for its entry to commit before answering timeout. */
 export const STORE_ACK_TIMEOUT_MS = 3_000;
 /** How long RETRIEVE waits for a ReadIndex round, so the list includes everything committed before it. */
@@ -43,7 +41,7 @@ export interface ControllerServerOptions {
   node: RaftNodeHandle;
   host: string;
   port: number;
-  /** CIDRs whose datagrams are accepted (default DEFAULT_ALLOW). */
+  /** CIDRs whose datagrams are accepted (default DEFAULT_CONTROLLER_ALLOW). */
   allow?: readonly string[];
   logger?: ControllerLogger;
   storeAckTimeoutMs?: number;
@@ -84,7 +82,7 @@ export class ControllerServer {
   /** Throws CidrError when an `allow` entry is not a CIDR. */
   constructor(private readonly options: ControllerServerOptions) {
     this.node = options.node;
-    this.allow = new CidrAllowList(options.allow ?? DEFAULT_ALLOW);
+    this.allow = new CidrAllowList(options.allow ?? DEFAULT_CONTROLLER_ALLOW);
     this.logger = options.logger ?? SILENT_LOGGER;
     this.dropWarnings = new WarningLimiter(this.logger, 'datagrams dropped (source not in --controller-allow)');
     this.badWarnings = new WarningLimiter(this.logger, 'bad controller datagrams');

@@ -1,0 +1,79 @@
+import { spawnSync } from 'node:child_process';
+import { createServer, type Server } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ConfigError, parseNodeConfig } from '../../src/cli/config.js';
+import { REPO_ROOT } from '../support/cluster.js';
+
+const PEERS = 'Node1=127.0.0.1:17801,Node2=127.0.0.1:17802,Node3=127.0.0.1:17803';
+const BASE = { id: 'Node1', peers: PEERS, dataDir: '/tmp/x' };
+
+describe('parseNodeConfig: one place validates flags and environment', () => {
+  it('builds defaults from the SPEC and lets a flag win over its environment variable', () => {
+    const config = parseNodeConfig({ ...BASE, http: '127.0.0.1:9001' }, { RAFTQUOTES_HTTP: '127.0.0.1:9002', RAFTQUOTES_TICK_MS: '5' });
+    expect(config.http).toEqual({ host: '127.0.0.1', port: 9001 });
+    expect(config.tickMs).toBe(5);
+    expect(config.raft).toEqual({ host: '127.0.0.1', port: 17801 });
+    expect(config.controllerAllow).toContain('127.0.0.0/8');
+    expect(config.snapshotEvery).toBe(10_000);
+  });
+
+  it('reads everything from RAFTQUOTES_* variables alone (the Docker layout)', () => {
+    const config = parseNodeConfig({}, { RAFTQUOTES_ID: 'Node2', RAFTQUOTES_PEERS: PEERS, RAFTQUOTES_DATA_DIR: '/data' });
+    expect(config.id).toBe('Node2');
+    expect(config.dataDir).toBe('/data');
+  });
+
+  it.each([
+    [{ id: undefined }, /--id \(RAFTQUOTES_ID\) is required/],
+    [{ id: '3node' }, /--id .*expected a name like Node3/],
+    [{ peers: 'Node1=localhost' }, /--peers .*expected host:port/],
+    [{ peers: 'Node2=127.0.0.1:1' }, /must include this node \(Node1\)/],
+    [{ peers: `${PEERS},Node1=127.0.0.1:9` }, /Node1 is listed twice/],
+    [{ http: '127.0.0.1:70000' }, /--http .*expected host:port/],
+    [{ tickMs: '0' }, /--tick-ms .*integer in \[1, 1000\]/],
+    [{ electionMs: '60' }, /--election-ms .*integer in \[100,/],
+    [{ controllerAllow: '10.0.0.0/33' }, /--controller-allow .*prefix length must be 0\.\.32/],
+    [{ controllerAllow: '999.1.1.1/8' }, /--controller-allow .*not a CIDR/],
+    [{ logFormat: 'xml' }, /--log-format .*expected json or pretty/],
+    [{ unsafeLocalReads: 'maybe' }, /--unsafe-local-reads .*expected true or false/],
+  ])('refuses %o with a message naming the flag', (override, message) => {
+    const flags = { ...BASE, ...override } as Record<string, string>;
+    for (const key of Object.keys(flags)) if (flags[key] === undefined) delete flags[key];
+    expect(() => parseNodeConfig(flags, {})).toThrow(ConfigError);
+    expect(() => parseNodeConfig(flags, {})).toThrow(message);
+  });
+});
+
+describe('raftquotes node: a user mistake is one line on stderr and a non-zero exit', () => {
+  const dirs: string[] = [];
+  let blocker: Server | undefined;
+  afterAll(() => {
+    blocker?.close();
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
+
+  function runNode(args: string[]): { status: number | null; stderr: string } {
+    const result = spawnSync(process.execPath, [join(REPO_ROOT, 'dist/cli/main.js'), 'node', ...args], { encoding: 'utf8', timeout: 20_000 });
+    return { status: result.status, stderr: result.stderr.trim() };
+  }
+
+  it('prints one line for a bad flag value', () => {
+    const { status, stderr } = runNode(['--id', 'Node1', '--peers', PEERS, '--data-dir', '/tmp/none', '--tick-ms', 'fast']);
+    expect(status).toBe(2);
+    expect(stderr.split('\n')).toEqual([expect.stringMatching(/^raftquotes: --tick-ms .*expected an integer.*"fast"/)]);
+  });
+
+  it('prints one line for a port already in use', async () => {
+    blocker = createServer();
+    await new Promise<void>((resolve) => blocker?.listen(0, '127.0.0.1', resolve));
+    const port = (blocker.address() as { port: number }).port;
+    const dataDir = mkdtempSync(join(tmpdir(), 'rq-config-'));
+    dirs.push(dataDir);
+    const { status, stderr } = runNode(['--id', 'Node1', '--peers', PEERS, '--data-dir', dataDir, '--http', `127.0.0.1:${port}`, '--controller', '127.0.0.1:0', '--log-level', 'silent']);
+    expect(status).not.toBe(0);
+    expect(stderr.split('\n')).toEqual([expect.stringMatching(new RegExp(`^raftquotes: .*127\\.0\\.0\\.1:${port}.*in use`))]);
+  });
+});
