@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { CidrError, DEFAULT_CONTROLLER_ALLOW, parseCidr } from '../controller/cidr.js';
 
 /** A user mistake in flags or environment: printed as one line, exit code 2, no stack trace. */
 export class ConfigError extends Error {
@@ -34,9 +34,6 @@ export interface NodeConfig {
   rateLimitPerSecond: number;
   unsafeLocalReads: boolean;
 }
-
-/** Loopback plus the private ranges Docker networks use (SPEC §7). */
-export const DEFAULT_CONTROLLER_ALLOW = ['127.0.0.0/8', '::1/128', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16'];
 
 /** Flag name, environment variable, and description of each node setting. */
 const NODE_SETTINGS = {
@@ -104,8 +101,6 @@ function parseBool(value: string, what: string): boolean {
   throw new ConfigError(`${what}: expected true or false, got "${value}"`);
 }
 
-const cidrSchema = z.string().regex(/^[0-9a-fA-F:.]+\/\d{1,3}$/);
-
 /**
  * Builds the node configuration from flags (winning) and environment variables, validating
  * everything in one place. Throws ConfigError naming the flag and the allowed values.
@@ -134,7 +129,7 @@ export function parseNodeConfig(flags: Partial<Record<NodeSettingName, string | 
   const heartbeatMs = intIn(get('heartbeatMs') ?? '50', name('heartbeatMs'), tickMs, 60_000);
   const electionMs = intIn(get('electionMs') ?? '300', name('electionMs'), heartbeatMs * 2, 600_000);
   const allow = (get('controllerAllow') ?? DEFAULT_CONTROLLER_ALLOW.join(',')).split(',').map((c) => c.trim()).filter(Boolean);
-  for (const cidr of allow) if (!cidrSchema.safeParse(cidr).success) throw new ConfigError(`${name('controllerAllow')}: "${cidr}" is not a CIDR like 10.0.0.0/8`);
+  for (const cidr of allow) checkCidr(name('controllerAllow'), cidr);
   const logFormat = get('logFormat') ?? 'json';
   if (logFormat !== 'json' && logFormat !== 'pretty') throw new ConfigError(`${name('logFormat')}: expected json or pretty, got "${logFormat}"`);
   const logLevel = get('logLevel') ?? 'info';
@@ -161,4 +156,14 @@ export function parseNodeConfig(flags: Partial<Record<NodeSettingName, string | 
     rateLimitPerSecond: intIn(get('rateLimit') ?? '50', name('rateLimit'), 0, 1_000_000),
     unsafeLocalReads: parseBool(get('unsafeLocalReads') ?? 'false', name('unsafeLocalReads')),
   };
+}
+
+/** The same parser the controller uses, so a list that starts a node is one the controller accepts. */
+function checkCidr(flag: string, cidr: string): void {
+  try {
+    parseCidr(cidr);
+  } catch (err) {
+    if (err instanceof CidrError) throw new ConfigError(`${flag}: ${err.message}`);
+    throw err;
+  }
 }
