@@ -1,5 +1,6 @@
 import type { RaftRestore } from '../raft/raft.js';
-import type { Entry, HardState, Ready, Snapshot } from '../raft/types.js';
+import type { Entry, Ready, Snapshot } from '../raft/types.js';
+import { MemoryRaftStorage } from '../storage/memory-storage.js';
 
 /** A register state machine for the simulator: key -> (value, index of the write). */
 export class SimStateMachine {
@@ -34,32 +35,20 @@ export class SimStateMachine {
 }
 
 /**
- * What survives a crash: the hard state, log, snapshot and applied state machine as of the
- * last completed (durable) write. A Ready whose write had not completed is simply lost.
+ * What survives a crash: the Raft storage (the same MemoryRaftStorage the shared storage
+ * suite checks against SQLite, so the simulator exercises that code path) and the applied
+ * state machine, as of the last completed (durable) write. The simulator hands a Ready to
+ * `persist` only when its simulated fsync completes; a crash before then loses it entirely.
  */
 export class SimDisk {
-  hardState: HardState = { term: 0, vote: null, commit: 0 };
-  snapshot: Snapshot | null = null;
-  offset = 0;
-  offsetTerm = 0;
-  entries: Entry[] = [];
+  readonly storage = new MemoryRaftStorage();
   stateMachine = new SimStateMachine();
 
   /** Persists a Ready's snapshot, entries and hard state atomically (one "fsync"). */
   persist(rd: Ready): void {
-    if (rd.snapshot) {
-      this.snapshot = rd.snapshot;
-      this.offset = rd.snapshot.meta.index;
-      this.offsetTerm = rd.snapshot.meta.term;
-      this.entries = [];
-      this.stateMachine.restore(rd.snapshot.data);
-    }
-    const first = rd.entries[0];
-    if (first) {
-      this.entries.length = Math.max(0, Math.min(this.entries.length, first.index - this.offset - 1));
-      this.entries.push(...rd.entries);
-    }
-    if (rd.hardState) this.hardState = rd.hardState;
+    if (!rd.hardState && !rd.snapshot && rd.entries.length === 0) return;
+    this.storage.persist({ hardState: rd.hardState, snapshot: rd.snapshot, entries: rd.entries });
+    if (rd.snapshot) this.stateMachine.restore(rd.snapshot.data);
   }
 
   /** Applying and recording the applied index happen together, as in SQLite (SPEC §5). */
@@ -67,21 +56,14 @@ export class SimDisk {
     for (const entry of entries) this.stateMachine.apply(entry);
   }
 
+  /** A locally taken snapshot, then the log compaction it allows (as the node runtime does). */
   saveSnapshot(snapshot: Snapshot, offset: number, offsetTerm: number): void {
-    this.snapshot = snapshot;
-    this.entries = this.entries.slice(Math.max(0, offset - this.offset));
-    this.offset = offset;
-    this.offsetTerm = offsetTerm;
+    this.storage.saveSnapshot(snapshot);
+    this.storage.compact(offset, offsetTerm);
   }
 
+  /** Reads back what survived, validated like a real node's recovery. */
   recover(): RaftRestore {
-    return {
-      hardState: { ...this.hardState },
-      snapshot: this.snapshot,
-      offset: this.offset,
-      offsetTerm: this.offsetTerm,
-      entries: this.entries.slice(),
-      appliedIndex: this.stateMachine.applied,
-    };
+    return { ...this.storage.recover(), appliedIndex: this.stateMachine.applied };
   }
 }
