@@ -1,0 +1,285 @@
+/**
+ * The benchmarks of SPEC §8 (and issue 8). Each one is bounded in time, drives a BenchSystem
+ * through the shared closed-loop load generator, and emits its results as JSON lines.
+ */
+import WebSocket from 'ws';
+import { closedLoop, fill, percentile, round2, Samples, sleep, waitUntil, jsonCall, type LoadStats, type Target } from './load.js';
+import { rssOf, type BenchSystem, type RaftquotesSystem } from './systems.js';
+
+/** One JSON line of output. */
+export type BenchRecord = { bench: string; system: string } & Record<string, unknown>;
+
+/** Timings of a run: full (default) or --quick. */
+export interface BenchPlan {
+  quick: boolean;
+  writeSeconds: number;
+  warmupSeconds: number;
+  concurrency: number[];
+  failoverTrials: number;
+  fillCount: number;
+  fanoutClients: number;
+  fanoutQuotes: number;
+  soakSeconds: number;
+}
+
+export function planFor(quick: boolean): BenchPlan {
+  return quick
+    ? { quick, writeSeconds: 3, warmupSeconds: 1, concurrency: [1, 16, 64, 256], failoverTrials: 5, fillCount: 100_000, fanoutClients: 1000, fanoutQuotes: 15, soakSeconds: 20 }
+    : { quick, writeSeconds: 10, warmupSeconds: 2, concurrency: [1, 16, 64, 256], failoverTrials: 20, fillCount: 100_000, fanoutClients: 1000, fanoutQuotes: 40, soakSeconds: 300 };
+}
+
+export type Emit = (record: BenchRecord) => void;
+
+const VALUE_100 = 'v'.repeat(100);
+
+function stats(record: BenchRecord, s: LoadStats): BenchRecord {
+  return { ...record, ...s };
+}
+
+function spread(system: BenchSystem): (client: number) => Target {
+  return (client) => system.target(client % system.size);
+}
+
+/** PUT of 100-byte values at each concurrency, against the leader and spread over all nodes. */
+export async function writes(system: BenchSystem, plan: BenchPlan, emit: Emit): Promise<void> {
+  for (const placement of ['leader', 'spread'] as const) {
+    for (const clients of plan.concurrency) {
+      const leader = await system.leader();
+      const targetOf = placement === 'leader' ? () => system.target(leader) : spread(system);
+      const s = await closedLoop({
+        clients,
+        durationMs: plan.writeSeconds * 1000,
+        warmupMs: plan.warmupSeconds * 1000,
+        targetOf,
+        requestOf: (c, seq) => system.put(`w${c}-${seq % 512}`, VALUE_100),
+      });
+      emit(stats({ bench: 'writes', system: system.name, placement }, s));
+    }
+  }
+}
+
+/** Linearizable and stale GET at 64 clients, against the leader and spread. */
+export async function reads(system: BenchSystem, plan: BenchPlan, emit: Emit): Promise<void> {
+  const leader = await system.leader();
+  const keys = 1000;
+  await fill({ clients: 64, count: keys, targetOf: () => system.target(leader), requestOf: (n) => system.put(`r${n}`, VALUE_100), deadlineMs: 60_000 });
+  for (const consistency of ['linearizable', 'stale'] as const) {
+    for (const placement of ['leader', 'spread'] as const) {
+      const now = await system.leader();
+      const s = await closedLoop({
+        clients: 64,
+        durationMs: plan.writeSeconds * 1000,
+        warmupMs: plan.warmupSeconds * 1000,
+        targetOf: placement === 'leader' ? () => system.target(now) : spread(system),
+        requestOf: (c, seq) => system.get(`r${(c * 131 + seq * 7) % keys}`, consistency === 'stale'),
+      });
+      emit(stats({ bench: 'reads', system: system.name, consistency, placement }, s));
+    }
+  }
+}
+
+/** Until a write through any survivor succeeds; several writers per survivor, each retrying. */
+async function firstWrite(system: BenchSystem, survivors: number[], started: number, deadlineMs: number, trial: number): Promise<number> {
+  const { request } = await import('node:http');
+  let winner = -1;
+  const attempt = (node: number, n: number): Promise<boolean> =>
+    new Promise((resolve) => {
+      const t = system.target(node);
+      const req = system.put(`failover-${trial}-${node}-${n}`, VALUE_100);
+      const r = request({ host: t.host, port: t.port, method: req.method, path: req.path, headers: { ...req.headers, connection: 'close' } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve((res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300));
+        res.on('error', () => resolve(false));
+      });
+      r.setTimeout(2_000, () => r.destroy());
+      r.on('error', () => resolve(false));
+      r.end(req.body);
+    });
+  const writer = async (node: number, lane: number): Promise<void> => {
+    await sleep(lane * 5);
+    for (let n = 0; winner < 0 && performance.now() - started < deadlineMs; n++) {
+      if (await attempt(node, n * 10 + lane)) {
+        if (winner < 0) winner = performance.now() - started;
+        return;
+      }
+      await sleep(10);
+    }
+  };
+  await Promise.all(survivors.flatMap((node) => [0, 1].map((lane) => writer(node, lane))));
+  return winner;
+}
+
+/** kill -9 of the leader, N trials: time until a write through a survivor succeeds. */
+export async function failover(system: BenchSystem, plan: BenchPlan, emit: Emit): Promise<void> {
+  const times: number[] = [];
+  for (let trial = 0; trial < plan.failoverTrials; trial++) {
+    const leader = await system.leader(20_000);
+    // Decorrelate the kill from the heartbeat phase.
+    await sleep(100 + Math.random() * 200);
+    const survivors = Array.from({ length: system.size }, (_, i) => i).filter((i) => i !== leader);
+    const started = performance.now();
+    system.kill9(leader);
+    const ms = await firstWrite(system, survivors, started, 15_000, trial);
+    times.push(ms < 0 ? Infinity : ms);
+    emit({ bench: 'failover-trial', system: system.name, trial, killed: leader, ms: round2(ms) });
+    await system.restart(leader);
+    await system.leader(20_000);
+    await sleep(500);
+  }
+  const sorted = [...times].sort((a, b) => a - b);
+  emit({ bench: 'failover', system: system.name, trials: times.length, p50Ms: round2(percentile(sorted, 50)), maxMs: round2(sorted[sorted.length - 1] as number), minMs: round2(sorted[0] as number), failed: times.filter((t) => !Number.isFinite(t)).length });
+}
+
+function rssAll(system: BenchSystem): Array<{ node: number; rssMb: number; peakMb: number } | null> {
+  return Array.from({ length: system.size }, (_, i) => {
+    const r = rssOf(system.pid(i));
+    return r ? { node: i + 1, ...r } : null;
+  });
+}
+
+/** RSS of every node after fillCount writes (distinct keys), and again after the next snapshot. */
+export async function memory(system: RaftquotesSystem, plan: BenchPlan, emit: Emit): Promise<void> {
+  const leader = await system.leader();
+  const filled = await fill({ clients: 64, count: plan.fillCount, targetOf: () => system.target(leader), requestOf: (n) => system.put(`m${n}`, VALUE_100), deadlineMs: 180_000 });
+  await sleep(1_000);
+  const after = rssAll(system);
+  emit({ bench: 'memory', system: system.name, phase: 'after-writes', writes: filled.done, errors: filled.errors, fillSeconds: filled.seconds, maxRssMb: Math.max(...after.map((r) => r?.rssMb ?? 0)), nodes: after });
+  const before = await Promise.all(system.nodes.map((_, i) => system.status(i).then((s) => s.snapshotIndex as number)));
+  let extra = 0;
+  const deadline = Date.now() + 90_000;
+  while (Date.now() < deadline) {
+    const now = await Promise.all(system.nodes.map((_, i) => system.status(i).then((s) => s.snapshotIndex as number).catch(() => 0)));
+    if (now.every((s, i) => s > (before[i] as number))) break;
+    const r = await fill({ clients: 64, count: 1000, targetOf: () => system.target(leader), requestOf: (n) => system.put(`m${plan.fillCount + extra + n}`, VALUE_100), deadlineMs: 30_000 });
+    extra += r.done;
+  }
+  await sleep(1_000);
+  const snap = rssAll(system);
+  emit({ bench: 'memory', system: system.name, phase: 'after-snapshot', extraWrites: extra, maxRssMb: Math.max(...snap.map((r) => r?.rssMb ?? 0)), nodes: snap });
+}
+
+/** A follower killed, fillCount writes, restarted: time until its applied index reaches the leader's. */
+export async function catchUp(system: RaftquotesSystem, plan: BenchPlan, via: 'log' | 'snapshot', emit: Emit): Promise<void> {
+  const leader = await system.leader();
+  const follower = (leader + 1) % system.size;
+  system.kill9(follower);
+  const filled = await fill({ clients: 64, count: plan.fillCount, targetOf: () => system.target(leader), requestOf: (n) => system.put(`c${via}${n}`, VALUE_100), deadlineMs: 180_000 });
+  const leaderStatus = await system.status(leader);
+  const goal = leaderStatus.commitIndex as number;
+  const started = performance.now();
+  await system.spawnNode(follower);
+  let upAt = NaN;
+  let behindAtStart = NaN;
+  const done = await waitUntil(`${system.nodes[follower]?.id} applied ≥ ${goal}`, async () => {
+    const s = await system.status(follower, 500).catch(() => null);
+    if (!s) return null;
+    if (Number.isNaN(upAt)) {
+      upAt = performance.now() - started;
+      behindAtStart = goal - (s.appliedIndex as number);
+    }
+    return (s.appliedIndex as number) >= goal ? performance.now() - started : null;
+  }, 120_000, 10).catch(() => NaN);
+  emit({
+    bench: 'catch-up',
+    system: system.name,
+    via,
+    entriesBehind: behindAtStart,
+    writes: filled.done,
+    leaderSnapshotIndex: leaderStatus.snapshotIndex,
+    ms: round2(done),
+    msFromProcessUp: round2(done - upAt),
+    processUpMs: round2(upAt),
+  });
+}
+
+/** N WebSocket subscribers on /api/live (spread over the nodes): POST /api/quotes to delivery. */
+export async function fanout(system: RaftquotesSystem, plan: BenchPlan, emit: Emit): Promise<void> {
+  const leader = await system.leader();
+  const commit = (await system.status(leader)).commitIndex as number;
+  const prefix = `bench-fanout-${process.pid}-${Date.now()}-`;
+  const postedAt = new Map<number, number>();
+  const samples = new Samples();
+  let received = 0;
+  const sockets: WebSocket[] = [];
+  const opened = Array.from({ length: plan.fanoutClients }, (_, i) => {
+    const node = i % system.size;
+    const url = `${system.url(node).replace('http:', 'ws:')}/api/live?after=${commit}`;
+    return new Promise<void>((resolve, reject) => {
+      const ws = new WebSocket(url, { perMessageDeflate: false });
+      sockets.push(ws);
+      ws.on('open', () => resolve());
+      ws.on('error', reject);
+      ws.on('message', (data: Buffer) => {
+        // {"type":"quote",... : only quote events are parsed (status events arrive 5×/s).
+        if (data[9] !== 0x71) return;
+        const now = performance.now();
+        const message = JSON.parse(data.toString()) as { quote?: { text?: string } };
+        const text = message.quote?.text ?? '';
+        if (!text.startsWith(prefix)) return;
+        const sent = postedAt.get(Number(text.slice(prefix.length)));
+        if (sent === undefined) return;
+        samples.push(now - sent);
+        received++;
+      });
+    });
+  });
+  try {
+    await Promise.race([Promise.all(opened), sleep(30_000).then(() => Promise.reject(new Error('subscribers did not connect within 30 s')))]);
+    await sleep(1_000);
+    const url = `${system.url(leader)}/api/quotes`;
+    for (let q = 0; q < plan.fanoutQuotes; q++) {
+      postedAt.set(q, performance.now());
+      await jsonCall(url, 'POST', { text: `${prefix}${q}`, author: 'bench' }, 5_000);
+      await sleep(100);
+    }
+    const expected = plan.fanoutQuotes * plan.fanoutClients;
+    await waitUntil('every delivery', async () => received >= expected, 15_000, 50).catch(() => undefined);
+    const sorted = samples.sorted();
+    emit({
+      bench: 'fanout',
+      system: system.name,
+      subscribers: plan.fanoutClients,
+      quotes: plan.fanoutQuotes,
+      deliveries: received,
+      missing: expected - received,
+      p50Ms: round2(percentile(sorted, 50)),
+      p99Ms: round2(percentile(sorted, 99)),
+      maxMs: round2(sorted.length ? (sorted[sorted.length - 1] as number) : NaN),
+    });
+  } finally {
+    for (const ws of sockets) ws.terminate();
+  }
+}
+
+/** 64 clients spread over the nodes for soakSeconds, counting leader changes seen by polling. */
+export async function soak(system: RaftquotesSystem, plan: BenchPlan, emit: Emit): Promise<void> {
+  const first = await system.status(await system.leader());
+  const terms = new Set<number>([first.term as number]);
+  const leaders: string[] = [first.id as string];
+  let polling = true;
+  const poller = (async () => {
+    while (polling) {
+      const statuses = await Promise.all(system.nodes.map((_, i) => system.status(i, 500).catch(() => null)));
+      for (const s of statuses) {
+        if (s?.state !== 'leader') continue;
+        if (!terms.has(s.term)) {
+          terms.add(s.term);
+          leaders.push(`${s.id}@${s.term}`);
+        }
+      }
+      await sleep(200);
+    }
+  })();
+  const s = await closedLoop({
+    clients: 64,
+    durationMs: plan.soakSeconds * 1000,
+    warmupMs: 0,
+    targetOf: spread(system),
+    requestOf: (c, seq) => system.put(`s${c}-${seq % 512}`, VALUE_100),
+  });
+  polling = false;
+  await poller;
+  const last = await Promise.all(system.nodes.map((_, i) => system.status(i, 1000).catch(() => null)));
+  const maxTerm = Math.max(...last.map((x) => (x?.term as number) ?? 0));
+  emit(stats({ bench: 'soak', system: system.name, seconds: plan.soakSeconds, leaderChanges: terms.size - 1, termAtStart: first.term, termAtEnd: maxTerm, leaders }, s));
+}

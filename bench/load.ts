@@ -1,0 +1,232 @@
+/**
+ * One in-process closed-loop HTTP load generator, used for raftquotes and etcd alike so the
+ * comparison is fair: N clients, each with one request in flight, over keep-alive sockets
+ * (node:http Agent, one per target), for a fixed time. Latencies are kept in full and
+ * summarised once at the end.
+ */
+import { Agent, request as httpRequest } from 'node:http';
+
+/** One HTTP request, prepared once (the body is a Buffer so nothing is re-encoded per call). */
+export interface PreparedRequest {
+  method: string;
+  path: string;
+  headers: Record<string, string | number>;
+  body: Buffer | null;
+}
+
+/** Where one client sends its requests. */
+export interface Target {
+  host: string;
+  port: number;
+}
+
+export interface LoadOptions {
+  clients: number;
+  durationMs: number;
+  /** Requests answered during the warm-up are not counted. */
+  warmupMs: number;
+  /** Target of client `i` (e.g. always the leader, or round-robin over all nodes). */
+  targetOf: (client: number) => Target;
+  /** Request number `seq` of client `client`. */
+  requestOf: (client: number, seq: number) => PreparedRequest;
+  /** Per-request deadline; a request over it counts as an error. */
+  timeoutMs?: number;
+}
+
+/** Summary of one run: throughput, latency percentiles in ms, error count by kind. */
+export interface LoadStats {
+  clients: number;
+  ops: number;
+  errors: number;
+  errorKinds: Record<string, number>;
+  seconds: number;
+  opsPerSec: number;
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  meanMs: number;
+}
+
+/** Percentile (0..100) of sorted samples, nearest-rank. */
+export function percentile(sorted: ArrayLike<number>, p: number): number {
+  if (sorted.length === 0) return NaN;
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[rank] as number;
+}
+
+/** Rounds to 2 decimals (for the JSON lines). */
+export function round2(n: number): number {
+  return Math.round(n * 100) / 100;
+}
+
+/** A growable Float64 sample buffer (no per-sample allocation). */
+export class Samples {
+  private data = new Float64Array(1 << 16);
+  length = 0;
+
+  push(value: number): void {
+    if (this.length === this.data.length) {
+      const bigger = new Float64Array(this.data.length * 2);
+      bigger.set(this.data);
+      this.data = bigger;
+    }
+    this.data[this.length++] = value;
+  }
+
+  sorted(): Float64Array {
+    return this.data.slice(0, this.length).sort();
+  }
+}
+
+/** The outcome of one request: null for a 2xx, else a short error kind. */
+function sendOnce(agent: Agent, target: Target, req: PreparedRequest, timeoutMs: number): Promise<string | null> {
+  return new Promise((resolve) => {
+    let settled = false;
+    const done = (kind: string | null): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(kind);
+    };
+    const r = httpRequest({ host: target.host, port: target.port, method: req.method, path: req.path, headers: req.headers, agent }, (res) => {
+      res.on('data', () => undefined);
+      res.on('end', () => {
+        const status = res.statusCode ?? 0;
+        done(status >= 200 && status < 300 ? null : `http_${status}`);
+      });
+      res.on('error', () => done('response_error'));
+    });
+    const timer = setTimeout(() => {
+      r.destroy();
+      done('timeout');
+    }, timeoutMs);
+    r.on('error', (err: NodeJS.ErrnoException) => done(err.code ?? 'request_error'));
+    r.end(req.body ?? undefined);
+  });
+}
+
+/** Runs the closed loop and returns its summary; bounded by durationMs + the request timeout. */
+export async function closedLoop(options: LoadOptions): Promise<LoadStats> {
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const agents = new Map<string, Agent>();
+  const agentFor = (t: Target): Agent => {
+    const key = `${t.host}:${t.port}`;
+    let agent = agents.get(key);
+    if (!agent) {
+      agent = new Agent({ keepAlive: true, maxSockets: options.clients, maxFreeSockets: options.clients });
+      agents.set(key, agent);
+    }
+    return agent;
+  };
+  const samples = new Samples();
+  const errorKinds: Record<string, number> = {};
+  let errors = 0;
+  const start = performance.now();
+  const measureFrom = start + options.warmupMs;
+  const end = measureFrom + options.durationMs;
+  const client = async (i: number): Promise<void> => {
+    const target = options.targetOf(i);
+    const agent = agentFor(target);
+    for (let seq = 0; ; seq++) {
+      const sent = performance.now();
+      if (sent >= end) return;
+      const kind = await sendOnce(agent, target, options.requestOf(i, seq), timeoutMs);
+      const now = performance.now();
+      if (sent < measureFrom || now > end) continue;
+      if (kind === null) samples.push(now - sent);
+      else {
+        errors++;
+        errorKinds[kind] = (errorKinds[kind] ?? 0) + 1;
+        // An error answers fast: pause briefly so a refusing server is not hammered in a tight loop.
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: options.clients }, (_, i) => client(i)));
+  for (const agent of agents.values()) agent.destroy();
+  const sorted = samples.sorted();
+  const seconds = options.durationMs / 1000;
+  let sum = 0;
+  for (const v of sorted) sum += v;
+  return {
+    clients: options.clients,
+    ops: sorted.length,
+    errors,
+    errorKinds,
+    seconds,
+    opsPerSec: Math.round(sorted.length / seconds),
+    p50Ms: round2(percentile(sorted, 50)),
+    p90Ms: round2(percentile(sorted, 90)),
+    p99Ms: round2(percentile(sorted, 99)),
+    maxMs: round2(sorted.length ? (sorted[sorted.length - 1] as number) : NaN),
+    meanMs: round2(sorted.length ? sum / sorted.length : NaN),
+  };
+}
+
+/** Sends `count` requests with `clients` in flight as fast as possible (used to load data). */
+export async function fill(options: { clients: number; count: number; targetOf: (client: number) => Target; requestOf: (n: number) => PreparedRequest; deadlineMs: number }): Promise<{ done: number; errors: number; seconds: number }> {
+  const agent = new Agent({ keepAlive: true, maxSockets: options.clients });
+  let next = 0;
+  let done = 0;
+  let errors = 0;
+  const started = performance.now();
+  const deadline = started + options.deadlineMs;
+  const client = async (i: number): Promise<void> => {
+    const target = options.targetOf(i);
+    while (performance.now() < deadline) {
+      const n = next++;
+      if (n >= options.count) return;
+      let kind = await sendOnce(agent, target, options.requestOf(n), 10_000);
+      // Retry a refused one (e.g. 429 or a transient no_leader) a few times so the count is real.
+      for (let retry = 0; kind !== null && retry < 20 && performance.now() < deadline; retry++) {
+        await new Promise((r) => setTimeout(r, 20));
+        kind = await sendOnce(agent, target, options.requestOf(n), 10_000);
+      }
+      if (kind === null) done++;
+      else errors++;
+    }
+  };
+  await Promise.all(Array.from({ length: options.clients }, (_, i) => client(i)));
+  agent.destroy();
+  return { done, errors, seconds: round2((performance.now() - started) / 1000) };
+}
+
+/** Small JSON request helper for control calls (status, leader lookups), with a deadline. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- parsed JSON of a status answer
+export async function jsonCall(url: string, method = 'GET', body?: unknown, timeoutMs = 2_000): Promise<{ status: number; body: any }> {
+  const res = await fetch(url, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text ? JSON.parse(text) : null;
+  } catch {
+    // not JSON
+  }
+  return { status: res.status, body: parsed };
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Polls `check` until truthy or throws after `timeoutMs`. */
+export async function waitUntil<T>(what: string, check: () => Promise<T | null | undefined | false>, timeoutMs: number, intervalMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await check();
+      if (v !== null && v !== undefined && v !== false) return v;
+    } catch (err) {
+      last = err;
+    }
+    await sleep(intervalMs);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (${(last as Error).message})` : ''}`);
+}

@@ -1,0 +1,180 @@
+/**
+ * Turning benchmark records into the summary table (targets and raftquotes/etcd ratios), the
+ * SVG chart, and the README's benchmark section.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { BenchRecord } from './benchmarks.js';
+
+/** One row of the summary: a measured value, etcd's if measured, and the target check. */
+export interface SummaryRow {
+  metric: string;
+  raftquotes: string;
+  etcd: string;
+  ratio: string;
+  target: string;
+  met: boolean | null;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- parsed JSON of a status answer
+type Rec = BenchRecord & Record<string, any>;
+
+function find(records: BenchRecord[], where: Record<string, unknown>): Rec | undefined {
+  return records.find((r) => Object.entries(where).every(([k, v]) => r[k] === v)) as Rec | undefined;
+}
+
+const fmt = (n: number | undefined, digits = 0): string => (n === undefined || Number.isNaN(n) ? '–' : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
+
+/** The rows of the summary table; `etcdNote` explains an empty etcd column. */
+export function summarize(records: BenchRecord[]): SummaryRow[] {
+  const rows: SummaryRow[] = [];
+  const ratio = (a?: number, b?: number): number | undefined => (a !== undefined && b ? a / b : undefined);
+  const w64 = find(records, { bench: 'writes', system: 'raftquotes', placement: 'leader', clients: 64 });
+  const e64 = find(records, { bench: 'writes', system: 'etcd', placement: 'leader', clients: 64 });
+  if (w64) {
+    const r = ratio(w64.opsPerSec, e64?.opsPerSec);
+    rows.push({ metric: 'writes/s, 64 clients (leader)', raftquotes: fmt(w64.opsPerSec), etcd: fmt(e64?.opsPerSec), ratio: r ? `${r.toFixed(2)}×` : '–', target: '≥ 2× etcd', met: r === undefined ? null : r >= 2 });
+    const p = ratio(w64.p99Ms, e64?.p99Ms);
+    rows.push({ metric: 'write p99 ms, 64 clients', raftquotes: fmt(w64.p99Ms, 1), etcd: fmt(e64?.p99Ms, 1), ratio: p ? `${p.toFixed(2)}×` : '–', target: '≤ etcd', met: p === undefined ? null : p <= 1 });
+  }
+  const lr = find(records, { bench: 'reads', system: 'raftquotes', consistency: 'linearizable', placement: 'leader' });
+  const le = find(records, { bench: 'reads', system: 'etcd', consistency: 'linearizable', placement: 'leader' });
+  if (lr) {
+    const r = ratio(lr.opsPerSec, le?.opsPerSec);
+    rows.push({ metric: 'linearizable reads/s, 64 clients', raftquotes: fmt(lr.opsPerSec), etcd: fmt(le?.opsPerSec), ratio: r ? `${r.toFixed(2)}×` : '–', target: '≥ 2× etcd', met: r === undefined ? null : r >= 2 });
+  }
+  const fr = find(records, { bench: 'failover', system: 'raftquotes' });
+  const fe = find(records, { bench: 'failover', system: 'etcd' });
+  if (fr) {
+    rows.push({ metric: `failover p50 ms (${fr.trials} × kill -9)`, raftquotes: fmt(fr.p50Ms), etcd: fmt(fe?.p50Ms), ratio: fe ? `${(fr.p50Ms / fe.p50Ms).toFixed(2)}×` : '–', target: '≤ 500', met: fr.p50Ms <= 500 });
+    rows.push({ metric: 'failover max ms', raftquotes: fmt(fr.maxMs), etcd: fmt(fe?.maxMs), ratio: fe ? `${(fr.maxMs / fe.maxMs).toFixed(2)}×` : '–', target: '≤ 800', met: fr.maxMs <= 800 });
+  }
+  const soak = find(records, { bench: 'soak', system: 'raftquotes' });
+  if (soak) rows.push({ metric: `leader changes in ${soak.seconds} s loaded run`, raftquotes: String(soak.leaderChanges), etcd: '', ratio: '', target: '0', met: soak.leaderChanges === 0 });
+  for (const phase of ['after-writes', 'after-snapshot']) {
+    const m = find(records, { bench: 'memory', system: 'raftquotes', phase });
+    if (m) rows.push({ metric: `max RSS per node MB, ${phase === 'after-writes' ? `after ${fmt(m.writes)} writes` : 'after a snapshot'}`, raftquotes: fmt(m.maxRssMb, 1), etcd: '', ratio: '', target: '≤ 80', met: m.maxRssMb <= 80 });
+  }
+  for (const via of ['log', 'snapshot']) {
+    const c = find(records, { bench: 'catch-up', system: 'raftquotes', via });
+    if (c) rows.push({ metric: `catch-up ms, ${fmt(c.entriesBehind)} entries behind, via ${via === 'log' ? 'the log' : 'InstallSnapshot'}`, raftquotes: fmt(c.ms), etcd: '', ratio: '', target: '≤ 5,000', met: c.ms <= 5000 });
+  }
+  const fo = find(records, { bench: 'fanout', system: 'raftquotes' });
+  if (fo) rows.push({ metric: `fan-out p99 ms, ${fmt(fo.subscribers)} subscribers (p50 ${fmt(fo.p50Ms, 1)})`, raftquotes: fmt(fo.p99Ms, 1), etcd: '', ratio: '', target: '≤ 100', met: fo.missing === 0 && fo.p99Ms <= 100 });
+  return rows;
+}
+
+/** The write-throughput table (all concurrencies and placements). */
+export function writesTable(records: BenchRecord[]): string[][] {
+  const rows: string[][] = [['system', 'placement', 'clients', 'ops/s', 'p50 ms', 'p99 ms', 'max ms', 'errors']];
+  for (const r of records.filter((x) => x.bench === 'writes' || x.bench === 'reads') as Rec[]) {
+    const placement = r.bench === 'reads' ? `${r.consistency} read, ${r.placement}` : `write, ${r.placement}`;
+    rows.push([r.system, placement, String(r.clients), fmt(r.opsPerSec), fmt(r.p50Ms, 1), fmt(r.p99Ms, 1), fmt(r.maxMs, 1), String(r.errors)]);
+  }
+  return rows;
+}
+
+/** A plain-text table for the terminal. */
+export function textTable(rows: string[][]): string {
+  const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length))) ?? [];
+  return rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c] ?? 0)).join('  ')).join('\n');
+}
+
+/** A Markdown table. */
+export function markdownTable(rows: string[][]): string {
+  const [head, ...body] = rows;
+  if (!head) return '';
+  return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...body.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+}
+
+export function summaryRows(rows: SummaryRow[]): string[][] {
+  return [['metric', 'raftquotes', 'etcd', 'raftquotes/etcd', 'target', 'met'], ...rows.map((r) => [r.metric, r.raftquotes, r.etcd, r.ratio, r.target, r.met === null ? '(no etcd)' : r.met ? 'yes' : 'NO'])];
+}
+
+// ------------------------------------------------------------------------------------ SVG
+
+const COLORS: Record<string, string> = { 'raftquotes leader': '#1f77b4', 'raftquotes spread': '#6baed6', 'etcd leader': '#d62728', 'etcd spread': '#ff9896' };
+
+/** Throughput vs concurrency and p99 latency vs concurrency, two panels, log-x axes. */
+export function chartSvg(records: BenchRecord[], title: string): string {
+  const series = new Map<string, Array<{ clients: number; ops: number; p99: number; p50: number }>>();
+  for (const r of records.filter((x) => x.bench === 'writes') as Rec[]) {
+    const name = `${r.system} ${r.placement}`;
+    if (!series.has(name)) series.set(name, []);
+    series.get(name)?.push({ clients: r.clients, ops: r.opsPerSec, p99: r.p99Ms, p50: r.p50Ms });
+  }
+  const W = 900;
+  const H = 380;
+  const panelW = 380;
+  const panelH = 260;
+  const top = 60;
+  const lefts = [70, 530];
+  const allClients = [...new Set([...series.values()].flat().map((p) => p.clients))].sort((a, b) => a - b);
+  const maxOps = Math.max(1, ...[...series.values()].flat().map((p) => p.ops));
+  const maxLat = Math.max(1, ...[...series.values()].flat().map((p) => p.p99));
+  const xOf = (left: number, clients: number): number => {
+    const i = allClients.indexOf(clients);
+    return left + (allClients.length <= 1 ? panelW / 2 : (i / (allClients.length - 1)) * panelW);
+  };
+  const niceMax = (v: number): number => {
+    const p = 10 ** Math.floor(Math.log10(v));
+    return Math.ceil(v / p) * p;
+  };
+  const opsTop = niceMax(maxOps);
+  const latTop = niceMax(maxLat);
+  const yOf = (value: number, topValue: number): number => top + panelH - (value / topValue) * panelH;
+  const out: string[] = [];
+  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
+  out.push(`<rect width="${W}" height="${H}" fill="white"/>`);
+  out.push(`<text x="${W / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${escapeXml(title)}</text>`);
+  const panels = [
+    { left: lefts[0] as number, label: 'writes/s (PUT, 100-byte values)', topValue: opsTop, pick: (p: { ops: number }) => p.ops },
+    { left: lefts[1] as number, label: 'p99 latency, ms', topValue: latTop, pick: (p: { p99: number }) => p.p99 },
+  ];
+  for (const panel of panels) {
+    out.push(`<text x="${panel.left + panelW / 2}" y="${top - 12}" text-anchor="middle" font-weight="bold">${panel.label}</text>`);
+    for (let g = 0; g <= 4; g++) {
+      const v = (panel.topValue * g) / 4;
+      const y = yOf(v, panel.topValue);
+      out.push(`<line x1="${panel.left}" x2="${panel.left + panelW}" y1="${y}" y2="${y}" stroke="#ddd"/>`);
+      out.push(`<text x="${panel.left - 6}" y="${y + 4}" text-anchor="end">${fmt(v)}</text>`);
+    }
+    for (const c of allClients) out.push(`<text x="${xOf(panel.left, c)}" y="${top + panelH + 16}" text-anchor="middle">${c}</text>`);
+    out.push(`<text x="${panel.left + panelW / 2}" y="${top + panelH + 34}" text-anchor="middle">concurrent clients</text>`);
+    for (const [name, points] of series) {
+      const color = COLORS[name] ?? '#555';
+      const sorted = [...points].sort((a, b) => a.clients - b.clients);
+      const d = sorted.map((p, i) => `${i === 0 ? 'M' : 'L'}${xOf(panel.left, p.clients).toFixed(1)},${yOf(panel.pick(p), panel.topValue).toFixed(1)}`).join(' ');
+      const dash = name.endsWith('spread') ? ' stroke-dasharray="5,4"' : '';
+      out.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="2"${dash}/>`);
+      for (const p of sorted) out.push(`<circle cx="${xOf(panel.left, p.clients).toFixed(1)}" cy="${yOf(panel.pick(p), panel.topValue).toFixed(1)}" r="3" fill="${color}"/>`);
+    }
+  }
+  let lx = 70;
+  for (const name of series.keys()) {
+    const color = COLORS[name] ?? '#555';
+    const dash = name.endsWith('spread') ? ' stroke-dasharray="5,4"' : '';
+    out.push(`<line x1="${lx}" x2="${lx + 24}" y1="${H - 14}" y2="${H - 14}" stroke="${color}" stroke-width="2"${dash}/>`);
+    out.push(`<text x="${lx + 30}" y="${H - 10}">${escapeXml(name)}</text>`);
+    lx += 190;
+  }
+  out.push('</svg>');
+  return `${out.join('\n')}\n`;
+}
+
+function escapeXml(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+// ------------------------------------------------------------------------------------ README
+
+/** Replaces the body of README's "### Benchmarks" section (up to the next heading of level ≤ 3). */
+export function updateReadme(path: string, body: string): void {
+  const text = readFileSync(path, 'utf8');
+  const start = text.indexOf('\n### Benchmarks\n');
+  if (start < 0) throw new Error(`${path}: no "### Benchmarks" section`);
+  const bodyStart = start + '\n### Benchmarks\n'.length;
+  const rest = text.slice(bodyStart);
+  const next = rest.search(/\n#{1,3} /);
+  const end = next < 0 ? text.length : bodyStart + next;
+  writeFileSync(path, `${text.slice(0, bodyStart)}\n${body.trim()}\n${text.slice(end)}`);
+}

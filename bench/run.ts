@@ -1,0 +1,182 @@
+/**
+ * `npm run bench [-- --only writes,reads --quick --with-etcd --out FILE]`: the benchmarks of
+ * SPEC §8 on a 5-node raftquotes cluster (and, with --with-etcd, on a 5-member etcd driven by
+ * the same load generator). Prints one JSON line per result, then a summary table; writes the
+ * results to bench/results/<date>.json, a chart to docs/bench.svg and the README's table.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { Command } from 'commander';
+import { catchUp, failover, fanout, memory, planFor, reads, soak, writes, type BenchPlan, type BenchRecord } from './benchmarks.js';
+import { chartSvg, markdownTable, summarize, summaryRows, textTable, updateReadme, writesTable } from './report.js';
+import { EtcdSystem, RaftquotesSystem, REPO_ROOT, type BenchSystem } from './systems.js';
+
+const ALL = ['writes', 'reads', 'failover', 'memory', 'catchup', 'fanout', 'soak'] as const;
+type BenchName = (typeof ALL)[number];
+/** The benchmarks that also run against etcd. */
+const ETCD_BENCHES: BenchName[] = ['writes', 'reads', 'failover'];
+
+interface Options {
+  only?: string;
+  quick?: boolean;
+  withEtcd?: boolean;
+  out?: string;
+  readme: boolean;
+  chart: string;
+  fill?: string;
+}
+
+const records: BenchRecord[] = [];
+function emit(record: BenchRecord): void {
+  records.push(record);
+  process.stdout.write(`${JSON.stringify(record)}\n`);
+}
+function say(message: string): void {
+  process.stderr.write(`# ${message}\n`);
+}
+
+/** Runs `body` on a freshly started system and always stops it (every process by pid). */
+const running = new Set<BenchSystem>();
+async function withSystem<S extends BenchSystem>(system: S, body: (s: S) => Promise<void>): Promise<void> {
+  say(`starting ${system.name}`);
+  running.add(system);
+  try {
+    await system.start();
+    await body(system);
+  } finally {
+    await system.stop();
+    running.delete(system);
+  }
+}
+
+/** Stops every process this run started, then exits (Ctrl-C, or the overall deadline). */
+function abort(code: number, why: string): void {
+  say(`${why}: stopping the clusters`);
+  for (const system of running) system.abort();
+  process.exit(code);
+}
+
+/** Each benchmark in its own try: one failing does not lose the others' numbers. */
+async function step(name: string, run: () => Promise<void>): Promise<void> {
+  const started = Date.now();
+  say(`${name}…`);
+  try {
+    await run();
+    say(`${name} done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  } catch (err) {
+    say(`${name} FAILED: ${(err as Error).stack ?? err}`);
+    emit({ bench: name, system: 'error', error: (err as Error).message });
+  }
+}
+
+async function runRaftquotes(selected: Set<BenchName>, plan: BenchPlan): Promise<void> {
+  const has = (b: BenchName): boolean => selected.has(b);
+  if (has('memory') || has('writes') || has('reads') || has('fanout') || has('failover') || has('soak') || has('catchup')) {
+    // Default settings (snapshot every 10,000 entries): memory first, on fresh processes.
+    await withSystem(new RaftquotesSystem(), async (rq) => {
+      if (has('memory')) await step('memory', () => memory(rq, plan, emit));
+      if (has('writes')) await step('writes', () => writes(rq, plan, emit));
+      if (has('reads')) await step('reads', () => reads(rq, plan, emit));
+      if (has('fanout')) await step('fanout', () => fanout(rq, plan, emit));
+      if (has('catchup')) await step('catch-up via InstallSnapshot', () => catchUp(rq, plan, 'snapshot', emit));
+      if (has('failover')) await step('failover', () => failover(rq, plan, emit));
+      if (has('soak')) await step('soak', () => soak(rq, plan, emit));
+    });
+  }
+  if (has('catchup')) {
+    // No compaction, so the 100,000 entries come from the leader's log.
+    await withSystem(new RaftquotesSystem(5, ['--snapshot-every', '10000000']), async (rq) => {
+      await step('catch-up via the log', () => catchUp(rq, plan, 'log', emit));
+    });
+  }
+}
+
+async function runEtcd(selected: Set<BenchName>, plan: BenchPlan): Promise<void> {
+  const version = EtcdSystem.ensureInstalled(say);
+  if (!version) {
+    say('etcd could not be installed: etcd comparison skipped');
+    emit({ bench: 'etcd', system: 'etcd', skipped: true, reason: 'etcd not installed and apt-get failed' });
+    return;
+  }
+  emit({ bench: 'etcd', system: 'etcd', version });
+  await withSystem(new EtcdSystem(), async (etcd) => {
+    if (selected.has('writes')) await step('etcd writes', () => writes(etcd, plan, emit));
+    if (selected.has('reads')) await step('etcd reads', () => reads(etcd, plan, emit));
+    if (selected.has('failover')) await step('etcd failover', () => failover(etcd, plan, emit));
+  });
+}
+
+function report(options: Options, plan: BenchPlan, selected: BenchName[], startedAt: Date): void {
+  const rows = summarize(records);
+  const table = summaryRows(rows);
+  const detail = writesTable(records);
+  process.stdout.write(`\n${textTable(detail)}\n\n${textTable(table)}\n`);
+  if (!options.withEtcd) process.stdout.write('\netcd: skipped (run with --with-etcd for the side-by-side ratios)\n');
+  const stamp = startedAt.toISOString().replace(/[:]/g, '-').replace(/\.\d+Z$/, 'Z');
+  const out = options.out ?? join(REPO_ROOT, 'bench/results', `${stamp}.json`);
+  mkdirSync(dirname(out), { recursive: true });
+  const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
+  writeFileSync(out, `${JSON.stringify({ startedAt: startedAt.toISOString(), mode: plan.quick ? 'quick' : 'full', benches: selected, withEtcd: Boolean(options.withEtcd), machine, plan, summary: rows, records }, null, 2)}\n`);
+  say(`results written to ${out}`);
+  if (!records.some((r) => r.bench === 'writes')) return;
+  const title = `raftquotes${options.withEtcd ? ' vs etcd' : ''}: 5 nodes on loopback, ${machine.cpus} cores (${startedAt.toISOString().slice(0, 10)}, ${plan.quick ? 'quick' : 'full'} run)`;
+  const chartPath = join(REPO_ROOT, options.chart);
+  mkdirSync(dirname(chartPath), { recursive: true });
+  writeFileSync(chartPath, chartSvg(records, title));
+  say(`chart written to ${chartPath}`);
+  if (!options.readme) return;
+  const body = [
+    `\`npm run bench\` (code in \`bench/\`; \`-- --quick\`, \`-- --only writes,reads\`, \`-- --with-etcd\`). Every benchmark prints JSON lines, then a summary; the results go to \`bench/results/<date>.json\`. One in-process closed-loop HTTP load generator (node:http keep-alive) drives both systems, one system at a time; etcd ${options.withEtcd ? 'is a 5-member etcd (Debian etcd-server) on loopback, written through its v3 JSON gateway' : 'was skipped in this run'}.`,
+    '',
+    `Latest run: ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${plan.quick ? 'quick' : 'full'} mode, ${machine.cpus} cores (${machine.cpuModel ?? 'unknown CPU'}), Node ${machine.node}. The machine is shared and noisy (±20–30 % between runs): only ratios from the same run mean much.`,
+    '',
+    markdownTable(table),
+    '',
+    markdownTable(detail),
+    '',
+    `![throughput and p99 latency vs concurrency](${options.chart})`,
+  ].join('\n');
+  updateReadme(join(REPO_ROOT, 'README.md'), body);
+  say('README benchmark section updated');
+}
+
+async function main(): Promise<void> {
+  const program = new Command()
+    .name('bench')
+    .description('raftquotes benchmarks (SPEC §8)')
+    .option('--only <list>', `comma-separated subset of: ${ALL.join(', ')}`)
+    .option('--quick', 'shorter runs (3 s per load level, 5 failover trials, 20 s soak)')
+    .option('--with-etcd', 'also run writes, reads and failover against a 5-member etcd (installed from Debian if missing)')
+    .option('--out <file>', 'results file (default bench/results/<date>.json)')
+    .option('--no-readme', 'do not update the README benchmark section')
+    .option('--fill <n>', 'writes for the memory and catch-up benchmarks (default 100000; smaller only for smoke runs)')
+    .option('--chart <file>', 'SVG chart path, relative to the repo', 'docs/bench.svg')
+    .parse();
+  const options = program.opts<Options>();
+  const selected = options.only ? options.only.split(',').map((s) => s.trim()).filter(Boolean) : [...ALL];
+  for (const name of selected) if (!(ALL as readonly string[]).includes(name)) program.error(`--only: unknown benchmark "${name}" (one of ${ALL.join(', ')})`);
+  const plan = planFor(Boolean(options.quick));
+  if (options.fill !== undefined) {
+    plan.fillCount = Number(options.fill);
+    if (!Number.isInteger(plan.fillCount) || plan.fillCount < 1) program.error(`--fill: expected a positive integer, got "${options.fill}"`);
+  }
+  const set = new Set(selected as BenchName[]);
+  const startedAt = new Date();
+  const timer = setTimeout(() => abort(3, 'the whole run exceeded 60 minutes'), 60 * 60_000);
+  timer.unref();
+  process.on('SIGINT', () => abort(130, 'SIGINT'));
+  process.on('SIGTERM', () => abort(143, 'SIGTERM'));
+  await runRaftquotes(set, plan);
+  if (options.withEtcd && ETCD_BENCHES.some((b) => set.has(b))) await runEtcd(set, plan);
+  else say('etcd skipped (run with --with-etcd for the side-by-side ratios)');
+  report(options, plan, selected as BenchName[], startedAt);
+}
+
+main().then(
+  () => process.exit(0),
+  (err: Error) => {
+    say(`bench failed: ${err.stack ?? err.message}`);
+    process.exit(1);
+  },
+);
