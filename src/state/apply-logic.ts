@@ -13,6 +13,35 @@ export const CLIENT_LOG_RETENTION = 200_000;
 /** Pruning runs when the applied index crosses a multiple of this, to keep apply cheap. */
 export const PRUNE_EVERY_ENTRIES = 4_096;
 
+/**
+ * What the state machine keeps and for how long. Part of the replicated behaviour: every
+ * replica of a cluster must use the same values (only tests change them, to reach the
+ * pruning boundaries with a few entries instead of a million).
+ */
+export interface RetentionLimits {
+  /** An idempotency record written at index r is kept at least until index r + this. */
+  idempotencyWindowEntries: number;
+  /** Client commands kept for RETRIEVE, counted back from the applied index. */
+  clientLogRetention: number;
+  /** Pruning runs after applying an index that is a multiple of this. */
+  pruneEveryEntries: number;
+}
+
+export const DEFAULT_RETENTION: Readonly<RetentionLimits> = Object.freeze({
+  idempotencyWindowEntries: IDEMPOTENCY_WINDOW_ENTRIES,
+  clientLogRetention: CLIENT_LOG_RETENTION,
+  pruneEveryEntries: PRUNE_EVERY_ENTRIES,
+});
+
+/** Fills in and checks retention limits (positive integers), so a bad value fails at construction. */
+export function retentionLimits(overrides: Partial<RetentionLimits> = {}): Readonly<RetentionLimits> {
+  const limits = { ...DEFAULT_RETENTION, ...overrides };
+  for (const [name, value] of Object.entries(limits)) {
+    assert(Number.isSafeInteger(value) && value > 0, () => `retention limit ${name} must be a positive integer, got ${value}`);
+  }
+  return Object.freeze(limits);
+}
+
 /** The primitive reads and writes a state machine backend offers to the shared apply logic. */
 export interface StateStore {
   getKv(key: string): KvRecord | null;
@@ -28,11 +57,11 @@ export interface StateStore {
 }
 
 /** Applies one committed entry to `store`. Deterministic: the same entry gives the same result everywhere. */
-export function applyEntry(store: StateStore, entry: Entry, appliedBefore: number): ApplyResult {
+export function applyEntry(store: StateStore, entry: Entry, appliedBefore: number, retention: Readonly<RetentionLimits> = DEFAULT_RETENTION): ApplyResult {
   assert(entry.index === appliedBefore + 1, () => `apply out of order: entry ${entry.index} after applied ${appliedBefore}`);
   const result = entry.type === 'normal' ? applyNormal(store, entry) : { ok: true as const, index: entry.index };
   store.setApplied(entry.index, entry.term);
-  if (entry.index % PRUNE_EVERY_ENTRIES === 0) prune(store, entry.index);
+  if (entry.index % retention.pruneEveryEntries === 0) prune(store, entry.index, retention);
   return result;
 }
 
@@ -80,7 +109,7 @@ function compareAndSet(store: StateStore, command: Extract<Command, { op: 'cas' 
   return { ok: true, index };
 }
 
-function prune(store: StateStore, index: number): void {
-  if (index > IDEMPOTENCY_WINDOW_ENTRIES) store.pruneIdempotentBefore(index - IDEMPOTENCY_WINDOW_ENTRIES);
-  if (index > CLIENT_LOG_RETENTION) store.pruneClientEntriesBefore(index - CLIENT_LOG_RETENTION);
+function prune(store: StateStore, index: number, retention: Readonly<RetentionLimits>): void {
+  if (index > retention.idempotencyWindowEntries) store.pruneIdempotentBefore(index - retention.idempotencyWindowEntries);
+  if (index > retention.clientLogRetention) store.pruneClientEntriesBefore(index - retention.clientLogRetention);
 }

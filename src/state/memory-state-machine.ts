@@ -1,26 +1,40 @@
+import { assert } from '../raft/assert.js';
 import type { Entry } from '../raft/types.js';
-import { applyEntry, type StateStore } from './apply-logic.js';
+import { applyEntry, retentionLimits, type RetentionLimits, type StateStore } from './apply-logic.js';
+import { compareCodePoints } from './command-codec.js';
 import { decodeStateImage, encodeStateImage, type StateImage } from './snapshot-codec.js';
 import type { ApplyResult, Command, CommittedClientEntry, KvRecord, Quote, StateMachine } from './types.js';
 
 /**
  * The state machine in memory, for the simulator and tests. Same apply logic and snapshot
- * format as the SQLite one, so a snapshot taken by either restores into the other.
+ * format as the SQLite one, so a snapshot taken by either restores into the other. Values,
+ * idempotency results and client commands are kept as JSON text, as SQLite keeps them, so
+ * both read back exactly the same data (e.g. -0 becomes 0 in both).
  */
 export class MemoryStateMachine implements StateMachine, StateStore {
   private applied = 0;
   private appliedTerm = 0;
   private kv = new Map<string, { valueJson: string; index: number }>();
   private quotes: Quote[] = [];
-  private idempotency = new Map<string, { index: number; result: ApplyResult }>();
-  private clientLog: CommittedClientEntry[] = [];
+  private idempotency = new Map<string, { index: number; resultJson: string }>();
+  private clientLog: Array<{ index: number; term: number; commandJson: string }> = [];
+  private readonly retention: Readonly<RetentionLimits>;
+
+  /** `retention` is for tests only: every replica must use the same limits. */
+  constructor(retention: Partial<RetentionLimits> = {}) {
+    this.retention = retentionLimits(retention);
+  }
 
   appliedIndex(): number {
     return this.applied;
   }
 
+  /** All or nothing, like the SQLite transaction: an out-of-order batch changes nothing. */
   apply(entries: Entry[]): ApplyResult[] {
-    return entries.map((entry) => applyEntry(this, entry, this.applied));
+    entries.forEach((entry, i) => {
+      assert(entry.index === this.applied + 1 + i, () => `apply out of order: entry ${entry.index} after applied ${this.applied + i}`);
+    });
+    return entries.map((entry) => applyEntry(this, entry, this.applied, this.retention));
   }
 
   get(key: string): KvRecord | null {
@@ -34,18 +48,18 @@ export class MemoryStateMachine implements StateMachine, StateStore {
 
   clientEntriesFrom(fromIndex: number, limit: number): CommittedClientEntry[] {
     const start = firstAtOrAfter(this.clientLog, fromIndex, (e) => e.index);
-    return this.clientLog.slice(start, start + limit);
+    return this.clientLog.slice(start, start + limit).map((e) => ({ index: e.index, term: e.term, command: JSON.parse(e.commandJson) as Command }));
   }
 
   snapshot(): Uint8Array {
     const image: StateImage = {
-      version: 1,
+      version: 2,
       appliedIndex: this.applied,
       appliedTerm: this.appliedTerm,
-      kv: [...this.kv].map(([key, v]) => [key, v.valueJson, v.index]),
+      kv: [...this.kv].sort(byKey).map(([key, v]) => [key, v.valueJson, v.index]),
       quotes: this.quotes.slice(),
-      idempotency: [...this.idempotency].map(([key, v]) => [key, v.index, v.result]),
-      clientLog: this.clientLog.map((e) => [e.index, e.term, e.command]),
+      idempotency: [...this.idempotency].sort(byKey).map(([key, v]) => [key, v.index, v.resultJson]),
+      clientLog: this.clientLog.map((e) => [e.index, e.term, e.commandJson]),
     };
     return encodeStateImage(image);
   }
@@ -54,8 +68,8 @@ export class MemoryStateMachine implements StateMachine, StateStore {
     const image = decodeStateImage(data);
     this.kv = new Map(image.kv.map(([key, valueJson, at]) => [key, { valueJson, index: at }]));
     this.quotes = image.quotes.slice();
-    this.idempotency = new Map(image.idempotency.map(([key, at, result]) => [key, { index: at, result }]));
-    this.clientLog = image.clientLog.map(([at, t, command]) => ({ index: at, term: t, command }));
+    this.idempotency = new Map(image.idempotency.map(([key, at, resultJson]) => [key, { index: at, resultJson }]));
+    this.clientLog = image.clientLog.map(([at, t, commandJson]) => ({ index: at, term: t, commandJson }));
     this.applied = index;
     this.appliedTerm = term;
   }
@@ -76,11 +90,12 @@ export class MemoryStateMachine implements StateMachine, StateStore {
   }
 
   getIdempotent(key: string): ApplyResult | null {
-    return this.idempotency.get(key)?.result ?? null;
+    const record = this.idempotency.get(key);
+    return record ? (JSON.parse(record.resultJson) as ApplyResult) : null;
   }
 
   putIdempotent(key: string, index: number, result: ApplyResult): void {
-    this.idempotency.set(key, { index, result });
+    this.idempotency.set(key, { index, resultJson: JSON.stringify(result) });
   }
 
   pruneIdempotentBefore(index: number): void {
@@ -92,7 +107,7 @@ export class MemoryStateMachine implements StateMachine, StateStore {
   }
 
   addClientEntry(index: number, term: number, command: Command): void {
-    this.clientLog.push({ index, term, command });
+    this.clientLog.push({ index, term, commandJson: JSON.stringify(command) });
   }
 
   pruneClientEntriesBefore(index: number): void {
@@ -103,6 +118,10 @@ export class MemoryStateMachine implements StateMachine, StateStore {
     this.applied = index;
     this.appliedTerm = term;
   }
+}
+
+function byKey(a: [string, unknown], b: [string, unknown]): number {
+  return compareCodePoints(a[0], b[0]);
 }
 
 /** Binary search: position of the first item whose index is >= `index` in an index-sorted array. */

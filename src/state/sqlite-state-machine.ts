@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { Entry } from '../raft/types.js';
-import { applyEntry, type StateStore } from './apply-logic.js';
+import { applyEntry, retentionLimits, type RetentionLimits, type StateStore } from './apply-logic.js';
 import { decodeStateImage, encodeStateImage, type StateImage } from './snapshot-codec.js';
 import type { ApplyResult, Command, CommittedClientEntry, KvRecord, Quote, StateMachine } from './types.js';
 
@@ -27,12 +27,17 @@ export class SqliteStateMachine implements StateMachine, StateStore {
   private readonly applyBatch: (entries: Entry[]) => ApplyResult[];
   private readonly restoreImage: (image: StateImage, index: number, term: number) => void;
 
-  constructor(private readonly db: Database.Database) {
+  /** `retention` is for tests only: every replica must use the same limits. */
+  constructor(
+    private readonly db: Database.Database,
+    retention: Partial<RetentionLimits> = {},
+  ) {
+    const limits = retentionLimits(retention);
     db.exec(SCHEMA);
     this.stmt = prepareStatements(db);
     const row = this.stmt.getApplied.get() as { idx: number } | undefined;
     this.applied = row?.idx ?? 0;
-    this.applyBatch = db.transaction((entries: Entry[]) => entries.map((entry) => applyEntry(this, entry, this.applied)));
+    this.applyBatch = db.transaction((entries: Entry[]) => entries.map((entry) => applyEntry(this, entry, this.applied, limits)));
     this.restoreImage = db.transaction((image: StateImage, index: number, term: number) => this.replaceAll(image, index, term));
   }
 
@@ -63,19 +68,20 @@ export class SqliteStateMachine implements StateMachine, StateStore {
     return rows.map((r) => ({ index: r.idx, term: r.term, command: JSON.parse(r.command) as Command }));
   }
 
+  /** Keys in code point order (SQLite's BINARY collation on UTF-8), like the memory twin's. */
   snapshot(): Uint8Array {
     const term = (this.stmt.getApplied.get() as { term: number } | undefined)?.term ?? 0;
     const image: StateImage = {
-      version: 1,
+      version: 2,
       appliedIndex: this.applied,
       appliedTerm: term,
-      kv: (this.db.prepare('SELECT key, value, idx FROM sm_kv').all() as KvRow[]).map((r) => [r.key, r.value, r.idx]),
+      kv: (this.db.prepare('SELECT key, value, idx FROM sm_kv ORDER BY key').all() as KvRow[]).map((r) => [r.key, r.value, r.idx]),
       quotes: (this.db.prepare('SELECT * FROM sm_quotes ORDER BY idx').all() as QuoteRow[]).map(toQuote),
-      idempotency: (this.db.prepare('SELECT key, idx, result FROM sm_idempotency').all() as Array<{ key: string; idx: number; result: string }>).map(
-        (r) => [r.key, r.idx, JSON.parse(r.result) as ApplyResult],
+      idempotency: (this.db.prepare('SELECT key, idx, result FROM sm_idempotency ORDER BY key').all() as Array<{ key: string; idx: number; result: string }>).map(
+        (r) => [r.key, r.idx, r.result],
       ),
       clientLog: (this.db.prepare('SELECT idx, term, command FROM sm_client_log ORDER BY idx').all() as Array<{ idx: number; term: number; command: string }>).map(
-        (r) => [r.idx, r.term, JSON.parse(r.command) as Command],
+        (r) => [r.idx, r.term, r.command],
       ),
     };
     return encodeStateImage(image);
@@ -89,8 +95,8 @@ export class SqliteStateMachine implements StateMachine, StateStore {
     this.db.exec('DELETE FROM sm_kv; DELETE FROM sm_quotes; DELETE FROM sm_idempotency; DELETE FROM sm_client_log;');
     for (const [key, valueJson, at] of image.kv) this.putKv(key, valueJson, at);
     for (const quote of image.quotes) this.addQuote(quote);
-    for (const [key, at, result] of image.idempotency) this.putIdempotent(key, at, result);
-    for (const [at, t, command] of image.clientLog) this.addClientEntry(at, t, command);
+    for (const [key, at, resultJson] of image.idempotency) this.stmt.putIdem.run(key, at, resultJson);
+    for (const [at, t, commandJson] of image.clientLog) this.stmt.addClient.run(at, t, commandJson);
     this.setApplied(index, term);
   }
 

@@ -1,0 +1,512 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Entry, EntryType } from '../raft/types.js';
+import { retentionLimits, type RetentionLimits } from './apply-logic.js';
+import { decodeStateImage } from './snapshot-codec.js';
+import { MemoryStateMachine } from './memory-state-machine.js';
+import { SqliteStateMachine } from './sqlite-state-machine.js';
+import type { ApplyResult, Command, CommittedClientEntry, KvRecord, Quote, StateMachine } from './types.js';
+
+// ---------------------------------------------------------------- the implementations
+
+type Impl = 'memory' | 'sqlite';
+const IMPLS: Impl[] = ['memory', 'sqlite'];
+
+const dir = mkdtempSync(join(tmpdir(), 'raftquotes-state-'));
+const open: Database.Database[] = [];
+let fileSeq = 0;
+afterAll(() => {
+  for (const db of open.splice(0)) if (db.open) db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh state machine; SQLite on a temp file (WAL, as on a node; no fsync: this tests logic). */
+function fresh(impl: Impl, retention?: Partial<RetentionLimits>): StateMachine {
+  if (impl === 'memory') return new MemoryStateMachine(retention);
+  const db = new Database(join(dir, `sm-${++fileSeq}.db`));
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = OFF');
+  open.push(db);
+  return new SqliteStateMachine(db, retention);
+}
+
+/** Closes SQLite databases of finished property runs so file handles stay bounded. */
+function closeAll(): void {
+  for (const db of open.splice(0)) {
+    const file = db.name;
+    db.close();
+    rmSync(file, { force: true });
+  }
+}
+
+const other = (impl: Impl): Impl => (impl === 'memory' ? 'sqlite' : 'memory');
+
+// ---------------------------------------------------------------- the naive model
+
+type Json = unknown;
+
+/** JSON as it comes back from storage: what a value looks like after a JSON round trip. */
+function jsonCopy(value: Json): Json {
+  return JSON.parse(JSON.stringify(value ?? null)) as Json;
+}
+
+/** Deep equality of JSON values where object key order does not matter (a cas compares values). */
+function sameJson(a: Json, b: Json): boolean {
+  if (Array.isArray(a) || Array.isArray(b)) {
+    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => sameJson(x, b[i]));
+  }
+  if (a !== null && b !== null && typeof a === 'object' && typeof b === 'object') {
+    const ra = a as Record<string, Json>;
+    const rb = b as Record<string, Json>;
+    const ka = Object.keys(ra).sort();
+    const kb = Object.keys(rb).sort();
+    return ka.length === kb.length && ka.every((k, i) => k === kb[i] && sameJson(ra[k], rb[k]));
+  }
+  return a === b;
+}
+
+/** Lone surrogates replaced by U+FFFD, the way Node's UTF-8 encoder does it. */
+function wellFormedModel(text: string): string {
+  return Buffer.from(text, 'utf8').toString('utf8');
+}
+
+/** The command an entry carries, or null when it is not one; strings made well-formed. */
+function modelParse(data: string): Command | null {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(data);
+  } catch {
+    return null;
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return null;
+  const o = raw as Record<string, unknown>;
+  if (o.idempotencyKey !== undefined && typeof o.idempotencyKey !== 'string') return null;
+  const wf = wellFormedModel;
+  const idem = typeof o.idempotencyKey === 'string' ? { idempotencyKey: wf(o.idempotencyKey) } : {};
+  const has = (field: string): boolean => Object.prototype.hasOwnProperty.call(o, field);
+  if (o.op === 'put' && typeof o.key === 'string' && has('value')) return { op: 'put', key: wf(o.key), value: o.value, ...idem };
+  if (o.op === 'delete' && typeof o.key === 'string') return { op: 'delete', key: wf(o.key), ...idem };
+  if (o.op === 'cas' && typeof o.key === 'string' && has('from') && has('to')) return { op: 'cas', key: wf(o.key), from: o.from, to: o.to, ...idem };
+  if (o.op === 'quote' && typeof o.text === 'string' && typeof o.author === 'string' && typeof o.postedAt === 'string') {
+    return { op: 'quote', text: wf(o.text), author: wf(o.author), postedAt: wf(o.postedAt), ...idem };
+  }
+  return null;
+}
+
+/**
+ * The state machine written in the most obvious way: a Map, an array of quotes, a Map of
+ * idempotency records and an array of client commands, pruned by scanning everything.
+ */
+class NaiveModel {
+  applied = 0;
+  appliedTerm = 0;
+  kv = new Map<string, { value: Json; index: number }>();
+  quotes: Quote[] = [];
+  idempotency = new Map<string, { index: number; result: ApplyResult }>();
+  clientLog: CommittedClientEntry[] = [];
+
+  constructor(private readonly retention: RetentionLimits) {}
+
+  apply(entry: Entry): ApplyResult {
+    expect(entry.index).toBe(this.applied + 1);
+    const result = entry.type === 'normal' ? this.applyCommand(entry) : { ok: true as const, index: entry.index };
+    this.applied = entry.index;
+    this.appliedTerm = entry.term;
+    if (entry.index % this.retention.pruneEveryEntries === 0) {
+      for (const [key, record] of [...this.idempotency]) {
+        if (record.index < entry.index - this.retention.idempotencyWindowEntries) this.idempotency.delete(key);
+      }
+      this.clientLog = this.clientLog.filter((e) => e.index >= entry.index - this.retention.clientLogRetention);
+    }
+    return result;
+  }
+
+  private applyCommand(entry: Entry): ApplyResult {
+    const command = modelParse(entry.data);
+    if (command === null) return { ok: false, index: entry.index, error: 'invalid_command' };
+    const id = command.idempotencyKey;
+    const first = id === undefined ? undefined : this.idempotency.get(id);
+    if (first) return first.result;
+    const result = jsonCopy(this.execute(command, entry)) as ApplyResult;
+    this.clientLog.push({ index: entry.index, term: entry.term, command: jsonCopy(command) as Command });
+    if (id !== undefined) this.idempotency.set(id, { index: entry.index, result });
+    return result;
+  }
+
+  private execute(command: Command, entry: Entry): ApplyResult {
+    const index = entry.index;
+    const current = command.op === 'quote' ? undefined : this.kv.get(command.key);
+    switch (command.op) {
+      case 'put':
+        this.kv.set(command.key, { value: jsonCopy(command.value), index });
+        return { ok: true, index };
+      case 'delete':
+        if (!current) return { ok: false, index, error: 'not_found' };
+        this.kv.delete(command.key);
+        return { ok: true, index };
+      case 'cas':
+        if (!current) return { ok: false, index, error: 'not_found' };
+        if (!sameJson(current.value, jsonCopy(command.from))) return { ok: false, index, error: 'precondition_failed', current: current.value };
+        this.kv.set(command.key, { value: jsonCopy(command.to), index });
+        return { ok: true, index };
+      case 'quote': {
+        const quote: Quote = { index, term: entry.term, text: command.text, author: command.author, postedAt: command.postedAt };
+        this.quotes.push(quote);
+        return { ok: true, index, quote };
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------- observing a state
+
+const KEYS = ['a', 'b', 'c', '__proto__', 'constructor', 'ключ', '😀', '\ue000', 'x/y', '\ud800', '\ufffd'];
+const IDEMPOTENCY_KEYS = ['id1', 'id2', 'id3', '__proto__', '\udc00'];
+
+interface Observed {
+  appliedIndex: number;
+  appliedTerm: number;
+  kv: Array<KvRecord | null>;
+  quotes: Quote[];
+  clientLog: CommittedClientEntry[];
+  idempotency: Array<[string, number, ApplyResult]>;
+}
+
+/** Everything a state machine holds, through its public reads and its snapshot image. */
+function observe(sm: StateMachine): Observed {
+  const image = decodeStateImage(sm.snapshot());
+  return {
+    appliedIndex: sm.appliedIndex(),
+    appliedTerm: image.appliedTerm,
+    kv: KEYS.map((k) => sm.get(wellFormedModel(k))),
+    quotes: sm.quotesAfter(0, 1_000_000),
+    clientLog: sm.clientEntriesFrom(0, 1_000_000),
+    idempotency: image.idempotency.map(([key, index, resultJson]) => [key, index, JSON.parse(resultJson)] as [string, number, ApplyResult]).sort(byKey),
+  };
+}
+
+function observeModel(model: NaiveModel): Observed {
+  return {
+    appliedIndex: model.applied,
+    appliedTerm: model.appliedTerm,
+    kv: KEYS.map((k) => {
+      const record = model.kv.get(wellFormedModel(k));
+      return record ? { key: wellFormedModel(k), value: record.value, index: record.index } : null;
+    }),
+    quotes: model.quotes,
+    clientLog: model.clientLog,
+    idempotency: [...model.idempotency].map(([key, r]) => [key, r.index, r.result] as [string, number, ApplyResult]).sort(byKey),
+  };
+}
+
+function byKey(a: [string, ...unknown[]], b: [string, ...unknown[]]): number {
+  return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0;
+}
+
+// ---------------------------------------------------------------- generators
+
+const ODD_VALUES: Json[] = [
+  null,
+  1,
+  'x',
+  true,
+  [],
+  { a: 1, b: [1, 2] },
+  { b: [1, 2], a: 1 },
+  JSON.parse('{"__proto__": {"polluted": true}}'),
+  '\ud800',
+  { '\ud83d': '\ude00' },
+  'é',
+  'é',
+];
+const valueArb: fc.Arbitrary<Json> = fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...ODD_VALUES) }, { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 2 }) });
+const keyArb = fc.constantFrom(...KEYS);
+const idArb = fc.option(fc.constantFrom(...IDEMPOTENCY_KEYS), { nil: undefined, freq: 2 });
+const withId = <T extends object>(command: T, id: string | undefined): T => (id === undefined ? command : { ...command, idempotencyKey: id });
+
+/** Entries that are not commands (never proposed by the API), and odd but valid JSON. */
+const RAW_DATA = [
+  '',
+  'not json',
+  '{"op":"put"',
+  '[]',
+  'null',
+  '42',
+  '"put"',
+  '{"op":"put","key":1,"value":1}',
+  '{"op":"put","key":"a"}',
+  '{"op":"nope","key":"a"}',
+  '{"op":"cas","key":"a","from":1}',
+  '{"op":"quote","text":"t","author":"a"}',
+  '{"op":"delete","key":"a","idempotencyKey":5}',
+  '{"op":"delete","key":"a","idempotencyKey":null}',
+  '{"__proto__":{"op":"put","key":"a","value":1}}',
+  '{"op":"put","key":"a","value":-0}',
+  '{"op":"put","key":"b","value":1e400,"idempotencyKey":"id1"}',
+  '{"op":"put","key":"c","value":{"__proto__":{"x":-0}},"extra":"ignored"}',
+  '{"op":"cas","key":"a","from":0,"to":-0}',
+  '{"op":"cas","key":"a","from":{"__proto__":{"polluted":true}},"to":"\\ud800"}',
+  '{"op":"quote","text":"\\ud800 lone","author":"\\udfff","postedAt":"t","idempotencyKey":"id2"}',
+  '{"op":"delete","key":"\\ud801"}',
+];
+
+const commandArb: fc.Arbitrary<string> = fc.oneof(
+  { weight: 5, arbitrary: fc.tuple(keyArb, valueArb, idArb).map(([key, value, id]) => JSON.stringify(withId({ op: 'put', key, value }, id))) },
+  { weight: 2, arbitrary: fc.tuple(keyArb, idArb).map(([key, id]) => JSON.stringify(withId({ op: 'delete', key }, id))) },
+  { weight: 3, arbitrary: fc.tuple(keyArb, valueArb, valueArb, idArb).map(([key, from, to, id]) => JSON.stringify(withId({ op: 'cas', key, from, to }, id))) },
+  {
+    weight: 2,
+    arbitrary: fc
+      .tuple(fc.string({ maxLength: 8 }), fc.constantFrom('', 'Seneca', '\ud800'), idArb)
+      .map(([text, author, id]) => JSON.stringify(withId({ op: 'quote', text, author, postedAt: '2025-01-01T00:00:00.000Z' }, id))),
+  },
+  { weight: 2, arbitrary: fc.constantFrom(...RAW_DATA) },
+);
+
+interface EntrySpec {
+  type: EntryType;
+  data: string;
+  termBump: boolean;
+}
+
+const entrySpecArb: fc.Arbitrary<EntrySpec> = fc.record({
+  type: fc.constantFrom<EntryType>('normal', 'normal', 'normal', 'normal', 'normal', 'normal', 'noop', 'config'),
+  data: commandArb,
+  termBump: fc.integer({ min: 0, max: 4 }).map((n) => n === 0),
+});
+
+/** Numbers the specs into a log: contiguous indexes from `from`, terms never decreasing. */
+function toEntries(specs: EntrySpec[], from = 1, startTerm = 1): Entry[] {
+  let term = startTerm;
+  return specs.map((spec, i) => {
+    if (spec.termBump) term++;
+    return { index: from + i, term, type: spec.type, data: spec.type === 'normal' ? spec.data : '' };
+  });
+}
+
+/** Splits entries into apply() batches of random sizes. */
+const batchSizesArb = fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 1, maxLength: 40 });
+
+function batches(entries: Entry[], sizes: number[]): Entry[][] {
+  const out: Entry[][] = [];
+  let at = 0;
+  for (let i = 0; at < entries.length; i++) {
+    const size = sizes[i % sizes.length] as number;
+    out.push(entries.slice(at, at + size));
+    at += size;
+  }
+  return out;
+}
+
+const smallRetentionArb: fc.Arbitrary<RetentionLimits> = fc.record({
+  idempotencyWindowEntries: fc.integer({ min: 1, max: 12 }),
+  clientLogRetention: fc.integer({ min: 1, max: 12 }),
+  pruneEveryEntries: fc.integer({ min: 1, max: 6 }),
+});
+const retentionArb = fc.oneof(smallRetentionArb, fc.constant(retentionLimits()));
+
+/** Applies `entries` in batches to every subject and the model; every ApplyResult must match. */
+function applyAll(subjects: StateMachine[], model: NaiveModel, entries: Entry[], sizes: number[]): void {
+  for (const batch of batches(entries, sizes)) {
+    const expected = batch.map((e) => model.apply(e));
+    for (const sm of subjects) expect(sm.apply(batch)).toEqual(expected);
+  }
+}
+
+const RUNS = Number(process.env.STATE_PROPERTY_RUNS ?? 100);
+
+// ---------------------------------------------------------------- properties
+
+describe('state machine against a naive model (fast-check)', () => {
+  for (const impl of IMPLS) {
+    it(`${impl}: every ApplyResult and the final state match the model`, () => {
+      fc.assert(
+        fc.property(fc.array(entrySpecArb, { maxLength: 80 }), batchSizesArb, retentionArb, (specs, sizes, retention) => {
+          try {
+            const sm = fresh(impl, retention);
+            const model = new NaiveModel(retention);
+            applyAll([sm], model, toEntries(specs), sizes);
+            expect(observe(sm)).toEqual(observeModel(model));
+          } finally {
+            closeAll();
+          }
+        }),
+        { numRuns: RUNS },
+      );
+    });
+  }
+
+  it('snapshot mid-way, restore into the other implementation, continue: same results, same state, same bytes', () => {
+    fc.assert(
+      fc.property(
+        fc.array(entrySpecArb, { minLength: 1, maxLength: 80 }),
+        fc.nat(),
+        fc.constantFrom(...IMPLS),
+        batchSizesArb,
+        retentionArb,
+        (specs, cutSeed, sourceImpl, sizes, retention) => {
+          try {
+            const entries = toEntries(specs);
+            const cut = cutSeed % (entries.length + 1);
+            const source = fresh(sourceImpl, retention);
+            const model = new NaiveModel(retention);
+            applyAll([source], model, entries.slice(0, cut), sizes);
+            const target = fresh(other(sourceImpl), retention);
+            const last = entries[cut - 1];
+            target.restore(last?.index ?? 0, last?.term ?? 0, source.snapshot());
+            expect(observe(target)).toEqual(observe(source));
+            applyAll([source, target], model, entries.slice(cut), sizes);
+            const expected = observeModel(model);
+            expect(observe(source)).toEqual(expected);
+            expect(observe(target)).toEqual(expected);
+            expect(Buffer.from(target.snapshot()).equals(Buffer.from(source.snapshot()))).toBe(true);
+          } finally {
+            closeAll();
+          }
+        },
+      ),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('is deterministic: the same entries give the same snapshot bytes, whatever the implementation and batching', () => {
+    fc.assert(
+      fc.property(fc.array(entrySpecArb, { maxLength: 80 }), batchSizesArb, batchSizesArb, retentionArb, (specs, sizesA, sizesB, retention) => {
+        try {
+          const entries = toEntries(specs);
+          const subjects = [fresh('memory', retention), fresh('memory', retention), fresh('sqlite', retention), fresh('sqlite', retention)];
+          subjects.forEach((sm, i) => batches(entries, i % 2 === 0 ? sizesA : sizesB).forEach((b) => sm.apply(b)));
+          const bytes = subjects.map((sm) => Buffer.from(sm.snapshot()).toString('hex'));
+          expect(new Set(bytes).size).toBe(1);
+        } finally {
+          closeAll();
+        }
+      }),
+      { numRuns: RUNS },
+    );
+  });
+});
+
+// ---------------------------------------------------------------- examples and boundaries
+
+const put = (key: string, value: Json, idempotencyKey?: string): string => JSON.stringify(withId({ op: 'put', key, value }, idempotencyKey));
+const normal = (index: number, data: string, term = 1): Entry => ({ index, term, type: 'normal', data });
+const noop = (index: number, term = 1): Entry => ({ index, term, type: 'noop', data: '' });
+
+/** Applies noops up to and including `index`. */
+function noopsTo(sm: StateMachine, index: number): void {
+  const out: Entry[] = [];
+  for (let i = sm.appliedIndex() + 1; i <= index; i++) out.push(noop(i));
+  if (out.length) sm.apply(out);
+}
+
+describe.each(IMPLS)('state machine (%s): examples', (impl) => {
+  afterAll(closeAll);
+
+  it('applies a retried write once and answers the retry with the first result', () => {
+    const sm = fresh(impl);
+    const [first] = sm.apply([normal(1, put('k', 1, 'req-1'))]);
+    const [retry] = sm.apply([normal(2, put('k', 2, 'req-1'))]);
+    expect(first).toEqual({ ok: true, index: 1 });
+    expect(retry).toEqual(first);
+    expect(sm.get('k')).toEqual({ key: 'k', value: 1, index: 1 });
+    expect(sm.clientEntriesFrom(0, 10).map((e) => e.index)).toEqual([1]);
+  });
+
+  it('keeps a failed result for a retry (a cas that failed stays failed, even once it would succeed)', () => {
+    const sm = fresh(impl);
+    sm.apply([normal(1, put('k', { a: 1, b: 2 }))]);
+    const cas = (index: number, from: Json, id?: string): Entry => normal(index, JSON.stringify(withId({ op: 'cas', key: 'k', from, to: 'done' }, id)));
+    expect(sm.apply([cas(2, 'wrong', 'c1')])).toEqual([{ ok: false, index: 2, error: 'precondition_failed', current: { a: 1, b: 2 } }]);
+    expect(sm.apply([cas(3, { b: 2, a: 1 }, 'c1')])).toEqual([{ ok: false, index: 2, error: 'precondition_failed', current: { a: 1, b: 2 } }]);
+    expect(sm.apply([cas(4, { b: 2, a: 1 })])).toEqual([{ ok: true, index: 4 }]);
+    expect(sm.get('k')).toEqual({ key: 'k', value: 'done', index: 4 });
+  });
+
+  it('turns entries that are not commands into invalid_command on every replica, touching nothing', () => {
+    const sm = fresh(impl);
+    const results = sm.apply(RAW_DATA.slice(0, 15).map((data, i) => normal(i + 1, data)));
+    expect(results.every((r) => !r.ok && r.error === 'invalid_command')).toBe(true);
+    expect(sm.appliedIndex()).toBe(15);
+    expect(sm.clientEntriesFrom(0, 100)).toEqual([]);
+    expect(KEYS.map((k) => sm.get(k))).toEqual(KEYS.map(() => null));
+  });
+
+  it('stores exactly the command: unknown fields dropped, lone surrogates replaced, values as after a JSON round trip', () => {
+    const sm = fresh(impl);
+    sm.apply([
+      normal(1, '{"op":"put","key":"c","value":{"__proto__":{"x":-0},"n":1e400},"extra":"ignored"}'),
+      normal(2, '{"op":"quote","text":"a\\ud800b","author":"\\udfff","postedAt":"t"}'),
+    ]);
+    expect(sm.clientEntriesFrom(0, 10)[0]?.command).toEqual(JSON.parse('{"op":"put","key":"c","value":{"__proto__":{"x":0},"n":null}}'));
+    expect(sm.quotesAfter(0, 10)).toEqual([{ index: 2, term: 1, text: 'a\ufffdb', author: '\ufffd', postedAt: 't' }]);
+    const restored = fresh(other(impl));
+    restored.restore(2, 1, sm.snapshot());
+    expect(restored.clientEntriesFrom(0, 10)).toEqual(sm.clientEntriesFrom(0, 10));
+    expect(Object.keys((restored.clientEntriesFrom(0, 10)[0]?.command as { value: object }).value)).toEqual(['__proto__', 'n']);
+  });
+
+  it('refuses an out-of-order batch as a whole', () => {
+    const sm = fresh(impl);
+    sm.apply([normal(1, put('a', 1))]);
+    expect(() => sm.apply([normal(2, put('a', 2)), normal(4, put('a', 4))])).toThrow(/out of order/);
+    expect(sm.appliedIndex()).toBe(1);
+    expect(sm.get('a')).toEqual({ key: 'a', value: 1, index: 1 });
+    expect(sm.clientEntriesFrom(0, 10).map((e) => e.index)).toEqual([1]);
+  });
+
+  it('refuses a snapshot that is not a state image, keeping its state', () => {
+    const sm = fresh(impl);
+    sm.apply([normal(1, put('a', 1))]);
+    expect(() => sm.restore(5, 2, new Uint8Array([1, 2, 3]))).toThrow(/snapshot data/);
+    expect(sm.appliedIndex()).toBe(1);
+    expect(sm.get('a')?.value).toBe(1);
+  });
+
+  it('rejects retention limits that are not positive integers', () => {
+    expect(() => fresh(impl, { pruneEveryEntries: 0 })).toThrow(/pruneEveryEntries/);
+    expect(() => fresh(impl, { idempotencyWindowEntries: 1.5 })).toThrow(/idempotencyWindowEntries/);
+  });
+
+  // Window 10, pruning every 5. A record written at r is pruned after applying the first
+  // multiple p of 5 with r < p - 10: a retry at p is still answered from the record, a
+  // retry at p + 1 is a new write. Retries up to r + window + 1 are always deduplicated.
+  it.each([
+    [3, 15],
+    [4, 15],
+    [5, 20],
+    [9, 20],
+    [10, 25],
+  ])('idempotency record written at %i is kept through index %i and pruned right after', (written, lastKept) => {
+    const retention = { idempotencyWindowEntries: 10, pruneEveryEntries: 5, clientLogRetention: 1_000 };
+    expect(lastKept).toBeGreaterThanOrEqual(written + retention.idempotencyWindowEntries + 1);
+    for (const retryAt of [lastKept, lastKept + 1]) {
+      const sm = fresh(impl, retention);
+      noopsTo(sm, written - 1);
+      sm.apply([normal(written, put('k', 'first', 'req'))]);
+      noopsTo(sm, retryAt - 1);
+      const [result] = sm.apply([normal(retryAt, put('k', 'retry', 'req'))]);
+      if (retryAt === lastKept) {
+        expect(result).toEqual({ ok: true, index: written });
+        expect(sm.get('k')?.value).toBe('first');
+      } else {
+        expect(result).toEqual({ ok: true, index: retryAt });
+        expect(sm.get('k')?.value).toBe('retry');
+      }
+    }
+  });
+
+  it('prunes client commands only at multiples of pruneEveryEntries, keeping the last clientLogRetention', () => {
+    const sm = fresh(impl, { idempotencyWindowEntries: 1_000, pruneEveryEntries: 4, clientLogRetention: 3 });
+    const indexes = (): number[] => sm.clientEntriesFrom(0, 100).map((e) => e.index);
+    sm.apply([1, 2, 3, 4, 5, 6, 7].map((i) => normal(i, put('k', i))));
+    expect(indexes()).toEqual([1, 2, 3, 4, 5, 6, 7]); // index 4 kept everything >= 4 - 3
+    sm.apply([normal(8, put('k', 8))]);
+    expect(indexes()).toEqual([5, 6, 7, 8]);
+    expect(sm.clientEntriesFrom(6, 2).map((e) => e.index)).toEqual([6, 7]);
+  });
+});
