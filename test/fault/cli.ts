@@ -1,0 +1,78 @@
+/**
+ * `npm run fault -- --seconds 120 --nemesis kill,pause,partition,restart,leader --seed N`
+ *
+ * One fault campaign on real processes (issue 7): prints progress, the summary (ops, ok,
+ * failed, indeterminate, leader changes, longest unavailability, linearizable, lost
+ * writes) and every check's verdict. Exit code 0 on a pass, 1 on a failed check, 2 on a
+ * usage error. A failing run leaves its history, explanation, HTML timeline and node logs
+ * in test/fault/artifacts/<seed>/. The last line is the summary as JSON (for tables).
+ */
+import { parseArgs } from 'node:util';
+import { DEFAULT_ARTIFACTS_ROOT, parseKinds, renderSummary, runCampaign } from './harness.js';
+import { seedFromString } from './prng.js';
+
+/** Default ports: 19700+i (HTTP), 19800+i (Raft), 19900+i (controller); no other test uses them. */
+const DEFAULT_PORT_BASE = 19700;
+
+function usage(message: string): never {
+  process.stderr.write(`npm run fault: ${message}\nusage: npm run fault -- [--seconds 120] [--nemesis kill,pause,partition,restart,leader] [--seed N] [--port-base 19700] [--artifacts DIR] [--always-artifacts]\n`);
+  process.exit(2);
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      seconds: { type: 'string', default: '120' },
+      nemesis: { type: 'string', default: 'all' },
+      seed: { type: 'string' },
+      'port-base': { type: 'string', default: String(DEFAULT_PORT_BASE) },
+      artifacts: { type: 'string', default: DEFAULT_ARTIFACTS_ROOT },
+      'always-artifacts': { type: 'boolean', default: false },
+      clients: { type: 'string', default: '10' },
+    },
+    strict: true,
+  });
+  const seconds = Number(values.seconds);
+  if (!Number.isFinite(seconds) || seconds < 5 || seconds > 3600) usage(`--seconds must be within [5, 3600], got ${values.seconds}`);
+  const clients = Number(values.clients);
+  if (!Number.isInteger(clients) || clients < 1 || clients > 64) usage(`--clients must be an integer within [1, 64], got ${values.clients}`);
+  const portBase = Number(values['port-base']);
+  if (!Number.isInteger(portBase) || portBase < 1024 || portBase > 65000 - 300) usage(`--port-base must be an integer within [1024, 64700], got ${values['port-base']}`);
+  let kinds;
+  try {
+    kinds = parseKinds(values.nemesis as string);
+  } catch (err) {
+    usage((err as Error).message);
+  }
+  if (kinds.length === 0) usage('--nemesis: give at least one kind');
+  const seedText = values.seed ?? String(Date.now() % 1_000_000);
+  const seed = /^\d+$/.test(seedText) ? Number(seedText) >>> 0 : seedFromString(seedText);
+  const started = Date.now();
+  const result = await runCampaign({
+    seed,
+    durationMs: seconds * 1000,
+    kinds,
+    kvClients: clients,
+    ports: { httpBase: portBase, raftBase: portBase + 100, controllerBase: portBase + 200 },
+    artifactsRoot: values.artifacts,
+    alwaysWriteArtifacts: values['always-artifacts'],
+    log: (line) => process.stdout.write(`${line}\n`),
+  });
+  process.stdout.write(`\n${result.reportText}\n\n${renderSummary(result.summary)}\n`);
+  if (result.artifactsDir) process.stdout.write(`artifacts: ${result.artifactsDir}\n`);
+  process.stdout.write(`total ${((Date.now() - started) / 1000).toFixed(0)} s\nFAULT_SUMMARY ${JSON.stringify(result.summary)}\n`);
+  process.exit(result.ok ? 0 : 1);
+}
+
+let interrupted = false;
+process.on('SIGINT', () => {
+  if (interrupted) return;
+  interrupted = true;
+  process.stderr.write('interrupted: stopping the nodes this run started\n');
+  process.exit(130); // the exit hook in harness-cluster.ts kills every node it started
+});
+
+main().catch((err: unknown) => {
+  process.stderr.write(`npm run fault: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,225 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../support/cluster.js';
+import { httpCall } from './http-client.js';
+import { FaultNetwork } from './network.js';
+
+const MAIN_JS = join(REPO_ROOT, 'dist/cli/main.js');
+/** How long a (re)started node may take to answer /healthz. */
+const START_TIMEOUT_MS = 30_000;
+/** How long a SIGTERM'd node may take to exit before it is killed (the node forces itself out after 5 s). */
+const TERM_TIMEOUT_MS = 10_000;
+/** How long to wait for the exit event after SIGKILL. */
+const KILL_WAIT_MS = 5_000;
+
+/** Port bases: node i (1-based) uses base + i. Proxies take ephemeral ports. */
+export interface PortBases {
+  httpBase: number;
+  raftBase: number;
+  controllerBase: number;
+}
+
+/** Where a node is in its life, as the harness drove it. */
+export type ProcessState = 'running' | 'paused' | 'stopped';
+
+/** One node process and its addresses. */
+export interface HarnessNode {
+  id: string;
+  http: string;
+  raftPort: number;
+  controllerPort: number;
+  dataDir: string;
+  logFile: string;
+  argv: string[];
+  state: ProcessState;
+  child: ChildProcess | null;
+  /** Times this node was started (1 = first start). */
+  starts: number;
+}
+
+export interface ProcessClusterOptions {
+  nodes?: number;
+  ports: PortBases;
+  /** A fresh directory for data dirs and node logs; the caller removes it. */
+  workDir: string;
+  /** Extra environment for every node (e.g. the unsafe-reads debug switch). */
+  env?: NodeJS.ProcessEnv;
+  /** Extra flags for every node. */
+  nodeArgs?: string[];
+}
+
+/** Every live child of every ProcessCluster in this process, killed on exit so nothing leaks. */
+const liveChildren = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const child of liveChildren) {
+      try {
+        if (child.pid) process.kill(child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  });
+}
+
+/**
+ * Five `raftquotes node` processes on loopback whose peer links all go through a
+ * FaultNetwork: node i's --peers names proxy(i→j) for every j ≠ i. The harness starts,
+ * kills (-9), pauses (SIGSTOP/SIGCONT), stops (SIGTERM) and restarts them by pid; each
+ * node runs in its own process group and is only ever signalled by its own pid.
+ * Node output goes to <workDir>/logs/<id>.log (appended across restarts).
+ */
+export class ProcessCluster {
+  readonly nodes: HarnessNode[];
+
+  private constructor(readonly network: FaultNetwork, nodes: HarnessNode[], private readonly env: NodeJS.ProcessEnv) {
+    this.nodes = nodes;
+  }
+
+  /** Starts the proxies, then every node; resolves once every node answers /healthz. */
+  static async start(options: ProcessClusterOptions): Promise<ProcessCluster> {
+    if (!existsSync(MAIN_JS)) throw new Error('dist/ is missing: run "npm run build" first (npm test and npm run fault do)');
+    installExitHook();
+    const count = options.nodes ?? 5;
+    const ids = Array.from({ length: count }, (_, i) => `Node${i + 1}`);
+    const network = await FaultNetwork.start(ids.map((id, i) => ({ id, raft: { host: '127.0.0.1', port: options.ports.raftBase + i + 1 } })));
+    mkdirSync(join(options.workDir, 'logs'), { recursive: true });
+    const nodes = ids.map((id, i): HarnessNode => {
+      const httpPort = options.ports.httpBase + i + 1;
+      const raftPort = options.ports.raftBase + i + 1;
+      const controllerPort = options.ports.controllerBase + i + 1;
+      const dataDir = join(options.workDir, 'data', id);
+      const argv = [
+        MAIN_JS, 'node', '--id', id, '--peers', network.peersFlag(id),
+        '--http', `127.0.0.1:${httpPort}`, '--raft', `127.0.0.1:${raftPort}`, '--controller', `127.0.0.1:${controllerPort}`,
+        '--data-dir', dataDir, '--rate-limit', '0', ...(options.nodeArgs ?? []),
+      ];
+      return { id, http: `http://127.0.0.1:${httpPort}`, raftPort, controllerPort, dataDir, logFile: join(options.workDir, 'logs', `${id}.log`), argv, state: 'stopped', child: null, starts: 0 };
+    });
+    const cluster = new ProcessCluster(network, nodes, { ...process.env, ...options.env });
+    try {
+      await Promise.all(nodes.map((node) => cluster.startNode(node.id)));
+    } catch (err) {
+      await cluster.close();
+      throw err;
+    }
+    return cluster;
+  }
+
+  get ids(): string[] {
+    return this.nodes.map((n) => n.id);
+  }
+
+  node(id: string): HarnessNode {
+    const node = this.nodes.find((n) => n.id === id);
+    if (!node) throw new Error(`ProcessCluster: unknown node ${id}`);
+    return node;
+  }
+
+  /** Spawns the node from its argv and waits for /healthz (bounded). */
+  async startNode(id: string): Promise<void> {
+    const node = this.node(id);
+    if (node.child) throw new Error(`${id} is already running (pid ${node.child.pid})`);
+    const fd = openSync(node.logFile, 'a');
+    const child = spawn(process.execPath, node.argv, { cwd: REPO_ROOT, detached: true, stdio: ['ignore', fd, fd], env: this.env });
+    closeSync(fd);
+    liveChildren.add(child);
+    node.child = child;
+    node.state = 'running';
+    node.starts++;
+    child.once('exit', () => {
+      liveChildren.delete(child);
+      if (node.child === child) {
+        node.child = null;
+        node.state = 'stopped';
+      }
+    });
+    const deadline = Date.now() + START_TIMEOUT_MS;
+    while (Date.now() < deadline) {
+      if (node.child !== child) throw new Error(`${id} exited during start (exit code ${child.exitCode}); see ${node.logFile}`);
+      const result = await httpCall({ method: 'GET', url: `${node.http}/healthz`, timeoutMs: 500 });
+      if (result.kind === 'response' && result.status === 200) return;
+      await sleep(100);
+    }
+    throw new Error(`${id} did not answer /healthz within ${START_TIMEOUT_MS} ms; see ${node.logFile}`);
+  }
+
+  /** kill -9 and wait for the exit. */
+  async kill(id: string): Promise<void> {
+    const node = this.node(id);
+    const child = node.child;
+    if (!child?.pid) return;
+    const exited = waitExit(child, KILL_WAIT_MS);
+    signal(child, 'SIGKILL');
+    await exited;
+  }
+
+  /** SIGSTOP: the process keeps its sockets and answers nothing. */
+  pause(id: string): void {
+    const node = this.node(id);
+    if (!node.child || node.state !== 'running') return;
+    signal(node.child, 'SIGSTOP');
+    node.state = 'paused';
+  }
+
+  /** SIGCONT after a pause. */
+  resume(id: string): void {
+    const node = this.node(id);
+    if (!node.child || node.state !== 'paused') return;
+    signal(node.child, 'SIGCONT');
+    node.state = 'running';
+  }
+
+  /** Graceful stop: SIGTERM (the leader transfers leadership first), wait for exit, SIGKILL if it hangs. */
+  async terminate(id: string): Promise<void> {
+    const node = this.node(id);
+    const child = node.child;
+    if (!child?.pid) return;
+    if (node.state === 'paused') this.resume(id);
+    const exited = waitExit(child, TERM_TIMEOUT_MS);
+    signal(child, 'SIGTERM');
+    if (!(await exited)) await this.kill(id);
+  }
+
+  /** Ends every fault: links healed, paused nodes continued, stopped nodes started again. */
+  async healEverything(): Promise<void> {
+    this.network.healAll();
+    for (const node of this.nodes) if (node.state === 'paused') this.resume(node.id);
+    await Promise.all(this.nodes.filter((n) => !n.child).map((n) => this.startNode(n.id)));
+  }
+
+  /** Kills every node (continuing paused ones first is not needed: SIGKILL ends a stopped process) and closes the proxies. */
+  async close(): Promise<void> {
+    await Promise.all(this.nodes.map((n) => this.kill(n.id)));
+    await this.network.close();
+  }
+}
+
+function signal(child: ChildProcess, name: NodeJS.Signals): void {
+  try {
+    if (child.pid) process.kill(child.pid, name);
+  } catch {
+    // already gone
+  }
+}
+
+/** Resolves true on exit, false after timeoutMs. */
+function waitExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), timeoutMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+  });
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

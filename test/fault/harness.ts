@@ -1,0 +1,333 @@
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { REPO_ROOT } from '../support/cluster.js';
+import { describeOp, writeTimelineHtml, type FinalRead, type Json, type QuoteLike } from './checker/index.js';
+import { readAllQuotes, Workload, type Target, type WorkloadCounts } from './clients.js';
+import { ProcessCluster, sleep, type PortBases } from './harness-cluster.js';
+import { renderReport, runChecks, type CheckReport, type NodeKeyState } from './harness-checks.js';
+import { httpCall } from './http-client.js';
+import { pollStatus, StatusMonitor, type MonitorReport } from './monitor.js';
+import { generateSchedule, NEMESIS_KINDS, type NemesisKind, type NemesisOptions, type NemesisSchedule } from './nemesis.js';
+import { NemesisRunner, type AppliedFault, type NemesisLogLine } from './nemesis-runner.js';
+import { Prng } from './prng.js';
+
+/** Liveness after the heal (issue 7): a leader that every node agrees on within this time. */
+export const LEADER_AFTER_HEAL_MS = 5_000;
+/** Then every node has applied what the leader committed within this time. */
+export const CATCH_UP_MS = 30_000;
+/** A leader before the run starts (a cold 5-process start on a busy machine). */
+const FIRST_LEADER_MS = 30_000;
+/** Deadline of one final read. */
+const FINAL_READ_TIMEOUT_MS = 5_000;
+/** Where failing runs leave their artifacts, one folder per seed (gitignored). */
+export const DEFAULT_ARTIFACTS_ROOT = join(REPO_ROOT, 'test/fault/artifacts');
+
+export interface CampaignOptions {
+  seed: number;
+  durationMs: number;
+  kinds: readonly NemesisKind[];
+  ports: PortBases;
+  kvClients?: number;
+  quoteClients?: number;
+  quoteReaders?: number;
+  keys?: number;
+  /** Extra environment for every node (the unsafe-reads test uses this). */
+  env?: NodeJS.ProcessEnv;
+  /** Schedule knobs beyond the defaults (minFaultMs defaults to 1 s: a pause outlasts any election timeout). */
+  nemesis?: Partial<Omit<NemesisOptions, 'seed' | 'durationMs' | 'nodes' | 'kinds'>>;
+  artifactsRoot?: string;
+  /** Write artifacts even when the run passes. */
+  alwaysWriteArtifacts?: boolean;
+  /** Progress lines (the CLI prints them; tests may collect them). */
+  log?: (line: string) => void;
+}
+
+/** The numbers the issue asks for, per campaign. */
+export interface CampaignSummary {
+  seed: number;
+  seconds: number;
+  kinds: string[];
+  ops: number;
+  ok: number;
+  failed: number;
+  indeterminate: number;
+  retries: number;
+  failedBy: Record<string, number>;
+  quotes: { posted: number; ok: number; listReads: number };
+  leaderChanges: number;
+  longestUnavailabilityMs: number;
+  longestUnavailabilityAt: [number, number];
+  faults: number;
+  /** Fault kinds the run actually started, sorted. */
+  appliedKinds: string[];
+  nemesisErrors: number;
+  linearizable: boolean | 'unknown';
+  lostWrites: number;
+  ok_: boolean;
+  checkMs: number;
+}
+
+export interface CampaignResult {
+  ok: boolean;
+  summary: CampaignSummary;
+  report: CheckReport;
+  reportText: string;
+  artifactsDir?: string;
+}
+
+/**
+ * One fault campaign on real processes: five nodes behind per-link fault proxies, a
+ * seeded nemesis schedule, concurrent clients recording a history; then heal, liveness,
+ * final reads through every node, and every check. Reproducible from the seed as far as
+ * the schedule and the workload's choices go (timing on a real machine is not).
+ */
+export async function runCampaign(options: CampaignOptions): Promise<CampaignResult> {
+  const log = options.log ?? (() => undefined);
+  const workDir = mkdtempSync(join(tmpdir(), 'raftquotes-fault-'));
+  const prng = new Prng(options.seed);
+  const schedulePrng = prng.fork();
+  const workloadPrng = prng.fork();
+  let cluster: ProcessCluster | undefined;
+  try {
+    log(`seed ${options.seed}: starting 5 nodes behind 20 link proxies (work dir ${workDir})`);
+    cluster = await ProcessCluster.start({ ports: options.ports, workDir, env: options.env });
+    const targets: Target[] = cluster.nodes.map((n) => ({ id: n.id, http: n.http }));
+    await waitForAgreedLeader(targets, FIRST_LEADER_MS, () => 0);
+    const schedule = generateSchedule({ minFaultMs: 1_000, ...options.nemesis, seed: schedulePrng.nextUint32(), durationMs: options.durationMs, nodes: cluster.ids, kinds: options.kinds });
+    const t0 = performance.now();
+    const clock = (): number => Math.round((performance.now() - t0) * 10) / 10;
+    const run = await faultPhase(cluster, targets, schedule, workloadPrng, clock, options, log);
+    const end = await endPhase(cluster, targets, run.workload, clock, log);
+    const monitorReport = await run.monitor.stop();
+    await cluster.close();
+    cluster = undefined;
+    log('checking the history');
+    const checkStarted = Date.now();
+    const w = run.workload;
+    const report = checkRun(w, end, monitorReport);
+    const summary = summarize(options, w.counts, monitorReport, run.faults, run.nemesisLog, report, w, Date.now() - checkStarted);
+    const reportText = renderReport(report);
+    const result: CampaignResult = { ok: report.ok, summary, report, reportText };
+    if (!report.ok || options.alwaysWriteArtifacts) {
+      result.artifactsDir = await writeArtifacts(options, workDir, result, run, end, schedule);
+      log(`artifacts: ${result.artifactsDir}`);
+    }
+    return result;
+  } finally {
+    await cluster?.close();
+    rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+interface FaultPhase {
+  workload: Workload;
+  monitor: StatusMonitor;
+  faults: AppliedFault[];
+  nemesisLog: NemesisLogLine[];
+  schedule: NemesisSchedule;
+}
+
+async function faultPhase(cluster: ProcessCluster, targets: Target[], schedule: NemesisSchedule, prng: Prng, clock: () => number, options: CampaignOptions, log: (line: string) => void): Promise<FaultPhase> {
+  const keyCount = options.keys ?? 5;
+  const workload = new Workload({
+    targets, keys: Array.from({ length: keyCount }, (_, i) => `k${i}`), kvClients: options.kvClients ?? 10, quoteClients: options.quoteClients ?? 2, quoteReaders: options.quoteReaders ?? 1,
+    requestTimeoutMs: 6_000, idempotentShare: 0.3, maxRetries: 3, thinkMs: 40, quoteThinkMs: 300, prng, clock,
+  });
+  const monitor = new StatusMonitor(targets, clock);
+  const runner = new NemesisRunner(schedule, cluster, clock, () => monitor.currentLeader());
+  log(`fault phase: ${options.durationMs / 1000} s, ${schedule.events.filter((e) => e.action === 'start').length} faults (${options.kinds.join(',')})`);
+  monitor.start();
+  workload.start();
+  runner.start();
+  for (let next = 10_000; clock() < options.durationMs; next += 10_000) {
+    await sleep(Math.max(1, Math.min(next, options.durationMs) - clock()));
+    const c = workload.counts;
+    log(`  ${Math.round(clock() / 1000)} s: ops ${c.ops} ok ${c.ok} failed ${c.failed} indeterminate ${c.indeterminate}; leader ${monitor.currentLeader() ?? '?'}`);
+  }
+  await runner.finish();
+  await workload.stop();
+  for (const line of runner.log.filter((l) => l.error)) log(`  nemesis error at ${Math.round(line.atMs)} ms: ${line.text}: ${line.error}`);
+  return { workload, monitor, faults: runner.faults, nemesisLog: runner.log, schedule: runner.effectiveSchedule };
+}
+
+/** Every check over a workload's records and the end phase's final reads. */
+export function checkRun(w: Workload, end: EndPhase, monitorReport: MonitorReport): CheckReport {
+  return runChecks({
+    history: w.history, dropped: w.dropped, finalReads: end.finalReads, observations: w.observations, idempotencyKeyOfValue: w.idempotencyKeyOfValue,
+    unavailableValues: w.unavailableValues, quotePosts: w.quotePosts, quoteReads: w.quoteReads, finalQuotes: end.finalQuotes, finalStates: end.finalStates,
+    finalApplied: end.finalApplied, monitor: monitorReport, livenessProblems: end.livenessProblems, unexpectedAnswers: w.counts.unexpected,
+  });
+}
+
+/** What the end phase gathered. */
+export interface EndPhase {
+  healedAtMs: number;
+  finalReads: FinalRead[];
+  finalQuotes: Record<string, QuoteLike[]>;
+  finalStates: NodeKeyState[];
+  finalApplied: Record<string, number>;
+  livenessProblems: string[];
+}
+
+/** Heal, liveness, catch-up, final reads through every node. */
+export async function endPhase(cluster: ProcessCluster, targets: Target[], workload: Workload, clock: () => number, log: (line: string) => void): Promise<EndPhase> {
+  const problems: string[] = [];
+  log('healing everything');
+  await cluster.healEverything();
+  const healedAtMs = clock();
+  const leader = await waitForAgreedLeader(targets, LEADER_AFTER_HEAL_MS, clock).catch((err: Error) => {
+    problems.push(`no leader agreed by every node within ${LEADER_AFTER_HEAL_MS} ms of the heal: ${err.message}`);
+    return null;
+  });
+  if (leader) log(`  leader ${leader} ${Math.round(clock() - healedAtMs)} ms after the heal`);
+  const caughtUp = await waitCaughtUp(targets, CATCH_UP_MS, clock);
+  if (!caughtUp.ok) problems.push(`not every node caught up within ${CATCH_UP_MS} ms: ${caughtUp.detail}`);
+  const keys = [...new Set(workload.history.map((op) => op.key))].sort();
+  const finalReads: FinalRead[] = [];
+  for (const target of targets) {
+    for (const key of keys) {
+      const result = await httpCall({ method: 'GET', url: `${target.http}/api/kv/${encodeURIComponent(key)}`, timeoutMs: FINAL_READ_TIMEOUT_MS });
+      if (result.kind === 'response' && (result.status === 200 || (result.status === 404 && result.body?.error === 'not_found'))) {
+        finalReads.push({ key, value: result.status === 200 ? (result.body.value as Json) : null, nodeId: target.id });
+      } else problems.push(`final read of ${JSON.stringify(key)} through ${target.id} failed: ${result.kind === 'error' ? result.message : `HTTP ${result.status} ${JSON.stringify(result.body).slice(0, 120)}`}`);
+    }
+  }
+  const finalQuotes: Record<string, QuoteLike[]> = {};
+  for (const target of targets) {
+    const quotes = await readAllQuotes(target, FINAL_READ_TIMEOUT_MS, false);
+    if (quotes) finalQuotes[target.id] = quotes;
+    else problems.push(`final quote list through ${target.id} failed`);
+  }
+  // State machine safety: once every node has applied the same index, their states must be equal.
+  const settled = await waitCaughtUp(targets, CATCH_UP_MS, clock);
+  if (!settled.ok) problems.push(`nodes did not settle on one applied index: ${settled.detail}`);
+  const finalStates: NodeKeyState[] = [];
+  for (const target of targets) {
+    for (const key of keys) {
+      const result = await httpCall({ method: 'GET', url: `${target.http}/api/kv/${encodeURIComponent(key)}?consistency=stale`, timeoutMs: FINAL_READ_TIMEOUT_MS });
+      if (result.kind === 'response' && result.status === 200) finalStates.push({ nodeId: target.id, key, value: result.body.value as Json, index: result.body.index as number });
+      else if (result.kind === 'response' && result.status === 404) finalStates.push({ nodeId: target.id, key, value: null, index: null });
+      else problems.push(`stale read of ${JSON.stringify(key)} on ${target.id} failed`);
+    }
+  }
+  const finalApplied: Record<string, number> = {};
+  for (const target of targets) {
+    const status = await pollStatus(target, clock, 2_000);
+    if (status) finalApplied[target.id] = status.appliedIndex;
+  }
+  return { healedAtMs, finalReads, finalQuotes, finalStates, finalApplied, livenessProblems: problems };
+}
+
+/** A leader that every node names, in one term; throws after timeoutMs. */
+export async function waitForAgreedLeader(targets: readonly Target[], timeoutMs: number, clock: () => number): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    const statuses = await Promise.all(targets.map((t) => pollStatus(t, clock)));
+    const leaders = statuses.filter((s) => s?.state === 'leader');
+    const leader = leaders[0];
+    if (leaders.length === 1 && leader && statuses.every((s) => s && s.leader === leader.nodeId && s.term === leader.term)) return leader.nodeId;
+    last = statuses.map((s, i) => (s ? `${s.nodeId}:${s.state}/t${s.term}/leader=${s.leader}` : `${targets[i]?.id}:no answer`)).join(' ');
+    await sleep(100);
+  }
+  throw new Error(`last view: ${last}`);
+}
+
+/** Every node has applied the leader's commit index (and all agree on it). */
+export async function waitCaughtUp(targets: readonly Target[], timeoutMs: number, clock: () => number): Promise<{ ok: boolean; detail: string }> {
+  const deadline = Date.now() + timeoutMs;
+  let detail = '';
+  while (Date.now() < deadline) {
+    const statuses = await Promise.all(targets.map((t) => pollStatus(t, clock, 2_000)));
+    const commit = Math.max(...statuses.map((s) => s?.commitIndex ?? 0));
+    detail = statuses.map((s, i) => (s ? `${s.nodeId}: applied ${s.appliedIndex}/commit ${s.commitIndex}` : `${targets[i]?.id}: no answer`)).join(', ');
+    if (statuses.every((s) => s && s.appliedIndex === commit && s.commitIndex === commit)) return { ok: true, detail };
+    await sleep(200);
+  }
+  return { ok: false, detail };
+}
+
+function summarize(options: CampaignOptions, counts: WorkloadCounts, monitor: MonitorReport, faults: AppliedFault[], nemesisLog: NemesisLogLine[], report: CheckReport, workload: Workload, checkMs: number): CampaignSummary {
+  const gap = longestUnavailability(workload, options.durationMs);
+  return {
+    seed: options.seed,
+    seconds: options.durationMs / 1000,
+    kinds: [...options.kinds],
+    ops: counts.ops + counts.quotePosts,
+    ok: counts.ok + counts.quotesOk,
+    failed: counts.failed + workload.quotePosts.filter((p) => p.outcome === 'not-applied').length,
+    indeterminate: counts.indeterminate + workload.quotePosts.filter((p) => p.outcome === 'indeterminate').length,
+    retries: counts.retries,
+    failedBy: counts.failedBy,
+    quotes: { posted: counts.quotePosts, ok: counts.quotesOk, listReads: counts.quoteListReads },
+    leaderChanges: Math.max(0, monitor.leaderTerms.length - 1),
+    longestUnavailabilityMs: Math.round(gap.ms),
+    longestUnavailabilityAt: [Math.round(gap.from), Math.round(gap.to)],
+    faults: faults.length,
+    appliedKinds: [...new Set(faults.map((f) => f.kind))].sort(),
+    nemesisErrors: nemesisLog.filter((l) => l.error).length,
+    linearizable: report.linearizable,
+    lostWrites: report.lostWrites,
+    ok_: report.ok,
+    checkMs,
+  };
+}
+
+/** The longest stretch of the fault phase in which no client op completed successfully (ok, or a definite cas/delete refusal). */
+export function longestUnavailability(workload: Workload, durationMs: number): { ms: number; from: number; to: number } {
+  const done = [
+    ...workload.history.filter((op) => op.outcome !== 'indeterminate').map((op) => op.completeMs as number),
+    ...workload.quotePosts.filter((p) => p.outcome === 'ok').map((p) => p.completeMs as number),
+  ].filter((t) => t <= durationMs);
+  const times = [0, ...done.sort((a, b) => a - b), durationMs];
+  let best = { ms: 0, from: 0, to: 0 };
+  for (let i = 1; i < times.length; i++) {
+    const ms = (times[i] as number) - (times[i - 1] as number);
+    if (ms > best.ms) best = { ms, from: times[i - 1] as number, to: times[i] as number };
+  }
+  return best;
+}
+
+/** The summary in a few lines (the CLI prints it; a failing test shows it). */
+export function renderSummary(s: CampaignSummary): string {
+  const yes = (v: boolean | 'unknown'): string => (v === true ? 'yes' : v === false ? 'NO' : 'unknown');
+  return [
+    `seed ${s.seed} · ${s.seconds} s · nemesis ${s.kinds.join(',')} · ${s.faults} faults (${s.nemesisErrors} nemesis errors)`,
+    `ops ${s.ops}  ok ${s.ok}  failed ${s.failed}  indeterminate ${s.indeterminate}  (idempotent retries ${s.retries}; quotes posted ${s.quotes.posted}, ok ${s.quotes.ok}; quote-list reads ${s.quotes.listReads})`,
+    `failed by: ${Object.entries(s.failedBy).sort((a, b) => b[1] - a[1]).map(([why, n]) => `${why} ${n}`).join(', ') || 'none'}`,
+    `leader changes ${s.leaderChanges} · longest unavailability ${(s.longestUnavailabilityMs / 1000).toFixed(1)} s (${(s.longestUnavailabilityAt[0] / 1000).toFixed(1)}–${(s.longestUnavailabilityAt[1] / 1000).toFixed(1)} s)`,
+    `linearizable: ${yes(s.linearizable)} · lost writes: ${s.lostWrites} · check took ${(s.checkMs / 1000).toFixed(1)} s`,
+    `RESULT: ${s.ok_ ? 'PASS' : 'FAIL'} (reproduce: npm run fault -- --seconds ${s.seconds} --nemesis ${s.kinds.join(',')} --seed ${s.seed})`,
+  ].join('\n');
+}
+
+async function writeArtifacts(options: CampaignOptions, workDir: string, result: CampaignResult, run: FaultPhase, end: EndPhase, schedule: NemesisSchedule): Promise<string> {
+  const dir = join(options.artifactsRoot ?? DEFAULT_ARTIFACTS_ROOT, String(options.seed));
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const w = run.workload;
+  writeFileSync(join(dir, 'summary.txt'), `${renderSummary(result.summary)}\n\n${result.reportText}\n`);
+  writeFileSync(join(dir, 'summary.json'), JSON.stringify(result.summary, null, 2));
+  const failure = result.report.failure;
+  const explanation = failure
+    ? [`Linearizability violation on key ${JSON.stringify(failure.key)}:`, failure.explanation, '', 'The minimal failing window:', ...failure.ops.map((op) => `  ${describeOp(op)}`), ''].join('\n')
+    : '';
+  writeFileSync(join(dir, 'explanation.txt'), `${explanation}\n${result.reportText}\n`);
+  writeFileSync(join(dir, 'history.json'), JSON.stringify({ ops: w.history, finalReads: end.finalReads, dropped: w.dropped }, null, 1));
+  writeFileSync(join(dir, 'quotes.json'), JSON.stringify({ posts: w.quotePosts, reads: w.quoteReads, final: end.finalQuotes }, null, 1));
+  writeFileSync(join(dir, 'observations.json'), JSON.stringify(w.observations));
+  writeFileSync(join(dir, 'nemesis.log'), `${run.nemesisLog.map((l) => `${String(Math.round(l.atMs)).padStart(7)} ms (scheduled ${l.scheduledMs})  ${l.text}${l.error ? `  ERROR: ${l.error}` : ''}`).join('\n')}\n`);
+  writeFileSync(join(dir, 'schedule.json'), JSON.stringify(schedule, null, 1));
+  cpSync(join(workDir, 'logs'), join(dir, 'logs'), { recursive: true });
+  await writeTimelineHtml([...w.history, ...result.report.finalReadOps], failure, join(dir, 'timeline.html'));
+  return dir;
+}
+
+/** Parses "kill,pause,partition,restart,leader" ("leader" = leader-change; "all" = every kind). */
+export function parseKinds(text: string): NemesisKind[] {
+  const kinds = text.split(',').map((k) => k.trim()).filter(Boolean).flatMap((k) => (k === 'all' ? [...NEMESIS_KINDS] : [k === 'leader' ? 'leader-change' : k]));
+  for (const kind of kinds) if (!(NEMESIS_KINDS as readonly string[]).includes(kind)) throw new Error(`--nemesis: unknown kind ${kind} (known: kill, pause, partition, restart, leader)`);
+  return [...new Set(kinds)] as NemesisKind[];
+}

@@ -1,0 +1,149 @@
+import type { ProcessCluster } from './harness-cluster.js';
+import { httpCall } from './http-client.js';
+import { describeEvent, faultyNodes, swapNodes, type Fault, type NemesisEvent, type NemesisSchedule } from './nemesis.js';
+
+/** Deadline of an admin request (timeout, transfer-leadership). */
+const ADMIN_TIMEOUT_MS = 3_000;
+
+/** What the runner did, with the real time it did it. */
+export interface NemesisLogLine {
+  atMs: number;
+  scheduledMs: number;
+  text: string;
+  error?: string;
+}
+
+/** A fault window on the run's clock (for the timeline and the summary). */
+export interface AppliedFault {
+  faultId: number;
+  kind: Fault['kind'];
+  fromMs: number;
+  toMs: number | null;
+  text: string;
+}
+
+/**
+ * Plays a NemesisSchedule against a ProcessCluster, event by event at its time (a late
+ * event runs at once: a restart can take seconds). Faults aimed at the leader
+ * (preferLeader) are renamed onto the leader the monitor knows, with swapNodes, so the
+ * schedule keeps its fault budget. Every action is logged with its real time.
+ */
+export class NemesisRunner {
+  readonly log: NemesisLogLine[] = [];
+  readonly faults: AppliedFault[] = [];
+  private schedule: NemesisSchedule;
+  private stopping = false;
+  private done: Promise<void> | null = null;
+
+  constructor(
+    schedule: NemesisSchedule,
+    private readonly cluster: ProcessCluster,
+    private readonly clock: () => number,
+    private readonly currentLeader: () => string | null,
+  ) {
+    this.schedule = schedule;
+  }
+
+  /** The schedule as run (after any renaming onto the leader). */
+  get effectiveSchedule(): NemesisSchedule {
+    return this.schedule;
+  }
+
+  start(): void {
+    this.done = this.run();
+  }
+
+  /** Waits for the remaining events (they all end by the schedule's duration) or stops early. */
+  async finish(early = false): Promise<void> {
+    if (early) this.stopping = true;
+    await this.done;
+  }
+
+  private async run(): Promise<void> {
+    for (let i = 0; i < this.schedule.events.length && !this.stopping; i++) {
+      const scheduledMs = (this.schedule.events[i] as NemesisEvent).atMs;
+      while (!this.stopping && this.clock() < scheduledMs) await sleep(Math.min(100, scheduledMs - this.clock()));
+      if (this.stopping) break;
+      this.aimAtLeader(i);
+      const event = this.schedule.events[i] as NemesisEvent;
+      const atMs = this.clock();
+      try {
+        await this.apply(event);
+        this.log.push({ atMs, scheduledMs, text: describeEvent(event).trim() });
+      } catch (err) {
+        this.log.push({ atMs, scheduledMs, text: describeEvent(event).trim(), error: (err as Error).message });
+      }
+    }
+  }
+
+  private aimAtLeader(index: number): void {
+    const event = this.schedule.events[index] as NemesisEvent;
+    const fault = event.fault;
+    if (event.action !== 'start' || fault.kind === 'partition' || fault.kind === 'leader-change' || !fault.preferLeader) return;
+    const leader = this.currentLeader();
+    if (!leader || fault.nodes.includes(leader)) return;
+    try {
+      this.schedule = swapNodes(this.schedule, index, fault.nodes[0] as string, leader);
+    } catch {
+      // The leader is already faulty (e.g. cut off): keep the schedule's choice.
+    }
+  }
+
+  private async apply(event: NemesisEvent): Promise<void> {
+    const fault = event.fault;
+    if (event.action === 'start') this.faults.push({ faultId: event.faultId, kind: fault.kind, fromMs: this.clock(), toMs: fault.kind === 'leader-change' ? this.clock() : null, text: describeEvent(event).replace(/^\s*\d+ ms\s+start\s+/, '') });
+    else {
+      const open = this.faults.find((f) => f.faultId === event.faultId);
+      if (open) open.toMs = this.clock();
+    }
+    const c = this.cluster;
+    switch (fault.kind) {
+      case 'kill':
+        if (event.action === 'start') await Promise.all(fault.nodes.map((id) => c.kill(id)));
+        else await Promise.all(fault.nodes.map((id) => (c.node(id).child ? undefined : c.startNode(id))));
+        return;
+      case 'restart':
+        if (event.action === 'start') await Promise.all(fault.nodes.map((id) => c.terminate(id)));
+        else await Promise.all(fault.nodes.map((id) => (c.node(id).child ? undefined : c.startNode(id))));
+        return;
+      case 'pause':
+        for (const id of fault.nodes) {
+          if (event.action === 'start') c.pause(id);
+          else c.resume(id);
+        }
+        return;
+      case 'partition':
+        if (event.action === 'heal') c.network.healAll();
+        else if (fault.bridge) c.network.bridge(fault.groups[0] as string[], fault.groups[1] as string[], fault.bridge);
+        else c.network.partition(fault.groups);
+        return;
+      case 'leader-change':
+        return this.changeLeader(fault);
+    }
+  }
+
+  /** transfer: ask the leader (any node forwards) to hand over to the target; timeout: a forced campaign on the target. */
+  private async changeLeader(fault: Extract<Fault, { kind: 'leader-change' }>): Promise<void> {
+    const via = fault.via === 'transfer' ? (this.currentLeader() ?? fault.target) : fault.target;
+    const node = this.cluster.node(via);
+    const path = fault.via === 'transfer' ? '/api/admin/transfer-leadership' : '/api/admin/timeout';
+    const body = fault.via === 'transfer' ? { to: fault.target } : {};
+    const result = await httpCall({ method: 'POST', url: `${node.http}${path}`, body, timeoutMs: ADMIN_TIMEOUT_MS });
+    if (result.kind === 'error') throw new Error(`${path} on ${via}: ${result.error} (${result.message})`);
+    if (result.status !== 200) throw new Error(`${path} on ${via}: HTTP ${result.status} ${JSON.stringify(result.body).slice(0, 160)}`);
+  }
+}
+
+/** Nodes a schedule has faulty at the end (should be none: every fault heals by the duration). */
+export function unhealedAtEnd(schedule: NemesisSchedule): string[] {
+  const active = new Map<number, Set<string>>();
+  for (const event of schedule.events) {
+    if (event.action === 'heal') active.delete(event.faultId);
+    else if (event.fault.kind !== 'leader-change') active.set(event.faultId, faultyNodes(event.fault, schedule.nodes));
+  }
+  return [...new Set([...active.values()].flatMap((s) => [...s]))];
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(1, ms)));
+}
