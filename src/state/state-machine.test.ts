@@ -6,6 +6,8 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Entry, EntryType } from '../raft/types.js';
 import { retentionLimits, type RetentionLimits } from './apply-logic.js';
+import { Packr } from 'msgpackr';
+import { compareCodePoints } from './command-codec.js';
 import { decodeStateImage } from './snapshot-codec.js';
 import { MemoryStateMachine } from './memory-state-machine.js';
 import { SqliteStateMachine } from './sqlite-state-machine.js';
@@ -508,5 +510,41 @@ describe.each(IMPLS)('state machine (%s): examples', (impl) => {
     sm.apply([normal(8, put('k', 8))]);
     expect(indexes()).toEqual([5, 6, 7, 8]);
     expect(sm.clientEntriesFrom(6, 2).map((e) => e.index)).toEqual([6, 7]);
+  });
+});
+
+describe('snapshot image and key order', () => {
+  it('orders keys by code point, which is the byte order of their UTF-8 (SQLite BINARY)', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'grapheme' }), fc.string({ unit: 'grapheme' }), (a, b) => {
+        expect(Math.sign(compareCodePoints(a, b))).toBe(Math.sign(Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'))));
+      }),
+      { numRuns: 2_000 },
+    );
+    expect(['😀', '\ue000', 'b', 'a'].sort(compareCodePoints)).toEqual(['a', 'b', '\ue000', '😀']);
+  });
+
+  it('restores a version 1 image (results and commands as msgpack maps) into either implementation', () => {
+    const v1 = new Packr({ useRecords: false, moreTypes: false }).pack({
+      version: 1,
+      appliedIndex: 3,
+      appliedTerm: 2,
+      kv: [['k', '{"a":1}', 2]],
+      quotes: [{ index: 3, term: 2, text: 't', author: 'a', postedAt: 'p' }],
+      idempotency: [['req', 2, { ok: true, index: 2 }]],
+      clientLog: [
+        [2, 1, { op: 'put', key: 'k', value: { a: 1 }, idempotencyKey: 'req' }],
+        [3, 2, { op: 'quote', text: 't', author: 'a', postedAt: 'p' }],
+      ],
+    });
+    for (const impl of IMPLS) {
+      const sm = fresh(impl);
+      sm.restore(3, 2, v1);
+      expect(sm.get('k')).toEqual({ key: 'k', value: { a: 1 }, index: 2 });
+      expect(sm.clientEntriesFrom(0, 10).map((e) => e.command.op)).toEqual(['put', 'quote']);
+      expect(sm.apply([normal(4, put('k', 'again', 'req'), 2)])).toEqual([{ ok: true, index: 2 }]);
+      expect(decodeStateImage(sm.snapshot()).version).toBe(2);
+    }
+    closeAll();
   });
 });
