@@ -15,7 +15,7 @@ import { seedFromString } from './prng.js';
 const DEFAULT_PORT_BASE = 19700;
 
 function usage(message: string): never {
-  process.stderr.write(`npm run fault: ${message}\nusage: npm run fault -- [--seconds 120] [--nemesis kill,pause,partition,restart,leader] [--seed N] [--port-base 19700] [--artifacts DIR] [--always-artifacts]\n`);
+  process.stderr.write(`npm run fault: ${message}\nusage: npm run fault -- [--seconds 120] [--nemesis kill,pause,partition,restart,leader] [--seed N] [--port-base 19700] [--clients 10] [--artifacts DIR] [--always-artifacts] [--unsafe-local-reads]\n`);
   process.exit(2);
 }
 
@@ -29,6 +29,7 @@ async function main(): Promise<void> {
       artifacts: { type: 'string', default: DEFAULT_ARTIFACTS_ROOT },
       'always-artifacts': { type: 'boolean', default: false },
       clients: { type: 'string', default: '10' },
+      'unsafe-local-reads': { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -56,6 +57,8 @@ async function main(): Promise<void> {
     ports: { httpBase: portBase, raftBase: portBase + 100, controllerBase: portBase + 200 },
     artifactsRoot: values.artifacts,
     alwaysWriteArtifacts: values['always-artifacts'],
+    // The debug-only broken build (reads without ReadIndex): to see a random campaign catch it.
+    env: values['unsafe-local-reads'] ? { RAFTQUOTES_UNSAFE_LOCAL_READS: '1' } : {},
     log: (line) => process.stdout.write(`${line}\n`),
   });
   process.stdout.write(`\n${result.reportText}\n\n${renderSummary(result.summary)}\n`);
@@ -65,12 +68,14 @@ async function main(): Promise<void> {
 }
 
 let interrupted = false;
-process.on('SIGINT', () => {
-  if (interrupted) return;
-  interrupted = true;
-  process.stderr.write('interrupted: stopping the nodes this run started\n');
-  process.exit(130); // the exit hook in harness-cluster.ts kills every node it started
-});
+for (const name of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(name, () => {
+    if (interrupted) return;
+    interrupted = true;
+    process.stderr.write(`${name}: stopping the nodes this run started\n`);
+    process.exit(130); // the exit hook in harness-cluster.ts kills every node it started
+  });
+}
 
 main().catch((err: unknown) => {
   process.stderr.write(`npm run fault: ${(err as Error).stack ?? String(err)}\n`);

@@ -4,6 +4,8 @@ import type { Prng } from './prng.js';
 
 /** Largest page the quote readers ask for (SPEC §3 max limit). */
 const QUOTE_PAGE_LIMIT = 1000;
+/** Extra pause of a client after a refused op (503, connection refused). */
+const REFUSED_BACKOFF_MS = 150;
 /** Most pages one quote-list read walks before it gives up (bounds a read of a huge board). */
 const MAX_QUOTE_PAGES = 50;
 
@@ -147,11 +149,14 @@ export class Workload {
       const target = prng.pick(this.options.targets);
       const roll = prng.float();
       const known = lastSeen.get(key);
+      const refusedBefore = this.dropped.length;
       if (roll < 0.45 || (roll < 0.97 && roll >= 0.75 && known === undefined)) await this.read(clientId, target, key, lastSeen);
       else if (roll < 0.75) await this.write(clientId, prng, key, `${clientId}.${++seq}`, lastSeen);
       else if (roll < 0.97) await this.cas(clientId, target, key, known as Json, `${clientId}.${++seq}`, lastSeen);
       else await this.remove(clientId, target, key, lastSeen);
-      await sleep(prng.int(this.options.thinkMs + 1));
+      // Refused (node down, no leader): back off like a real client instead of spinning on a dead node.
+      const refused = this.dropped.length > refusedBefore;
+      await sleep(prng.int(this.options.thinkMs + 1) + (refused ? REFUSED_BACKOFF_MS : 0));
     }
   }
 
@@ -292,7 +297,7 @@ export class Workload {
         post.completeMs = completeMs;
         this.counts.quotesOk++;
       } else if (c.outcome === 'not-applied') post.outcome = 'not-applied';
-      await sleep(prng.int(this.options.quoteThinkMs + 1));
+      await sleep(prng.int(this.options.quoteThinkMs + 1) + (post.outcome === 'not-applied' ? REFUSED_BACKOFF_MS : 0));
     }
   }
 

@@ -5,7 +5,11 @@ import { REPO_ROOT } from '../support/cluster.js';
 import { httpCall } from './http-client.js';
 import { FaultNetwork } from './network.js';
 
-const MAIN_JS = join(REPO_ROOT, 'dist/cli/main.js');
+/**
+ * The node build to run. RAFTQUOTES_FAULT_DIST may name a frozen copy of dist/ (long
+ * campaigns in a shared working tree should not pick up someone's rebuild half-way).
+ */
+const MAIN_JS = join(process.env.RAFTQUOTES_FAULT_DIST ?? join(REPO_ROOT, 'dist'), 'cli/main.js');
 /** How long a (re)started node may take to answer /healthz. */
 const START_TIMEOUT_MS = 30_000;
 /** How long a SIGTERM'd node may take to exit before it is killed (the node forces itself out after 5 s). */
