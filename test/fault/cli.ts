@@ -8,14 +8,14 @@
  * in test/fault/artifacts/<seed>/. The last line is the summary as JSON (for tables).
  */
 import { parseArgs } from 'node:util';
-import { DEFAULT_ARTIFACTS_ROOT, parseKinds, renderSummary, runCampaign } from './harness.js';
+import { DEFAULT_ARTIFACTS_ROOT, DEFAULT_SNAPSHOT_EVERY, parseKinds, renderSummary, runCampaign } from './harness.js';
 import { seedFromString } from './prng.js';
 
 /** Default ports: 19700+i (HTTP), 19800+i (Raft), 19900+i (controller); no other test uses them. */
 const DEFAULT_PORT_BASE = 19700;
 
 function usage(message: string): never {
-  process.stderr.write(`npm run fault: ${message}\nusage: npm run fault -- [--seconds 120] [--nemesis kill,pause,partition,restart,leader] [--seed N] [--port-base 19700] [--clients 10] [--artifacts DIR] [--always-artifacts] [--unsafe-local-reads]\n`);
+  process.stderr.write(`npm run fault: ${message}\nusage: npm run fault -- [--seconds 120] [--nemesis kill,pause,partition,restart,leader] [--seed N] [--port-base 19700] [--clients 10] [--snapshot-every 200] [--artifacts DIR] [--always-artifacts] [--unsafe-local-reads]\n`);
   process.exit(2);
 }
 
@@ -30,6 +30,7 @@ async function main(): Promise<void> {
       'always-artifacts': { type: 'boolean', default: false },
       clients: { type: 'string', default: '10' },
       'unsafe-local-reads': { type: 'boolean', default: false },
+      'snapshot-every': { type: 'string', default: String(DEFAULT_SNAPSHOT_EVERY) },
     },
     strict: true,
   });
@@ -39,6 +40,8 @@ async function main(): Promise<void> {
   if (!Number.isInteger(clients) || clients < 1 || clients > 64) usage(`--clients must be an integer within [1, 64], got ${values.clients}`);
   const portBase = Number(values['port-base']);
   if (!Number.isInteger(portBase) || portBase < 1024 || portBase > 65000 - 300) usage(`--port-base must be an integer within [1024, 64700], got ${values['port-base']}`);
+  const snapshotEvery = Number(values['snapshot-every']);
+  if (!Number.isInteger(snapshotEvery) || snapshotEvery < 10) usage(`--snapshot-every must be an integer >= 10, got ${values['snapshot-every']}`);
   let kinds;
   try {
     kinds = parseKinds(values.nemesis as string);
@@ -54,6 +57,7 @@ async function main(): Promise<void> {
     durationMs: seconds * 1000,
     kinds,
     kvClients: clients,
+    snapshotEvery,
     ports: { httpBase: portBase, raftBase: portBase + 100, controllerBase: portBase + 200 },
     artifactsRoot: values.artifacts,
     alwaysWriteArtifacts: values['always-artifacts'],

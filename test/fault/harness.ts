@@ -1,4 +1,4 @@
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -21,6 +21,12 @@ export const CATCH_UP_MS = 30_000;
 const FIRST_LEADER_MS = 30_000;
 /** Deadline of one final read. */
 const FINAL_READ_TIMEOUT_MS = 5_000;
+/**
+ * Snapshot and compact every 200 applied entries (the SPEC default is 10,000): a campaign
+ * applies a few thousand entries, and faults should also hit snapshots, compaction and
+ * InstallSnapshot catch-up of restarted nodes.
+ */
+export const DEFAULT_SNAPSHOT_EVERY = 200;
 /** Where failing runs leave their artifacts, one folder per seed (gitignored). */
 export const DEFAULT_ARTIFACTS_ROOT = join(REPO_ROOT, 'test/fault/artifacts');
 
@@ -35,6 +41,8 @@ export interface CampaignOptions {
   keys?: number;
   /** Extra environment for every node (the unsafe-reads test uses this). */
   env?: NodeJS.ProcessEnv;
+  /** --snapshot-every for every node (default DEFAULT_SNAPSHOT_EVERY). */
+  snapshotEvery?: number;
   /** Schedule knobs beyond the defaults (minFaultMs defaults to 1 s: a pause outlasts any election timeout). */
   nemesis?: Partial<Omit<NemesisOptions, 'seed' | 'durationMs' | 'nodes' | 'kinds'>>;
   artifactsRoot?: string;
@@ -57,6 +65,10 @@ export interface CampaignSummary {
   failedBy: Record<string, number>;
   quotes: { posted: number; ok: number; listReads: number };
   leaderChanges: number;
+  /** (leader term, follower) pairs the monitor saw catching up by InstallSnapshot. */
+  snapshotCatchUps: number;
+  /** Snapshots the nodes took (from their logs). */
+  snapshotsTaken: number;
   longestUnavailabilityMs: number;
   longestUnavailabilityAt: [number, number];
   faults: number;
@@ -92,7 +104,8 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
   let cluster: ProcessCluster | undefined;
   try {
     log(`seed ${options.seed}: starting 5 nodes behind 20 link proxies (work dir ${workDir})`);
-    cluster = await ProcessCluster.start({ ports: options.ports, workDir, env: options.env });
+    const nodeArgs = ['--snapshot-every', String(options.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY)];
+    cluster = await ProcessCluster.start({ ports: options.ports, workDir, env: options.env, nodeArgs });
     const targets: Target[] = cluster.nodes.map((n) => ({ id: n.id, http: n.http }));
     await waitForAgreedLeader(targets, FIRST_LEADER_MS, () => 0);
     const schedule = generateSchedule({ minFaultMs: 1_000, ...options.nemesis, seed: schedulePrng.nextUint32(), durationMs: options.durationMs, nodes: cluster.ids, kinds: options.kinds });
@@ -108,6 +121,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
     const w = run.workload;
     const report = checkRun(w, end, monitorReport);
     const summary = summarize(options, w.counts, monitorReport, run.faults, run.nemesisLog, report, w, Date.now() - checkStarted);
+    summary.snapshotsTaken = countLogLines(join(workDir, 'logs'), 'snapshot at index=');
     const reportText = renderReport(report);
     const result: CampaignResult = { ok: report.ok, summary, report, reportText };
     if (!report.ok || options.alwaysWriteArtifacts) {
@@ -263,6 +277,8 @@ function summarize(options: CampaignOptions, counts: WorkloadCounts, monitor: Mo
     failedBy: counts.failedBy,
     quotes: { posted: counts.quotePosts, ok: counts.quotesOk, listReads: counts.quoteListReads },
     leaderChanges: Math.max(0, monitor.leaderTerms.length - 1),
+    snapshotCatchUps: monitor.snapshotCatchUps,
+    snapshotsTaken: 0,
     longestUnavailabilityMs: Math.round(gap.ms),
     longestUnavailabilityAt: [Math.round(gap.from), Math.round(gap.to)],
     faults: faults.length,
@@ -297,7 +313,7 @@ export function renderSummary(s: CampaignSummary): string {
     `seed ${s.seed} · ${s.seconds} s · nemesis ${s.kinds.join(',')} · ${s.faults} faults (${s.nemesisErrors} nemesis errors)`,
     `ops ${s.ops}  ok ${s.ok}  failed ${s.failed}  indeterminate ${s.indeterminate}  (idempotent retries ${s.retries}; quotes posted ${s.quotes.posted}, ok ${s.quotes.ok}; quote-list reads ${s.quotes.listReads})`,
     `failed by: ${Object.entries(s.failedBy).sort((a, b) => b[1] - a[1]).map(([why, n]) => `${why} ${n}`).join(', ') || 'none'}`,
-    `leader changes ${s.leaderChanges} · longest unavailability ${(s.longestUnavailabilityMs / 1000).toFixed(1)} s (${(s.longestUnavailabilityAt[0] / 1000).toFixed(1)}–${(s.longestUnavailabilityAt[1] / 1000).toFixed(1)} s)`,
+    `leader changes ${s.leaderChanges} · snapshots taken ${s.snapshotsTaken}, InstallSnapshot catch-ups seen ${s.snapshotCatchUps} · longest unavailability ${(s.longestUnavailabilityMs / 1000).toFixed(1)} s (${(s.longestUnavailabilityAt[0] / 1000).toFixed(1)}–${(s.longestUnavailabilityAt[1] / 1000).toFixed(1)} s)`,
     `linearizable: ${yes(s.linearizable)} · lost writes: ${s.lostWrites} · check took ${(s.checkMs / 1000).toFixed(1)} s`,
     `RESULT: ${s.ok_ ? 'PASS' : 'FAIL'} (reproduce: npm run fault -- --seconds ${s.seconds} --nemesis ${s.kinds.join(',')} --seed ${s.seed})`,
   ].join('\n');
@@ -323,6 +339,11 @@ async function writeArtifacts(options: CampaignOptions, workDir: string, result:
   cpSync(join(workDir, 'logs'), join(dir, 'logs'), { recursive: true });
   await writeTimelineHtml([...w.history, ...result.report.finalReadOps], failure, join(dir, 'timeline.html'));
   return dir;
+}
+
+/** Lines containing `text` in every node log of a run. */
+function countLogLines(dir: string, text: string): number {
+  return readdirSync(dir).reduce((n, file) => n + readFileSync(join(dir, file), 'utf8').split('\n').filter((line) => line.includes(text)).length, 0);
 }
 
 /** Parses "kill,pause,partition,restart,leader" ("leader" = leader-change; "all" = every kind). */

@@ -16,6 +16,8 @@ interface StatusSample {
   commitIndex: number;
   appliedIndex: number;
   log?: { entries: Array<{ index: number; term: number; type: string }> };
+  /** The leader's view of each peer's replication (probe | replicate | snapshot). */
+  peers?: Record<string, { progress?: string }>;
 }
 
 /** A committed entry as one node reported it. */
@@ -37,6 +39,8 @@ export interface MonitorReport {
   problems: string[];
   /** Committed indexes compared across at least two nodes. */
   committedIndexesCompared: number;
+  /** (leader term, peer) pairs seen catching up by InstallSnapshot. */
+  snapshotCatchUps: number;
 }
 
 /**
@@ -52,6 +56,7 @@ export class StatusMonitor {
   private readonly committed = new Map<number, CommittedEntry>();
   private readonly problems: string[] = [];
   private readonly compared = new Set<number>();
+  private readonly snapshotCatchUps = new Set<string>();
   private samples = 0;
   private stopping = false;
   private loops: Promise<void>[] = [];
@@ -82,6 +87,7 @@ export class StatusMonitor {
       const other = this.leaderOfTerm.get(sample.term);
       if (other && other !== sample.nodeId) this.problems.push(`election safety: ${other} and ${sample.nodeId} both reported being leader in term ${sample.term} (at ${sample.atMs} ms)`);
       else this.leaderOfTerm.set(sample.term, sample.nodeId);
+      for (const [peer, progress] of Object.entries(sample.peers ?? {})) if (progress?.progress === 'snapshot') this.snapshotCatchUps.add(`${sample.term}/${peer}`);
     }
     for (const entry of sample.log?.entries ?? []) {
       if (entry.index > sample.commitIndex) continue;
@@ -107,6 +113,7 @@ export class StatusMonitor {
       leaders: terms.map((t) => `term ${t}: ${this.leaderOfTerm.get(t)}`),
       problems: [...this.problems],
       committedIndexesCompared: this.compared.size,
+      snapshotCatchUps: this.snapshotCatchUps.size,
     };
   }
 
@@ -125,5 +132,5 @@ export async function pollStatus(target: Target, clock: () => number, timeoutMs 
   const result = await httpCall({ method: 'GET', url: `${target.http}/api/status?logTail=${LOG_TAIL}`, timeoutMs });
   if (result.kind !== 'response' || result.status !== 200 || typeof result.body !== 'object' || result.body === null) return null;
   const b = result.body as Record<string, any>;
-  return { atMs, nodeId: target.id, state: String(b.state), term: Number(b.term), leader: (b.leader as string | null) ?? null, commitIndex: Number(b.commitIndex), appliedIndex: Number(b.appliedIndex), log: b.log };
+  return { atMs, nodeId: target.id, state: String(b.state), term: Number(b.term), leader: (b.leader as string | null) ?? null, commitIndex: Number(b.commitIndex), appliedIndex: Number(b.appliedIndex), log: b.log, peers: b.peers };
 }
