@@ -320,8 +320,12 @@ export class RaftNode implements RaftNodeHandle {
   private processReady(rd: Ready): void {
     this.logTransitions(rd);
     this.sendAll(rd.messages);
+    // On the wire before the fsync below (a queued send would otherwise wait for it): the
+    // leader's followers persist in parallel with the leader (SPEC §2 durability rule).
+    this.deps.transport.flush?.();
     this.persist(rd);
     this.sendAll(rd.messagesAfterPersist);
+    this.deps.transport.flush?.();
     if (rd.snapshot) this.stateMachine.restore(rd.snapshot.meta.index, rd.snapshot.meta.term, rd.snapshot.data);
     if (rd.committedEntries.length > 0) this.apply(rd.committedEntries);
     for (const rs of rd.readStates) this.onReadState(rs.requestId, rs.index);

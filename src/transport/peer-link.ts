@@ -269,6 +269,11 @@ export class PeerLink {
 
   // ------------------------------------------------------------------ writing
 
+  /** Writes the queued frames now (the scheduled microtask then finds nothing left). */
+  flushNow(): void {
+    if (this.flushScheduled) this.flush();
+  }
+
   /** Flushes once the current synchronous burst of sends is over, so they share a write. */
   private scheduleFlush(): void {
     if (this.flushScheduled || this.blocked) return;

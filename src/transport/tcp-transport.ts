@@ -94,6 +94,10 @@ export class TcpTransport implements Transport {
     return { host: bound.address, port: bound.port };
   }
 
+  flush(): void {
+    for (const link of this.links.values()) link.flushNow();
+  }
+
   send(to: NodeId, message: Message): void {
     const link = this.links.get(to);
     if (!link || message.to !== to) {

@@ -19,6 +19,11 @@ export interface Transport {
   /** Starts listening for inbound peer connections. */
   start(): Promise<void>;
   send(to: NodeId, message: Message): void;
+  /**
+   * Writes what send() queued now instead of at the end of the current event-loop turn. The
+   * runtime calls it before its fsync, so the leader's entries travel while it persists them.
+   */
+  flush?(): void;
   /** Registers the single consumer of inbound messages. */
   onMessage(handler: (message: Message) => void): void;
   /** Called when a peer link goes down (the core moves that peer's progress to probe). */
