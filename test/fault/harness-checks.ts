@@ -27,6 +27,8 @@ export interface NodeKeyState {
   key: string;
   value: Json;
   index: number | null;
+  /** The node's applied index when it answered (X-Raft-Index). */
+  appliedIndex: number;
 }
 
 /** Everything the checks look at, gathered by the harness. */
@@ -155,11 +157,14 @@ function stateMachineSection(input: CheckInput): CheckSection {
   const problems: string[] = [];
   const applied = Object.entries(input.finalApplied);
   if (new Set(applied.map(([, index]) => index)).size > 1) problems.push(`nodes stopped at different applied indexes: ${applied.map(([n, i]) => `${n}=${i}`).join(' ')}`);
-  const byKey = new Map<string, NodeKeyState[]>();
-  for (const state of input.finalStates) byKey.set(state.key, [...(byKey.get(state.key) ?? []), state]);
-  for (const [key, states] of byKey) {
+  const byKeyAndIndex = new Map<string, NodeKeyState[]>();
+  for (const state of input.finalStates) {
+    const group = `${JSON.stringify(state.key)} at applied index ${state.appliedIndex}`;
+    byKeyAndIndex.set(group, [...(byKeyAndIndex.get(group) ?? []), state]);
+  }
+  for (const [group, states] of byKeyAndIndex) {
     const shown = states.map((s) => `${s.nodeId}=${s.value === null ? '(absent)' : canonicalJson(s.value)}@${s.index ?? '-'}`);
-    if (new Set(states.map((s) => `${canonicalJson(s.value)}@${s.index}`)).size > 1) problems.push(`key ${JSON.stringify(key)} differs across nodes at the same applied index: ${shown.join(' ')}`);
+    if (new Set(states.map((s) => `${canonicalJson(s.value)}@${s.index}`)).size > 1) problems.push(`key ${group} differs across nodes: ${shown.join(' ')}`);
   }
   const lists = Object.entries(input.finalQuotes).map(([node, quotes]) => [node, JSON.stringify(quotes.map((q) => [q.index, q.text]))] as const);
   if (new Set(lists.map(([, l]) => l)).size > 1) problems.push(`final quote lists differ across nodes: ${lists.map(([n, l]) => `${n}:${l.length} chars`).join(' ')}`);

@@ -214,24 +214,47 @@ export async function endPhase(cluster: ProcessCluster, targets: Target[], workl
     if (quotes) finalQuotes[target.id] = quotes;
     else problems.push(`final quote list through ${target.id} failed`);
   }
-  // State machine safety: once every node has applied the same index, their states must be equal.
-  const settled = await waitCaughtUp(targets, CATCH_UP_MS, clock);
-  if (!settled.ok) problems.push(`nodes did not settle on one applied index: ${settled.detail}`);
-  const finalStates: NodeKeyState[] = [];
-  for (const target of targets) {
-    for (const key of keys) {
-      const result = await httpCall({ method: 'GET', url: `${target.http}/api/kv/${encodeURIComponent(key)}?consistency=stale`, timeoutMs: FINAL_READ_TIMEOUT_MS });
-      if (result.kind === 'response' && result.status === 200) finalStates.push({ nodeId: target.id, key, value: result.body.value as Json, index: result.body.index as number });
-      else if (result.kind === 'response' && result.status === 404) finalStates.push({ nodeId: target.id, key, value: null, index: null });
-      else problems.push(`stale read of ${JSON.stringify(key)} on ${target.id} failed`);
-    }
-  }
-  const finalApplied: Record<string, number> = {};
-  for (const target of targets) {
-    const status = await pollStatus(target, clock, 2_000);
-    if (status) finalApplied[target.id] = status.appliedIndex;
-  }
+  // State machine safety: every node's own state, read when all have applied the same index.
+  const { finalStates, finalApplied } = await finalSnapshot(targets, keys, clock, problems);
   return { healedAtMs, finalReads, finalQuotes, finalStates, finalApplied, livenessProblems: problems };
+}
+
+/** Attempts at reading every node's state at one common applied index (an election's no-op can land in between). */
+const FINAL_SNAPSHOT_ATTEMPTS = 3;
+
+/**
+ * Reads every key on every node with ?consistency=stale (the node's own applied state;
+ * X-Raft-Index says at which applied index) once all nodes have applied the same index.
+ * Retaken if a node applied something during the reads, so the comparison is between
+ * states at one index; the check also groups by that index, so a late change cannot
+ * pass as a divergence.
+ */
+async function finalSnapshot(targets: readonly Target[], keys: string[], clock: () => number, problems: string[]): Promise<{ finalStates: NodeKeyState[]; finalApplied: Record<string, number> }> {
+  let finalStates: NodeKeyState[] = [];
+  const finalApplied: Record<string, number> = {};
+  for (let attempt = 0; attempt < FINAL_SNAPSHOT_ATTEMPTS; attempt++) {
+    const settled = await waitCaughtUp(targets, CATCH_UP_MS, clock);
+    if (!settled.ok) {
+      problems.push(`nodes did not settle on one applied index: ${settled.detail}`);
+      break;
+    }
+    finalStates = [];
+    const readProblems: string[] = [];
+    for (const target of targets) {
+      for (const key of keys) {
+        const result = await httpCall({ method: 'GET', url: `${target.http}/api/kv/${encodeURIComponent(key)}?consistency=stale`, timeoutMs: FINAL_READ_TIMEOUT_MS });
+        const appliedIndex = result.kind === 'response' ? Number(result.headers['x-raft-index']) : NaN;
+        if (result.kind === 'response' && result.status === 200) finalStates.push({ nodeId: target.id, key, value: result.body.value as Json, index: result.body.index as number, appliedIndex });
+        else if (result.kind === 'response' && result.status === 404) finalStates.push({ nodeId: target.id, key, value: null, index: null, appliedIndex });
+        else readProblems.push(`stale read of ${JSON.stringify(key)} on ${target.id} failed`);
+      }
+      const mine = finalStates.filter((st) => st.nodeId === target.id);
+      if (mine.length > 0) finalApplied[target.id] = Math.max(...mine.map((st) => st.appliedIndex));
+    }
+    if (new Set(finalStates.map((st) => st.appliedIndex)).size === 1 && readProblems.length === 0) return { finalStates, finalApplied };
+    if (attempt === FINAL_SNAPSHOT_ATTEMPTS - 1) problems.push(...readProblems, `no consistent final snapshot in ${FINAL_SNAPSHOT_ATTEMPTS} attempts: nodes kept applying entries after the heal`);
+  }
+  return { finalStates, finalApplied };
 }
 
 /** A leader that every node names, in one term; throws after timeoutMs. */
