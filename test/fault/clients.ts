@@ -113,6 +113,8 @@ type Classified =
 export class Workload {
   readonly history: HistoryOp[] = [];
   readonly dropped: DroppedOp[] = [];
+  /** The node(s) each history op went through (retries: "Node2→Node5"), by op id, for artifacts. */
+  readonly servedBy = new Map<HistoryOp['id'], string>();
   readonly observations: ValueObservation[] = [];
   readonly quotePosts: QuotePost[] = [];
   readonly quoteReads: QuoteListRead[] = [];
@@ -181,14 +183,15 @@ export class Workload {
     const invokeMs = this.options.clock();
     const result = await httpCall({ method: 'GET', url: kvUrl(target, key), timeoutMs: this.options.requestTimeoutMs });
     const completeMs = this.options.clock();
+    const servedBy = target.id;
     const c = this.classify('read', result);
     if (c.outcome === 'ok') {
       const value = (c.body?.value ?? null) as Json;
       if (value !== null) this.observe(value, c.body.index, target.id, 'read');
       lastSeen.set(key, value);
-      this.record({ clientId, key, kind: 'read', input: {}, invokeMs, completeMs, outcome: 'ok', output: value });
+      this.record({ clientId, key, kind: 'read', input: {}, invokeMs, completeMs, outcome: 'ok', output: value }, servedBy);
     } else if (c.outcome === 'indeterminate') {
-      this.record({ clientId, key, kind: 'read', input: {}, invokeMs, completeMs: null, outcome: 'indeterminate' });
+      this.record({ clientId, key, kind: 'read', input: {}, invokeMs, completeMs: null, outcome: 'indeterminate' }, servedBy);
     } else this.drop(clientId, 'read', key, invokeMs, completeMs, c.why);
   }
 
@@ -199,16 +202,22 @@ export class Workload {
     const invokeMs = this.options.clock();
     const attempt = (target: Target): Promise<CallResult> =>
       httpCall({ method: 'PUT', url: kvUrl(target, key), body: { value }, headers: idempotencyKey ? { 'Idempotency-Key': idempotencyKey } : {}, timeoutMs: this.options.requestTimeoutMs });
-    const pick = (): Target => fixedTarget ?? (prng as Prng).pick(this.options.targets);
+    const tried: string[] = [];
+    const pick = (): Target => {
+      const target = fixedTarget ?? (prng as Prng).pick(this.options.targets);
+      tried.push(target.id);
+      return target;
+    };
     const { classified: c, completeMs } = await this.withRetries('write', pick, idempotencyKey !== undefined, attempt, (body, node) => this.observe(value, body.index, node, 'ack'));
     const base = { clientId, key, kind: 'write' as const, input: { value }, invokeMs };
+    const servedBy = tried.join('→');
     if (c.outcome === 'ok') {
       lastSeen.set(key, value);
-      this.record({ ...base, completeMs, outcome: 'ok' });
+      this.record({ ...base, completeMs, outcome: 'ok' }, servedBy);
     } else if (c.outcome === 'indeterminate') {
       if (c.unavailable) this.noteUnavailable(value);
       lastSeen.delete(key);
-      this.record({ ...base, completeMs: null, outcome: 'indeterminate' });
+      this.record({ ...base, completeMs: null, outcome: 'indeterminate' }, servedBy);
     } else this.drop(clientId, 'write', key, invokeMs, completeMs, c.outcome === 'not-applied' ? c.why : 'fail', canonicalJson(value));
   }
 
@@ -216,20 +225,21 @@ export class Workload {
     const invokeMs = this.options.clock();
     const result = await httpCall({ method: 'POST', url: `${kvUrl(target, key)}/cas`, body: { from, to }, timeoutMs: this.options.requestTimeoutMs });
     const completeMs = this.options.clock();
+    const servedBy = target.id;
     const c = this.classify('cas', result);
     const base = { clientId, key, kind: 'cas' as const, input: { from, to }, invokeMs };
     if (c.outcome === 'ok') {
       this.observe(to, c.body.index, target.id, 'ack');
       lastSeen.set(key, to);
-      this.record({ ...base, completeMs, outcome: 'ok' });
+      this.record({ ...base, completeMs, outcome: 'ok' }, servedBy);
     } else if (c.outcome === 'fail') {
       lastSeen.set(key, c.error === 'not_found' ? null : (c.current ?? null));
       const current = c.error === 'precondition_failed' && c.current !== undefined && c.current !== null ? { output: c.current } : {};
-      this.record({ ...base, completeMs, outcome: 'fail', error: c.error, ...current });
+      this.record({ ...base, completeMs, outcome: 'fail', error: c.error, ...current }, servedBy);
     } else if (c.outcome === 'indeterminate') {
       if (c.unavailable) this.noteUnavailable(to);
       lastSeen.delete(key);
-      this.record({ ...base, completeMs: null, outcome: 'indeterminate' });
+      this.record({ ...base, completeMs: null, outcome: 'indeterminate' }, servedBy);
     } else this.drop(clientId, 'cas', key, invokeMs, completeMs, c.why, canonicalJson(to));
   }
 
@@ -237,17 +247,18 @@ export class Workload {
     const invokeMs = this.options.clock();
     const result = await httpCall({ method: 'DELETE', url: kvUrl(target, key), timeoutMs: this.options.requestTimeoutMs });
     const completeMs = this.options.clock();
+    const servedBy = target.id;
     const c = this.classify('delete', result);
     const base = { clientId, key, kind: 'delete' as const, input: {}, invokeMs };
     if (c.outcome === 'ok') {
       lastSeen.set(key, null);
-      this.record({ ...base, completeMs, outcome: 'ok' });
+      this.record({ ...base, completeMs, outcome: 'ok' }, servedBy);
     } else if (c.outcome === 'fail') {
       lastSeen.set(key, null);
-      this.record({ ...base, completeMs, outcome: 'fail', error: 'not_found' });
+      this.record({ ...base, completeMs, outcome: 'fail', error: 'not_found' }, servedBy);
     } else if (c.outcome === 'indeterminate') {
       lastSeen.delete(key);
-      this.record({ ...base, completeMs: null, outcome: 'indeterminate' });
+      this.record({ ...base, completeMs: null, outcome: 'indeterminate' }, servedBy);
     } else this.drop(clientId, 'delete', key, invokeMs, completeMs, c.why);
   }
 
@@ -339,7 +350,8 @@ export class Workload {
     if (typeof index === 'number') this.observations.push({ value: canonicalJson(value), index, nodeId, source });
   }
 
-  private record(op: Omit<HistoryOp, 'id'>): void {
+  private record(op: Omit<HistoryOp, 'id'>, servedBy: string): void {
+    this.servedBy.set(this.nextOpId, servedBy);
     this.history.push({ id: this.nextOpId++, ...op });
     this.counts.ops++;
     if (op.outcome === 'ok') this.counts.ok++;

@@ -351,10 +351,10 @@ async function writeArtifacts(options: CampaignOptions, workDir: string, result:
   writeFileSync(join(dir, 'summary.json'), JSON.stringify(result.summary, null, 2));
   const failure = result.report.failure;
   const explanation = failure
-    ? [`Linearizability violation on key ${JSON.stringify(failure.key)}:`, failure.explanation, '', 'The minimal failing window:', ...failure.ops.map((op) => `  ${describeOp(op)}`), ''].join('\n')
+    ? [`Linearizability violation on key ${JSON.stringify(failure.key)}:`, failure.explanation, '', 'The minimal failing window (and the node each op went through):', ...failure.ops.map((op) => `  ${describeOp(op)}${w.servedBy.has(op.id) ? `  via ${w.servedBy.get(op.id)}` : ''}`), ''].join('\n')
     : '';
   writeFileSync(join(dir, 'explanation.txt'), `${explanation}\n${result.reportText}\n`);
-  writeFileSync(join(dir, 'history.json'), JSON.stringify({ ops: w.history, finalReads: end.finalReads, dropped: w.dropped }, null, 1));
+  writeFileSync(join(dir, 'history.json'), JSON.stringify({ ops: w.history.map((op) => ({ ...op, servedBy: w.servedBy.get(op.id) })), finalReads: end.finalReads, dropped: w.dropped }, null, 1));
   writeFileSync(join(dir, 'quotes.json'), JSON.stringify({ posts: w.quotePosts, reads: w.quoteReads, final: end.finalQuotes }, null, 1));
   writeFileSync(join(dir, 'observations.json'), JSON.stringify(w.observations));
   writeFileSync(join(dir, 'nemesis.log'), `${run.nemesisLog.map((l) => `${String(Math.round(l.atMs)).padStart(7)} ms (scheduled ${l.scheduledMs})  ${l.text}${l.error ? `  ERROR: ${l.error}` : ''}`).join('\n')}\n`);
