@@ -105,6 +105,9 @@ export class RaftNode implements RaftNodeHandle {
     this.deps.transport.onMessage((message) => this.onPeerMessage(message));
     this.deps.transport.onPeerDown((peer) => {
       this.core.reportUnreachable(peer);
+      if (this.shutdownByController || this.stopped) return;
+      this.core.reportLeaderLinkDown(peer);
+      this.schedule();
     });
     await this.deps.transport.start();
     this.startTicking();

@@ -246,6 +246,23 @@ export class RaftCore {
   }
 
   /**
+   * The runtime saw its connection to `peer` close. When `peer` is this follower's leader, the
+   * leader has probably crashed (a dead process closes its sockets at once), so rather than
+   * wait out a whole election timeout from the last heartbeat, the election timer is brought
+   * forward to fire within a randomized [1, electionTicks) ticks, and the leader is forgotten,
+   * which ends the lease so this node grants pre-votes. Safety is untouched (votes follow the
+   * usual rules), and a live leader behind a broken link is not deposed: a heartbeat restores
+   * it, and the peers that still hear from it refuse the pre-vote.
+   */
+  reportLeaderLinkDown(peer: NodeId): void {
+    if (this.state !== 'follower' || this.leader !== peer) return;
+    const remaining = 1 + this.prng.int(Math.max(1, this.config.electionTicks - 1));
+    this.electionElapsed = Math.max(this.electionElapsed, this.randomizedElectionTimeout - remaining);
+    this.leader = null;
+    this.event(`link to leader ${peer} down: election timer brought forward (fires within ${remaining} ticks) term=${this.term}`);
+  }
+
+  /**
    * Records a snapshot of the state machine at `index` (<= applied) and compacts the log,
    * keeping a trailing window. Returns the new log offset for the storage to drop.
    */
