@@ -24,8 +24,8 @@ export interface AppliedFault {
 
 /**
  * Plays a NemesisSchedule against a ProcessCluster, event by event at its time (a late
- * event runs at once: a restart can take seconds). Faults aimed at the leader
- * (preferLeader) are renamed onto the leader the monitor knows, with swapNodes, so the
+ * event runs at once: a restart can take seconds). Faults aimed at the leader (see
+ * aimAtLeader) are renamed onto the leader the monitor knows, with swapNodes, so the
  * schedule keeps its fault budget. Every action is logged with its real time.
  */
 export class NemesisRunner {
@@ -67,23 +67,36 @@ export class NemesisRunner {
       this.aimAtLeader(i);
       const event = this.schedule.events[i] as NemesisEvent;
       const atMs = this.clock();
+      const text = `${describeEvent(event).trim()}  (leader seen: ${this.currentLeader() ?? 'none'})`;
       try {
         await this.apply(event);
-        this.log.push({ atMs, scheduledMs, text: describeEvent(event).trim() });
+        this.log.push({ atMs, scheduledMs, text });
       } catch (err) {
-        this.log.push({ atMs, scheduledMs, text: describeEvent(event).trim(), error: (err as Error).message });
+        this.log.push({ atMs, scheduledMs, text, error: (err as Error).message });
       }
     }
   }
 
+  /**
+   * Renames the fault onto the current leader: a process fault that asks for it
+   * (preferLeader), an isolation (always: "isolate the leader"), and every other
+   * minority/majority split (the leader lands on the minority side).
+   */
   private aimAtLeader(index: number): void {
     const event = this.schedule.events[index] as NemesisEvent;
     const fault = event.fault;
-    if (event.action !== 'start' || fault.kind === 'partition' || fault.kind === 'leader-change' || !fault.preferLeader) return;
+    if (event.action !== 'start' || fault.kind === 'leader-change') return;
     const leader = this.currentLeader();
-    if (!leader || fault.nodes.includes(leader)) return;
+    if (!leader) return;
+    let victim: string | undefined;
+    if (fault.kind === 'partition') {
+      const minority = fault.groups[1];
+      const aimed = fault.shape === 'isolate' || (fault.shape === 'split' && event.faultId % 2 === 0);
+      if (aimed && minority && !minority.includes(leader)) victim = minority[0];
+    } else if (fault.preferLeader && !fault.nodes.includes(leader)) victim = fault.nodes[0];
+    if (!victim) return;
     try {
-      this.schedule = swapNodes(this.schedule, index, fault.nodes[0] as string, leader);
+      this.schedule = swapNodes(this.schedule, index, victim, leader);
     } catch {
       // The leader is already faulty (e.g. cut off): keep the schedule's choice.
     }
@@ -124,10 +137,12 @@ export class NemesisRunner {
 
   /** transfer: ask the leader (any node forwards) to hand over to the target; timeout: a forced campaign on the target. */
   private async changeLeader(fault: Extract<Fault, { kind: 'leader-change' }>): Promise<void> {
-    const via = fault.via === 'transfer' ? (this.currentLeader() ?? fault.target) : fault.target;
+    const leader = this.currentLeader();
+    const via = fault.via === 'transfer' ? (leader ?? fault.target) : fault.target;
     const node = this.cluster.node(via);
     const path = fault.via === 'transfer' ? '/api/admin/transfer-leadership' : '/api/admin/timeout';
-    const body = fault.via === 'transfer' ? { to: fault.target } : {};
+    // A transfer "to" the leader itself would be refused: let the leader pick the best peer instead.
+    const body = fault.via === 'transfer' && fault.target !== leader ? { to: fault.target } : {};
     const result = await httpCall({ method: 'POST', url: `${node.http}${path}`, body, timeoutMs: ADMIN_TIMEOUT_MS });
     if (result.kind === 'error') throw new Error(`${path} on ${via}: ${result.error} (${result.message})`);
     if (result.status !== 200) throw new Error(`${path} on ${via}: HTTP ${result.status} ${JSON.stringify(result.body).slice(0, 160)}`);
