@@ -418,8 +418,14 @@ export class RaftNode implements RaftNodeHandle {
     return null;
   }
 
+  /**
+   * Stop or controller SHUTDOWN: pending reads fail with `error`, but a pending proposal is
+   * already in the log and may still commit through the next leader, so its outcome is
+   * unknown: 504 timeout (SPEC §3), never a 503 that tells the client it was not applied.
+   * (Found by the fault harness: writes answered 503 unavailable were applied.)
+   */
   private failAllWaiters(error: NodeError): void {
-    this.proposals.rejectAll(error);
+    this.proposals.rejectAll(new NodeError('timeout', `${error.message} before the write was known committed; it may or may not commit`));
     this.reads.rejectAll(error);
     this.proposalTerms.clear();
     this.readsWaitingApply.length = 0;
