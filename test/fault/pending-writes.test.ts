@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { runGracefulStopScenario } from './scenario-graceful-stop.js';
 import { runPendingWritesScenario } from './scenario-pending-writes.js';
 
 /**
@@ -22,5 +23,13 @@ describe('writes pending on a leader that is shut down', () => {
     expect(run.writes.filter((w) => w.applied && w.status === 503).map((w) => `${w.key}: 503 ${w.error}`), context).toEqual([]);
     // They were answered "outcome unknown" (or the client gave up waiting).
     for (const w of pendingApplied) expect([504, 'timeout', 'broken'], context).toContain(w.status);
+  }, 120_000);
+
+  it('are never answered 503 when the leader is stopped gracefully (SIGTERM) under write load', async () => {
+    const run = await runGracefulStopScenario(PORTS);
+    const context = run.log.join('\n');
+    // The stop happened under load: some writes were cut off by it.
+    expect(run.writes.filter((w) => w.status !== 200).length, context).toBeGreaterThan(0);
+    expect(run.appliedDespite503.map((w) => `${w.key}: 503 ${w.error}`), context).toEqual([]);
   }, 120_000);
 });

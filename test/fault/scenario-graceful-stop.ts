@@ -7,7 +7,7 @@ import { waitCaughtUp, waitForAgreedLeader } from './harness.js';
 import { httpCall } from './http-client.js';
 
 /** Concurrent writers aimed at the leader while it is stopped. */
-const WRITERS = 48;
+const WRITERS = 32;
 /** How long the writers run before the SIGTERM. */
 const LOAD_BEFORE_STOP_MS = 1_000;
 /** Deadline per write (above the node's own 5 s). */
