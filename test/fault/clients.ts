@@ -192,7 +192,7 @@ export class Workload {
       this.record({ clientId, key, kind: 'read', input: {}, invokeMs, completeMs, outcome: 'ok', output: value }, servedBy);
     } else if (c.outcome === 'indeterminate') {
       this.record({ clientId, key, kind: 'read', input: {}, invokeMs, completeMs: null, outcome: 'indeterminate' }, servedBy);
-    } else this.drop(clientId, 'read', key, invokeMs, completeMs, c.why);
+    } else this.drop(clientId, 'read', key, invokeMs, completeMs, c.outcome === 'not-applied' ? c.why : 'fail');
   }
 
   /** PUT; with an Idempotency-Key some of the time, retried through random nodes after an unknown outcome. */
