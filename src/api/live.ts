@@ -43,15 +43,22 @@ interface LiveClient {
   closing: boolean;
 }
 
-/** A quote and its message, serialized at most once for all clients. */
+/** A quote and its message, serialized and UTF-8 encoded at most once for all clients. */
 interface Outgoing {
   quote: Quote;
-  message: string | null;
+  message: Buffer | null;
 }
 
-function quoteMessage(outgoing: Outgoing): string {
-  outgoing.message ??= JSON.stringify({ type: 'quote', quote: outgoing.quote });
+/** Sent as a text frame: the Buffer is not re-encoded per client, as a string would be. */
+const TEXT_FRAME = { binary: false } as const;
+
+function quoteMessage(outgoing: Outgoing): Buffer {
+  outgoing.message ??= Buffer.from(JSON.stringify({ type: 'quote', quote: outgoing.quote }));
   return outgoing.message;
+}
+
+function statusMessage(ctx: ApiContext): Buffer {
+  return Buffer.from(JSON.stringify({ type: 'status', status: ctx.node.status() }));
 }
 
 /** Answers a refused upgrade with a plain HTTP error and the JSON error body. */
@@ -156,7 +163,7 @@ export class LiveHub {
     const pending = client.pending ?? [];
     client.pending = null;
     for (const quote of pending) this.send(client, { quote, message: null });
-    this.sendStatus(client, JSON.stringify({ type: 'status', status: this.ctx.node.status() }));
+    this.sendStatus(client, statusMessage(this.ctx));
   }
 
   /** Waits until the client's queue is below the low-water mark; false if it closed or stayed slow. */
@@ -215,19 +222,19 @@ export class LiveHub {
   private send(client: LiveClient, outgoing: Outgoing): void {
     if (client.closing || outgoing.quote.index <= client.lastSent) return;
     client.lastSent = outgoing.quote.index;
-    client.ws.send(quoteMessage(outgoing));
+    client.ws.send(quoteMessage(outgoing), TEXT_FRAME);
     if (client.ws.bufferedAmount > this.ctx.tuning.maxWsBufferedBytes) this.closeSlow(client);
   }
 
-  private sendStatus(client: LiveClient, message: string): void {
+  private sendStatus(client: LiveClient, message: Buffer): void {
     if (client.closing) return;
-    client.ws.send(message);
+    client.ws.send(message, TEXT_FRAME);
     if (client.ws.bufferedAmount > this.ctx.tuning.maxWsBufferedBytes) this.closeSlow(client);
   }
 
   private broadcastStatus(): void {
     if (this.clients.size === 0) return;
-    const message = JSON.stringify({ type: 'status', status: this.ctx.node.status() });
+    const message = statusMessage(this.ctx);
     for (const client of this.clients) this.sendStatus(client, message);
   }
 
