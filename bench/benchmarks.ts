@@ -140,7 +140,7 @@ function rssAll(system: BenchSystem): Array<{ node: number; rssMb: number; peakM
 /** RSS of every node after fillCount writes (distinct keys), and again after the next snapshot. */
 export async function memory(system: RaftquotesSystem, plan: BenchPlan, emit: Emit): Promise<void> {
   const leader = await system.leader();
-  const filled = await fill({ clients: 64, count: plan.fillCount, targetOf: () => system.target(leader), requestOf: (n) => system.put(`m${n}`, VALUE_100), deadlineMs: 180_000 });
+  const filled = await fill({ clients: 256, count: plan.fillCount, targetOf: () => system.target(leader), requestOf: (n) => system.put(`m${n}`, VALUE_100), deadlineMs: 300_000 });
   await sleep(1_000);
   const after = rssAll(system);
   emit({ bench: 'memory', system: system.name, phase: 'after-writes', writes: filled.done, errors: filled.errors, fillSeconds: filled.seconds, maxRssMb: Math.max(...after.map((r) => r?.rssMb ?? 0)), nodes: after });
@@ -163,7 +163,7 @@ export async function catchUp(system: RaftquotesSystem, plan: BenchPlan, via: 'l
   const leader = await system.leader();
   const follower = (leader + 1) % system.size;
   system.kill9(follower);
-  const filled = await fill({ clients: 64, count: plan.fillCount, targetOf: () => system.target(leader), requestOf: (n) => system.put(`c${via}${n}`, VALUE_100), deadlineMs: 180_000 });
+  const filled = await fill({ clients: 256, count: plan.fillCount, targetOf: () => system.target(leader), requestOf: (n) => system.put(`c${via}${n}`, VALUE_100), deadlineMs: 300_000 });
   const leaderStatus = await system.status(leader);
   const goal = leaderStatus.commitIndex as number;
   const started = performance.now();

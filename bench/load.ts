@@ -193,7 +193,7 @@ export async function fill(options: { clients: number; count: number; targetOf: 
 }
 
 /** Small JSON request helper for control calls (status, leader lookups), with a deadline. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- parsed JSON of a status answer
+ 
 export async function jsonCall(url: string, method = 'GET', body?: unknown, timeoutMs = 2_000): Promise<{ status: number; body: any }> {
   const res = await fetch(url, {
     method,

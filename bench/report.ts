@@ -15,7 +15,7 @@ export interface SummaryRow {
   met: boolean | null;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- parsed JSON of a status answer
+ 
 type Rec = BenchRecord & Record<string, any>;
 
 function find(records: BenchRecord[], where: Record<string, unknown>): Rec | undefined {

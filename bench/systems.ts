@@ -11,7 +11,8 @@ import { join, resolve } from 'node:path';
 import { jsonCall, sleep, waitUntil, type PreparedRequest, type Target } from './load.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '..');
-const MAIN_JS = join(REPO_ROOT, 'dist/cli/main.js');
+/** RAFTQUOTES_BENCH_MAIN points at another build's main.js (A/B runs of an optimisation). */
+const MAIN_JS = process.env.RAFTQUOTES_BENCH_MAIN ?? join(REPO_ROOT, 'dist/cli/main.js');
 
 /** What the benchmarks need from a system. Node numbers are 0-based. */
 export interface BenchSystem {
@@ -78,15 +79,17 @@ export class RaftquotesSystem implements BenchSystem {
     readonly size = 5,
     private readonly nodeArgs: string[] = [],
     private readonly env: NodeJS.ProcessEnv = {},
+    private readonly ports = RQ_PORTS,
+    private readonly mainJs = MAIN_JS,
   ) {
     this.dataDir = mkdtempSync(join(tmpdir(), 'raftquotes-bench-'));
     this.log = createWriteStream(join(this.dataDir, 'cluster.log'));
   }
 
   async start(): Promise<void> {
-    if (!existsSync(MAIN_JS)) throw new Error('dist/ is missing: run "npm run build" first (npm run bench does)');
-    const args = [MAIN_JS, 'cluster', '--nodes', String(this.size), '--data-dir', this.dataDir];
-    args.push('--http-base', String(RQ_PORTS.http), '--raft-base', String(RQ_PORTS.raft), '--controller-base', String(RQ_PORTS.controller));
+    if (!existsSync(this.mainJs)) throw new Error('dist/ is missing: run "npm run build" first (npm run bench does)');
+    const args = [this.mainJs, 'cluster', '--nodes', String(this.size), '--data-dir', this.dataDir];
+    args.push('--http-base', String(this.ports.http), '--raft-base', String(this.ports.raft), '--controller-base', String(this.ports.controller));
     args.push('--node-args', ['--log-format', 'json', '--rate-limit', '0', ...this.nodeArgs].join(' '));
     const child = spawn(process.execPath, args, { cwd: REPO_ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.env } });
     this.clusterProcess = child;
@@ -115,7 +118,9 @@ export class RaftquotesSystem implements BenchSystem {
     for (const node of this.nodes) killPid(node.pid);
     await Promise.all([...this.restarted.values()].map((c) => waitExit(c, 2_000)));
     this.log.end();
-    rmSync(this.dataDir, { recursive: true, force: true });
+    // RAFTQUOTES_BENCH_KEEP=1 keeps the data dirs and cluster.log for a post-mortem.
+    if (process.env.RAFTQUOTES_BENCH_KEEP) process.stderr.write(`# kept ${this.dataDir}\n`);
+    else rmSync(this.dataDir, { recursive: true, force: true });
   }
 
   abort(): void {
@@ -138,7 +143,7 @@ export class RaftquotesSystem implements BenchSystem {
     return (this.nodes[node] as ClusterJsonNode).pid;
   }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- parsed JSON of a status answer
+ 
   async status(node: number, timeoutMs = 1_000): Promise<any> {
     return (await jsonCall(`${this.url(node)}/api/status`, 'GET', undefined, timeoutMs)).body;
   }
@@ -174,14 +179,14 @@ export class RaftquotesSystem implements BenchSystem {
     await waitUntil(`node ${node + 1} healthz`, async () => (await jsonCall(`${this.url(node)}/healthz`, 'GET', undefined, 500)).status === 200, 20_000, 25);
   }
 
-  /** Starts a killed node again from its argv (does not wait). */
-  async spawnNode(node: number): Promise<ChildProcess> {
+  /** Starts a killed node again from its argv (does not wait); `execArgv` e.g. ['--cpu-prof']. */
+  async spawnNode(node: number, execArgv: string[] = []): Promise<ChildProcess> {
     const info = this.nodes[node] as ClusterJsonNode;
     // The old process must be gone before its ports and database are reused.
     const old = this.killed.get(node);
     if (old) await waitUntil(`old ${info.id} gone`, async () => !isRunning(old), 5_000, 10).catch(() => undefined);
     const [cmd, ...args] = info.argv as [string, ...string[]];
-    const child = spawn(cmd, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.env } });
+    const child = spawn(cmd, [...execArgv, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.env } });
     child.stdout?.pipe(this.log, { end: false });
     child.stderr?.pipe(this.log, { end: false });
     this.restarted.set(node, child);

@@ -1,0 +1,33 @@
+/**
+ * A/B of an optimisation on a noisy machine: two 5-node clusters up at once (A from one build's
+ * dist/cli/main.js, B from another's), the same closed-loop load alternated between them in
+ * short rounds, so drift in the machine's load hits both alike.
+ *
+ *   npx tsx bench/ab.ts <A main.js> <B main.js> [rounds=4] [clients=64] [write|read]
+ */
+import { closedLoop } from './load.js';
+import { RaftquotesSystem } from './systems.js';
+const [mainA, mainB, roundsArg, clientsArg, kind] = process.argv.slice(2);
+const rounds = Number(roundsArg ?? 4);
+const clients = Number(clientsArg ?? 64);
+const a = new RaftquotesSystem(5, [], {}, { http: 28180, raft: 27100, controller: 25654 }, mainA);
+const b = new RaftquotesSystem(5, [], {}, { http: 28280, raft: 27200, controller: 25754 }, mainB);
+try {
+  await Promise.all([a.start(), b.start()]);
+  const res: Record<string, number[][]> = { A: [], B: [] };
+  for (let r = 0; r < rounds; r++) {
+    for (const [name, sys] of (r % 2 ? [['B', b], ['A', a]] : [['A', a], ['B', b]]) as Array<[string, RaftquotesSystem]>) {
+      const leader = await sys.leader();
+      const s = await closedLoop({ clients, durationMs: 4000, warmupMs: 500, targetOf: () => sys.target(leader), requestOf: (c, seq) => (kind === 'read' ? sys.get(`w${c}-1`, false) : sys.put(`w${c}-${seq % 512}`, 'v'.repeat(100))) });
+      res[name]!.push([s.opsPerSec, s.p50Ms, s.p99Ms]);
+      console.log(name, r, s.opsPerSec, s.p50Ms, s.p99Ms, s.errors);
+    }
+  }
+  for (const name of ['A', 'B']) {
+    const ops = res[name]!.map((x) => x[0]!).sort((x, y) => x - y);
+    const p99 = res[name]!.map((x) => x[2]!).sort((x, y) => x - y);
+    console.log(name, 'median ops/s', ops[Math.floor(ops.length / 2)], 'sum', ops.reduce((x, y) => x + y, 0), 'median p99', p99[Math.floor(p99.length / 2)]);
+  }
+} finally {
+  await Promise.all([a.stop(), b.stop()]);
+}
