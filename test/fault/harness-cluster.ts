@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../support/cluster.js';
 import { httpCall } from './http-client.js';
@@ -145,12 +145,12 @@ export class ProcessCluster {
     });
     const deadline = Date.now() + START_TIMEOUT_MS;
     while (Date.now() < deadline) {
-      if (node.child !== child) throw new Error(`${id} exited during start (exit code ${child.exitCode}); see ${node.logFile}`);
+      if (node.child !== child) throw new Error(`${id} exited during start (exit code ${child.exitCode}); its log ends:\n${logTail(node.logFile)}`);
       const result = await httpCall({ method: 'GET', url: `${node.http}/healthz`, timeoutMs: 500 });
       if (result.kind === 'response' && result.status === 200) return;
       await sleep(100);
     }
-    throw new Error(`${id} did not answer /healthz within ${START_TIMEOUT_MS} ms; see ${node.logFile}`);
+    throw new Error(`${id} did not answer /healthz within ${START_TIMEOUT_MS} ms; its log ends:\n${logTail(node.logFile)}`);
   }
 
   /** kill -9 and wait for the exit. */
@@ -201,6 +201,15 @@ export class ProcessCluster {
   async close(): Promise<void> {
     await Promise.all(this.nodes.map((n) => this.kill(n.id)));
     await this.network.close();
+  }
+}
+
+/** The last lines of a node log, for errors (the work dir is removed after the run). */
+function logTail(file: string, bytes = 2_000): string {
+  try {
+    return readFileSync(file, 'utf8').slice(-bytes);
+  } catch {
+    return '(no log)';
   }
 }
 
