@@ -125,7 +125,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
     const reportText = renderReport(report);
     const result: CampaignResult = { ok: report.ok, summary, report, reportText };
     if (!report.ok || options.alwaysWriteArtifacts) {
-      result.artifactsDir = await writeArtifacts(options, workDir, result, run, end, schedule);
+      result.artifactsDir = await writeArtifacts(options, workDir, result, run, end, run.schedule);
       log(`artifacts: ${result.artifactsDir}`);
     }
     return result;
