@@ -13,14 +13,24 @@ function expectClean(seed: number, nodes: number): void {
   expect(result.recoveryMs).not.toBeNull();
 }
 
-describe('simulator: safety under faults, liveness after healing', () => {
-  it('runs 400 seeds on 5 nodes with no violation', () => {
-    for (let seed = 1; seed <= 400; seed++) expectClean(seed, 5);
-  });
+/** Seeds per test case: a case is a unit of progress reporting, and its timeout only guards against a hang. */
+const SEEDS_PER_CASE = 50;
+const CASE_TIMEOUT_MS = 180_000;
 
-  it('runs 150 seeds on 3 nodes with no violation', () => {
-    for (let seed = 1001; seed <= 1150; seed++) expectClean(seed, 3);
-  });
+function seedRanges(first: number, count: number): Array<[number, number]> {
+  const ranges: Array<[number, number]> = [];
+  for (let start = first; start < first + count; start += SEEDS_PER_CASE) ranges.push([start, Math.min(start + SEEDS_PER_CASE, first + count) - 1]);
+  return ranges;
+}
+
+describe('simulator: safety under faults, liveness after healing', () => {
+  it.each(seedRanges(1, 400))('runs seeds %i..%i on 5 nodes with no violation', (from, to) => {
+    for (let seed = from; seed <= to; seed++) expectClean(seed, 5);
+  }, CASE_TIMEOUT_MS);
+
+  it.each(seedRanges(1001, 150))('runs seeds %i..%i on 3 nodes with no violation', (from, to) => {
+    for (let seed = from; seed <= to; seed++) expectClean(seed, 3);
+  }, CASE_TIMEOUT_MS);
 
   it('keeps regression seeds clean', () => {
     for (const seed of REGRESSION_SEEDS) expectClean(seed, 5);
