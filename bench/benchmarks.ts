@@ -279,7 +279,12 @@ export async function soak(system: RaftquotesSystem, plan: BenchPlan, emit: Emit
   });
   polling = false;
   await poller;
-  const last = await Promise.all(system.nodes.map((_, i) => system.status(i, 1000).catch(() => null)));
-  const maxTerm = Math.max(...last.map((x) => (x?.term as number) ?? 0));
+  // A node busy past the deadline (e.g. writing a large snapshot) answers null; wait for one.
+  const last = await waitUntil('a status after the soak', async () => {
+    const statuses = await Promise.all(system.nodes.map((_, i) => system.status(i, 2000).catch(() => null)));
+    return statuses.some(Boolean) ? statuses : null;
+  }, 30_000, 200).catch(() => []);
+  const endTerms = last.map((x) => x?.term as number | undefined).filter((t): t is number => t !== undefined);
+  const maxTerm = endTerms.length ? Math.max(...endTerms) : null;
   emit(stats({ bench: 'soak', system: system.name, seconds: plan.soakSeconds, leaderChanges: terms.size - 1, termAtStart: first.term, termAtEnd: maxTerm, leaders }, s));
 }

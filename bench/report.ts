@@ -22,7 +22,7 @@ function find(records: BenchRecord[], where: Record<string, unknown>): Rec | und
   return records.find((r) => Object.entries(where).every(([k, v]) => r[k] === v)) as Rec | undefined;
 }
 
-const fmt = (n: number | undefined, digits = 0): string => (n === undefined || Number.isNaN(n) ? '–' : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
+const fmt = (n: number | null | undefined, digits = 0): string => (n === undefined || n === null || Number.isNaN(n) ? '–' : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
 
 /** The rows of the summary table; `etcdNote` explains an empty etcd column. */
 export function summarize(records: BenchRecord[]): SummaryRow[] {
@@ -100,6 +100,8 @@ export function chartSvg(records: BenchRecord[], title: string): string {
   for (const r of records.filter((x) => x.bench === 'writes') as Rec[]) {
     const name = `${r.system} ${r.placement}`;
     if (!series.has(name)) series.set(name, []);
+    // A level with no completed request (e.g. a stall through the whole window) has no latency to draw.
+    if (!Number.isFinite(r.p99Ms) || !Number.isFinite(r.opsPerSec) || r.ops === 0) continue;
     series.get(name)?.push({ clients: r.clients, ops: r.opsPerSec, p99: r.p99Ms, p50: r.p50Ms });
   }
   const W = 900;

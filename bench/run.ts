@@ -4,7 +4,7 @@
  * the same load generator). Prints one JSON line per result, then a summary table; writes the
  * results to bench/results/<date>.json, a chart to docs/bench.svg and the README's table.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Command } from 'commander';
@@ -25,6 +25,7 @@ interface Options {
   readme: boolean;
   chart: string;
   fill?: string;
+  from?: string;
 }
 
 const records: BenchRecord[] = [];
@@ -151,6 +152,7 @@ async function main(): Promise<void> {
     .option('--out <file>', 'results file (default bench/results/<date>.json)')
     .option('--no-readme', 'do not update the README benchmark section')
     .option('--fill <n>', 'writes for the memory and catch-up benchmarks (default 100000; smaller only for smoke runs)')
+    .option('--from <results.json>', 'run nothing: redo the table, chart and README from a results file')
     .option('--chart <file>', 'SVG chart path, relative to the repo', 'docs/bench.svg')
     .parse();
   const options = program.opts<Options>();
@@ -162,6 +164,12 @@ async function main(): Promise<void> {
     if (!Number.isInteger(plan.fillCount) || plan.fillCount < 1) program.error(`--fill: expected a positive integer, got "${options.fill}"`);
   }
   const set = new Set(selected as BenchName[]);
+  if (options.from) {
+    const saved = JSON.parse(readFileSync(options.from, 'utf8')) as { startedAt: string; mode: string; benches: BenchName[]; withEtcd: boolean; plan: BenchPlan; records: BenchRecord[] };
+    records.push(...saved.records);
+    report({ ...options, withEtcd: saved.withEtcd, out: options.from }, saved.plan, saved.benches, new Date(saved.startedAt));
+    return;
+  }
   const startedAt = new Date();
   const timer = setTimeout(() => abort(3, 'the whole run exceeded 60 minutes'), 60 * 60_000);
   timer.unref();
