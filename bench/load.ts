@@ -5,6 +5,7 @@
  * summarised once at the end.
  */
 import { Agent, request as httpRequest } from 'node:http';
+import { http } from '../test/support/cluster.js';
 
 /** One HTTP request, prepared once (the body is a Buffer so nothing is re-encoded per call). */
 export interface PreparedRequest {
@@ -192,23 +193,10 @@ export async function fill(options: { clients: number; count: number; targetOf: 
   return { done, errors, seconds: round2((performance.now() - started) / 1000) };
 }
 
-/** Small JSON request helper for control calls (status, leader lookups), with a deadline. */
- 
+/** Small JSON request helper for control calls (status, leader lookups), with a deadline: the tests' helper. */
 export async function jsonCall(url: string, method = 'GET', body?: unknown, timeoutMs = 2_000): Promise<{ status: number; body: any }> {
-  const res = await fetch(url, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(timeoutMs),
-  });
-  const text = await res.text();
-  let parsed: unknown = text;
-  try {
-    parsed = text ? JSON.parse(text) : null;
-  } catch {
-    // not JSON
-  }
-  return { status: res.status, body: parsed };
+  const { status, body: parsed } = await http(method, url, body, {}, timeoutMs);
+  return { status, body: parsed };
 }
 
 export function sleep(ms: number): Promise<void> {
