@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../support/cluster.js';
 import { httpCall } from './http-client.js';
@@ -55,6 +55,8 @@ export interface ProcessClusterOptions {
 
 /** Every live child of every ProcessCluster in this process, killed on exit so nothing leaks. */
 const liveChildren = new Set<ChildProcess>();
+/** Work dirs of clusters not closed yet: removed on exit (e.g. a SIGTERM'd `npm run fault`). */
+const openWorkDirs = new Set<string>();
 let exitHookInstalled = false;
 
 function installExitHook(): void {
@@ -68,6 +70,7 @@ function installExitHook(): void {
         // already gone
       }
     }
+    for (const dir of openWorkDirs) rmSync(dir, { recursive: true, force: true });
   });
 }
 
@@ -81,8 +84,9 @@ function installExitHook(): void {
 export class ProcessCluster {
   readonly nodes: HarnessNode[];
 
-  private constructor(readonly network: FaultNetwork, nodes: HarnessNode[], private readonly env: NodeJS.ProcessEnv) {
+  private constructor(readonly network: FaultNetwork, nodes: HarnessNode[], private readonly env: NodeJS.ProcessEnv, private readonly workDir: string) {
     this.nodes = nodes;
+    openWorkDirs.add(workDir);
   }
 
   /** Starts the proxies, then every node; resolves once every node answers /healthz. */
@@ -105,7 +109,7 @@ export class ProcessCluster {
       ];
       return { id, http: `http://127.0.0.1:${httpPort}`, raftPort, controllerPort, dataDir, logFile: join(options.workDir, 'logs', `${id}.log`), argv, state: 'stopped', child: null, starts: 0 };
     });
-    const cluster = new ProcessCluster(network, nodes, { ...process.env, ...options.env });
+    const cluster = new ProcessCluster(network, nodes, { ...process.env, ...options.env }, options.workDir);
     try {
       await Promise.all(nodes.map((node) => cluster.startNode(node.id)));
     } catch (err) {
@@ -201,6 +205,7 @@ export class ProcessCluster {
   async close(): Promise<void> {
     await Promise.all(this.nodes.map((n) => this.kill(n.id)));
     await this.network.close();
+    openWorkDirs.delete(this.workDir); // the caller still reads its logs, then removes it
   }
 }
 
