@@ -59,7 +59,7 @@ async function captureDashboard(context: BrowserContext, cluster: TestCluster, v
   await page.goto(`${cluster.node(via).http}/dashboard`);
   await waitFor('five nodes and one leader on the dashboard', async () => {
     const states = await page.locator('[data-testid^="node-"]').evaluateAll((cards) => cards.map((c) => c.getAttribute('data-state')));
-    const leaders = await page.locator('[data-leader="true"]').count();
+    const leaders = await page.locator('[data-testid^="node-"][data-leader="true"]').count();
     return states.length === 5 && states.every((s) => s === 'leader' || s === 'follower') && leaders === 1;
   }, 20_000, 100);
   await page.locator('[data-testid="btn-burst"]').click();

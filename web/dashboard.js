@@ -20,6 +20,9 @@ const SVG_NS = 'http://www.w3.org/2000/svg';
 const TIMER_RADIUS = 34;
 const TIMER_CIRCUMFERENCE = 2 * Math.PI * TIMER_RADIUS;
 const TERM_COLOURS = 8;
+/** Geometry of the ring overview (SVG user units) and the window of the writes/s figure. */
+const RING = { centre: 120, radius: 74, node: 26 };
+const RATE_WINDOW_MS = 2_000;
 
 const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
 
@@ -29,6 +32,9 @@ const ui = {
   term: $('term'),
   commitIndex: $('commit-index'),
   nodesUp: $('nodes-up'),
+  writeRate: $('write-rate'),
+  leaderChanges: $('leader-changes'),
+  ring: $('ring'),
   burst: /** @type {HTMLButtonElement} */ ($('btn-burst')),
   burstResult: $('burst-result'),
   error: $('dash-error'),
@@ -312,11 +318,70 @@ function renderPeers(leader) {
   ui.peersBody.replaceChildren(...ids.map((id) => peerRow(id, peers[id], Number(leader.status.lastIndex) || 0)));
 }
 
+// ---------------------------------------------------------------------------------------
+// Ring overview and live rates
+
+const ringNodes = new Map();
+
+function buildRingNode(id) {
+  const group = svg('g', { class: 'ring-node', 'data-testid': `ring-${id}` });
+  const circle = svg('circle', { r: RING.node, class: 'ring-circle' });
+  const name = svg('text', { class: 'ring-name', 'text-anchor': 'middle', dy: '-2' });
+  const term = svg('text', { class: 'ring-term', 'text-anchor': 'middle', dy: '12' });
+  const crown = svg('text', { class: 'ring-crown', 'text-anchor': 'middle', dy: `${-RING.node - 6}` });
+  const state = svg('text', { class: 'ring-state', 'text-anchor': 'middle', dy: `${RING.node + 14}` });
+  name.textContent = id;
+  group.append(circle, name, term, crown, state);
+  ui.ring.append(group);
+  const entry = { group, term, crown, state };
+  ringNodes.set(id, entry);
+  return entry;
+}
+
+/** Places every node on a circle (RaftScope's layout): colour = term, crown = leader, grey = down. */
+function renderRing(nodes, leader) {
+  nodes.forEach((node, i) => {
+    const entry = ringNodes.get(node.id) || buildRingNode(node.id);
+    const angle = -Math.PI / 2 + (2 * Math.PI * i) / nodes.length;
+    const x = RING.centre + RING.radius * Math.cos(angle);
+    const y = RING.centre + RING.radius * Math.sin(angle);
+    const state = stateOf(node);
+    const isLeader = leader !== null && node.id === leader.id;
+    entry.group.setAttribute('transform', `translate(${x.toFixed(1)} ${y.toFixed(1)})`);
+    entry.group.setAttribute('class', `ring-node ${termClass(node.status?.term ?? 0)}`);
+    entry.group.setAttribute('data-state', state);
+    entry.group.setAttribute('data-leader', isLeader ? 'true' : 'false');
+    entry.term.textContent = state === 'down' ? '–' : `term ${node.status.term}`;
+    entry.state.textContent = state === 'shutdown' ? 'shut down' : state;
+    entry.crown.textContent = isLeader ? '♛' : '';
+  });
+}
+
+/** Commit samples of the leader over the last RATE_WINDOW_MS, and the leader changes seen. */
+const rates = { samples: [], lastLeaderKey: null, changes: 0 };
+
+function updateRates(leader, now) {
+  if (leader) {
+    const key = `${leader.id}@${leader.status.term}`;
+    if (rates.lastLeaderKey !== null && key !== rates.lastLeaderKey) rates.changes++;
+    rates.lastLeaderKey = key;
+    rates.samples.push({ at: now, commit: Number(leader.status.commitIndex) || 0 });
+  }
+  while (rates.samples.length > 2 && now - rates.samples[0].at > RATE_WINDOW_MS) rates.samples.shift();
+  const first = rates.samples[0];
+  const last = rates.samples[rates.samples.length - 1];
+  const seconds = first && last ? (last.at - first.at) / 1000 : 0;
+  ui.writeRate.textContent = seconds > 0.3 ? String(Math.max(0, Math.round((last.commit - first.commit) / seconds))) : '–';
+  ui.leaderChanges.textContent = String(rates.changes);
+}
+
 function render(cluster) {
   const nodes = Array.isArray(cluster.nodes) ? cluster.nodes : [];
   const leader = currentLeader(nodes);
   for (const node of nodes) updateCard(node, leader !== null && node.id === leader.id);
   updateSummary({ nodes }, leader);
+  renderRing(nodes, leader);
+  updateRates(leader, performance.now());
   renderLogs(nodes);
   renderPeers(leader);
 }

@@ -232,15 +232,22 @@ describe('dashboard', () => {
     const leader = await dashboardLeader();
     const term = await byTestId(page, `node-${leader}`).getAttribute('data-term');
     await waitForText(page, 'term', (t) => t === term);
+    // The ring overview shows the same five nodes, the same crown, coloured by the same term.
+    expect(await page.locator('[data-testid^="ring-"]').count()).toBe(5);
+    await waitForAttribute(page, `ring-${leader}`, 'data-leader', (v) => v === 'true');
+    expect(await byTestId(page, `ring-${leader}`).getAttribute('class')).toContain(`t${Number(term) % 8}`);
     expect(pageErrors).toEqual([]);
   });
 
   it('Timeout on a follower makes it the leader (forced campaign)', async () => {
     const before = await dashboardLeader();
+    const changesBefore = Number(await textOf(page, 'leader-changes'));
     const target = followersOf(before).find((id) => id !== viaNode)!;
     await byTestId(page, `btn-timeout-${target}`).click();
     await waitForText(page, 'leader-id', (t) => t === target, 20_000);
     expect(await dashboardLeader()).toBe(target);
+    await waitForText(page, 'leader-changes', (t) => Number(t) > changesBefore);
+    await waitForAttribute(page, `ring-${target}`, 'data-leader', (v) => v === 'true');
     await waitForText(page, 'action-status', (t) => /done/.test(t));
   });
 
@@ -265,6 +272,7 @@ describe('dashboard', () => {
     const target = followersOf(leader).find((id) => id !== viaNode)!;
     await byTestId(page, `btn-shutdown-${target}`).click();
     await waitForAttribute(page, `node-${target}`, 'data-state', (s) => s === 'shutdown');
+    await waitForAttribute(page, `ring-${target}`, 'data-state', (s) => s === 'shutdown');
     await byTestId(page, `btn-resume-${target}`).click();
     await waitForAttribute(page, `node-${target}`, 'data-state', (s) => s === 'follower' || s === 'leader', 20_000);
   });
@@ -274,6 +282,8 @@ describe('dashboard', () => {
     await byTestId(page, 'btn-burst').click();
     const result = await waitForText(page, 'burst-result', (t) => /^\d+\/50 ok/.test(t), 30_000);
     expect(result).toMatch(/^50\/50 ok in /);
+    // 50 writes commit within the rate window, so the leader's commit rate shows above zero.
+    await waitForText(page, 'write-rate', (t) => Number(t) > 0);
     const burst = await http('GET', `${cluster.node(viaNode).http}/api/kv/burst-50`);
     expect(burst.status).toBe(200);
     expect(pageErrors).toEqual([]);
