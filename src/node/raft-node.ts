@@ -4,6 +4,7 @@ import { RaftCore, type ProposeResult } from '../raft/raft.js';
 import type { RaftConfig } from '../raft/config.js';
 import type { Entry, Message, NodeId, Ready } from '../raft/types.js';
 import type { ApplyResult, Command, StateMachine } from '../state/types.js';
+import { StorageError } from '../storage/errors.js';
 import type { RaftStorage, RecoveredLog } from '../storage/types.js';
 import type { Transport } from '../transport/types.js';
 import type { NodeMetrics } from './metrics.js';
@@ -94,6 +95,10 @@ export class RaftNode implements RaftNodeHandle {
   private static catchUpStateMachine(recovered: RecoveredLog, deps: RaftNodeDeps): number {
     const snapshot = recovered.snapshot;
     if (snapshot && deps.stateMachine.appliedIndex() < recovered.offset) {
+      if (snapshot.data === null) {
+        // Compaction without an image only follows a durable apply, so this is a damaged data dir.
+        throw new StorageError(`state machine at ${deps.stateMachine.appliedIndex()} is behind the compacted log (${recovered.offset}) and no snapshot image is stored; refusing to start`);
+      }
       deps.logger.warn(`state machine at ${deps.stateMachine.appliedIndex()} is behind the snapshot at ${snapshot.meta.index}: restoring it`);
       deps.stateMachine.restore(snapshot.meta.index, snapshot.meta.term, snapshot.data);
     }
@@ -332,6 +337,7 @@ export class RaftNode implements RaftNodeHandle {
     if (rd.snapshot) this.stateMachine.restore(rd.snapshot.meta.index, rd.snapshot.meta.term, rd.snapshot.data);
     if (rd.committedEntries.length > 0) this.apply(rd.committedEntries);
     for (const rs of rd.readStates) this.onReadState(rs.requestId, rs.index);
+    if (rd.snapshotImageWanted) this.provideSnapshotImage();
     this.core.advance(rd);
     this.releaseReads();
     this.maybeSnapshot();
@@ -390,14 +396,29 @@ export class RaftNode implements RaftNodeHandle {
     this.readsWaitingApply.length = kept;
   }
 
+  /**
+   * Local snapshot + compaction. A durable state machine is its own snapshot, so this costs
+   * two small transactions; both are FULL, which also syncs the NORMAL apply frames before
+   * them in the one WAL, so the applied state is on disk before any entry it covers is dropped.
+   */
   private maybeSnapshot(): void {
     const applied = this.stateMachine.appliedIndex();
     if (applied - this.core.snapshotIndex() < this.options.snapshotEvery) return;
     const started = Date.now();
-    const { snapshot, offset, offsetTerm } = this.core.compact(applied, this.stateMachine.snapshot());
-    this.deps.storage.saveSnapshot(snapshot);
+    const { meta, offset, offsetTerm } = this.core.compact(applied);
+    const data = this.stateMachine.durable ? null : this.stateMachine.snapshot();
+    this.deps.storage.saveSnapshot({ meta, data });
     this.deps.storage.compact(offset, offsetTerm);
-    this.deps.logger.info(`snapshot at index=${applied} (${snapshot.data.length} bytes, ${Date.now() - started} ms), log compacted to ${offset}`);
+    this.deps.logger.info(`snapshot at index=${applied} (${data ? `${data.length} bytes` : 'the state machine itself'}, ${Date.now() - started} ms), log compacted to ${offset}`);
+  }
+
+  /** A follower needs InstallSnapshot: image of the state machine now (freed after the transfer). */
+  private provideSnapshotImage(): void {
+    const started = Date.now();
+    const applied = this.stateMachine.appliedIndex();
+    const data = this.stateMachine.snapshot();
+    this.core.provideSnapshotImage(applied, data);
+    this.deps.logger.info(`snapshot image for InstallSnapshot at index=${applied} (${data.length} bytes, ${Date.now() - started} ms)`);
   }
 
   private logTransitions(rd: Ready): void {

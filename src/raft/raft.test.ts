@@ -95,9 +95,9 @@ describe('assertions: a broken invariant throws instead of corrupting state', ()
     cycle(core);
     cycle(core); // the no-op commits after the leader's own fsync, then applies
     expect(core.log.appliedIndex).toBe(1);
-    expect(() => core.compact(2, new Uint8Array())).toThrow(/beyond applied/);
-    core.compact(1, new Uint8Array());
-    expect(() => core.compact(0, new Uint8Array())).toThrow(/move forward/);
+    expect(() => core.compact(2)).toThrow(/beyond applied/);
+    core.compact(1);
+    expect(() => core.compact(0)).toThrow(/move forward/);
   });
 });
 
@@ -215,5 +215,75 @@ describe('InstallSnapshot on the follower (§7)', () => {
     core.step(chunk({ offset: 4, done: true, meta: { index: 4, term: 2, voters: VOTERS } }));
     expect(snapshotReply(core)).toMatchObject({ done: false, nextOffset: 0, snapshotIndex: 4 });
     expect(core.log.lastIndex()).toBe(1);
+  });
+});
+
+describe('InstallSnapshot on the leader: the image is asked for, used, then dropped', () => {
+  /** Leader `a` whose log was compacted through 5 (entries 6..8 kept, all committed). */
+  function compactedLeader(): RaftCore {
+    const restore: RaftRestore = {
+      hardState: { term: 1, vote: null, commit: 8 },
+      snapshot: { meta: { index: 5, term: 1, voters: VOTERS } },
+      offset: 5,
+      offsetTerm: 1,
+      entries: entries([1, 1, 1, 1, 1, 1, 1, 1]).slice(5),
+      appliedIndex: 8,
+    };
+    const core = new RaftCore({ id: 'a', voters: VOTERS, electionTicks: 10, heartbeatTicks: 1 }, new SeededPrng(3), restore);
+    core.campaign(true);
+    core.step({ type: 'RequestVoteResponse', from: 'b', to: 'a', term: 2, granted: true });
+    expect(core.state).toBe('leader');
+    cycle(core); // the leader's no-op at 9 goes out and is persisted
+    return core;
+  }
+
+  /** Follower `peer` has nothing: it rejects and points at index 1, which was compacted. */
+  function rejectFrom(core: RaftCore, peer: string): void {
+    core.step({ type: 'AppendEntriesResponse', from: peer, to: 'a', term: 2, success: false, matchIndex: 0, rejectedIndex: 8, conflictIndex: 1, conflictTerm: null });
+  }
+
+  const installs = (rd: Ready): InstallSnapshotRequest[] => sent(rd).filter((m): m is InstallSnapshotRequest => m.type === 'InstallSnapshot');
+
+  it('asks the runtime for an image once, and sends nothing until it comes', () => {
+    const core = compactedLeader();
+    rejectFrom(core, 'b');
+    const asked = cycle(core);
+    expect(asked.snapshotImageWanted).toBe(true);
+    expect(installs(asked)).toEqual([]);
+    expect(core.hasReady()).toBe(false); // asked once, not in a loop
+    core.provideSnapshotImage(8, new Uint8Array([8, 8]));
+    const rd = cycle(core);
+    expect(installs(rd)).toMatchObject([{ to: 'b', meta: { index: 8, term: 1 }, offset: 0, done: true }]);
+    expect(Array.from(installs(rd)[0]?.chunk ?? [])).toEqual([8, 8]);
+  });
+
+  it('refuses an image beyond the commit index or older than the log', () => {
+    const core = compactedLeader();
+    expect(() => core.provideSnapshotImage(9, new Uint8Array())).toThrow(/beyond commit/);
+    expect(() => core.provideSnapshotImage(4, new Uint8Array())).toThrow(/older than the log/);
+  });
+
+  it('drops the image when the last transfer completes: the next follower gets a fresh one', () => {
+    const core = compactedLeader();
+    rejectFrom(core, 'b');
+    cycle(core);
+    core.provideSnapshotImage(8, new Uint8Array([1]));
+    cycle(core);
+    core.step({ type: 'InstallSnapshotResponse', from: 'b', to: 'a', term: 2, snapshotIndex: 8, nextOffset: 1, done: true, lastLogIndex: 8 });
+    const afterDone = cycle(core);
+    expect(sent(afterDone).some((m) => m.type === 'AppendEntries' && m.to === 'b' && m.prevLogIndex === 8)).toBe(true);
+    rejectFrom(core, 'c');
+    expect(cycle(core).snapshotImageWanted).toBe(true);
+  });
+
+  it('a leader that steps down forgets the request and the image', () => {
+    const core = compactedLeader();
+    rejectFrom(core, 'b');
+    core.step({ type: 'AppendEntries', from: 'c', to: 'a', term: 3, prevLogIndex: 9, prevLogTerm: 2, entries: [], commit: 8 });
+    expect(core.state).toBe('follower');
+    const rd = cycle(core);
+    expect(rd.snapshotImageWanted).toBe(false);
+    core.provideSnapshotImage(8, new Uint8Array([1])); // a late answer is ignored
+    expect(installs(cycle(core))).toEqual([]);
   });
 });

@@ -24,6 +24,7 @@ import type {
   ReadState,
   Ready,
   Snapshot,
+  SnapshotMeta,
   SoftState,
   VoteRequest,
   VoteResponse,
@@ -33,7 +34,8 @@ import type {
 /** What a node recovered from disk, handed to the core at start. */
 export interface RaftRestore {
   hardState: HardState;
-  snapshot: Snapshot | null;
+  /** What covers the compacted prefix of the log (the image itself is not needed here). */
+  snapshot: { meta: SnapshotMeta } | null;
   offset: number;
   offsetTerm: number;
   entries: Entry[];
@@ -101,7 +103,16 @@ export class RaftCore {
   private commitBroadcastPending = false;
   private readRoundBroadcastPending = false;
 
-  private snapshot: Snapshot | null;
+  /** What covers the compacted prefix of the log: the last local or installed snapshot. */
+  private snapshotMeta: SnapshotMeta | null;
+  /**
+   * Leader only: the state machine image being sent to lagging followers. Not kept between
+   * transfers (it can be tens of MB): asked of the runtime through Ready.snapshotImageWanted
+   * when a follower needs one, and dropped when no transfer uses it (etcd and rqlite do the
+   * same: the state machine's own store is the local snapshot).
+   */
+  private image: Snapshot | null = null;
+  private imageWanted = false;
   private pendingSnapshot: Snapshot | null = null;
   private incomingSnapshot: IncomingSnapshot | null = null;
 
@@ -122,7 +133,7 @@ export class RaftCore {
     const r = restore ?? emptyRestore();
     this.term = r.hardState.term;
     this.vote = r.hardState.vote;
-    this.snapshot = r.snapshot;
+    this.snapshotMeta = r.snapshot ? r.snapshot.meta : null;
     this.log = new RaftLog(r.offset, r.offsetTerm, r.entries, r.hardState.commit, r.appliedIndex);
     this.persistedHardState = this.hardState();
     this.resetElectionTimer();
@@ -139,7 +150,7 @@ export class RaftCore {
   }
 
   snapshotIndex(): number {
-    return this.snapshot?.meta.index ?? 0;
+    return this.snapshotMeta?.index ?? 0;
   }
 
   electionTimerView(): { elapsed: number; timeout: number } {
@@ -263,19 +274,36 @@ export class RaftCore {
   }
 
   /**
-   * Records a snapshot of the state machine at `index` (<= applied) and compacts the log,
-   * keeping a trailing window. Returns the new log offset for the storage to drop.
+   * Records that the state machine is durably snapshotted at `index` (<= applied) and compacts
+   * the log, keeping a trailing window. Returns the snapshot's metadata and the new log offset
+   * for the storage to drop. The image stays with the runtime (see snapshotImageWanted).
    */
-  compact(index: number, data: Uint8Array): { offset: number; offsetTerm: number; snapshot: Snapshot } {
+  compact(index: number): { offset: number; offsetTerm: number; meta: SnapshotMeta } {
     assert(index <= this.log.appliedIndex, () => `snapshot at ${index} beyond applied ${this.log.appliedIndex}`);
     assert(index >= this.snapshotIndex(), 'snapshots must move forward');
     const term = this.log.termAt(index);
     assert(term !== undefined, () => `snapshot index ${index} not in the log`);
-    const snapshot: Snapshot = { meta: { index, term, voters: [...this.config.voters] }, data };
-    this.snapshot = snapshot;
+    const meta: SnapshotMeta = { index, term, voters: [...this.config.voters] };
+    this.snapshotMeta = meta;
     const compactTo = Math.max(this.log.offset, index - this.config.compactionTrailingEntries);
     this.log.compact(Math.min(compactTo, this.log.stableIndex));
-    return { offset: this.log.offset, offsetTerm: this.log.offsetTerm, snapshot };
+    return { offset: this.log.offset, offsetTerm: this.log.offsetTerm, meta };
+  }
+
+  /**
+   * The runtime's answer to Ready.snapshotImageWanted: the state machine's image at `index`
+   * (its applied index, so committed). Starts the transfers to every follower that needs one.
+   */
+  provideSnapshotImage(index: number, data: Uint8Array): void {
+    this.imageWanted = false;
+    if (this.state !== 'leader') return;
+    const term = this.log.termAt(index);
+    assert(index <= this.log.commitIndex, () => `snapshot image at ${index} beyond commit ${this.log.commitIndex}`);
+    assert(term !== undefined, () => `snapshot image at ${index} is older than the log (offset ${this.log.offset})`);
+    this.image = { meta: { index, term, voters: [...this.config.voters] }, data };
+    for (const [peer, pr] of this.progress) {
+      if (pr.state !== 'snapshot' && this.log.termAt(pr.nextIndex - 1) === undefined) this.startSnapshotTransfer(peer, pr);
+    }
   }
 
   /** Handles one message from a peer. Unknown senders and stale terms are filtered here. */
@@ -303,6 +331,7 @@ export class RaftCore {
         this.commitBroadcastPending ||
         this.readRoundBroadcastPending ||
         this.pendingSnapshot !== null ||
+        this.imageWanted ||
         this.log.stableIndex < this.log.lastIndex() ||
         this.log.commitIndex > this.log.applyingIndex ||
         !sameHardState(this.hardState(), this.persistedHardState))
@@ -321,6 +350,7 @@ export class RaftCore {
       softState: this.softState(),
       hardState: sameHardState(hardState, this.persistedHardState) ? null : hardState,
       snapshot: this.pendingSnapshot,
+      snapshotImageWanted: this.imageWanted,
       entries: this.log.unstableEntries(),
       messages: this.messages,
       messagesAfterPersist: this.messagesAfterPersist,
@@ -329,6 +359,7 @@ export class RaftCore {
       events: this.events,
     };
     this.pendingSnapshot = null;
+    this.imageWanted = false;
     this.messages = [];
     this.messagesAfterPersist = [];
     this.readStates = [];
@@ -424,6 +455,8 @@ export class RaftCore {
     this.leadTransferee = null;
     this.commitBroadcastPending = false;
     this.readRoundBroadcastPending = false;
+    this.image = null;
+    this.imageWanted = false;
     this.resetElectionTimer();
     if (wasLeader) this.failPendingReads();
     this.event(`became follower term=${this.term}${leader ? ` leader=${leader}` : ''}: ${reason}`);
@@ -679,7 +712,7 @@ export class RaftCore {
     }
     this.event(`installing snapshot index=${index} term=${term}`);
     this.log.restoreSnapshot(index, term);
-    this.snapshot = snapshot;
+    this.snapshotMeta = snapshot.meta;
     this.pendingSnapshot = snapshot;
   }
 
@@ -813,16 +846,36 @@ export class RaftCore {
 
   // ---------------------------------------------------------------- leader: snapshot transfer
 
+  /**
+   * The follower needs entries the log no longer has. Without an image that covers the log's
+   * offset, ask the runtime for one; the peer stays in probe and is started when it arrives.
+   */
   private startSnapshotTransfer(peer: NodeId, pr: Progress): void {
-    const snapshot = this.snapshot;
-    assert(snapshot !== null, 'log compacted without a snapshot');
-    pr.becomeSnapshot(snapshot.meta.index);
-    this.event(`sending snapshot index=${snapshot.meta.index} to ${peer}`);
+    assert(this.snapshotMeta !== null, 'log compacted without a snapshot');
+    const image = this.usableImage();
+    if (image === null) {
+      this.imageWanted = true;
+      return;
+    }
+    pr.becomeSnapshot(image.meta.index);
+    this.event(`sending snapshot index=${image.meta.index} to ${peer}`);
     this.sendSnapshotChunk(peer, pr);
   }
 
+  /** The image, if a follower that installs it can continue from our log. */
+  private usableImage(): Snapshot | null {
+    if (this.image !== null && this.image.meta.index < this.log.offset) this.image = null;
+    return this.image;
+  }
+
+  /** Frees the image once no transfer uses it. */
+  private releaseImageIfIdle(): void {
+    for (const pr of this.progress.values()) if (pr.state === 'snapshot') return;
+    this.image = null;
+  }
+
   private sendSnapshotChunk(peer: NodeId, pr: Progress): void {
-    const snapshot = this.snapshot as Snapshot;
+    const snapshot = this.image as Snapshot;
     const end = Math.min(pr.snapshotOffset + this.config.snapshotChunkBytes, snapshot.data.length);
     const chunk = snapshot.data.subarray(pr.snapshotOffset, end);
     const done = end >= snapshot.data.length;
@@ -837,15 +890,16 @@ export class RaftCore {
     if (m.done) {
       pr.maybeUpdate(m.snapshotIndex);
       pr.becomeProbe();
+      this.releaseImageIfIdle();
       this.sendAppend(m.from, true);
       return;
     }
-    if (this.snapshot === null || this.snapshot.meta.index !== pr.snapshotIndex) {
+    if (this.image === null || this.image.meta.index !== pr.snapshotIndex) {
       pr.becomeProbe();
       this.sendAppend(m.from, true);
       return;
     }
-    pr.snapshotOffset = Math.min(m.nextOffset, this.snapshot.data.length);
+    pr.snapshotOffset = Math.min(m.nextOffset, this.image.data.length);
     this.sendSnapshotChunk(m.from, pr);
   }
 
@@ -854,8 +908,9 @@ export class RaftCore {
     for (const [peer, pr] of this.progress) {
       if (pr.state !== 'snapshot' || !pr.snapshotAwaitingAck) continue;
       if (++pr.snapshotTicksWaiting < this.config.electionTicks) continue;
-      if (this.snapshot === null || this.snapshot.meta.index !== pr.snapshotIndex) {
+      if (this.image === null || this.image.meta.index !== pr.snapshotIndex) {
         pr.becomeProbe();
+        this.releaseImageIfIdle();
         this.sendAppend(peer, true);
       } else {
         this.sendSnapshotChunk(peer, pr);

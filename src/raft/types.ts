@@ -180,12 +180,15 @@ export interface SoftState {
  * 3. send `messagesAfterPersist` (votes and append acks: Figure 2 requires durability first);
  * 4. apply `snapshot` to the state machine if present, then `committedEntries`;
  * 5. serve `readStates` once applied;
- * 6. call `advance(ready)`.
+ * 6. if `snapshotImageWanted`, call `provideSnapshotImage(applied index, image)`;
+ * 7. call `advance(ready)`.
  */
 export interface Ready {
   softState: SoftState;
   hardState: HardState | null;
   snapshot: Snapshot | null;
+  /** Leader: a follower needs InstallSnapshot and no image is at hand (asked once per request). */
+  snapshotImageWanted: boolean;
   entries: Entry[];
   messages: Message[];
   messagesAfterPersist: Message[];

@@ -36,11 +36,13 @@ function main(): void {
   const elect: number[] = [];
   const recover: number[] = [];
   let committed = 0;
+  let installs = 0;
   for (const s of list) {
     const result = runSeed(s, { nodes });
     if (result.firstElectionMs !== null) elect.push(result.firstElectionMs);
     if (result.recoveryMs !== null) recover.push(result.recoveryMs);
     committed += result.committed;
+    installs += result.snapshotsInstalled;
     if (result.violations.length > 0) {
       violations++;
       printFailure(result);
@@ -55,6 +57,7 @@ function main(): void {
       firstElection: stats(elect),
       recoveryAfterHeal: stats(recover),
       entriesCommitted: committed,
+      snapshotsInstalled: installs,
       seconds: Number(((Date.now() - started) / 1000).toFixed(1)),
     }),
   );

@@ -12,6 +12,8 @@ import type { ApplyResult, Command, CommittedClientEntry, KvRecord, Quote, State
  * both read back exactly the same data (e.g. -0 becomes 0 in both).
  */
 export class MemoryStateMachine implements StateMachine, StateStore {
+  /** Lost on a crash: compaction must keep an image. */
+  readonly durable = false;
   private applied = 0;
   private appliedTerm = 0;
   private kv = new Map<string, { valueJson: string; index: number }>();

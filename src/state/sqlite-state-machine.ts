@@ -22,6 +22,8 @@ interface KvRow { key: string; value: string; idx: number }
  * without their index or the reverse.
  */
 export class SqliteStateMachine implements StateMachine, StateStore {
+  /** Its tables are the local snapshot (see StateMachine.durable). */
+  readonly durable = true;
   private readonly stmt;
   private applied: number;
   private readonly applyBatch: (entries: Entry[]) => ApplyResult[];

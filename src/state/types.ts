@@ -44,6 +44,11 @@ export interface CommittedClientEntry {
  * as the effects), with snapshot/restore for compaction and InstallSnapshot.
  */
 export interface StateMachine {
+  /**
+   * True when the applied state itself survives a crash (SQLite): it then is the local
+   * snapshot, and compaction stores no image. False for the in-memory twin.
+   */
+  readonly durable: boolean;
   appliedIndex(): number;
   /** Applies committed entries in order in one transaction; noop entries only move the index. */
   apply(entries: Entry[]): ApplyResult[];

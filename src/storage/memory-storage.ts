@@ -1,6 +1,6 @@
 import type { Entry, HardState, Snapshot } from '../raft/types.js';
 import { entriesAfter, validateRecoveredLog } from './log-validation.js';
-import type { PersistBatch, RaftStorage, RecoveredLog } from './types.js';
+import type { PersistBatch, RaftStorage, RecoveredLog, StoredSnapshot } from './types.js';
 
 /**
  * RaftStorage in memory: what the simulator's disk keeps, and the reference the SQLite
@@ -10,7 +10,7 @@ import type { PersistBatch, RaftStorage, RecoveredLog } from './types.js';
  */
 export class MemoryRaftStorage implements RaftStorage {
   private hardState: HardState = { term: 0, vote: null, commit: 0 };
-  private snapshot: Snapshot | null = null;
+  private snapshot: StoredSnapshot | null = null;
   private offset = 0;
   private offsetTerm = 0;
   private entries: Entry[] = [];
@@ -40,7 +40,7 @@ export class MemoryRaftStorage implements RaftStorage {
     if (batch.hardState) this.hardState = { ...batch.hardState };
   }
 
-  saveSnapshot(snapshot: Snapshot): void {
+  saveSnapshot(snapshot: StoredSnapshot): void {
     this.checkOpen();
     this.snapshot = snapshot;
   }

@@ -6,7 +6,7 @@ import { SqliteStateMachine } from '../state/sqlite-state-machine.js';
 import type { ApplyResult } from '../state/types.js';
 import { StorageError } from './errors.js';
 import { validateRecoveredLog } from './log-validation.js';
-import type { PersistBatch, RaftStorage, RecoveredLog } from './types.js';
+import type { PersistBatch, RaftStorage, RecoveredLog, StoredSnapshot } from './types.js';
 
 /** File name of the node's single database inside --data-dir (SPEC §5). */
 export const DATABASE_FILE = 'raftquotes.db';
@@ -168,7 +168,7 @@ export class SqliteRaftStorage implements RaftStorage {
     this.persistTx(batch);
   }
 
-  saveSnapshot(snapshot: Snapshot): void {
+  saveSnapshot(snapshot: StoredSnapshot): void {
     this.checkOpen();
     this.writeSnapshot(snapshot);
   }
@@ -212,21 +212,25 @@ export class SqliteRaftStorage implements RaftStorage {
     this.stmt.setHardState.run(hs.term, hs.vote, hs.commit);
   }
 
-  private writeSnapshot(snapshot: Snapshot): void {
+  /** No image is stored as a zero-length blob (a real image is never empty), so the schema stays. */
+  private writeSnapshot(snapshot: StoredSnapshot): void {
     const { index, term, voters } = snapshot.meta;
-    this.stmt.putSnapshot.run(index, term, JSON.stringify(voters), Buffer.from(snapshot.data.buffer, snapshot.data.byteOffset, snapshot.data.byteLength));
+    const data = snapshot.data === null ? NO_IMAGE : Buffer.from(snapshot.data.buffer, snapshot.data.byteOffset, snapshot.data.byteLength);
+    this.stmt.putSnapshot.run(index, term, JSON.stringify(voters), data);
   }
 
-  private readSnapshot(): Snapshot | null {
+  private readSnapshot(): StoredSnapshot | null {
     const row = this.stmt.getSnapshot.get() as { idx: number; term: number; voters: string; data: Buffer } | undefined;
     if (!row) return null;
-    return { meta: { index: row.idx, term: row.term, voters: JSON.parse(row.voters) as string[] }, data: new Uint8Array(row.data) };
+    return { meta: { index: row.idx, term: row.term, voters: JSON.parse(row.voters) as string[] }, data: row.data.length === 0 ? null : new Uint8Array(row.data) };
   }
 
   private checkOpen(): void {
     if (this.closed) throw new StorageError(`database ${this.path} is closed`);
   }
 }
+
+const NO_IMAGE = Buffer.alloc(0);
 
 function prepareStatements(db: Database.Database) {
   return {

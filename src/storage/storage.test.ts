@@ -96,6 +96,17 @@ describe.each(implementations)('RaftStorage (%s)', (_name, make) => {
     expect([...(recovered.snapshot?.data ?? [])]).toEqual([1, 2, 3, 7]);
   });
 
+  it('keeps a snapshot without an image (a durable state machine is its own snapshot)', () => {
+    const s = make();
+    s.storage.persist({ hardState: { term: 2, vote: null, commit: 8 }, snapshot: snapshotAt(4, 2), entries: [] });
+    s.storage.persist({ hardState: null, snapshot: null, entries: entries(5, 10, 2) });
+    s.storage.saveSnapshot({ meta: { index: 8, term: 2, voters: ['Node1'] }, data: null });
+    s.storage.compact(6, 2);
+    const recovered = s.reopen().recover();
+    expect(recovered.snapshot).toEqual({ meta: { index: 8, term: 2, voters: ['Node1'] }, data: null });
+    expect([recovered.offset, recovered.entries.map((e) => e.index)]).toEqual([6, [7, 8, 9, 10]]);
+  });
+
   it('installing a snapshot from the leader discards the whole log', () => {
     const s = make();
     s.storage.persist({ hardState: { term: 2, vote: null, commit: 2 }, snapshot: null, entries: entries(1, 6, 2) });

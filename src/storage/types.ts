@@ -1,10 +1,21 @@
-import type { Entry, HardState, Snapshot } from '../raft/types.js';
+import type { Entry, HardState, Snapshot, SnapshotMeta } from '../raft/types.js';
+
+/**
+ * A snapshot as stored. `data` is null when the state machine is itself durable and at or
+ * past `meta.index` (the SQLite node: its applied tables are the snapshot, as in rqlite), so
+ * no image is kept; an image received by InstallSnapshot, or a non-durable state machine's,
+ * is kept until the next local snapshot.
+ */
+export interface StoredSnapshot {
+  meta: SnapshotMeta;
+  data: Uint8Array | null;
+}
 
 /** Everything a node recovers at start. The core keeps the log after `offset` in memory. */
 export interface RecoveredLog {
   hardState: HardState;
   /** Latest snapshot, or null if the node never took or received one. */
-  snapshot: Snapshot | null;
+  snapshot: StoredSnapshot | null;
   /** Index of the last compacted entry (0 when nothing was compacted). */
   offset: number;
   /** Term of the entry at `offset` (0 when offset is 0). */
@@ -32,7 +43,7 @@ export interface RaftStorage {
   /** Writes one batch atomically and durably. */
   persist(batch: PersistBatch): void;
   /** Saves a locally taken snapshot (does not touch the log). */
-  saveSnapshot(snapshot: Snapshot): void;
+  saveSnapshot(snapshot: StoredSnapshot): void;
   /** Drops entries <= index, remembering `term` as the term at `index`. */
   compact(index: number, term: number): void;
   close(): void;

@@ -154,6 +154,7 @@ export class FakeNode implements RaftNodeHandle {
   }
 
   readonly stateMachine: StateMachine = {
+    durable: false,
     appliedIndex: () => this.index,
     apply: () => {
       throw new Error('FakeNode: the API never applies');

@@ -95,6 +95,7 @@ export class FakeRaftNode implements RaftNodeHandle {
   }
 
   readonly stateMachine: StateMachine = {
+    durable: false,
     appliedIndex: () => this.committed.length,
     apply: () => {
       throw new Error('FakeRaftNode: apply is not used by the controller');

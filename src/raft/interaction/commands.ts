@@ -122,10 +122,10 @@ const nodeCommands: Record<string, Handler> = {
     const node = env.node(id as NodeId);
     const core = env.core(id as NodeId);
     const index = Number(indexWord);
-    const result = core.compact(index, node.disk.stateMachine.serializeAt(index));
-    node.disk.saveSnapshot(result.snapshot, result.offset, result.offsetTerm);
-    const meta = result.snapshot.meta;
-    out.push(`snapshot ${meta.term}/${meta.index} (${result.snapshot.data.length} bytes); log compacted through ${result.offsetTerm}/${result.offset}`);
+    const { meta, offset, offsetTerm } = core.compact(index);
+    const data = node.disk.stateMachine.serializeAt(index);
+    node.disk.saveSnapshot({ meta, data }, offset, offsetTerm);
+    out.push(`snapshot ${meta.term}/${meta.index} (${data.length} bytes); log compacted through ${offsetTerm}/${offset}`);
   },
 };
 

@@ -141,6 +141,12 @@ export class InteractionEnv {
     this.safety.checkApplied(id, core.term, rd.committedEntries);
     if (rd.committedEntries.length > 0) out.push(`  apply: ${formatEntries(rd.committedEntries)}`);
     for (const rs of rd.readStates) out.push(`  read: ${rs.requestId} ${rs.index === null ? 'failed' : `index=${rs.index}`}`);
+    if (rd.snapshotImageWanted) {
+      const applied = node.disk.stateMachine.applied;
+      const image = node.disk.stateMachine.serializeAt(applied);
+      out.push(`  snapshot image wanted: provided at index=${applied} (${image.length} bytes)`);
+      core.provideSnapshotImage(applied, image);
+    }
     node.inFlight = null;
     core.advance(rd);
   }
