@@ -65,6 +65,8 @@ export class RaftNode implements RaftNodeHandle {
   private loopScheduled = false;
   private shutdownByController = false;
   private stopped = false;
+  /** An InstallSnapshot image being built (at most one at a time). */
+  private imageInProgress = false;
   private readSeq = 0;
   private lastSoftKey = '';
   private readonly lastContact = new Map<NodeId, number>();
@@ -313,11 +315,17 @@ export class RaftNode implements RaftNodeHandle {
 
   private runReadyLoop(): void {
     if (this.stopped) return;
-    try {
+    this.guard(() => {
       for (let rounds = 0; rounds < 64 && this.core.hasReady(); rounds++) this.processReady(this.core.ready());
       if (this.core.hasReady()) this.schedule();
+    });
+  }
+
+  /** A broken invariant or a storage failure: stop loudly rather than risk corrupting data. */
+  private guard(body: () => void): void {
+    try {
+      body();
     } catch (err) {
-      // A broken invariant or a storage failure: stop loudly rather than risk corrupting data.
       this.deps.logger.error({ err }, `fatal: ${(err as Error).message}`);
       process.exitCode = 70;
       setImmediate(() => process.exit(70));
@@ -404,6 +412,8 @@ export class RaftNode implements RaftNodeHandle {
   private maybeSnapshot(): void {
     const applied = this.stateMachine.appliedIndex();
     if (applied - this.core.snapshotIndex() < this.options.snapshotEvery) return;
+    // An image being built must stay at or after the log's offset to be usable: wait for it.
+    if (this.imageInProgress) return;
     const started = Date.now();
     const { meta, offset, offsetTerm } = this.core.compact(applied);
     const data = this.stateMachine.durable ? null : this.stateMachine.snapshot();
@@ -412,13 +422,28 @@ export class RaftNode implements RaftNodeHandle {
     this.deps.logger.info(`snapshot at index=${applied} (${data ? `${data.length} bytes` : 'the state machine itself'}, ${Date.now() - started} ms), log compacted to ${offset}`);
   }
 
-  /** A follower needs InstallSnapshot: image of the state machine now (freed after the transfer). */
+  /**
+   * A follower needs InstallSnapshot: an image of the state machine, built page by page while
+   * the node keeps serving (freed by the core after the transfer). Building it in one go
+   * blocked a leader of 200,000 keys for ~1 s, past the election timeout: every new leader
+   * then started its own image and lost leadership in turn, and catch-up took 20-55 s.
+   */
   private provideSnapshotImage(): void {
+    if (this.imageInProgress) return;
+    this.imageInProgress = true;
     const started = Date.now();
-    const applied = this.stateMachine.appliedIndex();
-    const data = this.stateMachine.snapshot();
-    this.core.provideSnapshotImage(applied, data);
-    this.deps.logger.info(`snapshot image for InstallSnapshot at index=${applied} (${data.length} bytes, ${Date.now() - started} ms)`);
+    this.stateMachine
+      .buildImage()
+      .then(({ index, term, data }) => {
+        if (this.stopped) return;
+        this.deps.logger.info(`snapshot image for InstallSnapshot at index=${index} term=${term} (${data.length} bytes, ${Date.now() - started} ms)`);
+        this.guard(() => this.core.provideSnapshotImage(index, data));
+        this.schedule();
+      })
+      .catch((err: Error) => this.deps.logger.error({ err }, `snapshot image failed (a follower's probe asks again): ${err.message}`))
+      .finally(() => {
+        this.imageInProgress = false;
+      });
   }
 
   private logTransitions(rd: Ready): void {

@@ -257,10 +257,19 @@ describe('InstallSnapshot on the leader: the image is asked for, used, then drop
     expect(Array.from(installs(rd)[0]?.chunk ?? [])).toEqual([8, 8]);
   });
 
-  it('refuses an image beyond the commit index or older than the log', () => {
+  it('refuses an image beyond the commit index', () => {
     const core = compactedLeader();
     expect(() => core.provideSnapshotImage(9, new Uint8Array())).toThrow(/beyond commit/);
-    expect(() => core.provideSnapshotImage(4, new Uint8Array())).toThrow(/older than the log/);
+  });
+
+  it('drops a late image older than the log; the follower\'s next probe asks for a fresh one', () => {
+    const core = compactedLeader();
+    rejectFrom(core, 'b');
+    expect(cycle(core).snapshotImageWanted).toBe(true);
+    core.provideSnapshotImage(4, new Uint8Array([4])); // built before the log was compacted past 4
+    expect(installs(cycle(core))).toEqual([]);
+    core.step({ type: 'HeartbeatResponse', from: 'b', to: 'a', term: 2, readRound: 0 });
+    expect(cycle(core).snapshotImageWanted).toBe(true);
   });
 
   it('drops the image when the last transfer completes: the next follower gets a fresh one', () => {

@@ -292,14 +292,16 @@ export class RaftCore {
 
   /**
    * The runtime's answer to Ready.snapshotImageWanted: the state machine's image at `index`
-   * (its applied index, so committed). Starts the transfers to every follower that needs one.
+   * (an applied index, so committed). Starts the transfers to every follower that needs one.
+   * The image is built asynchronously, so it may come after a step-down (dropped) or be older
+   * than the log's offset by then (dropped: a follower's next probe asks again).
    */
   provideSnapshotImage(index: number, data: Uint8Array): void {
     this.imageWanted = false;
     if (this.state !== 'leader') return;
-    const term = this.log.termAt(index);
     assert(index <= this.log.commitIndex, () => `snapshot image at ${index} beyond commit ${this.log.commitIndex}`);
-    assert(term !== undefined, () => `snapshot image at ${index} is older than the log (offset ${this.log.offset})`);
+    const term = this.log.termAt(index);
+    if (term === undefined) return;
     this.image = { meta: { index, term, voters: [...this.config.voters] }, data };
     for (const [peer, pr] of this.progress) {
       if (pr.state !== 'snapshot' && this.log.termAt(pr.nextIndex - 1) === undefined) this.startSnapshotTransfer(peer, pr);

@@ -3,7 +3,7 @@ import type { Entry } from '../raft/types.js';
 import { applyEntry, retentionLimits, type RetentionLimits, type StateStore } from './apply-logic.js';
 import { compareCodePoints } from './command-codec.js';
 import { decodeStateImage, encodeStateImage, type StateImage } from './snapshot-codec.js';
-import type { ApplyResult, Command, CommittedClientEntry, KvRecord, Quote, StateMachine } from './types.js';
+import type { ApplyResult, Command, CommittedClientEntry, KvRecord, Quote, SnapshotImage, StateMachine } from './types.js';
 
 /**
  * The state machine in memory, for the simulator and tests. Same apply logic and snapshot
@@ -55,7 +55,6 @@ export class MemoryStateMachine implements StateMachine, StateStore {
 
   snapshot(): Uint8Array {
     const image: StateImage = {
-      version: 2,
       appliedIndex: this.applied,
       appliedTerm: this.appliedTerm,
       kv: [...this.kv].sort(byKey).map(([key, v]) => [key, v.valueJson, v.index]),
@@ -64,6 +63,11 @@ export class MemoryStateMachine implements StateMachine, StateStore {
       clientLog: this.clientLog.map((e) => [e.index, e.term, e.commandJson]),
     };
     return encodeStateImage(image);
+  }
+
+  /** In memory there is nothing to page through: the image of now. */
+  buildImage(): Promise<SnapshotImage> {
+    return Promise.resolve({ index: this.applied, term: this.appliedTerm, data: this.snapshot() });
   }
 
   restore(index: number, term: number, data: Uint8Array): void {

@@ -1,8 +1,9 @@
-import type Database from 'better-sqlite3';
+import Database from 'better-sqlite3';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Entry } from '../raft/types.js';
 import { applyEntry, retentionLimits, type RetentionLimits, type StateStore } from './apply-logic.js';
-import { decodeStateImage, encodeStateImage, type StateImage } from './snapshot-codec.js';
-import type { ApplyResult, Command, CommittedClientEntry, KvRecord, Quote, StateMachine } from './types.js';
+import { decodeStateImage, IMAGE_PAGE_ROWS, StateImageWriter, type ImageSection, type StateImage } from './snapshot-codec.js';
+import type { ApplyResult, Command, CommittedClientEntry, KvRecord, Quote, SnapshotImage, StateMachine } from './types.js';
 
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS sm_applied (id INTEGER PRIMARY KEY CHECK (id = 1), idx INTEGER NOT NULL, term INTEGER NOT NULL);
@@ -73,20 +74,41 @@ export class SqliteStateMachine implements StateMachine, StateStore {
   /** Keys in code point order (SQLite's BINARY collation on UTF-8), like the memory twin's. */
   snapshot(): Uint8Array {
     const term = (this.stmt.getApplied.get() as { term: number } | undefined)?.term ?? 0;
-    const image: StateImage = {
-      version: 2,
-      appliedIndex: this.applied,
-      appliedTerm: term,
-      kv: (this.db.prepare('SELECT key, value, idx FROM sm_kv ORDER BY key').all() as KvRow[]).map((r) => [r.key, r.value, r.idx]),
-      quotes: (this.db.prepare('SELECT * FROM sm_quotes ORDER BY idx').all() as QuoteRow[]).map(toQuote),
-      idempotency: (this.db.prepare('SELECT key, idx, result FROM sm_idempotency ORDER BY key').all() as Array<{ key: string; idx: number; result: string }>).map(
-        (r) => [r.key, r.idx, r.result],
-      ),
-      clientLog: (this.db.prepare('SELECT idx, term, command FROM sm_client_log ORDER BY idx').all() as Array<{ idx: number; term: number; command: string }>).map(
-        (r) => [r.idx, r.term, r.command],
-      ),
-    };
-    return encodeStateImage(image);
+    const writer = new StateImageWriter(this.applied, term);
+    for (const section of IMAGE_PAGE_QUERIES) {
+      for (let rows = section.first(this.db), last; rows.length > 0; rows = section.next(this.db, last)) {
+        writer.page(section.name, rows as never);
+        last = rows[rows.length - 1];
+      }
+    }
+    return writer.finish();
+  }
+
+  /**
+   * The same image as snapshot(), built a page per event-loop turn so the node keeps serving
+   * (the leader builds one for a follower that needs InstallSnapshot). It reads through a
+   * second, read-only connection in one read transaction: WAL gives it a consistent view of
+   * the state as of its first read, while this connection goes on applying.
+   */
+  async buildImage(): Promise<SnapshotImage> {
+    if (this.db.memory) return { index: this.applied, term: (this.stmt.getApplied.get() as { term: number } | undefined)?.term ?? 0, data: this.snapshot() };
+    const reader = new Database(this.db.name, { readonly: true, fileMustExist: true });
+    try {
+      reader.exec('BEGIN');
+      const applied = (reader.prepare('SELECT idx, term FROM sm_applied WHERE id = 1').get() as { idx: number; term: number } | undefined) ?? { idx: 0, term: 0 };
+      const writer = new StateImageWriter(applied.idx, applied.term);
+      for (const section of IMAGE_PAGE_QUERIES) {
+        for (let rows = section.first(reader), last; rows.length > 0; rows = section.next(reader, last)) {
+          writer.page(section.name, rows as never);
+          last = rows[rows.length - 1];
+          await yieldToLoop();
+        }
+      }
+      reader.exec('COMMIT');
+      return { index: applied.idx, term: applied.term, data: writer.finish() };
+    } finally {
+      reader.close();
+    }
   }
 
   restore(index: number, term: number, data: Uint8Array): void {
@@ -94,6 +116,7 @@ export class SqliteStateMachine implements StateMachine, StateStore {
   }
 
   private replaceAll(image: StateImage, index: number, term: number): void {
+    // In the image's key order, so every insert appends to its B-tree.
     this.db.exec('DELETE FROM sm_kv; DELETE FROM sm_quotes; DELETE FROM sm_idempotency; DELETE FROM sm_client_log;');
     for (const [key, valueJson, at] of image.kv) this.putKv(key, valueJson, at);
     for (const quote of image.quotes) this.addQuote(quote);
@@ -165,6 +188,41 @@ function prepareStatements(db: Database.Database) {
     pruneClient: db.prepare('DELETE FROM sm_client_log WHERE idx < ?'),
   };
 }
+
+/**
+ * One table of the image, read a page at a time in key order: `first` is the first page and
+ * `next` the page after a row (keyset paging, so every page is an index seek).
+ */
+interface PageQuery {
+  name: ImageSection;
+  first(db: Database.Database): unknown[][];
+  next(db: Database.Database, after: unknown[] | undefined): unknown[][];
+}
+
+function pageQuery(name: ImageSection, columns: string, table: string, key: string): PageQuery {
+  const sql = (where: string): string => `SELECT ${columns} FROM ${table} ${where} ORDER BY ${key} LIMIT ${IMAGE_PAGE_ROWS}`;
+  // Statements are per connection: cached by connection, prepared on first use.
+  const cache = new WeakMap<Database.Database, { first: Database.Statement; next: Database.Statement }>();
+  const statements = (db: Database.Database) => {
+    let s = cache.get(db);
+    if (!s) cache.set(db, (s = { first: db.prepare(sql('')).raw(), next: db.prepare(sql(`WHERE ${key} > ?`)).raw() }));
+    return s;
+  };
+  const keyAt = columns.split(',').map((c) => c.trim()).indexOf(key);
+  return {
+    name,
+    first: (db) => statements(db).first.all() as unknown[][],
+    next: (db, after) => statements(db).next.all((after as unknown[])[keyAt]) as unknown[][],
+  };
+}
+
+/** The image's tables in its section order, each row as the image stores it. */
+const IMAGE_PAGE_QUERIES: PageQuery[] = [
+  pageQuery('kv', 'key, value, idx', 'sm_kv', 'key'),
+  pageQuery('quotes', 'idx, term, text, author, posted_at', 'sm_quotes', 'idx'),
+  pageQuery('idempotency', 'key, idx, result', 'sm_idempotency', 'key'),
+  pageQuery('clientLog', 'idx, term, command', 'sm_client_log', 'idx'),
+];
 
 function toQuote(row: QuoteRow): Quote {
   return { index: row.idx, term: row.term, text: row.text, author: row.author, postedAt: row.posted_at };

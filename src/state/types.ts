@@ -57,5 +57,17 @@ export interface StateMachine {
   /** Committed client commands with index >= fromIndex, oldest first (survives compaction). */
   clientEntriesFrom(fromIndex: number, limit: number): CommittedClientEntry[];
   snapshot(): Uint8Array;
+  /**
+   * The same image, built without holding the event loop for long (SQLite pages through a
+   * second connection). Its index may be below appliedIndex() by the time it resolves.
+   */
+  buildImage(): Promise<SnapshotImage>;
   restore(index: number, term: number, data: Uint8Array): void;
+}
+
+/** A state image and the applied index and term it holds. */
+export interface SnapshotImage {
+  index: number;
+  term: number;
+  data: Uint8Array;
 }

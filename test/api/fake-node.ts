@@ -172,6 +172,7 @@ export class FakeNode implements RaftNodeHandle {
     },
     clientEntriesFrom: () => [],
     snapshot: () => new Uint8Array(),
+    buildImage: () => Promise.reject(new Error('the fake node has no image')),
     restore: () => undefined,
   };
 

@@ -104,6 +104,7 @@ export class FakeRaftNode implements RaftNodeHandle {
     quotesAfter: () => [],
     clientEntriesFrom: (from: number, limit: number) => this.committed.filter((e) => e.index >= from).slice(0, limit),
     snapshot: () => new Uint8Array(),
+    buildImage: () => Promise.reject(new Error('the fake node has no image')),
     restore: () => undefined,
   };
 
