@@ -130,7 +130,7 @@ export async function failover(system: BenchSystem, plan: BenchPlan, emit: Emit)
   emit({ bench: 'failover', system: system.name, trials: times.length, p50Ms: round2(percentile(sorted, 50)), maxMs: round2(sorted[sorted.length - 1] as number), minMs: round2(sorted[0] as number), failed: times.filter((t) => !Number.isFinite(t)).length });
 }
 
-function rssAll(system: BenchSystem): Array<{ node: number; rssMb: number; peakMb: number } | null> {
+function rssAll(system: BenchSystem): Array<{ node: number; rssMb: number; peakMb: number; privateMb: number; pssMb: number } | null> {
   return Array.from({ length: system.size }, (_, i) => {
     const r = rssOf(system.pid(i));
     return r ? { node: i + 1, ...r } : null;
@@ -143,7 +143,7 @@ export async function memory(system: RaftquotesSystem, plan: BenchPlan, emit: Em
   const filled = await fill({ clients: 256, count: plan.fillCount, targetOf: () => system.target(leader), requestOf: (n) => system.put(`m${n}`, VALUE_100), deadlineMs: 300_000 });
   await sleep(1_000);
   const after = rssAll(system);
-  emit({ bench: 'memory', system: system.name, phase: 'after-writes', writes: filled.done, errors: filled.errors, fillSeconds: filled.seconds, maxRssMb: Math.max(...after.map((r) => r?.rssMb ?? 0)), nodes: after });
+  emit({ bench: 'memory', system: system.name, phase: 'after-writes', writes: filled.done, errors: filled.errors, fillSeconds: filled.seconds, maxRssMb: Math.max(...after.map((r) => r?.rssMb ?? 0)), maxPrivateMb: Math.max(...after.map((r) => r?.privateMb ?? 0)), nodes: after });
   const before = await Promise.all(system.nodes.map((_, i) => system.status(i).then((s) => s.snapshotIndex as number)));
   let extra = 0;
   const deadline = Date.now() + 90_000;
@@ -155,7 +155,7 @@ export async function memory(system: RaftquotesSystem, plan: BenchPlan, emit: Em
   }
   await sleep(1_000);
   const snap = rssAll(system);
-  emit({ bench: 'memory', system: system.name, phase: 'after-snapshot', extraWrites: extra, maxRssMb: Math.max(...snap.map((r) => r?.rssMb ?? 0)), nodes: snap });
+  emit({ bench: 'memory', system: system.name, phase: 'after-snapshot', extraWrites: extra, maxRssMb: Math.max(...snap.map((r) => r?.rssMb ?? 0)), maxPrivateMb: Math.max(...snap.map((r) => r?.privateMb ?? 0)), nodes: snap });
 }
 
 /** A follower killed, fillCount writes, restarted: time until its applied index reaches the leader's. */

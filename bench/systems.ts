@@ -335,12 +335,15 @@ export function isRunning(pid: number): boolean {
 }
 
 /** Resident set size and its peak, in MB, of a process (Linux /proc). */
-export function rssOf(pid: number | null): { rssMb: number; peakMb: number } | null {
+export function rssOf(pid: number | null): { rssMb: number; peakMb: number; privateMb: number; pssMb: number } | null {
   if (!pid) return null;
   try {
+    const mb = (text: string, field: string): number => Math.round(Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(text)?.[1] ?? NaN) / 102.4) / 10;
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kb = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN);
-    return { rssMb: Math.round(kb('VmRSS') / 102.4) / 10, peakMb: Math.round(kb('VmHWM') / 102.4) / 10 };
+    // RSS counts the pages shared with the other nodes (the node binary's 41 MB of text) in
+    // full; private (USS) is what this node alone costs, PSS its fair share of the shared.
+    const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    return { rssMb: mb(status, 'VmRSS'), peakMb: mb(status, 'VmHWM'), privateMb: Math.round((mb(rollup, 'Private_Clean') + mb(rollup, 'Private_Dirty')) * 10) / 10, pssMb: mb(rollup, 'Pss') };
   } catch {
     return null;
   }
