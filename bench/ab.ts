@@ -5,7 +5,7 @@
  *
  *   npx tsx bench/ab.ts <A main.js> <B main.js> [rounds=4] [clients=64] [write|read]
  */
-import { closedLoop } from './load.js';
+import { closedLoop, fill } from './load.js';
 import { RaftquotesSystem } from './systems.js';
 const [mainA, mainB, roundsArg, clientsArg, kind] = process.argv.slice(2);
 const rounds = Number(roundsArg ?? 4);
@@ -14,6 +14,13 @@ const a = new RaftquotesSystem(5, [], {}, { http: 28180, raft: 27100, controller
 const b = new RaftquotesSystem(5, [], {}, { http: 28280, raft: 27200, controller: 25754 }, mainB);
 try {
   await Promise.all([a.start(), b.start()]);
+  // Reads need their keys: one write per client's key first.
+  if (kind === 'read') {
+    for (const sys of [a, b]) {
+      const leader = await sys.leader();
+      await fill({ clients: 16, count: clients, targetOf: () => sys.target(leader), requestOf: (n) => sys.put(`w${n}-1`, 'v'.repeat(100)), deadlineMs: 30_000 });
+    }
+  }
   const res: Record<string, number[][]> = { A: [], B: [] };
   for (let r = 0; r < rounds; r++) {
     for (const [name, sys] of (r % 2 ? [['B', b], ['A', a]] : [['A', a], ['B', b]]) as Array<[string, RaftquotesSystem]>) {

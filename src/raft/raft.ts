@@ -102,6 +102,8 @@ export class RaftCore {
   private readonly dirtyPeers = new Set<NodeId>();
   private commitBroadcastPending = false;
   private readRoundBroadcastPending = false;
+  /** The read round the last heartbeat broadcast carried (this leadership). */
+  private lastReadRoundSent = 0;
 
   /** What covers the compacted prefix of the log: the last local or installed snapshot. */
   private snapshotMeta: SnapshotMeta | null;
@@ -518,6 +520,7 @@ export class RaftCore {
       this.progress.set(peer, pr);
     }
     this.reads.resetPeerAcks();
+    this.lastReadRoundSent = 0;
     this.event(`became leader term=${this.term}`);
     // §8: a new leader commits an entry of its own term before it can know its commit index.
     this.log.append([{ index: this.log.lastIndex() + 1, term: this.term, type: 'noop', data: '' }]);
@@ -822,6 +825,7 @@ export class RaftCore {
   private broadcastHeartbeat(): void {
     this.readRoundBroadcastPending = false;
     const readRound = this.reads.currentRound();
+    this.lastReadRoundSent = readRound;
     for (const [peer, pr] of this.progress) {
       const commit = Math.min(pr.matchIndex, this.log.commitIndex);
       this.send({ type: 'Heartbeat', from: this.id, to: peer, term: this.term, commit, readRound });
@@ -933,7 +937,7 @@ export class RaftCore {
     }
     // §6.4: the read index is the commit index, valid once it includes our own term's no-op.
     this.reads.add({ requestId, from, index: this.committedInCurrentTerm() ? this.log.commitIndex : null });
-    this.readRoundBroadcastPending = true;
+    if (this.confirmedReadRound() >= this.lastReadRoundSent) this.readRoundBroadcastPending = true;
   }
 
   private committedInCurrentTerm(): boolean {
@@ -944,9 +948,22 @@ export class RaftCore {
     if (this.reads.fillUnknownIndexes(this.log.commitIndex)) this.releaseConfirmedReads();
   }
 
+  /**
+   * One read round in flight at a time: reads that arrive while a round is out share the next
+   * one, sent as soon as a majority confirms the current round (or with the next regular
+   * heartbeat, which always carries the latest round, should an ack be lost). Under load this
+   * turns a heartbeat broadcast per Ready into one per round trip, at no cost in safety: a read
+   * is still released only by acks of a round sent after it arrived.
+   */
   private releaseConfirmedReads(): void {
-    const confirmedRound = committedIndex(this.config.voters, (id) => (id === this.id ? Number.MAX_SAFE_INTEGER : this.reads.peerAck(id)));
+    const confirmedRound = this.confirmedReadRound();
     for (const read of this.reads.takeConfirmed(confirmedRound)) this.answerRead(read.requestId, read.from, read.index);
+    if (confirmedRound >= this.lastReadRoundSent && this.reads.currentRound() > this.lastReadRoundSent && this.reads.hasPending()) this.readRoundBroadcastPending = true;
+  }
+
+  /** The highest read round a majority (this leader included) has acknowledged. */
+  private confirmedReadRound(): number {
+    return committedIndex(this.config.voters, (id) => (id === this.id ? Number.MAX_SAFE_INTEGER : this.reads.peerAck(id)));
   }
 
   private answerRead(requestId: string, from: NodeId, index: number | null): void {

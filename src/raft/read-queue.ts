@@ -25,6 +25,10 @@ export class ReadQueue {
     this.pending.push({ ...read, round: ++this.round });
   }
 
+  hasPending(): boolean {
+    return this.pending.length > 0;
+  }
+
   currentRound(): number {
     return this.round;
   }
