@@ -937,7 +937,7 @@ export class RaftCore {
     }
     // §6.4: the read index is the commit index, valid once it includes our own term's no-op.
     this.reads.add({ requestId, from, index: this.committedInCurrentTerm() ? this.log.commitIndex : null });
-    if (this.confirmedReadRound() >= this.lastReadRoundSent) this.readRoundBroadcastPending = true;
+    if (!this.readRoundBroadcastPending) this.requestReadRound(this.confirmedReadRound());
   }
 
   private committedInCurrentTerm(): boolean {
@@ -958,6 +958,11 @@ export class RaftCore {
   private releaseConfirmedReads(): void {
     const confirmedRound = this.confirmedReadRound();
     for (const read of this.reads.takeConfirmed(confirmedRound)) this.answerRead(read.requestId, read.from, read.index);
+    this.requestReadRound(confirmedRound);
+  }
+
+  /** Asks for the next read round if reads wait for one and none is unconfirmed. */
+  private requestReadRound(confirmedRound: number): void {
     if (confirmedRound >= this.lastReadRoundSent && this.reads.currentRound() > this.lastReadRoundSent && this.reads.hasPending()) this.readRoundBroadcastPending = true;
   }
 

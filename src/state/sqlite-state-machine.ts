@@ -73,14 +73,8 @@ export class SqliteStateMachine implements StateMachine, StateStore {
 
   /** Keys in code point order (SQLite's BINARY collation on UTF-8), like the memory twin's. */
   snapshot(): Uint8Array {
-    const term = (this.stmt.getApplied.get() as { term: number } | undefined)?.term ?? 0;
-    const writer = new StateImageWriter(this.applied, term);
-    for (const section of IMAGE_PAGE_QUERIES) {
-      for (let rows = section.first(this.db), last; rows.length > 0; rows = section.next(this.db, last)) {
-        writer.page(section.name, rows as never);
-        last = rows[rows.length - 1];
-      }
-    }
+    const writer = new StateImageWriter(this.applied, this.appliedTerm());
+    for (const [section, rows] of imagePages(this.db)) writer.page(section, rows as never);
     return writer.finish();
   }
 
@@ -91,24 +85,25 @@ export class SqliteStateMachine implements StateMachine, StateStore {
    * the state as of its first read, while this connection goes on applying.
    */
   async buildImage(): Promise<SnapshotImage> {
-    if (this.db.memory) return { index: this.applied, term: (this.stmt.getApplied.get() as { term: number } | undefined)?.term ?? 0, data: this.snapshot() };
+    if (this.db.memory) return { index: this.applied, term: this.appliedTerm(), data: this.snapshot() };
     const reader = new Database(this.db.name, { readonly: true, fileMustExist: true });
     try {
       reader.exec('BEGIN');
       const applied = (reader.prepare('SELECT idx, term FROM sm_applied WHERE id = 1').get() as { idx: number; term: number } | undefined) ?? { idx: 0, term: 0 };
       const writer = new StateImageWriter(applied.idx, applied.term);
-      for (const section of IMAGE_PAGE_QUERIES) {
-        for (let rows = section.first(reader), last; rows.length > 0; rows = section.next(reader, last)) {
-          writer.page(section.name, rows as never);
-          last = rows[rows.length - 1];
-          await yieldToLoop();
-        }
+      for (const [section, rows] of imagePages(reader)) {
+        writer.page(section, rows as never);
+        await yieldToLoop();
       }
       reader.exec('COMMIT');
       return { index: applied.idx, term: applied.term, data: writer.finish() };
     } finally {
       reader.close();
     }
+  }
+
+  private appliedTerm(): number {
+    return (this.stmt.getApplied.get() as { term: number } | undefined)?.term ?? 0;
   }
 
   restore(index: number, term: number, data: Uint8Array): void {
@@ -189,40 +184,26 @@ function prepareStatements(db: Database.Database) {
   };
 }
 
-/**
- * One table of the image, read a page at a time in key order: `first` is the first page and
- * `next` the page after a row (keyset paging, so every page is an index seek).
- */
-interface PageQuery {
-  name: ImageSection;
-  first(db: Database.Database): unknown[][];
-  next(db: Database.Database, after: unknown[] | undefined): unknown[][];
-}
-
-function pageQuery(name: ImageSection, columns: string, table: string, key: string): PageQuery {
-  const sql = (where: string): string => `SELECT ${columns} FROM ${table} ${where} ORDER BY ${key} LIMIT ${IMAGE_PAGE_ROWS}`;
-  // Statements are per connection: cached by connection, prepared on first use.
-  const cache = new WeakMap<Database.Database, { first: Database.Statement; next: Database.Statement }>();
-  const statements = (db: Database.Database) => {
-    let s = cache.get(db);
-    if (!s) cache.set(db, (s = { first: db.prepare(sql('')).raw(), next: db.prepare(sql(`WHERE ${key} > ?`)).raw() }));
-    return s;
-  };
-  const keyAt = columns.split(',').map((c) => c.trim()).indexOf(key);
-  return {
-    name,
-    first: (db) => statements(db).first.all() as unknown[][],
-    next: (db, after) => statements(db).next.all((after as unknown[])[keyAt]) as unknown[][],
-  };
-}
-
-/** The image's tables in its section order, each row as the image stores it. */
-const IMAGE_PAGE_QUERIES: PageQuery[] = [
-  pageQuery('kv', 'key, value, idx', 'sm_kv', 'key'),
-  pageQuery('quotes', 'idx, term, text, author, posted_at', 'sm_quotes', 'idx'),
-  pageQuery('idempotency', 'key, idx, result', 'sm_idempotency', 'key'),
-  pageQuery('clientLog', 'idx, term, command', 'sm_client_log', 'idx'),
+/** The image's tables in its section order, with the columns of a row as the image stores it. */
+const IMAGE_TABLES: Array<{ section: ImageSection; columns: string; table: string; key: string }> = [
+  { section: 'kv', columns: 'key, value, idx', table: 'sm_kv', key: 'key' },
+  { section: 'quotes', columns: 'idx, term, text, author, posted_at', table: 'sm_quotes', key: 'idx' },
+  { section: 'idempotency', columns: 'key, idx, result', table: 'sm_idempotency', key: 'key' },
+  { section: 'clientLog', columns: 'idx, term, command', table: 'sm_client_log', key: 'idx' },
 ];
+
+/**
+ * Every table of the image, a page of IMAGE_PAGE_ROWS rows at a time in key order (keyset
+ * paging: each page is an index seek past the previous page's last key; the key is each
+ * table's first column).
+ */
+function* imagePages(db: Database.Database): Generator<[ImageSection, unknown[][]]> {
+  for (const { section, columns, table, key } of IMAGE_TABLES) {
+    const first = db.prepare(`SELECT ${columns} FROM ${table} ORDER BY ${key} LIMIT ${IMAGE_PAGE_ROWS}`).raw();
+    const next = db.prepare(`SELECT ${columns} FROM ${table} WHERE ${key} > ? ORDER BY ${key} LIMIT ${IMAGE_PAGE_ROWS}`).raw();
+    for (let rows = first.all() as unknown[][]; rows.length > 0; rows = next.all((rows[rows.length - 1] as unknown[])[0]) as unknown[][]) yield [section, rows];
+  }
+}
 
 function toQuote(row: QuoteRow): Quote {
   return { index: row.idx, term: row.term, text: row.text, author: row.author, postedAt: row.posted_at };
