@@ -40,6 +40,13 @@ const STARTUP_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 5_000;
 
 const MAIN_JS = fileURLToPath(new URL('./main.js', import.meta.url));
+/**
+ * V8 flags every node runs with. Under load V8 grows each young-generation semi-space to
+ * 16 MB (32 MB of RSS per node) although a node's live heap is ~13 MB; 8 MB semi-spaces save
+ * ~16 MB per node at no measurable cost (A/B at 64 writers: -1.8 % median, +2.9 % summed over
+ * 8 rounds, p99 27.0 vs 30.3 ms). Smaller ones, or a capped heap growth factor, cost 6-18 %.
+ */
+export const NODE_V8_FLAGS = ['--max-semi-space-size=8'];
 
 /** The cluster id lives in the data dir so a restart reuses it (data dirs check it). */
 function loadClusterId(dataDir: string): string {
@@ -59,7 +66,7 @@ export function planCluster(options: ClusterOptions, clusterId: string): Omit<Cl
     const http = `${options.host}:${options.httpBase + i + 1}`;
     const controller = `${options.host}:${options.controllerBase + i + 1}`;
     const dataDir = join(options.dataDir, id);
-    const argv = [process.execPath, MAIN_JS, 'node', '--id', id, '--peers', peers, '--data-dir', dataDir];
+    const argv = [process.execPath, ...NODE_V8_FLAGS, MAIN_JS, 'node', '--id', id, '--peers', peers, '--data-dir', dataDir];
     argv.push('--http', http, '--raft', raftOf(i + 1), '--controller', controller, '--cluster-id', clusterId);
     argv.push('--log-format', 'pretty', ...options.nodeArgs);
     return { id, http: `http://${http}`, raft: raftOf(i + 1), controller, dataDir, argv };

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Entry, Snapshot } from '../raft/types.js';
 import { StorageError } from './errors.js';
 import { MemoryRaftStorage } from './memory-storage.js';
-import { DATABASE_FILE, openNodeDatabase } from './sqlite-storage.js';
+import { DATABASE_FILE, openNodeDatabase, PAGE_CACHE_KIB } from './sqlite-storage.js';
 import type { RaftStorage } from './types.js';
 
 const dirs: string[] = [];
@@ -121,6 +121,14 @@ describe.each(implementations)('RaftStorage (%s)', (_name, make) => {
 });
 
 describe('SQLite storage files', () => {
+  it('runs in WAL mode at synchronous=FULL with a bounded page cache', () => {
+    const dir = tempDir();
+    const { storage } = openNodeDatabase(dir, { clusterId: 'c1', nodeId: 'Node1' });
+    // 2 = FULL; the page cache is PAGE_CACHE_KIB, not better-sqlite3's 16 MB default.
+    expect(storage.settings()).toEqual({ journalMode: 'wal', synchronous: 2, pageCacheKib: PAGE_CACHE_KIB });
+    storage.close();
+  });
+
   it('refuses a data dir written by another node id or another cluster', () => {
     const dir = tempDir();
     openNodeDatabase(dir, { clusterId: 'c1', nodeId: 'Node1' }).storage.close();
