@@ -10,8 +10,8 @@ import { RaftquotesSystem } from './systems.js';
 const [mainA, mainB, roundsArg, clientsArg, kind] = process.argv.slice(2);
 const rounds = Number(roundsArg ?? 4);
 const clients = Number(clientsArg ?? 64);
-const a = new RaftquotesSystem(5, [], {}, { http: 28180, raft: 27100, controller: 25654 }, mainA);
-const b = new RaftquotesSystem(5, [], {}, { http: 28280, raft: 27200, controller: 25754 }, mainB);
+const a = new RaftquotesSystem(5, [], JSON.parse(process.env.AB_ENV_A ?? '{}'), { http: 28180, raft: 27100, controller: 25654 }, mainA);
+const b = new RaftquotesSystem(5, [], JSON.parse(process.env.AB_ENV_B ?? '{}'), { http: 28280, raft: 27200, controller: 25754 }, mainB);
 try {
   await Promise.all([a.start(), b.start()]);
   // Reads need their keys: one write per client's key first.

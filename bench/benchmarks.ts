@@ -20,12 +20,14 @@ export interface BenchPlan {
   fanoutClients: number;
   fanoutQuotes: number;
   soakSeconds: number;
+  /** Length of one round of the paired raftquotes/etcd comparison. */
+  pairedSeconds: number;
 }
 
 export function planFor(quick: boolean): BenchPlan {
   return quick
-    ? { quick, writeSeconds: 3, warmupSeconds: 1, concurrency: [1, 16, 64, 256], failoverTrials: 5, fillCount: 100_000, fanoutClients: 1000, fanoutQuotes: 15, soakSeconds: 20 }
-    : { quick, writeSeconds: 10, warmupSeconds: 2, concurrency: [1, 16, 64, 256], failoverTrials: 20, fillCount: 100_000, fanoutClients: 1000, fanoutQuotes: 40, soakSeconds: 300 };
+    ? { quick, writeSeconds: 3, warmupSeconds: 1, concurrency: [1, 16, 64, 256], failoverTrials: 5, fillCount: 100_000, fanoutClients: 1000, fanoutQuotes: 15, soakSeconds: 20, pairedSeconds: 3 }
+    : { quick, writeSeconds: 10, warmupSeconds: 2, concurrency: [1, 16, 64, 256], failoverTrials: 20, fillCount: 100_000, fanoutClients: 1000, fanoutQuotes: 40, soakSeconds: 300, pairedSeconds: 5 };
 }
 
 export type Emit = (record: BenchRecord) => void;
@@ -74,6 +76,45 @@ export async function reads(system: BenchSystem, plan: BenchPlan, emit: Emit): P
         requestOf: (c, seq) => system.get(`r${(c * 131 + seq * 7) % keys}`, consistency === 'stale'),
       });
       emit(stats({ bench: 'reads', system: system.name, consistency, placement }, s));
+    }
+  }
+}
+
+/** Rounds of the paired comparison, per kind and system; each is pairedSeconds long. */
+export const PAIRED_ROUNDS = 6;
+
+/**
+ * The headline ratios measured in alternating rounds instead of one block per system: both
+ * clusters are up, and 64 clients write (then read linearizably) to each leader in turn, the
+ * order flipping every round (ABBA), so drift in the shared machine's load hits both systems
+ * alike. Emits every round, then the medians and their ratio.
+ */
+export async function paired(systems: [BenchSystem, BenchSystem], plan: BenchPlan, emit: Emit): Promise<void> {
+  const keys = 1000;
+  for (const system of systems) {
+    const leader = await system.leader();
+    await fill({ clients: 64, count: keys, targetOf: () => system.target(leader), requestOf: (n) => system.put(`p${n}`, VALUE_100), deadlineMs: 60_000 });
+  }
+  for (const kind of ['write', 'linearizable-read'] as const) {
+    const rounds = new Map<string, LoadStats[]>(systems.map((s) => [s.name, []]));
+    for (let round = 0; round < PAIRED_ROUNDS; round++) {
+      for (const system of round % 2 ? [...systems].reverse() : systems) {
+        const leader = await system.leader();
+        const s = await closedLoop({
+          clients: 64,
+          durationMs: plan.pairedSeconds * 1000,
+          warmupMs: 1000,
+          targetOf: () => system.target(leader),
+          requestOf: (c, seq) => (kind === 'write' ? system.put(`w${c}-${seq % 512}`, VALUE_100) : system.get(`p${(c * 131 + seq * 7) % keys}`, false)),
+        });
+        rounds.get(system.name)?.push(s);
+        emit(stats({ bench: 'paired-round', system: system.name, kind, round }, s));
+      }
+    }
+    const median = (xs: number[]): number => percentile([...xs].sort((a, b) => a - b), 50);
+    for (const system of systems) {
+      const r = rounds.get(system.name) ?? [];
+      emit({ bench: 'paired', system: system.name, kind, clients: 64, rounds: r.length, opsPerSec: round2(median(r.map((x) => x.opsPerSec))), p99Ms: round2(median(r.map((x) => x.p99Ms))), minOpsPerSec: Math.min(...r.map((x) => x.opsPerSec)), maxOpsPerSec: Math.max(...r.map((x) => x.opsPerSec)), errors: r.reduce((n, x) => n + x.errors, 0) });
     }
   }
 }

@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Command } from 'commander';
-import { catchUp, failover, fanout, memory, planFor, reads, soak, writes, type BenchPlan, type BenchRecord } from './benchmarks.js';
+import { catchUp, failover, fanout, memory, paired, planFor, reads, soak, writes, type BenchPlan, type BenchRecord } from './benchmarks.js';
 import { chartSvg, markdownTable, summarize, summaryRows, textTable, updateReadme, writesTable } from './report.js';
 import { EtcdSystem, RaftquotesSystem, REPO_ROOT, type BenchSystem } from './systems.js';
 
@@ -106,6 +106,9 @@ async function runEtcd(selected: Set<BenchName>, plan: BenchPlan): Promise<void>
     if (selected.has('reads')) await step('etcd reads', () => reads(etcd, plan, emit));
     if (selected.has('failover')) await step('etcd failover', () => failover(etcd, plan, emit));
   });
+  if (selected.has('writes') || selected.has('reads')) {
+    await withSystem(new RaftquotesSystem(), (rq) => withSystem(new EtcdSystem(), (etcd) => step('paired rounds, raftquotes and etcd alternating', () => paired([rq, etcd], plan, emit))));
+  }
 }
 
 function report(options: Options, plan: BenchPlan, selected: BenchName[], startedAt: Date): void {
