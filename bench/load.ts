@@ -1,25 +1,13 @@
 /**
  * One in-process closed-loop HTTP load generator, used for raftquotes and etcd alike so the
  * comparison is fair: N clients, each with one request in flight, over keep-alive sockets
- * (node:http Agent, one per target), for a fixed time. Latencies are kept in full and
+ * (bench/raw-http.ts: one socket per client), for a fixed time. Latencies are kept in full and
  * summarised once at the end.
  */
-import { Agent, request as httpRequest } from 'node:http';
 import { http } from '../test/support/cluster.js';
+import { RawHttpClient, type PreparedRequest, type Target } from './raw-http.js';
 
-/** One HTTP request, prepared once (the body is a Buffer so nothing is re-encoded per call). */
-export interface PreparedRequest {
-  method: string;
-  path: string;
-  headers: Record<string, string | number>;
-  body: Buffer | null;
-}
-
-/** Where one client sends its requests. */
-export interface Target {
-  host: string;
-  port: number;
-}
+export type { PreparedRequest, Target };
 
 export interface LoadOptions {
   clients: number;
@@ -80,46 +68,10 @@ export class Samples {
   }
 }
 
-/** The outcome of one request: null for a 2xx, else a short error kind. */
-function sendOnce(agent: Agent, target: Target, req: PreparedRequest, timeoutMs: number): Promise<string | null> {
-  return new Promise((resolve) => {
-    let settled = false;
-    const done = (kind: string | null): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      resolve(kind);
-    };
-    const r = httpRequest({ host: target.host, port: target.port, method: req.method, path: req.path, headers: req.headers, agent }, (res) => {
-      res.on('data', () => undefined);
-      res.on('end', () => {
-        const status = res.statusCode ?? 0;
-        done(status >= 200 && status < 300 ? null : `http_${status}`);
-      });
-      res.on('error', () => done('response_error'));
-    });
-    const timer = setTimeout(() => {
-      r.destroy();
-      done('timeout');
-    }, timeoutMs);
-    r.on('error', (err: NodeJS.ErrnoException) => done(err.code ?? 'request_error'));
-    r.end(req.body ?? undefined);
-  });
-}
-
 /** Runs the closed loop and returns its summary; bounded by durationMs + the request timeout. */
 export async function closedLoop(options: LoadOptions): Promise<LoadStats> {
   const timeoutMs = options.timeoutMs ?? 10_000;
-  const agents = new Map<string, Agent>();
-  const agentFor = (t: Target): Agent => {
-    const key = `${t.host}:${t.port}`;
-    let agent = agents.get(key);
-    if (!agent) {
-      agent = new Agent({ keepAlive: true, maxSockets: options.clients, maxFreeSockets: options.clients });
-      agents.set(key, agent);
-    }
-    return agent;
-  };
+  const connections: RawHttpClient[] = [];
   const samples = new Samples();
   const errorKinds: Record<string, number> = {};
   let errors = 0;
@@ -127,12 +79,12 @@ export async function closedLoop(options: LoadOptions): Promise<LoadStats> {
   const measureFrom = start + options.warmupMs;
   const end = measureFrom + options.durationMs;
   const client = async (i: number): Promise<void> => {
-    const target = options.targetOf(i);
-    const agent = agentFor(target);
+    const connection = new RawHttpClient(options.targetOf(i));
+    connections.push(connection);
     for (let seq = 0; ; seq++) {
       const sent = performance.now();
       if (sent >= end) return;
-      const kind = await sendOnce(agent, target, options.requestOf(i, seq), timeoutMs);
+      const kind = await connection.send(options.requestOf(i, seq), timeoutMs);
       const now = performance.now();
       if (sent < measureFrom || now > end) continue;
       if (kind === null) samples.push(now - sent);
@@ -145,7 +97,7 @@ export async function closedLoop(options: LoadOptions): Promise<LoadStats> {
     }
   };
   await Promise.all(Array.from({ length: options.clients }, (_, i) => client(i)));
-  for (const agent of agents.values()) agent.destroy();
+  for (const connection of connections) connection.close();
   const sorted = samples.sorted();
   const seconds = options.durationMs / 1000;
   let sum = 0;
@@ -167,29 +119,30 @@ export async function closedLoop(options: LoadOptions): Promise<LoadStats> {
 
 /** Sends `count` requests with `clients` in flight as fast as possible (used to load data). */
 export async function fill(options: { clients: number; count: number; targetOf: (client: number) => Target; requestOf: (n: number) => PreparedRequest; deadlineMs: number }): Promise<{ done: number; errors: number; seconds: number }> {
-  const agent = new Agent({ keepAlive: true, maxSockets: options.clients });
+  const connections: RawHttpClient[] = [];
   let next = 0;
   let done = 0;
   let errors = 0;
   const started = performance.now();
   const deadline = started + options.deadlineMs;
   const client = async (i: number): Promise<void> => {
-    const target = options.targetOf(i);
+    const connection = new RawHttpClient(options.targetOf(i));
+    connections.push(connection);
     while (performance.now() < deadline) {
       const n = next++;
       if (n >= options.count) return;
-      let kind = await sendOnce(agent, target, options.requestOf(n), 10_000);
+      let kind = await connection.send(options.requestOf(n), 10_000);
       // Retry a refused one (e.g. 429 or a transient no_leader) a few times so the count is real.
       for (let retry = 0; kind !== null && retry < 20 && performance.now() < deadline; retry++) {
         await new Promise((r) => setTimeout(r, 20));
-        kind = await sendOnce(agent, target, options.requestOf(n), 10_000);
+        kind = await connection.send(options.requestOf(n), 10_000);
       }
       if (kind === null) done++;
       else errors++;
     }
   };
   await Promise.all(Array.from({ length: options.clients }, (_, i) => client(i)));
-  agent.destroy();
+  for (const connection of connections) connection.close();
   return { done, errors, seconds: round2((performance.now() - started) / 1000) };
 }
 
