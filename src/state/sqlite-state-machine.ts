@@ -87,6 +87,8 @@ export class SqliteStateMachine implements StateMachine, StateStore {
   async buildImage(): Promise<SnapshotImage> {
     if (this.db.memory) return { index: this.applied, term: this.appliedTerm(), data: this.snapshot() };
     const reader = new Database(this.db.name, { readonly: true, fileMustExist: true });
+    // The node's page cache size, not better-sqlite3's 16 MB default: an image reads every page.
+    reader.pragma(`cache_size = ${Number(this.db.pragma('cache_size', { simple: true }))}`);
     try {
       reader.exec('BEGIN');
       const applied = (reader.prepare('SELECT idx, term FROM sm_applied WHERE id = 1').get() as { idx: number; term: number } | undefined) ?? { idx: 0, term: 0 };
