@@ -28,31 +28,28 @@ const fmt = (n: number | null | undefined, digits = 0): string => (n === undefin
 export function summarize(records: BenchRecord[]): SummaryRow[] {
   const rows: SummaryRow[] = [];
   const ratio = (a?: number, b?: number): number | undefined => (a !== undefined && b ? a / b : undefined);
+  /** A throughput row against the 2× target, or a p99 row against "no worse than etcd". */
+  const versusEtcd = (metric: string, ours: number, theirs: number | undefined, kind: 'throughput' | 'p99'): SummaryRow => {
+    const r = ratio(ours, theirs);
+    const digits = kind === 'p99' ? 1 : 0;
+    return { metric, raftquotes: fmt(ours, digits), etcd: fmt(theirs, digits), ratio: r ? `${r.toFixed(2)}×` : '–', target: kind === 'p99' ? '≤ etcd' : '≥ 2× etcd', met: r === undefined ? null : kind === 'p99' ? r <= 1 : r >= 2 };
+  };
   const w64 = find(records, { bench: 'writes', system: 'raftquotes', placement: 'leader', clients: 64 });
   const e64 = find(records, { bench: 'writes', system: 'etcd', placement: 'leader', clients: 64 });
   if (w64) {
-    const r = ratio(w64.opsPerSec, e64?.opsPerSec);
-    rows.push({ metric: 'writes/s, 64 clients (leader), one block per system', raftquotes: fmt(w64.opsPerSec), etcd: fmt(e64?.opsPerSec), ratio: r ? `${r.toFixed(2)}×` : '–', target: '≥ 2× etcd', met: r === undefined ? null : r >= 2 });
-    const p = ratio(w64.p99Ms, e64?.p99Ms);
-    rows.push({ metric: 'write p99 ms, 64 clients', raftquotes: fmt(w64.p99Ms, 1), etcd: fmt(e64?.p99Ms, 1), ratio: p ? `${p.toFixed(2)}×` : '–', target: '≤ etcd', met: p === undefined ? null : p <= 1 });
+    rows.push(versusEtcd('writes/s, 64 clients (leader), one block per system', w64.opsPerSec, e64?.opsPerSec, 'throughput'));
+    rows.push(versusEtcd('write p99 ms, 64 clients', w64.p99Ms, e64?.p99Ms, 'p99'));
   }
   const lr = find(records, { bench: 'reads', system: 'raftquotes', consistency: 'linearizable', placement: 'leader' });
   const le = find(records, { bench: 'reads', system: 'etcd', consistency: 'linearizable', placement: 'leader' });
-  if (lr) {
-    const r = ratio(lr.opsPerSec, le?.opsPerSec);
-    rows.push({ metric: 'linearizable reads/s, 64 clients, one block per system', raftquotes: fmt(lr.opsPerSec), etcd: fmt(le?.opsPerSec), ratio: r ? `${r.toFixed(2)}×` : '–', target: '≥ 2× etcd', met: r === undefined ? null : r >= 2 });
-  }
+  if (lr) rows.push(versusEtcd('linearizable reads/s, 64 clients, one block per system', lr.opsPerSec, le?.opsPerSec, 'throughput'));
   for (const kind of ['write', 'linearizable-read']) {
     const pr = find(records, { bench: 'paired', system: 'raftquotes', kind });
     const pe = find(records, { bench: 'paired', system: 'etcd', kind });
     if (!pr || !pe) continue;
-    const r = ratio(pr.opsPerSec, pe.opsPerSec);
     const what = kind === 'write' ? 'writes/s' : 'linearizable reads/s';
-    rows.push({ metric: `${what}, 64 clients, paired: median of ${pr.rounds} alternating rounds`, raftquotes: fmt(pr.opsPerSec), etcd: fmt(pe.opsPerSec), ratio: r ? `${r.toFixed(2)}×` : '–', target: '≥ 2× etcd', met: r === undefined ? null : r >= 2 });
-    if (kind === 'write') {
-      const p = ratio(pr.p99Ms, pe.p99Ms);
-      rows.push({ metric: 'write p99 ms, 64 clients, paired (median)', raftquotes: fmt(pr.p99Ms, 1), etcd: fmt(pe.p99Ms, 1), ratio: p ? `${p.toFixed(2)}×` : '–', target: '≤ etcd', met: p === undefined ? null : p <= 1 });
-    }
+    rows.push(versusEtcd(`${what}, 64 clients, paired: median of ${pr.rounds} alternating rounds`, pr.opsPerSec, pe.opsPerSec, 'throughput'));
+    if (kind === 'write') rows.push(versusEtcd('write p99 ms, 64 clients, paired (median)', pr.p99Ms, pe.p99Ms, 'p99'));
   }
   const fr = find(records, { bench: 'failover', system: 'raftquotes' });
   const fe = find(records, { bench: 'failover', system: 'etcd' });
