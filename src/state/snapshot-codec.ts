@@ -83,30 +83,93 @@ export function encodeStateImage(image: StateImage): Uint8Array {
   return writer.finish();
 }
 
-/** Decodes a snapshot; throws a clear error for anything that is not a state image (v1 and v2 are read too). */
-export function decodeStateImage(data: Uint8Array): StateImage {
-  let values: unknown[];
+/** One decoded page of an image: up to IMAGE_PAGE_ROWS rows of one section. */
+export type ImagePage =
+  | { section: 'kv'; rows: KvRow[] }
+  | { section: 'quotes'; rows: Quote[] }
+  | { section: 'idempotency'; rows: IdempotencyRow[] }
+  | { section: 'clientLog'; rows: ClientLogRow[] };
+
+/** What an image says about itself. */
+export interface ImageHeader {
+  appliedIndex: number;
+  appliedTerm: number;
+}
+
+/**
+ * Walks a snapshot image a page at a time, so a restore holds one page of rows (at most
+ * IMAGE_PAGE_ROWS) in the V8 heap rather than the whole state: nodes run with a capped
+ * old space (--max-old-space-size, see NODE_V8_FLAGS), and an image decoded whole would
+ * need about its own size in heap strings. Throws a clear error for anything that is not a
+ * state image; an error thrown by `visit` stops the walk and propagates unchanged. `visit`
+ * must not decode msgpack itself (msgpackr's decoder state is per module, not per call).
+ * Versions 1 and 2 (one msgpack map) are decoded whole, as they were written.
+ */
+export function forEachImagePage(data: Uint8Array, visit: (page: ImagePage) => void): ImageHeader {
+  const walk: { first?: unknown; header?: ImageHeader; extraValues: number; ourError?: unknown } = { extraValues: 0 };
+  const onValue = (value: unknown): boolean => {
+    if (!('first' in walk)) {
+      walk.first = value;
+      walk.header = pagedHeader(value);
+      return true;
+    }
+    if (!walk.header) {
+      walk.extraValues++;
+      return false;
+    }
+    visit(toPage(value));
+    return true;
+  };
   try {
-    values = packr.unpackMultiple(data) as unknown[];
+    packr.unpackMultiple(data, (value: unknown) => {
+      try {
+        return onValue(value);
+      } catch (err) {
+        walk.ourError = err; // not a decoding error: rethrown as it is below
+        return false;
+      }
+    });
   } catch (err) {
     throw new Error(`snapshot data is not decodable: ${(err as Error).message}`);
   }
-  const header = values[0] as { version?: unknown; appliedIndex?: unknown; appliedTerm?: unknown } | null | undefined;
-  if (header !== null && typeof header === 'object' && header.version === IMAGE_VERSION) return fromPages(header, values.slice(1));
-  if (values.length === 1) return fromSingleValue(header);
-  throw new Error('snapshot data is not a raftquotes state image');
+  if (walk.ourError !== undefined) throw walk.ourError;
+  if (walk.header) return walk.header;
+  if (walk.extraValues > 0) throw new Error('snapshot data is not a raftquotes state image');
+  return visitLegacy(fromSingleValue(walk.first), visit);
 }
 
-function fromPages(header: { appliedIndex?: unknown; appliedTerm?: unknown }, pages: unknown[]): StateImage {
+/** Decodes a whole snapshot (the in-memory state machine and tests); see forEachImagePage. */
+export function decodeStateImage(data: Uint8Array): StateImage {
+  const image: StateImage = { appliedIndex: 0, appliedTerm: 0, kv: [], quotes: [], idempotency: [], clientLog: [] };
+  const header = forEachImagePage(data, (page) => {
+    const rows = image[page.section] as unknown[];
+    for (const row of page.rows) rows.push(row);
+  });
+  return { ...image, ...header };
+}
+
+/** The header of a version 3 (paged) image, or undefined for anything else. */
+function pagedHeader(value: unknown): ImageHeader | undefined {
+  const header = value as { version?: unknown; appliedIndex?: unknown; appliedTerm?: unknown } | null | undefined;
+  if (header === null || typeof header !== 'object' || header.version !== IMAGE_VERSION) return undefined;
   if (!Number.isInteger(header.appliedIndex) || !Number.isInteger(header.appliedTerm)) throw new Error('snapshot image header lacks its applied index and term');
-  const image: StateImage = { appliedIndex: header.appliedIndex as number, appliedTerm: header.appliedTerm as number, kv: [], quotes: [], idempotency: [], clientLog: [] };
-  for (const page of pages) {
-    const [section, rows] = Array.isArray(page) ? (page as [unknown, unknown]) : [null, null];
-    if (!IMAGE_SECTIONS.includes(section as ImageSection) || !Array.isArray(rows)) throw new Error('snapshot image page is malformed');
-    if (section === 'quotes') for (const [index, term, text, author, postedAt] of rows as QuoteRow[]) image.quotes.push({ index, term, text, author, postedAt });
-    else for (const row of rows) (image[section as Exclude<ImageSection, 'quotes'>] as unknown[]).push(row);
-  }
-  return image;
+  return { appliedIndex: header.appliedIndex as number, appliedTerm: header.appliedTerm as number };
+}
+
+function toPage(value: unknown): ImagePage {
+  const [section, rows] = Array.isArray(value) ? (value as [unknown, unknown]) : [null, null];
+  if (!IMAGE_SECTIONS.includes(section as ImageSection) || !Array.isArray(rows)) throw new Error('snapshot image page is malformed');
+  if (section === 'quotes') return { section, rows: (rows as QuoteRow[]).map(([index, term, text, author, postedAt]) => ({ index, term, text, author, postedAt })) };
+  return { section, rows } as ImagePage;
+}
+
+/** A version 1 or 2 image holds each section whole: one page per section. */
+function visitLegacy(image: StateImage, visit: (page: ImagePage) => void): ImageHeader {
+  visit({ section: 'kv', rows: image.kv });
+  visit({ section: 'quotes', rows: image.quotes });
+  visit({ section: 'idempotency', rows: image.idempotency });
+  visit({ section: 'clientLog', rows: image.clientLog });
+  return { appliedIndex: image.appliedIndex, appliedTerm: image.appliedTerm ?? 0 };
 }
 
 /** Versions 1 and 2: one msgpack map. */

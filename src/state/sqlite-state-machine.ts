@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Entry } from '../raft/types.js';
 import { applyEntry, retentionLimits, type RetentionLimits, type StateStore } from './apply-logic.js';
-import { decodeStateImage, IMAGE_PAGE_ROWS, StateImageWriter, type ImageSection, type StateImage } from './snapshot-codec.js';
+import { forEachImagePage, IMAGE_PAGE_ROWS, StateImageWriter, type ImagePage, type ImageSection } from './snapshot-codec.js';
 import type { ApplyResult, Command, CommittedClientEntry, KvRecord, Quote, SnapshotImage, StateMachine } from './types.js';
 
 const SCHEMA = `
@@ -28,7 +28,7 @@ export class SqliteStateMachine implements StateMachine, StateStore {
   private readonly stmt;
   private applied: number;
   private readonly applyBatch: (entries: Entry[]) => ApplyResult[];
-  private readonly restoreImage: (image: StateImage, index: number, term: number) => void;
+  private readonly restoreImage: (data: Uint8Array, index: number, term: number) => void;
 
   /** `retention` is for tests only: every replica must use the same limits. */
   constructor(
@@ -41,7 +41,7 @@ export class SqliteStateMachine implements StateMachine, StateStore {
     const row = this.stmt.getApplied.get() as { idx: number } | undefined;
     this.applied = row?.idx ?? 0;
     this.applyBatch = db.transaction((entries: Entry[]) => entries.map((entry) => applyEntry(this, entry, this.applied, limits)));
-    this.restoreImage = db.transaction((image: StateImage, index: number, term: number) => this.replaceAll(image, index, term));
+    this.restoreImage = db.transaction((data: Uint8Array, index: number, term: number) => this.replaceAll(data, index, term));
   }
 
   appliedIndex(): number {
@@ -109,17 +109,35 @@ export class SqliteStateMachine implements StateMachine, StateStore {
   }
 
   restore(index: number, term: number, data: Uint8Array): void {
-    this.restoreImage(decodeStateImage(data), index, term);
+    this.restoreImage(data, index, term);
   }
 
-  private replaceAll(image: StateImage, index: number, term: number): void {
-    // In the image's key order, so every insert appends to its B-tree.
+  /**
+   * One transaction: a bad image found half-way rolls back to the state before. The image is
+   * inserted a page at a time as it is decoded (forEachImagePage), in its key order, so every
+   * insert appends to its B-tree and the heap holds one page of rows, not the whole state.
+   */
+  private replaceAll(data: Uint8Array, index: number, term: number): void {
     this.db.exec('DELETE FROM sm_kv; DELETE FROM sm_quotes; DELETE FROM sm_idempotency; DELETE FROM sm_client_log;');
-    for (const [key, valueJson, at] of image.kv) this.putKv(key, valueJson, at);
-    for (const quote of image.quotes) this.addQuote(quote);
-    for (const [key, at, resultJson] of image.idempotency) this.stmt.putIdem.run(key, at, resultJson);
-    for (const [at, t, commandJson] of image.clientLog) this.stmt.addClient.run(at, t, commandJson);
+    forEachImagePage(data, (page) => this.insertPage(page));
     this.setApplied(index, term);
+  }
+
+  private insertPage(page: ImagePage): void {
+    switch (page.section) {
+      case 'kv':
+        for (const [key, valueJson, at] of page.rows) this.putKv(key, valueJson, at);
+        return;
+      case 'quotes':
+        for (const quote of page.rows) this.addQuote(quote);
+        return;
+      case 'idempotency':
+        for (const [key, at, resultJson] of page.rows) this.stmt.putIdem.run(key, at, resultJson);
+        return;
+      case 'clientLog':
+        for (const [at, t, commandJson] of page.rows) this.stmt.addClient.run(at, t, commandJson);
+        return;
+    }
   }
 
   // ---------------------------------------------------------------- StateStore

@@ -8,7 +8,7 @@ import type { Entry, EntryType } from '../raft/types.js';
 import { retentionLimits, type RetentionLimits } from './apply-logic.js';
 import { Packr } from 'msgpackr';
 import { compareCodePoints } from './command-codec.js';
-import { decodeStateImage, IMAGE_PAGE_ROWS } from './snapshot-codec.js';
+import { decodeStateImage, forEachImagePage, IMAGE_PAGE_ROWS, type ImagePage } from './snapshot-codec.js';
 import { MemoryStateMachine } from './memory-state-machine.js';
 import { SqliteStateMachine } from './sqlite-state-machine.js';
 import type { ApplyResult, Command, CommittedClientEntry, KvRecord, Quote, StateMachine } from './types.js';
@@ -397,6 +397,7 @@ describe('state machine against a naive model (fast-check)', () => {
 
 const put = (key: string, value: Json, idempotencyKey?: string): string => JSON.stringify(withId({ op: 'put', key, value }, idempotencyKey));
 const normal = (index: number, data: string, term = 1): Entry => ({ index, term, type: 'normal', data });
+const quote = (text: string): string => JSON.stringify({ op: 'quote', text, author: 'a', postedAt: '2025-01-01T00:00:00.000Z' });
 const noop = (index: number, term = 1): Entry => ({ index, term, type: 'noop', data: '' });
 
 /** Applies noops up to and including `index`. */
@@ -569,6 +570,52 @@ describe('snapshot image and key order', () => {
     const packr = new Packr({ useRecords: false, moreTypes: false });
     const bad = Buffer.concat([packr.pack({ version: 3, appliedIndex: 1, appliedTerm: 1 }), packr.pack(['tables', []])]);
     expect(() => decodeStateImage(bad)).toThrow(/page is malformed/);
+  });
+
+  it('walks an image a page at a time, in section order, each page at most IMAGE_PAGE_ROWS rows', () => {
+    const entries = Array.from({ length: IMAGE_PAGE_ROWS + 5 }, (_, i) => normal(i + 1, i % 1000 === 0 ? quote(`q${i}`) : put(`key-${i}`, i), 2));
+    const sm = fresh('sqlite');
+    sm.apply(entries);
+    const pages: Array<{ section: string; rows: number }> = [];
+    const header = forEachImagePage(sm.snapshot(), (page) => pages.push({ section: page.section, rows: page.rows.length }));
+    expect(header).toEqual({ appliedIndex: entries.length, appliedTerm: 2 });
+    // 4,096 puts (one full kv page), 5 quotes, no idempotency keys, 4,101 client entries.
+    expect(pages).toEqual([
+      { section: 'kv', rows: IMAGE_PAGE_ROWS },
+      { section: 'quotes', rows: 5 },
+      { section: 'clientLog', rows: IMAGE_PAGE_ROWS },
+      { section: 'clientLog', rows: 5 },
+    ]);
+    closeAll();
+  });
+
+  it("stops at the visitor's error and throws it unchanged", () => {
+    const sm = fresh('memory');
+    sm.apply([normal(1, put('a', 1)), normal(2, put('b', 2))]);
+    const boom = new Error('visitor failed');
+    const seen: ImagePage[] = [];
+    expect(() =>
+      forEachImagePage(sm.snapshot(), (page) => {
+        seen.push(page);
+        throw boom;
+      }),
+    ).toThrow(boom);
+    expect(seen).toHaveLength(1);
+  });
+
+  it('rolls a SQLite restore back when the image turns out bad after some pages were inserted', () => {
+    const source = fresh('sqlite');
+    source.apply(Array.from({ length: IMAGE_PAGE_ROWS * 2 }, (_, i) => normal(i + 1, put(`key-${i}`, i), 1)));
+    const image = Buffer.from(source.snapshot());
+    // Cut into the last page: the first kv page decodes and is inserted before the cut is found.
+    const truncated = image.subarray(0, image.length - 100);
+    const target = fresh('sqlite');
+    target.apply([normal(1, put('kept', 'yes'))]);
+    expect(() => target.restore(IMAGE_PAGE_ROWS * 2, 1, truncated)).toThrow(/snapshot data is not decodable/);
+    expect(target.appliedIndex()).toBe(1);
+    expect(target.get('kept')?.value).toBe('yes');
+    expect(target.get('key-0')).toBeNull();
+    closeAll();
   });
 });
 
