@@ -48,8 +48,9 @@ const MAIN_JS = fileURLToPath(new URL('./main.js', import.meta.url));
  * lowers that growth factor to ~1.6) took RSS after 100k writes from 117-141 MB (leader) and
  * ~104 MB (followers) to ~98 and ~87 MB, at no measurable cost in A/B runs at 64 writers
  * (old-space cap: -0.5 % median writes/s; 4 MB semi-spaces vs 8: +4 %). 2 MB semi-spaces or a
- * capped growth percent cost 6-18 %. The cap bounds a node's heap: an InstallSnapshot image is
- * decoded whole, so a state that decodes to more than ~1 GB of objects needs a streamed restore.
+ * capped growth percent cost 6-18 %. The cap bounds a node's heap, which is why an
+ * InstallSnapshot image is restored a page of rows at a time (forEachImagePage); the image
+ * itself lives outside the heap and is stored as one SQLite blob, which caps it at 1 GB.
  */
 export const NODE_V8_FLAGS = ['--max-semi-space-size=4', '--max-old-space-size=1024'];
 

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { NODE_V8_FLAGS } from '../../src/cli/cluster.js';
 import { REPO_ROOT } from '../support/cluster.js';
 import { httpCall } from './http-client.js';
 import { FaultNetwork } from './network.js';
@@ -102,8 +103,9 @@ export class ProcessCluster {
       const raftPort = options.ports.raftBase + i + 1;
       const controllerPort = options.ports.controllerBase + i + 1;
       const dataDir = join(options.workDir, 'data', id);
+      // The production V8 flags (heap caps included), so faults hit nodes as `cluster` runs them.
       const argv = [
-        MAIN_JS, 'node', '--id', id, '--peers', network.peersFlag(id),
+        ...NODE_V8_FLAGS, MAIN_JS, 'node', '--id', id, '--peers', network.peersFlag(id),
         '--http', `127.0.0.1:${httpPort}`, '--raft', `127.0.0.1:${raftPort}`, '--controller', `127.0.0.1:${controllerPort}`,
         '--data-dir', dataDir, '--rate-limit', '0', ...(options.nodeArgs ?? []),
       ];
