@@ -339,10 +339,10 @@ export class RaftNode implements RaftNodeHandle {
     // On the wire before the fsync below (a queued send would otherwise wait for it): the
     // leader's followers persist in parallel with the leader (SPEC §2 durability rule).
     this.deps.transport.flush?.();
-    this.persist(rd);
+    const restored = this.persistAndRestore(rd);
     this.sendAll(rd.messagesAfterPersist);
     this.deps.transport.flush?.();
-    if (rd.snapshot) this.stateMachine.restore(rd.snapshot.meta.index, rd.snapshot.meta.term, rd.snapshot.data);
+    if (rd.snapshot && !restored) this.stateMachine.restore(rd.snapshot.meta.index, rd.snapshot.meta.term, rd.snapshot.data);
     if (rd.committedEntries.length > 0) this.apply(rd.committedEntries);
     for (const rs of rd.readStates) this.onReadState(rs.requestId, rs.index);
     if (rd.snapshotImageWanted) this.provideSnapshotImage();
@@ -352,10 +352,30 @@ export class RaftNode implements RaftNodeHandle {
     this.deps.metrics.observeCore(this.core, this.stateMachine.appliedIndex());
   }
 
-  private persist(rd: Ready): void {
+  /**
+   * Persists the Ready. An installed snapshot goes into a durable state machine in the same
+   * transaction as the log is replaced, so its tables are the snapshot and the image is not
+   * stored as well: that halved the install's writes, and an image over SQLite's 1 GB blob
+   * limit could not be stored at all. Returns whether the state machine was restored here.
+   */
+  private persistAndRestore(rd: Ready): boolean {
+    const snapshot = rd.snapshot;
+    const atomically = this.deps.storage.atomically?.bind(this.deps.storage);
+    if (!snapshot || !this.stateMachine.durable || !atomically) {
+      this.persist(rd, true);
+      return false;
+    }
+    atomically(() => {
+      this.persist(rd, false);
+      this.stateMachine.restore(snapshot.meta.index, snapshot.meta.term, snapshot.data);
+    });
+    return true;
+  }
+
+  private persist(rd: Ready, storeImage: boolean): void {
     if (!rd.hardState && !rd.snapshot && rd.entries.length === 0) return;
     const started = process.hrtime.bigint();
-    this.deps.storage.persist({ hardState: rd.hardState, snapshot: rd.snapshot, entries: rd.entries });
+    this.deps.storage.persist({ hardState: rd.hardState, snapshot: rd.snapshot, entries: rd.entries, storeImage });
     this.deps.metrics.persistSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     if (rd.entries.length > 0) this.deps.metrics.appendBatch.observe(rd.entries.length);
   }

@@ -186,6 +186,12 @@ export class SqliteRaftStorage implements RaftStorage {
     this.compactTx(index, term);
   }
 
+  /** One transaction with the state machine on this connection (theirs nest as savepoints). */
+  atomically<T>(body: () => T): T {
+    this.checkOpen();
+    return this.db.transaction(body)();
+  }
+
   /** The connection's durability and cache settings, as SQLite reports them. */
   settings(): { journalMode: string; synchronous: number; pageCacheKib: number } {
     const pragma = (name: string): unknown => this.db.pragma(name, { simple: true });
@@ -199,7 +205,7 @@ export class SqliteRaftStorage implements RaftStorage {
   }
 
   private writeBatch(batch: PersistBatch): void {
-    if (batch.snapshot) this.installSnapshot(batch.snapshot);
+    if (batch.snapshot) this.installSnapshot(batch.snapshot, batch.storeImage ?? true);
     const first = batch.entries[0];
     if (first) {
       this.stmt.truncateFrom.run(first.index);
@@ -208,8 +214,8 @@ export class SqliteRaftStorage implements RaftStorage {
     if (batch.hardState) this.writeHardState(batch.hardState);
   }
 
-  private installSnapshot(snapshot: Snapshot): void {
-    this.writeSnapshot(snapshot);
+  private installSnapshot(snapshot: Snapshot, storeImage: boolean): void {
+    this.writeSnapshot(storeImage ? snapshot : { meta: snapshot.meta, data: null });
     this.stmt.truncateFrom.run(0);
     this.stmt.setOffset.run(snapshot.meta.index, snapshot.meta.term);
     this.stmt.raiseCommit.run(snapshot.meta.index);

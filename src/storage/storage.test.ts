@@ -121,6 +121,58 @@ describe.each(implementations)('RaftStorage (%s)', (_name, make) => {
 });
 
 describe('SQLite storage files', () => {
+  /** A real state image of `keys` puts, applied by a scratch state machine. */
+  function imageOf(keys: number): { data: Uint8Array; term: number } {
+    const source = openNodeDatabase(tempDir(), { clusterId: 'c1', nodeId: 'Node9' });
+    source.stateMachine.apply(Array.from({ length: keys }, (_, i) => ({ index: i + 1, term: 3, type: 'normal' as const, data: JSON.stringify({ op: 'put', key: `k${i}`, value: i }) })));
+    const data = source.stateMachine.snapshot();
+    source.storage.close();
+    return { data, term: 3 };
+  }
+
+  it('installs a snapshot and restores the state machine in one transaction, without storing the image', () => {
+    const dir = tempDir();
+    const identity = { clusterId: 'c1', nodeId: 'Node1' };
+    const { storage, stateMachine } = openNodeDatabase(dir, identity);
+    storage.persist({ hardState: { term: 1, vote: null, commit: 0 }, snapshot: null, entries: entries(1, 3, 1) });
+    const { data, term } = imageOf(50);
+    const snapshot: Snapshot = { meta: { index: 50, term, voters: ['Node1'] }, data };
+    storage.atomically(() => {
+      storage.persist({ hardState: { term: 3, vote: null, commit: 50 }, snapshot, entries: [], storeImage: false });
+      stateMachine.restore(50, term, data);
+    });
+    storage.close();
+    const reopened = openNodeDatabase(dir, identity);
+    const recovered = reopened.storage.recover();
+    // The tables are the snapshot: no image kept, log replaced, state at the snapshot's index.
+    expect(recovered.snapshot).toEqual({ meta: { index: 50, term: 3, voters: ['Node1'] }, data: null });
+    expect([recovered.offset, recovered.entries.length, recovered.hardState.commit]).toEqual([50, 0, 50]);
+    expect(reopened.stateMachine.appliedIndex()).toBe(50);
+    expect(reopened.stateMachine.get('k49')).toEqual({ key: 'k49', value: 49, index: 50 });
+    reopened.storage.close();
+  });
+
+  it('rolls back the log and the state machine together when the restore fails', () => {
+    const dir = tempDir();
+    const identity = { clusterId: 'c1', nodeId: 'Node1' };
+    const { storage, stateMachine } = openNodeDatabase(dir, identity);
+    storage.persist({ hardState: { term: 1, vote: null, commit: 3 }, snapshot: null, entries: entries(1, 3, 1) });
+    stateMachine.apply(entries(1, 3, 1).map((e) => (e.type === 'normal' ? { ...e, data: JSON.stringify({ op: 'put', key: `old${e.index}`, value: e.index }) } : e)));
+    const { data } = imageOf(50);
+    const truncated = data.subarray(0, data.length - 10);
+    expect(() =>
+      storage.atomically(() => {
+        storage.persist({ hardState: { term: 3, vote: null, commit: 50 }, snapshot: { meta: { index: 50, term: 3, voters: ['Node1'] }, data: truncated }, entries: [], storeImage: false });
+        stateMachine.restore(50, 3, truncated);
+      }),
+    ).toThrow(/snapshot data/);
+    const recovered = storage.recover();
+    expect([recovered.snapshot, recovered.offset, recovered.entries.map((e) => e.index), recovered.hardState.term]).toEqual([null, 0, [1, 2, 3], 1]);
+    expect(stateMachine.appliedIndex()).toBe(3);
+    expect(stateMachine.get('old3')?.value).toBe(3);
+    storage.close();
+  });
+
   it('runs in WAL mode at synchronous=FULL with a bounded page cache', () => {
     const dir = tempDir();
     const { storage } = openNodeDatabase(dir, { clusterId: 'c1', nodeId: 'Node1' });

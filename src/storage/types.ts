@@ -31,6 +31,11 @@ export interface PersistBatch {
   snapshot: Snapshot | null;
   /** Appended entries; stored entries at index >= entries[0].index are replaced first. */
   entries: Entry[];
+  /**
+   * False when a durable state machine is restored from `snapshot` in the same transaction
+   * (RaftStorage.atomically): its tables are then the snapshot, so the image is not stored.
+   */
+  storeImage?: boolean;
 }
 
 /**
@@ -46,5 +51,10 @@ export interface RaftStorage {
   saveSnapshot(snapshot: StoredSnapshot): void;
   /** Drops entries <= index, remembering `term` as the term at `index`. */
   compact(index: number, term: number): void;
+  /**
+   * Runs `body` as one transaction with the state machine that shares this storage's
+   * database (SQLite node), or is absent when they do not share one.
+   */
+  atomically?<T>(body: () => T): T;
   close(): void;
 }

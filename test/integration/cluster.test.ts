@@ -96,7 +96,7 @@ describe('a 5-process cluster on loopback', () => {
     // with the image built on demand and the state machine restored from it.
     expect(cluster.output).toMatch(/snapshot image for InstallSnapshot at index=\d+/);
     expect(cluster.output).toMatch(new RegExp(`${lagging}.*installing snapshot index=\\d+`));
-    // The installed state survives kill -9 (the image is stored before the restore).
+    // The installed state survives kill -9 (restored in the transaction that replaced the log).
     cluster.kill9(lagging as string);
     await cluster.restart(lagging as string);
     const again = await http('GET', url(lagging as string, '/api/kv/bulk-0?consistency=stale'));
