@@ -50,7 +50,7 @@ const MAIN_JS = fileURLToPath(new URL('./main.js', import.meta.url));
  * (old-space cap: -0.5 % median writes/s; 4 MB semi-spaces vs 8: +4 %). 2 MB semi-spaces or a
  * capped growth percent cost 6-18 %. The cap bounds a node's heap, which is why an
  * InstallSnapshot image is restored a page of rows at a time (forEachImagePage); the image
- * itself lives outside the heap and is stored as one SQLite blob, which caps it at 1 GB.
+ * bytes themselves live outside the heap.
  */
 export const NODE_V8_FLAGS = ['--max-semi-space-size=4', '--max-old-space-size=1024'];
 

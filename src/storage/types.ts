@@ -3,8 +3,9 @@ import type { Entry, HardState, Snapshot, SnapshotMeta } from '../raft/types.js'
 /**
  * A snapshot as stored. `data` is null when the state machine is itself durable and at or
  * past `meta.index` (the SQLite node: its applied tables are the snapshot, as in rqlite), so
- * no image is kept; an image received by InstallSnapshot, or a non-durable state machine's,
- * is kept until the next local snapshot.
+ * no image is kept; nor is one received by InstallSnapshot that was restored into such a state
+ * machine in the same transaction (PersistBatch.storeImage). A non-durable state machine's
+ * image, or one installed without that transaction, is kept until the next local snapshot.
  */
 export interface StoredSnapshot {
   meta: SnapshotMeta;
