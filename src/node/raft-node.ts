@@ -360,12 +360,12 @@ export class RaftNode implements RaftNodeHandle {
    */
   private persistAndRestore(rd: Ready): boolean {
     const snapshot = rd.snapshot;
-    const atomically = this.deps.storage.atomically?.bind(this.deps.storage);
-    if (!snapshot || !this.stateMachine.durable || !atomically) {
+    const storage = this.deps.storage;
+    if (!snapshot || !this.stateMachine.durable || !storage.atomically) {
       this.persist(rd, true);
       return false;
     }
-    atomically(() => {
+    storage.atomically(() => {
       this.persist(rd, false);
       this.stateMachine.restore(snapshot.meta.index, snapshot.meta.term, snapshot.data);
     });
