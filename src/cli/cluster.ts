@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -63,8 +63,24 @@ function loadClusterId(dataDir: string): string {
   return id;
 }
 
+/**
+ * The peer secret (SPEC §7) lives in `<data-dir>/secret`, mode 0600, made on the first start
+ * (from RAFTQUOTES_SECRET when that is set, else 32 random bytes). Nodes read it through
+ * --secret-file, so it never appears in argv, in `ps`, or in cluster.json.
+ */
+export function ensureSecretFile(dataDir: string, env: NodeJS.ProcessEnv = process.env): string {
+  const file = join(dataDir, 'secret');
+  if (!existsSync(file)) {
+    const secret = env.RAFTQUOTES_SECRET || randomBytes(32).toString('hex');
+    writeFileSync(`${file}.tmp`, `${secret}\n`, { mode: 0o600 });
+    renameSync(`${file}.tmp`, file);
+  }
+  chmodSync(file, 0o600);
+  return file;
+}
+
 /** Builds every node's addresses and the argv that starts it. */
-export function planCluster(options: ClusterOptions, clusterId: string): Omit<ClusterNodeInfo, 'pid'>[] {
+export function planCluster(options: ClusterOptions, clusterId: string, secretFile: string): Omit<ClusterNodeInfo, 'pid'>[] {
   const ids = Array.from({ length: options.nodes }, (_, i) => `Node${i + 1}`);
   const raftOf = (i: number): string => `${options.host}:${options.raftBase + i}`;
   const peers = ids.map((id, i) => `${id}=${raftOf(i + 1)}`).join(',');
@@ -73,7 +89,7 @@ export function planCluster(options: ClusterOptions, clusterId: string): Omit<Cl
     const controller = `${options.host}:${options.controllerBase + i + 1}`;
     const dataDir = join(options.dataDir, id);
     const argv = [process.execPath, ...NODE_V8_FLAGS, MAIN_JS, 'node', '--id', id, '--peers', peers, '--data-dir', dataDir];
-    argv.push('--http', http, '--raft', raftOf(i + 1), '--controller', controller, '--cluster-id', clusterId);
+    argv.push('--http', http, '--raft', raftOf(i + 1), '--controller', controller, '--cluster-id', clusterId, '--secret-file', secretFile);
     argv.push('--log-format', 'pretty', ...options.nodeArgs);
     return { id, http: `http://${http}`, raft: raftOf(i + 1), controller, dataDir, argv };
   });
@@ -109,7 +125,7 @@ export async function runCluster(options: ClusterOptions): Promise<number> {
     throw new ConfigError(`--data-dir: cannot create ${options.dataDir}: ${(err as Error).message}`);
   }
   const clusterId = loadClusterId(options.dataDir);
-  const plan = planCluster(options, clusterId);
+  const plan = planCluster(options, clusterId, ensureSecretFile(options.dataDir));
   const children = new Map<string, ChildProcess>();
   let stopping = false;
   const stopAll = async (): Promise<void> => {

@@ -1,3 +1,4 @@
+import { readFileSync, statSync } from 'node:fs';
 import { CidrError, DEFAULT_CONTROLLER_ALLOW, parseCidr } from '../controller/cidr.js';
 
 /** A user mistake in flags or environment: printed as one line, exit code 2, no stack trace. */
@@ -22,8 +23,30 @@ export interface NodeConfig {
   /** Address other nodes and browsers use to reach this node's HTTP API. */
   advertiseHttp: string;
   clusterId: string;
+  /**
+   * Shared peer secret (SPEC §7), from RAFTQUOTES_SECRET or --secret-file, never from argv
+   * (it would show in `ps` and in cluster.json). Null only with TLS or --insecure.
+   */
   secret: string | null;
+  /** The file the secret was read from (re-read on SIGHUP), or null when it came from the environment. */
+  secretFile: string | null;
+  /** --insecure: peers are not authenticated. Only for experiments; the node warns loudly. */
+  insecure: boolean;
+  /** Mutual TLS for peer traffic (--tls-cert/--tls-key/--tls-ca), or null. Paths, re-read on SIGHUP. */
+  tls: TlsFiles | null;
+  /** HTTPS for the API and pages (--http-tls-cert/--http-tls-key, optional --http-client-ca), or null. */
+  httpTls: HttpTlsFiles | null;
+  /** Bearer token for admin actions, from RAFTQUOTES_ADMIN_TOKEN or --admin-token-file. */
   adminToken: string | null;
+  /** Browser origins whose pages may call this node's API (CORS); the advertised HTTP URL is always one. */
+  publicUrls: string[];
+  /** Size quota of the state machine in bytes (--quota-bytes, SPEC §5); writes past it get quota_exceeded. */
+  quotaBytes: number;
+  /**
+   * --init: this is a new node, so an empty data dir may be initialized. Without it, a data
+   * dir with no identity is refused (a lost database must never restart empty, SPEC §5).
+   */
+  init: boolean;
   controllerAllow: string[];
   tickMs: number;
   heartbeatMs: number;
@@ -35,6 +58,27 @@ export interface NodeConfig {
   unsafeLocalReads: boolean;
 }
 
+/** Certificate files for mutual TLS between peers (PEM paths). */
+export interface TlsFiles {
+  cert: string;
+  key: string;
+  ca: string;
+}
+
+/** Certificate files for HTTPS (PEM paths); clientCa also requires client certificates. */
+export interface HttpTlsFiles {
+  cert: string;
+  key: string;
+  clientCa: string | null;
+}
+
+/** Default state quota (SPEC §5): 2 GiB, like etcd's default backend quota. */
+export const DEFAULT_QUOTA_BYTES = 2 * 1024 * 1024 * 1024;
+/** A secret shorter than this is refused: it would be guessable. */
+export const MIN_SECRET_BYTES = 16;
+/** Secret and token files are small; a larger file is a mistake (or not the file meant). */
+const MAX_SECRET_FILE_BYTES = 4096;
+
 /** Flag name, environment variable, and description of each node setting. */
 const NODE_SETTINGS = {
   id: ['--id', 'RAFTQUOTES_ID'],
@@ -45,8 +89,18 @@ const NODE_SETTINGS = {
   controller: ['--controller', 'RAFTQUOTES_CONTROLLER'],
   advertiseHttp: ['--advertise-http', 'RAFTQUOTES_ADVERTISE_HTTP'],
   clusterId: ['--cluster-id', 'RAFTQUOTES_CLUSTER_ID'],
-  secret: ['--secret', 'RAFTQUOTES_SECRET'],
-  adminToken: ['--admin-token', 'RAFTQUOTES_ADMIN_TOKEN'],
+  secret: ['--secret-file', 'RAFTQUOTES_SECRET'],
+  insecure: ['--insecure', 'RAFTQUOTES_INSECURE'],
+  tlsCert: ['--tls-cert', 'RAFTQUOTES_TLS_CERT'],
+  tlsKey: ['--tls-key', 'RAFTQUOTES_TLS_KEY'],
+  tlsCa: ['--tls-ca', 'RAFTQUOTES_TLS_CA'],
+  httpTlsCert: ['--http-tls-cert', 'RAFTQUOTES_HTTP_TLS_CERT'],
+  httpTlsKey: ['--http-tls-key', 'RAFTQUOTES_HTTP_TLS_KEY'],
+  httpClientCa: ['--http-client-ca', 'RAFTQUOTES_HTTP_CLIENT_CA'],
+  adminToken: ['--admin-token-file', 'RAFTQUOTES_ADMIN_TOKEN'],
+  publicUrl: ['--public-url', 'RAFTQUOTES_PUBLIC_URL'],
+  quotaBytes: ['--quota-bytes', 'RAFTQUOTES_QUOTA_BYTES'],
+  init: ['--init', 'RAFTQUOTES_INIT'],
   controllerAllow: ['--controller-allow', 'RAFTQUOTES_CONTROLLER_ALLOW'],
   tickMs: ['--tick-ms', 'RAFTQUOTES_TICK_MS'],
   heartbeatMs: ['--heartbeat-ms', 'RAFTQUOTES_HEARTBEAT_MS'],
@@ -59,6 +113,15 @@ const NODE_SETTINGS = {
 } as const;
 
 export type NodeSettingName = keyof typeof NODE_SETTINGS;
+
+/** Settings given as a bare flag (`--insecure`), true when present. */
+export const BOOLEAN_SETTINGS: ReadonlySet<NodeSettingName> = new Set<NodeSettingName>(['insecure', 'init', 'unsafeLocalReads']);
+
+/**
+ * Settings whose flag names a file holding the value while the environment variable holds
+ * the value itself: a secret passed in argv would show in `ps` and in cluster.json.
+ */
+const FILE_FLAG_SETTINGS: ReadonlySet<NodeSettingName> = new Set<NodeSettingName>(['secret', 'adminToken']);
 
 /** The flags `raftquotes node` accepts, for commander and for help text. */
 export function nodeFlags(): Array<{ key: NodeSettingName; flag: string; env: string }> {
@@ -108,10 +171,16 @@ function parseBool(value: string, what: string): boolean {
 export function parseNodeConfig(flags: Partial<Record<NodeSettingName, string | boolean>>, env: NodeJS.ProcessEnv): NodeConfig {
   const get = (key: NodeSettingName): string | undefined => {
     const flag = flags[key];
-    if (flag !== undefined) return String(flag);
+    if (flag !== undefined && !FILE_FLAG_SETTINGS.has(key)) return String(flag);
     return env[NODE_SETTINGS[key][1]];
   };
   const name = (key: NodeSettingName): string => `${NODE_SETTINGS[key][0]} (${NODE_SETTINGS[key][1]})`;
+  /** A secret: the flag names a file (which wins), the environment variable holds the value. */
+  const secretOf = (key: NodeSettingName): { value: string | null; file: string | null } => {
+    const file = flags[key];
+    if (typeof file === 'string' && file !== '') return { value: readSecretFile(file, name(key)), file };
+    return { value: env[NODE_SETTINGS[key][1]] || null, file: null };
+  };
   const required = (key: NodeSettingName): string => {
     const value = get(key);
     if (value === undefined || value === '') throw new ConfigError(`${name(key)} is required`);
@@ -134,7 +203,12 @@ export function parseNodeConfig(flags: Partial<Record<NodeSettingName, string | 
   if (logFormat !== 'json' && logFormat !== 'pretty') throw new ConfigError(`${name('logFormat')}: expected json or pretty, got "${logFormat}"`);
   const logLevel = get('logLevel') ?? 'info';
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) throw new ConfigError(`${name('logLevel')}: expected one of error, warn, info, debug`);
+  const security = parseSecurity(get, name, secretOf);
   const advertiseHost = http.host === '0.0.0.0' || http.host === '::' ? raft.host === '0.0.0.0' ? '127.0.0.1' : (peers[id] as HostPort).host : http.host;
+  const advertiseHttp = get('advertiseHttp') ?? `${security.httpTls ? 'https' : 'http'}://${advertiseHost}:${http.port}`;
+  checkUrl(name('advertiseHttp'), advertiseHttp);
+  const publicUrls = (get('publicUrl') ?? '').split(',').map((u) => u.trim()).filter(Boolean);
+  for (const url of publicUrls) checkUrl(name('publicUrl'), url);
   return {
     id,
     peers,
@@ -142,10 +216,12 @@ export function parseNodeConfig(flags: Partial<Record<NodeSettingName, string | 
     http,
     raft,
     controller,
-    advertiseHttp: get('advertiseHttp') ?? `http://${advertiseHost}:${http.port}`,
+    advertiseHttp,
     clusterId: get('clusterId') ?? 'raftquotes',
-    secret: get('secret') || null,
-    adminToken: get('adminToken') || null,
+    ...security,
+    publicUrls: [...new Set([advertiseHttp.replace(/\/+$/, ''), ...publicUrls.map((u) => u.replace(/\/+$/, ''))])],
+    quotaBytes: intIn(get('quotaBytes') ?? String(DEFAULT_QUOTA_BYTES), name('quotaBytes'), 1024 * 1024, Number.MAX_SAFE_INTEGER),
+    init: parseBool(get('init') ?? 'false', name('init')),
     controllerAllow: allow,
     tickMs,
     heartbeatMs,
@@ -165,5 +241,80 @@ function checkCidr(flag: string, cidr: string): void {
   } catch (err) {
     if (err instanceof CidrError) throw new ConfigError(`${flag}: ${err.message}`);
     throw err;
+  }
+}
+
+type Getter = (key: NodeSettingName) => string | undefined;
+type Namer = (key: NodeSettingName) => string;
+type SecretReader = (key: NodeSettingName) => { value: string | null; file: string | null };
+
+/**
+ * Peer authentication, TLS and the admin token (SPEC §7). A node must authenticate its
+ * peers: with a shared secret, with mutual TLS, or only when --insecure says so.
+ */
+function parseSecurity(get: Getter, name: Namer, secretOf: SecretReader): Pick<NodeConfig, 'secret' | 'secretFile' | 'insecure' | 'tls' | 'httpTls' | 'adminToken'> {
+  const secret = secretOf('secret');
+  if (secret.value !== null && Buffer.byteLength(secret.value, 'utf8') < MIN_SECRET_BYTES) {
+    throw new ConfigError(`${name('secret')}: the secret must be at least ${MIN_SECRET_BYTES} bytes`);
+  }
+  const tls = fileGroup(get, name, ['tlsCert', 'tlsKey', 'tlsCa']);
+  const httpTls = fileGroup(get, name, ['httpTlsCert', 'httpTlsKey']);
+  const clientCa = get('httpClientCa') || null;
+  if (clientCa !== null && httpTls === null) throw new ConfigError(`${name('httpClientCa')} needs --http-tls-cert and --http-tls-key`);
+  if (clientCa !== null) checkReadable(clientCa, name('httpClientCa'));
+  const insecure = parseBool(get('insecure') ?? 'false', name('insecure'));
+  if (secret.value === null && tls === null && !insecure) {
+    throw new ConfigError('peers must be authenticated: set RAFTQUOTES_SECRET or --secret-file, or --tls-cert/--tls-key/--tls-ca for mutual TLS (or --insecure for an unauthenticated experiment)');
+  }
+  return {
+    secret: secret.value,
+    secretFile: secret.file,
+    insecure: insecure && secret.value === null && tls === null,
+    tls: tls ? { cert: tls[0], key: tls[1], ca: tls[2] } : null,
+    httpTls: httpTls ? { cert: httpTls[0], key: httpTls[1], clientCa } : null,
+    adminToken: secretOf('adminToken').value,
+  };
+}
+
+/** All of a group of file flags, or none; each file must be readable. */
+function fileGroup<K extends NodeSettingName>(get: Getter, name: Namer, keys: readonly K[]): string[] | null {
+  const values = keys.map((k) => get(k) || null);
+  if (values.every((v) => v === null)) return null;
+  const missing = keys.filter((_, i) => values[i] === null);
+  if (missing.length > 0) throw new ConfigError(`${missing.map(name).join(', ')} must be set together with ${keys.filter((k) => !missing.includes(k)).map(name).join(', ')}`);
+  values.forEach((path, i) => checkReadable(path as string, name(keys[i] as K)));
+  return values as string[];
+}
+
+function checkReadable(path: string, what: string): void {
+  try {
+    if (!statSync(path).isFile()) throw new Error('not a file');
+    readFileSync(path);
+  } catch (err) {
+    throw new ConfigError(`${what}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+}
+
+/** Reads a secret from a file (trailing newline dropped), refusing files others can read. */
+export function readSecretFile(path: string, what: string): string {
+  let text: string;
+  try {
+    const stat = statSync(path);
+    if (!stat.isFile() || stat.size > MAX_SECRET_FILE_BYTES) throw new Error(`not a file of at most ${MAX_SECRET_FILE_BYTES} bytes`);
+    if ((stat.mode & 0o077) !== 0) throw new Error(`mode ${(stat.mode & 0o777).toString(8)} lets others read it; chmod 600 it`);
+    text = readFileSync(path, 'utf8').replace(/\r?\n$/, '');
+  } catch (err) {
+    throw new ConfigError(`${what}: cannot use ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  if (text === '') throw new ConfigError(`${what}: ${path} is empty`);
+  return text;
+}
+
+function checkUrl(what: string, value: string): void {
+  try {
+    const url = new URL(value);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http(s)');
+  } catch {
+    throw new ConfigError(`${what}: expected an http(s) URL, got "${value}"`);
   }
 }

@@ -1,5 +1,5 @@
 import { Command, CommanderError, Option } from 'commander';
-import { ConfigError, nodeFlags, parseNodeConfig, type NodeSettingName } from './config.js';
+import { BOOLEAN_SETTINGS, ConfigError, nodeFlags, parseNodeConfig, type NodeSettingName } from './config.js';
 import { runCluster } from './cluster.js';
 import { runStatus } from './status.js';
 
@@ -44,7 +44,9 @@ function buildProgram(): Command {
 
   const node = program.command('node').description('run one node (every flag also has a RAFTQUOTES_* environment variable)');
   for (const { key, flag, env } of nodeFlags()) {
-    const option = key === 'unsafeLocalReads' ? new Option(flag, `test only: serve reads without ReadIndex [${env}]`).hideHelp() : new Option(`${flag} <value>`, `[${env}]`);
+    const option = key === 'unsafeLocalReads'
+      ? new Option(flag, `test only: serve reads without ReadIndex [${env}]`).hideHelp()
+      : BOOLEAN_SETTINGS.has(key) ? new Option(flag, `[${env}]`) : new Option(`${flag} <value>`, `[${env}]`);
     node.addOption(option);
   }
   node.action(async (opts: Record<string, string | boolean>) => {

@@ -80,6 +80,9 @@ export async function runNode(config: NodeConfig): Promise<void> {
   await controller.start().catch((err: unknown) => listenError(err, '--controller', `${config.controller.host}:${config.controller.port}`));
   await node.start().catch((err: unknown) => listenError(err, '--raft', `${config.raft.host}:${config.raft.port}`));
   logger.info(`${config.id} up: http=${config.advertiseHttp} raft=${config.raft.host}:${config.raft.port} controller=udp:${config.controller.host}:${config.controller.port} data=${config.dataDir}`);
+  if (config.insecure) {
+    logger.warn('INSECURE (--insecure): peers are NOT authenticated. Anyone who can reach the Raft port can pose as a member, move the term, or forge leader messages. Use RAFTQUOTES_SECRET, --secret-file or mutual TLS.');
+  }
   if (config.unsafeLocalReads) {
     // Debug-only mutation for the fault harness (test/fault/unsafe-reads.test.ts): it breaks SPEC §2 "Reads" on purpose.
     logger.warn('UNSAFE DEBUG SWITCH ON (--unsafe-local-reads / RAFTQUOTES_UNSAFE_LOCAL_READS): linearizable reads skip ReadIndex and are served from local state, so they can be stale. Never use this outside tests.');

@@ -21,8 +21,12 @@ export class CidrError extends Error {
   readonly code = 'bad_cidr';
 }
 
-/** SPEC §7 default for --controller-allow: loopback plus the private ranges Docker networks use. */
-export const DEFAULT_CONTROLLER_ALLOW: readonly string[] = ['127.0.0.0/8', '::1/128', '10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16'];
+/**
+ * SPEC §7 default for --controller-allow: loopback only. A reply can be far larger than its
+ * request and UDP sources are spoofable, so open ranges would make the node an amplifier;
+ * docker-compose.yml sets its network's range explicitly. (IPv4-mapped sources match too.)
+ */
+export const DEFAULT_CONTROLLER_ALLOW: readonly string[] = ['127.0.0.0/8', '::1/128'];
 
 const IPV4_MAPPED_PREFIX = 0xffffn << 32n;
 

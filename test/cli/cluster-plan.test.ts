@@ -6,7 +6,7 @@ const OPTIONS = { nodes: 3, dataDir: '/tmp/plan', host: '127.0.0.1', httpBase: 8
 
 describe('planCluster: the argv that starts (and restarts) each node', () => {
   it('runs every node with the V8 memory flags, then the CLI, then the node flags', () => {
-    const plan = planCluster(OPTIONS, 'rq-test');
+    const plan = planCluster(OPTIONS, 'rq-test', '/tmp/plan/secret');
     expect(plan.map((n) => n.id)).toEqual(['Node1', 'Node2', 'Node3']);
     for (const node of plan) {
       expect(node.argv[0]).toBe(process.execPath);

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -8,7 +8,7 @@ import { ConfigError, parseNodeConfig } from '../../src/cli/config.js';
 import { REPO_ROOT } from '../support/cluster.js';
 
 const PEERS = 'Node1=127.0.0.1:17801,Node2=127.0.0.1:17802,Node3=127.0.0.1:17803';
-const BASE = { id: 'Node1', peers: PEERS, dataDir: '/tmp/x' };
+const BASE = { id: 'Node1', peers: PEERS, dataDir: '/tmp/x', insecure: 'true' };
 
 describe('parseNodeConfig: one place validates flags and environment', () => {
   it('builds defaults from the SPEC and lets a flag win over its environment variable', () => {
@@ -21,7 +21,7 @@ describe('parseNodeConfig: one place validates flags and environment', () => {
   });
 
   it('reads everything from RAFTQUOTES_* variables alone (the Docker layout)', () => {
-    const config = parseNodeConfig({}, { RAFTQUOTES_ID: 'Node2', RAFTQUOTES_PEERS: PEERS, RAFTQUOTES_DATA_DIR: '/data' });
+    const config = parseNodeConfig({}, { RAFTQUOTES_ID: 'Node2', RAFTQUOTES_PEERS: PEERS, RAFTQUOTES_DATA_DIR: '/data', RAFTQUOTES_SECRET: 'a-secret-of-enough-bytes' });
     expect(config.id).toBe('Node2');
     expect(config.dataDir).toBe('/data');
   });
@@ -44,6 +44,46 @@ describe('parseNodeConfig: one place validates flags and environment', () => {
     for (const key of Object.keys(flags)) if (flags[key] === undefined) delete flags[key];
     expect(() => parseNodeConfig(flags, {})).toThrow(ConfigError);
     expect(() => parseNodeConfig(flags, {})).toThrow(message);
+  });
+});
+
+describe('parseNodeConfig: peer authentication and secrets (SPEC §7)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rq-secrets-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const secured = { id: 'Node1', peers: PEERS, dataDir: '/tmp/x' };
+
+  it('refuses to start with neither a secret, nor TLS, nor --insecure', () => {
+    expect(() => parseNodeConfig(secured, {})).toThrow(/peers must be authenticated/);
+  });
+
+  it('takes the secret from RAFTQUOTES_SECRET, never from a --secret flag value', () => {
+    expect(parseNodeConfig(secured, { RAFTQUOTES_SECRET: 'a-secret-of-enough-bytes' }).secret).toBe('a-secret-of-enough-bytes');
+    expect(() => parseNodeConfig(secured, { RAFTQUOTES_SECRET: 'short' })).toThrow(/at least 16 bytes/);
+  });
+
+  it('reads --secret-file, and refuses a file that others can read', () => {
+    const file = join(dir, 'secret');
+    writeFileSync(file, 'from-a-file-0123456789\n', { mode: 0o600 });
+    const config = parseNodeConfig({ ...secured, secret: file }, {});
+    expect(config.secret).toBe('from-a-file-0123456789');
+    expect(config.secretFile).toBe(file);
+    chmodSync(file, 0o644);
+    expect(() => parseNodeConfig({ ...secured, secret: file }, {})).toThrow(/--secret-file .*chmod 600/);
+  });
+
+  it('needs all three TLS files together', () => {
+    const cert = join(dir, 'n.crt');
+    writeFileSync(cert, 'x');
+    expect(() => parseNodeConfig({ ...secured, tlsCert: cert }, {})).toThrow(/--tls-key .*--tls-ca .*must be set together/);
+    expect(parseNodeConfig({ ...secured, tlsCert: cert, tlsKey: cert, tlsCa: cert }, {}).tls).toEqual({ cert, key: cert, ca: cert });
+  });
+
+  it('defaults: loopback-only controller, 2 GiB quota, advertised URL among the public URLs', () => {
+    const config = parseNodeConfig({ ...secured, insecure: true, publicUrl: 'https://board.example/' }, {});
+    expect(config.insecure).toBe(true);
+    expect(config.controllerAllow).toEqual(['127.0.0.0/8', '::1/128']);
+    expect(config.quotaBytes).toBe(2 * 1024 ** 3);
+    expect(config.publicUrls).toEqual(['http://127.0.0.1:8080', 'https://board.example']);
   });
 });
 
@@ -72,7 +112,7 @@ describe('raftquotes node: a user mistake is one line on stderr and a non-zero e
     const port = (blocker.address() as { port: number }).port;
     const dataDir = mkdtempSync(join(tmpdir(), 'rq-config-'));
     dirs.push(dataDir);
-    const { status, stderr } = runNode(['--id', 'Node1', '--peers', PEERS, '--data-dir', dataDir, '--http', `127.0.0.1:${port}`, '--controller', '127.0.0.1:0', '--log-level', 'silent']);
+    const { status, stderr } = runNode(['--id', 'Node1', '--peers', PEERS, '--data-dir', dataDir, '--http', `127.0.0.1:${port}`, '--controller', '127.0.0.1:0', '--log-level', 'silent', '--insecure']);
     expect(status).not.toBe(0);
     expect(stderr.split('\n')).toEqual([expect.stringMatching(new RegExp(`^raftquotes: .*127\\.0\\.0\\.1:${port}.*in use`))]);
   });

@@ -10,6 +10,8 @@ import { FaultNetwork } from './network.js';
  * The node build to run. RAFTQUOTES_FAULT_DIST may name a frozen copy of dist/ (long
  * campaigns in a shared working tree should not pick up someone's rebuild half-way).
  */
+/** The peer secret every harness node gets through its environment (never argv). */
+const HARNESS_SECRET = 'fault-harness-secret-0123456789';
 const MAIN_JS = join(process.env.RAFTQUOTES_FAULT_DIST ?? join(REPO_ROOT, 'dist'), 'cli/main.js');
 /** How long a (re)started node may take to answer /healthz. */
 const START_TIMEOUT_MS = 30_000;
@@ -111,7 +113,7 @@ export class ProcessCluster {
       ];
       return { id, http: `http://127.0.0.1:${httpPort}`, raftPort, controllerPort, dataDir, logFile: join(options.workDir, 'logs', `${id}.log`), argv, state: 'stopped', child: null, starts: 0 };
     });
-    const cluster = new ProcessCluster(network, nodes, { ...process.env, ...options.env }, options.workDir);
+    const cluster = new ProcessCluster(network, nodes, { ...process.env, RAFTQUOTES_SECRET: HARNESS_SECRET, ...options.env }, options.workDir);
     try {
       await Promise.all(nodes.map((node) => cluster.startNode(node.id)));
     } catch (err) {

@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { TestCluster, http, sleep, waitFor } from '../support/cluster.js';
 
 /**
@@ -12,7 +14,7 @@ describe('a 5-process cluster on loopback', () => {
   const url = (id: string, path: string): string => `${cluster.node(id).http}${path}`;
 
   beforeAll(async () => {
-    cluster = await TestCluster.start({ nodeArgs: ['--snapshot-every', '300'], env: { RAFTQUOTES_SECRET: 'test-secret' } });
+    cluster = await TestCluster.start({ nodeArgs: ['--snapshot-every', '300'], env: { RAFTQUOTES_SECRET: 'integration-test-secret-0123' } });
   });
 
   afterAll(async () => {
@@ -107,7 +109,9 @@ describe('a 5-process cluster on loopback', () => {
     const leader = await cluster.waitForLeader();
     const [outsider] = await followers(leader);
     cluster.kill9(outsider as string);
-    await cluster.restart(outsider as string, { RAFTQUOTES_SECRET: 'wrong-secret' });
+    const wrongSecret = join(cluster.dataDir, 'wrong-secret');
+    writeFileSync(wrongSecret, 'a-different-secret-0123456789\n', { mode: 0o600 });
+    await cluster.restart(outsider as string, {}, (argv) => argv.map((arg, i) => (argv[i - 1] === '--secret-file' ? wrongSecret : arg)));
     const put = await http('PUT', url(leader, '/api/kv/secret-check'), { value: 'only-members' });
     expect(put.status).toBe(200);
     await sleep(1_500);

@@ -151,9 +151,9 @@ export class TestCluster {
   }
 
   /** Restarts a node from its argv in cluster.json, from the repo root (its working dir). */
-  async restart(id: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<void> {
+  async restart(id: string, extraEnv: NodeJS.ProcessEnv = {}, editArgv: (argv: string[]) => string[] = (a) => a): Promise<void> {
     const node = this.node(id);
-    const [cmd, ...args] = node.argv as [string, ...string[]];
+    const [cmd, ...args] = editArgv([...node.argv]) as [string, ...string[]];
     const env = { ...process.env, ...this.options.env, ...extraEnv };
     const child = spawn(cmd, args, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env });
     child.stdout?.on('data', (c: Buffer) => (this.output += `${id} (restarted) | ${c.toString()}`));
