@@ -1,3 +1,4 @@
+import { MAX_ENTRIES_PER_APPEND } from './limits.js';
 import type { NodeId } from './types.js';
 
 /** Tunables of the core. Time is in ticks; the runtime decides how long a tick is. */
@@ -49,5 +50,9 @@ export function validateRaftConfig(config: RaftConfig): string | null {
   if (!(config.maxInflightMessages >= 1)) return 'maxInflightMessages must be >= 1';
   if (!(config.maxMessageBytes >= 1)) return 'maxMessageBytes must be >= 1';
   if (!(config.snapshotChunkBytes >= 1)) return 'snapshotChunkBytes must be >= 1';
+  // Followers reject larger appends (message-validation.ts), so a larger batch could never land.
+  if (!(config.maxEntriesPerMessage >= 1 && config.maxEntriesPerMessage <= MAX_ENTRIES_PER_APPEND)) {
+    return `maxEntriesPerMessage must be in [1, ${MAX_ENTRIES_PER_APPEND}]`;
+  }
   return null;
 }

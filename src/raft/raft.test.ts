@@ -81,13 +81,16 @@ describe('assertions: a broken invariant throws instead of corrupting state', ()
     expect(() => core.advance(rd)).toThrow(/advance\(\) without ready\(\)/);
   });
 
-  it('throws on two leaders in one term (Election Safety)', () => {
+  it('drops, never asserts on, a second leader in its own term: a message is not a broken invariant (SPEC §7)', () => {
+    // This used to throw RaftInvariantError out of step(), which killed a leader when anyone
+    // sent one AppendEntries "from" a peer in the current term (issue 15, finding 2).
     const three = new RaftCore({ id: 'a', voters: VOTERS, electionTicks: 10, heartbeatTicks: 1 }, new SeededPrng(1));
     three.campaign(true);
     three.step({ type: 'RequestVoteResponse', from: 'b', to: 'a', term: 1, granted: true });
     expect(three.state).toBe('leader');
     const append: Message = { type: 'AppendEntries', from: 'b', to: 'a', term: 1, prevLogIndex: 0, prevLogTerm: 0, entries: [], commit: 0 };
-    expect(() => three.step(append)).toThrow(/election safety: two leaders in term 1/);
+    expect(three.step(append)).toMatchObject({ reason: 'second_leader', type: '"AppendEntries"', from: '"b"', term: '1' });
+    expect(three.softState()).toEqual({ state: 'leader', leader: 'a', term: 1 });
   });
 
   it('refuses to snapshot beyond the applied index, or backwards', () => {

@@ -1,5 +1,7 @@
 import { assert } from './assert.js';
 import { DEFAULT_RAFT_CONFIG, type RaftConfig, validateRaftConfig } from './config.js';
+import { MAX_FORWARDED_READS, MAX_PENDING_READS } from './limits.js';
+import { type Rejection, validateMessage, type ValidationView } from './message-validation.js';
 import { Progress } from './progress.js';
 import { committedIndex, majority, tallyVotes } from './quorum.js';
 import { RaftLog } from './raft-log.js';
@@ -98,6 +100,12 @@ export class RaftCore {
   private leadTransferee: NodeId | null = null;
   private transferElapsed = 0;
   private readonly reads = new ReadQueue();
+  /**
+   * Follower: reads forwarded to the leader and not answered yet, by request id, with the node
+   * asked. A ReadIndexResponse is accepted only from that node (a forged one would release a
+   * read at any index). Bounded by MAX_FORWARDED_READS; insertion order is age.
+   */
+  private readonly forwardedReads = new Map<string, NodeId>();
   /** Peers with new entries or commit to receive at the next flush (batches proposals). */
   private readonly dirtyPeers = new Set<NodeId>();
   private commitBroadcastPending = false;
@@ -207,7 +215,7 @@ export class RaftCore {
     if (this.state === 'leader') {
       this.leaderReadIndex(requestId, this.id);
     } else if (this.leader !== null && this.state === 'follower') {
-      this.send({ type: 'ReadIndex', from: this.id, to: this.leader, term: this.term, requestId });
+      this.forwardRead(requestId, this.leader);
     } else {
       this.readStates.push({ requestId, index: null });
     }
@@ -310,15 +318,40 @@ export class RaftCore {
     }
   }
 
-  /** Handles one message from a peer. Unknown senders and stale terms are filtered here. */
-  step(m: Message): void {
-    if (m.to !== this.id || !this.config.voters.includes(m.from) || m.from === this.id) return;
+  /**
+   * Handles one message from a peer. First validates it (message-validation.ts): a message
+   * that is malformed, out of bounds or impossible for a correct peer in our state is dropped
+   * before anything changes, and returned as a Rejection for the runtime to count and log.
+   * That is what keeps every assertion below reachable only by a bug of our own, never by a
+   * message (SPEC §7). Returns null when the message was stepped (stale ones included).
+   */
+  step(m: Message): Rejection | null {
+    const rejected = validateMessage(m, this.validationView());
+    if (rejected) return rejected;
+    this.stepValid(m);
+    return null;
+  }
+
+  private stepValid(m: Message): void {
     if (m.term > this.term && !this.stepHigherTerm(m)) return;
     if (m.term < this.term) {
       this.stepLowerTerm(m);
       return;
     }
     this.dispatch(m);
+  }
+
+  private validationView(): ValidationView {
+    return {
+      id: this.id,
+      voters: this.config.voters,
+      term: this.term,
+      state: this.state,
+      leader: this.leader,
+      lastIndex: this.log.lastIndex(),
+      lastReadRoundSent: this.lastReadRoundSent,
+      forwardedReadTarget: (requestId) => this.forwardedReads.get(requestId),
+    };
   }
 
   // ---------------------------------------------------------------- Ready / advance
@@ -927,7 +960,7 @@ export class RaftCore {
   // ---------------------------------------------------------------- ReadIndex
 
   private leaderReadIndex(requestId: string, from: NodeId): void {
-    if (this.leadTransferee !== null) {
+    if (this.leadTransferee !== null || this.reads.size() >= MAX_PENDING_READS) {
       this.answerRead(requestId, from, null);
       return;
     }
@@ -984,7 +1017,20 @@ export class RaftCore {
     this.leaderReadIndex(m.requestId, m.from);
   }
 
+  /** Asks the leader for a read index; the oldest unanswered forward fails when too many wait. */
+  private forwardRead(requestId: string, leader: NodeId): void {
+    if (this.forwardedReads.size >= MAX_FORWARDED_READS) {
+      const oldest = this.forwardedReads.keys().next().value as string;
+      this.forwardedReads.delete(oldest);
+      this.readStates.push({ requestId: oldest, index: null });
+    }
+    this.forwardedReads.set(requestId, leader);
+    this.send({ type: 'ReadIndex', from: this.id, to: leader, term: this.term, requestId });
+  }
+
+  /** Validation has checked that we forwarded this read to its sender. */
   private handleReadIndexResponse(m: ReadIndexResponse): void {
+    this.forwardedReads.delete(m.requestId);
     this.readStates.push({ requestId: m.requestId, index: m.index });
   }
 

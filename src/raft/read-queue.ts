@@ -25,6 +25,10 @@ export class ReadQueue {
     this.pending.push({ ...read, round: ++this.round });
   }
 
+  size(): number {
+    return this.pending.length;
+  }
+
   hasPending(): boolean {
     return this.pending.length > 0;
   }

@@ -1,4 +1,4 @@
-import type { EntryType, MessageType, NodeId } from '../types.js';
+import type { Entry, EntryType, Message, MessageType, NodeId } from '../types.js';
 import type { CommandArg } from './datadriven.js';
 import { type InteractionEnv, type NodeOptions } from './env.js';
 import { formatMessage } from './format.js';
@@ -16,6 +16,11 @@ export class Args {
   /** Bare words, in order. */
   words(): string[] {
     return this.raw.filter((a) => a.values.length === 0).map((a) => a.key);
+  }
+
+  /** Keys of the key=value arguments, in order. */
+  keys(): string[] {
+    return this.raw.filter((a) => a.values.length > 0).map((a) => a.key);
   }
 
   values(key: string): string[] | undefined {
@@ -254,7 +259,44 @@ const networkCommands: Record<string, Handler> = {
   },
 };
 
-const COMMANDS: Record<string, Handler> = { ...nodeCommands, ...inputCommands, ...readyCommands, ...networkCommands };
+/**
+ * `forge type=Heartbeat from=2 to=1 term=1 commit=5 readRound=0`: steps a hand-made message into
+ * `to` directly, as an attacker on the wire would, and prints whether the core rejected it.
+ * `entries=T/I,T/I` (or `entries=none`) builds AppendEntries entries; `meta=T/I` and `chunk=N`
+ * (bytes) an InstallSnapshot; every other field is a number, true/false, null, or a string.
+ */
+function forge(env: InteractionEnv, args: Args, out: string[]): void {
+  const message: Record<string, unknown> = {};
+  for (const key of args.keys()) {
+    const values = args.values(key) as string[];
+    if (key === 'entries') message[key] = values[0] === 'none' ? [] : values.map(parseEntry);
+    else if (key === 'meta') message[key] = { ...parsePosition(values[0] as string), voters: env.ids() };
+    else if (key === 'chunk') message[key] = new Uint8Array(Number(values[0]));
+    else message[key] = STRING_FIELDS.has(key) ? values[0] : parseValue(values[0] as string);
+  }
+  const rejected = env.core(String(message['to'])).step(message as unknown as Message);
+  out.push(rejected ? `rejected ${rejected.reason}: ${rejected.detail}` : 'stepped');
+}
+
+/** Fields that are strings even when they look like numbers (node ids are `1`..`N` here). */
+const STRING_FIELDS: ReadonlySet<string> = new Set(['type', 'from', 'to', 'requestId']);
+
+function parsePosition(text: string): { term: number; index: number } {
+  const [term, index] = text.split('/').map(Number);
+  return { term: term as number, index: index as number };
+}
+
+function parseEntry(text: string): Entry {
+  return { ...parsePosition(text), type: 'normal', data: 'forged' };
+}
+
+function parseValue(text: string): unknown {
+  if (text === 'true' || text === 'false') return text === 'true';
+  if (text === 'null') return null;
+  return text !== '' && !Number.isNaN(Number(text)) ? Number(text) : text;
+}
+
+const COMMANDS: Record<string, Handler> = { ...nodeCommands, ...inputCommands, ...readyCommands, ...networkCommands, forge };
 
 /** Runs one script command against the environment and returns its output. */
 export function runCommand(env: InteractionEnv, command: string, rawArgs: readonly CommandArg[]): string {

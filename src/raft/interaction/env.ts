@@ -189,7 +189,8 @@ export class InteractionEnv {
     out.push(prefix + formatMessage(m));
     const kind = m.type === 'AppendEntriesResponse' && !m.success ? 'AppendEntriesResponse(reject)' : m.type;
     this.stats.set(kind, (this.stats.get(kind) ?? 0) + 1);
-    target.core.step(m);
+    const rejected = target.core.step(m);
+    if (rejected) out.push(`${prefix}  rejected by ${m.to}: ${rejected.reason}: ${rejected.detail}`);
   }
 
   deliverMatching(filter: MessageFilter, out: string[], options: { drop?: boolean; dup?: boolean; reverse?: boolean; count?: number }): number {
