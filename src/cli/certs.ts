@@ -1,0 +1,111 @@
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
+import { chmodSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import forge from 'node-forge';
+
+/**
+ * Certificates for mutual TLS between peers and HTTPS for clients (SPEC §7), for tests and
+ * small deployments: a CA, and per node a certificate whose CN and SANs name the node id
+ * (what a peer checks against the id it claims) plus the hosts it is reached by. Real
+ * deployments bring their own. Keys come from Node's native RSA generator (forge's pure-JS
+ * one takes seconds); forge only builds and signs the X.509 structures.
+ */
+
+/** A PEM certificate and its PEM (PKCS#8) private key. */
+export interface CertPair {
+  cert: string;
+  key: string;
+}
+
+/** RSA key size: 2048 is what browsers and Node accept by default and is fast to make. */
+const RSA_BITS = 2048;
+/** A CA made here lasts ten years; node certificates 825 days (the browsers' maximum). */
+const CA_DAYS = 3650;
+const NODE_DAYS = 825;
+
+function newKeys(): { privateKeyPem: string; publicKey: forge.pki.PublicKey; privateKey: forge.pki.rsa.PrivateKey } {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: RSA_BITS, privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+  const forgeKey = forge.pki.privateKeyFromPem(privateKey) as forge.pki.rsa.PrivateKey;
+  return { privateKeyPem: privateKey, privateKey: forgeKey, publicKey: forge.pki.setRsaPublicKey(forgeKey.n, forgeKey.e) };
+}
+
+function baseCertificate(publicKey: forge.pki.PublicKey, days: number): forge.pki.Certificate {
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = publicKey;
+  // Positive serial: a leading 0x00..0x7f byte keeps DER from reading it as negative.
+  cert.serialNumber = `0${randomBytes(15).toString('hex')}`;
+  const now = Date.now();
+  cert.validity.notBefore = new Date(now - 60 * 60 * 1000); // an hour of slack for clock skew
+  cert.validity.notAfter = new Date(now + days * 24 * 60 * 60 * 1000);
+  return cert;
+}
+
+/** A new self-signed CA. */
+export function makeCa(commonName = 'raftquotes CA'): CertPair {
+  const keys = newKeys();
+  const cert = baseCertificate(keys.publicKey, CA_DAYS);
+  const subject = [{ name: 'commonName', value: commonName }];
+  cert.setSubject(subject);
+  cert.setIssuer(subject);
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: true, critical: true },
+    { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
+    { name: 'subjectKeyIdentifier' },
+  ]);
+  cert.sign(keys.privateKey, forge.md.sha256.create());
+  return { cert: forge.pki.certificateToPem(cert), key: keys.privateKeyPem };
+}
+
+/**
+ * A certificate for node `id`, signed by `ca`: CN=id, SANs DNS:id plus each host (an IP
+ * address as an IP SAN), usable as both TLS server and client (peers dial each other).
+ */
+export function makeNodeCert(ca: CertPair, id: string, hosts: readonly string[] = []): CertPair {
+  const caCert = forge.pki.certificateFromPem(ca.cert);
+  const caKey = forge.pki.privateKeyFromPem(ca.key) as forge.pki.rsa.PrivateKey;
+  const keys = newKeys();
+  const cert = baseCertificate(keys.publicKey, NODE_DAYS);
+  cert.setSubject([{ name: 'commonName', value: id }]);
+  cert.setIssuer(caCert.subject.attributes);
+  const names = [...new Set([id, ...hosts])];
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: false },
+    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+    { name: 'extKeyUsage', serverAuth: true, clientAuth: true },
+    { name: 'subjectAltName', altNames: names.map((name) => (isIP(name) ? { type: 7, ip: name } : { type: 2, value: name })) },
+  ]);
+  cert.sign(caKey, forge.md.sha256.create());
+  return { cert: forge.pki.certificateToPem(cert), key: keys.privateKeyPem };
+}
+
+/** Writes a file atomically; keys get mode 0600 (SPEC §7: files holding secrets). */
+function writeAtomic(path: string, text: string, mode: number): void {
+  writeFileSync(`${path}.tmp`, text, { mode });
+  chmodSync(`${path}.tmp`, mode);
+  renameSync(`${path}.tmp`, path);
+}
+
+/**
+ * `raftquotes certs --out DIR`: DIR/ca.crt, DIR/ca.key, and DIR/<id>.crt, DIR/<id>.key per
+ * node (SPEC §7). An existing CA in DIR is not reused: a new one is made each time.
+ * Returns the paths written.
+ */
+export function writeClusterCerts(outDir: string, nodeIds: readonly string[], hosts: readonly string[]): string[] {
+  mkdirSync(outDir, { recursive: true, mode: 0o700 });
+  const ca = makeCa();
+  const written: string[] = [];
+  const write = (name: string, text: string, mode: number): void => {
+    const path = join(outDir, name);
+    writeAtomic(path, text, mode);
+    written.push(path);
+  };
+  write('ca.crt', ca.cert, 0o644);
+  write('ca.key', ca.key, 0o600);
+  for (const id of nodeIds) {
+    const pair = makeNodeCert(ca, id, hosts);
+    write(`${id}.crt`, pair.cert, 0o644);
+    write(`${id}.key`, pair.key, 0o600);
+  }
+  return written;
+}
