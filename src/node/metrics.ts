@@ -11,6 +11,12 @@ export class NodeMetrics {
   readonly isLeader = this.gauge('raft_is_leader', '1 when this node is the leader');
   readonly peerLag = new Gauge({ name: 'raft_peer_lag_entries', help: 'Leader lastIndex minus the peer matchIndex', labelNames: ['peer'], registers: [this.registry] });
   readonly leaderChanges = new Counter({ name: 'raft_leader_changes_total', help: 'Times this node became leader', registers: [this.registry] });
+  readonly rejectedMessages = new Counter({
+    name: 'raft_rejected_messages_total',
+    help: 'Peer messages dropped by validation before the core stepped them, by reason',
+    labelNames: ['reason'],
+    registers: [this.registry],
+  });
   readonly proposals = new Counter({ name: 'raft_proposals_total', help: 'Client proposals accepted by this leader', registers: [this.registry] });
   readonly persistSeconds = new Histogram({
     name: 'raft_persist_seconds',

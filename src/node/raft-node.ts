@@ -1,4 +1,5 @@
 import { randomInt } from 'node:crypto';
+import { describe as describeValue, type Rejection } from '../raft/message-validation.js';
 import { SeededPrng } from '../raft/prng.js';
 import { RaftCore, type ProposeResult } from '../raft/raft.js';
 import type { RaftConfig } from '../raft/config.js';
@@ -8,6 +9,7 @@ import { StorageError } from '../storage/errors.js';
 import type { RaftStorage, RecoveredLog } from '../storage/types.js';
 import type { Transport } from '../transport/types.js';
 import type { NodeMetrics } from './metrics.js';
+import { RejectionLog } from './rejection-log.js';
 import { NodeError, type ApplyListener, type NodeStatus, type PeerStatus, type RaftNodeHandle } from './types.js';
 import { Waiters } from './waiters.js';
 
@@ -32,12 +34,29 @@ export interface RaftNodeOptions {
   unsafeLocalReads?: boolean;
 }
 
+/**
+ * Called once when the node must stop because continuing could corrupt data (a broken
+ * invariant, a failed fsync). It has already been logged and the node has stopped stepping.
+ */
+export type FatalHandler = (error: unknown) => void;
+
+/** Exit code of a fatal stop (EX_SOFTWARE): the supervisor restarts from durable state. */
+export const FATAL_EXIT_CODE = 70;
+
+/** The production FatalHandler: exit 70 once the log line above has been written. */
+export const exitOnFatal: FatalHandler = () => {
+  process.exitCode = FATAL_EXIT_CODE;
+  setImmediate(() => process.exit(FATAL_EXIT_CODE));
+};
+
 export interface RaftNodeDeps {
   storage: RaftStorage;
   stateMachine: StateMachine;
   transport: Transport;
   logger: NodeLogger;
   metrics: NodeMetrics;
+  /** Defaults to exitOnFatal; tests and the simulator inject their own to observe it. */
+  onFatal?: FatalHandler;
 }
 
 /** Proposals queued before being handed to the core: bounded, so overload answers 429. */
@@ -70,6 +89,7 @@ export class RaftNode implements RaftNodeHandle {
   private readSeq = 0;
   private lastSoftKey = '';
   private readonly lastContact = new Map<NodeId, number>();
+  private readonly rejections: RejectionLog;
 
   constructor(
     private readonly options: RaftNodeOptions,
@@ -78,6 +98,7 @@ export class RaftNode implements RaftNodeHandle {
     this.id = options.id;
     this.voters = options.voters;
     this.stateMachine = deps.stateMachine;
+    this.rejections = new RejectionLog(deps.logger, (reason) => deps.metrics.rejectedMessages.inc({ reason }));
     const recovered = deps.storage.recover();
     const appliedIndex = RaftNode.catchUpStateMachine(recovered, deps);
     this.core = new RaftCore({ ...options.raft, id: options.id, voters: options.voters }, new SeededPrng(randomInt(2 ** 31)), {
@@ -111,9 +132,12 @@ export class RaftNode implements RaftNodeHandle {
   async start(): Promise<void> {
     this.deps.transport.onMessage((message) => this.onPeerMessage(message));
     this.deps.transport.onPeerDown((peer) => {
-      this.core.reportUnreachable(peer);
-      if (this.shutdownByController || this.stopped) return;
-      this.core.reportLeaderLinkDown(peer);
+      if (this.stopped) return;
+      this.guard(() => {
+        this.core.reportUnreachable(peer);
+        if (this.shutdownByController) return;
+        this.core.reportLeaderLinkDown(peer);
+      });
       this.schedule();
     });
     await this.deps.transport.start();
@@ -281,10 +305,40 @@ export class RaftNode implements RaftNodeHandle {
 
   // ---------------------------------------------------------------- driving the core
 
+  /**
+   * Steps a message from a peer. Anything from the network may be hostile (SPEC §7), so:
+   * - The core validates the message before it changes any state, and returns a Rejection
+   *   for one that is malformed or impossible from a correct peer. Validation is a pure
+   *   read of the core that cannot throw (message-validation.ts), so a rejected message
+   *   provably left the core as it was: it is counted, logged (rate-limited) and dropped,
+   *   and the node goes on. This is how the forged Heartbeat and the term-2^53 RequestVote
+   *   of issue 15 now end.
+   * - A throw from step() can then only come after validation accepted the message, while
+   *   the core was changing its state: the core may be half-updated (say, a new term without
+   *   the vote reset), and going on could break safety. So it stays fatal, loudly, naming the
+   *   message: restarting from the last durable state is safe, continuing is not. It must be
+   *   a bug in our own code, since validation is meant to refuse every message that could
+   *   trip an assertion; the fuzz test (src/sim/forged-messages.test.ts) holds it to that.
+   * Catching and continuing after a partial update, or snapshotting the core before every
+   * step to roll back, were rejected: the first risks safety, the second costs a copy per
+   * message on the hot path to handle what should be unreachable.
+   */
   private onPeerMessage(message: Message): void {
     if (this.shutdownByController || this.stopped) return;
+    let rejected: Rejection | null;
+    try {
+      rejected = this.core.step(message);
+    } catch (err) {
+      const m = message as unknown as Record<string, unknown>;
+      this.fatal(err, `while stepping ${describeValue(m['type'])} from ${describeValue(m['from'])} term ${describeValue(m['term'])}`);
+      return;
+    }
+    if (rejected) {
+      this.rejections.report(rejected);
+      return;
+    }
+    // Only after validation: `from` is then a member, not a key an attacker chose.
     this.lastContact.set(message.from, Date.now());
-    this.core.step(message);
     this.schedule();
   }
 
@@ -292,8 +346,10 @@ export class RaftNode implements RaftNodeHandle {
     if (this.tickTimer) return;
     let ticks = 0;
     this.tickTimer = setInterval(() => {
-      this.core.tick();
-      if (++ticks % 50 === 0) this.deps.metrics.observePeers(this.core);
+      this.guard(() => {
+        this.core.tick();
+        if (++ticks % 50 === 0) this.deps.metrics.observePeers(this.core);
+      });
       this.schedule();
     }, this.options.tickMs);
   }
@@ -326,11 +382,21 @@ export class RaftNode implements RaftNodeHandle {
     try {
       body();
     } catch (err) {
-      this.deps.logger.error({ err }, `fatal: ${(err as Error).message}`);
-      process.exitCode = 70;
-      setImmediate(() => process.exit(70));
-      this.stopped = true;
+      this.fatal(err, '');
     }
+  }
+
+  /**
+   * Stops the node for good: logs, stops stepping and ticking, then hands over to the fatal
+   * handler (exit 70 in production). Nothing after this touches the core or the storage.
+   */
+  private fatal(err: unknown, context: string): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.stopTicking();
+    const message = err instanceof Error ? err.message : String(err);
+    this.deps.logger.error({ err }, `fatal${context ? ` ${context}` : ''}: ${message}`);
+    (this.deps.onFatal ?? exitOnFatal)(err);
   }
 
   private processReady(rd: Ready): void {
