@@ -1,15 +1,30 @@
+import type { ForgerMode } from './forger.js';
 import { runSeed, type SimResult } from './simulation.js';
 
-/** `npm run sim -- --seeds 10000 [--nodes 5] [--seed N]`: runs seeds and prints a summary. */
-function parseArgs(argv: string[]): { seeds: number; nodes: number; seed: number | null } {
-  const args = { seeds: 1000, nodes: 5, seed: null as number | null };
+/** Forged messages per simulated ms with --forger: one every FORGE_EVERY_MS on average. */
+const FORGE_EVERY_MS = 20;
+
+/**
+ * `npm run sim -- --seeds 10000 [--nodes 5] [--seed N] [--forger invalid|chaos]`: runs seeds
+ * and prints a summary. --forger adds a hostile peer (forger.ts): with `invalid` every safety
+ * property and liveness are still checked; with `chaos` (Byzantine messages too) only that no
+ * node throws.
+ */
+function parseArgs(argv: string[]): { seeds: number; nodes: number; seed: number | null; forger: ForgerMode | null } {
+  const args = { seeds: 1000, nodes: 5, seed: null as number | null, forger: null as ForgerMode | null };
   for (let i = 0; i < argv.length; i += 2) {
+    if (argv[i] === '--forger') {
+      const mode = argv[i + 1];
+      if (mode !== 'invalid' && mode !== 'chaos') fail('--forger needs invalid or chaos');
+      args.forger = mode;
+      continue;
+    }
     const [flag, value] = [argv[i], Number(argv[i + 1])];
     if (!Number.isInteger(value) || value < 0) fail(`${flag} needs a non-negative integer`);
     if (flag === '--seeds') args.seeds = value;
     else if (flag === '--nodes') args.nodes = value;
     else if (flag === '--seed') args.seed = value;
-    else fail(`unknown flag ${flag} (use --seeds N, --nodes 3|5, --seed N)`);
+    else fail(`unknown flag ${flag} (use --seeds N, --nodes 3|5, --seed N, --forger invalid|chaos)`);
   }
   if (args.nodes < 1 || args.nodes > 9) fail('--nodes must be between 1 and 9');
   return args;
@@ -29,7 +44,7 @@ function printFailure(result: SimResult): void {
 }
 
 function main(): void {
-  const { seeds, nodes, seed } = parseArgs(process.argv.slice(2));
+  const { seeds, nodes, seed, forger } = parseArgs(process.argv.slice(2));
   const list = seed !== null ? [seed] : Array.from({ length: seeds }, (_, i) => i + 1);
   const started = Date.now();
   let violations = 0;
@@ -37,8 +52,21 @@ function main(): void {
   const recover: number[] = [];
   let committed = 0;
   let installs = 0;
+  let forged = 0;
+  const honestRejections: Record<string, number> = {};
   for (const s of list) {
-    const result = runSeed(s, { nodes });
+    let result: SimResult;
+    try {
+      result = runSeed(s, { nodes, ...(forger ? { forger: { mode: forger, everyMs: FORGE_EVERY_MS } } : {}) });
+    } catch (err) {
+      violations++;
+      console.log(`FAILED seed=${s}: threw ${(err as Error).stack ?? String(err)}`);
+      continue;
+    }
+    forged += result.forged;
+    for (const [reason, n] of Object.entries(result.honestRejections)) honestRejections[reason] = (honestRejections[reason] ?? 0) + n;
+    // Byzantine (chaos) messages may break safety by design: only a throw fails that mode.
+    if (forger === 'chaos') result = { ...result, violations: [] };
     if (result.firstElectionMs !== null) elect.push(result.firstElectionMs);
     if (result.recoveryMs !== null) recover.push(result.recoveryMs);
     committed += result.committed;
@@ -58,6 +86,8 @@ function main(): void {
       recoveryAfterHeal: stats(recover),
       entriesCommitted: committed,
       snapshotsInstalled: installs,
+      ...(forger ? { forger, forged } : {}),
+      honestRejections,
       seconds: Number(((Date.now() - started) / 1000).toFixed(1)),
     }),
   );

@@ -26,6 +26,11 @@ export class InvariantChecker {
     if (this.violations.length < 20) this.violations.push({ at: this.now, rule, detail });
   }
 
+  /** Records a violation found outside this checker (e.g. a forged message the core accepted). */
+  report(rule: string, detail: string): void {
+    this.fail(rule, detail);
+  }
+
   /** Call after any event that touched `core`. */
   checkNode(core: RaftCore): void {
     this.checkElectionSafety(core);

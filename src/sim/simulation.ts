@@ -3,6 +3,7 @@ import { RaftCore } from '../raft/raft.js';
 import type { RaftConfig } from '../raft/config.js';
 import type { Message, NodeId, Ready } from '../raft/types.js';
 import { EventQueue } from './event-queue.js';
+import { coreFingerprint, forgeChaos, forgeInvalid, type ForgerMode } from './forger.js';
 import { InvariantChecker, type Violation } from './invariants.js';
 import { SimNetwork } from './network.js';
 import { SimDisk } from './sim-disk.js';
@@ -20,6 +21,11 @@ export interface SimOptions {
   snapshotEvery: number;
   trace: boolean;
   raft?: Partial<RaftConfig>;
+  /**
+   * A hostile peer during the fault phase (forger.ts): one forged message every `everyMs`.
+   * `messages`, if given, are stepped first, in order (the fast-check test generates them).
+   */
+  forger?: { mode: ForgerMode; everyMs: number; messages?: unknown[] };
 }
 
 export const DEFAULT_SIM_OPTIONS: Omit<SimOptions, 'seed'> = {
@@ -45,6 +51,9 @@ export interface SimResult {
   leaderChanges: number;
   /** Snapshots installed by followers (InstallSnapshot completed): the path is exercised. */
   snapshotsInstalled: number;
+  /** Forged messages stepped, and honest (simulated network) messages the core rejected, by reason. */
+  forged: number;
+  honestRejections: Record<string, number>;
   trace: string[];
 }
 
@@ -55,7 +64,8 @@ type SimEvent =
   | { kind: 'fault' }
   | { kind: 'client' }
   | { kind: 'restart'; node: number }
-  | { kind: 'liveness' };
+  | { kind: 'liveness' }
+  | { kind: 'forge' };
 
 interface PendingRead {
   requestId: string;
@@ -105,6 +115,10 @@ export class Simulation {
   private lastLeader: string | null = null;
   private readonly trace: string[] = [];
   private events = 0;
+  /** Recent honest messages, the raw material of forged ones. */
+  private readonly recentMessages: Message[] = [];
+  private forged = 0;
+  private readonly honestRejections: Record<string, number> = {};
 
   constructor(private readonly options: SimOptions) {
     this.prng = new SeededPrng(options.seed);
@@ -117,6 +131,7 @@ export class Simulation {
   run(): SimResult {
     this.queue.push(this.prng.int(300), { kind: 'fault' });
     this.queue.push(50, { kind: 'client' });
+    if (this.options.forger) this.queue.push(this.options.forger.everyMs, { kind: 'forge' });
     const end = this.options.faultMs + this.options.livenessMs;
     while (this.queue.size > 0 && this.checker.violations.length === 0 && this.events < MAX_EVENTS_PER_RUN) {
       const next = this.queue.pop() as { at: number; event: SimEvent };
@@ -144,6 +159,8 @@ export class Simulation {
       committed,
       leaderChanges: this.leaderChanges,
       snapshotsInstalled: this.snapshotsInstalled,
+      forged: this.forged,
+      honestRejections: this.honestRejections,
       trace: this.trace,
     };
   }
@@ -191,6 +208,8 @@ export class Simulation {
         return;
       case 'liveness':
         return this.onLivenessProbe();
+      case 'forge':
+        return this.onForge();
     }
   }
 
@@ -205,7 +224,8 @@ export class Simulation {
   private onDeliver(message: Message): void {
     const i = this.ids.indexOf(message.to);
     if (!this.nodes[i]?.core) return;
-    (this.nodes[i] as SimNode).core?.step(message);
+    const rejected = (this.nodes[i] as SimNode).core?.step(message);
+    if (rejected) this.honestRejections[rejected.reason] = (this.honestRejections[rejected.reason] ?? 0) + 1;
     this.afterInput(i);
   }
 
@@ -256,6 +276,7 @@ export class Simulation {
 
   private sendAll(messages: Message[]): void {
     for (const message of messages) {
+      if (this.options.forger && this.prng.chance(0.05)) this.recentMessages[this.prng.int(16)] = message;
       for (const delay of this.network.deliveryDelays(message.from, message.to)) {
         this.queue.push(this.now + delay, { kind: 'deliver', message });
       }
@@ -332,6 +353,31 @@ export class Simulation {
       node.reads.delete(read.requestId);
       this.checker.checkRead(node.id, read.key, sm.kv.get(read.key)?.index ?? 0, read.requiredIndex);
     }
+  }
+
+  // ---------------------------------------------------------------- hostile peer
+
+  /**
+   * Steps one forged message into a random live node. In `invalid` mode the core must reject
+   * it and change nothing; in `chaos` mode it must only not throw (run() reports a throw).
+   */
+  private onForge(): void {
+    const forger = this.options.forger;
+    if (!forger || this.healed) return;
+    this.queue.push(this.now + 1 + this.prng.int(2 * forger.everyMs), { kind: 'forge' });
+    const i = this.prng.int(this.nodes.length);
+    const core = this.nodes[i]?.core;
+    if (!core) return;
+    const scripted = forger.messages?.[this.forged];
+    const base = this.recentMessages[this.prng.int(16)] ?? null;
+    const forged = scripted !== undefined ? { message: withRecipient(scripted, core.id), mutation: 'scripted' } : (forger.mode === 'invalid' ? forgeInvalid : forgeChaos)(this.prng, base, core, this.ids);
+    this.forged++;
+    const before = coreFingerprint(core);
+    const rejected = core.step(forged.message as Message);
+    this.log(`forged -> ${core.id} (${forged.mutation}): ${rejected ? `rejected ${rejected.reason}` : 'stepped'}`);
+    if (forger.mode === 'invalid' && rejected === null) this.checker.report('forged message accepted', `${core.id} stepped ${JSON.stringify(forged.message)?.slice(0, 300)} (${forged.mutation})`);
+    if (rejected !== null && coreFingerprint(core) !== before) this.checker.report('rejected message changed state', `${core.id}: ${rejected.reason} ${rejected.detail}`);
+    this.afterInput(i);
   }
 
   // ---------------------------------------------------------------- faults
@@ -437,6 +483,11 @@ export class Simulation {
     this.trace.push(`${this.now.toFixed(1).padStart(9)} ms  ${line}`);
     if (this.trace.length > MAX_TRACE_LINES) this.trace.shift();
   }
+}
+
+/** A scripted forged message, addressed to the node it is stepped into when it is an object. */
+function withRecipient(message: unknown, to: NodeId): unknown {
+  return typeof message === 'object' && message !== null && !Array.isArray(message) ? { ...message, to } : message;
 }
 
 /** Runs one seed; on a violation, re-runs it with tracing so the failure is readable. */
