@@ -51,7 +51,11 @@ function buildProgram(): Command {
   }
   node.action(async (opts: Record<string, string | boolean>) => {
     const flags: Partial<Record<NodeSettingName, string | boolean>> = {};
-    for (const { key } of nodeFlags()) if (opts[key] !== undefined) flags[key] = opts[key] as string | boolean;
+    // Commander names an option after its flag (--secret-file -> secretFile), not after its setting key (secret).
+    for (const { key, flag } of nodeFlags()) {
+      const value = opts[new Option(flag).attributeName()];
+      if (value !== undefined) flags[key] = value as string | boolean;
+    }
     const config = parseNodeConfig(flags, process.env);
     const { runNode } = await import('./node-command.js');
     await runNode(config);
