@@ -1,5 +1,5 @@
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { StorageError } from './errors.js';
 
 /**
@@ -65,6 +65,13 @@ function parseMarker(text: string): IdentityMarker | null {
 export function writeIdentityMarker(dataDir: string, marker: IdentityMarker): void {
   const text = `${JSON.stringify({ format: MARKER_FORMAT, clusterId: marker.clusterId, nodeId: marker.nodeId, createdAt: marker.createdAt }, null, 2)}\n`;
   writeFileDurably(markerPath(dataDir), text);
+  // A data dir made just now is itself an entry in its parent. A parent this process may not
+  // open (no read permission) cannot be synced; the node still runs, as before markers existed.
+  try {
+    fsyncDirectory(dirname(resolve(dataDir)));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EACCES') throw err;
+  }
 }
 
 /**
