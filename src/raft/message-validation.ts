@@ -80,6 +80,9 @@ function checkMessage(value: unknown, view: ValidationView): Rejection | null {
   if (to !== view.id) return rejection(value, 'wrong_recipient', `addressed to ${describe(to)}`);
   if (from === view.id || !view.voters.includes(from)) return rejection(value, 'unknown_sender', `${describe(from)} is not a peer of ${view.id}`);
   if (!isTerm(term)) return rejection(value, 'term_out_of_range', `term ${describe(term)} (max ${MAX_TERM})`);
+  // Every node starts in term 0 and nobody leads or campaigns in it: only a pre-vote refusal
+  // from a node that never saw a term can carry it.
+  if (term === 0 && value['type'] !== 'PreVoteResponse') return rejection(value, 'term_out_of_range', `${describe(value['type'])} in term 0`);
   return check(value, term, view) ?? checkAgainstState(value as unknown as Message, view);
 }
 
@@ -128,7 +131,7 @@ function checkEntries(m: Fields, entries: unknown[], prevLogIndex: number, prevL
     if (!isRecord(entry)) return rejection(m, 'malformed', `entries[${i}] is not an object`);
     if (entry['index'] !== prevLogIndex + 1 + i) return rejection(m, 'bad_entries', `entries[${i}] has index ${describe(entry['index'])}, expected ${prevLogIndex + 1 + i}`);
     const entryTerm = entry['term'];
-    if (!isTerm(entryTerm) || entryTerm < lastTerm || entryTerm > term) {
+    if (!isTerm(entryTerm) || entryTerm < Math.max(lastTerm, 1) || entryTerm > term) {
       return rejection(m, 'bad_entries', `entry ${prevLogIndex + 1 + i} has term ${describe(entryTerm)} (previous ${lastTerm}, message ${term})`);
     }
     if (!ENTRY_TYPES.has(entry['type'] as string)) return rejection(m, 'malformed', `entry ${prevLogIndex + 1 + i} has type ${describe(entry['type'])}`);
