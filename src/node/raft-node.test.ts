@@ -75,7 +75,7 @@ async function startCluster(hub: Hub, storages: Map<NodeId, MemoryRaftStorage> =
     const storage = storages.get(id) ?? new MemoryRaftStorage();
     const fatal: unknown[] = [];
     const node = new RaftNode(
-      { id, voters: IDS, httpUrl: `http://${id}`, tickMs: 5, snapshotEvery: 10_000, defaultTimeoutMs: 2_000, raft: { electionTicks: 20, heartbeatTicks: 2 } },
+      { id, voters: IDS, httpUrl: `http://${id}`, tickMs: 5, snapshotEvery: 10_000, defaultTimeoutMs: 2_000, raft: { electionTicks: 60, heartbeatTicks: 4 } },
       { storage, stateMachine: new MemoryStateMachine(), transport: hub.transport(id), logger, metrics, onFatal: (err) => fatal.push(err) },
     );
     return { node, logger, metrics, storage, fatal };
@@ -151,10 +151,11 @@ describe('RaftNode: a hostile peer message is dropped and logged, never fatal (S
     const leader = await waitUntil('a leader', () => leaderOf(nodes));
     const id = leader.node.id;
     const term = leader.node.status().term;
-    for (const junk of [null, 42, 'x', [], { type: 'Nope', from: 'Node2', to: id, term }, { type: 'Heartbeat', from: 'Node2', to: id, term, commit: 0, readRound: '1' }]) {
+    const peer = IDS.find((other) => other !== id) as NodeId;
+    for (const junk of [null, 42, 'x', [], { type: 'Nope', from: peer, to: id, term }, { type: 'Heartbeat', from: peer, to: id, term, commit: 0, readRound: '1' }]) {
       hub.inject(id, junk);
     }
-    hub.inject(id, { type: 'AppendEntriesResponse', from: 'Node2', to: id, term, success: false, matchIndex: 0, rejectedIndex: NaN, conflictIndex: 0, conflictTerm: null });
+    hub.inject(id, { type: 'AppendEntriesResponse', from: peer, to: id, term, success: false, matchIndex: 0, rejectedIndex: NaN, conflictIndex: 0, conflictTerm: null });
     expect(await rejectedCount(leader, 'malformed')).toBe(5);
     expect(await rejectedCount(leader, 'index_out_of_range')).toBe(2);
     expect(leader.node.status()).toMatchObject({ state: 'leader', term });
