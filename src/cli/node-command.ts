@@ -75,7 +75,7 @@ export async function runNode(config: NodeConfig): Promise<void> {
     metricsRegistry: metrics.registry,
     rateLimit: config.rateLimitPerSecond > 0 ? { perSecond: config.rateLimitPerSecond, burst: config.rateLimitPerSecond * 4 } : null,
   });
-  const controller = new ControllerServer({ node, host: config.controller.host, port: config.controller.port, allow: config.controllerAllow, logger: logger.child({ component: 'controller' }) });
+  const controller = new ControllerServer({ node, host: config.controller.host, port: config.controller.port, allow: config.controllerAllow, logger: logger.child({ component: 'controller' }), metricsRegistry: metrics.registry });
   await api.listen(config.http.host, config.http.port).catch((err: unknown) => listenError(err, '--http', `${config.http.host}:${config.http.port}`));
   await controller.start().catch((err: unknown) => listenError(err, '--controller', `${config.controller.host}:${config.controller.port}`));
   await node.start().catch((err: unknown) => listenError(err, '--raft', `${config.raft.host}:${config.raft.port}`));
