@@ -43,15 +43,18 @@ function buildProgram(): Command {
     });
 
   const node = program.command('node').description('run one node (every flag also has a RAFTQUOTES_* environment variable)');
+  /** commander names each option after its flag (--secret-file → secretFile); map back to the setting. */
+  const attributeOf = new Map<NodeSettingName, string>();
   for (const { key, flag, env } of nodeFlags()) {
     const option = key === 'unsafeLocalReads'
       ? new Option(flag, `test only: serve reads without ReadIndex [${env}]`).hideHelp()
       : BOOLEAN_SETTINGS.has(key) ? new Option(flag, `[${env}]`) : new Option(`${flag} <value>`, `[${env}]`);
+    attributeOf.set(key, option.attributeName());
     node.addOption(option);
   }
   node.action(async (opts: Record<string, string | boolean>) => {
     const flags: Partial<Record<NodeSettingName, string | boolean>> = {};
-    for (const { key } of nodeFlags()) if (opts[key] !== undefined) flags[key] = opts[key] as string | boolean;
+    for (const [key, attribute] of attributeOf) if (opts[attribute] !== undefined) flags[key] = opts[attribute] as string | boolean;
     const config = parseNodeConfig(flags, process.env);
     const { runNode } = await import('./node-command.js');
     await runNode(config);
