@@ -8,6 +8,7 @@ import { RaftNode } from '../node/raft-node.js';
 import { openNodeDatabase } from '../storage/sqlite-storage.js';
 import { TcpTransport } from '../transport/tcp-transport.js';
 import { ConfigError, type NodeConfig } from './config.js';
+import { installCrashHandlers, installReloadHandler, type Reloadable } from './node-signals.js';
 
 const WEB_DIR = fileURLToPath(new URL('../../web', import.meta.url));
 /** Default deadline for a client write or read before answering 504 timeout. */
@@ -36,6 +37,7 @@ function listenError(err: unknown, flag: string, address: string): never {
  */
 export async function runNode(config: NodeConfig): Promise<void> {
   const logger = createLogger(config.id, config.logFormat, config.logLevel);
+  installCrashHandlers(logger);
   ensureWritableDir(config.dataDir);
   const { storage, stateMachine } = openNodeDatabase(config.dataDir, { clusterId: config.clusterId, nodeId: config.id });
   const metrics = new NodeMetrics(config.id);
@@ -87,6 +89,8 @@ export async function runNode(config: NodeConfig): Promise<void> {
     // Debug-only mutation for the fault harness (test/fault/unsafe-reads.test.ts): it breaks SPEC §2 "Reads" on purpose.
     logger.warn('UNSAFE DEBUG SWITCH ON (--unsafe-local-reads / RAFTQUOTES_UNSAFE_LOCAL_READS): linearizable reads skip ReadIndex and are served from local state, so they can be stale. Never use this outside tests.');
   }
+  // Optional methods: the TLS transport and HTTPS server add them (SPEC §7 SIGHUP reload).
+  installReloadHandler(config, { transport: transport as Reloadable, api: api as Reloadable }, logger);
   installSignalHandlers(async () => {
     await node.stop();
     await Promise.allSettled([api.close(), controller.close()]);
