@@ -16,7 +16,7 @@ const CLIENT_TIMEOUT_MS = 5_000;
 
 function ensureWritableDir(dir: string): void {
   try {
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(dir, { recursive: true, mode: 0o700 }); // a new data dir is the node's alone (SPEC §7)
     accessSync(dir, constants.W_OK);
   } catch (err) {
     throw new ConfigError(`--data-dir (RAFTQUOTES_DATA_DIR): ${dir} is not a writable directory (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
