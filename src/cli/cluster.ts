@@ -206,6 +206,8 @@ export async function runCluster(options: ClusterOptions): Promise<number> {
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    // A closed terminal: nodes now treat SIGHUP as "reload", so stop them here as before.
+    process.on('SIGHUP', onSignal);
   });
 }
 
