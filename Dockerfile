@@ -37,11 +37,13 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY bin ./bin
 COPY web ./web
-# `raftquotes` on PATH (docker exec Node1 raftquotes status); /data owned by the node user,
-# so a fresh named volume mounted there inherits that ownership.
+# `raftquotes` on PATH (docker exec Node1 raftquotes status); /data and /secret owned by the
+# node user, mode 0700, so a fresh named volume mounted there inherits that ownership and mode
+# (the peer secret in /secret must be readable by the node user only: SPEC §7).
 RUN ln -s /app/bin/raftquotes /usr/local/bin/raftquotes \
- && mkdir -p /data \
- && chown node:node /data
+ && mkdir -p /data /secret \
+ && chown node:node /data /secret \
+ && chmod 700 /data /secret
 USER node
 # No VOLUME here: it would give the Controller image (built FROM this one) an anonymous
 # volume too. docker-compose.yml mounts a named volume per node at /data.

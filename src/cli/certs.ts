@@ -1,6 +1,6 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
-import { chmodSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import forge from 'node-forge';
 
@@ -79,6 +79,30 @@ export function makeNodeCert(ca: CertPair, id: string, hosts: readonly string[] 
   return { cert: forge.pki.certificateToPem(cert), key: keys.privateKeyPem };
 }
 
+/** A certificate request that cannot be made (a bad node id or host name); the message names it. */
+export class CertsError extends Error {
+  override readonly name = 'CertsError';
+  readonly code = 'bad_certs_input';
+}
+
+/** Node ids as `--id` accepts them (config.ts), so a certificate names an id a node can claim. */
+const NODE_ID_PATTERN = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
+/** A DNS name (labels of letters, digits and hyphens), as a SAN can carry it. */
+const HOST_NAME_PATTERN = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+/** More certificates than this in one call is a mistake (a cluster has at most 9 voters). */
+const MAX_NODE_CERTS = 64;
+
+/** Checks node ids and hosts before any key is made; throws CertsError naming the bad one. */
+export function checkCertNames(nodeIds: readonly string[], hosts: readonly string[]): void {
+  if (nodeIds.length === 0) throw new CertsError('--nodes: no node ids given');
+  if (nodeIds.length > MAX_NODE_CERTS) throw new CertsError(`--nodes: at most ${MAX_NODE_CERTS} nodes, got ${nodeIds.length}`);
+  for (const id of nodeIds) if (!NODE_ID_PATTERN.test(id)) throw new CertsError(`--nodes: "${id}" is not a node id like Node3`);
+  if (new Set(nodeIds).size !== nodeIds.length) throw new CertsError('--nodes: a node id is listed twice');
+  for (const host of hosts) {
+    if (!isIP(host) && !HOST_NAME_PATTERN.test(host)) throw new CertsError(`--hosts: "${host}" is not an IP address or a host name`);
+  }
+}
+
 /** Writes a file atomically; keys get mode 0600 (SPEC §7: files holding secrets). */
 function writeAtomic(path: string, text: string, mode: number): void {
   writeFileSync(`${path}.tmp`, text, { mode });
@@ -92,6 +116,7 @@ function writeAtomic(path: string, text: string, mode: number): void {
  * Returns the paths written.
  */
 export function writeClusterCerts(outDir: string, nodeIds: readonly string[], hosts: readonly string[]): string[] {
+  checkCertNames(nodeIds, hosts);
   mkdirSync(outDir, { recursive: true, mode: 0o700 });
   const ca = makeCa();
   const written: string[] = [];
@@ -107,5 +132,45 @@ export function writeClusterCerts(outDir: string, nodeIds: readonly string[], ho
     write(`${id}.crt`, pair.cert, 0o644);
     write(`${id}.key`, pair.key, 0o600);
   }
+  return written;
+}
+
+/** Paths of the files one node uses for TLS, in a directory written by writeClusterCerts. */
+export interface NodeTlsPaths {
+  ca: string;
+  cert: string;
+  key: string;
+}
+
+/** Where `<dir>` keeps node `id`'s certificate, key, and the CA certificate. */
+export function nodeTlsPaths(dir: string, id: string): NodeTlsPaths {
+  return { ca: join(dir, 'ca.crt'), cert: join(dir, `${id}.crt`), key: join(dir, `${id}.key`) };
+}
+
+/**
+ * For `cluster --tls` (SPEC §7): makes the CA and the node certificates under `dir` on the first
+ * start, and on later starts only what is missing (a node added with --nodes), signed by the
+ * CA already there, so running nodes keep trusting each other. Keys are (re)set to mode 0600.
+ * Returns the files it wrote (none when everything was there).
+ */
+export function ensureClusterCerts(dir: string, nodeIds: readonly string[], hosts: readonly string[]): string[] {
+  checkCertNames(nodeIds, hosts);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o700);
+  const caCrt = join(dir, 'ca.crt');
+  const caKey = join(dir, 'ca.key');
+  if (!existsSync(caCrt) || !existsSync(caKey)) return writeClusterCerts(dir, nodeIds, hosts);
+  const ca = { cert: readFileSync(caCrt, 'utf8'), key: readFileSync(caKey, 'utf8') };
+  const written: string[] = [];
+  for (const id of nodeIds) {
+    const paths = nodeTlsPaths(dir, id);
+    if (existsSync(paths.cert) && existsSync(paths.key)) continue;
+    const pair = makeNodeCert(ca, id, hosts);
+    writeAtomic(paths.cert, pair.cert, 0o644);
+    writeAtomic(paths.key, pair.key, 0o600);
+    written.push(paths.cert, paths.key);
+  }
+  for (const id of nodeIds) chmodSync(nodeTlsPaths(dir, id).key, 0o600);
+  chmodSync(caKey, 0o600);
   return written;
 }

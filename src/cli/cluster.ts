@@ -6,7 +6,9 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { fsyncDirectory, writeFileDurably } from '../storage/identity.js';
 import { initDataDir } from '../storage/sqlite-storage.js';
+import { CertsError, ensureClusterCerts, nodeTlsPaths } from './certs.js';
 import { ConfigError } from './config.js';
+import { httpGet } from './http-get.js';
 
 /** Options of `raftquotes cluster`. */
 export interface ClusterOptions {
@@ -18,6 +20,8 @@ export interface ClusterOptions {
   controllerBase: number;
   /** Extra flags passed to every node (e.g. --snapshot-every 100 in tests). */
   nodeArgs: string[];
+  /** --tls: mutual TLS between peers and HTTPS for clients, certificates under <data-dir>/tls (SPEC §7). */
+  tls?: boolean;
 }
 
 /** One node as written to cluster.json (SPEC §6). */
@@ -106,9 +110,33 @@ export function ensureSecretFile(dataDir: string, env: NodeJS.ProcessEnv = proce
   return file;
 }
 
-/** Builds every node's addresses and the argv that starts it. */
+/** The node ids of an N-node local cluster. */
+export function clusterNodeIds(nodes: number): string[] {
+  return Array.from({ length: nodes }, (_, i) => `Node${i + 1}`);
+}
+
+/** Where `cluster --tls` keeps the CA and node certificates (SPEC §7). */
+export function tlsDirOf(dataDir: string): string {
+  return join(dataDir, 'tls');
+}
+
+/**
+ * Names each node certificate carries besides the node id (SPEC §7: --host and localhost); a
+ * wildcard listen address is reached as 127.0.0.1, so that is named too.
+ */
+export function certHostsFor(host: string): string[] {
+  const wildcard = host === '0.0.0.0' || host === '::';
+  return [...new Set([...(wildcard ? ['127.0.0.1'] : [host]), 'localhost'])];
+}
+
+/**
+ * Builds every node's addresses and the argv that starts it. The argv carries paths only
+ * (the secret file, certificates), never a secret: it is saved in cluster.json and shows in `ps`.
+ * With TLS the certificates are <data-dir>/tls/NodeK.{crt,key} and ca.crt, for peers (mutual
+ * TLS) and for HTTPS; --secret-file stays, so node-to-node HTTP forwards can carry an HMAC.
+ */
 export function planCluster(options: ClusterOptions, clusterId: string, secretFile: string): Omit<ClusterNodeInfo, 'pid'>[] {
-  const ids = Array.from({ length: options.nodes }, (_, i) => `Node${i + 1}`);
+  const ids = clusterNodeIds(options.nodes);
   const raftOf = (i: number): string => `${options.host}:${options.raftBase + i}`;
   const peers = ids.map((id, i) => `${id}=${raftOf(i + 1)}`).join(',');
   return ids.map((id, i) => {
@@ -117,8 +145,12 @@ export function planCluster(options: ClusterOptions, clusterId: string, secretFi
     const dataDir = join(options.dataDir, id);
     const argv = [process.execPath, ...NODE_V8_FLAGS, MAIN_JS, 'node', '--id', id, '--peers', peers, '--data-dir', dataDir];
     argv.push('--http', http, '--raft', raftOf(i + 1), '--controller', controller, '--cluster-id', clusterId, '--secret-file', secretFile);
+    if (options.tls) {
+      const tls = nodeTlsPaths(tlsDirOf(options.dataDir), id);
+      argv.push('--tls-cert', tls.cert, '--tls-key', tls.key, '--tls-ca', tls.ca, '--http-tls-cert', tls.cert, '--http-tls-key', tls.key);
+    }
     argv.push('--log-format', 'pretty', ...options.nodeArgs);
-    return { id, http: `http://${http}`, raft: raftOf(i + 1), controller, dataDir, argv };
+    return { id, http: `${options.tls ? 'https' : 'http'}://${http}`, raft: raftOf(i + 1), controller, dataDir, argv };
   });
 }
 
@@ -129,12 +161,12 @@ function prefixOutput(child: ChildProcess, id: string): void {
   }
 }
 
-async function waitHealthy(url: string, child: ChildProcess, deadline: number): Promise<void> {
+async function waitHealthy(url: string, child: ChildProcess, deadline: number, ca: Buffer | undefined): Promise<void> {
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`exited with code ${child.exitCode} during startup`);
     try {
-      const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(500) });
-      if (res.ok) return;
+      const res = await httpGet(`${url}/healthz`, { ca, timeoutMs: 500 });
+      if (res.status === 200) return;
     } catch {
       // not listening yet
     }
@@ -147,12 +179,17 @@ async function waitHealthy(url: string, child: ChildProcess, deadline: number): 
 export async function runCluster(options: ClusterOptions): Promise<number> {
   if (!(options.nodes >= 1 && options.nodes <= 9)) throw new ConfigError(`--nodes: expected 1 to 9, got ${options.nodes}`);
   try {
-    mkdirSync(options.dataDir, { recursive: true });
+    // 0700: it holds the peer secret, TLS keys and every node's database.
+    mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+    chmodSync(options.dataDir, 0o700);
   } catch (err) {
     throw new ConfigError(`--data-dir: cannot create ${options.dataDir}: ${(err as Error).message}`);
   }
   const { clusterId, firstStart } = loadClusterId(options.dataDir);
-  const plan = planCluster(options, clusterId, ensureSecretFile(options.dataDir));
+  const secretFile = ensureSecretFile(options.dataDir);
+  warnIfSecretDiffers(secretFile);
+  const ca = options.tls ? makeTlsFiles(options) : undefined;
+  const plan = planCluster(options, clusterId, secretFile);
   if (firstStart) initNodes(options.dataDir, clusterId, plan);
   const children = new Map<string, ChildProcess>();
   let stopping = false;
@@ -164,9 +201,10 @@ export async function runCluster(options: ClusterOptions): Promise<number> {
     await Promise.all(exits);
     clearTimeout(timer);
   };
+  const env = nodeEnvironment();
   for (const node of plan) {
     const [cmd, ...args] = node.argv as [string, ...string[]];
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
     children.set(node.id, child);
     prefixOutput(child, node.id);
     child.on('exit', (code, signal) => {
@@ -175,7 +213,7 @@ export async function runCluster(options: ClusterOptions): Promise<number> {
   }
   const deadline = Date.now() + STARTUP_TIMEOUT_MS;
   try {
-    await Promise.all(plan.map((node) => waitHealthy(node.http, children.get(node.id) as ChildProcess, deadline).catch((err: Error) => {
+    await Promise.all(plan.map((node) => waitHealthy(node.http, children.get(node.id) as ChildProcess, deadline, ca).catch((err: Error) => {
       throw new Error(`${node.id} ${err.message}`);
     })));
   } catch (err) {
@@ -193,13 +231,50 @@ export async function runCluster(options: ClusterOptions): Promise<number> {
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    // A closed terminal: nodes now treat SIGHUP as "reload", so stop them here as before.
+    process.on('SIGHUP', onSignal);
   });
 }
 
+/** cluster.json holds no secret (argv carries file paths only), so 0644 like any config. */
 function writeClusterFile(dataDir: string, file: ClusterFile): void {
   const path = join(dataDir, 'cluster.json');
-  writeFileSync(`${path}.tmp`, `${JSON.stringify(file, null, 2)}\n`);
+  writeFileSync(`${path}.tmp`, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o644 });
+  chmodSync(`${path}.tmp`, 0o644);
   renameSync(`${path}.tmp`, path);
+}
+
+/**
+ * The nodes' environment: cluster's own, without RAFTQUOTES_SECRET (the nodes read the secret
+ * file, which is what a restart from cluster.json uses too). RAFTQUOTES_ADMIN_TOKEN is passed
+ * on this way, never in argv.
+ */
+function nodeEnvironment(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const { RAFTQUOTES_SECRET: _secret, ...rest } = env;
+  void _secret;
+  return rest;
+}
+
+/** The secret file wins over RAFTQUOTES_SECRET once made; say so (without either value) if they differ. */
+function warnIfSecretDiffers(secretFile: string, env: NodeJS.ProcessEnv = process.env): void {
+  const fromEnv = env.RAFTQUOTES_SECRET;
+  if (!fromEnv) return;
+  if (readFileSync(secretFile, 'utf8').replace(/\r?\n$/, '') !== fromEnv) {
+    console.error(`raftquotes cluster: RAFTQUOTES_SECRET differs from ${secretFile}, which this cluster was made with; the file wins (delete it and every node's data to change the secret)`);
+  }
+}
+
+/** `cluster --tls`: the CA and node certificates under <data-dir>/tls (made once); returns the CA to trust. */
+function makeTlsFiles(options: ClusterOptions): Buffer {
+  const dir = tlsDirOf(options.dataDir);
+  try {
+    const written = ensureClusterCerts(dir, clusterNodeIds(options.nodes), certHostsFor(options.host));
+    if (written.length > 0) console.log(`raftquotes: made TLS certificates in ${dir} (CA: ${join(dir, 'ca.crt')})`);
+    return readFileSync(join(dir, 'ca.crt'));
+  } catch (err) {
+    if (err instanceof CertsError) throw new ConfigError(err.message.replace(/^--hosts/, '--host'));
+    throw new ConfigError(`--tls: cannot make certificates in ${dir}: ${(err as Error).message}`);
+  }
 }
 
 /** Reads cluster.json (SPEC §6). */

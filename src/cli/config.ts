@@ -38,6 +38,8 @@ export interface NodeConfig {
   httpTls: HttpTlsFiles | null;
   /** Bearer token for admin actions, from RAFTQUOTES_ADMIN_TOKEN or --admin-token-file. */
   adminToken: string | null;
+  /** The file the admin token was read from (re-read on SIGHUP), or null. */
+  adminTokenFile: string | null;
   /** Browser origins whose pages may call this node's API (CORS); the advertised HTTP URL is always one. */
   publicUrls: string[];
   /** Size quota of the state machine in bytes (--quota-bytes, SPEC §5); writes past it get quota_exceeded. */
@@ -252,7 +254,7 @@ type SecretReader = (key: NodeSettingName) => { value: string | null; file: stri
  * Peer authentication, TLS and the admin token (SPEC §7). A node must authenticate its
  * peers: with a shared secret, with mutual TLS, or only when --insecure says so.
  */
-function parseSecurity(get: Getter, name: Namer, secretOf: SecretReader): Pick<NodeConfig, 'secret' | 'secretFile' | 'insecure' | 'tls' | 'httpTls' | 'adminToken'> {
+function parseSecurity(get: Getter, name: Namer, secretOf: SecretReader): Pick<NodeConfig, 'secret' | 'secretFile' | 'insecure' | 'tls' | 'httpTls' | 'adminToken' | 'adminTokenFile'> {
   const secret = secretOf('secret');
   if (secret.value !== null && Buffer.byteLength(secret.value, 'utf8') < MIN_SECRET_BYTES) {
     throw new ConfigError(`${name('secret')}: the secret must be at least ${MIN_SECRET_BYTES} bytes`);
@@ -263,6 +265,7 @@ function parseSecurity(get: Getter, name: Namer, secretOf: SecretReader): Pick<N
   if (clientCa !== null && httpTls === null) throw new ConfigError(`${name('httpClientCa')} needs --http-tls-cert and --http-tls-key`);
   if (clientCa !== null) checkReadable(clientCa, name('httpClientCa'));
   const insecure = parseBool(get('insecure') ?? 'false', name('insecure'));
+  const adminToken = secretOf('adminToken');
   if (secret.value === null && tls === null && !insecure) {
     throw new ConfigError('peers must be authenticated: set RAFTQUOTES_SECRET or --secret-file, or --tls-cert/--tls-key/--tls-ca for mutual TLS (or --insecure for an unauthenticated experiment)');
   }
@@ -272,7 +275,8 @@ function parseSecurity(get: Getter, name: Namer, secretOf: SecretReader): Pick<N
     insecure: insecure && secret.value === null && tls === null,
     tls: tls ? { cert: tls[0], key: tls[1], ca: tls[2] } : null,
     httpTls: httpTls ? { cert: httpTls[0], key: httpTls[1], clientCa } : null,
-    adminToken: secretOf('adminToken').value,
+    adminToken: adminToken.value,
+    adminTokenFile: adminToken.file,
   };
 }
 

@@ -38,7 +38,8 @@ function buildProgram(): Command {
     .option('--raft-base <port>', 'node i listens for peers on base+i', (v, p) => intOption(v, p, '--raft-base'), 7000)
     .option('--controller-base <port>', 'node i listens for the UDP controller on base+i', (v, p) => intOption(v, p, '--controller-base'), 5554)
     .option('--node-args <flags>', 'extra flags for every node, space separated (e.g. "--snapshot-every 100")', '')
-    .action(async (opts: { nodes: number; dataDir: string; host: string; httpBase: number; raftBase: number; controllerBase: number; nodeArgs: string }) => {
+    .option('--tls', 'mutual TLS between peers and HTTPS for clients; certificates made under <data-dir>/tls', false)
+    .action(async (opts: { nodes: number; dataDir: string; host: string; httpBase: number; raftBase: number; controllerBase: number; nodeArgs: string; tls: boolean }) => {
       process.exitCode = await runCluster({ ...opts, nodeArgs: opts.nodeArgs.split(/\s+/).filter(Boolean) });
     });
 
@@ -59,6 +60,17 @@ function buildProgram(): Command {
     const { runNode } = await import('./node-command.js');
     await runNode(config);
   });
+
+  program
+    .command('certs')
+    .description('make a CA and a certificate per node for TLS: DIR/ca.crt, ca.key, NodeK.crt, NodeK.key (keys 0600)')
+    .requiredOption('--out <dir>', 'directory to write the files to')
+    .option('--nodes <ids>', 'node ids, comma separated', 'Node1,Node2,Node3,Node4,Node5')
+    .option('--hosts <names>', 'host names and IP addresses every node certificate also names, comma separated', '127.0.0.1,localhost')
+    .action(async (opts: { out: string; nodes: string; hosts: string }) => {
+      const { runCerts } = await import('./certs-command.js');
+      process.exitCode = runCerts(opts);
+    });
 
   program
     .command('status')

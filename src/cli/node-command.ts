@@ -8,6 +8,7 @@ import { RaftNode } from '../node/raft-node.js';
 import { openNodeDatabase } from '../storage/sqlite-storage.js';
 import { TcpTransport } from '../transport/tcp-transport.js';
 import { ConfigError, type NodeConfig } from './config.js';
+import { installCrashHandlers, installReloadHandler, type Reloadable } from './node-signals.js';
 
 const WEB_DIR = fileURLToPath(new URL('../../web', import.meta.url));
 /** Default deadline for a client write or read before answering 504 timeout. */
@@ -15,7 +16,7 @@ const CLIENT_TIMEOUT_MS = 5_000;
 
 function ensureWritableDir(dir: string): void {
   try {
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(dir, { recursive: true, mode: 0o700 }); // a new data dir is the node's alone (SPEC §7)
     accessSync(dir, constants.W_OK);
   } catch (err) {
     throw new ConfigError(`--data-dir (RAFTQUOTES_DATA_DIR): ${dir} is not a writable directory (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
@@ -36,6 +37,7 @@ function listenError(err: unknown, flag: string, address: string): never {
  */
 export async function runNode(config: NodeConfig): Promise<void> {
   const logger = createLogger(config.id, config.logFormat, config.logLevel);
+  installCrashHandlers(logger);
   ensureWritableDir(config.dataDir);
   // Without --init an empty data dir is refused: a node whose database was lost must not start empty (SPEC §5).
   const { storage, stateMachine } = openNodeDatabase(config.dataDir, { clusterId: config.clusterId, nodeId: config.id }, { init: config.init });
@@ -76,7 +78,7 @@ export async function runNode(config: NodeConfig): Promise<void> {
     metricsRegistry: metrics.registry,
     rateLimit: config.rateLimitPerSecond > 0 ? { perSecond: config.rateLimitPerSecond, burst: config.rateLimitPerSecond * 4 } : null,
   });
-  const controller = new ControllerServer({ node, host: config.controller.host, port: config.controller.port, allow: config.controllerAllow, logger: logger.child({ component: 'controller' }) });
+  const controller = new ControllerServer({ node, host: config.controller.host, port: config.controller.port, allow: config.controllerAllow, logger: logger.child({ component: 'controller' }), metricsRegistry: metrics.registry });
   await api.listen(config.http.host, config.http.port).catch((err: unknown) => listenError(err, '--http', `${config.http.host}:${config.http.port}`));
   await controller.start().catch((err: unknown) => listenError(err, '--controller', `${config.controller.host}:${config.controller.port}`));
   await node.start().catch((err: unknown) => listenError(err, '--raft', `${config.raft.host}:${config.raft.port}`));
@@ -88,6 +90,8 @@ export async function runNode(config: NodeConfig): Promise<void> {
     // Debug-only mutation for the fault harness (test/fault/unsafe-reads.test.ts): it breaks SPEC §2 "Reads" on purpose.
     logger.warn('UNSAFE DEBUG SWITCH ON (--unsafe-local-reads / RAFTQUOTES_UNSAFE_LOCAL_READS): linearizable reads skip ReadIndex and are served from local state, so they can be stale. Never use this outside tests.');
   }
+  // Optional methods: the TLS transport and HTTPS server add them (SPEC §7 SIGHUP reload).
+  installReloadHandler(config, { transport: transport as Reloadable, api: api as Reloadable }, logger);
   installSignalHandlers(async () => {
     await node.stop();
     await Promise.allSettled([api.close(), controller.close()]);

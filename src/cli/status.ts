@@ -1,14 +1,26 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { NodeStatus } from '../node/types.js';
-import { readClusterFile } from './cluster.js';
+import { readClusterFile, tlsDirOf } from './cluster.js';
+import { httpGet } from './http-get.js';
+import { nodeTlsPaths } from './certs.js';
 
-/** `raftquotes status`: one table of every node's Raft state, from cluster.json. */
+/** The CA of a `cluster --tls` data dir (<data-dir>/tls/ca.crt), when there is one. */
+function clusterCa(clusterFile: string): Buffer | undefined {
+  const ca = nodeTlsPaths(tlsDirOf(dirname(clusterFile)), '').ca;
+  return existsSync(ca) ? readFileSync(ca) : undefined;
+}
+
+/** `raftquotes status`: one table of every node's Raft state, from cluster.json (over HTTPS trusting the cluster's CA when it has one). */
 export async function runStatus(clusterFile: string): Promise<number> {
   const cluster = readClusterFile(clusterFile);
+  const ca = clusterCa(clusterFile);
   const statuses = await Promise.all(
     cluster.nodes.map(async (node) => {
       try {
-        const res = await fetch(`${node.http}/api/status`, { signal: AbortSignal.timeout(1000) });
-        return { id: node.id, status: (await res.json()) as NodeStatus };
+        const res = await httpGet(`${node.http}/api/status`, { ca, timeoutMs: 1000 });
+        if (res.status !== 200) throw new Error(`status ${res.status}`);
+        return { id: node.id, status: JSON.parse(res.body) as NodeStatus };
       } catch {
         return { id: node.id, status: null };
       }

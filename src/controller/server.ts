@@ -4,9 +4,12 @@
  * shut down by SHUTDOWN, so CONVERT_FOLLOWER can revive it.
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { Counter, type Registry } from 'prom-client';
 import { NodeError, type RaftNodeHandle } from '../node/types.js';
 import { CidrAllowList, DEFAULT_CONTROLLER_ALLOW } from './cidr.js';
+import { ReplyBudget, type ReplyBudgetOptions } from './reply-budget.js';
 import {
+  MAX_REPLY_BYTES,
   encodeReply,
   errorReply,
   leaderInfoReply,
@@ -46,6 +49,21 @@ export interface ControllerServerOptions {
   logger?: ControllerLogger;
   storeAckTimeoutMs?: number;
   retrieveBarrierMs?: number;
+  /** Per-source reply byte budget (defaults: REPLY_BURST_BYTES, REPLY_BYTES_PER_SECOND). */
+  replyBudget?: ReplyBudgetOptions;
+  /** Where the drop counters are registered (the node's /metrics), if anywhere. */
+  metricsRegistry?: Registry;
+}
+
+/** Counts of what the listener did not answer, for tests and /metrics. */
+export interface ControllerStats {
+  /** Datagrams from sources outside --controller-allow (never answered). */
+  refused: number;
+  /** Replies (or RETRIEVE requests) dropped because the source's byte budget was spent. */
+  overBudget: number;
+  /** Replies sent, and their bytes. */
+  replies: number;
+  replyBytes: number;
 }
 
 /** Warnings about one kind of event, at most WARNINGS_PER_WINDOW per window (a flood never floods the log). */
@@ -76,6 +94,10 @@ export class ControllerServer {
   private readonly logger: ControllerLogger;
   private readonly dropWarnings: WarningLimiter;
   private readonly badWarnings: WarningLimiter;
+  private readonly budgetWarnings: WarningLimiter;
+  private readonly budget: ReplyBudget;
+  private readonly counters: ControllerStats = { refused: 0, overBudget: 0, replies: 0, replyBytes: 0 };
+  private readonly droppedMetric: Counter<'reason'> | null;
   private socket: Socket | null = null;
   private closed = false;
 
@@ -86,6 +108,21 @@ export class ControllerServer {
     this.logger = options.logger ?? SILENT_LOGGER;
     this.dropWarnings = new WarningLimiter(this.logger, 'datagrams dropped (source not in --controller-allow)');
     this.badWarnings = new WarningLimiter(this.logger, 'bad controller datagrams');
+    this.budgetWarnings = new WarningLimiter(this.logger, 'controller replies dropped (per-source reply budget spent)');
+    this.budget = new ReplyBudget(options.replyBudget);
+    this.droppedMetric = options.metricsRegistry
+      ? new Counter({
+        name: 'controller_datagrams_unanswered_total',
+        help: 'Controller datagrams not answered: source not allowed (refused) or its reply byte budget spent (over_budget)',
+        labelNames: ['reason'],
+        registers: [options.metricsRegistry],
+      })
+      : null;
+  }
+
+  /** What the listener refused or dropped so far, and what it sent. */
+  stats(): ControllerStats {
+    return { ...this.counters };
   }
 
   /** Binds the socket; rejects with the bind error (EADDRINUSE, EADDRNOTAVAIL, ...). */
@@ -120,6 +157,9 @@ export class ControllerServer {
 
   private onDatagram(data: Buffer, from: RemoteInfo): void {
     if (!this.allow.allows(from.address)) {
+      // Never a reply, not even an ERROR: the source may be spoofed, and it learns nothing.
+      this.counters.refused++;
+      this.droppedMetric?.inc({ reason: 'refused' });
       this.dropWarnings.warn({ from: `${from.address}:${from.port}` }, `dropped a controller datagram from ${from.address}: not in --controller-allow`);
       return;
     }
@@ -195,23 +235,42 @@ export class ControllerServer {
 
   private async retrieve(fromIndex: number, from: RemoteInfo): Promise<void> {
     if (this.leaderTerm() === null) return this.reply(this.leaderInfo(), from);
+    // A page can be up to MAX_REPLY_BYTES: reserve that much before the read barrier and the
+    // encoding (the rest is refunded when the reply is sent), so a flood past the budget costs
+    // the node almost nothing, however many requests arrive before the first one is answered.
+    if (!this.budget.trySpend(from.address, MAX_REPLY_BYTES)) return this.overBudget(from, 'RETRIEVE', MAX_REPLY_BYTES);
     try {
       // ReadIndex: everything committed before this request is applied, hence listed.
       await this.node.readBarrier(this.options.retrieveBarrierMs ?? RETRIEVE_BARRIER_MS);
     } catch (err) {
-      if (err instanceof NodeError && (err.code === 'not_leader' || err.code === 'unavailable')) return this.reply(this.leaderInfo(err.leader ?? undefined), from);
+      if (err instanceof NodeError && (err.code === 'not_leader' || err.code === 'unavailable')) return this.reply(this.leaderInfo(err.leader ?? undefined), from, MAX_REPLY_BYTES);
       // Timed out: still answer with what is applied, which is committed (never speculative).
       this.logger.debug({ err: (err as Error).message }, 'RETRIEVE read barrier failed; listing applied entries');
     }
     const machine = this.node.stateMachine;
-    this.reply(retrieveReply(this.node.id, (start, limit) => machine.clientEntriesFrom(start, limit), fromIndex), from);
+    this.reply(retrieveReply(this.node.id, (start, limit) => machine.clientEntriesFrom(start, limit), fromIndex), from, MAX_REPLY_BYTES);
   }
 
-  private reply(message: ControllerMessage, to: RemoteInfo): void {
+  /** Sends one datagram if it fits the source's byte budget; `reserved` bytes were spent up front. */
+  private reply(message: ControllerMessage, to: RemoteInfo, reserved = 0): void {
+    if (reserved > 0) this.budget.refund(to.address, reserved);
     if (this.closed || !this.socket) return;
     const data = encodeReply(message);
+    if (!this.budget.trySpend(to.address, data.length)) return this.overBudget(to, message.request, data.length);
+    this.counters.replies++;
+    this.counters.replyBytes += data.length;
     this.socket.send(data, to.port, to.address, (err) => {
       if (err) this.logger.debug({ err: err.message, to: `${to.address}:${to.port}` }, 'controller reply not sent');
     });
+  }
+
+  /** A reply that does not fit the source's budget is not sent at all; counted and logged (rate-limited). */
+  private overBudget(to: RemoteInfo, request: unknown, bytes: number): void {
+    this.counters.overBudget++;
+    this.droppedMetric?.inc({ reason: 'over_budget' });
+    this.budgetWarnings.warn(
+      { from: `${to.address}:${to.port}`, request: String(request).slice(0, 32), bytes },
+      `no reply to ${to.address}: its controller reply budget (${this.budget.burstBytes} bytes, ${this.budget.bytesPerSecond} bytes/s) is spent`,
+    );
   }
 }

@@ -1,6 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { nodeFlags, parseNodeConfig, parsePeers, type NodeConfig } from '../../src/cli/config.js';
 import { REPO_ROOT } from '../support/cluster.js';
@@ -20,10 +22,16 @@ interface ComposeService {
   tty?: boolean;
   command?: unknown;
   entrypoint?: unknown;
+  depends_on?: unknown;
+  network_mode?: string;
 }
 
 const read = (path: string): string => readFileSync(join(REPO_ROOT, path), 'utf8');
-const compose = parse(read('docker-compose.yml')) as { services: Record<string, ComposeService>; volumes?: Record<string, unknown> };
+const compose = parse(read('docker-compose.yml')) as {
+  services: Record<string, ComposeService>;
+  volumes?: Record<string, unknown>;
+  networks?: Record<string, { ipam?: { config?: Array<{ subnet?: string }> } }>;
+};
 const services = compose.services;
 const NODE_SERVICES = ['node1', 'node2', 'node3', 'node4', 'node5'];
 const KNOWN_VARIABLES = new Set(nodeFlags().map((f) => f.env));
@@ -35,12 +43,42 @@ function environment(service: ComposeService): Record<string, string> {
   return Object.fromEntries(env.map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
 }
 
-const configOf = (name: string): NodeConfig => parseNodeConfig({}, environment(services[name] as ComposeService));
+/** In-container path of the peer secret, written by the one-shot `secret` service. */
+const SECRET_PATH = '/secret/secret';
+const scratch = mkdtempSync(join(tmpdir(), 'rq-compose-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+/** Runs the `secret` service's own script with /secret mapped to a scratch dir; returns the file. */
+function runSecretService(): string {
+  const entrypoint = services.secret?.entrypoint as string[];
+  expect(entrypoint.slice(0, 2)).toEqual(['node', '-e']);
+  const script = (entrypoint[2] as string).replaceAll('/secret/', `${scratch}/`);
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 10_000 });
+  expect(r.stderr).toBe('');
+  expect(r.status).toBe(0);
+  return join(scratch, 'secret');
+}
+
+let secretFile: string | null = null;
+
+/** A node's flags from its `command` (after the `node` subcommand), the secret file mapped to the scratch copy. */
+function flagsOf(service: ComposeService): Record<string, string> {
+  const command = (service.command ?? []) as string[];
+  expect(command[0]).toBe('node');
+  const flags: Record<string, string> = {};
+  for (let i = 1; i < command.length; i += 2) {
+    expect(command[i]).toBe('--secret-file');
+    flags.secret = command[i + 1] === SECRET_PATH ? (secretFile ??= runSecretService()) : (command[i + 1] as string);
+  }
+  return flags;
+}
+
+const configOf = (name: string): NodeConfig => parseNodeConfig(flagsOf(services[name] as ComposeService), environment(services[name] as ComposeService));
 const containerNames = (): string[] => NODE_SERVICES.map((s) => services[s]?.container_name as string);
 
 describe('docker-compose.yml (course layout)', () => {
   it('has node1..node5 named Node1..Node5 and a Controller', () => {
-    expect(Object.keys(services).sort()).toEqual(['controller', ...NODE_SERVICES]);
+    expect(Object.keys(services).sort()).toEqual(['controller', ...NODE_SERVICES, 'secret']);
     expect(containerNames()).toEqual(['Node1', 'Node2', 'Node3', 'Node4', 'Node5']);
     expect(services.controller?.container_name).toBe('Controller');
   });
@@ -72,11 +110,38 @@ describe('docker-compose.yml (course layout)', () => {
     it(`${name}: its own named volume holds the data dir, and HTTP is published on ${8081 + i}`, () => {
       const service = services[name] as ComposeService;
       const config = configOf(name);
-      expect(service.volumes).toEqual([`${name}-data:${config.dataDir}`]);
+      expect(service.volumes).toEqual([`${name}-data:${config.dataDir}`, 'secret:/secret:ro']);
       expect(compose.volumes).toHaveProperty(`${name}-data`);
       expect(service.ports).toEqual([`${8081 + i}:8080`]);
     });
   }
+
+  it('authenticates peers with a secret the one-shot secret service makes once, mode 0600', () => {
+    const file = runSecretService();
+    const secret = readFileSync(file, 'utf8');
+    expect(secret).toMatch(/^[0-9a-f]{64}\n$/);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(readFileSync(runSecretService(), 'utf8')).toBe(secret); // a second `up` keeps it
+    expect(services.secret?.network_mode).toBe('none');
+    expect(services.secret?.volumes).toEqual(['secret:/secret']);
+    for (const name of NODE_SERVICES) {
+      expect(services[name]?.depends_on, name).toEqual({ secret: { condition: 'service_completed_successfully' } });
+      const config = configOf(name);
+      expect(config.secret).toMatch(/^[0-9a-f]{64}$/);
+      expect(config.insecure).toBe(false);
+      expect(JSON.stringify(services[name])).not.toContain(config.secret);
+    }
+    expect(read('Dockerfile')).toMatch(/chmod 700 \/data \/secret/);
+  });
+
+  it('answers the controller from loopback and the fixed raft subnet only (no RFC 1918 catch-all)', () => {
+    const subnet = compose.networks?.raft?.ipam?.config?.[0]?.subnet;
+    expect(subnet).toMatch(/^\d+\.\d+\.\d+\.\d+\/(2[4-9]|3[0-2])$/);
+    for (const name of NODE_SERVICES) {
+      expect(configOf(name).controllerAllow, name).toEqual(['127.0.0.0/8', '::1/128', subnet]);
+      expect(services[name]?.ports, name).toEqual([`${NODE_SERVICES.indexOf(name) + 8081}:8080`]); // no UDP published
+    }
+  });
 
   it('runs the controller REPL from Controller/, interactive, pointed at every node on 5555', () => {
     const controller = services.controller as ComposeService;

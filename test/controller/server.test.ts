@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ControllerServer, type ControllerLogger } from '../../src/controller/server.js';
 import { COURSE_BUFFER_BYTES, MAX_REPLY_BYTES, MAX_REQUEST_BYTES } from '../../src/controller/protocol.js';
+import type { ReplyBudgetOptions } from '../../src/controller/reply-budget.js';
 import { FakeRaftNode } from './fake-raft-node.js';
 import { UdpProbe, type JsonReply } from './udp-probe.js';
 
@@ -20,9 +21,9 @@ describe('ControllerServer', () => {
   let logger: ReturnType<typeof recordingLogger>;
   let port: number;
 
-  async function startServer(allow?: string[]): Promise<void> {
+  async function startServer(allow?: string[], replyBudget?: ReplyBudgetOptions): Promise<void> {
     logger = recordingLogger();
-    server = new ControllerServer({ node, host: '127.0.0.1', port: 0, allow, logger, storeAckTimeoutMs: 200 });
+    server = new ControllerServer({ node, host: '127.0.0.1', port: 0, allow, logger, storeAckTimeoutMs: 200, replyBudget });
     await server.start();
     port = server.address().port;
   }
@@ -238,5 +239,44 @@ describe('ControllerServer', () => {
 
   it('refuses a bad CIDR at construction', () => {
     expect(() => new ControllerServer({ node, host: '127.0.0.1', port: 0, allow: ['10.0.0.0/33'] })).toThrow(/prefix length/);
+  });
+
+  it('never answers a source outside the allow list, not even with an ERROR', async () => {
+    await server.close();
+    await startServer(['127.0.0.1/32']);
+    node.lead(3).commit({ op: 'put', key: 'k', value: 'v' });
+    const outsider = await UdpProbe.open('127.0.0.2');
+    try {
+      for (const message of [{ request: 'RETRIEVE' }, { request: 'LEADER_INFO' }, 'not json', { request: 'FLY' }]) await outsider.send(port, message);
+      expect(await outsider.drain(300)).toEqual([]);
+      expect(server.stats()).toMatchObject({ refused: 4, replies: 0 });
+      // The allowed address is still answered.
+      expect((await ask({ request: 'RETRIEVE' })).value).toEqual([{ Term: 3, Key: 'k', Value: 'v' }]);
+    } finally {
+      outsider.close();
+    }
+  });
+
+  it('bounds the reply bytes a RETRIEVE flood gets to the per-source budget; other sources keep theirs', async () => {
+    await server.close();
+    const burstBytes = 200_000;
+    await startServer(undefined, { burstBytes, bytesPerSecond: 0 }); // no refill: the bound is exact
+    node.lead(2);
+    for (let i = 0; i < 1500; i++) node.commit({ op: 'put', key: `key-${i}`, value: 'x'.repeat(100) });
+    const request = Buffer.from(JSON.stringify({ request: 'RETRIEVE' }));
+    for (let i = 0; i < 200; i++) await probe.send(port, request);
+    const replies = await probe.drain(500);
+    const received = replies.reduce((sum, d) => sum + d.data.byteLength, 0);
+    expect(received).toBeLessThanOrEqual(burstBytes);
+    expect(replies.length).toBeGreaterThanOrEqual(3); // the course protocol still works up to the budget
+    expect(server.stats().overBudget).toBe(200 - replies.length);
+    expect(logger.warnings.filter((w) => w.includes('reply budget')).length).toBeLessThanOrEqual(5);
+    const other = await UdpProbe.open('127.0.0.3');
+    try {
+      await other.send(port, request);
+      expect((await other.json()).key).toBe('COMMITED_LOGS');
+    } finally {
+      other.close();
+    }
   });
 });

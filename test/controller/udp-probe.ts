@@ -30,9 +30,10 @@ export class UdpProbe {
     });
   }
 
-  static async open(): Promise<UdpProbe> {
+  /** A probe bound to `host` (any 127.x.y.z works on Linux loopback: a second source address). */
+  static async open(host = '127.0.0.1'): Promise<UdpProbe> {
     const socket = createSocket('udp4');
-    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => socket.bind(0, host, resolve));
     return new UdpProbe(socket);
   }
 

@@ -1,0 +1,41 @@
+/**
+ * A GET over HTTP or HTTPS that can trust a given CA. Node 20's fetch cannot take a CA (undici's
+ * Agent is not a dependency here), so `cluster --tls` and `status` use https.request with `ca`.
+ */
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+
+/** Largest response body read (a status document is a few KB). */
+const MAX_BODY_BYTES = 1024 * 1024;
+
+/** A response: status and body text. */
+export interface GetResult {
+  status: number;
+  body: string;
+}
+
+/** GET `url`, trusting `ca` (PEM) for https:// URLs when given; rejects on timeout or error. */
+export function httpGet(url: string, options: { ca?: string | Buffer | undefined; timeoutMs: number }): Promise<GetResult> {
+  return new Promise((resolve, reject) => {
+    const target = new URL(url);
+    const onResponse = (res: import('node:http').IncomingMessage): void => {
+      const chunks: Buffer[] = [];
+      let bytes = 0;
+      res.on('data', (chunk: Buffer) => {
+        bytes += chunk.length;
+        if (bytes > MAX_BODY_BYTES) req.destroy(new Error(`response larger than ${MAX_BODY_BYTES} bytes`));
+        else chunks.push(chunk);
+      });
+      res.on('end', () => done() ?? resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', (err) => done() ?? reject(err));
+    };
+    const req = target.protocol === 'https:'
+      ? httpsRequest(target, { method: 'GET', ca: options.ca, timeout: options.timeoutMs }, onResponse)
+      : httpRequest(target, { method: 'GET', timeout: options.timeoutMs }, onResponse);
+    // A hard deadline (the socket timeout only bounds idle gaps).
+    const timer = setTimeout(() => req.destroy(new Error(`no answer from ${url} within ${options.timeoutMs} ms`)), options.timeoutMs);
+    const done = (): undefined => void clearTimeout(timer);
+    req.on('error', (err) => done() ?? reject(err));
+    req.end();
+  });
+}
