@@ -115,7 +115,7 @@ export function openNodeDatabase(dataDir: string, identity: NodeIdentity, option
  */
 export function initDataDir(dataDir: string, identity: NodeIdentity): void {
   try {
-    mkdirSync(dataDir, { recursive: true });
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 }); // the node's alone (SPEC §7)
   } catch (err) {
     throw new StorageError(`cannot create data dir ${dataDir} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { cause: err });
   }

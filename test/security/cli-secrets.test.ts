@@ -26,8 +26,8 @@ describe('secrets stay out of argv, cluster.json and logs (finding 11)', () => {
       expect(cmdline).toContain('--secret-file');
       expect(cmdline.join(' '), node.id).not.toContain(SECRET);
       expect(cmdline.join(' '), node.id).not.toContain(TOKEN);
-      expect(cmdline, node.id).toContain('--init'); // a first start is the node's init step (SPEC §5)...
-      expect(node.argv, node.id).not.toContain('--init'); // ...but a restart from cluster.json is not
+      expect(cmdline, node.id).not.toContain('--init'); // cluster's first start initializes the data dirs itself (SPEC §5)
+      expect(node.argv, node.id).not.toContain('--init'); // so a restart from cluster.json never makes a new node
     }
   });
 
