@@ -99,6 +99,20 @@ function modelParse(data: string): Command | null {
   return null;
 }
 
+/** What identifies a request for its Idempotency-Key (SPEC §3): what the client sent, not postedAt. */
+function modelRequest(command: Command): Json {
+  switch (command.op) {
+    case 'put':
+      return ['put', command.key, jsonCopy(command.value)];
+    case 'delete':
+      return ['delete', command.key];
+    case 'cas':
+      return ['cas', command.key, jsonCopy(command.from), jsonCopy(command.to)];
+    case 'quote':
+      return ['quote', command.text, command.author];
+  }
+}
+
 /**
  * The state machine written in the most obvious way: a Map, an array of quotes, a Map of
  * idempotency records and an array of client commands, pruned by scanning everything.
@@ -108,7 +122,7 @@ class NaiveModel {
   appliedTerm = 0;
   kv = new Map<string, { value: Json; index: number }>();
   quotes: Quote[] = [];
-  idempotency = new Map<string, { index: number; result: ApplyResult }>();
+  idempotency = new Map<string, { index: number; result: ApplyResult; request: Json }>();
   clientLog: CommittedClientEntry[] = [];
 
   constructor(private readonly retention: RetentionLimits) {}
@@ -132,10 +146,11 @@ class NaiveModel {
     if (command === null) return { ok: false, index: entry.index, error: 'invalid_command' };
     const id = command.idempotencyKey;
     const first = id === undefined ? undefined : this.idempotency.get(id);
-    if (first) return first.result;
+    const request = modelRequest(command);
+    if (first) return sameJson(first.request, request) ? first.result : { ok: false, index: entry.index, error: 'idempotency_key_reused' };
     const result = jsonCopy(this.execute(command, entry)) as ApplyResult;
     this.clientLog.push({ index: entry.index, term: entry.term, command: jsonCopy(command) as Command });
-    if (id !== undefined) this.idempotency.set(id, { index: entry.index, result });
+    if (id !== undefined) this.idempotency.set(id, { index: entry.index, result, request });
     return result;
   }
 
@@ -412,12 +427,48 @@ describe.each(IMPLS)('state machine (%s): examples', (impl) => {
 
   it('applies a retried write once and answers the retry with the first result', () => {
     const sm = fresh(impl);
-    const [first] = sm.apply([normal(1, put('k', 1, 'req-1'))]);
-    const [retry] = sm.apply([normal(2, put('k', 2, 'req-1'))]);
+    const [first] = sm.apply([normal(1, put('k', { a: 1, b: 2 }, 'req-1'))]);
+    const [retry] = sm.apply([normal(2, put('k', { b: 2, a: 1 }, 'req-1'))]);
     expect(first).toEqual({ ok: true, index: 1 });
     expect(retry).toEqual(first);
-    expect(sm.get('k')).toEqual({ key: 'k', value: 1, index: 1 });
+    expect(sm.get('k')).toEqual({ key: 'k', value: { a: 1, b: 2 }, index: 1 });
     expect(sm.clientEntriesFrom(0, 10).map((e) => e.index)).toEqual([1]);
+  });
+
+  // Issue 15 finding 7: PUT b under a's key answered 200 with a's index, and b was never written.
+  it('refuses a reused Idempotency-Key with a different request (idempotency_key_reused), changing nothing', () => {
+    const sm = fresh(impl);
+    expect(sm.apply([normal(1, put('a', 1, 'req-1'))])).toEqual([{ ok: true, index: 1 }]);
+    const quote = (index: number, text: string, postedAt: string): Entry => normal(index, JSON.stringify({ op: 'quote', text, author: 'x', postedAt, idempotencyKey: 'q' }));
+    expect(
+      sm.apply([
+        normal(2, put('b', 1, 'req-1')), // another key
+        normal(3, put('a', 2, 'req-1')), // another value
+        normal(4, JSON.stringify({ op: 'delete', key: 'a', idempotencyKey: 'req-1' })), // another op
+        normal(5, JSON.stringify({ op: 'cas', key: 'a', from: 1, to: 1, idempotencyKey: 'req-1' })),
+        quote(6, 'words', '2025-01-01T00:00:00.000Z'),
+        quote(7, 'words', '2030-01-01T00:00:00.000Z'), // same request: postedAt is the proposer's, not the client's
+        quote(8, 'other words', '2025-01-01T00:00:00.000Z'),
+      ]),
+    ).toEqual([
+      { ok: false, index: 2, error: 'idempotency_key_reused' },
+      { ok: false, index: 3, error: 'idempotency_key_reused' },
+      { ok: false, index: 4, error: 'idempotency_key_reused' },
+      { ok: false, index: 5, error: 'idempotency_key_reused' },
+      { ok: true, index: 6, quote: { index: 6, term: 1, text: 'words', author: 'x', postedAt: '2025-01-01T00:00:00.000Z' } },
+      { ok: true, index: 6, quote: { index: 6, term: 1, text: 'words', author: 'x', postedAt: '2025-01-01T00:00:00.000Z' } },
+      { ok: false, index: 8, error: 'idempotency_key_reused' },
+    ]);
+    expect(sm.get('a')).toEqual({ key: 'a', value: 1, index: 1 });
+    expect(sm.get('b')).toBeNull();
+    expect(sm.clientEntriesFrom(0, 10).map((e) => e.index)).toEqual([1, 6]);
+    // The hashes travel in the snapshot: a replica restored by InstallSnapshot decides the same.
+    const restored = fresh(other(impl));
+    restored.restore(8, 1, sm.snapshot());
+    expect(restored.apply([normal(9, put('a', 3, 'req-1')), normal(10, put('a', 1, 'req-1'))])).toEqual([
+      { ok: false, index: 9, error: 'idempotency_key_reused' },
+      { ok: true, index: 1 },
+    ]);
   });
 
   it('keeps a failed result for a retry (a cas that failed stays failed, even once it would succeed)', () => {
@@ -425,9 +476,10 @@ describe.each(IMPLS)('state machine (%s): examples', (impl) => {
     sm.apply([normal(1, put('k', { a: 1, b: 2 }))]);
     const cas = (index: number, from: Json, id?: string): Entry => normal(index, JSON.stringify(withId({ op: 'cas', key: 'k', from, to: 'done' }, id)));
     expect(sm.apply([cas(2, 'wrong', 'c1')])).toEqual([{ ok: false, index: 2, error: 'precondition_failed', current: { a: 1, b: 2 } }]);
-    expect(sm.apply([cas(3, { b: 2, a: 1 }, 'c1')])).toEqual([{ ok: false, index: 2, error: 'precondition_failed', current: { a: 1, b: 2 } }]);
-    expect(sm.apply([cas(4, { b: 2, a: 1 })])).toEqual([{ ok: true, index: 4 }]);
-    expect(sm.get('k')).toEqual({ key: 'k', value: 'done', index: 4 });
+    sm.apply([normal(3, put('k', 'wrong'))]);
+    expect(sm.apply([cas(4, 'wrong', 'c1')])).toEqual([{ ok: false, index: 2, error: 'precondition_failed', current: { a: 1, b: 2 } }]);
+    expect(sm.apply([cas(5, 'wrong')])).toEqual([{ ok: true, index: 5 }]);
+    expect(sm.get('k')).toEqual({ key: 'k', value: 'done', index: 5 });
   });
 
   it('turns entries that are not commands into invalid_command on every replica, touching nothing', () => {
@@ -492,13 +544,13 @@ describe.each(IMPLS)('state machine (%s): examples', (impl) => {
       noopsTo(sm, written - 1);
       sm.apply([normal(written, put('k', 'first', 'req'))]);
       noopsTo(sm, retryAt - 1);
-      const [result] = sm.apply([normal(retryAt, put('k', 'retry', 'req'))]);
+      const [result] = sm.apply([normal(retryAt, put('k', 'first', 'req'))]);
       if (retryAt === lastKept) {
         expect(result).toEqual({ ok: true, index: written });
-        expect(sm.get('k')?.value).toBe('first');
+        expect(sm.get('k')?.index).toBe(written);
       } else {
         expect(result).toEqual({ ok: true, index: retryAt });
-        expect(sm.get('k')?.value).toBe('retry');
+        expect(sm.get('k')?.index).toBe(retryAt);
       }
     }
   });
@@ -543,8 +595,9 @@ describe('snapshot image and key order', () => {
       sm.restore(3, 2, v1);
       expect(sm.get('k')).toEqual({ key: 'k', value: { a: 1 }, index: 2 });
       expect(sm.clientEntriesFrom(0, 10).map((e) => e.command.op)).toEqual(['put', 'quote']);
+      // A record from before request hashes were kept answers any retry with its first result.
       expect(sm.apply([normal(4, put('k', 'again', 'req'), 2)])).toEqual([{ ok: true, index: 2 }]);
-      expect(new Packr({ useRecords: false, moreTypes: false }).unpackMultiple(sm.snapshot() as Buffer)?.[0]).toMatchObject({ version: 3 });
+      expect(new Packr({ useRecords: false, moreTypes: false }).unpackMultiple(sm.snapshot() as Buffer)?.[0]).toMatchObject({ version: 4 });
     }
     closeAll();
   });
