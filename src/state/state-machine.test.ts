@@ -5,7 +5,12 @@ import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Entry, EntryType } from '../raft/types.js';
-import { retentionLimits, type RetentionLimits } from './apply-logic.js';
+import { applyEntry, retentionLimits, type RetentionLimits, type StateStore } from './apply-logic.js';
+import { CorruptionError } from './checksum.js';
+import { requestHash } from './command-codec.js';
+import { StateStorageError } from './errors.js';
+import { quotaProblem } from './quota.js';
+import { idempotencyRowBytes, kvRowBytes, quoteRowBytes } from './state-size.js';
 import { Packr } from 'msgpackr';
 import { compareCodePoints } from './command-codec.js';
 import { decodeStateImage, forEachImagePage, IMAGE_PAGE_ROWS, type ImagePage } from './snapshot-codec.js';
@@ -381,6 +386,7 @@ describe('state machine against a naive model (fast-check)', () => {
             expect(observe(source)).toEqual(expected);
             expect(observe(target)).toEqual(expected);
             expect(Buffer.from(target.snapshot()).equals(Buffer.from(source.snapshot()))).toBe(true);
+            expect(target.sizeBytes?.()).toBe(source.sizeBytes?.());
           } finally {
             closeAll();
           }
@@ -399,6 +405,11 @@ describe('state machine against a naive model (fast-check)', () => {
           subjects.forEach((sm, i) => batches(entries, i % 2 === 0 ? sizesA : sizesB).forEach((b) => sm.apply(b)));
           const bytes = subjects.map((sm) => Buffer.from(sm.snapshot()).toString('hex'));
           expect(new Set(bytes).size).toBe(1);
+          // The size the quota checks is counted the same way everywhere, and a replica restored
+          // from the image (which recounts every row) agrees with the running count.
+          const restored = fresh('sqlite', retention);
+          restored.restore(subjects[0]?.appliedIndex() ?? 0, 1, subjects[0]?.snapshot() ?? new Uint8Array());
+          expect(new Set([...subjects, restored].map((sm) => sm.sizeBytes?.())).size).toBe(1);
         } finally {
           closeAll();
         }
@@ -563,6 +574,105 @@ describe.each(IMPLS)('state machine (%s): examples', (impl) => {
     sm.apply([normal(8, put('k', 8))]);
     expect(indexes()).toEqual([5, 6, 7, 8]);
     expect(sm.clientEntriesFrom(6, 2).map((e) => e.index)).toEqual([6, 7]);
+  });
+});
+
+// ---------------------------------------------------------------- issue 15: hostile entries
+
+/** `[[[...]]]` nested `depth` deep around `inner`. */
+function nested(depth: number, inner: Json = 1): Json {
+  let value: Json = inner;
+  for (let i = 0; i < depth; i++) value = [value];
+  return value;
+}
+
+describe.each(IMPLS)('state machine (%s): poison entries and failures (issue 15)', (impl) => {
+  afterAll(closeAll);
+
+  // Finding 1: a cas whose `from` nested 3,500 deep overflowed canonicalJson's stack on apply,
+  // on every node, and again after every restart. Built as text: JSON.stringify would overflow too.
+  const deepText = (depth: number): string => `${'['.repeat(depth)}1${']'.repeat(depth)}`;
+  const poison = (depth: number, field: 'value' | 'from' | 'to'): string =>
+    field === 'value' ? `{"op":"put","key":"k","value":${deepText(depth)}}` : `{"op":"cas","key":"k","from":${field === 'from' ? deepText(depth) : '1'},"to":${field === 'to' ? deepText(depth) : '2'}}`;
+
+  it.each(['value', 'from', 'to'] as const)('turns a %s nested 3,500 (and 100,000) deep into invalid_command, and goes on', (field) => {
+    const sm = fresh(impl);
+    sm.apply([normal(1, put('k', 1))]);
+    const results = sm.apply([normal(2, poison(3_500, field)), normal(3, poison(100_000, field)), normal(4, put('k', 2))]);
+    expect(results).toEqual([
+      { ok: false, index: 2, error: 'invalid_command' },
+      { ok: false, index: 3, error: 'invalid_command' },
+      { ok: true, index: 4 },
+    ]);
+    expect(sm.get('k')).toEqual({ key: 'k', value: 2, index: 4 });
+    expect(sm.clientEntriesFrom(0, 10).map((e) => e.index)).toEqual([1, 4]);
+  });
+
+  it('accepts values exactly MAX_JSON_DEPTH (64) deep, refuses 65', () => {
+    const sm = fresh(impl);
+    sm.apply([normal(1, put('k', nested(63, {})))]);
+    expect(sm.apply([normal(2, JSON.stringify({ op: 'cas', key: 'k', from: nested(63, {}), to: nested(64) }))])).toEqual([{ ok: true, index: 2 }]);
+    expect(sm.apply([normal(3, put('k', nested(65)))])).toEqual([{ ok: false, index: 3, error: 'invalid_command' }]);
+    expect(sm.get('k')?.value).toEqual(nested(64));
+  });
+
+  it('records a logic error while applying as apply_failed, changing nothing, and keeps storage failures fatal', () => {
+    const sm = fresh(impl);
+    sm.apply([normal(1, put('k', 1)), normal(2, put('bug', 1))]);
+    const store = sm as unknown as StateStore;
+    /** The real store, with getKv replaced (a Proxy, so every other call and field is the real one's). */
+    const withGetKv = (getKv: (key: string) => KvRecord | null): StateStore =>
+      new Proxy(store, { get: (target, prop) => (prop === 'getKv' ? getKv : (Reflect.get(target, prop) as unknown)) });
+    // A logic error in the state machine's own code (not the data store): injected for key "bug".
+    const withBug = withGetKv((key) => {
+      if (key === 'bug') throw new TypeError('a bug in apply');
+      return store.getKv(key);
+    });
+    const cas = (key: string): Entry => normal(3, JSON.stringify({ op: 'cas', key, from: 1, to: 2, idempotencyKey: 'i' }));
+    expect(applyEntry(withBug, cas('bug'), 2)).toEqual({ ok: false, index: 3, error: 'apply_failed' });
+    expect(sm.appliedIndex()).toBe(3);
+    expect(sm.get('bug')).toEqual({ key: 'bug', value: 1, index: 2 });
+    expect(sm.clientEntriesFrom(0, 10).map((e) => e.index)).toEqual([1, 2]);
+    const broken = withGetKv(() => {
+      throw new CorruptionError('kv key "k"');
+    });
+    expect(() => applyEntry(broken, normal(4, JSON.stringify({ op: 'delete', key: 'k' })), 3)).toThrow(CorruptionError);
+    const io = withGetKv(() => {
+      throw new StateStorageError('disk I/O error');
+    });
+    expect(() => applyEntry(io, normal(4, JSON.stringify({ op: 'delete', key: 'k' })), 3)).toThrow(StateStorageError);
+  });
+
+  it('counts its size for the quota: puts, overwrites, deletes, quotes and idempotency records', () => {
+    const sm = fresh(impl);
+    expect(sm.sizeBytes?.()).toBe(0);
+    sm.apply([normal(1, put('ключ', 'x'.repeat(100)))]);
+    expect(sm.sizeBytes?.()).toBe(kvRowBytes('ключ', JSON.stringify('x'.repeat(100))));
+    sm.apply([normal(2, put('ключ', 'y'))]);
+    expect(sm.sizeBytes?.()).toBe(kvRowBytes('ключ', '"y"'));
+    sm.apply([normal(3, JSON.stringify({ op: 'delete', key: 'ключ' }))]);
+    expect(sm.sizeBytes?.()).toBe(0);
+    sm.apply([normal(4, quote('words'))]);
+    expect(sm.sizeBytes?.()).toBe(quoteRowBytes({ text: 'words', author: 'a', postedAt: '2025-01-01T00:00:00.000Z' }));
+    const before = sm.sizeBytes?.() ?? 0;
+    sm.apply([normal(5, put('k', 1, 'id-1'))]);
+    expect(sm.sizeBytes?.()).toBe(before + kvRowBytes('k', '1') + idempotencyRowBytes('id-1', JSON.stringify({ ok: true, index: 5 }), requestHash({ op: 'put', key: 'k', value: 1 })));
+  });
+});
+
+describe('quota check (SPEC §5)', () => {
+  it('refuses growth past the quota, allows deletes and shrinking writes', () => {
+    const sm = new MemoryStateMachine();
+    sm.apply([normal(1, put('k', 'x'.repeat(1000)))]);
+    const size = sm.sizeBytes();
+    const putCommand = (key: string, value: Json): Command => ({ op: 'put', key, value });
+    expect(quotaProblem(sm, putCommand('other', 'x'.repeat(100)), size + 50)).toMatch(/quota of \d+ bytes/);
+    expect(quotaProblem(sm, putCommand('other', 'x'), size + 50)).toBeNull();
+    expect(quotaProblem(sm, putCommand('k', 'x'.repeat(500)), size)).toBeNull(); // shrinks
+    expect(quotaProblem(sm, putCommand('k', 'x'.repeat(1001)), size)).toMatch(/grow it by 1/);
+    expect(quotaProblem(sm, { op: 'delete', key: 'k' }, 10)).toBeNull();
+    expect(quotaProblem(sm, { op: 'cas', key: 'k', from: 1, to: 'x'.repeat(10) }, size)).toBeNull();
+    expect(quotaProblem(sm, { op: 'quote', text: 'hi', author: 'a', postedAt: 't' }, size)).toMatch(/quota/);
   });
 });
 
