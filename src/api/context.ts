@@ -43,6 +43,8 @@ export interface ApiContext {
   /** The known leader for read answers' X-Raft-Leader (cheap: cached per event-loop turn). */
   leader: LeaderView;
   tuning: ApiTuning;
+  /** SPEC §5 `--quota-bytes`: writes that would grow the state past it get 507 (undefined: no quota). */
+  quotaBytes?: number | undefined;
 }
 
 /** One HTTP request, parsed once. */

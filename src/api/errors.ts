@@ -10,6 +10,7 @@ export const ERROR_STATUS = {
   forbidden: 403,
   not_found: 404,
   precondition_failed: 409,
+  idempotency_key_reused: 422,
   payload_too_large: 413,
   unsupported_media_type: 415,
   too_many_requests: 429,
@@ -17,6 +18,7 @@ export const ERROR_STATUS = {
   no_leader: 503,
   unavailable: 503,
   timeout: 504,
+  quota_exceeded: 507,
 } as const;
 
 /** An error code of SPEC §3 (plus `internal`). */

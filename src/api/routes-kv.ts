@@ -5,14 +5,15 @@
 import { readBarrier, queryOf, readJson, type ApiContext, type ApiRequest } from './context.js';
 import { ApiError } from './errors.js';
 import { jsonReply, raftHeaders, type Reply } from './reply.js';
-import { checkValueSize, decodeKey, isStaleRead, requiredField } from './validate.js';
+import { readState } from './state-reads.js';
+import { checkJsonValue, decodeKey, isStaleRead, requiredField } from './validate.js';
 import { proposeCommand, withIdempotencyKey } from './writes.js';
 
 /** GET /api/kv/<key>: linearizable unless ?consistency=stale. */
 export async function getKv(ctx: ApiContext, request: ApiRequest, encodedKey: string): Promise<Reply> {
   const key = decodeKey(encodedKey);
   await readBarrier(ctx, isStaleRead(queryOf(request)));
-  const record = ctx.node.stateMachine.get(key);
+  const record = readState(ctx, () => ctx.node.stateMachine.get(key));
   const headers = raftHeaders(ctx.leader.get(), ctx.node.stateMachine.appliedIndex());
   if (!record) throw new ApiError('not_found', 'key not found', { headers });
   return jsonReply(200, { key: record.key, value: record.value, index: record.index }, headers);
@@ -23,7 +24,7 @@ export async function putKv(ctx: ApiContext, request: ApiRequest, encodedKey: st
   const key = decodeKey(encodedKey);
   const body = await readJson(request);
   const value = requiredField(body, 'value');
-  checkValueSize('value', value);
+  checkJsonValue('value', value);
   const result = await proposeCommand(ctx, withIdempotencyKey(request, { op: 'put', key, value }));
   return jsonReply(200, { index: result.index }, raftHeaders(ctx.node.id, result.index));
 }
@@ -41,8 +42,8 @@ export async function casKv(ctx: ApiContext, request: ApiRequest, encodedKey: st
   const body = await readJson(request);
   const from = requiredField(body, 'from');
   const to = requiredField(body, 'to');
-  checkValueSize('from', from);
-  checkValueSize('to', to);
+  checkJsonValue('from', from);
+  checkJsonValue('to', to);
   const result = await proposeCommand(ctx, withIdempotencyKey(request, { op: 'cas', key, from, to }));
   return jsonReply(200, { index: result.index }, raftHeaders(ctx.node.id, result.index));
 }

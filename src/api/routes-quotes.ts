@@ -3,10 +3,11 @@
  * GET /api/quotes?after&limit.
  */
 import { queryOf, readBarrier, readJson, type ApiContext, type ApiRequest } from './context.js';
-import { ApiError, badRequest } from './errors.js';
+import { ApiError } from './errors.js';
 import { DEFAULT_QUOTES_LIMIT, MAX_QUOTES_LIMIT } from './limits.js';
 import { clientAddress } from './rate-limit.js';
 import { jsonReply, raftHeaders, type Reply } from './reply.js';
+import { readState } from './state-reads.js';
 import { isStaleRead, nonNegativeInt, quoteInput } from './validate.js';
 import { proposeCommand, withIdempotencyKey } from './writes.js';
 
@@ -29,8 +30,9 @@ export async function postQuote(ctx: ApiContext, request: ApiRequest): Promise<R
   const { text, author } = quoteInput(await readJson(request));
   const command = withIdempotencyKey(request, { op: 'quote' as const, text, author, postedAt: new Date().toISOString() });
   const result = await proposeCommand(ctx, command);
-  // A retry under an Idempotency-Key first used for another kind of write gets that write's result.
-  if (!result.quote) throw badRequest('Idempotency-Key', 'already used for a different request');
+  // The state machine answers idempotency_key_reused for a key first used with another request;
+  // only a record from before request hashes were kept (matching any request) gets here.
+  if (!result.quote) throw new ApiError('idempotency_key_reused', 'this Idempotency-Key was first used with a different request', { field: 'Idempotency-Key' });
   return jsonReply(201, { quote: result.quote }, raftHeaders(ctx.node.id, result.index));
 }
 
@@ -45,6 +47,6 @@ export async function listQuotes(ctx: ApiContext, request: ApiRequest): Promise<
   const limit = nonNegativeInt(query, 'limit', DEFAULT_QUOTES_LIMIT, MAX_QUOTES_LIMIT);
   await readBarrier(ctx, isStaleRead(query));
   const appliedIndex = ctx.node.stateMachine.appliedIndex();
-  const quotes = limit === 0 ? [] : ctx.node.stateMachine.quotesAfter(after, limit);
+  const quotes = limit === 0 ? [] : readState(ctx, () => ctx.node.stateMachine.quotesAfter(after, limit));
   return jsonReply(200, { quotes, commitIndex: appliedIndex }, raftHeaders(ctx.leader.get(), appliedIndex));
 }

@@ -30,6 +30,8 @@ export interface ApiServerOptions {
   rateLimit: { perSecond: number; burst: number } | null;
   /** Test knobs (client limits, intervals, timeouts); defaults from limits.ts. */
   tuning?: Partial<ApiTuning>;
+  /** SPEC §5 `--quota-bytes` (none when absent). */
+  quotaBytes?: number;
 }
 
 export interface ApiServer {
@@ -84,6 +86,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     metrics,
     leader: new LeaderView(options.node),
     tuning: { ...DEFAULT_TUNING, ...options.tuning },
+    quotaBytes: options.quotaBytes,
   };
   const live = new LiveHub(ctx, metrics);
   const server = createServer(createRequestListener(ctx));

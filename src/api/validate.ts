@@ -3,6 +3,7 @@
  * that names the field at fault.
  */
 import type { IncomingMessage } from 'node:http';
+import { MAX_JSON_DEPTH, isTooDeep } from '../state/json-limits.js';
 import { ApiError, badRequest } from './errors.js';
 import { DEFAULT_AUTHOR, MAX_AUTHOR_CHARS, MAX_IDEMPOTENCY_KEY_CHARS, MAX_KEY_BYTES, MAX_QUOTE_TEXT_CHARS, MAX_VALUE_BYTES } from './limits.js';
 
@@ -53,7 +54,17 @@ export function isStaleRead(query: URLSearchParams): boolean {
   throw badRequest('consistency', 'must be linearizable or stale');
 }
 
-/** Checks a JSON value's encoded size (413 beyond MAX_VALUE_BYTES). */
+/**
+ * Checks a JSON value from a body: nested at most MAX_JSON_DEPTH deep (400 naming the field),
+ * then at most MAX_VALUE_BYTES as JSON (413). Depth first, without recursion: JSON.stringify
+ * (here, and when the entry is applied) walks the value on the call stack.
+ */
+export function checkJsonValue(field: string, value: unknown): void {
+  if (isTooDeep(value)) throw badRequest(field, `nested deeper than ${MAX_JSON_DEPTH} arrays/objects`);
+  checkValueSize(field, value);
+}
+
+/** Checks a JSON value's encoded size (413 beyond MAX_VALUE_BYTES); the value must be depth-checked. */
 export function checkValueSize(field: string, value: unknown): void {
   const bytes = Buffer.byteLength(JSON.stringify(value), 'utf8');
   if (bytes > MAX_VALUE_BYTES) {

@@ -2,6 +2,7 @@
  * Proposing a client command and turning its ApplyResult into an answer. Shared by the KV
  * and quote routes.
  */
+import { quotaProblem } from '../state/quota.js';
 import type { ApplyResult, Command } from '../state/types.js';
 import type { ApiContext, ApiRequest } from './context.js';
 import { ApiError } from './errors.js';
@@ -15,21 +16,41 @@ export function withIdempotencyKey<C extends Command>(request: ApiRequest, comma
 }
 
 /**
+ * SPEC §5 quota, checked by the node that proposes: the leader. A follower skips it and its
+ * propose fails with not_leader, so the request is forwarded and the leader checks it against
+ * its own quota (see state/quota.ts for why at propose time and not at apply time).
+ */
+function checkQuota(ctx: ApiContext, command: Command): void {
+  if (ctx.quotaBytes === undefined || ctx.leader.get() !== ctx.node.id) return;
+  const problem = quotaProblem(ctx.node.stateMachine, command, ctx.quotaBytes);
+  if (problem) throw new ApiError('quota_exceeded', problem);
+}
+
+/**
  * Proposes `command` and returns the successful result; a refused one (not_found,
- * precondition_failed) is thrown as its API error. NodeErrors pass through to the server,
- * which forwards a not_leader to the leader.
+ * precondition_failed, idempotency_key_reused) is thrown as its API error. NodeErrors pass
+ * through to the server, which forwards a not_leader to the leader.
  */
 export async function proposeCommand(ctx: ApiContext, command: Command): Promise<Extract<ApplyResult, { ok: true }>> {
+  checkQuota(ctx, command);
   const result = await ctx.node.propose(command);
   // The write committed through this node as leader, so this node is the leader that applied it.
   const headers = raftHeaders(ctx.node.id, result.index);
   if (result.ok) return result;
+  throw refusal(result, headers);
+}
+
+function refusal(result: Extract<ApplyResult, { ok: false }>, headers: Record<string, string>): ApiError {
   switch (result.error) {
     case 'not_found':
-      throw new ApiError('not_found', `key not found (checked at index ${result.index})`, { headers });
+      return new ApiError('not_found', `key not found (checked at index ${result.index})`, { headers });
     case 'precondition_failed':
-      throw new ApiError('precondition_failed', 'the current value differs from "from"', { headers, extra: { current: result.current } });
+      return new ApiError('precondition_failed', 'the current value differs from "from"', { headers, extra: { current: result.current } });
+    case 'idempotency_key_reused':
+      return new ApiError('idempotency_key_reused', 'this Idempotency-Key was first used with a different request; nothing was written', { headers, field: 'Idempotency-Key' });
     case 'invalid_command':
-      throw new ApiError('internal', `the state machine refused the command at index ${result.index}`, { headers });
+      return new ApiError('internal', `the state machine refused the command at index ${result.index}`, { headers });
+    case 'apply_failed':
+      return new ApiError('internal', `applying the command at index ${result.index} failed on every node; nothing was written`, { headers });
   }
 }

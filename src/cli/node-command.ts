@@ -77,6 +77,7 @@ export async function runNode(config: NodeConfig): Promise<void> {
     adminToken: config.adminToken ?? undefined,
     metricsRegistry: metrics.registry,
     rateLimit: config.rateLimitPerSecond > 0 ? { perSecond: config.rateLimitPerSecond, burst: config.rateLimitPerSecond * 4 } : null,
+    quotaBytes: config.quotaBytes,
   });
   const controller = new ControllerServer({ node, host: config.controller.host, port: config.controller.port, allow: config.controllerAllow, logger: logger.child({ component: 'controller' }), metricsRegistry: metrics.registry });
   await api.listen(config.http.host, config.http.port).catch((err: unknown) => listenError(err, '--http', `${config.http.host}:${config.http.port}`));

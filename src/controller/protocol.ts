@@ -4,6 +4,7 @@
  * Pure functions only: the server and the client share them.
  */
 import type { NodeStatus } from '../node/types.js';
+import { MAX_JSON_DEPTH, isTooDeep } from '../state/json-limits.js';
 import type { CommittedClientEntry } from '../state/types.js';
 
 /** SPEC §4: a reply never exceeds this many bytes. */
@@ -119,6 +120,9 @@ function parseStore(message: Record<string, unknown>): ParsedRequest | BadDatagr
   const problem = keyProblem(message.key);
   if (problem) return bad('STORE', problem);
   if (message.value === undefined) return bad('STORE', 'value: missing (any JSON value, null included)');
+  // SPEC §3 limit, as PUT /api/kv checks it: a deeper value is refused before anything walks it
+  // recursively (JSON.stringify in the replies, canonicalJson when applied).
+  if (isTooDeep(message.value)) return bad('STORE', `value: nested deeper than ${MAX_JSON_DEPTH} arrays/objects`);
   const ack = message.ack;
   if (ack !== undefined && ack !== null && typeof ack !== 'boolean') return bad('STORE', `ack: expected true or false, got ${kindOf(ack)}`);
   return { request: 'STORE', key: message.key as string, value: message.value, ack: ack === true };

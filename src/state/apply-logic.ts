@@ -1,6 +1,7 @@
 import type { Entry } from '../raft/types.js';
 import { assert } from '../raft/assert.js';
-import { canonicalJson, decodeCommand } from './command-codec.js';
+import { canonicalJson, decodeCommand, requestHash } from './command-codec.js';
+import { isStorageFailure } from './errors.js';
 import type { ApplyResult, Command, KvRecord, Quote } from './types.js';
 
 /**
@@ -42,16 +43,26 @@ export function retentionLimits(overrides: Partial<RetentionLimits> = {}): Reado
   return Object.freeze(limits);
 }
 
-/** The primitive reads and writes a state machine backend offers to the shared apply logic. */
+/** An idempotency record as stored: the first result, and the hash of the request that made it. */
+export interface IdempotencyRecord {
+  result: ApplyResult;
+  /** requestHash() of the first request; '' for a record from before hashes were kept (matches any request). */
+  requestHash: string;
+}
+
+/**
+ * The primitive reads and writes a state machine backend offers to the shared apply logic.
+ * Writes take text already encoded, so they cannot fail on user data; only storage can fail.
+ */
 export interface StateStore {
   getKv(key: string): KvRecord | null;
   putKv(key: string, valueJson: string, index: number): void;
   deleteKv(key: string): void;
-  getIdempotent(key: string): ApplyResult | null;
-  putIdempotent(key: string, index: number, result: ApplyResult): void;
+  getIdempotent(key: string): IdempotencyRecord | null;
+  putIdempotent(key: string, index: number, resultJson: string, requestHash: string): void;
   pruneIdempotentBefore(index: number): void;
   addQuote(quote: Quote): void;
-  addClientEntry(index: number, term: number, command: Command): void;
+  addClientEntry(index: number, term: number, commandJson: string): void;
   pruneClientEntriesBefore(index: number): void;
   setApplied(index: number, term: number): void;
 }
@@ -65,48 +76,87 @@ export function applyEntry(store: StateStore, entry: Entry, appliedBefore: numbe
   return result;
 }
 
-function applyNormal(store: StateStore, entry: Entry): ApplyResult {
-  const command = decodeCommand(entry.data);
-  if (!command) return { ok: false, index: entry.index, error: 'invalid_command' };
-  const key = command.idempotencyKey;
-  if (key !== undefined) {
-    const first = store.getIdempotent(key);
-    if (first) return first;
-  }
-  const result = execute(store, command, entry);
-  store.addClientEntry(entry.index, entry.term, command);
-  if (key !== undefined) store.putIdempotent(key, entry.index, result);
-  return result;
+/** What applying a command will do: its result, and the writes that make it so. */
+interface Decision {
+  result: ApplyResult;
+  /** Storage writes only, on text already encoded: a failure here is a storage failure. */
+  commit: () => void;
 }
 
-function execute(store: StateStore, command: Command, entry: Entry): ApplyResult {
+const NOTHING = (): void => {};
+
+/**
+ * Two phases, so a failing entry changes nothing: `decide` does every read and every
+ * computation on user data, then `commit` only writes. A logic error while deciding becomes
+ * an `apply_failed` result, identically on every replica (nothing in it depends on the node:
+ * no clock, no recursion on user data, whose depth would depend on the stack left), and the
+ * node goes on: a state machine error must never become a crash loop (issue 15). A storage
+ * failure (I/O, disk full, a checksum mismatch) stays fatal: that is this node's problem, and
+ * recording it as the entry's result would make replicas differ.
+ */
+function applyNormal(store: StateStore, entry: Entry): ApplyResult {
+  let decision: Decision;
+  try {
+    decision = decide(store, entry);
+  } catch (err) {
+    if (isStorageFailure(err)) throw err;
+    return { ok: false, index: entry.index, error: 'apply_failed' };
+  }
+  decision.commit();
+  return decision.result;
+}
+
+function decide(store: StateStore, entry: Entry): Decision {
+  const command = decodeCommand(entry.data);
+  if (!command) return { result: { ok: false, index: entry.index, error: 'invalid_command' }, commit: NOTHING };
+  const key = command.idempotencyKey;
+  const hash = key === undefined ? '' : requestHash(command);
+  if (key !== undefined) {
+    const first = store.getIdempotent(key);
+    // SPEC §3: a retry gets the first result; the same key with a different request is refused.
+    if (first) return { result: first.requestHash === '' || first.requestHash === hash ? first.result : { ok: false, index: entry.index, error: 'idempotency_key_reused' }, commit: NOTHING };
+  }
+  const effect = execute(store, command, entry);
+  const commandJson = JSON.stringify(command);
+  const resultJson = key === undefined ? '' : JSON.stringify(effect.result);
+  return {
+    result: effect.result,
+    commit: () => {
+      effect.commit();
+      store.addClientEntry(entry.index, entry.term, commandJson);
+      if (key !== undefined) store.putIdempotent(key, entry.index, resultJson, hash);
+    },
+  };
+}
+
+/** Values were depth-checked by decodeCommand, so JSON.stringify here never recurses deeply. */
+function execute(store: StateStore, command: Command, entry: Entry): Decision {
   const index = entry.index;
   switch (command.op) {
-    case 'put':
-      store.putKv(command.key, JSON.stringify(command.value ?? null), index);
-      return { ok: true, index };
+    case 'put': {
+      const valueJson = JSON.stringify(command.value ?? null);
+      return { result: { ok: true, index }, commit: () => store.putKv(command.key, valueJson, index) };
+    }
     case 'delete':
-      if (!store.getKv(command.key)) return { ok: false, index, error: 'not_found' };
-      store.deleteKv(command.key);
-      return { ok: true, index };
+      if (!store.getKv(command.key)) return { result: { ok: false, index, error: 'not_found' }, commit: NOTHING };
+      return { result: { ok: true, index }, commit: () => store.deleteKv(command.key) };
     case 'cas':
       return compareAndSet(store, command, index);
     case 'quote': {
       const quote: Quote = { index, term: entry.term, text: command.text, author: command.author, postedAt: command.postedAt };
-      store.addQuote(quote);
-      return { ok: true, index, quote };
+      return { result: { ok: true, index, quote }, commit: () => store.addQuote(quote) };
     }
   }
 }
 
-function compareAndSet(store: StateStore, command: Extract<Command, { op: 'cas' }>, index: number): ApplyResult {
+function compareAndSet(store: StateStore, command: Extract<Command, { op: 'cas' }>, index: number): Decision {
   const current = store.getKv(command.key);
-  if (!current) return { ok: false, index, error: 'not_found' };
+  if (!current) return { result: { ok: false, index, error: 'not_found' }, commit: NOTHING };
   if (canonicalJson(current.value) !== canonicalJson(command.from)) {
-    return { ok: false, index, error: 'precondition_failed', current: current.value };
+    return { result: { ok: false, index, error: 'precondition_failed', current: current.value }, commit: NOTHING };
   }
-  store.putKv(command.key, JSON.stringify(command.to ?? null), index);
-  return { ok: true, index };
+  const toJson = JSON.stringify(command.to ?? null);
+  return { result: { ok: true, index }, commit: () => store.putKv(command.key, toJson, index) };
 }
 
 function prune(store: StateStore, index: number, retention: Readonly<RetentionLimits>): void {

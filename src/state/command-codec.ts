@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { isTooDeep } from './json-limits.js';
 import type { Command } from './types.js';
 
 /**
@@ -10,6 +12,11 @@ import type { Command } from './types.js';
  * store strings as UTF-8, where a lone surrogate cannot survive, so without this a key or
  * a quote would read back differently from what was applied, and differ between a replica
  * that applied the entry and one restored from a snapshot.
+ *
+ * A value (`value`, `from`, `to`) nested deeper than MAX_JSON_DEPTH makes the entry invalid:
+ * the API and the controller refuse such values, so only a hostile or old log holds one, and
+ * applying it (canonicalJson, JSON.stringify) must never walk it on the call stack. V8's
+ * JSON.parse is iterative, and the depth check (jsonDepth) is too.
  */
 export function decodeCommand(data: string): Command | null {
   let parsed: unknown;
@@ -19,6 +26,7 @@ export function decodeCommand(data: string): Command | null {
     return null;
   }
   if (!isRecord(parsed) || !optionalString(parsed.idempotencyKey)) return null;
+  if (isTooDeep(parsed.value) || isTooDeep(parsed.from) || isTooDeep(parsed.to)) return null;
   const id = parsed.idempotencyKey === undefined ? {} : { idempotencyKey: wellFormed(parsed.idempotencyKey as string) };
   const has = (field: string): boolean => Object.prototype.hasOwnProperty.call(parsed, field);
   switch (parsed.op) {
@@ -74,16 +82,77 @@ function optionalString(value: unknown): boolean {
   return value === undefined || typeof value === 'string';
 }
 
+/** A piece of output text already produced, on canonicalJson's work stack. */
+class Text {
+  constructor(readonly text: string) {}
+}
+
+const OPEN_ARRAY = new Text('[');
+const CLOSE_ARRAY = new Text(']');
+const OPEN_OBJECT = new Text('{');
+const CLOSE_OBJECT = new Text('}');
+const COMMA = new Text(',');
+
 /**
  * JSON with object keys sorted, so `{"a":1,"b":2}` and `{"b":2,"a":1}` compare equal in a
  * cas: clients think of JSON objects as unordered.
+ *
+ * Iterative (an explicit work stack, popped in output order): a value nested thousands deep
+ * in a committed entry overflowed the call stack of the recursive version on every node, and
+ * again on every restart (issue 15). Memory is linear in the value's size whatever its depth.
  */
 export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const record = value as Record<string, unknown>;
-    const keys = Object.keys(record).filter((k) => record[k] !== undefined).sort();
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(record[k])}`).join(',')}}`;
+  const out: string[] = [];
+  const work: unknown[] = [value];
+  while (work.length > 0) {
+    const item = work.pop();
+    if (item instanceof Text) out.push(item.text);
+    else if (Array.isArray(item)) pushArray(work, item);
+    else if (item !== null && typeof item === 'object') pushObject(work, item as Record<string, unknown>);
+    else out.push(JSON.stringify(item ?? null));
   }
-  return JSON.stringify(value ?? null);
+  return out.join('');
+}
+
+/** Pushes `[a,b,c]` onto the work stack in reverse, so it pops in order. */
+function pushArray(work: unknown[], items: readonly unknown[]): void {
+  work.push(CLOSE_ARRAY);
+  for (let i = items.length - 1; i >= 0; i--) {
+    work.push(items[i]);
+    if (i > 0) work.push(COMMA);
+  }
+  work.push(OPEN_ARRAY);
+}
+
+/** Pushes `{"k":v,...}` (keys sorted, undefined members dropped) onto the work stack in reverse. */
+function pushObject(work: unknown[], record: Record<string, unknown>): void {
+  const keys = Object.keys(record)
+    .filter((k) => record[k] !== undefined)
+    .sort();
+  work.push(CLOSE_OBJECT);
+  for (let i = keys.length - 1; i >= 0; i--) {
+    const key = keys[i] as string;
+    work.push(record[key], new Text(`${JSON.stringify(key)}:`));
+    if (i > 0) work.push(COMMA);
+  }
+  work.push(OPEN_OBJECT);
+}
+
+/**
+ * What identifies a request for its Idempotency-Key (SPEC §3): the operation and what the
+ * client sent (key and value, from/to, or quote text and author), never what the proposer
+ * added (postedAt) nor the key itself. Values compare canonically, as a cas does. A SHA-256
+ * in hex, so a record stays small whatever the value's size. Deterministic: it is computed
+ * while applying, the same on every replica.
+ */
+export function requestHash(command: Command): string {
+  const parts: unknown[] =
+    command.op === 'put'
+      ? ['put', command.key, command.value]
+      : command.op === 'delete'
+        ? ['delete', command.key]
+        : command.op === 'cas'
+          ? ['cas', command.key, command.from, command.to]
+          : ['quote', command.text, command.author];
+  return createHash('sha256').update(canonicalJson(parts), 'utf8').digest('hex');
 }

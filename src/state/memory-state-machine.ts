@@ -1,8 +1,9 @@
 import { assert } from '../raft/assert.js';
 import type { Entry } from '../raft/types.js';
-import { applyEntry, retentionLimits, type RetentionLimits, type StateStore } from './apply-logic.js';
+import { applyEntry, retentionLimits, type IdempotencyRecord, type RetentionLimits, type StateStore } from './apply-logic.js';
 import { compareCodePoints } from './command-codec.js';
 import { decodeStateImage, encodeStateImage, type StateImage } from './snapshot-codec.js';
+import { idempotencyRowBytes, kvRowBytes, quoteRowBytes } from './state-size.js';
 import type { ApplyResult, Command, CommittedClientEntry, KvRecord, Quote, SnapshotImage, StateMachine } from './types.js';
 
 /**
@@ -18,7 +19,9 @@ export class MemoryStateMachine implements StateMachine, StateStore {
   private appliedTerm = 0;
   private kv = new Map<string, { valueJson: string; index: number }>();
   private quotes: Quote[] = [];
-  private idempotency = new Map<string, { index: number; resultJson: string }>();
+  private idempotency = new Map<string, { index: number; resultJson: string; requestHash: string }>();
+  /** state-size.ts's count of kv, quotes and idempotency records (the quota's measure). */
+  private size = 0;
   private clientLog: Array<{ index: number; term: number; commandJson: string }> = [];
   private readonly retention: Readonly<RetentionLimits>;
 
@@ -59,7 +62,7 @@ export class MemoryStateMachine implements StateMachine, StateStore {
       appliedTerm: this.appliedTerm,
       kv: [...this.kv].sort(byKey).map(([key, v]) => [key, v.valueJson, v.index]),
       quotes: this.quotes.slice(),
-      idempotency: [...this.idempotency].sort(byKey).map(([key, v]) => [key, v.index, v.resultJson]),
+      idempotency: [...this.idempotency].sort(byKey).map(([key, v]) => [key, v.index, v.resultJson, v.requestHash]),
       clientLog: this.clientLog.map((e) => [e.index, e.term, e.commandJson]),
     };
     return encodeStateImage(image);
@@ -74,10 +77,18 @@ export class MemoryStateMachine implements StateMachine, StateStore {
     const image = decodeStateImage(data);
     this.kv = new Map(image.kv.map(([key, valueJson, at]) => [key, { valueJson, index: at }]));
     this.quotes = image.quotes.slice();
-    this.idempotency = new Map(image.idempotency.map(([key, at, resultJson]) => [key, { index: at, resultJson }]));
+    this.idempotency = new Map(image.idempotency.map(([key, at, resultJson, requestHash]) => [key, { index: at, resultJson, requestHash }]));
     this.clientLog = image.clientLog.map(([at, t, commandJson]) => ({ index: at, term: t, commandJson }));
     this.applied = index;
     this.appliedTerm = term;
+    this.size = 0;
+    for (const [key, v] of this.kv) this.size += kvRowBytes(key, v.valueJson);
+    for (const quote of this.quotes) this.size += quoteRowBytes(quote);
+    for (const [key, v] of this.idempotency) this.size += idempotencyRowBytes(key, v.resultJson, v.requestHash);
+  }
+
+  sizeBytes(): number {
+    return this.size;
   }
 
   // ---------------------------------------------------------------- StateStore
@@ -88,32 +99,46 @@ export class MemoryStateMachine implements StateMachine, StateStore {
   }
 
   putKv(key: string, valueJson: string, index: number): void {
+    const old = this.kv.get(key);
+    if (old) this.size -= kvRowBytes(key, old.valueJson);
     this.kv.set(key, { valueJson, index });
+    this.size += kvRowBytes(key, valueJson);
   }
 
   deleteKv(key: string): void {
+    const old = this.kv.get(key);
+    if (!old) return;
+    this.size -= kvRowBytes(key, old.valueJson);
     this.kv.delete(key);
   }
 
-  getIdempotent(key: string): ApplyResult | null {
+  getIdempotent(key: string): IdempotencyRecord | null {
     const record = this.idempotency.get(key);
-    return record ? (JSON.parse(record.resultJson) as ApplyResult) : null;
+    return record ? { result: JSON.parse(record.resultJson) as ApplyResult, requestHash: record.requestHash } : null;
   }
 
-  putIdempotent(key: string, index: number, result: ApplyResult): void {
-    this.idempotency.set(key, { index, resultJson: JSON.stringify(result) });
+  putIdempotent(key: string, index: number, resultJson: string, requestHash: string): void {
+    const old = this.idempotency.get(key);
+    if (old) this.size -= idempotencyRowBytes(key, old.resultJson, old.requestHash);
+    this.idempotency.set(key, { index, resultJson, requestHash });
+    this.size += idempotencyRowBytes(key, resultJson, requestHash);
   }
 
   pruneIdempotentBefore(index: number): void {
-    for (const [key, record] of this.idempotency) if (record.index < index) this.idempotency.delete(key);
+    for (const [key, record] of this.idempotency) {
+      if (record.index >= index) continue;
+      this.size -= idempotencyRowBytes(key, record.resultJson, record.requestHash);
+      this.idempotency.delete(key);
+    }
   }
 
   addQuote(quote: Quote): void {
     this.quotes.push(quote);
+    this.size += quoteRowBytes(quote);
   }
 
-  addClientEntry(index: number, term: number, command: Command): void {
-    this.clientLog.push({ index, term, commandJson: JSON.stringify(command) });
+  addClientEntry(index: number, term: number, commandJson: string): void {
+    this.clientLog.push({ index, term, commandJson });
   }
 
   pruneClientEntriesBefore(index: number): void {

@@ -22,7 +22,8 @@ export interface StateImage {
 
 export type KvRow = [key: string, valueJson: string, index: number];
 export type QuoteRow = [index: number, term: number, text: string, author: string, postedAt: string];
-export type IdempotencyRow = [key: string, index: number, resultJson: string];
+/** requestHash is '' for a record carried over from a version 1-3 image (see IdempotencyRecord). */
+export type IdempotencyRow = [key: string, index: number, resultJson: string, requestHash: string];
 export type ClientLogRow = [index: number, term: number, commandJson: string];
 
 /** The image's tables, in the order they are written. */
@@ -36,16 +37,21 @@ interface SectionRows {
 }
 
 /**
- * Rows per page of a version 3 image. A page is the unit of work of an image built while the
+ * Rows per page of a version 3 or 4 image. A page is the unit of work of an image built while the
  * node keeps serving (~5 ms), so every writer must use the same size for equal bytes.
  */
 export const IMAGE_PAGE_ROWS = 4096;
-const IMAGE_VERSION = 3;
+/**
+ * Version 4 adds the request hash to each idempotency row (Idempotency-Key reuse, SPEC §3);
+ * otherwise it is version 3, which is still read (its records get hash '').
+ */
+const IMAGE_VERSION = 4;
+const PAGED_VERSIONS: readonly unknown[] = [3, IMAGE_VERSION];
 
 const packr = new Packr({ useRecords: false, moreTypes: false });
 
 /**
- * Version 3 is a stream of msgpack values: a header, then pages `[section, rows]` of at most
+ * Versions 3 and 4 are a stream of msgpack values: a header, then pages `[section, rows]` of at most
  * IMAGE_PAGE_ROWS rows, sections in IMAGE_SECTIONS order. Being paged, it can be written a page
  * per event-loop turn: a large image (54 MB for 200,000 keys) built in one go blocked the
  * leader for ~1 s, longer than an election timeout.
@@ -148,10 +154,10 @@ export function decodeStateImage(data: Uint8Array): StateImage {
   return { ...image, ...header };
 }
 
-/** The header of a version 3 (paged) image, or undefined for anything else. */
+/** The header of a version 3 or 4 (paged) image, or undefined for anything else. */
 function pagedHeader(value: unknown): ImageHeader | undefined {
   const header = value as { version?: unknown; appliedIndex?: unknown; appliedTerm?: unknown } | null | undefined;
-  if (header === null || typeof header !== 'object' || header.version !== IMAGE_VERSION) return undefined;
+  if (header === null || typeof header !== 'object' || !PAGED_VERSIONS.includes(header.version)) return undefined;
   if (!Number.isInteger(header.appliedIndex) || !Number.isInteger(header.appliedTerm)) throw new Error('snapshot image header lacks its applied index and term');
   return { appliedIndex: header.appliedIndex as number, appliedTerm: header.appliedTerm as number };
 }
@@ -160,14 +166,20 @@ function toPage(value: unknown): ImagePage {
   const [section, rows] = Array.isArray(value) ? (value as [unknown, unknown]) : [null, null];
   if (!IMAGE_SECTIONS.includes(section as ImageSection) || !Array.isArray(rows)) throw new Error('snapshot image page is malformed');
   if (section === 'quotes') return { section, rows: (rows as QuoteRow[]).map(([index, term, text, author, postedAt]) => ({ index, term, text, author, postedAt })) };
+  if (section === 'idempotency') return { section, rows: withHashes(rows as IdempotencyRow[]) };
   return { section, rows } as ImagePage;
+}
+
+/** Idempotency rows of a version 1-3 image have no request hash: '' (matches any retry). */
+function withHashes(rows: IdempotencyRow[]): IdempotencyRow[] {
+  return rows.map((row) => (typeof row[3] === 'string' ? row : [row[0], row[1], row[2], '']));
 }
 
 /** A version 1 or 2 image holds each section whole: one page per section. */
 function visitLegacy(image: StateImage, visit: (page: ImagePage) => void): ImageHeader {
   visit({ section: 'kv', rows: image.kv });
   visit({ section: 'quotes', rows: image.quotes });
-  visit({ section: 'idempotency', rows: image.idempotency });
+  visit({ section: 'idempotency', rows: withHashes(image.idempotency) });
   visit({ section: 'clientLog', rows: image.clientLog });
   return { appliedIndex: image.appliedIndex, appliedTerm: image.appliedTerm ?? 0 };
 }
@@ -181,7 +193,7 @@ function fromSingleValue(value: unknown): StateImage {
     (candidate.version === 1 || candidate.version === 2) &&
     [candidate.kv, candidate.quotes, candidate.idempotency, candidate.clientLog].every(Array.isArray) &&
     Number.isInteger(candidate.appliedIndex);
-  if (!shapeOk) throw new Error('snapshot data is not a raftquotes state image (version 1, 2 or 3)');
+  if (!shapeOk) throw new Error('snapshot data is not a raftquotes state image (version 1, 2, 3 or 4)');
   return candidate.version === 1 ? upgradeV1(candidate as StateImage) : (candidate as StateImage);
 }
 
@@ -190,7 +202,7 @@ function upgradeV1(image: StateImage): StateImage {
   const v1 = image as unknown as { idempotency: Array<[string, number, unknown]>; clientLog: Array<[number, number, unknown]> };
   return {
     ...image,
-    idempotency: v1.idempotency.map(([key, index, result]) => [key, index, JSON.stringify(result)]),
+    idempotency: v1.idempotency.map(([key, index, result]) => [key, index, JSON.stringify(result), '']),
     clientLog: v1.clientLog.map(([index, term, command]) => [index, term, JSON.stringify(command)]),
   };
 }

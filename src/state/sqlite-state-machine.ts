@@ -1,21 +1,56 @@
 import Database from 'better-sqlite3';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Entry } from '../raft/types.js';
-import { applyEntry, retentionLimits, type RetentionLimits, type StateStore } from './apply-logic.js';
+import { applyEntry, retentionLimits, type IdempotencyRecord, type RetentionLimits, type StateStore } from './apply-logic.js';
+import { CorruptionError, rowChecksum, verifyChecksum, type ChecksumPart } from './checksum.js';
+import { StateStorageError } from './errors.js';
 import { forEachImagePage, IMAGE_PAGE_ROWS, StateImageWriter, type ImagePage, type ImageSection } from './snapshot-codec.js';
+import { idempotencyRowBytes, kvRowBytes, quoteRowBytes, ROW_OVERHEAD_BYTES } from './state-size.js';
 import type { ApplyResult, Command, CommittedClientEntry, KvRecord, Quote, SnapshotImage, StateMachine } from './types.js';
 
+/**
+ * Every state row carries `crc`, a rowChecksum of its other columns (SPEC §5), verified on
+ * every read: a flipped bit on disk stops the node (CorruptionError) instead of being served,
+ * compared in a cas or sent to a follower in a snapshot image. sm_applied.size_bytes is the
+ * state's size as state-size.ts counts it (the quota's measure), kept in the same row and
+ * transaction as the applied index.
+ */
 const SCHEMA = `
-  CREATE TABLE IF NOT EXISTS sm_applied (id INTEGER PRIMARY KEY CHECK (id = 1), idx INTEGER NOT NULL, term INTEGER NOT NULL);
-  CREATE TABLE IF NOT EXISTS sm_kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, idx INTEGER NOT NULL) WITHOUT ROWID;
-  CREATE TABLE IF NOT EXISTS sm_quotes (idx INTEGER PRIMARY KEY, term INTEGER NOT NULL, text TEXT NOT NULL, author TEXT NOT NULL, posted_at TEXT NOT NULL);
-  CREATE TABLE IF NOT EXISTS sm_idempotency (key TEXT PRIMARY KEY, idx INTEGER NOT NULL, result TEXT NOT NULL) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS sm_applied (id INTEGER PRIMARY KEY CHECK (id = 1), idx INTEGER NOT NULL, term INTEGER NOT NULL, size_bytes INTEGER NOT NULL DEFAULT 0);
+  CREATE TABLE IF NOT EXISTS sm_kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, idx INTEGER NOT NULL, crc INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS sm_quotes (idx INTEGER PRIMARY KEY, term INTEGER NOT NULL, text TEXT NOT NULL, author TEXT NOT NULL, posted_at TEXT NOT NULL, crc INTEGER NOT NULL DEFAULT 0);
+  CREATE TABLE IF NOT EXISTS sm_idempotency (key TEXT PRIMARY KEY, idx INTEGER NOT NULL, result TEXT NOT NULL, request_hash TEXT NOT NULL DEFAULT '', crc INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
   CREATE INDEX IF NOT EXISTS sm_idempotency_idx ON sm_idempotency (idx);
-  CREATE TABLE IF NOT EXISTS sm_client_log (idx INTEGER PRIMARY KEY, term INTEGER NOT NULL, command TEXT NOT NULL);
+  CREATE TABLE IF NOT EXISTS sm_client_log (idx INTEGER PRIMARY KEY, term INTEGER NOT NULL, command TEXT NOT NULL, crc INTEGER NOT NULL DEFAULT 0);
 `;
 
-interface QuoteRow { idx: number; term: number; text: string; author: string; posted_at: string }
-interface KvRow { key: string; value: string; idx: number }
+/**
+ * A database written before rows had checksums (no sm_kv.crc): the new columns are added and
+ * every row's checksum and the size are computed, in one transaction. Old idempotency records
+ * get request hash '' (a retry under them gets the first result, as before).
+ */
+const MIGRATE_TO_CHECKSUMS = `
+  ALTER TABLE sm_applied ADD COLUMN size_bytes INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE sm_kv ADD COLUMN crc INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE sm_quotes ADD COLUMN crc INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE sm_idempotency ADD COLUMN request_hash TEXT NOT NULL DEFAULT '';
+  ALTER TABLE sm_idempotency ADD COLUMN crc INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE sm_client_log ADD COLUMN crc INTEGER NOT NULL DEFAULT 0;
+  UPDATE sm_kv SET crc = rq_crc(key, value, idx);
+  UPDATE sm_quotes SET crc = rq_crc(idx, term, text, author, posted_at);
+  UPDATE sm_idempotency SET crc = rq_crc(key, idx, result, request_hash);
+  UPDATE sm_client_log SET crc = rq_crc(idx, term, command);
+`;
+
+interface QuoteRow { idx: number; term: number; text: string; author: string; posted_at: string; crc: number }
+interface KvRow { key: string; value: string; idx: number; crc: number }
+interface IdempotencyDbRow { key: string; idx: number; result: string; request_hash: string; crc: number }
+interface ClientRow { idx: number; term: number; command: string; crc: number }
+
+/** A key as named in a CorruptionError: quoted, and cut short (keys may be 1 KiB). */
+function shownKey(key: string): string {
+  return JSON.stringify(key.length > 64 ? `${key.slice(0, 64)}…` : key);
+}
 
 /**
  * The replicated state machine on SQLite, in the node's database. Each apply() batch is one
@@ -27,6 +62,8 @@ export class SqliteStateMachine implements StateMachine, StateStore {
   readonly durable = true;
   private readonly stmt;
   private applied: number;
+  /** sm_applied.size_bytes as of the last write (see state-size.ts). */
+  private size: number;
   private readonly applyBatch: (entries: Entry[]) => ApplyResult[];
   private readonly restoreImage: (data: Uint8Array, index: number, term: number) => void;
 
@@ -36,10 +73,11 @@ export class SqliteStateMachine implements StateMachine, StateStore {
     retention: Partial<RetentionLimits> = {},
   ) {
     const limits = retentionLimits(retention);
-    db.exec(SCHEMA);
+    openSchema(db);
     this.stmt = prepareStatements(db);
-    const row = this.stmt.getApplied.get() as { idx: number } | undefined;
+    const row = this.stmt.getApplied.get() as { idx: number; size_bytes: number } | undefined;
     this.applied = row?.idx ?? 0;
+    this.size = row?.size_bytes ?? 0;
     this.applyBatch = db.transaction((entries: Entry[]) => entries.map((entry) => applyEntry(this, entry, this.applied, limits)));
     this.restoreImage = db.transaction((data: Uint8Array, index: number, term: number) => this.replaceAll(data, index, term));
   }
@@ -48,12 +86,16 @@ export class SqliteStateMachine implements StateMachine, StateStore {
     return this.applied;
   }
 
+  sizeBytes(): number {
+    return this.size;
+  }
+
   apply(entries: Entry[]): ApplyResult[] {
     const before = this.applied;
     try {
       return this.applyBatch(entries);
     } catch (err) {
-      this.applied = before; // the transaction rolled back; so does our cached index
+      this.reloadApplied(before); // the transaction rolled back; so do our cached index and size
       throw err;
     }
   }
@@ -63,12 +105,15 @@ export class SqliteStateMachine implements StateMachine, StateStore {
   }
 
   quotesAfter(afterIndex: number, limit: number): Quote[] {
-    return (this.stmt.quotesAfter.all(afterIndex, limit) as QuoteRow[]).map(toQuote);
+    return (this.stmt.quotesAfter.all(afterIndex, limit) as QuoteRow[]).map(checkedQuote);
   }
 
   clientEntriesFrom(fromIndex: number, limit: number): CommittedClientEntry[] {
-    const rows = this.stmt.clientFrom.all(fromIndex, limit) as Array<{ idx: number; term: number; command: string }>;
-    return rows.map((r) => ({ index: r.idx, term: r.term, command: JSON.parse(r.command) as Command }));
+    const rows = this.stmt.clientFrom.all(fromIndex, limit) as ClientRow[];
+    return rows.map((r) => {
+      verifyChecksum(`client log entry ${r.idx}`, r.crc, r.idx, r.term, r.command);
+      return { index: r.idx, term: r.term, command: JSON.parse(r.command) as Command };
+    });
   }
 
   /** Keys in code point order (SQLite's BINARY collation on UTF-8), like the memory twin's. */
@@ -108,17 +153,35 @@ export class SqliteStateMachine implements StateMachine, StateStore {
     return (this.stmt.getApplied.get() as { term: number } | undefined)?.term ?? 0;
   }
 
+  private reloadApplied(fallbackIndex: number): void {
+    try {
+      const row = this.stmt.getApplied.get() as { idx: number; size_bytes: number } | undefined;
+      this.applied = row?.idx ?? 0;
+      this.size = row?.size_bytes ?? 0;
+    } catch {
+      this.applied = fallbackIndex; // the database itself failed; the node is stopping anyway
+    }
+  }
+
   restore(index: number, term: number, data: Uint8Array): void {
-    this.restoreImage(data, index, term);
+    const before = this.applied;
+    try {
+      this.restoreImage(data, index, term);
+    } catch (err) {
+      this.reloadApplied(before);
+      throw err;
+    }
   }
 
   /**
    * One transaction: a bad image found half-way rolls back to the state before. The image is
    * inserted a page at a time as it is decoded (forEachImagePage), in its key order, so every
    * insert appends to its B-tree and the heap holds one page of rows, not the whole state.
+   * Each row gets its checksum, and the size is recounted as the rows go in.
    */
   private replaceAll(data: Uint8Array, index: number, term: number): void {
     this.db.exec('DELETE FROM sm_kv; DELETE FROM sm_quotes; DELETE FROM sm_idempotency; DELETE FROM sm_client_log;');
+    this.size = 0;
     forEachImagePage(data, (page) => this.insertPage(page));
     this.setApplied(index, term);
   }
@@ -126,54 +189,78 @@ export class SqliteStateMachine implements StateMachine, StateStore {
   private insertPage(page: ImagePage): void {
     switch (page.section) {
       case 'kv':
-        for (const [key, valueJson, at] of page.rows) this.putKv(key, valueJson, at);
+        for (const [key, valueJson, at] of page.rows) {
+          this.stmt.putKv.run(key, valueJson, at, rowChecksum(key, valueJson, at));
+          this.size += kvRowBytes(key, valueJson);
+        }
         return;
       case 'quotes':
         for (const quote of page.rows) this.addQuote(quote);
         return;
       case 'idempotency':
-        for (const [key, at, resultJson] of page.rows) this.stmt.putIdem.run(key, at, resultJson);
+        for (const [key, at, resultJson, hash] of page.rows) this.putIdempotent(key, at, resultJson, hash);
         return;
       case 'clientLog':
-        for (const [at, t, commandJson] of page.rows) this.stmt.addClient.run(at, t, commandJson);
+        for (const [at, t, commandJson] of page.rows) this.addClientEntry(at, t, commandJson);
         return;
     }
   }
 
   // ---------------------------------------------------------------- StateStore
 
+  /**
+   * Reads (and verifies) a KV row. Any failure but a checksum mismatch is a StateStorageError:
+   * a read that fails while applying must stop the node, never become the entry's result.
+   */
   getKv(key: string): KvRecord | null {
-    const row = this.stmt.getKv.get(key) as KvRow | undefined;
-    return row ? { key, value: JSON.parse(row.value) as unknown, index: row.idx } : null;
+    return storageRead(() => {
+      const row = this.stmt.getKv.get(key) as KvRow | undefined;
+      if (!row) return null;
+      verifyChecksum(`kv key ${shownKey(key)}`, row.crc, row.key, row.value, row.idx);
+      return { key, value: JSON.parse(row.value) as unknown, index: row.idx };
+    });
   }
 
   putKv(key: string, valueJson: string, index: number): void {
-    this.stmt.putKv.run(key, valueJson, index);
+    const old = this.stmt.kvValueBytes.get(key) as { n: number } | undefined;
+    if (old) this.size -= utf8KeyBytes(key) + old.n + ROW_OVERHEAD_BYTES;
+    this.stmt.putKv.run(key, valueJson, index, rowChecksum(key, valueJson, index));
+    this.size += kvRowBytes(key, valueJson);
   }
 
   deleteKv(key: string): void {
-    this.stmt.deleteKv.run(key);
+    const old = this.stmt.deleteKv.get(key) as { n: number } | undefined;
+    if (old) this.size -= utf8KeyBytes(key) + old.n + ROW_OVERHEAD_BYTES;
   }
 
-  getIdempotent(key: string): ApplyResult | null {
-    const row = this.stmt.getIdem.get(key) as { result: string } | undefined;
-    return row ? (JSON.parse(row.result) as ApplyResult) : null;
+  getIdempotent(key: string): IdempotencyRecord | null {
+    return storageRead(() => {
+      const row = this.stmt.getIdem.get(key) as IdempotencyDbRow | undefined;
+      if (!row) return null;
+      verifyChecksum(`idempotency key ${shownKey(key)}`, row.crc, row.key, row.idx, row.result, row.request_hash);
+      return { result: JSON.parse(row.result) as ApplyResult, requestHash: row.request_hash };
+    });
   }
 
-  putIdempotent(key: string, index: number, result: ApplyResult): void {
-    this.stmt.putIdem.run(key, index, JSON.stringify(result));
+  /** Only called for a key without a record (apply-logic looks it up first), so nothing is replaced. */
+  putIdempotent(key: string, index: number, resultJson: string, requestHash: string): void {
+    this.stmt.putIdem.run(key, index, resultJson, requestHash, rowChecksum(key, index, resultJson, requestHash));
+    this.size += idempotencyRowBytes(key, resultJson, requestHash);
   }
 
   pruneIdempotentBefore(index: number): void {
+    const pruned = this.stmt.idemBytesBefore.get(index) as { n: number | null };
     this.stmt.pruneIdem.run(index);
+    this.size -= pruned.n ?? 0;
   }
 
   addQuote(quote: Quote): void {
-    this.stmt.addQuote.run(quote.index, quote.term, quote.text, quote.author, quote.postedAt);
+    this.stmt.addQuote.run(quote.index, quote.term, quote.text, quote.author, quote.postedAt, quoteChecksum(quote.index, quote.term, quote.text, quote.author, quote.postedAt));
+    this.size += quoteRowBytes(quote);
   }
 
-  addClientEntry(index: number, term: number, command: Command): void {
-    this.stmt.addClient.run(index, term, JSON.stringify(command));
+  addClientEntry(index: number, term: number, commandJson: string): void {
+    this.stmt.addClient.run(index, term, commandJson, rowChecksum(index, term, commandJson));
   }
 
   pruneClientEntriesBefore(index: number): void {
@@ -181,50 +268,118 @@ export class SqliteStateMachine implements StateMachine, StateStore {
   }
 
   setApplied(index: number, term: number): void {
-    this.stmt.setApplied.run(index, term);
+    this.stmt.setApplied.run(index, term, this.size);
     this.applied = index;
   }
 }
 
+function quoteChecksum(index: number, term: number, text: string, author: string, postedAt: string): number {
+  return rowChecksum(index, term, text, author, postedAt);
+}
+
+function utf8KeyBytes(key: string): number {
+  return Buffer.byteLength(key, 'utf8');
+}
+
+/** Runs a read; any failure but a CorruptionError becomes a StateStorageError (see getKv). */
+function storageRead<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (err) {
+    if (err instanceof CorruptionError) throw err;
+    throw new StateStorageError(`state machine read failed: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/**
+ * Creates the tables, or migrates a database from before row checksums. `rq_crc` and
+ * `rq_idem_bytes` are SQL functions on this connection (the migration and the pruning of
+ * idempotency records count in SQL what state-size.ts counts in JS).
+ */
+function openSchema(db: Database.Database): void {
+  db.function('rq_crc', { varargs: true, deterministic: true }, (...parts: unknown[]) => rowChecksum(...(parts as ChecksumPart[])));
+  db.function('rq_idem_bytes', { deterministic: true }, (key: unknown, result: unknown, hash: unknown) => idempotencyRowBytes(String(key), String(result), String(hash)));
+  const hasKv = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sm_kv'").get() !== undefined;
+  const hasCrc = hasKv && db.prepare("SELECT 1 FROM pragma_table_info('sm_kv') WHERE name = 'crc'").get() !== undefined;
+  if (hasKv && !hasCrc) {
+    db.transaction(() => {
+      db.exec(MIGRATE_TO_CHECKSUMS);
+      db.prepare('UPDATE sm_applied SET size_bytes = ?').run(countStateBytes(db));
+    })();
+  }
+  db.exec(SCHEMA);
+}
+
+/** The size of the whole state, row by row (only when migrating: it reads every row). */
+function countStateBytes(db: Database.Database): number {
+  let size = 0;
+  for (const row of db.prepare('SELECT key, value FROM sm_kv').iterate() as Iterable<{ key: string; value: string }>) size += kvRowBytes(row.key, row.value);
+  for (const row of db.prepare('SELECT text, author, posted_at FROM sm_quotes').iterate() as Iterable<{ text: string; author: string; posted_at: string }>) {
+    size += quoteRowBytes({ text: row.text, author: row.author, postedAt: row.posted_at });
+  }
+  for (const row of db.prepare('SELECT key, result, request_hash FROM sm_idempotency').iterate() as Iterable<{ key: string; result: string; request_hash: string }>) {
+    size += idempotencyRowBytes(row.key, row.result, row.request_hash);
+  }
+  return size;
+}
+
 function prepareStatements(db: Database.Database) {
   return {
-    getApplied: db.prepare('SELECT idx, term FROM sm_applied WHERE id = 1'),
-    setApplied: db.prepare('INSERT INTO sm_applied (id, idx, term) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE SET idx = excluded.idx, term = excluded.term'),
-    getKv: db.prepare('SELECT key, value, idx FROM sm_kv WHERE key = ?'),
-    putKv: db.prepare('INSERT INTO sm_kv (key, value, idx) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, idx = excluded.idx'),
-    deleteKv: db.prepare('DELETE FROM sm_kv WHERE key = ?'),
-    getIdem: db.prepare('SELECT result FROM sm_idempotency WHERE key = ?'),
-    putIdem: db.prepare('INSERT OR REPLACE INTO sm_idempotency (key, idx, result) VALUES (?, ?, ?)'),
+    getApplied: db.prepare('SELECT idx, term, size_bytes FROM sm_applied WHERE id = 1'),
+    setApplied: db.prepare(
+      'INSERT INTO sm_applied (id, idx, term, size_bytes) VALUES (1, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET idx = excluded.idx, term = excluded.term, size_bytes = excluded.size_bytes',
+    ),
+    getKv: db.prepare('SELECT key, value, idx, crc FROM sm_kv WHERE key = ?'),
+    kvValueBytes: db.prepare('SELECT length(CAST(value AS BLOB)) AS n FROM sm_kv WHERE key = ?'),
+    putKv: db.prepare('INSERT INTO sm_kv (key, value, idx, crc) VALUES (?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, idx = excluded.idx, crc = excluded.crc'),
+    deleteKv: db.prepare('DELETE FROM sm_kv WHERE key = ? RETURNING length(CAST(value AS BLOB)) AS n'),
+    getIdem: db.prepare('SELECT key, idx, result, request_hash, crc FROM sm_idempotency WHERE key = ?'),
+    putIdem: db.prepare('INSERT OR REPLACE INTO sm_idempotency (key, idx, result, request_hash, crc) VALUES (?, ?, ?, ?, ?)'),
+    idemBytesBefore: db.prepare('SELECT SUM(rq_idem_bytes(key, result, request_hash)) AS n FROM sm_idempotency WHERE idx < ?'),
     pruneIdem: db.prepare('DELETE FROM sm_idempotency WHERE idx < ?'),
-    addQuote: db.prepare('INSERT OR REPLACE INTO sm_quotes (idx, term, text, author, posted_at) VALUES (?, ?, ?, ?, ?)'),
-    quotesAfter: db.prepare('SELECT * FROM sm_quotes WHERE idx > ? ORDER BY idx LIMIT ?'),
-    addClient: db.prepare('INSERT OR REPLACE INTO sm_client_log (idx, term, command) VALUES (?, ?, ?)'),
-    clientFrom: db.prepare('SELECT idx, term, command FROM sm_client_log WHERE idx >= ? ORDER BY idx LIMIT ?'),
+    addQuote: db.prepare('INSERT OR REPLACE INTO sm_quotes (idx, term, text, author, posted_at, crc) VALUES (?, ?, ?, ?, ?, ?)'),
+    quotesAfter: db.prepare('SELECT idx, term, text, author, posted_at, crc FROM sm_quotes WHERE idx > ? ORDER BY idx LIMIT ?'),
+    addClient: db.prepare('INSERT OR REPLACE INTO sm_client_log (idx, term, command, crc) VALUES (?, ?, ?, ?)'),
+    clientFrom: db.prepare('SELECT idx, term, command, crc FROM sm_client_log WHERE idx >= ? ORDER BY idx LIMIT ?'),
     pruneClient: db.prepare('DELETE FROM sm_client_log WHERE idx < ?'),
   };
 }
 
-/** The image's tables in its section order, with the columns of a row as the image stores it. */
-const IMAGE_TABLES: Array<{ section: ImageSection; columns: string; table: string; key: string }> = [
-  { section: 'kv', columns: 'key, value, idx', table: 'sm_kv', key: 'key' },
-  { section: 'quotes', columns: 'idx, term, text, author, posted_at', table: 'sm_quotes', key: 'idx' },
-  { section: 'idempotency', columns: 'key, idx, result', table: 'sm_idempotency', key: 'key' },
-  { section: 'clientLog', columns: 'idx, term, command', table: 'sm_client_log', key: 'idx' },
+/**
+ * The image's tables in its section order, with the columns of a row as the image stores it,
+ * then the row's checksum (verified and dropped as the page is read: a corrupt row is never
+ * sent to a follower).
+ */
+const IMAGE_TABLES: Array<{ section: ImageSection; columns: string; table: string; key: string; where: (row: unknown[]) => string }> = [
+  { section: 'kv', columns: 'key, value, idx', table: 'sm_kv', key: 'key', where: (row) => `kv key ${shownKey(String(row[0]))}` },
+  { section: 'quotes', columns: 'idx, term, text, author, posted_at', table: 'sm_quotes', key: 'idx', where: (row) => `quote ${String(row[0])}` },
+  { section: 'idempotency', columns: 'key, idx, result, request_hash', table: 'sm_idempotency', key: 'key', where: (row) => `idempotency key ${shownKey(String(row[0]))}` },
+  { section: 'clientLog', columns: 'idx, term, command', table: 'sm_client_log', key: 'idx', where: (row) => `client log entry ${String(row[0])}` },
 ];
 
 /**
  * Every table of the image, a page of IMAGE_PAGE_ROWS rows at a time in key order (keyset
  * paging: each page is an index seek past the previous page's last key; the key is each
- * table's first column).
+ * table's first column). Each row's checksum is verified and dropped.
  */
 function* imagePages(db: Database.Database): Generator<[ImageSection, unknown[][]]> {
-  for (const { section, columns, table, key } of IMAGE_TABLES) {
-    const first = db.prepare(`SELECT ${columns} FROM ${table} ORDER BY ${key} LIMIT ${IMAGE_PAGE_ROWS}`).raw();
-    const next = db.prepare(`SELECT ${columns} FROM ${table} WHERE ${key} > ? ORDER BY ${key} LIMIT ${IMAGE_PAGE_ROWS}`).raw();
-    for (let rows = first.all() as unknown[][]; rows.length > 0; rows = next.all((rows[rows.length - 1] as unknown[])[0]) as unknown[][]) yield [section, rows];
+  for (const { section, columns, table, key, where } of IMAGE_TABLES) {
+    const first = db.prepare(`SELECT ${columns}, crc FROM ${table} ORDER BY ${key} LIMIT ${IMAGE_PAGE_ROWS}`).raw();
+    const next = db.prepare(`SELECT ${columns}, crc FROM ${table} WHERE ${key} > ? ORDER BY ${key} LIMIT ${IMAGE_PAGE_ROWS}`).raw();
+    for (let rows = first.all() as unknown[][]; rows.length > 0; rows = next.all((rows[rows.length - 1] as unknown[])[0]) as unknown[][]) {
+      yield [section, rows.map((row) => verifiedColumns(row, where))];
+    }
   }
 }
 
-function toQuote(row: QuoteRow): Quote {
+/** The row without its last column (the checksum), which must match the others. */
+function verifiedColumns(row: unknown[], where: (row: unknown[]) => string): unknown[] {
+  const columns = row.slice(0, -1);
+  verifyChecksum(where(row), row[row.length - 1], ...(columns as ChecksumPart[]));
+  return columns;
+}
+
+function checkedQuote(row: QuoteRow): Quote {
+  verifyChecksum(`quote ${row.idx}`, row.crc, row.idx, row.term, row.text, row.author, row.posted_at);
   return { index: row.idx, term: row.term, text: row.text, author: row.author, postedAt: row.posted_at };
 }

@@ -5,7 +5,12 @@ import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Entry, EntryType } from '../raft/types.js';
-import { retentionLimits, type RetentionLimits } from './apply-logic.js';
+import { applyEntry, retentionLimits, type RetentionLimits, type StateStore } from './apply-logic.js';
+import { CorruptionError } from './checksum.js';
+import { requestHash } from './command-codec.js';
+import { StateStorageError } from './errors.js';
+import { quotaProblem } from './quota.js';
+import { idempotencyRowBytes, kvRowBytes, quoteRowBytes } from './state-size.js';
 import { Packr } from 'msgpackr';
 import { compareCodePoints } from './command-codec.js';
 import { decodeStateImage, forEachImagePage, IMAGE_PAGE_ROWS, type ImagePage } from './snapshot-codec.js';
@@ -99,6 +104,20 @@ function modelParse(data: string): Command | null {
   return null;
 }
 
+/** What identifies a request for its Idempotency-Key (SPEC §3): what the client sent, not postedAt. */
+function modelRequest(command: Command): Json {
+  switch (command.op) {
+    case 'put':
+      return ['put', command.key, jsonCopy(command.value)];
+    case 'delete':
+      return ['delete', command.key];
+    case 'cas':
+      return ['cas', command.key, jsonCopy(command.from), jsonCopy(command.to)];
+    case 'quote':
+      return ['quote', command.text, command.author];
+  }
+}
+
 /**
  * The state machine written in the most obvious way: a Map, an array of quotes, a Map of
  * idempotency records and an array of client commands, pruned by scanning everything.
@@ -108,7 +127,7 @@ class NaiveModel {
   appliedTerm = 0;
   kv = new Map<string, { value: Json; index: number }>();
   quotes: Quote[] = [];
-  idempotency = new Map<string, { index: number; result: ApplyResult }>();
+  idempotency = new Map<string, { index: number; result: ApplyResult; request: Json }>();
   clientLog: CommittedClientEntry[] = [];
 
   constructor(private readonly retention: RetentionLimits) {}
@@ -132,10 +151,11 @@ class NaiveModel {
     if (command === null) return { ok: false, index: entry.index, error: 'invalid_command' };
     const id = command.idempotencyKey;
     const first = id === undefined ? undefined : this.idempotency.get(id);
-    if (first) return first.result;
+    const request = modelRequest(command);
+    if (first) return sameJson(first.request, request) ? first.result : { ok: false, index: entry.index, error: 'idempotency_key_reused' };
     const result = jsonCopy(this.execute(command, entry)) as ApplyResult;
     this.clientLog.push({ index: entry.index, term: entry.term, command: jsonCopy(command) as Command });
-    if (id !== undefined) this.idempotency.set(id, { index: entry.index, result });
+    if (id !== undefined) this.idempotency.set(id, { index: entry.index, result, request });
     return result;
   }
 
@@ -366,6 +386,7 @@ describe('state machine against a naive model (fast-check)', () => {
             expect(observe(source)).toEqual(expected);
             expect(observe(target)).toEqual(expected);
             expect(Buffer.from(target.snapshot()).equals(Buffer.from(source.snapshot()))).toBe(true);
+            expect(target.sizeBytes?.()).toBe(source.sizeBytes?.());
           } finally {
             closeAll();
           }
@@ -384,6 +405,11 @@ describe('state machine against a naive model (fast-check)', () => {
           subjects.forEach((sm, i) => batches(entries, i % 2 === 0 ? sizesA : sizesB).forEach((b) => sm.apply(b)));
           const bytes = subjects.map((sm) => Buffer.from(sm.snapshot()).toString('hex'));
           expect(new Set(bytes).size).toBe(1);
+          // The size the quota checks is counted the same way everywhere, and a replica restored
+          // from the image (which recounts every row) agrees with the running count.
+          const restored = fresh('sqlite', retention);
+          restored.restore(subjects[0]?.appliedIndex() ?? 0, 1, subjects[0]?.snapshot() ?? new Uint8Array());
+          expect(new Set([...subjects, restored].map((sm) => sm.sizeBytes?.())).size).toBe(1);
         } finally {
           closeAll();
         }
@@ -412,12 +438,48 @@ describe.each(IMPLS)('state machine (%s): examples', (impl) => {
 
   it('applies a retried write once and answers the retry with the first result', () => {
     const sm = fresh(impl);
-    const [first] = sm.apply([normal(1, put('k', 1, 'req-1'))]);
-    const [retry] = sm.apply([normal(2, put('k', 2, 'req-1'))]);
+    const [first] = sm.apply([normal(1, put('k', { a: 1, b: 2 }, 'req-1'))]);
+    const [retry] = sm.apply([normal(2, put('k', { b: 2, a: 1 }, 'req-1'))]);
     expect(first).toEqual({ ok: true, index: 1 });
     expect(retry).toEqual(first);
-    expect(sm.get('k')).toEqual({ key: 'k', value: 1, index: 1 });
+    expect(sm.get('k')).toEqual({ key: 'k', value: { a: 1, b: 2 }, index: 1 });
     expect(sm.clientEntriesFrom(0, 10).map((e) => e.index)).toEqual([1]);
+  });
+
+  // Issue 15 finding 7: PUT b under a's key answered 200 with a's index, and b was never written.
+  it('refuses a reused Idempotency-Key with a different request (idempotency_key_reused), changing nothing', () => {
+    const sm = fresh(impl);
+    expect(sm.apply([normal(1, put('a', 1, 'req-1'))])).toEqual([{ ok: true, index: 1 }]);
+    const quote = (index: number, text: string, postedAt: string): Entry => normal(index, JSON.stringify({ op: 'quote', text, author: 'x', postedAt, idempotencyKey: 'q' }));
+    expect(
+      sm.apply([
+        normal(2, put('b', 1, 'req-1')), // another key
+        normal(3, put('a', 2, 'req-1')), // another value
+        normal(4, JSON.stringify({ op: 'delete', key: 'a', idempotencyKey: 'req-1' })), // another op
+        normal(5, JSON.stringify({ op: 'cas', key: 'a', from: 1, to: 1, idempotencyKey: 'req-1' })),
+        quote(6, 'words', '2025-01-01T00:00:00.000Z'),
+        quote(7, 'words', '2030-01-01T00:00:00.000Z'), // same request: postedAt is the proposer's, not the client's
+        quote(8, 'other words', '2025-01-01T00:00:00.000Z'),
+      ]),
+    ).toEqual([
+      { ok: false, index: 2, error: 'idempotency_key_reused' },
+      { ok: false, index: 3, error: 'idempotency_key_reused' },
+      { ok: false, index: 4, error: 'idempotency_key_reused' },
+      { ok: false, index: 5, error: 'idempotency_key_reused' },
+      { ok: true, index: 6, quote: { index: 6, term: 1, text: 'words', author: 'x', postedAt: '2025-01-01T00:00:00.000Z' } },
+      { ok: true, index: 6, quote: { index: 6, term: 1, text: 'words', author: 'x', postedAt: '2025-01-01T00:00:00.000Z' } },
+      { ok: false, index: 8, error: 'idempotency_key_reused' },
+    ]);
+    expect(sm.get('a')).toEqual({ key: 'a', value: 1, index: 1 });
+    expect(sm.get('b')).toBeNull();
+    expect(sm.clientEntriesFrom(0, 10).map((e) => e.index)).toEqual([1, 6]);
+    // The hashes travel in the snapshot: a replica restored by InstallSnapshot decides the same.
+    const restored = fresh(other(impl));
+    restored.restore(8, 1, sm.snapshot());
+    expect(restored.apply([normal(9, put('a', 3, 'req-1')), normal(10, put('a', 1, 'req-1'))])).toEqual([
+      { ok: false, index: 9, error: 'idempotency_key_reused' },
+      { ok: true, index: 1 },
+    ]);
   });
 
   it('keeps a failed result for a retry (a cas that failed stays failed, even once it would succeed)', () => {
@@ -425,9 +487,10 @@ describe.each(IMPLS)('state machine (%s): examples', (impl) => {
     sm.apply([normal(1, put('k', { a: 1, b: 2 }))]);
     const cas = (index: number, from: Json, id?: string): Entry => normal(index, JSON.stringify(withId({ op: 'cas', key: 'k', from, to: 'done' }, id)));
     expect(sm.apply([cas(2, 'wrong', 'c1')])).toEqual([{ ok: false, index: 2, error: 'precondition_failed', current: { a: 1, b: 2 } }]);
-    expect(sm.apply([cas(3, { b: 2, a: 1 }, 'c1')])).toEqual([{ ok: false, index: 2, error: 'precondition_failed', current: { a: 1, b: 2 } }]);
-    expect(sm.apply([cas(4, { b: 2, a: 1 })])).toEqual([{ ok: true, index: 4 }]);
-    expect(sm.get('k')).toEqual({ key: 'k', value: 'done', index: 4 });
+    sm.apply([normal(3, put('k', 'wrong'))]);
+    expect(sm.apply([cas(4, 'wrong', 'c1')])).toEqual([{ ok: false, index: 2, error: 'precondition_failed', current: { a: 1, b: 2 } }]);
+    expect(sm.apply([cas(5, 'wrong')])).toEqual([{ ok: true, index: 5 }]);
+    expect(sm.get('k')).toEqual({ key: 'k', value: 'done', index: 5 });
   });
 
   it('turns entries that are not commands into invalid_command on every replica, touching nothing', () => {
@@ -492,13 +555,13 @@ describe.each(IMPLS)('state machine (%s): examples', (impl) => {
       noopsTo(sm, written - 1);
       sm.apply([normal(written, put('k', 'first', 'req'))]);
       noopsTo(sm, retryAt - 1);
-      const [result] = sm.apply([normal(retryAt, put('k', 'retry', 'req'))]);
+      const [result] = sm.apply([normal(retryAt, put('k', 'first', 'req'))]);
       if (retryAt === lastKept) {
         expect(result).toEqual({ ok: true, index: written });
-        expect(sm.get('k')?.value).toBe('first');
+        expect(sm.get('k')?.index).toBe(written);
       } else {
         expect(result).toEqual({ ok: true, index: retryAt });
-        expect(sm.get('k')?.value).toBe('retry');
+        expect(sm.get('k')?.index).toBe(retryAt);
       }
     }
   });
@@ -511,6 +574,105 @@ describe.each(IMPLS)('state machine (%s): examples', (impl) => {
     sm.apply([normal(8, put('k', 8))]);
     expect(indexes()).toEqual([5, 6, 7, 8]);
     expect(sm.clientEntriesFrom(6, 2).map((e) => e.index)).toEqual([6, 7]);
+  });
+});
+
+// ---------------------------------------------------------------- issue 15: hostile entries
+
+/** `[[[...]]]` nested `depth` deep around `inner`. */
+function nested(depth: number, inner: Json = 1): Json {
+  let value: Json = inner;
+  for (let i = 0; i < depth; i++) value = [value];
+  return value;
+}
+
+describe.each(IMPLS)('state machine (%s): poison entries and failures (issue 15)', (impl) => {
+  afterAll(closeAll);
+
+  // Finding 1: a cas whose `from` nested 3,500 deep overflowed canonicalJson's stack on apply,
+  // on every node, and again after every restart. Built as text: JSON.stringify would overflow too.
+  const deepText = (depth: number): string => `${'['.repeat(depth)}1${']'.repeat(depth)}`;
+  const poison = (depth: number, field: 'value' | 'from' | 'to'): string =>
+    field === 'value' ? `{"op":"put","key":"k","value":${deepText(depth)}}` : `{"op":"cas","key":"k","from":${field === 'from' ? deepText(depth) : '1'},"to":${field === 'to' ? deepText(depth) : '2'}}`;
+
+  it.each(['value', 'from', 'to'] as const)('turns a %s nested 3,500 (and 100,000) deep into invalid_command, and goes on', (field) => {
+    const sm = fresh(impl);
+    sm.apply([normal(1, put('k', 1))]);
+    const results = sm.apply([normal(2, poison(3_500, field)), normal(3, poison(100_000, field)), normal(4, put('k', 2))]);
+    expect(results).toEqual([
+      { ok: false, index: 2, error: 'invalid_command' },
+      { ok: false, index: 3, error: 'invalid_command' },
+      { ok: true, index: 4 },
+    ]);
+    expect(sm.get('k')).toEqual({ key: 'k', value: 2, index: 4 });
+    expect(sm.clientEntriesFrom(0, 10).map((e) => e.index)).toEqual([1, 4]);
+  });
+
+  it('accepts values exactly MAX_JSON_DEPTH (64) deep, refuses 65', () => {
+    const sm = fresh(impl);
+    sm.apply([normal(1, put('k', nested(63, {})))]);
+    expect(sm.apply([normal(2, JSON.stringify({ op: 'cas', key: 'k', from: nested(63, {}), to: nested(64) }))])).toEqual([{ ok: true, index: 2 }]);
+    expect(sm.apply([normal(3, put('k', nested(65)))])).toEqual([{ ok: false, index: 3, error: 'invalid_command' }]);
+    expect(sm.get('k')?.value).toEqual(nested(64));
+  });
+
+  it('records a logic error while applying as apply_failed, changing nothing, and keeps storage failures fatal', () => {
+    const sm = fresh(impl);
+    sm.apply([normal(1, put('k', 1)), normal(2, put('bug', 1))]);
+    const store = sm as unknown as StateStore;
+    /** The real store, with getKv replaced (a Proxy, so every other call and field is the real one's). */
+    const withGetKv = (getKv: (key: string) => KvRecord | null): StateStore =>
+      new Proxy(store, { get: (target, prop) => (prop === 'getKv' ? getKv : (Reflect.get(target, prop) as unknown)) });
+    // A logic error in the state machine's own code (not the data store): injected for key "bug".
+    const withBug = withGetKv((key) => {
+      if (key === 'bug') throw new TypeError('a bug in apply');
+      return store.getKv(key);
+    });
+    const cas = (key: string): Entry => normal(3, JSON.stringify({ op: 'cas', key, from: 1, to: 2, idempotencyKey: 'i' }));
+    expect(applyEntry(withBug, cas('bug'), 2)).toEqual({ ok: false, index: 3, error: 'apply_failed' });
+    expect(sm.appliedIndex()).toBe(3);
+    expect(sm.get('bug')).toEqual({ key: 'bug', value: 1, index: 2 });
+    expect(sm.clientEntriesFrom(0, 10).map((e) => e.index)).toEqual([1, 2]);
+    const broken = withGetKv(() => {
+      throw new CorruptionError('kv key "k"');
+    });
+    expect(() => applyEntry(broken, normal(4, JSON.stringify({ op: 'delete', key: 'k' })), 3)).toThrow(CorruptionError);
+    const io = withGetKv(() => {
+      throw new StateStorageError('disk I/O error');
+    });
+    expect(() => applyEntry(io, normal(4, JSON.stringify({ op: 'delete', key: 'k' })), 3)).toThrow(StateStorageError);
+  });
+
+  it('counts its size for the quota: puts, overwrites, deletes, quotes and idempotency records', () => {
+    const sm = fresh(impl);
+    expect(sm.sizeBytes?.()).toBe(0);
+    sm.apply([normal(1, put('ключ', 'x'.repeat(100)))]);
+    expect(sm.sizeBytes?.()).toBe(kvRowBytes('ключ', JSON.stringify('x'.repeat(100))));
+    sm.apply([normal(2, put('ключ', 'y'))]);
+    expect(sm.sizeBytes?.()).toBe(kvRowBytes('ключ', '"y"'));
+    sm.apply([normal(3, JSON.stringify({ op: 'delete', key: 'ключ' }))]);
+    expect(sm.sizeBytes?.()).toBe(0);
+    sm.apply([normal(4, quote('words'))]);
+    expect(sm.sizeBytes?.()).toBe(quoteRowBytes({ text: 'words', author: 'a', postedAt: '2025-01-01T00:00:00.000Z' }));
+    const before = sm.sizeBytes?.() ?? 0;
+    sm.apply([normal(5, put('k', 1, 'id-1'))]);
+    expect(sm.sizeBytes?.()).toBe(before + kvRowBytes('k', '1') + idempotencyRowBytes('id-1', JSON.stringify({ ok: true, index: 5 }), requestHash({ op: 'put', key: 'k', value: 1 })));
+  });
+});
+
+describe('quota check (SPEC §5)', () => {
+  it('refuses growth past the quota, allows deletes and shrinking writes', () => {
+    const sm = new MemoryStateMachine();
+    sm.apply([normal(1, put('k', 'x'.repeat(1000)))]);
+    const size = sm.sizeBytes();
+    const putCommand = (key: string, value: Json): Command => ({ op: 'put', key, value });
+    expect(quotaProblem(sm, putCommand('other', 'x'.repeat(100)), size + 50)).toMatch(/quota of \d+ bytes/);
+    expect(quotaProblem(sm, putCommand('other', 'x'), size + 50)).toBeNull();
+    expect(quotaProblem(sm, putCommand('k', 'x'.repeat(500)), size)).toBeNull(); // shrinks
+    expect(quotaProblem(sm, putCommand('k', 'x'.repeat(1001)), size)).toMatch(/grow it by 1/);
+    expect(quotaProblem(sm, { op: 'delete', key: 'k' }, 10)).toBeNull();
+    expect(quotaProblem(sm, { op: 'cas', key: 'k', from: 1, to: 'x'.repeat(10) }, size)).toBeNull();
+    expect(quotaProblem(sm, { op: 'quote', text: 'hi', author: 'a', postedAt: 't' }, size)).toMatch(/quota/);
   });
 });
 
@@ -543,8 +705,9 @@ describe('snapshot image and key order', () => {
       sm.restore(3, 2, v1);
       expect(sm.get('k')).toEqual({ key: 'k', value: { a: 1 }, index: 2 });
       expect(sm.clientEntriesFrom(0, 10).map((e) => e.command.op)).toEqual(['put', 'quote']);
+      // A record from before request hashes were kept answers any retry with its first result.
       expect(sm.apply([normal(4, put('k', 'again', 'req'), 2)])).toEqual([{ ok: true, index: 2 }]);
-      expect(new Packr({ useRecords: false, moreTypes: false }).unpackMultiple(sm.snapshot() as Buffer)?.[0]).toMatchObject({ version: 3 });
+      expect(new Packr({ useRecords: false, moreTypes: false }).unpackMultiple(sm.snapshot() as Buffer)?.[0]).toMatchObject({ version: 4 });
     }
     closeAll();
   });

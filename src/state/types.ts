@@ -21,8 +21,18 @@ export type ApplyResult =
   | { ok: true; index: number; quote?: Quote }
   | { ok: false; index: number; error: 'not_found' }
   | { ok: false; index: number; error: 'precondition_failed'; current: unknown }
-  /** A normal entry whose data is not a valid Command (never proposed by the API). */
-  | { ok: false; index: number; error: 'invalid_command' };
+  /**
+   * A normal entry whose data is not a valid Command (never proposed by the API): not JSON,
+   * a missing field, or a value nested deeper than MAX_JSON_DEPTH.
+   */
+  | { ok: false; index: number; error: 'invalid_command' }
+  /** The Idempotency-Key was first used with a different request (SPEC §3, 422); nothing changed. */
+  | { ok: false; index: number; error: 'idempotency_key_reused' }
+  /**
+   * Applying the command failed with a logic error (a bug, not storage): recorded the same way
+   * on every replica, which changed nothing and moved on, so one entry never becomes a crash loop.
+   */
+  | { ok: false; index: number; error: 'apply_failed' };
 
 /** A KV read result. */
 export interface KvRecord {
@@ -63,6 +73,12 @@ export interface StateMachine {
    */
   buildImage(): Promise<SnapshotImage>;
   restore(index: number, term: number, data: Uint8Array): void;
+  /**
+   * The size of the applied state in bytes (keys, values, quotes and idempotency records, as
+   * counted by state-size.ts), for the --quota-bytes check (SPEC §5). Optional: a state
+   * machine without it has no quota (test doubles).
+   */
+  sizeBytes?(): number;
 }
 
 /** A state image and the applied index and term it holds. */

@@ -64,7 +64,8 @@ describe('quote routes (SPEC §3)', () => {
     // The same key first used for a KV write cannot produce a quote.
     await call(url, 'PUT', '/api/kv/k', { value: 1 }, { 'idempotency-key': 'shared' });
     const clash = await call(url, 'POST', '/api/quotes', { text: 'clash' }, { 'idempotency-key': 'shared' });
-    expect(clash.status).toBe(400);
+    expect(clash.status).toBe(422);
+    expect(clash.body.error).toBe('idempotency_key_reused');
     expect(clash.body.field).toBe('Idempotency-Key');
   });
 
