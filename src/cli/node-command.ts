@@ -46,6 +46,8 @@ export async function runNode(config: NodeConfig): Promise<void> {
     listen: config.raft,
     peers,
     secret: config.secret ?? undefined,
+    tls: config.tls ?? undefined,
+    insecure: config.insecure,
     advertise: { http: config.advertiseHttp },
     logger: logger.child({ component: 'transport' }),
   });
@@ -87,6 +89,7 @@ export async function runNode(config: NodeConfig): Promise<void> {
     // Debug-only mutation for the fault harness (test/fault/unsafe-reads.test.ts): it breaks SPEC §2 "Reads" on purpose.
     logger.warn('UNSAFE DEBUG SWITCH ON (--unsafe-local-reads / RAFTQUOTES_UNSAFE_LOCAL_READS): linearizable reads skip ReadIndex and are served from local state, so they can be stale. Never use this outside tests.');
   }
+  if (config.tls) installTlsReload(transport, logger);
   installSignalHandlers(async () => {
     await node.stop();
     await Promise.allSettled([api.close(), controller.close()]);
@@ -110,6 +113,18 @@ function installSignalHandlers(stop: () => Promise<void>, logger: { info(msg: st
   };
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
+}
+
+/** SIGHUP re-reads the peer certificates; on error the old ones stay in use (SPEC §7). */
+function installTlsReload(transport: TcpTransport, logger: { info(msg: string): void; error(msg: string): void }): void {
+  process.on('SIGHUP', () => {
+    try {
+      transport.reloadTls();
+      logger.info('SIGHUP: peer TLS certificates reloaded; new peer connections use them');
+    } catch (err) {
+      logger.error(`SIGHUP: peer TLS certificates NOT reloaded, the previous ones stay in use: ${(err as Error).message}`);
+    }
+  });
 }
 
 /**
