@@ -19,7 +19,7 @@ import { KEEPALIVE_DELAY_MS } from './limits.js';
 import { limitKey, logLimited, type RepeatLimiter, type TransportLogger } from './log.js';
 import { checkMessage } from './message-shape.js';
 import { FRAME_TAG_BYTES, FrameOpener } from './session-mac.js';
-import { certificateNames } from './tls-identity.js';
+import { certificateNames, verifyPeerCertificate, type PeerTls } from './tls-identity.js';
 
 /** What an accepted connection needs from its transport. */
 export interface InboundContext {
@@ -28,8 +28,8 @@ export interface InboundContext {
   mode: AuthMode;
   /** The shared secret (secret mode only). */
   secret: Buffer | null;
-  /** The TLS context new connections use (TLS mode only; it changes on reloadTls). */
-  tlsContext(): tls.SecureContext | null;
+  /** The TLS context and CA new connections use (TLS mode only; they change on reloadTls). */
+  tls(): PeerTls | null;
   http: string;
   /** Node ids allowed to connect (the configured peers). */
   peers: ReadonlySet<NodeId>;
@@ -82,11 +82,13 @@ export class InboundConnection {
     socket.setKeepAlive(true, KEEPALIVE_DELAY_MS);
     socket.on('error', () => socket.destroy());
     this.handshakeTimer = setTimeout(() => this.refuse('handshake-timeout', `handshake not done within ${ctx.handshakeTimeoutMs} ms`), ctx.handshakeTimeoutMs);
-    const context = ctx.mode === 'tls' ? ctx.tlsContext() : null;
-    if (context) {
-      // rejectUnauthorized is checked by hand in onSecure, so the refusal is logged with its reason.
-      const secure = new tls.TLSSocket(socket, { isServer: true, secureContext: context, requestCert: true, rejectUnauthorized: false });
-      secure.once('secure', () => this.onSecure(secure));
+    const peerTls = ctx.mode === 'tls' ? ctx.tls() : null;
+    if (peerTls) {
+      // requestCert + rejectUnauthorized: a dialer without a certificate fails the TLS
+      // handshake; the chain itself is checked in onSecure (a hand-wrapped socket gets no
+      // tls.Server verification), so the refusal is logged with its reason.
+      const secure = new tls.TLSSocket(socket, { isServer: true, secureContext: peerTls.context, requestCert: true, rejectUnauthorized: true });
+      secure.once('secure', () => this.onSecure(secure, peerTls));
       secure.on('error', (err: NodeJS.ErrnoException) => this.onTlsError(err));
       this.stream = secure;
       this.state = 'tls';
@@ -119,9 +121,10 @@ export class InboundConnection {
 
   // ------------------------------------------------------------------ TLS
 
-  private onSecure(secure: tls.TLSSocket): void {
+  private onSecure(secure: tls.TLSSocket, peerTls: PeerTls): void {
     if (this.state !== 'tls') return;
-    if (!secure.authorized) return this.refuse('refused-tls', `certificate not accepted: ${String(secure.authorizationError ?? 'no client certificate')}`, { silent: true });
+    const problem = verifyPeerCertificate(secure.getPeerX509Certificate(), peerTls.ca);
+    if (problem) return this.refuse('refused-tls', `certificate not accepted: ${problem}`, { silent: true });
     this.certNames = certificateNames(secure.getPeerCertificate());
     this.state = 'hello';
   }

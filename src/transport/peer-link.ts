@@ -7,7 +7,7 @@ import { backoffDelay, KEEPALIVE_DELAY_MS, STABLE_LINK_MS, type TransportLimits 
 import { limitKey, logLimited, type RepeatLimiter, type TransportLogger } from './log.js';
 import { SendQueue } from './send-queue.js';
 import { FRAME_TAG_BYTES, FrameSealer } from './session-mac.js';
-import { expectPeerIdentity } from './tls-identity.js';
+import { expectPeerIdentity, type PeerTls } from './tls-identity.js';
 import type { PeerLinkStats } from './types.js';
 
 /** What an outbound link needs from its transport. */
@@ -18,7 +18,7 @@ export interface PeerLinkContext {
   /** The shared secret (secret mode only). */
   secret: Buffer | null;
   /** The TLS context for new dials (TLS mode only; it changes on reloadTls). */
-  tlsContext(): tls.SecureContext | null;
+  tls(): PeerTls | null;
   limits: TransportLimits;
   logger: TransportLogger;
   limiter: RepeatLimiter;
@@ -124,7 +124,7 @@ export class PeerLink {
   private dial(): void {
     this.state = 'connecting';
     this.blocked = false;
-    const context = this.ctx.mode === 'tls' ? this.ctx.tlsContext() : null;
+    const context = this.ctx.mode === 'tls' ? (this.ctx.tls()?.context ?? null) : null;
     const options = { host: this.address.host, port: this.address.port, noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_DELAY_MS };
     const socket = context
       ? tls.connect({ ...options, secureContext: context, servername: sniName(this.peer), checkServerIdentity: expectPeerIdentity(this.peer), rejectUnauthorized: true })

@@ -1,5 +1,4 @@
 import net from 'node:net';
-import type tls from 'node:tls';
 import type { Message, NodeId } from '../raft/types.js';
 import { encodeFrame, FRAME_HEADER_BYTES } from './frame-codec.js';
 import type { AuthMode } from './handshake.js';
@@ -7,7 +6,7 @@ import { InboundConnection, type InboundContext } from './inbound-connection.js'
 import { resolveLimits, type TransportLimits } from './limits.js';
 import { limitKey, logLimited, RepeatLimiter, type TransportLogger } from './log.js';
 import { PeerLink, type PeerLinkContext } from './peer-link.js';
-import { loadPeerTlsContext, type PeerTlsFiles } from './tls-identity.js';
+import { loadPeerTls, type PeerTls, type PeerTlsFiles } from './tls-identity.js';
 import type { PeerLinkStats, Transport } from './types.js';
 
 /** A host and port to listen on or dial. */
@@ -50,7 +49,7 @@ export class TcpTransport implements Transport {
   private readonly limits: TransportLimits;
   private readonly mode: AuthMode;
   private readonly secret: Buffer | null;
-  private tlsContext: tls.SecureContext | null = null;
+  private peerTls: PeerTls | null = null;
   private readonly limiter = new RepeatLimiter();
   private readonly links = new Map<NodeId, PeerLink>();
   private readonly inbound = new Set<InboundConnection>();
@@ -72,7 +71,7 @@ export class TcpTransport implements Transport {
     this.limits = resolveLimits(options.limits);
     this.mode = options.tls ? 'tls' : options.secret !== undefined ? 'secret' : options.insecure === true ? 'insecure' : failUnauthenticated();
     this.secret = this.mode === 'secret' ? Buffer.from(options.secret as string, 'utf8') : null;
-    if (options.tls) this.tlsContext = loadPeerTlsContext(options.tls);
+    if (options.tls) this.peerTls = loadPeerTls(options.tls);
     const linkContext = this.linkContext();
     for (const [peer, address] of Object.entries(options.peers)) this.links.set(peer, new PeerLink(peer, address, linkContext));
     this.inboundContext = this.makeInboundContext();
@@ -172,7 +171,7 @@ export class TcpTransport implements Transport {
    */
   reloadTls(): void {
     if (!this.options.tls) throw new Error('peer TLS is not configured');
-    this.tlsContext = loadPeerTlsContext(this.options.tls);
+    this.peerTls = loadPeerTls(this.options.tls);
   }
 
   /** Destroys every socket, stops listening, clears every timer. Idempotent. */
@@ -243,7 +242,7 @@ export class TcpTransport implements Transport {
       clusterId: this.options.clusterId,
       mode: this.mode,
       secret: this.secret,
-      tlsContext: () => this.tlsContext,
+      tls: () => this.peerTls,
       limits: this.limits,
       logger: this.options.logger,
       limiter: this.limiter,
@@ -258,7 +257,7 @@ export class TcpTransport implements Transport {
       clusterId: this.options.clusterId,
       mode: this.mode,
       secret: this.secret,
-      tlsContext: () => this.tlsContext,
+      tls: () => this.peerTls,
       http: this.options.advertise.http,
       peers: new Set(this.links.keys()),
       maxFrameBytes: this.limits.maxFrameBytes,

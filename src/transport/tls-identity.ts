@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
 import type { NodeId } from '../raft/types.js';
@@ -21,8 +22,14 @@ export class TlsConfigError extends Error {
   }
 }
 
+/** What a node needs to speak TLS to peers: the context, and the CA to check dialers against. */
+export interface PeerTls {
+  context: tls.SecureContext;
+  ca: X509Certificate;
+}
+
 /** Reads the files and builds the context both sides of a peer connection use. Throws TlsConfigError. */
-export function loadPeerTlsContext(files: PeerTlsFiles): tls.SecureContext {
+export function loadPeerTls(files: PeerTlsFiles): PeerTls {
   let pem: { cert: Buffer; key: Buffer; ca: Buffer };
   try {
     pem = { cert: readFileSync(files.cert), key: readFileSync(files.key), ca: readFileSync(files.ca) };
@@ -30,7 +37,7 @@ export function loadPeerTlsContext(files: PeerTlsFiles): tls.SecureContext {
     throw new TlsConfigError(`cannot read peer TLS files: ${(err as Error).message}`, { cause: err });
   }
   try {
-    return tls.createSecureContext({ ...pem, minVersion: MIN_PEER_TLS_VERSION });
+    return { context: tls.createSecureContext({ ...pem, minVersion: MIN_PEER_TLS_VERSION }), ca: new X509Certificate(pem.ca) };
   } catch (err) {
     throw new TlsConfigError(`unusable peer TLS files (${files.cert}, ${files.key}, ${files.ca}): ${(err as Error).message}`, { cause: err });
   }
@@ -64,4 +71,17 @@ export function expectPeerIdentity(peer: NodeId): (host: string, cert: tls.PeerC
     err.code = 'ERR_PEER_IDENTITY';
     return err;
   };
+}
+
+/**
+ * Checks a dialer's certificate against the cluster CA (what rejectUnauthorized does for a
+ * tls.Server; an accepted socket wrapped by hand must do it itself): issued and signed by
+ * the CA, and within its validity period. The CA signs node certificates directly (SPEC §7,
+ * `raftquotes certs`); intermediate CAs are not supported. Returns null or the problem.
+ */
+export function verifyPeerCertificate(cert: X509Certificate | undefined, ca: X509Certificate, now = Date.now()): string | null {
+  if (!cert) return 'no client certificate';
+  if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey)) return `certificate of ${JSON.stringify(cert.subject.slice(0, 80))} is not signed by the cluster CA`;
+  if (now < Date.parse(cert.validFrom) || now > Date.parse(cert.validTo)) return `certificate outside its validity (${cert.validFrom} .. ${cert.validTo})`;
+  return null;
 }
