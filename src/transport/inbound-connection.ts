@@ -17,7 +17,7 @@ import {
 } from './handshake.js';
 import { KEEPALIVE_DELAY_MS } from './limits.js';
 import { limitKey, logLimited, type RepeatLimiter, type TransportLogger } from './log.js';
-import { checkMessage } from './message-shape.js';
+import { checkMessage, rejectionCategory } from './message-shape.js';
 import { FRAME_TAG_BYTES, FrameOpener } from './session-mac.js';
 import { certificateNames, verifyPeerCertificate, type PeerTls } from './tls-identity.js';
 
@@ -160,18 +160,19 @@ export class InboundConnection {
   private onRaftFrame(sealed: Buffer): void {
     const payload = this.opener ? this.opener.open(sealed) : sealed;
     if (payload === null) return this.protocolError('bad frame MAC (altered, injected, replayed or reordered frame)', 'bad-mac');
-    let checked: ReturnType<typeof checkMessage>;
+    let value: unknown;
     try {
-      checked = checkMessage(decodePayload(payload), this.peer as NodeId, this.ctx.selfId);
+      value = decodePayload(payload);
     } catch (err) {
       this.protocolError((err as FrameError).message);
       return;
     }
-    if ('reason' in checked) return this.protocolError(`dropped hostile or malformed message: ${checked.reason}`, 'bad-message');
+    const checked = checkMessage(value, this.peer as NodeId, this.ctx.selfId);
+    if ('reason' in checked) return this.protocolError(`dropped hostile or malformed message: ${checked.reason}`, rejectionCategory(value));
     this.ctx.onMessage(checked.message);
   }
 
-  private protocolError(reason: string, category: 'bad-mac' | 'bad-message' | 'bad-frame' = 'bad-frame'): void {
+  private protocolError(reason: string, category = 'bad-frame'): void {
     if (this.state !== 'open') return this.refuse('refused-handshake', reason);
     logLimited(this.ctx.limiter, this.ctx.logger, 'warn', limitKey(category, this.peer as NodeId), { peer: this.peer, remote: this.remote, reason }, `closing connection from ${this.peer} (${this.remote}): ${reason}`);
     this.destroy();

@@ -137,6 +137,15 @@ export function checkMessage(value: unknown, peer: NodeId, selfId: NodeId): { me
   return { message: value as unknown as Message };
 }
 
+/**
+ * A fixed log category for a rejected value: its message type when it is one of ours (13
+ * at most), else "other", so a peer cannot mint log keys.
+ */
+export function rejectionCategory(value: unknown): string {
+  const type = isRecord(value) ? value.type : undefined;
+  return typeof type === 'string' && Object.hasOwn(SHAPES, type) ? `bad-message:${type}` : 'bad-message:other';
+}
+
 function isRecord(value: unknown): value is Fields {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
 }
