@@ -50,7 +50,7 @@ type InboundState = 'tls' | 'hello' | 'auth' | 'open' | 'closed';
  * Categories of rate-limited log lines (fixed strings: a peer never chooses a log key).
  * The limiter keys them by the remote address.
  */
-type RefusalCategory = 'refused-tls' | 'refused-handshake' | 'refused-auth' | 'refused-member' | 'handshake-timeout';
+type RefusalCategory = 'refused-tls' | 'refused-cert' | 'refused-handshake' | 'refused-auth' | 'refused-member' | 'handshake-timeout';
 
 /**
  * One accepted peer connection. Runs the acceptor's side of the handshake, then only reads:
@@ -124,7 +124,7 @@ export class InboundConnection {
   private onSecure(secure: tls.TLSSocket, peerTls: PeerTls): void {
     if (this.state !== 'tls') return;
     const problem = verifyPeerCertificate(secure.getPeerX509Certificate(), peerTls.ca);
-    if (problem) return this.refuse('refused-tls', `certificate not accepted: ${problem}`, { silent: true });
+    if (problem) return this.refuse('refused-cert', `certificate not accepted: ${problem}`, { silent: true });
     this.certNames = certificateNames(secure.getPeerCertificate());
     this.state = 'hello';
   }
