@@ -49,6 +49,8 @@ export async function runNode(config: NodeConfig): Promise<void> {
     listen: config.raft,
     peers,
     secret: config.secret ?? undefined,
+    tls: config.tls ?? undefined,
+    insecure: config.insecure,
     advertise: { http: config.advertiseHttp },
     logger: logger.child({ component: 'transport' }),
   });
@@ -117,6 +119,7 @@ function installSignalHandlers(stop: () => Promise<void>, logger: { info(msg: st
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
 }
+
 
 /**
  * Entries kept behind a snapshot, so a briefly lagging follower catches up from the log

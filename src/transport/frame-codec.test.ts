@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { decodePayload, encodeFrame, FRAME_HEADER_BYTES, FrameDecoder, FrameError } from './frame-codec.js';
-import { handshakeMac, macMatches, newNonce, parseHandshake, type Transcript } from './handshake.js';
+import { HANDSHAKE_VERSION, handshakeMac, macMatches, newNonce, parseHandshake, sessionKey, type Transcript } from './handshake.js';
 import { backoffDelay, resolveLimits } from './limits.js';
-import { RepeatLimiter } from './log.js';
-import { checkMessage } from './message-shape.js';
+import { limitKey, RepeatLimiter } from './log.js';
+import { checkMessage, MAX_ENTRIES_PER_MESSAGE, MAX_INDEX, MAX_TERM } from './message-shape.js';
+import { FRAME_TAG_BYTES, FrameOpener, FrameSealer } from './session-mac.js';
 import { SendQueue } from './send-queue.js';
 
 const appendEntries = {
@@ -79,6 +80,21 @@ describe('message shape check', () => {
     ['a forged sender', { ...appendEntries, from: 'Node3' }],
     ['another recipient', { ...appendEntries, to: 'Node4' }],
     ['a hostile toString', { ...appendEntries, term: { toString: 1 } }],
+    ['a term above MAX_TERM', { ...appendEntries, term: MAX_TERM + 1 }],
+    ['a term of 2^53-1', { ...appendEntries, term: Number.MAX_SAFE_INTEGER }],
+    ['a fractional index', { ...appendEntries, prevLogIndex: 1.5 }],
+    ['a commit above MAX_INDEX', { ...appendEntries, commit: MAX_INDEX + 1 }],
+    ['entries that are not an array', { ...appendEntries, entries: 'x' }],
+    ['too many entries', { ...appendEntries, entries: new Array(MAX_ENTRIES_PER_MESSAGE + 1).fill(0) }],
+    ['an entry of an unknown type', { ...appendEntries, entries: [{ index: 6, term: 2, type: 'exec', data: '' }] }],
+    ['an entry without data', { ...appendEntries, entries: [{ index: 6, term: 2, type: 'normal' }] }],
+    ['an entry newer than the leader term', { ...appendEntries, entries: [{ index: 6, term: 3, type: 'normal', data: '' }] }],
+    ['a missing field', { type: 'RequestVote', from: 'Node1', to: 'Node2', term: 1, lastLogIndex: 0, lastLogTerm: 0 }],
+    ['a boolean as a number', { type: 'PreVoteResponse', from: 'Node1', to: 'Node2', term: 1, granted: 1 }],
+    ['a long request id', { type: 'ReadIndex', from: 'Node1', to: 'Node2', term: 1, requestId: 'r'.repeat(10_000) }],
+    ['snapshot voters that are not ids', { type: 'InstallSnapshot', from: 'Node1', to: 'Node2', term: 2, meta: { index: 1, term: 1, voters: [1] }, offset: 0, chunk: new Uint8Array(1), done: false }],
+    ['a snapshot chunk that is not bytes', { type: 'InstallSnapshot', from: 'Node1', to: 'Node2', term: 2, meta: { index: 1, term: 1, voters: ['Node1'] }, offset: 0, chunk: 'abc', done: false }],
+    ['a prototype key as type', { ...appendEntries, type: 'constructor' }],
   ])('rejects %s', (_name, value) => {
     expect(checkMessage(value, 'Node1', 'Node2')).toHaveProperty('reason');
   });
@@ -89,25 +105,61 @@ describe('handshake', () => {
   const secret = Buffer.from('s3cret');
 
   it('binds the MAC to the role, the secret and the transcript', () => {
-    const dialerMac = handshakeMac(secret, 'dialer', transcript, 'http://127.0.0.1:8081');
-    expect(macMatches(dialerMac, handshakeMac(secret, 'dialer', transcript, 'http://127.0.0.1:8081'))).toBe(true);
-    expect(macMatches(dialerMac, handshakeMac(secret, 'acceptor', transcript, 'http://127.0.0.1:8081'))).toBe(false);
-    expect(macMatches(dialerMac, handshakeMac(Buffer.from('other'), 'dialer', transcript, 'http://127.0.0.1:8081'))).toBe(false);
-    expect(macMatches(dialerMac, handshakeMac(secret, 'dialer', { ...transcript, acceptorNonce: newNonce() }, 'http://127.0.0.1:8081'))).toBe(false);
-    expect(macMatches(dialerMac, handshakeMac(secret, 'dialer', transcript, 'http://evil:1'))).toBe(false);
+    const dialerMac = handshakeMac(secret, 'dialer', transcript);
+    expect(macMatches(dialerMac, handshakeMac(secret, 'dialer', transcript))).toBe(true);
+    expect(macMatches(dialerMac, handshakeMac(secret, 'acceptor', transcript))).toBe(false);
+    expect(macMatches(dialerMac, handshakeMac(Buffer.from('other'), 'dialer', transcript))).toBe(false);
+    expect(macMatches(dialerMac, handshakeMac(secret, 'dialer', { ...transcript, acceptorNonce: newNonce() }))).toBe(false);
+    expect(macMatches(dialerMac, handshakeMac(secret, 'dialer', { ...transcript, clusterId: 'd' }))).toBe(false);
+    const welcomeMac = handshakeMac(secret, 'acceptor', transcript, 'http://127.0.0.1:8081');
+    expect(macMatches(welcomeMac, handshakeMac(secret, 'acceptor', transcript, 'http://evil:1'))).toBe(false);
     expect(macMatches(dialerMac, dialerMac.subarray(0, 16))).toBe(false);
     expect(macMatches(dialerMac, null)).toBe(false);
   });
 
   it('parses only the expected kinds with well-formed fields', () => {
-    const hello = { kind: 'hello', version: 1, clusterId: 'c', from: 'Node1', to: 'Node2', http: 'http://127.0.0.1:8081', nonce: newNonce(), auth: false };
+    const hello = { kind: 'hello', version: HANDSHAKE_VERSION, mode: 'secret', clusterId: 'c', from: 'Node1', to: 'Node2', nonce: newNonce() };
     expect(parseHandshake(hello, ['hello'])).toHaveProperty('frame');
     expect(parseHandshake(hello, ['welcome'])).toHaveProperty('reason');
-    expect(parseHandshake({ ...hello, version: 2 }, ['hello'])).toHaveProperty('reason');
-    expect(parseHandshake({ ...hello, http: 'javascript:alert(1)' }, ['hello'])).toHaveProperty('reason');
+    expect(parseHandshake({ ...hello, version: 1 }, ['hello'])).toHaveProperty('reason');
+    expect(parseHandshake({ ...hello, mode: 'none' }, ['hello'])).toHaveProperty('reason');
     expect(parseHandshake({ ...hello, nonce: new Uint8Array(3) }, ['hello'])).toHaveProperty('reason');
     expect(parseHandshake({ ...hello, from: 'x'.repeat(1000) }, ['hello'])).toHaveProperty('reason');
+    expect(parseHandshake({ kind: 'welcome', from: 'Node2', http: 'javascript:alert(1)', mac: null }, ['welcome'])).toHaveProperty('reason');
     expect(parseHandshake(null, ['hello'])).toHaveProperty('reason');
+  });
+});
+
+describe('per-frame MAC', () => {
+  const transcript: Transcript = { clusterId: 'c', dialer: 'Node1', acceptor: 'Node2', dialerNonce: newNonce(), acceptorNonce: newNonce() };
+  const key = sessionKey(Buffer.from('s3cret-s3cret-s3cret'), transcript);
+  /** Seals frames and returns the payload+tag the decoder would hand to the opener. */
+  const sealedPayloads = (sealer: FrameSealer, values: unknown[]): Buffer[] =>
+    values.map((value) => {
+      const frame = encodeFrame(value);
+      return Buffer.concat([frame.subarray(FRAME_HEADER_BYTES), sealer.seal(frame)]);
+    });
+
+  it('derives a key per connection: other nonces or ids give another key', () => {
+    expect(key.equals(sessionKey(Buffer.from('s3cret-s3cret-s3cret'), transcript))).toBe(true);
+    expect(key.equals(sessionKey(Buffer.from('s3cret-s3cret-s3cret'), { ...transcript, dialerNonce: newNonce() }))).toBe(false);
+    expect(key.equals(sessionKey(Buffer.from('s3cret-s3cret-s3cret'), { ...transcript, dialer: 'Node3' }))).toBe(false);
+  });
+
+  it('opens frames in order and refuses altered, replayed, reordered or foreign frames', () => {
+    const [a, b, c] = sealedPayloads(new FrameSealer(key), [{ n: 1 }, { n: 2 }, { n: 3 }]) as [Buffer, Buffer, Buffer];
+    expect(a.length).toBe(encodeFrame({ n: 1 }).length - FRAME_HEADER_BYTES + FRAME_TAG_BYTES);
+    const opener = new FrameOpener(key);
+    expect(decodePayload(opener.open(a) as Buffer)).toEqual({ n: 1 });
+    expect(opener.open(a)).toBeNull(); // replay
+    expect(opener.open(c)).toBeNull(); // reorder (b skipped)
+    const flipped = Buffer.from(b);
+    flipped[0] = (flipped[0] as number) ^ 1;
+    expect(opener.open(flipped)).toBeNull();
+    expect(decodePayload(opener.open(b) as Buffer)).toEqual({ n: 2 }); // failures consumed nothing
+    const foreign = sealedPayloads(new FrameSealer(sessionKey(Buffer.from('s3cret-s3cret-s3cret'), { ...transcript, acceptorNonce: newNonce() })), [{ n: 1 }, { n: 2 }, { n: 3 }]);
+    expect(opener.open(foreign[2] as Buffer)).toBeNull(); // right position, other connection
+    expect(opener.open(Buffer.alloc(FRAME_TAG_BYTES))).toBeNull();
   });
 });
 
@@ -168,5 +220,18 @@ describe('limits and logging', () => {
     expect(limiter.admit('a')).toBe(1);
     limiter.reset('a');
     expect(limiter.admit('a')).toBe(0);
+  });
+
+  it('stays bounded under a flood of distinct keys, and still limits them (overflow key per category)', () => {
+    let now = 0;
+    const limiter = new RepeatLimiter(1000, () => now, 16);
+    const admitted = Array.from({ length: 10_000 }, (_, i) => limiter.admit(limitKey('refused-auth', `10.0.${i >> 8}.${i & 255}`))).filter((r) => r !== null);
+    expect(limiter.size).toBeLessThanOrEqual(16);
+    expect(admitted.length).toBe(17); // 16 distinct keys, then one line for the whole overflow
+    expect(limiter.admit(limitKey('flood', '10.9.9.9'))).toBe(0); // another category still gets its line
+    expect(limiter.admit(limitKey('flood', '10.9.9.10'))).toBeNull(); // ...and then its overflow is limited too
+    now = 1000; // once the interval has passed, old keys make room again
+    expect(limiter.admit(limitKey('refused-auth', '10.0.0.1'))).toBe(0);
+    expect(limiter.size).toBeLessThanOrEqual(16);
   });
 });

@@ -1,23 +1,39 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { NodeId } from '../raft/types.js';
 
 /**
  * The peer handshake, sent as ordinary frames before any Raft message.
  *
- *   dialer → acceptor   hello     {clusterId, from, to, http, nonce, auth}
- *   acceptor → dialer   challenge {nonce}                  (only with a shared secret)
- *   dialer → acceptor   auth      {mac}                    (only with a shared secret)
- *   acceptor → dialer   welcome   {clusterId, from, http, mac} | refused {reason}
+ *   dialer → acceptor   hello     {version, mode, clusterId, from, to, nonce}
+ *   acceptor → dialer   challenge {nonce}                  (secret mode only)
+ *   dialer → acceptor   auth      {mac}                    (secret mode only)
+ *   acceptor → dialer   welcome   {from, http, mac}  |  refused {}
  *
- * With a secret, each side proves it knows the secret by an HMAC over both nonces and
- * everything it claims, so the secret never travels, an answer cannot be replayed on
- * another connection (fresh nonces), and a dialer cannot be fooled by an impostor
- * acceptor advertising a bogus HTTP URL (the welcome is authenticated too).
+ * Secret mode: the acceptor answers every well-formed hello with a bare random nonce, and
+ * checks nothing before the dialer has proved it knows the secret (an HMAC over the whole
+ * transcript). So an unauthenticated dialer learns nothing: not the cluster id, not whether
+ * the id it claimed is a member, not the acceptor's name or HTTP URL. Only then does the
+ * acceptor prove itself (its welcome MAC covers its HTTP URL, which the dialer uses to
+ * forward clients). Both sides then derive a per-connection key (HKDF over the secret, both
+ * nonces and the transcript) that authenticates every later frame (see session-mac.ts).
+ *
+ * TLS mode: the TLS layer has authenticated both certificates; the hello's `from` must be
+ * the id the dialer's certificate names, and the dialer checked that the acceptor's
+ * certificate names the peer it dialed. No MAC is needed (TLS gives integrity).
+ *
+ * Insecure mode (--insecure): nothing is authenticated.
+ *
+ * A refusal carries no reason at all: the acceptor logs the real reason, with the word
+ * "refused", and the dialer's operator reads the acceptor's log.
  */
-export const HANDSHAKE_VERSION = 1;
+export const HANDSHAKE_VERSION = 2;
+
+/** How peers authenticate each other; both sides of a connection must use the same. */
+export type AuthMode = 'secret' | 'tls' | 'insecure';
+const AUTH_MODES: readonly AuthMode[] = ['secret', 'tls', 'insecure'];
 
 /** Handshake frames are small; a tight limit makes a stray HTTP request or garbage fail fast. */
-export const MAX_HANDSHAKE_FRAME_BYTES = 8 * 1024;
+export const MAX_HANDSHAKE_FRAME_BYTES = 2 * 1024;
 
 /** Random bytes each side contributes to the MAC, so every connection's proof is fresh. */
 export const NONCE_BYTES = 32;
@@ -25,22 +41,22 @@ export const NONCE_BYTES = 32;
 /** HMAC-SHA256 output length. */
 const MAC_BYTES = 32;
 
+/** Length of the per-connection frame key (HMAC-SHA256 key). */
+export const SESSION_KEY_BYTES = 32;
+
 /** Bounds on strings a peer tells us before it has authenticated (they end up in logs). */
 const MAX_ID_LENGTH = 128;
 const MAX_HTTP_URL_LENGTH = 2048;
-const MAX_REASON_LENGTH = 512;
 
 export interface Hello {
   kind: 'hello';
   version: number;
+  mode: AuthMode;
   clusterId: string;
   from: NodeId;
   /** Who the dialer believes it is calling: catches a peers list that points at the wrong node. */
   to: NodeId;
-  http: string;
   nonce: Uint8Array;
-  /** Whether the dialer has a shared secret; both sides must agree. */
-  auth: boolean;
 }
 
 export interface Challenge {
@@ -55,20 +71,22 @@ export interface Auth {
 
 export interface Welcome {
   kind: 'welcome';
-  clusterId: string;
   from: NodeId;
   http: string;
   mac: Uint8Array | null;
 }
 
+/** A refusal: deliberately empty. */
 export interface Refused {
   kind: 'refused';
-  reason: string;
 }
 
 export type HandshakeFrame = Hello | Challenge | Auth | Welcome | Refused;
 
-/** What both MACs of one connection cover. */
+/** The one refusal frame every refused dialer gets, whatever the reason. */
+export const REFUSED_FRAME: Refused = Object.freeze({ kind: 'refused' }) as Refused;
+
+/** What both MACs and the session key of one connection cover. */
 export interface Transcript {
   clusterId: string;
   dialer: NodeId;
@@ -81,22 +99,43 @@ export function newNonce(): Buffer {
   return randomBytes(NONCE_BYTES);
 }
 
-/**
- * HMAC-SHA256(secret, role | clusterId | sender | receiver | senderHttp | dialerNonce | acceptorNonce).
- * The role keeps the dialer's proof from being reflected back as the acceptor's; every
- * field is length-prefixed so no two different transcripts hash the same bytes.
- */
-export function handshakeMac(secret: Buffer, role: 'dialer' | 'acceptor', transcript: Transcript, senderHttp: string): Buffer {
-  const [sender, receiver] = role === 'dialer' ? [transcript.dialer, transcript.acceptor] : [transcript.acceptor, transcript.dialer];
-  const hmac = createHmac('sha256', secret);
-  const fields: Array<string | Uint8Array> = [role, transcript.clusterId, sender, receiver, senderHttp, transcript.dialerNonce, transcript.acceptorNonce];
+/** Length-prefixes every field, so no two different transcripts give the same bytes. */
+function encodeFields(fields: ReadonlyArray<string | Uint8Array>): Buffer {
+  const parts: Buffer[] = [];
   for (const field of fields) {
-    const bytes = typeof field === 'string' ? Buffer.from(field, 'utf8') : field;
+    const bytes = typeof field === 'string' ? Buffer.from(field, 'utf8') : Buffer.from(field.buffer, field.byteOffset, field.byteLength);
     const length = Buffer.allocUnsafe(4);
     length.writeUInt32BE(bytes.length, 0);
-    hmac.update(length).update(bytes);
+    parts.push(length, bytes);
   }
-  return hmac.digest();
+  return Buffer.concat(parts);
+}
+
+function transcriptFields(transcript: Transcript): Array<string | Uint8Array> {
+  return [`v${HANDSHAKE_VERSION}`, transcript.clusterId, transcript.dialer, transcript.acceptor, transcript.dialerNonce, transcript.acceptorNonce];
+}
+
+/**
+ * HMAC-SHA256(secret, role | version | clusterId | dialer | acceptor | dialerNonce | acceptorNonce | extra).
+ * The role keeps the dialer's proof from being reflected back as the acceptor's; `extra` is
+ * what the sender asserts beyond the transcript (the acceptor's HTTP URL).
+ */
+export function handshakeMac(secret: Buffer, role: 'dialer' | 'acceptor', transcript: Transcript, extra = ''): Buffer {
+  return createHmac('sha256', secret)
+    .update(encodeFields([role, ...transcriptFields(transcript), extra]))
+    .digest();
+}
+
+/**
+ * The key that authenticates the dialer's frames on this connection (the acceptor sends
+ * nothing after its welcome): HKDF-SHA256 with the secret as input key material, both
+ * nonces as salt and the transcript as info, so it is fresh per connection and bound to
+ * who is talking to whom.
+ */
+export function sessionKey(secret: Buffer, transcript: Transcript): Buffer {
+  const salt = Buffer.concat([transcript.dialerNonce, transcript.acceptorNonce]);
+  const info = encodeFields(['raftquotes peer frames dialer->acceptor', ...transcriptFields(transcript)]);
+  return Buffer.from(hkdfSync('sha256', secret, salt, info, SESSION_KEY_BYTES));
 }
 
 /** Constant-time MAC comparison (a length mismatch is not secret: MACs have a fixed size). */
@@ -122,11 +161,15 @@ const FIELD_CHECKS: Record<HandshakeFrame['kind'], (fields: Record<string, unkno
   hello: (f) =>
     f.version !== HANDSHAKE_VERSION
       ? `protocol version ${typeof f.version === 'number' ? f.version : '?'}, expected ${HANDSHAKE_VERSION}`
-      : (checkId('clusterId', f.clusterId) ?? checkId('from', f.from) ?? checkId('to', f.to) ?? checkHttp(f.http) ?? checkBytes('nonce', f.nonce, NONCE_BYTES) ?? (typeof f.auth === 'boolean' ? null : 'auth must be a boolean')),
+      : ((AUTH_MODES as readonly unknown[]).includes(f.mode) ? null : 'mode must be secret, tls or insecure') ??
+        checkId('clusterId', f.clusterId) ??
+        checkId('from', f.from) ??
+        checkId('to', f.to) ??
+        checkBytes('nonce', f.nonce, NONCE_BYTES),
   challenge: (f) => checkBytes('nonce', f.nonce, NONCE_BYTES),
   auth: (f) => checkBytes('mac', f.mac, MAC_BYTES),
-  welcome: (f) => checkId('clusterId', f.clusterId) ?? checkId('from', f.from) ?? checkHttp(f.http) ?? (f.mac === null ? null : checkBytes('mac', f.mac, MAC_BYTES)),
-  refused: (f) => (typeof f.reason === 'string' && f.reason.length <= MAX_REASON_LENGTH ? null : 'reason must be a short string'),
+  welcome: (f) => checkId('from', f.from) ?? checkHttp(f.http) ?? (f.mac === null ? null : checkBytes('mac', f.mac, MAC_BYTES)),
+  refused: () => null,
 };
 
 function checkId(name: string, value: unknown): string | null {
@@ -147,7 +190,8 @@ function checkHttp(value: unknown): string | null {
   }
 }
 
-/** Keeps a reason we send to an unauthenticated peer within the size it will accept. */
-export function clipReason(reason: string): string {
-  return reason.length <= MAX_REASON_LENGTH ? reason : `${reason.slice(0, MAX_REASON_LENGTH - 1)}…`;
+/** A short, log-safe rendering of an untrusted value (never calls its toString). */
+export function describe(value: unknown): string {
+  const text = typeof value === 'string' ? JSON.stringify(value) : typeof value === 'number' || typeof value === 'boolean' ? String(value) : `(${value === null ? 'null' : typeof value})`;
+  return text.length > 64 ? `${text.slice(0, 64)}…` : text;
 }

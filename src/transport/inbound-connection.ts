@@ -1,65 +1,116 @@
 import type net from 'node:net';
+import tls from 'node:tls';
 import type { Message, NodeId } from '../raft/types.js';
 import { decodePayload, encodeFrame, FrameDecoder, FrameError } from './frame-codec.js';
-import { clipReason, handshakeMac, macMatches, MAX_HANDSHAKE_FRAME_BYTES, newNonce, parseHandshake, type Hello, type Transcript, type Welcome } from './handshake.js';
+import {
+  handshakeMac,
+  macMatches,
+  MAX_HANDSHAKE_FRAME_BYTES,
+  newNonce,
+  parseHandshake,
+  REFUSED_FRAME,
+  sessionKey,
+  type AuthMode,
+  type Hello,
+  type Transcript,
+  type Welcome,
+} from './handshake.js';
 import { KEEPALIVE_DELAY_MS } from './limits.js';
-import { logLimited, type RepeatLimiter, type TransportLogger } from './log.js';
-import { checkMessage } from './message-shape.js';
+import { limitKey, logLimited, type RepeatLimiter, type TransportLogger } from './log.js';
+import { checkMessage, rejectionCategory } from './message-shape.js';
+import { FRAME_TAG_BYTES, FrameOpener } from './session-mac.js';
+import { certificateNames, verifyPeerCertificate, type PeerTls } from './tls-identity.js';
 
 /** What an accepted connection needs from its transport. */
 export interface InboundContext {
   selfId: NodeId;
   clusterId: string;
+  mode: AuthMode;
+  /** The shared secret (secret mode only). */
   secret: Buffer | null;
+  /** The TLS context and CA new connections use (TLS mode only; they change on reloadTls). */
+  tls(): PeerTls | null;
   http: string;
   /** Node ids allowed to connect (the configured peers). */
   peers: ReadonlySet<NodeId>;
   maxFrameBytes: number;
+  /** The whole handshake (TLS included) must finish within this. */
   handshakeTimeoutMs: number;
   logger: TransportLogger;
   limiter: RepeatLimiter;
   /** The peer authenticated: from now on its messages are delivered. */
-  onOpen(connection: InboundConnection, peer: NodeId, http: string): void;
+  onOpen(connection: InboundConnection, peer: NodeId): void;
   onMessage(message: Message): void;
   onClosed(connection: InboundConnection): void;
 }
 
-type InboundState = 'hello' | 'auth' | 'open' | 'closed';
+type InboundState = 'tls' | 'hello' | 'auth' | 'open' | 'closed';
+
+/**
+ * Categories of rate-limited log lines (fixed strings: a peer never chooses a log key).
+ * The limiter keys them by the remote address.
+ */
+type RefusalCategory = 'refused-tls' | 'refused-cert' | 'refused-handshake' | 'refused-auth' | 'refused-member' | 'handshake-timeout';
 
 /**
  * One accepted peer connection. Runs the acceptor's side of the handshake, then only reads:
- * each frame is decoded, checked against the authenticated peer, and handed to the node.
- * Anything malformed closes this connection (the peer redials) and never the node.
+ * each frame's MAC is checked (secret mode), it is decoded, validated field by field against
+ * the authenticated peer, and handed to the node. Anything wrong closes this connection
+ * (the peer redials) and never the node.
  */
 export class InboundConnection {
-  private state: InboundState = 'hello';
+  private state: InboundState;
   private readonly decoder = new FrameDecoder(MAX_HANDSHAKE_FRAME_BYTES);
+  private readonly stream: net.Socket;
   private hello: Hello | null = null;
   private acceptorNonce: Buffer | null = null;
+  private opener: FrameOpener | null = null;
+  /** Names in the dialer's certificate (TLS mode, once its handshake is done). */
+  private certNames: readonly string[] = [];
   private handshakeTimer: NodeJS.Timeout | null;
+  /** Source IP of the dialer: what flood limits and log keys use. */
+  readonly address: string;
   /** host:port of the dialer, for logs. */
   private readonly remote: string;
   /** The authenticated peer, once open. */
   peer: NodeId | null = null;
 
-  constructor(
-    private readonly socket: net.Socket,
-    private readonly ctx: InboundContext,
-  ) {
-    this.remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+  constructor(socket: net.Socket, private readonly ctx: InboundContext) {
+    this.address = socket.remoteAddress ?? '?';
+    this.remote = `${this.address}:${socket.remotePort ?? '?'}`;
     socket.setNoDelay(true);
     socket.setKeepAlive(true, KEEPALIVE_DELAY_MS);
-    this.handshakeTimer = setTimeout(() => this.refuse('handshake timed out'), ctx.handshakeTimeoutMs);
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', () => socket.destroy());
-    socket.once('close', () => this.onSocketClosed());
+    this.handshakeTimer = setTimeout(() => this.refuse('handshake-timeout', `handshake not done within ${ctx.handshakeTimeoutMs} ms`), ctx.handshakeTimeoutMs);
+    const peerTls = ctx.mode === 'tls' ? ctx.tls() : null;
+    if (peerTls) {
+      // requestCert + rejectUnauthorized: a dialer without a certificate fails the TLS
+      // handshake; the chain itself is checked in onSecure (a hand-wrapped socket gets no
+      // tls.Server verification), so the refusal is logged with its reason.
+      const secure = new tls.TLSSocket(socket, { isServer: true, secureContext: peerTls.context, requestCert: true, rejectUnauthorized: true });
+      secure.once('secure', () => this.onSecure(secure, peerTls));
+      secure.on('error', (err: NodeJS.ErrnoException) => this.onTlsError(err));
+      this.stream = secure;
+      this.state = 'tls';
+    } else {
+      this.stream = socket;
+      this.state = 'hello';
+    }
+    this.stream.on('data', (chunk: Buffer) => this.onData(chunk));
+    this.stream.once('close', () => this.onSocketClosed());
+    if (this.stream !== socket) socket.once('close', () => this.stream.destroy());
+  }
+
+  /** Whether the peer has authenticated (it then holds its reserved slot, not a flood slot). */
+  get authenticated(): boolean {
+    return this.peer !== null;
   }
 
   /** Destroys the socket; the transport forgets this connection once it has closed. */
   destroy(): void {
     this.state = 'closed';
     this.clearHandshakeTimer();
-    this.socket.destroy();
+    this.stream.destroy();
   }
 
   private onSocketClosed(): void {
@@ -67,6 +118,23 @@ export class InboundConnection {
     this.clearHandshakeTimer();
     this.ctx.onClosed(this);
   }
+
+  // ------------------------------------------------------------------ TLS
+
+  private onSecure(secure: tls.TLSSocket, peerTls: PeerTls): void {
+    if (this.state !== 'tls') return;
+    const problem = verifyPeerCertificate(secure.getPeerX509Certificate(), peerTls.ca);
+    if (problem) return this.refuse('refused-cert', `certificate not accepted: ${problem}`, { silent: true });
+    this.certNames = certificateNames(secure.getPeerCertificate());
+    this.state = 'hello';
+  }
+
+  private onTlsError(err: NodeJS.ErrnoException): void {
+    if (this.state === 'tls') this.refuse('refused-tls', `TLS handshake failed (plaintext peer or bad certificate): ${err.code ?? err.message}`, { silent: true });
+    else this.destroy();
+  }
+
+  // ------------------------------------------------------------------ frames
 
   private onData(chunk: Buffer): void {
     if (this.state === 'closed') return;
@@ -87,23 +155,26 @@ export class InboundConnection {
 
   /**
    * Delivers one Raft message. The handler runs outside the try: an exception from the
-   * node (e.g. a broken invariant in the core) must crash loudly, not be taken for bad input.
+   * node is the node's to handle (it guards its own step), not to be taken for bad input.
    */
-  private onRaftFrame(payload: Buffer): void {
-    let checked: ReturnType<typeof checkMessage>;
+  private onRaftFrame(sealed: Buffer): void {
+    const payload = this.opener ? this.opener.open(sealed) : sealed;
+    if (payload === null) return this.protocolError('bad frame MAC (altered, injected, replayed or reordered frame)', 'bad-mac');
+    let value: unknown;
     try {
-      checked = checkMessage(decodePayload(payload), this.peer as NodeId, this.ctx.selfId);
+      value = decodePayload(payload);
     } catch (err) {
       this.protocolError((err as FrameError).message);
       return;
     }
-    if ('reason' in checked) return this.protocolError(checked.reason);
+    const checked = checkMessage(value, this.peer as NodeId, this.ctx.selfId);
+    if ('reason' in checked) return this.protocolError(`dropped hostile or malformed message: ${checked.reason}`, rejectionCategory(value));
     this.ctx.onMessage(checked.message);
   }
 
-  private protocolError(reason: string): void {
-    if (this.state !== 'open') return this.refuse(reason);
-    logLimited(this.ctx.limiter, this.ctx.logger, 'warn', `protocol:${this.peer}`, { peer: this.peer, reason }, `closing connection from ${this.peer}: protocol error: ${reason}`);
+  private protocolError(reason: string, category = 'bad-frame'): void {
+    if (this.state !== 'open') return this.refuse('refused-handshake', reason);
+    logLimited(this.ctx.limiter, this.ctx.logger, 'warn', limitKey(category, this.peer as NodeId), { peer: this.peer, remote: this.remote, reason }, `closing connection from ${this.peer} (${this.remote}): ${reason}`);
     this.destroy();
   }
 
@@ -114,76 +185,95 @@ export class InboundConnection {
     try {
       value = decodePayload(payload);
     } catch (err) {
-      return this.refuse((err as FrameError).message);
+      return this.refuse('refused-handshake', (err as FrameError).message);
     }
     if (this.state === 'hello') {
       const parsed = parseHandshake(value, ['hello'] as const);
-      if ('reason' in parsed) return this.refuse(parsed.reason);
+      if ('reason' in parsed) return this.refuse('refused-handshake', parsed.reason);
       this.onHello(parsed.frame);
-    } else {
+    } else if (this.state === 'auth') {
       const parsed = parseHandshake(value, ['auth'] as const);
-      if ('reason' in parsed) return this.refuse(parsed.reason);
+      if ('reason' in parsed) return this.refuse('refused-handshake', parsed.reason);
       this.onAuth(parsed.frame.mac);
     }
   }
 
+  /**
+   * In secret mode nothing in the hello is checked yet: every well-formed hello gets the
+   * same bare challenge, so a dialer without the secret cannot probe ids or the cluster id.
+   */
   private onHello(hello: Hello): void {
     this.hello = hello;
-    const problem = this.checkHello(hello);
-    if (problem) return this.refuse(problem);
-    if (this.ctx.secret === null) return this.open(null);
+    if (hello.mode !== this.ctx.mode) return this.refuse('refused-auth', `peer uses ${hello.mode} authentication, this node ${this.ctx.mode}`);
+    if (this.ctx.mode !== 'secret') {
+      const problem = this.checkClaims(hello);
+      return problem ? this.refuse('refused-member', problem) : this.open(null, null);
+    }
     this.acceptorNonce = newNonce();
     this.state = 'auth';
-    this.socket.write(encodeFrame({ kind: 'challenge', nonce: this.acceptorNonce }));
-  }
-
-  private checkHello(hello: Hello): string | null {
-    if (hello.clusterId !== this.ctx.clusterId) return `wrong cluster id ${JSON.stringify(hello.clusterId)} (this cluster is ${JSON.stringify(this.ctx.clusterId)})`;
-    if (hello.to !== this.ctx.selfId) return `dialed ${JSON.stringify(hello.to)} but this is ${this.ctx.selfId} (check the peers list)`;
-    if (!this.ctx.peers.has(hello.from)) return `unknown node id ${JSON.stringify(hello.from)}`;
-    if (hello.auth && this.ctx.secret === null) return 'peer uses a shared secret, this node has none';
-    if (!hello.auth && this.ctx.secret !== null) return 'peer has no shared secret, this node requires one';
-    return null;
+    this.stream.write(encodeFrame({ kind: 'challenge', nonce: this.acceptorNonce }));
   }
 
   private onAuth(mac: Uint8Array): void {
     const secret = this.ctx.secret as Buffer;
     const hello = this.hello as Hello;
     const transcript = this.transcript(hello);
-    if (!macMatches(handshakeMac(secret, 'dialer', transcript, hello.http), mac)) return this.refuse('authentication failed (wrong secret)');
-    this.open(handshakeMac(secret, 'acceptor', transcript, this.ctx.http));
+    if (!macMatches(handshakeMac(secret, 'dialer', transcript), mac)) return this.refuse('refused-auth', 'authentication failed (wrong secret, or the hello was altered)');
+    const problem = this.checkClaims(hello);
+    if (problem) return this.refuse('refused-member', problem);
+    this.open(handshakeMac(secret, 'acceptor', transcript, this.ctx.http), sessionKey(secret, transcript));
+  }
+
+  /** What the dialer claims (cluster, its id, ours), checked against the configuration and, under TLS, its certificate. */
+  private checkClaims(hello: Hello): string | null {
+    if (hello.clusterId !== this.ctx.clusterId) return `wrong cluster id ${JSON.stringify(hello.clusterId)}`;
+    if (hello.to !== this.ctx.selfId) return `dialed ${JSON.stringify(hello.to)} but this is ${this.ctx.selfId} (check the peers list)`;
+    if (!this.ctx.peers.has(hello.from)) return `${JSON.stringify(hello.from)} is not a configured peer`;
+    if (this.ctx.mode === 'tls' && !this.certNames.includes(hello.from)) {
+      return `claims to be ${JSON.stringify(hello.from)} but its certificate names ${JSON.stringify(this.certNames.slice(0, 4))}`;
+    }
+    return null;
   }
 
   private transcript(hello: Hello): Transcript {
-    return { clusterId: this.ctx.clusterId, dialer: hello.from, acceptor: this.ctx.selfId, dialerNonce: hello.nonce, acceptorNonce: this.acceptorNonce as Buffer };
+    // What the dialer claims: a MAC that checks with it proves the secret, and checkClaims
+    // then names the real problem (wrong cluster, misdialed node) in the log.
+    return { clusterId: hello.clusterId, dialer: hello.from, acceptor: hello.to, dialerNonce: hello.nonce, acceptorNonce: this.acceptorNonce as Buffer };
   }
 
-  private open(mac: Buffer | null): void {
+  private open(mac: Buffer | null, key: Buffer | null): void {
     const hello = this.hello as Hello;
     this.clearHandshakeTimer();
     this.state = 'open';
     this.peer = hello.from;
-    this.decoder.setMaxFrameBytes(this.ctx.maxFrameBytes);
-    const welcome: Welcome = { kind: 'welcome', clusterId: this.ctx.clusterId, from: this.ctx.selfId, http: this.ctx.http, mac };
-    this.socket.write(encodeFrame(welcome));
+    this.opener = key ? new FrameOpener(key) : null;
+    this.decoder.setMaxFrameBytes(this.ctx.maxFrameBytes + (key ? FRAME_TAG_BYTES : 0));
+    const welcome: Welcome = { kind: 'welcome', from: this.ctx.selfId, http: this.ctx.http, mac };
+    this.stream.write(encodeFrame(welcome));
     this.ctx.logger.debug({ peer: this.peer }, `accepted peer connection from ${this.peer} (${this.remote})`);
-    this.ctx.onOpen(this, hello.from, hello.http);
+    this.ctx.onOpen(this, hello.from);
   }
 
   /**
    * Refuses the connection: logs why (the words "refused peer connection" are what
-   * operators and tests look for), tells the dialer, and closes once that is written.
+   * operators and tests look for), sends the fixed refusal (nothing more: the dialer may be
+   * an attacker) unless the stream cannot carry it, and closes.
    */
-  private refuse(reason: string): void {
+  private refuse(category: RefusalCategory, reason: string, how: { silent?: boolean } = {}): void {
     if (this.state === 'closed' || this.state === 'open') return;
     const claimed = this.hello ? ` (claims to be ${JSON.stringify(this.hello.from)})` : '';
-    const key = `refuse:${this.hello?.from ?? this.socket.remoteAddress}:${reason}`;
-    logLimited(this.ctx.limiter, this.ctx.logger, 'warn', key, { remote: this.remote, claimedPeer: this.hello?.from ?? null, reason }, `refused peer connection from ${this.remote}${claimed}: ${reason}`);
+    const level = category === 'handshake-timeout' ? 'info' : 'warn';
+    logLimited(this.ctx.limiter, this.ctx.logger, level, limitKey(category, this.address), { remote: this.remote, claimedPeer: this.hello?.from ?? null, reason }, `refused peer connection from ${this.remote}${claimed}: ${reason}`);
+    const silent = how.silent === true || this.state === 'tls';
     this.state = 'closed';
     this.clearHandshakeTimer();
-    this.socket.end(encodeFrame({ kind: 'refused', reason: clipReason(reason) }));
+    if (silent) {
+      this.stream.destroy();
+      return;
+    }
+    this.stream.end(encodeFrame(REFUSED_FRAME));
     // end() lets the refusal reach the dialer; destroy anyway if the dialer never closes.
-    this.handshakeTimer = setTimeout(() => this.socket.destroy(), this.ctx.handshakeTimeoutMs);
+    this.handshakeTimer = setTimeout(() => this.stream.destroy(), this.ctx.handshakeTimeoutMs);
   }
 
   private clearHandshakeTimer(): void {

@@ -9,8 +9,14 @@ export const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
  * one syscall, small enough that the copy is cheap and a blocked socket holds little.
  */
 export const WRITE_BATCH_BYTES = 256 * 1024;
-/** Connect plus handshake must finish within this, or the attempt counts as failed. */
+/** Connect plus handshake must finish within this, or the dial attempt counts as failed. */
 export const HANDSHAKE_TIMEOUT_MS = 2_000;
+/**
+ * An accepted connection must complete its whole handshake (TLS included) within this, or
+ * it is dropped. Short, so a silent or trickling socket holds its slot for little time; a
+ * real peer on a LAN needs a few milliseconds (a TLS handshake on a loaded host, ~50 ms).
+ */
+export const ACCEPT_HANDSHAKE_TIMEOUT_MS = 1_000;
 /** First reconnect delay after a failure; doubles per consecutive failure. */
 export const BACKOFF_BASE_MS = 50;
 /** Longest reconnect delay: a restarted peer is found again within about a second. */
@@ -20,10 +26,15 @@ export const STABLE_LINK_MS = 1_000;
 /** Idle time before TCP keepalive probes start on peer sockets. */
 export const KEEPALIVE_DELAY_MS = 5_000;
 /**
- * Inbound sockets open at once, handshaking or not. Legitimate peers need one each; the
- * rest of the room absorbs reconnect overlap. More are refused so a flood costs little.
+ * Inbound sockets still handshaking (unauthenticated), in total. Authenticated connections
+ * are not counted here: each configured peer has its own reserved slot (one live inbound
+ * connection per peer), so a flood never competes with members. When this is reached the
+ * OLDEST unauthenticated connection is dropped to make room: a peer's fresh dial is the
+ * youngest and survives, while a flood of silent sockets only evicts itself.
  */
-export const MAX_INBOUND_CONNECTIONS = 64;
+export const MAX_UNAUTHENTICATED_CONNECTIONS = 32;
+/** Unauthenticated inbound sockets per source address (same eviction rule as the total). */
+export const MAX_UNAUTHENTICATED_PER_ADDRESS = 8;
 
 /** Every bound the transport enforces. Tests shrink some of them to reach them quickly. */
 export interface TransportLimits {
@@ -32,9 +43,11 @@ export interface TransportLimits {
   maxFrameBytes: number;
   writeBatchBytes: number;
   handshakeTimeoutMs: number;
+  acceptHandshakeTimeoutMs: number;
   backoffBaseMs: number;
   backoffMaxMs: number;
-  maxInboundConnections: number;
+  maxUnauthenticatedConnections: number;
+  maxUnauthenticatedPerAddress: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<TransportLimits> = Object.freeze({
@@ -43,9 +56,11 @@ export const DEFAULT_LIMITS: Readonly<TransportLimits> = Object.freeze({
   maxFrameBytes: MAX_FRAME_BYTES,
   writeBatchBytes: WRITE_BATCH_BYTES,
   handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
+  acceptHandshakeTimeoutMs: ACCEPT_HANDSHAKE_TIMEOUT_MS,
   backoffBaseMs: BACKOFF_BASE_MS,
   backoffMaxMs: BACKOFF_MAX_MS,
-  maxInboundConnections: MAX_INBOUND_CONNECTIONS,
+  maxUnauthenticatedConnections: MAX_UNAUTHENTICATED_CONNECTIONS,
+  maxUnauthenticatedPerAddress: MAX_UNAUTHENTICATED_PER_ADDRESS,
 });
 
 /** Merges overrides into the defaults and rejects values that would disable a bound. */

@@ -1,22 +1,31 @@
 import net from 'node:net';
+import tls from 'node:tls';
 import type { NodeId } from '../raft/types.js';
 import { decodePayload, encodeFrame, FrameDecoder, FrameError } from './frame-codec.js';
-import { clipReason, handshakeMac, macMatches, MAX_HANDSHAKE_FRAME_BYTES, newNonce, parseHandshake, HANDSHAKE_VERSION, type Hello, type Transcript, type Welcome } from './handshake.js';
+import { handshakeMac, macMatches, MAX_HANDSHAKE_FRAME_BYTES, newNonce, parseHandshake, HANDSHAKE_VERSION, sessionKey, type AuthMode, type Hello, type Transcript, type Welcome } from './handshake.js';
 import { backoffDelay, KEEPALIVE_DELAY_MS, STABLE_LINK_MS, type TransportLimits } from './limits.js';
-import { logLimited, type RepeatLimiter, type TransportLogger } from './log.js';
+import { limitKey, logLimited, type RepeatLimiter, type TransportLogger } from './log.js';
 import { SendQueue } from './send-queue.js';
+import { FRAME_TAG_BYTES, FrameSealer } from './session-mac.js';
+import { expectPeerIdentity, type PeerTls } from './tls-identity.js';
 import type { PeerLinkStats } from './types.js';
 
 /** What an outbound link needs from its transport. */
 export interface PeerLinkContext {
   selfId: NodeId;
   clusterId: string;
+  mode: AuthMode;
+  /** The shared secret (secret mode only). */
   secret: Buffer | null;
-  http: string;
+  /** The TLS context for new dials (TLS mode only; it changes on reloadTls). */
+  tls(): PeerTls | null;
   limits: TransportLimits;
   logger: TransportLogger;
   limiter: RepeatLimiter;
-  /** The handshake succeeded: the peer advertised this HTTP URL. */
+  /**
+   * The handshake succeeded: the peer we dialed at its configured address advertised this
+   * HTTP URL in its authenticated welcome (the only source of peer URLs we trust).
+   */
   onUp(peer: NodeId, http: string): void;
   /** A link that was up went down. */
   onDown(peer: NodeId): void;
@@ -30,6 +39,8 @@ interface DialAttempt {
   decoder: FrameDecoder;
   dialerNonce: Buffer;
   acceptorNonce: Uint8Array | null;
+  /** Tags every frame once connected (secret mode). */
+  sealer: FrameSealer | null;
 }
 
 /**
@@ -113,15 +124,26 @@ export class PeerLink {
   private dial(): void {
     this.state = 'connecting';
     this.blocked = false;
-    const socket = net.connect({ host: this.address.host, port: this.address.port, noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_DELAY_MS });
-    const attempt: DialAttempt = { socket, decoder: new FrameDecoder(MAX_HANDSHAKE_FRAME_BYTES), dialerNonce: newNonce(), acceptorNonce: null };
+    const context = this.ctx.mode === 'tls' ? (this.ctx.tls()?.context ?? null) : null;
+    const options = { host: this.address.host, port: this.address.port, noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_DELAY_MS };
+    const socket = context
+      ? tls.connect({ ...options, secureContext: context, servername: sniName(this.peer), checkServerIdentity: expectPeerIdentity(this.peer), rejectUnauthorized: true })
+      : net.connect(options);
+    const attempt: DialAttempt = { socket, decoder: new FrameDecoder(MAX_HANDSHAKE_FRAME_BYTES), dialerNonce: newNonce(), acceptorNonce: null, sealer: null };
     this.attempt = attempt;
     this.handshakeTimer = setTimeout(() => this.fail(attempt, 'handshake timed out'), this.ctx.limits.handshakeTimeoutMs);
-    socket.on('connect', () => this.sendHello(attempt));
+    socket.on(context ? 'secureConnect' : 'connect', () => this.sendHello(attempt));
     socket.on('data', (chunk: Buffer) => this.onData(attempt, chunk));
     socket.on('drain', () => this.onDrain(attempt));
-    socket.on('error', (err: NodeJS.ErrnoException) => this.fail(attempt, err.code ?? err.message));
+    socket.on('error', (err: NodeJS.ErrnoException) => this.onSocketError(attempt, err));
     socket.on('close', () => this.fail(attempt, 'connection closed'));
+  }
+
+  /** A TLS verification failure is a refusal (the acceptor is not who we meant to dial); the rest are network failures. */
+  private onSocketError(attempt: DialAttempt, err: NodeJS.ErrnoException): void {
+    const code = err.code ?? '';
+    if (this.state === 'connecting' && (code === 'ERR_PEER_IDENTITY' || /CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO/.test(code))) return this.refuse(attempt, `TLS: ${err.message}`);
+    this.fail(attempt, err.code ?? err.message);
   }
 
   private sendHello(attempt: DialAttempt): void {
@@ -129,12 +151,11 @@ export class PeerLink {
     const hello: Hello = {
       kind: 'hello',
       version: HANDSHAKE_VERSION,
+      mode: this.ctx.mode,
       clusterId: this.ctx.clusterId,
       from: this.ctx.selfId,
       to: this.peer,
-      http: this.ctx.http,
       nonce: attempt.dialerNonce,
-      auth: this.ctx.secret !== null,
     };
     attempt.socket.write(encodeFrame(hello));
   }
@@ -162,11 +183,11 @@ export class PeerLink {
     } catch (err) {
       return this.refuse(attempt, (err as FrameError).message);
     }
-    const expected = this.ctx.secret !== null && attempt.acceptorNonce === null ? (['challenge', 'welcome', 'refused'] as const) : (['welcome', 'refused'] as const);
+    const expected = this.ctx.mode === 'secret' && attempt.acceptorNonce === null ? (['challenge', 'refused'] as const) : (['welcome', 'refused'] as const);
     const parsed = parseHandshake(value, expected);
     if ('reason' in parsed) return this.refuse(attempt, parsed.reason);
     const frame = parsed.frame;
-    if (frame.kind === 'refused') return this.rejected(attempt, frame.reason);
+    if (frame.kind === 'refused') return this.rejected(attempt);
     if (frame.kind === 'challenge') return this.answerChallenge(attempt, frame.nonce);
     this.onWelcome(attempt, frame);
   }
@@ -174,20 +195,20 @@ export class PeerLink {
   private answerChallenge(attempt: DialAttempt, acceptorNonce: Uint8Array): void {
     const secret = this.ctx.secret as Buffer;
     attempt.acceptorNonce = acceptorNonce;
-    const mac = handshakeMac(secret, 'dialer', this.transcript(attempt, acceptorNonce), this.ctx.http);
+    const mac = handshakeMac(secret, 'dialer', this.transcript(attempt, acceptorNonce));
     attempt.socket.write(encodeFrame({ kind: 'auth', mac }));
   }
 
   private onWelcome(attempt: DialAttempt, welcome: Welcome): void {
-    if (welcome.clusterId !== this.ctx.clusterId) return this.refuse(attempt, `peer is in cluster ${JSON.stringify(welcome.clusterId)}, this node in ${JSON.stringify(this.ctx.clusterId)}`);
-    if (welcome.from !== this.peer) return this.refuse(attempt, `answered as ${JSON.stringify(welcome.from)} (check the peers list)`);
-    if (this.ctx.secret === null) {
-      if (welcome.mac !== null) return this.refuse(attempt, 'peer uses a shared secret, this node has none');
-    } else {
-      if (attempt.acceptorNonce === null) return this.refuse(attempt, 'peer skipped the authentication challenge (it has no shared secret?)');
-      const expected = handshakeMac(this.ctx.secret, 'acceptor', this.transcript(attempt, attempt.acceptorNonce), welcome.http);
-      if (!macMatches(expected, welcome.mac)) return this.refuse(attempt, 'peer failed authentication (wrong secret)');
+    if (this.ctx.mode === 'secret') {
+      const transcript = this.transcript(attempt, attempt.acceptorNonce as Uint8Array);
+      const expected = handshakeMac(this.ctx.secret as Buffer, 'acceptor', transcript, welcome.http);
+      if (!macMatches(expected, welcome.mac)) return this.refuse(attempt, 'peer failed authentication (wrong secret, or an impostor)');
+      attempt.sealer = new FrameSealer(sessionKey(this.ctx.secret as Buffer, transcript));
+    } else if (welcome.mac !== null) {
+      return this.refuse(attempt, `peer uses a shared secret, this node ${this.ctx.mode}`);
     }
+    if (welcome.from !== this.peer) return this.refuse(attempt, `answered as ${JSON.stringify(welcome.from)} (check the peers list)`);
     this.connected(attempt, welcome.http);
   }
 
@@ -208,14 +229,14 @@ export class PeerLink {
 
   /** This node refuses the peer it dialed: log it as a refusal and back off to the maximum. */
   private refuse(attempt: DialAttempt, reason: string): void {
-    logLimited(this.ctx.limiter, this.ctx.logger, 'warn', `refuse:${this.peer}:${reason}`, { peer: this.peer, reason }, `refused peer connection to ${this.peer} at ${this.address.host}:${this.address.port}: ${clipReason(reason)}`);
+    logLimited(this.ctx.limiter, this.ctx.logger, 'warn', limitKey('refused-dial', this.peer), { peer: this.peer, reason }, `refused peer connection to ${this.peer} at ${this.address.host}:${this.address.port}: ${reason}`);
     this.fail(attempt, reason, { logged: true, configProblem: true });
   }
 
-  /** The peer refused us; its reason says what to fix. */
-  private rejected(attempt: DialAttempt, reason: string): void {
-    logLimited(this.ctx.limiter, this.ctx.logger, 'warn', `rejected:${this.peer}:${reason}`, { peer: this.peer, reason }, `${this.peer} rejected our handshake: ${reason}`);
-    this.fail(attempt, `rejected: ${reason}`, { logged: true, configProblem: true });
+  /** The peer refused us. It says nothing about why (we may be an attacker to it); its log does. */
+  private rejected(attempt: DialAttempt): void {
+    logLimited(this.ctx.limiter, this.ctx.logger, 'warn', limitKey('rejected', this.peer), { peer: this.peer }, `${this.peer} refused our handshake (its log says why: secret, cluster id, peers list or certificate)`);
+    this.fail(attempt, 'refused by the peer', { logged: true, configProblem: true });
   }
 
   /** Bytes the acceptor should never send: refuse it while handshaking; drop the link once up. */
@@ -257,7 +278,7 @@ export class PeerLink {
   }
 
   private failureKey(): string {
-    return `unreachable:${this.peer}`;
+    return limitKey('unreachable', this.peer);
   }
 
   private clearTimers(): void {
@@ -290,7 +311,8 @@ export class PeerLink {
     if (this.state !== 'connected' || !socket) return;
     while (!this.blocked && this.queue.length > 0) {
       const { frames, bytes } = this.queue.takeBatch(this.ctx.limits.writeBatchBytes);
-      const data = frames.length === 1 ? (frames[0] as Buffer) : Buffer.concat(frames, bytes);
+      const sealer = this.attempt?.sealer ?? null;
+      const data = sealer ? sealAll(sealer, frames, bytes) : frames.length === 1 ? (frames[0] as Buffer) : Buffer.concat(frames, bytes);
       this.sentMessages += frames.length;
       if (!socket.write(data)) this.blocked = true;
     }
@@ -301,4 +323,16 @@ export class PeerLink {
     this.blocked = false;
     this.flush();
   }
+}
+
+/** Tags each frame (in order) and joins frames and tags into one write. */
+function sealAll(sealer: FrameSealer, frames: Buffer[], bytes: number): Buffer {
+  const parts: Buffer[] = [];
+  for (const frame of frames) parts.push(frame, sealer.seal(frame));
+  return Buffer.concat(parts, bytes + frames.length * FRAME_TAG_BYTES);
+}
+
+/** SNI must be a host name; a node id that is not one is simply not sent. */
+function sniName(peer: NodeId): string | undefined {
+  return /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(peer) && !/^\d+$/.test(peer) ? peer : undefined;
 }

@@ -2,8 +2,9 @@ import { createHash } from 'node:crypto';
 import net from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Message, NodeId } from '../raft/types.js';
-import { decodePayload, encodeFrame, FrameDecoder } from './frame-codec.js';
-import { HANDSHAKE_VERSION, newNonce } from './handshake.js';
+import { RawPeer } from '../../test/support/raw-peer.js';
+import { encodeFrame, FrameDecoder, decodePayload } from './frame-codec.js';
+import { newNonce } from './handshake.js';
 import type { TransportLimits } from './limits.js';
 import type { TransportLogger } from './log.js';
 import { TcpTransport } from './tcp-transport.js';
@@ -12,6 +13,8 @@ import { TcpTransport } from './tcp-transport.js';
 
 const HOST = '127.0.0.1';
 const CLUSTER = 'test-cluster';
+/** The group's shared secret unless a test says otherwise. */
+const SECRET = 'test-secret-0123456789';
 /** Upper bound for any awaited condition: generous, so a loaded machine is not a failure. */
 const WAIT_MS = 15_000;
 
@@ -63,7 +66,8 @@ interface TestNode {
 }
 
 interface NodeOverrides {
-  secret?: string;
+  /** null: run with insecure: true (no authentication). */
+  secret?: string | null;
   clusterId?: string;
   limits?: Partial<TransportLimits>;
   /** Extra peers not in the group (e.g. a raw test server). */
@@ -83,7 +87,7 @@ function makeNode(id: NodeId, ports: Record<NodeId, number>, overrides: NodeOver
     clusterId: overrides.clusterId ?? CLUSTER,
     listen: { host: HOST, port: ports[id] as number },
     peers: { ...peers, ...overrides.extraPeers },
-    secret: overrides.secret,
+    ...(overrides.secret === null ? { insecure: true } : { secret: overrides.secret ?? SECRET }),
     advertise: { http: httpOf(id) },
     logger,
     limits: { backoffMaxMs: 200, ...overrides.limits },
@@ -147,29 +151,18 @@ function normalize(value: unknown): unknown {
   return value;
 }
 
-/**
- * A hand-driven dialer, to speak the protocol wrongly on purpose. Sends a hello (unless
- * told not to) and collects what the acceptor answers.
- */
-async function rawDialer(port: number, hello: Record<string, unknown> | null) {
-  const socket = net.connect({ host: HOST, port });
-  socket.on('error', () => undefined);
-  const decoder = new FrameDecoder(1 << 20);
-  const received: Array<Record<string, unknown>> = [];
-  let closed = false;
-  socket.on('data', (chunk: Buffer) => decoder.push(chunk).forEach((p) => received.push(decodePayload(p) as Record<string, unknown>)));
-  socket.on('close', () => (closed = true));
-  cleanups.push(() => void socket.destroy());
-  await new Promise((resolve) => socket.once('connect', resolve));
-  if (hello) socket.write(encodeFrame({ kind: 'hello', version: HANDSHAKE_VERSION, clusterId: CLUSTER, to: 'Node2', http: 'http://127.0.0.1:9999', nonce: newNonce(), auth: false, ...hello }));
-  return { socket, received, isClosed: () => closed };
+/** A raw dialer connected to `port`, closed after the test. */
+async function rawDialer(port: number): Promise<RawPeer> {
+  const peer = await RawPeer.connect(port);
+  cleanups.push(() => peer.destroy());
+  return peer;
 }
 
-/** A dialer that completes the (secret-less) handshake as `from`, then writes whatever it is given. */
-async function authenticatedRawDialer(port: number, from: NodeId) {
-  const dialer = await rawDialer(port, { from });
-  await waitFor(() => dialer.received.length > 0, 'welcome');
-  expect(dialer.received[0]).toMatchObject({ kind: 'welcome', from: 'Node2' });
+/** A raw dialer that completes the secret handshake as `from` (to Node2), then writes whatever it is given. */
+async function authenticatedRawDialer(port: number, from: NodeId, secret = SECRET): Promise<RawPeer> {
+  const dialer = await rawDialer(port);
+  const answer = await dialer.handshake(secret, { clusterId: CLUSTER, from, to: 'Node2' });
+  expect(answer).toMatchObject({ kind: 'welcome', from: 'Node2' });
   return dialer;
 }
 
@@ -200,9 +193,9 @@ async function scriptedAcceptor(answer: (hello: Record<string, unknown>) => unkn
   return { port: (server.address() as net.AddressInfo).port, sockets };
 }
 
-/** A peer that completes the (secret-less) handshake as `id`, then never reads again. */
+/** A peer that completes the insecure handshake as `id`, then never reads again. */
 function silentPeer(id: NodeId): Promise<{ port: number; sockets: net.Socket[] }> {
-  return scriptedAcceptor(() => [{ kind: 'welcome', clusterId: CLUSTER, from: id, http: 'http://127.0.0.1:9', mac: null }]);
+  return scriptedAcceptor(() => [{ kind: 'welcome', from: id, http: 'http://127.0.0.1:9', mac: null }]);
 }
 
 /**
@@ -243,9 +236,9 @@ describe('TcpTransport delivery', () => {
     const snapshot = b.inbox.find((m) => m.type === 'InstallSnapshot');
     expect(snapshot?.type === 'InstallSnapshot' && snapshot.chunk).toBeInstanceOf(Uint8Array);
     expect(link(a, 'Node2')).toMatchObject({ sentMessages: messages.length, droppedMessages: 0, queuedMessages: 0, queuedBytes: 0 });
-    expect(a.transport.peerHttpUrl('Node2')).toBe(httpOf('Node2')); // from the acceptor's welcome
+    expect(a.transport.peerHttpUrl('Node2')).toBe(httpOf('Node2')); // from the acceptor's authenticated welcome
     await waitFor(() => b.transport.peerHttpUrl('Node1') !== null, 'Node2 learns Node1 URL');
-    expect(b.transport.peerHttpUrl('Node1')).toBe(httpOf('Node1')); // from the dialer's hello
+    expect(b.transport.peerHttpUrl('Node1')).toBe(httpOf('Node1')); // from its own dial to Node1
     expect(a.transport.peerHttpUrl('Node9')).toBeNull();
   });
 
@@ -289,8 +282,15 @@ describe('TcpTransport delivery', () => {
 });
 
 describe('TcpTransport handshake', () => {
+  it('requires a secret or TLS unless insecure is explicit', () => {
+    const base = { selfId: 'Node1', clusterId: CLUSTER, listen: { host: HOST, port: 0 }, peers: { Node2: { host: HOST, port: 1 } }, advertise: { http: httpOf('Node1') }, logger: recordingLogger() };
+    expect(() => new TcpTransport(base)).toThrow(/needs a secret or a TLS configuration/);
+    expect(() => new TcpTransport({ ...base, insecure: true })).not.toThrow();
+    expect(new TcpTransport({ ...base, secret: SECRET }).authMode).toBe('secret');
+  });
+
   it('accepts peers that share the secret', async () => {
-    const { nodes } = await startGroup(['Node1', 'Node2'], { Node1: { secret: 'right' }, Node2: { secret: 'right' } });
+    const { nodes } = await startGroup(['Node1', 'Node2'], { Node1: { secret: 'right-secret-0001' }, Node2: { secret: 'right-secret-0001' } });
     const [a, b] = [nodes.Node1 as TestNode, nodes.Node2 as TestNode];
     await Promise.all([connected(a, 'Node2'), connected(b, 'Node1')]);
     a.transport.send('Node2', heartbeat('Node1', 'Node2', 1));
@@ -300,10 +300,11 @@ describe('TcpTransport handshake', () => {
   });
 
   it('refuses a peer with the wrong secret, and logs it', async () => {
-    const { nodes } = await startGroup(['Node1', 'Node2'], { Node1: { secret: 'alpha-7f3k' }, Node2: { secret: 'bravo-9x2q' } });
+    const { nodes } = await startGroup(['Node1', 'Node2'], { Node1: { secret: 'alpha-7f3k-000000' }, Node2: { secret: 'bravo-9x2q-000000' } });
     const [a, b] = [nodes.Node1 as TestNode, nodes.Node2 as TestNode];
     await waitFor(() => /refused peer connection.*authentication failed/i.test(a.logger.text()), 'Node1 refusal logged');
     await waitFor(() => /refused peer connection.*authentication failed/i.test(b.logger.text()), 'Node2 refusal logged');
+    await waitFor(() => /Node1 refused our handshake/.test(b.logger.text()), 'dialer notes the refusal');
     for (let i = 0; i < 10; i++) b.transport.send('Node1', heartbeat('Node2', 'Node1', i));
     await waitFor(() => link(b, 'Node1').droppedMessages === 10, 'messages dropped');
     expect(a.inbox).toEqual([]);
@@ -313,50 +314,76 @@ describe('TcpTransport handshake', () => {
     expect(a.logger.text() + b.logger.text()).not.toMatch(/alpha-7f3k|bravo-9x2q/);
   });
 
-  it('refuses a peer without a secret when this node requires one', async () => {
-    const { nodes } = await startGroup(['Node1', 'Node2'], { Node1: { secret: 'right' } });
-    await waitFor(() => /refused peer connection.*no shared secret/i.test((nodes.Node1 as TestNode).logger.text()), 'refusal logged');
-    await waitFor(() => /refused peer connection.*uses a shared secret/i.test((nodes.Node2 as TestNode).logger.text()), 'refusal logged');
+  it('refuses an insecure peer when this node requires a secret', async () => {
+    const { nodes } = await startGroup(['Node1', 'Node2'], { Node2: { secret: null } });
+    await waitFor(() => /refused peer connection.*uses insecure authentication, this node secret/i.test((nodes.Node1 as TestNode).logger.text()), 'refusal logged');
+    await waitFor(() => /refused peer connection.*uses secret authentication, this node insecure/i.test((nodes.Node2 as TestNode).logger.text()), 'refusal logged');
     expect(link(nodes.Node2 as TestNode, 'Node1').connected).toBe(false);
   });
 
-  it('refuses a peer of another cluster', async () => {
+  it('refuses a peer of another cluster (after it authenticated), telling it nothing', async () => {
     const { nodes } = await startGroup(['Node1', 'Node2'], { Node2: { clusterId: 'other-cluster' } });
     const [a, b] = [nodes.Node1 as TestNode, nodes.Node2 as TestNode];
     await waitFor(() => /refused peer connection.*wrong cluster id "other-cluster"/i.test(a.logger.text()), 'refusal logged');
-    await waitFor(() => /rejected our handshake: wrong cluster id/i.test(b.logger.text()), 'dialer told why');
+    await waitFor(() => /Node1 refused our handshake/i.test(b.logger.text()), 'dialer notes the refusal');
+    expect(b.logger.lines.filter((l) => /refused our handshake/.test(l.message)).map((l) => l.message).join()).not.toContain(CLUSTER);
     expect(link(b, 'Node1').connected).toBe(false);
   });
 
-  it('refuses an unknown node id and a hello meant for another node', async () => {
+  it('an unauthenticated dialer learns nothing: the same bare challenge for any claim, then a bare refusal', async () => {
     const { nodes, ports } = await startGroup(['Node1', 'Node2']);
     const b = nodes.Node2 as TestNode;
-    const stranger = await rawDialer(ports.Node2 as number, { from: 'Node9' });
-    await waitFor(() => stranger.isClosed(), 'stranger closed');
-    expect(stranger.received).toEqual([{ kind: 'refused', reason: 'unknown node id "Node9"' }]);
-    const misdialed = await rawDialer(ports.Node2 as number, { from: 'Node1', to: 'Node3' });
-    await waitFor(() => misdialed.isClosed(), 'misdialed closed');
-    expect(b.logger.text()).toMatch(/refused peer connection .*unknown node id "Node9"/);
-    expect(b.logger.text()).toMatch(/refused peer connection .*dialed "Node3"/);
+    const claims = [
+      { clusterId: CLUSTER, from: 'Node1', to: 'Node2' },
+      { clusterId: 'guess', from: 'Node9', to: 'Node7' },
+    ];
+    for (const ids of claims) {
+      const dialer = await rawDialer(ports.Node2 as number);
+      const answer = await dialer.handshake('not-the-secret-000', ids);
+      expect(dialer.received.map((f) => Object.keys(f).sort())).toEqual([['kind', 'nonce'], ['kind']]);
+      expect(answer).toEqual({ kind: 'refused' });
+      await dialer.waitClosed();
+      const bytes = dialer.allBytes().toString('latin1');
+      for (const secretInfo of [CLUSTER, 'Node2', 'Node1', httpOf('Node2')]) expect(bytes).not.toContain(secretInfo);
+    }
+    // Logged with the real reason (once: refusals are rate-limited per source address).
+    expect(b.logger.text()).toMatch(/refused peer connection .*claims to be "Node1".*authentication failed/);
+  });
+
+  it.each([
+    ['an unknown node id', { from: 'Node9', to: 'Node2' }, /refused peer connection .*"Node9" is not a configured peer/],
+    ['a hello meant for another node', { from: 'Node1', to: 'Node3' }, /refused peer connection .*dialed "Node3"/],
+  ])('with the secret, still refuses %s', async (_name, ids, logged) => {
+    const { nodes, ports } = await startGroup(['Node1', 'Node2']);
+    const dialer = await rawDialer(ports.Node2 as number);
+    expect(await dialer.handshake(SECRET, { clusterId: CLUSTER, ...ids })).toEqual({ kind: 'refused' });
+    expect((nodes.Node2 as TestNode).logger.text()).toMatch(logged);
+  });
+
+  it('never takes a peer URL from an inbound connection', async () => {
+    const [deadPort] = await freePorts(1);
+    const { nodes, ports } = await startGroup(['Node2'], { Node2: { extraPeers: { Node1: { host: HOST, port: deadPort as number } } } });
+    await authenticatedRawDialer(ports.Node2 as number, 'Node1');
+    expect((nodes.Node2 as TestNode).transport.peerHttpUrl('Node1')).toBeNull();
   });
 });
 
 describe('TcpTransport as a dialer', () => {
   it('refuses an acceptor that answers as another node', async () => {
     const impostor = await silentPeer('Node7');
-    const { nodes } = await startGroup(['Node1'], { Node1: { extraPeers: { Node3: { host: HOST, port: impostor.port } } } });
+    const { nodes } = await startGroup(['Node1'], { Node1: { secret: null, extraPeers: { Node3: { host: HOST, port: impostor.port } } } });
     const a = nodes.Node1 as TestNode;
     await waitFor(() => /refused peer connection to Node3 .*answered as "Node7"/.test(a.logger.text()), 'refusal logged');
     expect(link(a, 'Node3').connected).toBe(false);
     expect(a.transport.peerHttpUrl('Node3')).toBeNull();
   });
 
-  it('refuses an acceptor that cannot prove it knows the secret', async () => {
+  it('refuses an acceptor that cannot prove it knows the secret (no impostor URL is learned)', async () => {
     const impostor = await scriptedAcceptor(() => [
       { kind: 'challenge', nonce: newNonce() },
-      { kind: 'welcome', clusterId: CLUSTER, from: 'Node3', http: 'http://evil.example:80', mac: new Uint8Array(32) },
+      { kind: 'welcome', from: 'Node3', http: 'http://evil.example:80', mac: new Uint8Array(32) },
     ]);
-    const { nodes } = await startGroup(['Node1'], { Node1: { secret: 'alpha-7f3k', extraPeers: { Node3: { host: HOST, port: impostor.port } } } });
+    const { nodes } = await startGroup(['Node1'], { Node1: { extraPeers: { Node3: { host: HOST, port: impostor.port } } } });
     const a = nodes.Node1 as TestNode;
     await waitFor(() => /refused peer connection to Node3 .*failed authentication/.test(a.logger.text()), 'refusal logged');
     expect(link(a, 'Node3').connected).toBe(false);
@@ -369,10 +396,10 @@ describe('TcpTransport as a dialer', () => {
     const b = nodes.Node2 as TestNode;
     const first = await authenticatedRawDialer(ports.Node2 as number, 'Node1');
     const second = await authenticatedRawDialer(ports.Node2 as number, 'Node1');
-    await waitFor(() => first.isClosed(), 'older connection closed');
-    second.socket.write(encodeFrame(heartbeat('Node1', 'Node2', 5)));
+    expect(await first.waitClosed()).toBe(true);
+    second.sendSealed(heartbeat('Node1', 'Node2', 5));
     await waitFor(() => b.inbox.length === 1, 'newer connection delivers');
-    expect(second.isClosed()).toBe(false);
+    expect(second.isClosed).toBe(false);
   });
 });
 
@@ -380,31 +407,42 @@ describe('TcpTransport against bad input', () => {
   it('closes a connection that sends garbage, and keeps serving the others', async () => {
     const { nodes, ports } = await startGroup(['Node1', 'Node2']);
     const [a, b] = [nodes.Node1 as TestNode, nodes.Node2 as TestNode];
-    const garbage = await rawDialer(ports.Node2 as number, null);
+    const garbage = await rawDialer(ports.Node2 as number);
     garbage.socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
-    await waitFor(() => garbage.isClosed(), 'garbage connection closed');
+    expect(await garbage.waitClosed()).toBe(true);
     expect(b.logger.text()).toMatch(/refused peer connection .*exceeds the limit/);
     await connected(a, 'Node2');
     a.transport.send('Node2', heartbeat('Node1', 'Node2', 1));
     await waitFor(() => b.inbox.length === 1, 'delivery still works');
   });
 
-  it.each([
-    ['an oversized length', () => Buffer.from([0xff, 0xff, 0xff, 0xff]), /exceeds the limit/],
-    ['an empty frame', () => Buffer.alloc(4), /empty frame/],
-    ['undecodable msgpack', () => Buffer.from([0, 0, 0, 3, 0x81, 0xa1, 0x74]), /undecodable/],
-    ['a non-message value', () => encodeFrame([1, 2, 3]), /not an object/],
-    ['a forged sender', () => encodeFrame(heartbeat('Node3', 'Node2', 1)), /from "Node3" on the connection of Node1/],
-    ['a wrong recipient', () => encodeFrame(heartbeat('Node1', 'Node3', 1)), /addressed to "Node3"/],
-  ])('closes an authenticated connection that sends %s', async (_name, bytes, logged) => {
+  type Attack = { raw: Buffer } | { sealed: unknown };
+  it.each<[string, (peer: RawPeer) => Attack, RegExp]>([
+    ['an oversized length', () => ({ raw: Buffer.from([0xff, 0xff, 0xff, 0xff]) }), /exceeds the limit/],
+    ['an empty frame', () => ({ raw: Buffer.alloc(4) }), /empty frame/],
+    ['an unsealed frame', () => ({ raw: encodeFrame(heartbeat('Node1', 'Node2', 8)) }), /bad frame MAC/],
+    ['a replayed frame', (peer) => ({ raw: peer.sealed(heartbeat('Node1', 'Node2', 7)) }), /bad frame MAC/],
+    ['one flipped byte', (peer) => ({ raw: flipLastPayloadByte(peer.sealed(heartbeat('Node1', 'Node2', 8))) }), /bad frame MAC/],
+    ['undecodable msgpack', () => ({ sealed: null }), /undecodable|not an object|unknown message type/],
+    ['a non-message value', () => ({ sealed: [1, 2, 3] }), /not an object/],
+    ['an unknown message type', () => ({ sealed: { ...heartbeat('Node1', 'Node2', 8), type: 'Exec' } }), /unknown message type "Exec"/],
+    ['a forged sender', () => ({ sealed: heartbeat('Node3', 'Node2', 1) }), /from "Node3" on the connection of Node1/],
+    ['a wrong recipient', () => ({ sealed: heartbeat('Node1', 'Node3', 1) }), /addressed to "Node3"/],
+    ['a term of 2^53-1', () => ({ sealed: { type: 'RequestVote', from: 'Node1', to: 'Node2', term: Number.MAX_SAFE_INTEGER, lastLogIndex: 0, lastLogTerm: 0, force: false } }), /RequestVote: term 9007199254740991 must be an integer/],
+    ['a missing field', () => ({ sealed: { type: 'Heartbeat', from: 'Node1', to: 'Node2', term: 1, commit: 1 } }), /Heartbeat: readRound must be/],
+    ['a string index', () => ({ sealed: { type: 'PreVote', from: 'Node1', to: 'Node2', term: 1, lastLogIndex: '5', lastLogTerm: 0 } }), /lastLogIndex must be/],
+    ['entries out of sequence', () => ({ sealed: { type: 'AppendEntries', from: 'Node1', to: 'Node2', term: 2, prevLogIndex: 3, prevLogTerm: 1, commit: 0, entries: [{ index: 9, term: 2, type: 'normal', data: '' }] } }), /entries\[0\]\.index is 9, expected 4/],
+  ])('closes an authenticated connection that sends %s', async (_name, attack, logged) => {
     // Node1 is played by a raw dialer (its configured address is dead, so no real Node1 competes).
     const [deadPort] = await freePorts(1);
     const { nodes, ports } = await startGroup(['Node2', 'Node3'], { Node2: { extraPeers: { Node1: { host: HOST, port: deadPort as number } } } });
     const [b, c] = [nodes.Node2 as TestNode, nodes.Node3 as TestNode];
     const dialer = await authenticatedRawDialer(ports.Node2 as number, 'Node1');
-    dialer.socket.write(encodeFrame(heartbeat('Node1', 'Node2', 7)));
-    dialer.socket.write(bytes());
-    await waitFor(() => dialer.isClosed(), 'bad connection closed');
+    const replay = dialer.sealed(heartbeat('Node1', 'Node2', 7));
+    dialer.socket.write(replay);
+    const bad = attack(dialer);
+    dialer.socket.write('raw' in bad ? (_name === 'a replayed frame' ? replay : bad.raw) : bad.sealed === null ? sealedGarbage(dialer) : dialer.sealed(bad.sealed));
+    expect(await dialer.waitClosed(WAIT_MS)).toBe(true);
     expect(b.logger.text()).toMatch(logged);
     expect(b.inbox.map((m) => (m as { commit: number }).commit)).toEqual([7]); // the good frame before it was delivered
     await connected(c, 'Node2');
@@ -413,12 +451,41 @@ describe('TcpTransport against bad input', () => {
   });
 
   it('times out a dialer that never completes the handshake', async () => {
-    const { nodes, ports } = await startGroup(['Node1', 'Node2'], { Node2: { limits: { handshakeTimeoutMs: 200 } } });
-    const mute = await rawDialer(ports.Node2 as number, null);
-    await waitFor(() => mute.isClosed(), 'mute dialer closed');
-    expect((nodes.Node2 as TestNode).logger.text()).toMatch(/refused peer connection .*handshake timed out/);
+    const { nodes, ports } = await startGroup(['Node1', 'Node2'], { Node2: { limits: { acceptHandshakeTimeoutMs: 200 } } });
+    const mute = await rawDialer(ports.Node2 as number);
+    expect(await mute.waitClosed()).toBe(true);
+    expect((nodes.Node2 as TestNode).logger.text()).toMatch(/refused peer connection .*handshake not done within 200 ms/);
+  });
+
+  it('a flood of silent sockets never keeps a peer out: the oldest unauthenticated ones are dropped', async () => {
+    const limits = { maxUnauthenticatedConnections: 8, maxUnauthenticatedPerAddress: 4, acceptHandshakeTimeoutMs: 60_000 };
+    const { nodes, ports } = await startGroup(['Node1', 'Node2'], { Node2: { limits } });
+    const [a, b] = [nodes.Node1 as TestNode, nodes.Node2 as TestNode];
+    await connected(a, 'Node2');
+    const flood = await Promise.all(Array.from({ length: 50 }, () => rawDialer(ports.Node2 as number)));
+    await waitFor(() => flood.filter((peer) => !peer.isClosed).length <= limits.maxUnauthenticatedPerAddress, 'flood trimmed to the per-address limit');
+    // The established link was never touched; a redial (as after a restart) gets in too.
+    a.transport.send('Node2', heartbeat('Node1', 'Node2', 1));
+    await waitFor(() => b.inbox.length === 1, 'delivery during the flood');
+    const late = await authenticatedRawDialer(ports.Node2 as number, 'Node1');
+    expect(late.isClosed).toBe(false);
+    expect(b.logger.text()).toMatch(/too many unauthenticated connections/);
+    expect(b.logger.lines.filter((l) => /too many unauthenticated/.test(l.message)).length).toBe(1); // rate-limited
   });
 });
+
+/** A sealed frame whose payload is not msgpack (a holder of the secret sending junk). */
+function sealedGarbage(peer: RawPeer): Buffer {
+  return peer.sealedPayload(Buffer.from([0xc1]));
+}
+
+/** Flips the last payload byte of a sealed frame (a man in the middle). */
+function flipLastPayloadByte(sealed: Buffer): Buffer {
+  const copy = Buffer.from(sealed);
+  const at = copy.length - 17;
+  copy[at] = (copy[at] as number) ^ 0x01;
+  return copy;
+}
 
 describe('TcpTransport bounded queues', () => {
   it('drops and counts messages for a peer that is down', async () => {
@@ -449,7 +516,7 @@ describe('TcpTransport bounded queues', () => {
   it('a peer that never reads neither blocks the others nor grows memory past the limit', async () => {
     const maxQueuedBytes = 1024 * 1024;
     const silent = await silentPeer('Node3');
-    const { nodes } = await startGroup(['Node1', 'Node2'], { Node1: { extraPeers: { Node3: { host: HOST, port: silent.port } }, limits: { maxQueuedBytes } } });
+    const { nodes } = await startGroup(['Node1', 'Node2'], { Node1: { secret: null, extraPeers: { Node3: { host: HOST, port: silent.port } }, limits: { maxQueuedBytes } }, Node2: { secret: null } });
     const [a, b] = [nodes.Node1 as TestNode, nodes.Node2 as TestNode];
     await Promise.all([connected(a, 'Node2'), connected(a, 'Node3')]);
     const chunk = new Uint8Array(64 * 1024);
@@ -493,7 +560,7 @@ describe('TcpTransport lifecycle', () => {
     const [deadPort] = await freePorts(1);
     const { nodes, ports } = await startGroup(['Node1', 'Node2'], { Node1: { extraPeers: { Node3: { host: HOST, port: deadPort as number } } } });
     await connected(nodes.Node1 as TestNode, 'Node2');
-    await rawDialer(ports.Node1 as number, null); // an inbound connection stuck in its handshake
+    await rawDialer(ports.Node1 as number); // an inbound connection stuck in its handshake
     await waitFor(() => (nodes.Node1 as TestNode).logger.text().includes('cannot reach Node3'), 'a reconnect pending');
     expect(liveTimers.size).toBeGreaterThan(0);
     for (const node of Object.values(nodes)) await node.transport.close();

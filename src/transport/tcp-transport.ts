@@ -1,10 +1,12 @@
 import net from 'node:net';
 import type { Message, NodeId } from '../raft/types.js';
 import { encodeFrame, FRAME_HEADER_BYTES } from './frame-codec.js';
+import type { AuthMode } from './handshake.js';
 import { InboundConnection, type InboundContext } from './inbound-connection.js';
 import { resolveLimits, type TransportLimits } from './limits.js';
-import { logLimited, RepeatLimiter, type TransportLogger } from './log.js';
+import { limitKey, logLimited, RepeatLimiter, type TransportLogger } from './log.js';
 import { PeerLink, type PeerLinkContext } from './peer-link.js';
+import { loadPeerTls, type PeerTls, type PeerTlsFiles } from './tls-identity.js';
 import type { PeerLinkStats, Transport } from './types.js';
 
 /** A host and port to listen on or dial. */
@@ -20,8 +22,15 @@ export interface TcpTransportOptions {
   listen: HostPort;
   /** The other nodes (not this one) and where their Raft ports are. */
   peers: Record<NodeId, HostPort>;
-  /** Shared secret for the HMAC challenge (SPEC §7); undefined means peers are not authenticated. */
+  /**
+   * Shared secret (SPEC §7): authenticates the handshake and, with a per-connection key,
+   * every frame. Ignored when `tls` is given (mutual TLS authenticates and protects peers).
+   */
   secret?: string;
+  /** Mutual TLS between peers (PEM paths, re-read by reloadTls). Takes precedence over `secret`. */
+  tls?: PeerTlsFiles;
+  /** Explicitly run without peer authentication (--insecure). Required when neither secret nor tls is given. */
+  insecure?: boolean;
   /** This node's HTTP base URL, told to peers in the handshake (they forward clients to it). */
   advertise: { http: string };
   logger: TransportLogger;
@@ -38,10 +47,14 @@ export interface TcpTransportOptions {
  */
 export class TcpTransport implements Transport {
   private readonly limits: TransportLimits;
+  private readonly mode: AuthMode;
   private readonly secret: Buffer | null;
+  private peerTls: PeerTls | null = null;
   private readonly limiter = new RepeatLimiter();
   private readonly links = new Map<NodeId, PeerLink>();
   private readonly inbound = new Set<InboundConnection>();
+  /** Inbound connections still handshaking, oldest first (Set keeps insertion order). */
+  private readonly unauthenticated = new Set<InboundConnection>();
   /** The live inbound connection of each authenticated peer (a newer one replaces it). */
   private readonly inboundByPeer = new Map<NodeId, InboundConnection>();
   private readonly httpUrls = new Map<NodeId, string>();
@@ -53,10 +66,12 @@ export class TcpTransport implements Transport {
   private closing: Promise<void> | null = null;
 
   constructor(private readonly options: TcpTransportOptions) {
-    if (options.secret === '') throw new RangeError('transport secret must not be empty (omit it to disable authentication)');
+    if (options.secret === '') throw new RangeError('transport secret must not be empty');
     if (options.selfId in options.peers) throw new RangeError(`transport peers must not include this node (${options.selfId})`);
     this.limits = resolveLimits(options.limits);
-    this.secret = options.secret === undefined ? null : Buffer.from(options.secret, 'utf8');
+    this.mode = options.tls ? 'tls' : options.secret !== undefined ? 'secret' : options.insecure === true ? 'insecure' : failUnauthenticated();
+    this.secret = this.mode === 'secret' ? Buffer.from(options.secret as string, 'utf8') : null;
+    if (options.tls) this.peerTls = loadPeerTls(options.tls);
     const linkContext = this.linkContext();
     for (const [peer, address] of Object.entries(options.peers)) this.links.set(peer, new PeerLink(peer, address, linkContext));
     this.inboundContext = this.makeInboundContext();
@@ -84,6 +99,7 @@ export class TcpTransport implements Transport {
     }
     this.state = 'started';
     this.server.on('error', (err) => this.options.logger.error({ err }, `peer listener error: ${err.message}`));
+    if (this.mode === 'tls' && this.options.secret !== undefined) this.options.logger.info({}, 'peers use mutual TLS; the shared secret is not used for peer connections');
     for (const link of this.links.values()) link.start();
   }
 
@@ -103,7 +119,7 @@ export class TcpTransport implements Transport {
     if (!link || message.to !== to) {
       // A bug in the caller, not a network condition: say so, but never throw into the node loop.
       const problem = link ? `addressed to ${message.to}` : 'an unknown peer';
-      logLimited(this.limiter, this.options.logger, 'error', `send:${to}:${message.to}`, { to, messageTo: message.to, type: message.type }, `dropped ${message.type} sent to ${to}: ${problem}`);
+      logLimited(this.limiter, this.options.logger, 'error', limitKey('send-misaddressed', to), { to, messageTo: message.to, type: message.type }, `dropped ${message.type} sent to ${to}: ${problem}`);
       return;
     }
     // Cheap checks first: a message that would be dropped is never encoded.
@@ -112,11 +128,11 @@ export class TcpTransport implements Transport {
     try {
       frame = encodeFrame(message);
     } catch (err) {
-      logLimited(this.limiter, this.options.logger, 'error', `encode:${message.type}`, { err, type: message.type }, `cannot encode ${message.type} for ${to}: ${(err as Error).message}`);
+      logLimited(this.limiter, this.options.logger, 'error', limitKey('encode', message.type), { err, type: message.type }, `cannot encode ${message.type} for ${to}: ${(err as Error).message}`);
       return link.countDropped();
     }
     if (frame.length - FRAME_HEADER_BYTES > this.limits.maxFrameBytes) {
-      logLimited(this.limiter, this.options.logger, 'error', `oversize:${message.type}`, { type: message.type, bytes: frame.length }, `dropped ${message.type} for ${to}: ${frame.length} bytes exceeds the frame limit ${this.limits.maxFrameBytes}`);
+      logLimited(this.limiter, this.options.logger, 'error', limitKey('oversize', message.type), { type: message.type, bytes: frame.length }, `dropped ${message.type} for ${to}: ${frame.length} bytes exceeds the frame limit ${this.limits.maxFrameBytes}`);
       return link.countDropped();
     }
     link.enqueue(frame);
@@ -134,8 +150,28 @@ export class TcpTransport implements Transport {
     return [...this.links.values()].map((link) => link.stats());
   }
 
+  /**
+   * The HTTP URL a peer advertised in the authenticated welcome of OUR dial to its configured
+   * Raft address (never from an inbound hello: whoever connects to us proves nothing about
+   * where the configured member is). The API forwards bearer tokens there.
+   */
   peerHttpUrl(peer: NodeId): string | null {
     return this.httpUrls.get(peer) ?? null;
+  }
+
+  /** How this transport authenticates peers. */
+  get authMode(): AuthMode {
+    return this.mode;
+  }
+
+  /**
+   * Re-reads the TLS files (SIGHUP). New connections, inbound and outbound, use the new
+   * certificates; live ones keep theirs. Throws TlsConfigError and keeps the old context
+   * when the files are unusable; throws when TLS is not configured.
+   */
+  reloadTls(): void {
+    if (!this.options.tls) throw new Error('peer TLS is not configured');
+    this.peerTls = loadPeerTls(this.options.tls);
   }
 
   /** Destroys every socket, stops listening, clears every timer. Idempotent. */
@@ -151,27 +187,50 @@ export class TcpTransport implements Transport {
 
   // ------------------------------------------------------------------ inbound
 
+  /**
+   * Admits a new socket into the unauthenticated pool, making room by dropping the oldest
+   * unauthenticated connection (from the same address first) when a limit is reached.
+   * Authenticated connections never count here: each configured peer keeps its own slot.
+   */
   private accept(socket: net.Socket): void {
-    if (this.state !== 'started' || this.inbound.size >= this.limits.maxInboundConnections) {
-      if (this.state === 'started') {
-        logLimited(this.limiter, this.options.logger, 'warn', 'inbound-limit', { remote: socket.remoteAddress }, `refused peer connection from ${socket.remoteAddress}: already ${this.inbound.size} inbound connections`);
-      }
+    if (this.state !== 'started') {
       socket.destroy();
       return;
     }
-    this.inbound.add(new InboundConnection(socket, this.inboundContext));
+    const address = socket.remoteAddress ?? '?';
+    let fromAddress = 0;
+    let oldestFromAddress: InboundConnection | null = null;
+    for (const connection of this.unauthenticated) {
+      if (connection.address !== address) continue;
+      fromAddress++;
+      oldestFromAddress ??= connection;
+    }
+    const evict = fromAddress >= this.limits.maxUnauthenticatedPerAddress ? oldestFromAddress : this.unauthenticated.size >= this.limits.maxUnauthenticatedConnections ? (this.unauthenticated.values().next().value ?? null) : null;
+    if (evict) {
+      logLimited(this.limiter, this.options.logger, 'warn', limitKey('flood', address), { remote: address, unauthenticated: this.unauthenticated.size, fromAddress }, `refused peer connection from ${evict.address}: too many unauthenticated connections (${this.unauthenticated.size} in total, ${fromAddress} from ${address}); dropping the oldest`);
+      this.forgetUnauthenticated(evict);
+      evict.destroy();
+    }
+    const connection = new InboundConnection(socket, this.inboundContext);
+    this.inbound.add(connection);
+    this.unauthenticated.add(connection);
   }
 
-  private onInboundOpen(connection: InboundConnection, peer: NodeId, http: string): void {
+  private forgetUnauthenticated(connection: InboundConnection): void {
+    this.unauthenticated.delete(connection);
+  }
+
+  private onInboundOpen(connection: InboundConnection, peer: NodeId): void {
+    this.forgetUnauthenticated(connection);
     const previous = this.inboundByPeer.get(peer);
     this.inboundByPeer.set(peer, connection);
-    this.httpUrls.set(peer, http);
     // The peer redialed, so its old connection is dead or dying; keep one per peer.
     previous?.destroy();
   }
 
   private onInboundClosed(connection: InboundConnection): void {
     this.inbound.delete(connection);
+    this.forgetUnauthenticated(connection);
     if (connection.peer !== null && this.inboundByPeer.get(connection.peer) === connection) this.inboundByPeer.delete(connection.peer);
   }
 
@@ -181,8 +240,9 @@ export class TcpTransport implements Transport {
     return {
       selfId: this.options.selfId,
       clusterId: this.options.clusterId,
+      mode: this.mode,
       secret: this.secret,
-      http: this.options.advertise.http,
+      tls: () => this.peerTls,
       limits: this.limits,
       logger: this.options.logger,
       limiter: this.limiter,
@@ -195,16 +255,23 @@ export class TcpTransport implements Transport {
     return {
       selfId: this.options.selfId,
       clusterId: this.options.clusterId,
+      mode: this.mode,
       secret: this.secret,
+      tls: () => this.peerTls,
       http: this.options.advertise.http,
       peers: new Set(this.links.keys()),
       maxFrameBytes: this.limits.maxFrameBytes,
-      handshakeTimeoutMs: this.limits.handshakeTimeoutMs,
+      handshakeTimeoutMs: this.limits.acceptHandshakeTimeoutMs,
       logger: this.options.logger,
       limiter: this.limiter,
-      onOpen: (connection, peer, http) => this.onInboundOpen(connection, peer, http),
+      onOpen: (connection, peer) => this.onInboundOpen(connection, peer),
       onMessage: (message) => this.messageHandler(message),
       onClosed: (connection) => this.onInboundClosed(connection),
     };
   }
+}
+
+/** Peers must be authenticated unless the caller says otherwise in so many words (SPEC §7). */
+function failUnauthenticated(): never {
+  throw new RangeError('transport needs a secret or a TLS configuration (or insecure: true to run unauthenticated)');
 }
