@@ -81,7 +81,7 @@ export async function runNode(config: NodeConfig): Promise<void> {
     rateLimit: config.rateLimitPerSecond > 0 ? { perSecond: config.rateLimitPerSecond, burst: config.rateLimitPerSecond * 4 } : null,
     quotaBytes: config.quotaBytes,
   });
-  const controller = new ControllerServer({ node, host: config.controller.host, port: config.controller.port, allow: config.controllerAllow, logger: logger.child({ component: 'controller' }), metricsRegistry: metrics.registry });
+  const controller = new ControllerServer({ node, host: config.controller.host, port: config.controller.port, allow: config.controllerAllow, logger: logger.child({ component: 'controller' }), metricsRegistry: metrics.registry, quotaBytes: config.quotaBytes });
   await api.listen(config.http.host, config.http.port).catch((err: unknown) => listenError(err, '--http', `${config.http.host}:${config.http.port}`));
   await controller.start().catch((err: unknown) => listenError(err, '--controller', `${config.controller.host}:${config.controller.port}`));
   await node.start().catch((err: unknown) => listenError(err, '--raft', `${config.raft.host}:${config.raft.port}`));

@@ -6,6 +6,7 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { Counter, type Registry } from 'prom-client';
 import { NodeError, type RaftNodeHandle } from '../node/types.js';
+import { quotaProblem } from '../state/quota.js';
 import { CidrAllowList, DEFAULT_CONTROLLER_ALLOW } from './cidr.js';
 import { ReplyBudget, type ReplyBudgetOptions } from './reply-budget.js';
 import {
@@ -53,6 +54,8 @@ export interface ControllerServerOptions {
   replyBudget?: ReplyBudgetOptions;
   /** Where the drop counters are registered (the node's /metrics), if anywhere. */
   metricsRegistry?: Registry;
+  /** The state size quota (--quota-bytes, SPEC §5); STORE is a client write like PUT and obeys it. */
+  quotaBytes?: number;
 }
 
 /** Counts of what the listener did not answer, for tests and /metrics. */
@@ -95,6 +98,7 @@ export class ControllerServer {
   private readonly dropWarnings: WarningLimiter;
   private readonly badWarnings: WarningLimiter;
   private readonly budgetWarnings: WarningLimiter;
+  private readonly quotaWarnings: WarningLimiter;
   private readonly budget: ReplyBudget;
   private readonly counters: ControllerStats = { refused: 0, overBudget: 0, replies: 0, replyBytes: 0 };
   private readonly droppedMetric: Counter<'reason'> | null;
@@ -109,6 +113,7 @@ export class ControllerServer {
     this.dropWarnings = new WarningLimiter(this.logger, 'datagrams dropped (source not in --controller-allow)');
     this.badWarnings = new WarningLimiter(this.logger, 'bad controller datagrams');
     this.budgetWarnings = new WarningLimiter(this.logger, 'controller replies dropped (per-source reply budget spent)');
+    this.quotaWarnings = new WarningLimiter(this.logger, 'controller STOREs refused (state quota)');
     this.budget = new ReplyBudget(options.replyBudget);
     this.droppedMetric = options.metricsRegistry
       ? new Counter({
@@ -216,6 +221,12 @@ export class ControllerServer {
     const term = this.leaderTerm();
     if (term === null) return this.reply(this.leaderInfo(), from);
     const { key, value } = request;
+    const quota = this.options.quotaBytes === undefined ? null : quotaProblem(this.node.stateMachine, { op: 'put', key, value }, this.options.quotaBytes);
+    if (quota !== null) {
+      // Answered even without "ack": a write refused before the log must not vanish silently.
+      this.quotaWarnings.warn({ key }, `controller STORE refused: ${quota}`);
+      return this.reply(storeErrorReply(this.node.id, { key, value, term, error: 'quota_exceeded' }), from);
+    }
     const proposal = this.node.propose({ op: 'put', key, value }, this.options.storeAckTimeoutMs ?? STORE_ACK_TIMEOUT_MS);
     if (!request.ack) {
       proposal.catch((err: Error) => this.logger.debug({ key, err: err.message }, 'controller STORE did not commit'));

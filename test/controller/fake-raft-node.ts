@@ -94,8 +94,12 @@ export class FakeRaftNode implements RaftNodeHandle {
     return this.state === 'leader' ? Promise.resolve() : Promise.reject(new NodeError('not_leader', 'not the leader', this.leader));
   }
 
+  /** What stateMachine.sizeBytes() reports (the quota check reads it). */
+  stateBytes = 0;
+
   readonly stateMachine: StateMachine = {
     durable: false,
+    sizeBytes: () => this.stateBytes,
     appliedIndex: () => this.committed.length,
     apply: () => {
       throw new Error('FakeRaftNode: apply is not used by the controller');

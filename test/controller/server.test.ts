@@ -21,9 +21,9 @@ describe('ControllerServer', () => {
   let logger: ReturnType<typeof recordingLogger>;
   let port: number;
 
-  async function startServer(allow?: string[], replyBudget?: ReplyBudgetOptions): Promise<void> {
+  async function startServer(allow?: string[], replyBudget?: ReplyBudgetOptions, quotaBytes?: number): Promise<void> {
     logger = recordingLogger();
-    server = new ControllerServer({ node, host: '127.0.0.1', port: 0, allow, logger, storeAckTimeoutMs: 200, replyBudget });
+    server = new ControllerServer({ node, host: '127.0.0.1', port: 0, allow, logger, storeAckTimeoutMs: 200, replyBudget, quotaBytes });
     await server.start();
     port = server.address().port;
   }
@@ -108,6 +108,18 @@ describe('ControllerServer', () => {
       { op: 'put', key: 'k1', value: 'v1' },
       { op: 'put', key: 'k2', value: { nested: [1, 2] } },
     ]);
+  });
+
+  it('refuses a STORE past the state quota with quota_exceeded, even without ack, and proposes nothing', async () => {
+    await server.close();
+    await startServer(undefined, undefined, 1024 * 1024);
+    node.lead(3);
+    node.stateBytes = 1024 * 1024 - 50;
+    expect(await ask({ request: 'STORE', key: 'big', value: 'x'.repeat(200) })).toMatchObject({ request: 'STORE', key: 'big', error: 'quota_exceeded', term: 3 });
+    expect(node.calls).toEqual([]);
+    node.stateBytes = 0;
+    await expectSilence({ request: 'STORE', key: 'big', value: 'x'.repeat(200) });
+    expect(node.calls).toEqual(['put big']);
   });
 
   it('answers a STORE ack with error timeout when the entry does not commit in time', async () => {
