@@ -5,7 +5,6 @@
 import { readBarrier, queryOf, readJson, type ApiContext, type ApiRequest } from './context.js';
 import { ApiError } from './errors.js';
 import { jsonReply, raftHeaders, type Reply } from './reply.js';
-import { readState } from './state-reads.js';
 import { checkJsonValue, decodeKey, isStaleRead, requiredField } from './validate.js';
 import { proposeCommand, withIdempotencyKey } from './writes.js';
 
@@ -13,7 +12,7 @@ import { proposeCommand, withIdempotencyKey } from './writes.js';
 export async function getKv(ctx: ApiContext, request: ApiRequest, encodedKey: string): Promise<Reply> {
   const key = decodeKey(encodedKey);
   await readBarrier(ctx, isStaleRead(queryOf(request)));
-  const record = readState(ctx, () => ctx.node.stateMachine.get(key));
+  const record = ctx.node.stateMachine.get(key);
   const headers = raftHeaders(ctx.leader.get(), ctx.node.stateMachine.appliedIndex());
   if (!record) throw new ApiError('not_found', 'key not found', { headers });
   return jsonReply(200, { key: record.key, value: record.value, index: record.index }, headers);

@@ -7,7 +7,6 @@ import { ApiError } from './errors.js';
 import { DEFAULT_QUOTES_LIMIT, MAX_QUOTES_LIMIT } from './limits.js';
 import { clientAddress } from './rate-limit.js';
 import { jsonReply, raftHeaders, type Reply } from './reply.js';
-import { readState } from './state-reads.js';
 import { isStaleRead, nonNegativeInt, quoteInput } from './validate.js';
 import { proposeCommand, withIdempotencyKey } from './writes.js';
 
@@ -47,6 +46,6 @@ export async function listQuotes(ctx: ApiContext, request: ApiRequest): Promise<
   const limit = nonNegativeInt(query, 'limit', DEFAULT_QUOTES_LIMIT, MAX_QUOTES_LIMIT);
   await readBarrier(ctx, isStaleRead(query));
   const appliedIndex = ctx.node.stateMachine.appliedIndex();
-  const quotes = limit === 0 ? [] : readState(ctx, () => ctx.node.stateMachine.quotesAfter(after, limit));
+  const quotes = limit === 0 ? [] : ctx.node.stateMachine.quotesAfter(after, limit);
   return jsonReply(200, { quotes, commitIndex: appliedIndex }, raftHeaders(ctx.leader.get(), appliedIndex));
 }

@@ -8,7 +8,7 @@ import { RaftNode } from '../node/raft-node.js';
 import { openNodeDatabase } from '../storage/sqlite-storage.js';
 import { TcpTransport } from '../transport/tcp-transport.js';
 import { ConfigError, type NodeConfig } from './config.js';
-import { installCrashHandlers, installReloadHandler, type Reloadable } from './node-signals.js';
+import { installCorruptionStop, installCrashHandlers, installReloadHandler, type Reloadable } from './node-signals.js';
 
 const WEB_DIR = fileURLToPath(new URL('../../web', import.meta.url));
 /** Default deadline for a client write or read before answering 504 timeout. */
@@ -38,6 +38,7 @@ function listenError(err: unknown, flag: string, address: string): never {
 export async function runNode(config: NodeConfig): Promise<void> {
   const logger = createLogger(config.id, config.logFormat, config.logLevel);
   installCrashHandlers(logger);
+  installCorruptionStop(logger);
   ensureWritableDir(config.dataDir);
   // Without --init an empty data dir is refused: a node whose database was lost must not start empty (SPEC §5).
   const { storage, stateMachine } = openNodeDatabase(config.dataDir, { clusterId: config.clusterId, nodeId: config.id }, { init: config.init });

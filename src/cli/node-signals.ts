@@ -2,6 +2,7 @@
  * Process-level handlers of a node: a crash is logged before exit (issue 15), and SIGHUP
  * reloads certificates and secret files without a restart (SPEC §7).
  */
+import { setCorruptionListener } from '../state/checksum.js';
 import { readSecretFile, type NodeConfig } from './config.js';
 
 /** Exit code of a node that stopped on a bug (sysexits EX_SOFTWARE), as raft-node uses. */
@@ -42,6 +43,22 @@ export function installCrashHandlers(logger: SignalLogger, exit: (code: number) 
   };
   process.on('uncaughtException', (err) => die('uncaught exception', err));
   process.on('unhandledRejection', (reason) => die('unhandled rejection', reason));
+}
+
+/**
+ * SPEC §5: a checksum mismatch found on any read path stops the node with an error naming
+ * the index or key (exit 70, like the Raft loop's fatal errors). The error still reaches its
+ * caller (that request fails); the exit follows on the next turn.
+ */
+export function installCorruptionStop(logger: SignalLogger, exit: (code: number) => void = (code) => process.exit(code)): void {
+  let stopping = false;
+  setCorruptionListener((err) => {
+    if (stopping) return;
+    stopping = true;
+    logger.fatal({ err, where: err.where }, `fatal: ${err.message}`);
+    process.exitCode = CRASH_EXIT_CODE;
+    setImmediate(() => exit(CRASH_EXIT_CODE));
+  });
 }
 
 /** What SIGHUP can reload; each method is optional (a component without TLS has none). */

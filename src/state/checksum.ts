@@ -35,6 +35,22 @@ function numberBytes(value: number): Buffer {
   return bytes;
 }
 
+/** What the process does when corruption is found (see setCorruptionListener). */
+export type CorruptionListener = (err: CorruptionError) => void;
+
+let corruptionListener: CorruptionListener | null = null;
+
+/**
+ * The node process registers here what to do once corruption is found anywhere: stop (SPEC
+ * §5). Reads happen on many paths (the Raft loop, API routes, the live stream's backlog, the
+ * controller's RETRIEVE, image building), and some of them turn errors into replies; telling
+ * the process at the point of detection means none of them can keep a node running on a
+ * database it can no longer trust. Unset (tests of the state machine alone) it does nothing.
+ */
+export function setCorruptionListener(listener: CorruptionListener | null): void {
+  corruptionListener = listener;
+}
+
 /** A stored row whose checksum does not match: the node must stop, naming what is corrupt. */
 export class CorruptionError extends Error {
   override readonly name = 'CorruptionError';
@@ -45,6 +61,7 @@ export class CorruptionError extends Error {
   constructor(where: string, options?: { cause?: unknown }) {
     super(`checksum mismatch in ${where}: the data dir is corrupt; restore this node from a backup or re-add it as a new member`, options);
     this.where = where;
+    corruptionListener?.(this);
   }
 }
 
