@@ -74,6 +74,11 @@ export async function runNode(config: NodeConfig): Promise<void> {
     adminToken: config.adminToken ?? undefined,
     metricsRegistry: metrics.registry,
     rateLimit: config.rateLimitPerSecond > 0 ? { perSecond: config.rateLimitPerSecond, burst: config.rateLimitPerSecond * 4 } : null,
+    // Forwards between nodes are signed with the secret; with none (TLS-only or --insecure) no forward is trusted.
+    secret: config.secret,
+    publicUrls: config.publicUrls,
+    tls: config.httpTls,
+    peerCa: config.tls?.ca ?? null,
   });
   const controller = new ControllerServer({ node, host: config.controller.host, port: config.controller.port, allow: config.controllerAllow, logger: logger.child({ component: 'controller' }) });
   await api.listen(config.http.host, config.http.port).catch((err: unknown) => listenError(err, '--http', `${config.http.host}:${config.http.port}`));
@@ -87,6 +92,14 @@ export async function runNode(config: NodeConfig): Promise<void> {
     // Debug-only mutation for the fault harness (test/fault/unsafe-reads.test.ts): it breaks SPEC §2 "Reads" on purpose.
     logger.warn('UNSAFE DEBUG SWITCH ON (--unsafe-local-reads / RAFTQUOTES_UNSAFE_LOCAL_READS): linearizable reads skip ReadIndex and are served from local state, so they can be stale. Never use this outside tests.');
   }
+  process.on('SIGHUP', () => {
+    try {
+      api.reloadTls();
+      if (config.httpTls) logger.info('SIGHUP: HTTPS certificates reloaded');
+    } catch (err) {
+      logger.error(`SIGHUP: HTTPS certificates not reloaded, keeping the old ones: ${(err as Error).message}`);
+    }
+  });
   installSignalHandlers(async () => {
     await node.stop();
     await Promise.allSettled([api.close(), controller.close()]);
