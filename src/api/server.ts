@@ -79,6 +79,8 @@ export interface ApiServer {
   address(): AddressInfo | null;
   /** Open /api/live clients. */
   readonly liveClients: number;
+  /** Open HTTP connections (WebSockets included) from one remote address. */
+  connectionsFrom(address: string): number;
   /** Re-reads the HTTPS certificate files (SIGHUP); throws if they cannot be read, keeping the old ones. */
   reloadTls(): void;
 }
@@ -128,6 +130,11 @@ class ConnectionLimiter {
   private refusedLogged = 0;
 
   constructor(private readonly ctx: ApiContext) {}
+
+  /** Open connections from `address`. */
+  count(address: string): number {
+    return this.open.get(address) ?? 0;
+  }
 
   admit(socket: Socket): void {
     const address = clientAddress(socket.remoteAddress);
@@ -245,6 +252,9 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     },
     get liveClients() {
       return live.size;
+    },
+    connectionsFrom(address) {
+      return connections.count(address);
     },
     reloadTls() {
       if (!tls) return;
