@@ -4,6 +4,8 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSy
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { fsyncDirectory, writeFileDurably } from '../storage/identity.js';
+import { initDataDir } from '../storage/sqlite-storage.js';
 import { ConfigError } from './config.js';
 
 /** Options of `raftquotes cluster`. */
@@ -54,13 +56,38 @@ const MAIN_JS = fileURLToPath(new URL('./main.js', import.meta.url));
  */
 export const NODE_V8_FLAGS = ['--max-semi-space-size=4', '--max-old-space-size=1024'];
 
-/** The cluster id lives in the data dir so a restart reuses it (data dirs check it). */
-function loadClusterId(dataDir: string): string {
+/**
+ * The cluster id lives in the data dir so a restart reuses it (data dirs check it). Its file
+ * also marks that the first start is over: until then the id sits in `cluster-id.pending`, so
+ * a first start interrupted before every node's data dir was initialized is resumed with the
+ * same id instead of leaving nodes that refuse to start (SPEC §5).
+ */
+function loadClusterId(dataDir: string): { clusterId: string; firstStart: boolean } {
   const file = join(dataDir, 'cluster-id');
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-  const id = `rq-${randomUUID()}`;
-  writeFileSync(file, `${id}\n`);
-  return id;
+  if (existsSync(file)) return { clusterId: readFileSync(file, 'utf8').trim(), firstStart: false };
+  const pending = `${file}.pending`;
+  if (existsSync(pending)) return { clusterId: readFileSync(pending, 'utf8').trim(), firstStart: true };
+  const clusterId = `rq-${randomUUID()}`;
+  writeFileDurably(pending, `${clusterId}\n`);
+  return { clusterId, firstStart: true };
+}
+
+/**
+ * The explicit init step of a new cluster (SPEC §5), done here rather than with --init in the
+ * nodes' argv: cluster.json records that argv, and a node restarted from it after losing its
+ * database must be refused, not re-initialized.
+ */
+function initNodes(dataDir: string, clusterId: string, plan: Array<{ id: string; dataDir: string }>): void {
+  for (const node of plan) {
+    try {
+      initDataDir(node.dataDir, { clusterId, nodeId: node.id });
+    } catch (err) {
+      throw new ConfigError(`${node.id}: cannot initialize ${node.dataDir}: ${(err as Error).message}`);
+    }
+  }
+  const file = join(dataDir, 'cluster-id');
+  renameSync(`${file}.pending`, file);
+  fsyncDirectory(dataDir);
 }
 
 /**
@@ -124,8 +151,9 @@ export async function runCluster(options: ClusterOptions): Promise<number> {
   } catch (err) {
     throw new ConfigError(`--data-dir: cannot create ${options.dataDir}: ${(err as Error).message}`);
   }
-  const clusterId = loadClusterId(options.dataDir);
+  const { clusterId, firstStart } = loadClusterId(options.dataDir);
   const plan = planCluster(options, clusterId, ensureSecretFile(options.dataDir));
+  if (firstStart) initNodes(options.dataDir, clusterId, plan);
   const children = new Map<string, ChildProcess>();
   let stopping = false;
   const stopAll = async (): Promise<void> => {

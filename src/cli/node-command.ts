@@ -37,7 +37,8 @@ function listenError(err: unknown, flag: string, address: string): never {
 export async function runNode(config: NodeConfig): Promise<void> {
   const logger = createLogger(config.id, config.logFormat, config.logLevel);
   ensureWritableDir(config.dataDir);
-  const { storage, stateMachine } = openNodeDatabase(config.dataDir, { clusterId: config.clusterId, nodeId: config.id });
+  // Without --init an empty data dir is refused: a node whose database was lost must not start empty (SPEC §5).
+  const { storage, stateMachine } = openNodeDatabase(config.dataDir, { clusterId: config.clusterId, nodeId: config.id }, { init: config.init });
   const metrics = new NodeMetrics(config.id);
   const peers = Object.fromEntries(Object.entries(config.peers).filter(([id]) => id !== config.id));
   const transport = new TcpTransport({

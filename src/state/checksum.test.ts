@@ -9,6 +9,13 @@ describe('row checksums', () => {
     expect(rowChecksum(7, 'k', new Uint8Array([1, 2]))).toBe(rowChecksum(7, 'k', new Uint8Array([1, 2])));
   });
 
+  it('an empty part with no backing memory (an empty SQLite blob) does not reset the sum', () => {
+    const noMemory = new Uint8Array(new ArrayBuffer(0));
+    const blob = Buffer.from(noMemory.buffer, 0, 0);
+    expect(rowChecksum(7, blob)).toBe(rowChecksum(7, new Uint8Array(0)));
+    expect(rowChecksum(7, blob)).not.toBe(rowChecksum(8, blob));
+  });
+
   it('names what is corrupt when a stored sum does not match', () => {
     const sum = rowChecksum(5, 'value');
     expect(() => verifyChecksum('log entry 5', sum, 5, 'value')).not.toThrow();

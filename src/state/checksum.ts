@@ -19,7 +19,10 @@ export function rowChecksum(...parts: ChecksumPart[]): number {
     const bytes = part === null ? EMPTY : typeof part === 'number' ? numberBytes(part) : typeof part === 'string' ? Buffer.from(part, 'utf8') : part;
     header.writeUInt8(part === null ? 0 : typeof part === 'number' ? 1 : typeof part === 'string' ? 2 : 3, 0);
     header.writeUInt32BE(bytes.length, 1);
-    crc = crc32(bytes, crc32(header, crc));
+    crc = crc32(header, crc);
+    // zlib's crc32 of a buffer with no backing memory (an empty blob read by better-sqlite3)
+    // returns 0, not the running value, so an empty part would erase everything before it.
+    if (bytes.length > 0) crc = crc32(bytes, crc);
   }
   return crc;
 }

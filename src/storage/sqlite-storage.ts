@@ -1,17 +1,22 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import type { Entry, EntryType, HardState, Snapshot } from '../raft/types.js';
+import type { Entry, EntryType, Snapshot } from '../raft/types.js';
+import { CorruptionError, rowChecksum, verifyChecksum } from '../state/checksum.js';
 import { SqliteStateMachine } from '../state/sqlite-state-machine.js';
 import type { ApplyResult } from '../state/types.js';
 import { StorageError } from './errors.js';
+import { checkMarker, IDENTITY_FILE, readIdentityMarker, writeIdentityMarker, type NodeIdentity } from './identity.js';
 import { validateRecoveredLog } from './log-validation.js';
 import type { PersistBatch, RaftStorage, RecoveredLog, StoredSnapshot } from './types.js';
 
 /** File name of the node's single database inside --data-dir (SPEC §5). */
 export const DATABASE_FILE = 'raftquotes.db';
-/** Bumped when the schema changes incompatibly; an unknown version is refused. */
-const SCHEMA_VERSION = 1;
+/**
+ * Bumped when the schema changes. Version 1 (no checksums) is migrated once at open, in one
+ * transaction; an unknown version is refused.
+ */
+const SCHEMA_VERSION = 2;
 /**
  * SQLite page cache per connection. better-sqlite3 builds SQLite with a 16 MB default, which
  * a node fills within ~100k writes: 14 MB of every node's RSS. The hot pages (B-tree
@@ -20,38 +25,101 @@ const SCHEMA_VERSION = 1;
  */
 export const PAGE_CACHE_KIB = 2048;
 
+/** Every Raft row carries `crc`, a rowChecksum of its other columns, verified when read (SPEC §5). */
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS identity (id INTEGER PRIMARY KEY CHECK (id = 1), cluster_id TEXT NOT NULL, node_id TEXT NOT NULL, schema_version INTEGER NOT NULL, created_at TEXT NOT NULL);
-  CREATE TABLE IF NOT EXISTS raft_state (id INTEGER PRIMARY KEY CHECK (id = 1), term INTEGER NOT NULL, vote TEXT, commit_index INTEGER NOT NULL, log_offset INTEGER NOT NULL, log_offset_term INTEGER NOT NULL);
-  CREATE TABLE IF NOT EXISTS raft_log (idx INTEGER PRIMARY KEY, term INTEGER NOT NULL, type INTEGER NOT NULL, data TEXT NOT NULL);
-  CREATE TABLE IF NOT EXISTS raft_snapshot (id INTEGER PRIMARY KEY CHECK (id = 1), idx INTEGER NOT NULL, term INTEGER NOT NULL, voters TEXT NOT NULL, data BLOB NOT NULL);
+  CREATE TABLE IF NOT EXISTS raft_state (id INTEGER PRIMARY KEY CHECK (id = 1), term INTEGER NOT NULL, vote TEXT, commit_index INTEGER NOT NULL, log_offset INTEGER NOT NULL, log_offset_term INTEGER NOT NULL, crc INTEGER NOT NULL);
+  CREATE TABLE IF NOT EXISTS raft_log (idx INTEGER PRIMARY KEY, term INTEGER NOT NULL, type INTEGER NOT NULL, data TEXT NOT NULL, crc INTEGER NOT NULL);
+  CREATE TABLE IF NOT EXISTS raft_snapshot (id INTEGER PRIMARY KEY CHECK (id = 1), idx INTEGER NOT NULL, term INTEGER NOT NULL, voters TEXT NOT NULL, data BLOB NOT NULL, crc INTEGER NOT NULL);
+`;
+
+/** Version 1 -> 2: add the checksum columns and compute them for the rows already there. */
+const MIGRATE_V1 = `
+  ALTER TABLE raft_state ADD COLUMN crc INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE raft_log ADD COLUMN crc INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE raft_snapshot ADD COLUMN crc INTEGER NOT NULL DEFAULT 0;
+  UPDATE raft_state SET crc = rq_state_crc(term, vote, commit_index, log_offset, log_offset_term);
+  UPDATE raft_log SET crc = rq_entry_crc(idx, term, type, data);
+  UPDATE raft_snapshot SET crc = rq_snapshot_crc(idx, term, voters, data);
+  UPDATE identity SET schema_version = 2;
 `;
 
 const ENTRY_TYPES: EntryType[] = ['normal', 'noop', 'config'];
 
 interface StateRow { term: number; vote: string | null; commit_index: number; log_offset: number; log_offset_term: number }
-interface LogRow { idx: number; term: number; type: number; data: string }
+interface StoredStateRow extends StateRow { crc: number }
+interface LogRow { idx: number; term: number; type: number; data: string; crc: number }
+interface SnapshotRow { idx: number; term: number; voters: string; data: Buffer; crc: number }
 
-export interface NodeIdentity {
-  clusterId: string;
-  nodeId: string;
+/** Checksum of a log entry row: index, term, type code and data. */
+const entryChecksum = (idx: number, term: number, type: number, data: string): number => rowChecksum(idx, term, type, data);
+/** Checksum of the hard state row (term, vote, commit) with the log offset kept beside it. */
+const stateChecksum = (row: StateRow): number => rowChecksum(row.term, row.vote, row.commit_index, row.log_offset, row.log_offset_term);
+/** Checksum of the snapshot row: its metadata and its image (empty when none is kept). */
+const snapshotChecksum = (idx: number, term: number, voters: string, data: Uint8Array): number => rowChecksum(idx, term, voters, data);
+
+export type { NodeIdentity } from './identity.js';
+
+/** How openNodeDatabase treats a data dir that holds no node yet. */
+export interface OpenOptions {
+  /**
+   * True only for the explicit step that makes a new node (`node --init`, the first start of
+   * `cluster`): an empty data dir is then initialized. It never re-creates a database next to
+   * an existing identity marker.
+   */
+  init?: boolean;
 }
 
 /**
- * Opens (or creates) the node's database: WAL, synchronous=FULL, identity checked, integrity
- * checked. Returns the Raft storage and the state machine sharing one connection.
+ * Opens the node's database: WAL, synchronous=FULL, identity checked against the marker
+ * outside the database and against the database's own row, integrity checked, old schemas
+ * migrated. An empty data dir is refused unless `options.init` (SPEC §5: a node whose
+ * database went missing must never start empty). Returns the Raft storage and the state
+ * machine sharing one connection.
  */
-export function openNodeDatabase(dataDir: string, identity: NodeIdentity): { storage: SqliteRaftStorage; stateMachine: SqliteStateMachine } {
+export function openNodeDatabase(dataDir: string, identity: NodeIdentity, options: OpenOptions = {}): { storage: SqliteRaftStorage; stateMachine: SqliteStateMachine } {
   const path = join(dataDir, DATABASE_FILE);
-  const db = openChecked(path);
+  const marker = readIdentityMarker(dataDir);
+  if (marker) checkMarker(marker, identity, dataDir);
+  const existed = existsSync(path);
+  if (marker && !existed) {
+    throw new StorageError(
+      `data dir ${dataDir} belongs to ${marker.nodeId} of cluster "${marker.clusterId}" (initialized ${marker.createdAt}) but its database ${DATABASE_FILE} is missing; refusing to start empty (it could vote twice in one term) — restore the database from a backup, or remove this node from the cluster and add it back as a new member`,
+    );
+  }
+  if (!marker && !existed && !options.init) {
+    throw new StorageError(
+      `data dir ${dataDir} is not initialized (no ${IDENTITY_FILE}, no ${DATABASE_FILE}); pass --init (RAFTQUOTES_INIT=true) to make a new node here — never for a node that has lost its data`,
+    );
+  }
+  const db = openChecked(path, existed);
   try {
+    registerChecksumFunctions(db);
     db.exec(SCHEMA);
-    checkIdentity(db, path, identity);
-    return { storage: new SqliteRaftStorage(db, path), stateMachine: new LazyApplyStateMachine(db) };
+    const created = checkIdentity(db, path, identity, { mayCreate: !marker && (options.init ?? false) });
+    const storage = new SqliteRaftStorage(db, path);
+    // The marker is written after the database holds the identity: a crash in between leaves a
+    // database without a marker, which the next open adopts, never a marker without a database.
+    if (!marker) writeIdentityMarker(dataDir, { ...identity, createdAt: created });
+    return { storage, stateMachine: new LazyApplyStateMachine(db) };
   } catch (err) {
     db.close();
     throw asStorageError(err, path);
   }
+}
+
+/**
+ * The explicit init step for a new node (SPEC §5): creates `dataDir` if needed, the database
+ * with its identity and the identity marker. Harmless on a data dir already initialized for
+ * this identity and intact; refuses one with a marker but no database, or another identity.
+ */
+export function initDataDir(dataDir: string, identity: NodeIdentity): void {
+  try {
+    mkdirSync(dataDir, { recursive: true });
+  } catch (err) {
+    throw new StorageError(`cannot create data dir ${dataDir} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { cause: err });
+  }
+  openNodeDatabase(dataDir, identity, { init: true }).storage.close();
 }
 
 /**
@@ -83,11 +151,11 @@ class LazyApplyStateMachine extends SqliteStateMachine {
   }
 }
 
-function openChecked(path: string): Database.Database {
-  const existed = existsSync(path);
+function openChecked(path: string, existed: boolean): Database.Database {
   let db: Database.Database | null = null;
   try {
-    db = new Database(path);
+    // An existing database must still be there when SQLite opens it, never re-created empty.
+    db = new Database(path, { fileMustExist: existed });
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = OFF');
@@ -103,25 +171,38 @@ function openChecked(path: string): Database.Database {
   }
 }
 
-function asStorageError(err: unknown, path: string): StorageError {
-  if (err instanceof StorageError) return err;
+function asStorageError(err: unknown, path: string): StorageError | CorruptionError {
+  if (err instanceof StorageError || err instanceof CorruptionError) return err;
   const message = (err as Error).message;
   return new StorageError(`database ${path} is corrupt or unreadable (${message}); refusing to start — restore it from a backup, never delete it while it may hold acknowledged writes`);
 }
 
-/** Refuses a data dir written by another cluster or another node id (SPEC §5). */
-function checkIdentity(db: Database.Database, path: string, identity: NodeIdentity): void {
-  const row = db.prepare('SELECT cluster_id, node_id, schema_version FROM identity WHERE id = 1').get() as
-    | { cluster_id: string; node_id: string; schema_version: number }
+/** SQL functions the v1 -> v2 migration computes the checksums with (the same JS code as the writes). */
+function registerChecksumFunctions(db: Database.Database): void {
+  const options = { deterministic: true };
+  db.function('rq_entry_crc', options, (idx, term, type, data) => entryChecksum(idx as number, term as number, type as number, data as string));
+  db.function('rq_state_crc', options, (term, vote, commit, offset, offsetTerm) =>
+    stateChecksum({ term: term as number, vote: vote as string | null, commit_index: commit as number, log_offset: offset as number, log_offset_term: offsetTerm as number }),
+  );
+  db.function('rq_snapshot_crc', options, (idx, term, voters, data) => snapshotChecksum(idx as number, term as number, voters as string, data as Buffer));
+}
+
+/**
+ * Refuses a database written by another cluster or another node id (SPEC §5), or one with no
+ * identity unless this is the init step. Migrates schema version 1. Returns the database's
+ * creation stamp.
+ */
+function checkIdentity(db: Database.Database, path: string, identity: NodeIdentity, { mayCreate }: { mayCreate: boolean }): string {
+  const row = db.prepare('SELECT cluster_id, node_id, schema_version, created_at FROM identity WHERE id = 1').get() as
+    | { cluster_id: string; node_id: string; schema_version: number; created_at: string }
     | undefined;
   if (!row) {
-    db.prepare('INSERT INTO identity (id, cluster_id, node_id, schema_version, created_at) VALUES (1, ?, ?, ?, ?)').run(
-      identity.clusterId,
-      identity.nodeId,
-      SCHEMA_VERSION,
-      new Date().toISOString(),
-    );
-    return;
+    if (!mayCreate) {
+      throw new StorageError(`database ${path} holds no node identity (an interrupted init, or not a raftquotes database); refusing to start — pass --init only if this is a new node`);
+    }
+    const createdAt = new Date().toISOString();
+    db.prepare('INSERT INTO identity (id, cluster_id, node_id, schema_version, created_at) VALUES (1, ?, ?, ?, ?)').run(identity.clusterId, identity.nodeId, SCHEMA_VERSION, createdAt);
+    return createdAt;
   }
   if (row.node_id !== identity.nodeId) {
     throw new StorageError(`data dir ${path} belongs to node ${row.node_id}, not ${identity.nodeId}; refusing to start (use that node's own --data-dir)`);
@@ -129,9 +210,11 @@ function checkIdentity(db: Database.Database, path: string, identity: NodeIdenti
   if (row.cluster_id !== identity.clusterId) {
     throw new StorageError(`data dir ${path} belongs to cluster "${row.cluster_id}", not "${identity.clusterId}"; refusing to start`);
   }
-  if (row.schema_version !== SCHEMA_VERSION) {
-    throw new StorageError(`data dir ${path} has schema version ${row.schema_version}; this build reads version ${SCHEMA_VERSION}`);
+  if (row.schema_version === 1) db.transaction(() => db.exec(MIGRATE_V1))();
+  else if (row.schema_version !== SCHEMA_VERSION) {
+    throw new StorageError(`data dir ${path} has schema version ${row.schema_version}; this build reads versions 1 and ${SCHEMA_VERSION}`);
   }
+  return row.created_at;
 }
 
 /**
@@ -149,15 +232,15 @@ export class SqliteRaftStorage implements RaftStorage {
     private readonly path: string,
   ) {
     this.stmt = prepareStatements(db);
-    if (!this.stmt.getState.get()) this.stmt.putState.run(0, null, 0, 0, 0);
+    if (!this.stmt.getState.get()) this.putState({ term: 0, vote: null, commit_index: 0, log_offset: 0, log_offset_term: 0 });
     this.persistTx = db.transaction((batch: PersistBatch) => this.writeBatch(batch));
     this.compactTx = db.transaction((index: number, term: number) => this.writeCompaction(index, term));
   }
 
   recover(): RecoveredLog {
     try {
-      const state = this.stmt.getState.get() as StateRow;
-      const entries = (this.stmt.allEntries.all(state.log_offset) as LogRow[]).map((row) => toEntry(row, this.path));
+      const state = this.readState();
+      const entries = (this.stmt.allEntries.all(state.log_offset) as LogRow[]).map((row) => this.toEntry(row));
       const log: RecoveredLog = {
         hardState: { term: state.term, vote: state.vote, commit: state.commit_index },
         snapshot: this.readSnapshot(),
@@ -205,44 +288,73 @@ export class SqliteRaftStorage implements RaftStorage {
   }
 
   private writeBatch(batch: PersistBatch): void {
-    if (batch.snapshot) this.installSnapshot(batch.snapshot, batch.storeImage ?? true);
+    let state: StateRow | null = null;
+    if (batch.snapshot) state = this.installSnapshot(batch.snapshot, batch.storeImage ?? true);
     const first = batch.entries[0];
     if (first) {
       this.stmt.truncateFrom.run(first.index);
-      for (const entry of batch.entries) this.stmt.insertEntry.run(entry.index, entry.term, ENTRY_TYPES.indexOf(entry.type), entry.data);
+      for (const entry of batch.entries) {
+        const type = ENTRY_TYPES.indexOf(entry.type);
+        this.stmt.insertEntry.run(entry.index, entry.term, type, entry.data, entryChecksum(entry.index, entry.term, type, entry.data));
+      }
     }
-    if (batch.hardState) this.writeHardState(batch.hardState);
+    if (batch.hardState) {
+      const hs = batch.hardState;
+      state = { ...(state ?? this.readState()), term: hs.term, vote: hs.vote, commit_index: hs.commit };
+    }
+    if (state) this.putState(state);
   }
 
-  private installSnapshot(snapshot: Snapshot, storeImage: boolean): void {
+  /** Stores the snapshot and drops the log; returns the state row to write (not yet written). */
+  private installSnapshot(snapshot: Snapshot, storeImage: boolean): StateRow {
     this.writeSnapshot(storeImage ? snapshot : { meta: snapshot.meta, data: null });
     this.stmt.truncateFrom.run(0);
-    this.stmt.setOffset.run(snapshot.meta.index, snapshot.meta.term);
-    this.stmt.raiseCommit.run(snapshot.meta.index);
+    const state = this.readState();
+    const { index, term } = snapshot.meta;
+    return { ...state, log_offset: index, log_offset_term: term, commit_index: Math.max(state.commit_index, index) };
   }
 
   private writeCompaction(index: number, term: number): void {
-    const state = this.stmt.getState.get() as StateRow;
+    const state = this.readState();
     if (index <= state.log_offset) return;
     this.stmt.truncateUpTo.run(index);
-    this.stmt.setOffset.run(index, term);
+    this.putState({ ...state, log_offset: index, log_offset_term: term });
   }
 
-  private writeHardState(hs: HardState): void {
-    this.stmt.setHardState.run(hs.term, hs.vote, hs.commit);
+  /** The hard state and log offset, checksum verified. */
+  private readState(): StateRow {
+    const row = this.stmt.getState.get() as StoredStateRow | undefined;
+    if (!row) throw new StorageError(`database ${this.path} has no Raft state row; refusing to start`);
+    const state: StateRow = { term: row.term, vote: row.vote, commit_index: row.commit_index, log_offset: row.log_offset, log_offset_term: row.log_offset_term };
+    if (row.crc !== stateChecksum(state)) throw new CorruptionError(`the hard state (term ${row.term}, vote ${row.vote ?? 'none'}, commit ${row.commit_index}) of database ${this.path}`);
+    return state;
+  }
+
+  private putState(state: StateRow): void {
+    this.stmt.putState.run(state.term, state.vote, state.commit_index, state.log_offset, state.log_offset_term, stateChecksum(state));
   }
 
   /** No image is stored as a zero-length blob (a real image is never empty), so the schema stays. */
   private writeSnapshot(snapshot: StoredSnapshot): void {
     const { index, term, voters } = snapshot.meta;
     const data = snapshot.data === null ? NO_IMAGE : Buffer.from(snapshot.data.buffer, snapshot.data.byteOffset, snapshot.data.byteLength);
-    this.stmt.putSnapshot.run(index, term, JSON.stringify(voters), data);
+    const votersText = JSON.stringify(voters);
+    this.stmt.putSnapshot.run(index, term, votersText, data, snapshotChecksum(index, term, votersText, data));
   }
 
   private readSnapshot(): StoredSnapshot | null {
-    const row = this.stmt.getSnapshot.get() as { idx: number; term: number; voters: string; data: Buffer } | undefined;
+    const row = this.stmt.getSnapshot.get() as SnapshotRow | undefined;
     if (!row) return null;
+    verifyChecksum(`the snapshot metadata (index ${row.idx}) of database ${this.path}`, row.crc, row.idx, row.term, row.voters, row.data);
     return { meta: { index: row.idx, term: row.term, voters: JSON.parse(row.voters) as string[] }, data: row.data.length === 0 ? null : new Uint8Array(row.data) };
+  }
+
+  /** A stored row as an Entry, its checksum verified first: a mismatch names the index. */
+  private toEntry(row: LogRow): Entry {
+    if (row.crc !== entryChecksum(row.idx, row.term, row.type, row.data)) throw new CorruptionError(`log entry ${row.idx} of database ${this.path}`);
+    const type = ENTRY_TYPES[row.type];
+    if (!type) throw new StorageError(`database ${this.path}: entry ${row.idx} has unknown type ${row.type}; refusing to start`);
+    return { index: row.idx, term: row.term, type, data: row.data };
   }
 
   private checkOpen(): void {
@@ -254,24 +366,17 @@ const NO_IMAGE = Buffer.alloc(0);
 
 function prepareStatements(db: Database.Database) {
   return {
-    getState: db.prepare('SELECT term, vote, commit_index, log_offset, log_offset_term FROM raft_state WHERE id = 1'),
-    putState: db.prepare('INSERT INTO raft_state (id, term, vote, commit_index, log_offset, log_offset_term) VALUES (1, ?, ?, ?, ?, ?)'),
-    setHardState: db.prepare('UPDATE raft_state SET term = ?, vote = ?, commit_index = ? WHERE id = 1'),
-    setOffset: db.prepare('UPDATE raft_state SET log_offset = ?, log_offset_term = ? WHERE id = 1'),
-    raiseCommit: db.prepare('UPDATE raft_state SET commit_index = MAX(commit_index, ?) WHERE id = 1'),
-    allEntries: db.prepare('SELECT idx, term, type, data FROM raft_log WHERE idx > ? ORDER BY idx'),
-    insertEntry: db.prepare('INSERT INTO raft_log (idx, term, type, data) VALUES (?, ?, ?, ?)'),
+    getState: db.prepare('SELECT term, vote, commit_index, log_offset, log_offset_term, crc FROM raft_state WHERE id = 1'),
+    putState: db.prepare(
+      'INSERT INTO raft_state (id, term, vote, commit_index, log_offset, log_offset_term, crc) VALUES (1, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET term = excluded.term, vote = excluded.vote, commit_index = excluded.commit_index, log_offset = excluded.log_offset, log_offset_term = excluded.log_offset_term, crc = excluded.crc',
+    ),
+    allEntries: db.prepare('SELECT idx, term, type, data, crc FROM raft_log WHERE idx > ? ORDER BY idx'),
+    insertEntry: db.prepare('INSERT INTO raft_log (idx, term, type, data, crc) VALUES (?, ?, ?, ?, ?)'),
     truncateFrom: db.prepare('DELETE FROM raft_log WHERE idx >= ?'),
     truncateUpTo: db.prepare('DELETE FROM raft_log WHERE idx <= ?'),
-    getSnapshot: db.prepare('SELECT idx, term, voters, data FROM raft_snapshot WHERE id = 1'),
+    getSnapshot: db.prepare('SELECT idx, term, voters, data, crc FROM raft_snapshot WHERE id = 1'),
     putSnapshot: db.prepare(
-      'INSERT INTO raft_snapshot (id, idx, term, voters, data) VALUES (1, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET idx = excluded.idx, term = excluded.term, voters = excluded.voters, data = excluded.data',
+      'INSERT INTO raft_snapshot (id, idx, term, voters, data, crc) VALUES (1, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET idx = excluded.idx, term = excluded.term, voters = excluded.voters, data = excluded.data, crc = excluded.crc',
     ),
   };
-}
-
-function toEntry(row: LogRow, path: string): Entry {
-  const type = ENTRY_TYPES[row.type];
-  if (!type) throw new StorageError(`database ${path}: entry ${row.idx} has unknown type ${row.type}; refusing to start`);
-  return { index: row.idx, term: row.term, type, data: row.data };
 }

@@ -48,7 +48,7 @@ const implementations: Array<[string, () => Subject]> = [
     () => {
       const dir = tempDir();
       const identity = { clusterId: 'c1', nodeId: 'Node1' };
-      const { storage } = openNodeDatabase(dir, identity);
+      const { storage } = openNodeDatabase(dir, identity, { init: true });
       return {
         storage,
         reopen: () => {
@@ -123,7 +123,7 @@ describe.each(implementations)('RaftStorage (%s)', (_name, make) => {
 describe('SQLite storage files', () => {
   /** A real state image of `keys` puts, applied by a scratch state machine. */
   function imageOf(keys: number): { data: Uint8Array; term: number } {
-    const source = openNodeDatabase(tempDir(), { clusterId: 'c1', nodeId: 'Node9' });
+    const source = openNodeDatabase(tempDir(), { clusterId: 'c1', nodeId: 'Node9' }, { init: true });
     source.stateMachine.apply(Array.from({ length: keys }, (_, i) => ({ index: i + 1, term: 3, type: 'normal' as const, data: JSON.stringify({ op: 'put', key: `k${i}`, value: i }) })));
     const data = source.stateMachine.snapshot();
     source.storage.close();
@@ -133,7 +133,7 @@ describe('SQLite storage files', () => {
   it('installs a snapshot and restores the state machine in one transaction, without storing the image', () => {
     const dir = tempDir();
     const identity = { clusterId: 'c1', nodeId: 'Node1' };
-    const { storage, stateMachine } = openNodeDatabase(dir, identity);
+    const { storage, stateMachine } = openNodeDatabase(dir, identity, { init: true });
     storage.persist({ hardState: { term: 1, vote: null, commit: 0 }, snapshot: null, entries: entries(1, 3, 1) });
     const { data, term } = imageOf(50);
     const snapshot: Snapshot = { meta: { index: 50, term, voters: ['Node1'] }, data };
@@ -155,7 +155,7 @@ describe('SQLite storage files', () => {
   it('rolls back the log and the state machine together when the restore fails', () => {
     const dir = tempDir();
     const identity = { clusterId: 'c1', nodeId: 'Node1' };
-    const { storage, stateMachine } = openNodeDatabase(dir, identity);
+    const { storage, stateMachine } = openNodeDatabase(dir, identity, { init: true });
     storage.persist({ hardState: { term: 1, vote: null, commit: 3 }, snapshot: null, entries: entries(1, 3, 1) });
     stateMachine.apply(entries(1, 3, 1).map((e) => (e.type === 'normal' ? { ...e, data: JSON.stringify({ op: 'put', key: `old${e.index}`, value: e.index }) } : e)));
     const { data } = imageOf(50);
@@ -175,7 +175,7 @@ describe('SQLite storage files', () => {
 
   it('runs in WAL mode at synchronous=FULL with a bounded page cache', () => {
     const dir = tempDir();
-    const { storage } = openNodeDatabase(dir, { clusterId: 'c1', nodeId: 'Node1' });
+    const { storage } = openNodeDatabase(dir, { clusterId: 'c1', nodeId: 'Node1' }, { init: true });
     // 2 = FULL; the page cache is PAGE_CACHE_KIB, not better-sqlite3's 16 MB default.
     expect(storage.settings()).toEqual({ journalMode: 'wal', synchronous: 2, pageCacheKib: PAGE_CACHE_KIB });
     storage.close();
@@ -183,7 +183,7 @@ describe('SQLite storage files', () => {
 
   it('refuses a data dir written by another node id or another cluster', () => {
     const dir = tempDir();
-    openNodeDatabase(dir, { clusterId: 'c1', nodeId: 'Node1' }).storage.close();
+    openNodeDatabase(dir, { clusterId: 'c1', nodeId: 'Node1' }, { init: true }).storage.close();
     expect(() => openNodeDatabase(dir, { clusterId: 'c1', nodeId: 'Node2' })).toThrow(/belongs to node Node1, not Node2/);
     expect(() => openNodeDatabase(dir, { clusterId: 'other', nodeId: 'Node1' })).toThrow(/belongs to cluster "c1", not "other"/);
   });
@@ -206,7 +206,7 @@ describe('SQLite storage files', () => {
 
   it('refuses a log with a gap instead of trusting it', () => {
     const dir = tempDir();
-    const { storage } = openNodeDatabase(dir, { clusterId: 'c1', nodeId: 'Node1' });
+    const { storage } = openNodeDatabase(dir, { clusterId: 'c1', nodeId: 'Node1' }, { init: true });
     storage.persist({ hardState: { term: 1, vote: null, commit: 0 }, snapshot: null, entries: entries(1, 5, 1) });
     storage.close();
     const raw = new Database(join(dir, DATABASE_FILE));

@@ -112,7 +112,7 @@ describe('raftquotes node: a user mistake is one line on stderr and a non-zero e
     const port = (blocker.address() as { port: number }).port;
     const dataDir = mkdtempSync(join(tmpdir(), 'rq-config-'));
     dirs.push(dataDir);
-    const { status, stderr } = runNode(['--id', 'Node1', '--peers', PEERS, '--data-dir', dataDir, '--http', `127.0.0.1:${port}`, '--controller', '127.0.0.1:0', '--log-level', 'silent', '--insecure']);
+    const { status, stderr } = runNode(['--id', 'Node1', '--peers', PEERS, '--data-dir', dataDir, '--http', `127.0.0.1:${port}`, '--controller', '127.0.0.1:0', '--log-level', 'silent', '--insecure', '--init']);
     expect(status).not.toBe(0);
     expect(stderr.split('\n')).toEqual([expect.stringMatching(new RegExp(`^raftquotes: .*127\\.0\\.0\\.1:${port}.*in use`))]);
   });

@@ -138,7 +138,10 @@ export class ProcessCluster {
     const node = this.node(id);
     if (node.child) throw new Error(`${id} is already running (pid ${node.child.pid})`);
     const fd = openSync(node.logFile, 'a');
-    const child = spawn(process.execPath, node.argv, { cwd: REPO_ROOT, detached: true, stdio: ['ignore', fd, fd], env: this.env });
+    // The first start initializes the empty data dir (SPEC §5); a restart must find its data,
+    // so a node whose database went missing is refused rather than started empty.
+    const argv = node.starts === 0 ? [...node.argv, '--init'] : node.argv;
+    const child = spawn(process.execPath, argv, { cwd: REPO_ROOT, detached: true, stdio: ['ignore', fd, fd], env: this.env });
     closeSync(fd);
     liveChildren.add(child);
     node.child = child;
