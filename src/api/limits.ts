@@ -104,9 +104,15 @@ export const MAX_WS_CLIENTS_PER_LOOPBACK = 1_000;
  * so the real memory is at most this (often much less: clients share the same bytes).
  */
 export const MAX_WS_TOTAL_BUFFERED_BYTES = 32 * 1024 * 1024;
-/** A live client with at least this queued that drains nothing for WS_STALL_MS is closed (1013): it is not reading. */
-export const WS_STALL_MIN_BYTES = 64 * 1024;
+/**
+ * A live client with anything queued in the process (its kernel buffers already full) that
+ * drains nothing for WS_STALL_MS is closed (1013): it is not reading. A reader that merely
+ * paused (a tunnel, a sleeping laptop) reconnects with its cursor and misses nothing.
+ */
+export const WS_STALL_MIN_BYTES = 1;
 export const WS_STALL_MS = 3_000;
+/** Backlog quotes sent to one client per turn of the event loop, so many clients catching up never stall the node. */
+export const WS_BACKLOG_SEND_CHUNK = 100;
 /** How often the live clients' queues are checked against the budget and for stalls. */
 export const WS_BUDGET_CHECK_MS = 250;
 /** Encoded backlog pages kept for reuse by other clients (an LRU, by bytes). */

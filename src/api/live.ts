@@ -28,7 +28,7 @@ import type { ApiContext } from './context.js';
 import { isLoopback } from './admin.js';
 import { ApiError, badRequest } from './errors.js';
 import {
-  MAX_WS_INCOMING_BYTES, MAX_WS_PENDING_LIVE_QUOTES, WS_BACKLOG_CACHE_BYTES, WS_BACKLOG_LOW_WATER_BYTES, WS_BACKLOG_PAGE_QUOTES, WS_BUDGET_CHECK_MS,
+  MAX_WS_INCOMING_BYTES, MAX_WS_PENDING_LIVE_QUOTES, WS_BACKLOG_CACHE_BYTES, WS_BACKLOG_LOW_WATER_BYTES, WS_BACKLOG_PAGE_QUOTES, WS_BACKLOG_SEND_CHUNK, WS_BUDGET_CHECK_MS,
   WS_STALL_MIN_BYTES,
 } from './limits.js';
 import type { ApiMetrics } from './metrics.js';
@@ -238,10 +238,16 @@ export class LiveHub {
       if (!(await this.waitForRoom(client))) return;
       const after = client.lastSent;
       const page = this.backlog.get(after, () => this.ctx.node.stateMachine.quotesAfter(after, WS_BACKLOG_PAGE_QUOTES));
-      for (const outgoing of page) this.send(client, outgoing);
-      // A short page is synchronous with the check below: nothing can be applied in between.
-      if (page.length < WS_BACKLOG_PAGE_QUOTES) break;
-      await yieldToLoop();
+      if (page.length < WS_BACKLOG_PAGE_QUOTES) {
+        // A short page is sent at once, synchronous with the flush of `pending` below: nothing
+        // can be applied in between, so nothing falls in a gap.
+        for (const outgoing of page) this.send(client, outgoing);
+        break;
+      }
+      for (let from = 0; from < page.length && !client.closing; from += WS_BACKLOG_SEND_CHUNK) {
+        for (const outgoing of page.slice(from, from + WS_BACKLOG_SEND_CHUNK)) this.send(client, outgoing);
+        await yieldToLoop();
+      }
     }
     const pending = client.pending ?? [];
     client.pending = null;
