@@ -101,6 +101,9 @@ describe('HTTP attacks on a live cluster (issue 15)', () => {
   });
 
   it('finding 5: X-Raft-Forwarded from a client does not skip the rate limit; real forwards still work', async () => {
+    // (Before the fix, finding 4's forged admin request moved the leader: ask again.)
+    leader = await cluster.leader(get);
+    follower = cluster.nodes.find((n) => n.id !== leader)?.id as string;
     const url = cluster.node(leader).http;
     // A fresh source address: its own bucket (default 50/s, burst 200).
     const started = Date.now();
