@@ -9,24 +9,32 @@
  * clock, and that the nonce was not seen before (a bounded replay cache, see NonceCache). The
  * MAC covers the body's hash as claimed; the body itself is checked once read (`checkBody`).
  *
- * Without a secret (--insecure without TLS), a forward cannot be proven: nothing is trusted.
+ * With mutual TLS and no secret, the proof is the connection itself: the forwarding node
+ * presents its certificate (signed by the cluster CA, naming its id) and sends
+ * `X-Raft-Forwarded: tls <sender>`; the receiver checks that the certificate of that TLS
+ * connection was issued by the cluster CA and names the sender.
+ *
+ * Without either (--insecure), a forward cannot be proven: nothing is trusted.
  */
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual, X509Certificate } from 'node:crypto';
+import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import type { NodeId } from '../raft/types.js';
 import { MAX_FORWARD_NONCES, MAX_FORWARD_SKEW_MS } from './limits.js';
 
 const VERSION = 'v1';
 const DOMAIN = 'raftquotes-forward-v1';
+const TLS_PREFIX = 'tls ';
 const EMPTY_BODY_HASH = createHash('sha256').digest('base64url');
 
-/** A proven forward: who sent it and the hash of the body it covers. */
+/** A proven forward: who sent it and the hash of the body it covers (null: the TLS connection covers it). */
 export interface ForwardProof {
   sender: NodeId;
-  bodyHash: string;
+  bodyHash: string | null;
 }
 
 /** Why a forward header was not accepted (for the log). */
-export type ProofRefusal = 'malformed' | 'no_secret' | 'unknown_sender' | 'stale' | 'bad_mac' | 'replayed';
+export type ProofRefusal = 'malformed' | 'no_secret' | 'unknown_sender' | 'stale' | 'bad_mac' | 'replayed' | 'bad_certificate';
 
 function bodyHashOf(body: Buffer | null | undefined): string {
   return body && body.length > 0 ? createHash('sha256').update(body).digest('base64url') : EMPTY_BODY_HASH;
@@ -77,16 +85,25 @@ export class NonceCache {
 export class ForwardAuth {
   private readonly nonces = new NonceCache();
 
-  constructor(private readonly secret: string | null, private readonly selfId: NodeId, private readonly now: () => number = Date.now) {}
+  /**
+   * `clusterCa`: with HTTPS between nodes and no secret, the CA whose certificates identify
+   * nodes (the forwarder presents its own; see the file comment). Null otherwise.
+   */
+  constructor(
+    private readonly secret: string | null,
+    private readonly selfId: NodeId,
+    private readonly now: () => number = Date.now,
+    private readonly clusterCa: X509Certificate | null = null,
+  ) {}
 
-  /** Whether forwards can be proven at all. */
+  /** Whether this node's forwards carry a proof the other nodes accept. */
   get enabled(): boolean {
-    return this.secret !== null;
+    return this.secret !== null || this.clusterCa !== null;
   }
 
-  /** The header value for a forward of (method, path, body) from this node. */
-  sign(method: string, path: string, body: Buffer | null | undefined): string | null {
-    if (this.secret === null) return null;
+  /** The header value for a forward of (method, path, body) from this node; `overTls`: to an https:// peer. */
+  sign(method: string, path: string, body: Buffer | null | undefined, overTls = false): string | null {
+    if (this.secret === null) return this.clusterCa !== null && overTls ? `${TLS_PREFIX}${this.selfId}` : null;
     const timestamp = String(this.now());
     const nonce = randomBytes(16).toString('base64url');
     const bodyHash = bodyHashOf(body);
@@ -94,8 +111,9 @@ export class ForwardAuth {
     return `${VERSION} ${this.selfId} ${timestamp} ${nonce} ${bodyHash} ${digest}`;
   }
 
-  /** Checks a forward header of a request to (method, path) against the configured `voters`. */
-  verify(header: string, method: string, path: string, voters: readonly NodeId[]): ForwardProof | ProofRefusal {
+  /** Checks a forward header of a request to (method, path) on `socket` against the configured `voters`. */
+  verify(header: string, method: string, path: string, voters: readonly NodeId[], socket?: Socket): ForwardProof | ProofRefusal {
+    if (header.startsWith(TLS_PREFIX)) return this.verifyTls(header.slice(TLS_PREFIX.length), voters, socket);
     if (this.secret === null) return 'no_secret';
     const parts = header.split(' ');
     if (parts.length !== 6 || parts[0] !== VERSION) return 'malformed';
@@ -111,9 +129,26 @@ export class ForwardAuth {
     if (!this.nonces.admit(`${sender} ${nonce}`, at, now)) return 'replayed';
     return { sender, bodyHash };
   }
+
+  /** The sender's certificate on this very connection: issued by the cluster CA, naming the sender. */
+  private verifyTls(sender: string, voters: readonly NodeId[], socket: Socket | undefined): ForwardProof | ProofRefusal {
+    if (this.clusterCa === null) return 'no_secret';
+    if (sender === this.selfId || !voters.includes(sender)) return 'unknown_sender';
+    if (!(socket instanceof TLSSocket) || !socket.authorized) return 'bad_certificate';
+    const raw = socket.getPeerCertificate().raw as Buffer | undefined;
+    if (!raw) return 'bad_certificate';
+    try {
+      const cert = new X509Certificate(raw);
+      const fromCa = cert.checkIssued(this.clusterCa) && cert.verify(this.clusterCa.publicKey);
+      const names = cert.checkHost(sender) !== undefined || cert.subject.split('\n').includes(`CN=${sender}`);
+      return fromCa && names ? { sender, bodyHash: null } : 'bad_certificate';
+    } catch {
+      return 'bad_certificate';
+    }
+  }
 }
 
 /** Whether `body` is the one the proof was made for. */
 export function bodyMatches(proof: ForwardProof, body: Buffer | null): boolean {
-  return bodyHashOf(body) === proof.bodyHash;
+  return proof.bodyHash === null || bodyHashOf(body) === proof.bodyHash;
 }

@@ -15,10 +15,10 @@ import { HEADER_FORWARDED, HEADER_INDEX, HEADER_LEADER, type Reply } from './rep
 const RELAYED_HEADERS = [HEADER_LEADER, HEADER_INDEX, 'Retry-After'] as const;
 
 /** The request headers a forward carries on. */
-function forwardHeaders(ctx: ApiContext, request: ApiRequest, path: string, withAuthorization: boolean): Record<string, string> {
+function forwardHeaders(ctx: ApiContext, request: ApiRequest, path: string, overTls: boolean, withAuthorization: boolean): Record<string, string> {
   const incoming = request.req.headers;
-  // Without a secret the header proves nothing, but still marks the hop (see ApiRequest.mayForward).
-  const proof = ctx.forwardAuth.sign(request.method, path, request.body) ?? '1';
+  // Without a secret or TLS identity the header proves nothing, but still marks the hop (see ApiRequest.mayForward).
+  const proof = ctx.forwardAuth.sign(request.method, path, request.body, overTls) ?? '1';
   const headers: Record<string, string> = { [HEADER_FORWARDED]: proof, Accept: 'application/json' };
   if (incoming['content-type'] !== undefined) headers['Content-Type'] = incoming['content-type'];
   const idempotencyKey = incoming['idempotency-key'];
@@ -51,7 +51,7 @@ async function send(ctx: ApiContext, request: ApiRequest, baseUrl: string, withA
   const response = await ctx.forwarder.request(baseUrl, {
     method: request.method,
     path,
-    headers: forwardHeaders(ctx, request, path, withAuthorization),
+    headers: forwardHeaders(ctx, request, path, baseUrl.startsWith('https:'), withAuthorization),
     body: request.body,
     timeoutMs: ctx.tuning.forwardTimeoutMs,
     maxResponseBytes: MAX_FORWARD_RESPONSE_BYTES,

@@ -40,7 +40,7 @@ function parseRequest(ctx: ApiContext, req: IncomingMessage, refusals: Throttled
   };
   const header = req.headers[FORWARDED_HEADER];
   if (typeof header !== 'string') return request;
-  const proof = ctx.forwardAuth.verify(header, method, url, ctx.node.voters);
+  const proof = ctx.forwardAuth.verify(header, method, url, ctx.node.voters, req.socket);
   if (typeof proof === 'object') {
     request.forwarded = true;
     request.proof = proof;
@@ -48,8 +48,9 @@ function parseRequest(ctx: ApiContext, req: IncomingMessage, refusals: Throttled
     return request;
   }
   // An unproven forward is a plain client request: rate-limited, forwarded at most once (with
-  // our proof, which the next node accepts). With no secret nothing can be proven; the header
-  // then only marks the hop, so it is never forwarded again (no loop between nodes).
+  // our proof, which the next node accepts, and never forwards again). When this node cannot
+  // prove its forwards (no secret, no TLS identity), the header only marks the hop and the
+  // request is not forwarded again: no loop between nodes either way.
   request.mayForward = ctx.forwardAuth.enabled;
   if (proof !== 'no_secret') {
     refusals.note(() => ctx.logger.warn({ reason: proof, from: req.socket.remoteAddress, path: request.path.slice(0, 200) }, `forward proof refused (${proof}): treated as a client request`));

@@ -8,6 +8,7 @@
  * not close is cut off after a short grace, and open connections are capped per node and per
  * remote address (see limits.ts for why loopback has its own cap).
  */
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
@@ -159,13 +160,20 @@ class ConnectionLimiter {
   }
 }
 
+/**
+ * The HTTPS server's TLS settings. With --http-client-ca every client needs a certificate of
+ * that CA (or of the cluster CA: the nodes forwarding to each other). With only the cluster CA,
+ * a certificate is asked for but optional: nodes present theirs as the proof of a forward
+ * (forward-proof.ts), browsers without one still connect.
+ */
 function readTlsFiles(files: ApiTlsFiles, peerCa: string | null): SecureContextOptions & { requestCert: boolean; rejectUnauthorized: boolean } {
   const clientCa = files.clientCa ? readFileSync(files.clientCa) : null;
+  const cas = [...(clientCa ? [clientCa] : []), ...(peerCa ? [readFileSync(peerCa)] : [])];
   return {
     cert: readFileSync(files.cert),
     key: readFileSync(files.key),
-    ca: clientCa ? [clientCa, ...(peerCa ? [readFileSync(peerCa)] : [])] : undefined,
-    requestCert: clientCa !== null,
+    ca: cas.length > 0 ? cas : undefined,
+    requestCert: cas.length > 0,
     rejectUnauthorized: clientCa !== null,
   };
 }
@@ -211,7 +219,8 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     adminToken: options.adminToken || undefined,
     rateLimiter: options.rateLimit ? new RateLimiter(options.rateLimit) : null,
     forwarder: new Forwarder(forwarderTls(tls, peerCa)),
-    forwardAuth: new ForwardAuth(options.secret ?? null, options.node.id),
+    // Without a secret, a node serving HTTPS with the cluster CA proves its forwards by its certificate.
+    forwardAuth: new ForwardAuth(options.secret ?? null, options.node.id, Date.now, tls && peerCa ? new X509Certificate(readFileSync(peerCa)) : null),
     names: new NodeNames({ node: options.node, scheme: tls ? 'https' : 'http', publicUrls: options.publicUrls ?? [], bound }),
     metricsRegistry: options.metricsRegistry,
     metrics,

@@ -1,9 +1,12 @@
-/* eslint-disable max-lines-per-function -- a describe block groups many short tests around one server */
 /**
  * Issue 15's HTTP findings at unit level, against real API servers around fake nodes: forward
  * proofs, strict UTF-8, slow and greedy clients, live-client caps, /metrics access.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { ForwardAuth, NonceCache, bodyMatches } from '../../src/api/forward-proof.js';
@@ -11,6 +14,7 @@ import { hostAuthority, NodeNames } from '../../src/api/names.js';
 import { matchRoute } from '../../src/api/router.js';
 import type { ApiContext, ApiRequest } from '../../src/api/context.js';
 import { ApiError } from '../../src/api/errors.js';
+import { makeCa, makeNodeCert, type CertPair } from '../../src/cli/certs.js';
 import { FakeNode } from './fake-node.js';
 import { call, expectErrorShape, raw, startApi, waitUntil, type Started } from './helpers.js';
 
@@ -120,6 +124,64 @@ describe('forwarding with proof between two API servers', () => {
     const statuses: number[] = [];
     for (let i = 0; i < 3; i++) statuses.push((await call(leader.url, 'POST', '/api/quotes', { text: `q${i}` }, { 'x-raft-forwarded': '1' })).status);
     expect(statuses).toEqual([201, 201, 429]);
+  });
+});
+
+/** A POST over HTTPS trusting `ca`, optionally with a client certificate and extra headers. */
+function httpsPost(url: string, body: unknown, ca: string, headers: Record<string, string> = {}, client?: CertPair): Promise<number> {
+  const payload = JSON.stringify(body);
+  const target = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest({ host: target.hostname, port: target.port, path: target.pathname, method: 'POST', ca, cert: client?.cert, key: client?.key, agent: false, headers: { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(payload)), ...headers } });
+    req.on('response', (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+describe('forwarding between HTTPS nodes without a secret: the certificate is the proof', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'raftquotes-fwd-tls-'));
+  const ca = makeCa();
+  const servers: Started[] = [];
+  afterEach(async () => {
+    await Promise.all(servers.splice(0).map((s) => s.close()));
+  });
+
+  async function httpsNode(node: FakeNode): Promise<{ server: Started; url: string }> {
+    const pair = makeNodeCert(ca, node.id, ['127.0.0.1']);
+    writeFileSync(join(dir, `${node.id}.crt`), pair.cert);
+    writeFileSync(join(dir, `${node.id}.key`), pair.key);
+    writeFileSync(join(dir, 'ca.crt'), ca.cert);
+    const tls = { cert: join(dir, `${node.id}.crt`), key: join(dir, `${node.id}.key`), clientCa: null };
+    const server = await startApi(node, { secret: null, tls, peerCa: join(dir, 'ca.crt'), rateLimit: { perSecond: 0.001, burst: 2 } });
+    servers.push(server);
+    const url = server.url.replace('http:', 'https:');
+    node.peerUrls[node.id] = url;
+    return { server, url };
+  }
+
+  it('accepts a follower\'s forward by its certificate, and refuses the header from a client without one', async () => {
+    const leaderNode = new FakeNode('Node1', VOTERS).lead();
+    const followerNode = new FakeNode('Node2', VOTERS).follow('Node1');
+    const leader = await httpsNode(leaderNode);
+    const follower = await httpsNode(followerNode);
+    followerNode.peerUrls.Node1 = leader.url;
+    leaderNode.peerUrls.Node2 = follower.url;
+    const viaFollower: number[] = [];
+    for (let i = 0; i < 2; i++) viaFollower.push(await httpsPost(`${follower.url}/api/quotes`, { text: `f${i}` }, ca.cert));
+    expect(viaFollower).toEqual([201, 201]);
+    // The forwards were not charged at the leader: its loopback bucket is still full.
+    const forged: number[] = [];
+    for (let i = 0; i < 3; i++) forged.push(await httpsPost(`${leader.url}/api/quotes`, { text: `c${i}` }, ca.cert, { 'X-Raft-Forwarded': 'tls Node2' }));
+    expect(forged).toEqual([201, 201, 429]);
+    expect(leader.server.logs.some((l) => l.msg.includes('forward proof refused (bad_certificate)'))).toBe(true);
+    // A certificate of the CA that names another node does not prove Node2.
+    const other = makeNodeCert(ca, 'Node3', ['127.0.0.1']);
+    expect(await httpsPost(`${leader.url}/api/quotes`, { text: 'x' }, ca.cert, { 'X-Raft-Forwarded': 'tls Node2' }, other)).toBe(429);
+    rmSync(dir, { recursive: true, force: true });
   });
 });
 

@@ -1,4 +1,3 @@
-/* eslint-disable max-lines-per-function -- one describe block around one live HTTPS cluster */
 /**
  * SPEC §7 HTTPS for the API: a 3-node cluster (ports 24401-24603) serving the API and pages
  * over HTTPS with client certificates required, forwarding between nodes over HTTPS (trusting

@@ -1,4 +1,3 @@
-/* eslint-disable max-lines-per-function -- each describe block is one attack against one live cluster */
 /**
  * Issue 15's HTTP findings as attacks against a real 3-node cluster (ports 24101-24303):
  * cross-site admin and DNS rebinding (4), a client posing as a forwarding node (5), invalid
