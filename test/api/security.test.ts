@@ -207,6 +207,18 @@ describe('request bodies and caller checks', () => {
     expect(good.status).toBe(200);
   });
 
+  it('keys the rate limit on the socket address only: forwarding headers a client sets change nothing', async () => {
+    const node = new FakeNode('Node1').lead();
+    const server = await startApi(node, { rateLimit: { perSecond: 0.001, burst: 2 } });
+    servers.push(server);
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const spoof = { 'x-forwarded-for': `10.9.8.${i}`, 'x-real-ip': `10.9.9.${i}`, forwarded: `for=10.9.7.${i}` };
+      statuses.push((await call(server.url, 'POST', '/api/quotes', { text: `q${i}` }, spoof)).status);
+    }
+    expect(statuses).toEqual([201, 201, 429, 429]);
+  });
+
   it('serves /metrics only to loopback or the admin token', async () => {
     const node = new FakeNode('Node1').lead();
     const server = await startApi(node, { adminToken: 'tok-tok-tok' });
