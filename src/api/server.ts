@@ -208,9 +208,13 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   const peerCa = options.peerCa ?? null;
   const tuning = { ...DEFAULT_TUNING, ...options.tuning };
   const server = makeServer(tls, peerCa, tuning.headersTimeoutMs);
+  // Read once listening (server.address() is a syscall; the Host check runs on every request).
+  let boundAddress: { host: string; port: number } | null = null;
   const bound = (): { host: string; port: number } | null => {
+    if (boundAddress) return boundAddress;
     const address = server.address();
-    return address !== null && typeof address === 'object' ? { host: address.address, port: address.port } : null;
+    boundAddress = address !== null && typeof address === 'object' ? { host: address.address, port: address.port } : null;
+    return boundAddress;
   };
   const ctx: ApiContext = {
     node: options.node,
