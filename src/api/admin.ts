@@ -6,6 +6,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { isIPv4 } from 'node:net';
 import type { NodeId } from '../raft/types.js';
+import { requireJsonContentType } from './body.js';
 import { readOptionalJson, type ApiContext, type ApiRequest } from './context.js';
 import { ApiError, badRequest } from './errors.js';
 import { forwardToNode } from './forwarding.js';
@@ -64,18 +65,37 @@ async function runAction(ctx: ApiContext, action: AdminAction, body: Record<stri
   }
 }
 
-/** POST /api/admin/<action>. A not_leader from transfer-leadership is forwarded to the leader by the server. */
-export async function postAdmin(ctx: ApiContext, request: ApiRequest, action: string): Promise<Reply> {
-  if (!isAdminAllowed(request.req.socket.remoteAddress, request.req.headers.authorization, ctx.adminToken)) {
+/**
+ * Refuses a caller that may not run admin actions (SPEC §7): not from loopback, without the
+ * admin token, and not a proven forward from another node (which checked its own caller).
+ * Use for every admin route (/api/admin/*, POST /api/members, GET /api/backup), with
+ * requireAdminJson for the POSTs.
+ */
+export function requireAdmin(ctx: ApiContext, request: ApiRequest): void {
+  if (!request.forwarded && !isAdminAllowed(request.req.socket.remoteAddress, request.req.headers.authorization, ctx.adminToken)) {
     throw new ApiError('forbidden', 'admin actions are allowed only from loopback or with the admin token');
   }
+}
+
+/**
+ * Admin POSTs need a JSON Content-Type even with no body (which then counts as `{}`): a
+ * cross-site form cannot send one without a CORS preflight, which admin routes never grant.
+ */
+export function requireAdminJson(request: ApiRequest): void {
+  requireJsonContentType(request.req);
+}
+
+/** POST /api/admin/<action>. A not_leader from transfer-leadership is forwarded to the leader by the server. */
+export async function postAdmin(ctx: ApiContext, request: ApiRequest, action: string): Promise<Reply> {
+  requireAdmin(ctx, request);
   if (!(ADMIN_ACTIONS as readonly string[]).includes(action)) {
     throw new ApiError('not_found', `no admin action ${JSON.stringify(action.slice(0, 64))}; use one of ${ADMIN_ACTIONS.join(', ')}`);
   }
+  requireAdminJson(request);
   const body = await readOptionalJson(request);
   const target = voterField(ctx, body, 'node');
   // A forwarded request was already routed by the node that forwarded it: act here.
-  if (target !== undefined && target !== ctx.node.id && !request.forwarded) return forwardToNode(ctx, request, target);
+  if (target !== undefined && target !== ctx.node.id && request.mayForward) return forwardToNode(ctx, request, target);
   await runAction(ctx, action as AdminAction, body);
   return jsonReply(200, { ok: true, node: ctx.node.id, action });
 }

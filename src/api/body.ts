@@ -69,12 +69,28 @@ export function readRawBody(req: IncomingMessage, maxBytes = MAX_BODY_BYTES): Pr
   });
 }
 
-/** Parses a JSON body that must be an object. */
+/**
+ * Strict UTF-8: invalid bytes are refused, never stored as U+FFFD (a client would read back
+ * something other than what it sent). `ignoreBOM: false` drops a leading BOM, as JSON allows.
+ */
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Decodes a body as UTF-8, refusing invalid bytes with 400. */
+export function decodeUtf8(raw: Buffer): string {
+  try {
+    return UTF8.decode(raw);
+  } catch {
+    throw badRequest('body', 'the body is not valid UTF-8');
+  }
+}
+
+/** Parses a JSON body that must be an object (valid UTF-8 only). */
 export function parseJsonObject(raw: Buffer): Record<string, unknown> {
   if (raw.length === 0) throw badRequest('body', 'expected a JSON object, got an empty body');
+  const text = decodeUtf8(raw);
   let value: unknown;
   try {
-    value = JSON.parse(raw.toString('utf8'));
+    value = JSON.parse(text);
   } catch (err) {
     throw badRequest('body', `invalid JSON (${(err as Error).message})`);
   }

@@ -6,10 +6,12 @@ import type { IncomingMessage } from 'node:http';
 import type { Registry } from 'prom-client';
 import { NodeError, type RaftNodeHandle } from '../node/types.js';
 import { hasBody, parseJsonObject, readRawBody, requireJsonContentType } from './body.js';
-import { badRequest } from './errors.js';
+import { ApiError, badRequest } from './errors.js';
+import { bodyMatches, type ForwardAuth, type ForwardProof } from './forward-proof.js';
 import type { Forwarder } from './forward.js';
 import type { LeaderView } from './leader-view.js';
 import type { ApiMetrics } from './metrics.js';
+import type { NodeNames } from './names.js';
 import type { RateLimiter } from './rate-limit.js';
 import type { Reply } from './reply.js';
 
@@ -24,6 +26,14 @@ export interface ApiLogger {
 export interface ApiTuning {
   maxWsClients: number;
   maxWsBufferedBytes: number;
+  maxWsTotalBufferedBytes: number;
+  maxWsClientsPerAddress: number;
+  maxWsClientsPerLoopback: number;
+  wsStallMs: number;
+  maxConnections: number;
+  maxConnectionsPerAddress: number;
+  maxConnectionsPerLoopback: number;
+  headersTimeoutMs: number;
   wsStatusIntervalMs: number;
   forwardTimeoutMs: number;
   peerStatusTimeoutMs: number;
@@ -38,6 +48,10 @@ export interface ApiContext {
   adminToken: string | undefined;
   rateLimiter: RateLimiter | null;
   forwarder: Forwarder;
+  /** Signs this node's forwards and checks other nodes' (SPEC §7). */
+  forwardAuth: ForwardAuth;
+  /** This node's and its members' names: the Host, Origin and CORS checks. */
+  names: NodeNames;
   metricsRegistry: Registry;
   metrics: ApiMetrics;
   /** The known leader for read answers' X-Raft-Leader (cheap: cached per event-loop turn). */
@@ -55,8 +69,19 @@ export interface ApiRequest {
   path: string;
   /** The raw query string without `?` ('' if none). */
   rawQuery: string;
-  /** Whether another node forwarded this request (X-Raft-Forwarded: 1). */
+  /**
+   * Whether another node of the cluster provably forwarded this request (X-Raft-Forwarded
+   * with a valid proof, see forward-proof.ts). Only then is it trusted: not rate-limited again.
+   */
   forwarded: boolean;
+  /** The proof of a proven forward (its body is checked against it once read). */
+  proof: ForwardProof | null;
+  /**
+   * Whether this node may forward the request on. Never for a proven forward (it was forwarded
+   * once already). A request with an unprovable X-Raft-Forwarded (no secret configured) is not
+   * forwarded either: the header then marks the hop, so no forwarding loop can form.
+   */
+  mayForward: boolean;
   /** The raw body once read, so a forward can resend it unchanged. */
   body: Buffer | null;
 }
@@ -74,6 +99,9 @@ export async function readJson(request: ApiRequest): Promise<Record<string, unkn
   if (!hasBody(request.req)) throw badRequest('body', 'expected a JSON object, got no body');
   requireJsonContentType(request.req);
   request.body = await readRawBody(request.req);
+  if (request.proof && !bodyMatches(request.proof, request.body)) {
+    throw new ApiError('forbidden', 'the forward proof does not match the request body');
+  }
   return parseJsonObject(request.body);
 }
 

@@ -5,6 +5,7 @@
  * `connect` (the peer never got it), `timeout` or `failed` (it may have been applied).
  */
 import { Agent, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 
 /** What went wrong with a peer request. */
 export type PeerFailure = 'connect' | 'timeout' | 'failed';
@@ -36,22 +37,68 @@ export interface PeerRequest {
 }
 
 /** Errors that mean the connection was never made, so the peer never saw the request. */
-const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'EINVAL']);
+const CONNECT_ERRORS = new Set([
+  'ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'EINVAL',
+  // A TLS handshake that failed: the request was never sent.
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'ERR_TLS_CERT_ALTNAME_INVALID', 'EPROTO', 'ERR_SSL_WRONG_VERSION_NUMBER',
+]);
 
-/** Splits `http://host:port` into what http.request needs (null for anything else). */
-function endpoint(baseUrl: string): { host: string; port: number } | null {
+interface Endpoint {
+  host: string;
+  port: number;
+  secure: boolean;
+}
+
+/** Splits `http(s)://host:port` into what http(s).request needs (null for anything else). */
+function endpoint(baseUrl: string): Endpoint | null {
   try {
     const url = new URL(baseUrl);
-    if (url.protocol !== 'http:') return null;
-    return { host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: url.port ? Number(url.port) : 80 };
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') return null;
+    const secure = url.protocol === 'https:';
+    return { host: url.hostname.replace(/^\[(.*)\]$/, '$1'), port: url.port ? Number(url.port) : secure ? 443 : 80, secure };
   } catch {
     return null;
   }
 }
 
-/** HTTP client for peer nodes, with one keep-alive agent. */
+/**
+ * TLS for forwards to peers served over HTTPS: the CA their certificates are signed by (the
+ * cluster's --tls-ca; null: the system's CAs), and this node's certificate to present when a
+ * peer requires client certificates (--http-client-ca).
+ */
+export interface ForwarderTls {
+  ca: Buffer | null;
+  cert: Buffer | null;
+  key: Buffer | null;
+}
+
+/**
+ * Sockets per peer at most: a peer caps connections per address (MAX_HTTP_CONNECTIONS_PER_ADDRESS,
+ * 512), and this stays well under it.
+ */
+const MAX_SOCKETS_PER_PEER = 256;
+const AGENT_OPTIONS = { keepAlive: true, maxSockets: MAX_SOCKETS_PER_PEER, maxFreeSockets: 64, scheduling: 'lifo' } as const;
+
+/** HTTP(S) client for peer nodes, with one keep-alive agent per scheme. */
 export class Forwarder {
-  private readonly agent = new Agent({ keepAlive: true, maxSockets: 512, maxFreeSockets: 64, scheduling: 'lifo' });
+  private readonly agent = new Agent(AGENT_OPTIONS);
+  private httpsAgent: HttpsAgent;
+
+  constructor(tls: ForwarderTls | null = null) {
+    this.httpsAgent = Forwarder.httpsAgentFor(tls);
+  }
+
+  private static httpsAgentFor(tls: ForwarderTls | null): HttpsAgent {
+    return new HttpsAgent({ ...AGENT_OPTIONS, ca: tls?.ca ?? undefined, cert: tls?.cert ?? undefined, key: tls?.key ?? undefined });
+  }
+
+  /** New certificates (SIGHUP): later forwards use them; requests in flight finish on the old agent. */
+  reloadTls(tls: ForwarderTls | null): void {
+    const old = this.httpsAgent;
+    this.httpsAgent = Forwarder.httpsAgentFor(tls);
+    setTimeout(() => old.destroy(), 30_000).unref();
+  }
 
   /**
    * Sends `peer` to the node at `baseUrl`. A reset on a reused keep-alive socket is retried
@@ -61,7 +108,7 @@ export class Forwarder {
    */
   async request(baseUrl: string, peer: PeerRequest): Promise<PeerResponse> {
     const target = endpoint(baseUrl);
-    if (!target) throw new PeerRequestError('connect', `not an http:// URL: ${baseUrl}`);
+    if (!target) throw new PeerRequestError('connect', `not an http(s):// URL: ${baseUrl}`);
     try {
       return await this.once(target, peer);
     } catch (err) {
@@ -79,14 +126,16 @@ export class Forwarder {
 
   close(): void {
     this.agent.destroy();
+    this.httpsAgent.destroy();
   }
 
-  private once(target: { host: string; port: number }, peer: PeerRequest): Promise<PeerResponse> {
+  private once(target: Endpoint, peer: PeerRequest): Promise<PeerResponse> {
     return new Promise((resolve, reject) => {
       let connected = false;
       let timedOut: PeerRequestError | null = null;
       const headers = { ...peer.headers, 'Content-Length': String(peer.body?.length ?? 0) };
-      const req = httpRequest({ ...target, method: peer.method, path: peer.path, headers, agent: this.agent });
+      const options = { host: target.host, port: target.port, method: peer.method, path: peer.path, headers };
+      const req = target.secure ? httpsRequest({ ...options, agent: this.httpsAgent }) : httpRequest({ ...options, agent: this.agent });
       const fail = (err: Error): void => {
         clearTimeout(timer);
         reject(timedOut ?? err);

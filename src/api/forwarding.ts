@@ -1,7 +1,8 @@
 /**
  * SPEC §3 "Forwarding": a follower that gets a write sends it on to the leader, once (the
- * forwarded copy carries X-Raft-Forwarded: 1 and is never forwarded again), and relays the
- * leader's answer. Also used to drive another node's admin actions through this one.
+ * forwarded copy carries X-Raft-Forwarded with this node's proof, see forward-proof.ts, and
+ * is never forwarded again), and relays the leader's answer. Also used to drive another
+ * node's admin actions through this one.
  */
 import type { NodeId } from '../raft/types.js';
 import type { ApiContext, ApiRequest } from './context.js';
@@ -14,9 +15,11 @@ import { HEADER_FORWARDED, HEADER_INDEX, HEADER_LEADER, type Reply } from './rep
 const RELAYED_HEADERS = [HEADER_LEADER, HEADER_INDEX, 'Retry-After'] as const;
 
 /** The request headers a forward carries on. */
-function forwardHeaders(request: ApiRequest, withAuthorization: boolean): Record<string, string> {
+function forwardHeaders(ctx: ApiContext, request: ApiRequest, path: string, overTls: boolean, withAuthorization: boolean): Record<string, string> {
   const incoming = request.req.headers;
-  const headers: Record<string, string> = { [HEADER_FORWARDED]: '1', Accept: 'application/json' };
+  // Without a secret or TLS identity the header proves nothing, but still marks the hop (see ApiRequest.mayForward).
+  const proof = ctx.forwardAuth.sign(request.method, path, request.body, overTls) ?? '1';
+  const headers: Record<string, string> = { [HEADER_FORWARDED]: proof, Accept: 'application/json' };
   if (incoming['content-type'] !== undefined) headers['Content-Type'] = incoming['content-type'];
   const idempotencyKey = incoming['idempotency-key'];
   if (typeof idempotencyKey === 'string') headers['Idempotency-Key'] = idempotencyKey;
@@ -44,10 +47,11 @@ function forwardFailure(target: NodeId, err: unknown): ApiError {
 }
 
 async function send(ctx: ApiContext, request: ApiRequest, baseUrl: string, withAuthorization: boolean): Promise<Reply> {
+  const path = request.rawQuery ? `${request.path}?${request.rawQuery}` : request.path;
   const response = await ctx.forwarder.request(baseUrl, {
     method: request.method,
-    path: request.rawQuery ? `${request.path}?${request.rawQuery}` : request.path,
-    headers: forwardHeaders(request, withAuthorization),
+    path,
+    headers: forwardHeaders(ctx, request, path, baseUrl.startsWith('https:'), withAuthorization),
     body: request.body,
     timeoutMs: ctx.tuning.forwardTimeoutMs,
     maxResponseBytes: MAX_FORWARD_RESPONSE_BYTES,
@@ -61,7 +65,7 @@ async function send(ctx: ApiContext, request: ApiRequest, baseUrl: string, withA
  * address is not known.
  */
 export async function forwardToLeader(ctx: ApiContext, request: ApiRequest, leader: NodeId | null, withAuthorization = false): Promise<Reply> {
-  if (request.forwarded) throw noLeader(`${ctx.node.id} is not the leader and this request was already forwarded once; retry shortly`);
+  if (!request.mayForward) throw noLeader(`${ctx.node.id} is not the leader and this request was already forwarded once; retry shortly`);
   if (leader === null || leader === ctx.node.id) throw noLeader('no leader is known right now; retry shortly');
   const baseUrl = ctx.node.peerHttpUrl(leader);
   if (!baseUrl) throw noLeader(`the HTTP address of the leader ${leader} is not known yet; retry shortly`);

@@ -9,31 +9,96 @@ import { hasBody } from './body.js';
 import type { ApiContext, ApiRequest } from './context.js';
 import { ApiError, toApiError } from './errors.js';
 import { forwardToLeader } from './forwarding.js';
-import { MAX_DRAIN_BYTES } from './limits.js';
+import { MAX_DRAIN_BYTES, MAX_FORWARD_REFUSAL_LOGS_PER_SECOND } from './limits.js';
 import { HEADER_FORWARDED, HEADER_INDEX, HEADER_LEADER, jsonReply, raftHeaders, writeReply, type Reply } from './reply.js';
 import { handlerFor, matchRoute, optionsReply, type Route } from './router.js';
 
-const PUBLIC_CORS = {
-  'Access-Control-Allow-Origin': '*',
-  'Access-Control-Expose-Headers': `${HEADER_LEADER}, ${HEADER_INDEX}, Retry-After`,
-};
+const EXPOSED_HEADERS = `${HEADER_LEADER}, ${HEADER_INDEX}, Retry-After`;
+/** Public routes vary by Origin even when refusing one, so a cache never serves one origin's answer to another. */
+const VARY_ORIGIN = { Vary: 'Origin' };
 
 interface Outcome {
   reply: Reply;
   closeConnection: boolean;
 }
 
-function parseRequest(req: IncomingMessage): ApiRequest {
+const FORWARDED_HEADER = HEADER_FORWARDED.toLowerCase();
+
+function parseRequest(ctx: ApiContext, req: IncomingMessage, refusals: ThrottledLog): ApiRequest {
   const url = req.url ?? '/';
   const queryAt = url.indexOf('?');
-  return {
+  const method = req.method ?? 'GET';
+  const request: ApiRequest = {
     req,
-    method: req.method ?? 'GET',
+    method,
     path: queryAt === -1 ? url : url.slice(0, queryAt),
     rawQuery: queryAt === -1 ? '' : url.slice(queryAt + 1),
-    forwarded: req.headers[HEADER_FORWARDED.toLowerCase()] === '1',
+    forwarded: false,
+    proof: null,
+    mayForward: true,
     body: null,
   };
+  const header = req.headers[FORWARDED_HEADER];
+  if (typeof header !== 'string') return request;
+  const proof = ctx.forwardAuth.verify(header, method, url, ctx.node.voters, req.socket);
+  if (typeof proof === 'object') {
+    request.forwarded = true;
+    request.proof = proof;
+    request.mayForward = false;
+    return request;
+  }
+  // An unproven forward is a plain client request: rate-limited, forwarded at most once (with
+  // our proof, which the next node accepts, and never forwards again). When this node cannot
+  // prove its forwards (no secret, no TLS identity), the header only marks the hop and the
+  // request is not forwarded again: no loop between nodes either way.
+  request.mayForward = ctx.forwardAuth.enabled;
+  if (proof !== 'no_secret') {
+    refusals.note(() => ctx.logger.warn({ reason: proof, from: req.socket.remoteAddress, path: request.path.slice(0, 200) }, `forward proof refused (${proof}): treated as a client request`));
+  }
+  return request;
+}
+
+/** At most `perSecond` lines a second; the rest are counted in the next line. */
+class ThrottledLog {
+  private windowStart = 0;
+  private logged = 0;
+  private suppressed = 0;
+
+  constructor(private readonly perSecond: number, private readonly summary: (suppressed: number) => void) {}
+
+  note(line: () => void): void {
+    const now = Date.now();
+    if (now - this.windowStart >= 1000) {
+      if (this.suppressed > 0) this.summary(this.suppressed);
+      this.windowStart = now;
+      this.logged = 0;
+      this.suppressed = 0;
+    }
+    if (++this.logged > this.perSecond) this.suppressed++;
+    else line();
+  }
+}
+
+/**
+ * SPEC §7: the Host must name this node or a member (DNS rebinding), and an Origin, when
+ * sent, must be a member's (cross-site requests); admin routes take only this node's own.
+ */
+function checkCaller(ctx: ApiContext, request: ApiRequest, route: Route | null): void {
+  const { host, origin } = request.req.headers;
+  if (!ctx.names.hostAllowed(host)) {
+    throw new ApiError('forbidden', `Host ${JSON.stringify((host ?? '').slice(0, 100))} does not name this node or a member of its cluster`);
+  }
+  if (origin === undefined) return;
+  const allowed = route?.admin ? ctx.names.ownOrigin(origin) : ctx.names.memberOrigin(origin);
+  if (!allowed) throw new ApiError('forbidden', `Origin ${JSON.stringify(origin.slice(0, 100))} is not ${route?.admin ? 'this node' : 'a member of this cluster'}`);
+}
+
+/** CORS headers of a public route's answer: the caller's origin is echoed only if it is a member's. */
+function corsHeaders(ctx: ApiContext, request: ApiRequest, route: Route | null): Record<string, string> | null {
+  if (route?.cors !== 'public') return null;
+  const origin = request.req.headers.origin;
+  if (origin === undefined || !ctx.names.memberOrigin(origin)) return VARY_ORIGIN;
+  return { 'Access-Control-Allow-Origin': origin, 'Access-Control-Expose-Headers': EXPOSED_HEADERS, Vary: 'Origin' };
 }
 
 /** Error answers of data routes carry the Raft position too (X-Raft-Leader / X-Raft-Index). */
@@ -69,8 +134,9 @@ async function recover(ctx: ApiContext, request: ApiRequest, route: Route | null
 
 async function answer(ctx: ApiContext, request: ApiRequest, route: Route | null): Promise<Outcome> {
   try {
+    checkCaller(ctx, request, route);
     if (!route) throw new ApiError('not_found', `no such route: ${request.path.slice(0, 200)}`);
-    if (request.method === 'OPTIONS') return { reply: optionsReply(route), closeConnection: false };
+    if (request.method === 'OPTIONS') return { reply: optionsReply(route, request.req.headers.origin !== undefined), closeConnection: false };
     return { reply: await handlerFor(route, request.method)(ctx, request), closeConnection: false };
   } catch (err) {
     return recover(ctx, request, route, err);
@@ -115,12 +181,13 @@ class ErrorLog {
 /** The `request` listener of the HTTP server. */
 export function createRequestListener(ctx: ApiContext): (req: IncomingMessage, res: ServerResponse) => void {
   const errorLog = new ErrorLog(ctx);
+  const refusals = new ThrottledLog(MAX_FORWARD_REFUSAL_LOGS_PER_SECOND, (n) => ctx.logger.warn({ suppressed: n }, `${n} more forward proofs refused`));
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = performance.now();
-    const request = parseRequest(req);
+    const request = parseRequest(ctx, req, refusals);
     const route = matchRoute(request);
     const { reply, closeConnection } = await answer(ctx, request, route);
-    writeReply(res, reply, route?.cors === 'public' ? PUBLIC_CORS : null, closeConnection || unreadBodyTooLarge(request));
+    writeReply(res, reply, corsHeaders(ctx, request, route), closeConnection || unreadBodyTooLarge(request));
     ctx.metrics.observe(route?.label ?? 'unknown', request.method, reply.status, (performance.now() - started) / 1000);
     if (reply.status >= 400) errorLog.note(request, reply);
   };

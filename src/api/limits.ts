@@ -61,3 +61,59 @@ export const KEEP_ALIVE_TIMEOUT_MS = 30_000;
 export const REQUEST_TIMEOUT_MS = 30_000;
 /** Error lines logged per second at most; the rest are counted and summarized. */
 export const MAX_ERROR_LOGS_PER_SECOND = 20;
+
+/** A forward's proof is accepted within this much of the receiver's clock (node clocks are NTP-synced). */
+export const MAX_FORWARD_SKEW_MS = 30_000;
+/**
+ * Forward nonces remembered against replay (about 50 bytes each). Past this, the oldest go and
+ * proofs older than them are refused; at 6,000 forwards/s that still keeps ~16 s of nonces.
+ */
+export const MAX_FORWARD_NONCES = 100_000;
+/** Forward proofs refused, logged at most this often per second (the rest are counted). */
+export const MAX_FORWARD_REFUSAL_LOGS_PER_SECOND = 5;
+
+/** A request's headers must all arrive within this (slow-header clients lose their socket). */
+export const HEADERS_TIMEOUT_MS = 10_000;
+/** How often node:http checks the header and request deadlines (its default, 30 s, doubles them). */
+export const CONNECTIONS_CHECK_INTERVAL_MS = 1_000;
+/** After an error answer to a malformed or too-slow request, a client that does not close is cut off after this. */
+export const CLIENT_ERROR_GRACE_MS = 1_000;
+/**
+ * Open HTTP connections per node, WebSockets included (10,000 live clients by SPEC §3, plus
+ * room for requests); the process runs with a 20,000 fd limit here. Beyond it the kernel
+ * queues new connections until one closes.
+ */
+export const MAX_HTTP_CONNECTIONS = 12_000;
+/**
+ * Open connections per remote address. 512 is ~80 browsers behind one NAT (6 connections
+ * each plus a live socket), or one peer node's forward agent (256 sockets at most).
+ */
+export const MAX_HTTP_CONNECTIONS_PER_ADDRESS = 512;
+/**
+ * Loopback is this machine: already trusted with admin actions, and where the benchmark runs
+ * (256 keep-alive connections, 200 live clients per node in the fan-out, and every local
+ * peer's forwards arrive from 127.0.0.1), so it gets a cap of its own, well above those.
+ */
+export const MAX_HTTP_CONNECTIONS_PER_LOOPBACK = 4_096;
+/** /api/live clients per remote address (a browser tab has one); loopback has its own cap, as above. */
+export const MAX_WS_CLIENTS_PER_ADDRESS = 64;
+export const MAX_WS_CLIENTS_PER_LOOPBACK = 1_000;
+/**
+ * Bytes queued and unsent over all live clients of a node. Past it the clients with the most
+ * queued are closed (1013) until the total is back under. A quote message is a shared Buffer,
+ * so the real memory is at most this (often much less: clients share the same bytes).
+ */
+export const MAX_WS_TOTAL_BUFFERED_BYTES = 32 * 1024 * 1024;
+/**
+ * A live client with anything queued in the process (its kernel buffers already full) that
+ * drains nothing for WS_STALL_MS is closed (1013): it is not reading. A reader that merely
+ * paused (a tunnel, a sleeping laptop) reconnects with its cursor and misses nothing.
+ */
+export const WS_STALL_MIN_BYTES = 1;
+export const WS_STALL_MS = 3_000;
+/** Backlog quotes sent to one client per turn of the event loop, so many clients catching up never stall the node. */
+export const WS_BACKLOG_SEND_CHUNK = 100;
+/** How often the live clients' queues are checked against the budget and for stalls. */
+export const WS_BUDGET_CHECK_MS = 250;
+/** Encoded backlog pages kept for reuse by other clients (an LRU, by bytes). */
+export const WS_BACKLOG_CACHE_BYTES = 16 * 1024 * 1024;

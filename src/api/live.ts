@@ -8,8 +8,15 @@
  * goes through `lastSent`, so a quote can never go out twice or out of order.
  *
  * Fan-out: happens on the turn after the apply (never inside Raft's apply loop); each quote
- * and each status is serialized once for all clients, and one timer drives the status events. A client whose unsent queue passes the limit is closed with 1013
- * instead of buffering without bound.
+ * and each status is serialized once for all clients, and one timer drives the status events.
+ * Backlog pages are serialized once too and shared (BacklogCache), so clients catching up from
+ * the same place share the same bytes.
+ *
+ * Memory (issue 15, finding 9): a client whose unsent queue passes its limit is closed with
+ * 1013 instead of buffering without bound; so is one that drains nothing for WS_STALL_MS (it
+ * is not reading); and when all clients together queue more than the node's budget, the ones
+ * with the most queued are closed first until the total is back under. Live clients are also
+ * capped per remote address.
  */
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -18,24 +25,35 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { ApplyResult, Quote } from '../state/types.js';
 import type { Entry } from '../raft/types.js';
 import type { ApiContext } from './context.js';
+import { isLoopback } from './admin.js';
 import { ApiError, badRequest } from './errors.js';
-import { MAX_WS_INCOMING_BYTES, MAX_WS_PENDING_LIVE_QUOTES, WS_BACKLOG_LOW_WATER_BYTES, WS_BACKLOG_PAGE_QUOTES } from './limits.js';
+import {
+  MAX_WS_INCOMING_BYTES, MAX_WS_PENDING_LIVE_QUOTES, WS_BACKLOG_CACHE_BYTES, WS_BACKLOG_LOW_WATER_BYTES, WS_BACKLOG_PAGE_QUOTES, WS_BACKLOG_SEND_CHUNK, WS_BUDGET_CHECK_MS,
+  WS_STALL_MIN_BYTES,
+} from './limits.js';
 import type { ApiMetrics } from './metrics.js';
+import { clientAddress } from './rate-limit.js';
 import { JSON_TYPE } from './reply.js';
 import { nonNegativeInt } from './validate.js';
 
 /** WebSocket close code for a client that does not read fast enough ("try again later"). */
 export const CLOSE_SLOW_CONSUMER = 1013;
-/** A closing slow client that does not finish the close handshake is dropped after this. */
-const CLOSE_GRACE_MS = 5_000;
-/** How long a backlog waits, in total, for a client to drain its queue before it counts as slow. */
-const BACKLOG_DRAIN_WAIT_MS = 30_000;
+/** A closing slow client that does not finish the close handshake (it is not reading) is dropped after this. */
+const CLOSE_GRACE_MS = 1_000;
 const BACKLOG_DRAIN_POLL_MS = 10;
 
 export const LIVE_PATH = '/api/live';
 
 interface LiveClient {
   ws: WebSocket;
+  /** Remote address (the per-address cap). */
+  address: string;
+  /** Bytes handed to ws.send so far, and the queue and count at the last budget check: progress = sent - queued grew. */
+  sentBytes: number;
+  checkedSent: number;
+  checkedQueued: number;
+  /** When the client last drained anything (or had little queued), ms. */
+  progressAt: number;
   /** Highest quote index sent to this client. */
   lastSent: number;
   /** Live quotes that arrived while the backlog was being sent (null once live). */
@@ -71,11 +89,58 @@ function refuseUpgrade(socket: Duplex, err: ApiError): void {
   );
 }
 
+/** One encoded backlog page: the quotes after some index, each message serialized once. */
+interface BacklogPage {
+  messages: Outgoing[];
+  bytes: number;
+}
+
+/**
+ * Full backlog pages by the index they start after, least recently used first, bounded by
+ * bytes. Only full pages are kept: committed quotes never change, so a full page after X is
+ * the same for every client (a short page, the tail, may still grow).
+ */
+class BacklogCache {
+  private readonly pages = new Map<number, BacklogPage>();
+  private bytes = 0;
+
+  constructor(private readonly maxBytes: number) {}
+
+  get(after: number, read: () => Quote[]): Outgoing[] {
+    const cached = this.pages.get(after);
+    if (cached) {
+      this.pages.delete(after);
+      this.pages.set(after, cached);
+      return cached.messages;
+    }
+    const messages = read().map((quote) => ({ quote, message: null }) as Outgoing);
+    if (messages.length < WS_BACKLOG_PAGE_QUOTES) return messages;
+    let bytes = 0;
+    for (const outgoing of messages) bytes += quoteMessage(outgoing).length;
+    this.pages.set(after, { messages, bytes });
+    this.bytes += bytes;
+    for (const [key, page] of this.pages) {
+      if (this.bytes <= this.maxBytes) break;
+      this.pages.delete(key);
+      this.bytes -= page.bytes;
+    }
+    return messages;
+  }
+
+  clear(): void {
+    this.pages.clear();
+    this.bytes = 0;
+  }
+}
+
 /** All /api/live clients of one node (see the file comment). */
 export class LiveHub {
   private readonly wss = new WebSocketServer({ noServer: true, clientTracking: false, perMessageDeflate: false, maxPayload: MAX_WS_INCOMING_BYTES });
   private readonly clients = new Set<LiveClient>();
+  private readonly perAddress = new Map<string, number>();
+  private readonly backlog = new BacklogCache(WS_BACKLOG_CACHE_BYTES);
   private statusTimer: NodeJS.Timeout | null = null;
+  private budgetTimer: NodeJS.Timeout | null = null;
   private unsubscribe: (() => void) | null = null;
   /** Quotes applied since the last flush, oldest first. */
   private queue: Outgoing[] = [];
@@ -88,12 +153,12 @@ export class LiveHub {
     return this.clients.size;
   }
 
-  /** Handles an HTTP upgrade: only GET /api/live, within the client limit. */
+  /** Handles an HTTP upgrade: only GET /api/live, within the client limits. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     try {
       const after = this.admit(req);
-      // ws completes a valid handshake synchronously, so the client count above cannot be overtaken.
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.attach(ws, after));
+      // ws completes a valid handshake synchronously, so the client counts above cannot be overtaken.
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.attach(ws, after, clientAddress(req.socket.remoteAddress)));
     } catch (err) {
       const apiError = err instanceof ApiError ? err : new ApiError('internal', (err as Error).message);
       this.ctx.logger.info({ path: req.url?.slice(0, 200), status: apiError.status }, `upgrade refused: ${apiError.message}`);
@@ -108,17 +173,27 @@ export class LiveHub {
     const path = queryAt === -1 ? url : url.slice(0, queryAt);
     if (path !== LIVE_PATH) throw new ApiError('not_found', 'WebSockets are served only on /api/live');
     if (req.method !== 'GET') throw badRequest('method', 'a WebSocket upgrade must be a GET');
+    const { host, origin } = req.headers;
+    // The same Host and Origin checks as every request (SPEC §7): no rebinding, no other site's page.
+    if (!this.ctx.names.hostAllowed(host)) throw new ApiError('forbidden', 'the Host header does not name this node or a member of its cluster');
+    if (origin !== undefined && !this.ctx.names.memberOrigin(origin)) throw new ApiError('forbidden', 'the Origin is not a member of this cluster');
     const after = nonNegativeInt(new URLSearchParams(queryAt === -1 ? '' : url.slice(queryAt + 1)), 'after', 0);
     if (this.clients.size >= this.ctx.tuning.maxWsClients) {
       throw new ApiError('unavailable', `this node already serves ${this.clients.size} live clients; try another node`, { headers: { 'Retry-After': '1' } });
     }
+    const address = clientAddress(req.socket.remoteAddress);
+    const cap = isLoopback(address) ? this.ctx.tuning.maxWsClientsPerLoopback : this.ctx.tuning.maxWsClientsPerAddress;
+    if ((this.perAddress.get(address) ?? 0) >= cap) {
+      throw new ApiError('too_many_requests', `this address already has ${cap} live clients on this node`, { headers: { 'Retry-After': '5' } });
+    }
     return after;
   }
 
-  private attach(ws: WebSocket, after: number): void {
-    const client: LiveClient = { ws, lastSent: after, pending: [], closing: false };
+  private attach(ws: WebSocket, after: number, address: string): void {
+    const client: LiveClient = { ws, address, sentBytes: 0, checkedSent: 0, checkedQueued: 0, progressAt: Date.now(), lastSent: after, pending: [], closing: false };
     // Registered before the backlog is read: from here on, the apply listener buffers for it.
     this.clients.add(client);
+    this.perAddress.set(address, (this.perAddress.get(address) ?? 0) + 1);
     this.subscribe();
     this.metrics.wsClients.set(this.clients.size);
     ws.on('close', () => this.detach(client));
@@ -131,7 +206,10 @@ export class LiveHub {
 
   private detach(client: LiveClient): void {
     client.closing = true;
-    this.clients.delete(client);
+    if (!this.clients.delete(client)) return;
+    const left = (this.perAddress.get(client.address) ?? 1) - 1;
+    if (left <= 0) this.perAddress.delete(client.address);
+    else this.perAddress.set(client.address, left);
     this.metrics.wsClients.set(this.clients.size);
     if (this.clients.size === 0) this.unsubscribeAll();
   }
@@ -140,6 +218,7 @@ export class LiveHub {
   private subscribe(): void {
     this.unsubscribe ??= this.ctx.node.onApply((entries, results) => this.onApply(entries, results));
     this.statusTimer ??= setInterval(() => this.broadcastStatus(), this.ctx.tuning.wsStatusIntervalMs).unref();
+    this.budgetTimer ??= setInterval(() => this.enforceBudget(), WS_BUDGET_CHECK_MS).unref();
   }
 
   private unsubscribeAll(): void {
@@ -148,17 +227,27 @@ export class LiveHub {
     this.queue = [];
     if (this.statusTimer) clearInterval(this.statusTimer);
     this.statusTimer = null;
+    if (this.budgetTimer) clearInterval(this.budgetTimer);
+    this.budgetTimer = null;
+    this.backlog.clear();
   }
 
   /** Sends the committed quotes after `lastSent` page by page, then the buffered live ones. */
   private async sendBacklog(client: LiveClient): Promise<void> {
     for (;;) {
       if (!(await this.waitForRoom(client))) return;
-      const page = this.ctx.node.stateMachine.quotesAfter(client.lastSent, WS_BACKLOG_PAGE_QUOTES);
-      for (const quote of page) this.send(client, { quote, message: null });
-      // A short page is synchronous with the check below: nothing can be applied in between.
-      if (page.length < WS_BACKLOG_PAGE_QUOTES) break;
-      await yieldToLoop();
+      const after = client.lastSent;
+      const page = this.backlog.get(after, () => this.ctx.node.stateMachine.quotesAfter(after, WS_BACKLOG_PAGE_QUOTES));
+      if (page.length < WS_BACKLOG_PAGE_QUOTES) {
+        // A short page is sent at once, synchronous with the flush of `pending` below: nothing
+        // can be applied in between, so nothing falls in a gap.
+        for (const outgoing of page) this.send(client, outgoing);
+        break;
+      }
+      for (let from = 0; from < page.length && !client.closing; from += WS_BACKLOG_SEND_CHUNK) {
+        for (const outgoing of page.slice(from, from + WS_BACKLOG_SEND_CHUNK)) this.send(client, outgoing);
+        await yieldToLoop();
+      }
     }
     const pending = client.pending ?? [];
     client.pending = null;
@@ -166,17 +255,45 @@ export class LiveHub {
     this.sendStatus(client, statusMessage(this.ctx));
   }
 
-  /** Waits until the client's queue is below the low-water mark; false if it closed or stayed slow. */
+  /**
+   * Waits until the client's queue is below the low-water mark; false once it closed. A client
+   * that stops reading meanwhile is closed by enforceBudget, which ends this wait.
+   */
   private async waitForRoom(client: LiveClient): Promise<boolean> {
-    for (let waited = 0; client.ws.bufferedAmount > WS_BACKLOG_LOW_WATER_BYTES; waited += BACKLOG_DRAIN_POLL_MS) {
-      if (client.closing) return false;
-      if (waited >= BACKLOG_DRAIN_WAIT_MS) {
-        this.closeSlow(client);
-        return false;
-      }
-      await sleep(BACKLOG_DRAIN_POLL_MS);
-    }
+    while (!client.closing && client.ws.bufferedAmount > WS_BACKLOG_LOW_WATER_BYTES) await sleep(BACKLOG_DRAIN_POLL_MS);
     return !client.closing;
+  }
+
+  /**
+   * Every WS_BUDGET_CHECK_MS: closes clients that drained nothing for tuning.wsStallMs with a
+   * real queue (they are not reading), then, if all queues together exceed the node's budget,
+   * the clients with the most queued until the total is under it.
+   */
+  private enforceBudget(): void {
+    const now = Date.now();
+    let total = 0;
+    const open: LiveClient[] = [];
+    for (const client of this.clients) {
+      if (client.closing) continue;
+      const queued = client.ws.bufferedAmount;
+      const drained = client.checkedQueued + (client.sentBytes - client.checkedSent) - queued;
+      if (drained > 0 || queued < WS_STALL_MIN_BYTES) client.progressAt = now;
+      client.checkedSent = client.sentBytes;
+      client.checkedQueued = queued;
+      if (now - client.progressAt >= this.ctx.tuning.wsStallMs) {
+        this.closeSlow(client, `read nothing for ${now - client.progressAt} ms with ${queued} bytes queued`);
+        continue;
+      }
+      total += queued;
+      open.push(client);
+    }
+    if (total <= this.ctx.tuning.maxWsTotalBufferedBytes) return;
+    open.sort((a, b) => b.checkedQueued - a.checkedQueued);
+    for (const client of open) {
+      if (total <= this.ctx.tuning.maxWsTotalBufferedBytes) break;
+      total -= client.checkedQueued;
+      this.closeSlow(client, `live clients queue ${total + client.checkedQueued} bytes in all, over the budget of ${this.ctx.tuning.maxWsTotalBufferedBytes}; this one has the most (${client.checkedQueued})`);
+    }
   }
 
   /**
@@ -222,14 +339,18 @@ export class LiveHub {
   private send(client: LiveClient, outgoing: Outgoing): void {
     if (client.closing || outgoing.quote.index <= client.lastSent) return;
     client.lastSent = outgoing.quote.index;
-    client.ws.send(quoteMessage(outgoing), TEXT_FRAME);
-    if (client.ws.bufferedAmount > this.ctx.tuning.maxWsBufferedBytes) this.closeSlow(client);
+    this.sendBytes(client, quoteMessage(outgoing));
   }
 
   private sendStatus(client: LiveClient, message: Buffer): void {
     if (client.closing) return;
+    this.sendBytes(client, message);
+  }
+
+  private sendBytes(client: LiveClient, message: Buffer): void {
     client.ws.send(message, TEXT_FRAME);
-    if (client.ws.bufferedAmount > this.ctx.tuning.maxWsBufferedBytes) this.closeSlow(client);
+    client.sentBytes += message.length;
+    if (client.ws.bufferedAmount > this.ctx.tuning.maxWsBufferedBytes) this.closeSlow(client, `queue over ${this.ctx.tuning.maxWsBufferedBytes} bytes`);
   }
 
   private broadcastStatus(): void {
@@ -238,11 +359,14 @@ export class LiveHub {
     for (const client of this.clients) this.sendStatus(client, message);
   }
 
-  /** Closes a client that does not keep up (1013), and drops it if it does not finish closing. */
-  private closeSlow(client: LiveClient): void {
+  /**
+   * Closes a client that does not keep up (1013), and drops it if it does not finish closing.
+   * It leaves the client set at once, so its queue no longer counts against the budget.
+   */
+  private closeSlow(client: LiveClient, why: string): void {
     if (client.closing) return;
-    client.closing = true;
-    this.ctx.logger.info({ buffered: client.ws.bufferedAmount }, `closing a slow live client (queue over ${this.ctx.tuning.maxWsBufferedBytes} bytes)`);
+    this.ctx.logger.info({ buffered: client.ws.bufferedAmount, address: client.address }, `closing a slow live client: ${why}`);
+    this.detach(client);
     client.ws.close(CLOSE_SLOW_CONSUMER, 'slow consumer');
     setTimeout(() => client.ws.terminate(), CLOSE_GRACE_MS).unref();
   }
@@ -254,6 +378,7 @@ export class LiveHub {
       client.ws.terminate();
     }
     this.clients.clear();
+    this.perAddress.clear();
     this.metrics.wsClients.set(0);
     this.unsubscribeAll();
     this.wss.close();

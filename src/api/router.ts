@@ -2,7 +2,7 @@
  * Maps a method and path to its handler (SPEC §3 routes). Unknown paths are 404 not_found;
  * a known path with another method is 400 bad_request naming the method.
  */
-import { postAdmin } from './admin.js';
+import { isAdminAllowed, postAdmin } from './admin.js';
 import type { ApiRequest, RouteHandler } from './context.js';
 import { ApiError } from './errors.js';
 import { LIVE_PATH } from './live.js';
@@ -34,6 +34,14 @@ const liveWithoutUpgrade: RouteHandler = () => {
   throw new ApiError('bad_request', 'method: /api/live is a WebSocket; send a GET with Upgrade: websocket', { field: 'method' });
 };
 
+/** GET /metrics: loopback or the admin token only (SPEC §7); it names peers and internals. */
+const metricsHandler: RouteHandler = (ctx, request) => {
+  if (!isAdminAllowed(request.req.socket.remoteAddress, request.req.headers.authorization, ctx.adminToken)) {
+    throw new ApiError('forbidden', '/metrics is served only to loopback or with the admin token');
+  }
+  return getMetrics(ctx.metricsRegistry);
+};
+
 const EXACT: Record<string, Route> = {
   '/': { label: '/', cors: 'same-origin', admin: false, methods: { GET: (ctx) => servePage(ctx.webDir, 'index.html') } },
   '/dashboard': { label: '/dashboard', cors: 'same-origin', admin: false, methods: { GET: (ctx) => servePage(ctx.webDir, 'dashboard.html') } },
@@ -41,7 +49,7 @@ const EXACT: Record<string, Route> = {
   '/api/status': { label: '/api/status', cors: 'public', admin: false, methods: { GET: getStatus } },
   '/api/cluster': { label: '/api/cluster', cors: 'public', admin: false, methods: { GET: getCluster } },
   [LIVE_PATH]: { label: LIVE_PATH, cors: 'public', admin: false, methods: { GET: liveWithoutUpgrade } },
-  '/metrics': { label: '/metrics', cors: 'same-origin', admin: false, methods: { GET: (ctx) => getMetrics(ctx.metricsRegistry) } },
+  '/metrics': { label: '/metrics', cors: 'same-origin', admin: false, methods: { GET: metricsHandler } },
   '/healthz': { label: '/healthz', cors: 'same-origin', admin: false, methods: { GET: getHealth } },
   '/readyz': { label: '/readyz', cors: 'same-origin', admin: false, methods: { GET: getReady } },
 };
@@ -95,10 +103,10 @@ export function handlerFor(route: Route, method: string): RouteHandler {
   throw new ApiError('bad_request', `method: ${method.slice(0, 20)} is not allowed on ${route.label}; use ${allow}`, { field: 'method', headers: { Allow: allow } });
 }
 
-/** An OPTIONS answer (CORS preflight for public routes). */
-export function optionsReply(route: Route): ReturnType<typeof jsonReply> {
+/** An OPTIONS answer: a CORS preflight is granted for public routes, and only to a member's origin. */
+export function optionsReply(route: Route, memberOrigin: boolean): ReturnType<typeof jsonReply> {
   const headers: Record<string, string> = { Allow: allowedMethods(route) };
-  if (route.cors === 'public') {
+  if (route.cors === 'public' && memberOrigin) {
     headers['Access-Control-Allow-Methods'] = allowedMethods(route);
     headers['Access-Control-Allow-Headers'] = 'Content-Type, Idempotency-Key';
     headers['Access-Control-Max-Age'] = '600';

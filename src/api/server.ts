@@ -1,21 +1,46 @@
 /**
- * The HTTP API of one node (SPEC §3): node:http with keep-alive for the JSON routes and the
- * web pages, and `ws` on the same server for /api/live. Everything the API knows about Raft
- * goes through RaftNodeHandle.
+ * The HTTP API of one node (SPEC §3): node:http (or node:https with --http-tls-cert, SPEC §7)
+ * with keep-alive for the JSON routes and the web pages, and `ws` on the same server for
+ * /api/live. Everything the API knows about Raft goes through RaftNodeHandle.
+ *
+ * Slow and greedy clients (issue 15, finding 8): headers must arrive within HEADERS_TIMEOUT_MS
+ * (checked every second, not node's default 30 s), a client that got an error answer and does
+ * not close is cut off after a short grace, and open connections are capped per node and per
+ * remote address (see limits.ts for why loopback has its own cap).
  */
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
+import type { SecureContextOptions } from 'node:tls';
 import type { Registry } from 'prom-client';
 import type { RaftNodeHandle } from '../node/types.js';
+import { isLoopback } from './admin.js';
 import type { ApiContext, ApiLogger, ApiTuning } from './context.js';
-import { Forwarder } from './forward.js';
+import { ForwardAuth } from './forward-proof.js';
+import { Forwarder, type ForwarderTls } from './forward.js';
 import { createRequestListener } from './handler.js';
-import { FORWARD_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS, MAX_ERROR_LOGS_PER_SECOND, MAX_WS_BUFFERED_BYTES, MAX_WS_CLIENTS, PEER_STATUS_TIMEOUT_MS, REQUEST_TIMEOUT_MS, WS_STATUS_INTERVAL_MS } from './limits.js';
+import {
+  CLIENT_ERROR_GRACE_MS, CONNECTIONS_CHECK_INTERVAL_MS, FORWARD_TIMEOUT_MS, HEADERS_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS, MAX_ERROR_LOGS_PER_SECOND,
+  MAX_HTTP_CONNECTIONS, MAX_HTTP_CONNECTIONS_PER_ADDRESS, MAX_HTTP_CONNECTIONS_PER_LOOPBACK, MAX_WS_BUFFERED_BYTES, MAX_WS_CLIENTS,
+  MAX_WS_CLIENTS_PER_ADDRESS, MAX_WS_CLIENTS_PER_LOOPBACK, MAX_WS_TOTAL_BUFFERED_BYTES, PEER_STATUS_TIMEOUT_MS, REQUEST_TIMEOUT_MS,
+  WS_STALL_MS, WS_STATUS_INTERVAL_MS,
+} from './limits.js';
 import { LeaderView } from './leader-view.js';
 import { LiveHub } from './live.js';
 import { ApiMetrics } from './metrics.js';
-import { RateLimiter } from './rate-limit.js';
+import { NodeNames } from './names.js';
+import { clientAddress, RateLimiter } from './rate-limit.js';
 import { JSON_TYPE } from './reply.js';
+
+/** HTTPS for the API (PEM paths, re-read by reloadTls). */
+export interface ApiTlsFiles {
+  cert: string;
+  key: string;
+  /** When set, clients must present a certificate signed by this CA. */
+  clientCa: string | null;
+}
 
 export interface ApiServerOptions {
   node: RaftNodeHandle;
@@ -28,6 +53,20 @@ export interface ApiServerOptions {
   metricsRegistry: Registry;
   /** Per-address limit on posting quotes, or null for none. */
   rateLimit: { perSecond: number; burst: number } | null;
+  /**
+   * The cluster secret: forwards between nodes are signed with it (forward-proof.ts). Null
+   * (--insecure without TLS) means a forward can never be proven, so none is trusted.
+   */
+  secret?: string | null;
+  /** This node's public URLs (advertised URL and --public-url): Host, Origin and CORS checks. */
+  publicUrls?: readonly string[];
+  /** Serve HTTPS with these files (SPEC §7 --http-tls-cert/--http-tls-key/--http-client-ca). */
+  tls?: ApiTlsFiles | null;
+  /**
+   * The CA peers' HTTPS certificates are signed by (the cluster's --tls-ca), trusted for
+   * forwards and /api/cluster; null: the system's CAs.
+   */
+  peerCa?: string | null;
   /** Test knobs (client limits, intervals, timeouts); defaults from limits.ts. */
   tuning?: Partial<ApiTuning>;
   /** SPEC §5 `--quota-bytes` (none when absent). */
@@ -43,56 +82,166 @@ export interface ApiServer {
   address(): AddressInfo | null;
   /** Open /api/live clients. */
   readonly liveClients: number;
+  /** Open HTTP connections (WebSockets included) from one remote address. */
+  connectionsFrom(address: string): number;
+  /** Re-reads the HTTPS certificate files (SIGHUP); throws if they cannot be read, keeping the old ones. */
+  reloadTls(): void;
 }
 
 const DEFAULT_TUNING: ApiTuning = {
   maxWsClients: MAX_WS_CLIENTS,
   maxWsBufferedBytes: MAX_WS_BUFFERED_BYTES,
+  maxWsTotalBufferedBytes: MAX_WS_TOTAL_BUFFERED_BYTES,
+  maxWsClientsPerAddress: MAX_WS_CLIENTS_PER_ADDRESS,
+  maxWsClientsPerLoopback: MAX_WS_CLIENTS_PER_LOOPBACK,
+  wsStallMs: WS_STALL_MS,
   wsStatusIntervalMs: WS_STATUS_INTERVAL_MS,
   forwardTimeoutMs: FORWARD_TIMEOUT_MS,
   peerStatusTimeoutMs: PEER_STATUS_TIMEOUT_MS,
   maxErrorLogsPerSecond: MAX_ERROR_LOGS_PER_SECOND,
+  maxConnections: MAX_HTTP_CONNECTIONS,
+  maxConnectionsPerAddress: MAX_HTTP_CONNECTIONS_PER_ADDRESS,
+  maxConnectionsPerLoopback: MAX_HTTP_CONNECTIONS_PER_LOOPBACK,
+  headersTimeoutMs: HEADERS_TIMEOUT_MS,
 };
 
-/** A malformed HTTP request gets a JSON 400 (431 for oversized headers), then the connection closes. */
+/**
+ * A malformed or too-slow HTTP request gets a JSON 400 (431 for oversized headers, 408 for a
+ * timeout), then the connection closes; a client that keeps it open anyway is cut off after
+ * CLIENT_ERROR_GRACE_MS, so a slow client never holds a file descriptor for long.
+ */
 function onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
   if (err.code === 'ECONNRESET' || !socket.writable) {
     socket.destroy();
     return;
   }
   const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
-  const body = JSON.stringify({ error: 'bad_request', message: tooLarge ? 'request headers too large' : `malformed HTTP request (${err.code ?? 'parse error'})` });
-  const status = tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request';
+  const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+  const message = tooLarge ? 'request headers too large' : timedOut ? 'the request did not arrive in time' : `malformed HTTP request (${err.code ?? 'parse error'})`;
+  const body = JSON.stringify({ error: 'bad_request', message });
+  const status = tooLarge ? '431 Request Header Fields Too Large' : timedOut ? '408 Request Timeout' : '400 Bad Request';
   socket.end(`HTTP/1.1 ${status}\r\nContent-Type: ${JSON_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  setTimeout(() => socket.destroy(), CLIENT_ERROR_GRACE_MS).unref();
 }
 
-function configure(server: Server): void {
+/**
+ * Caps open connections per remote address: one over the cap is destroyed at once (before
+ * any byte is read). The per-node cap is server.maxConnections.
+ */
+class ConnectionLimiter {
+  private readonly open = new Map<string, number>();
+  private refusedLogged = 0;
+
+  constructor(private readonly ctx: ApiContext) {}
+
+  /** Open connections from `address`. */
+  count(address: string): number {
+    return this.open.get(address) ?? 0;
+  }
+
+  admit(socket: Socket): void {
+    const address = clientAddress(socket.remoteAddress);
+    const count = (this.open.get(address) ?? 0) + 1;
+    const cap = isLoopback(address) ? this.ctx.tuning.maxConnectionsPerLoopback : this.ctx.tuning.maxConnectionsPerAddress;
+    if (count > cap) {
+      // One line per second at most: a flood must not flood the log.
+      const now = Date.now();
+      if (now - this.refusedLogged >= 1000) {
+        this.refusedLogged = now;
+        this.ctx.logger.warn({ address }, `refused a connection from ${address}: it already has ${cap} open`);
+      }
+      socket.destroy();
+      return;
+    }
+    this.open.set(address, count);
+    socket.once('close', () => {
+      const left = (this.open.get(address) ?? 1) - 1;
+      if (left <= 0) this.open.delete(address);
+      else this.open.set(address, left);
+    });
+  }
+}
+
+/**
+ * The HTTPS server's TLS settings. With --http-client-ca every client needs a certificate of
+ * that CA (or of the cluster CA: the nodes forwarding to each other). With only the cluster CA,
+ * a certificate is asked for but optional: nodes present theirs as the proof of a forward
+ * (forward-proof.ts), browsers without one still connect.
+ */
+function readTlsFiles(files: ApiTlsFiles, peerCa: string | null): SecureContextOptions & { requestCert: boolean; rejectUnauthorized: boolean } {
+  const clientCa = files.clientCa ? readFileSync(files.clientCa) : null;
+  const cas = [...(clientCa ? [clientCa] : []), ...(peerCa ? [readFileSync(peerCa)] : [])];
+  return {
+    cert: readFileSync(files.cert),
+    key: readFileSync(files.key),
+    ca: cas.length > 0 ? cas : undefined,
+    requestCert: cas.length > 0,
+    rejectUnauthorized: clientCa !== null,
+  };
+}
+
+function forwarderTls(tls: ApiTlsFiles | null, peerCa: string | null): ForwarderTls | null {
+  if (!tls && !peerCa) return null;
+  return {
+    ca: peerCa ? readFileSync(peerCa) : null,
+    // This node's HTTPS certificate doubles as its client certificate (makeNodeCert gives clientAuth).
+    cert: tls ? readFileSync(tls.cert) : null,
+    key: tls ? readFileSync(tls.key) : null,
+  };
+}
+
+function makeServer(tls: ApiTlsFiles | null, peerCa: string | null, headersTimeoutMs: number): Server | HttpsServer {
+  const options = {
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    requestTimeout: REQUEST_TIMEOUT_MS,
+    headersTimeout: headersTimeoutMs,
+    connectionsCheckingInterval: CONNECTIONS_CHECK_INTERVAL_MS,
+  };
+  // A TLS handshake must finish as fast as headers must arrive (node's default is 120 s).
+  const server = tls ? createHttpsServer({ ...options, ...readTlsFiles(tls, peerCa), handshakeTimeout: headersTimeoutMs }) : createServer(options);
   server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
-  server.requestTimeout = REQUEST_TIMEOUT_MS;
-  server.headersTimeout = Math.min(REQUEST_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS);
+  return server;
 }
 
 /** Builds the API server of one node (see src/cli/node-command.ts). */
 export function createApiServer(options: ApiServerOptions): ApiServer {
   const metrics = new ApiMetrics(options.metricsRegistry);
+  const tls = options.tls ?? null;
+  const peerCa = options.peerCa ?? null;
+  const tuning = { ...DEFAULT_TUNING, ...options.tuning };
+  const server = makeServer(tls, peerCa, tuning.headersTimeoutMs);
+  // Read once listening (server.address() is a syscall; the Host check runs on every request).
+  let boundAddress: { host: string; port: number } | null = null;
+  const bound = (): { host: string; port: number } | null => {
+    if (boundAddress) return boundAddress;
+    const address = server.address();
+    boundAddress = address !== null && typeof address === 'object' ? { host: address.address, port: address.port } : null;
+    return boundAddress;
+  };
   const ctx: ApiContext = {
     node: options.node,
     logger: options.logger,
     webDir: options.webDir,
     adminToken: options.adminToken || undefined,
     rateLimiter: options.rateLimit ? new RateLimiter(options.rateLimit) : null,
-    forwarder: new Forwarder(),
+    forwarder: new Forwarder(forwarderTls(tls, peerCa)),
+    // Without a secret, a node serving HTTPS with the cluster CA proves its forwards by its certificate.
+    forwardAuth: new ForwardAuth(options.secret ?? null, options.node.id, Date.now, tls && peerCa ? new X509Certificate(readFileSync(peerCa)) : null),
+    names: new NodeNames({ node: options.node, scheme: tls ? 'https' : 'http', publicUrls: options.publicUrls ?? [], bound }),
     metricsRegistry: options.metricsRegistry,
     metrics,
     leader: new LeaderView(options.node),
-    tuning: { ...DEFAULT_TUNING, ...options.tuning },
+    tuning,
     quotaBytes: options.quotaBytes,
   };
   const live = new LiveHub(ctx, metrics);
-  const server = createServer(createRequestListener(ctx));
-  configure(server);
+  const connections = new ConnectionLimiter(ctx);
+  server.maxConnections = tuning.maxConnections;
+  server.on('request', createRequestListener(ctx));
+  server.on('connection', (socket: Socket) => connections.admit(socket));
   server.on('clientError', onClientError);
-  server.on('upgrade', (req, socket, head) => live.handleUpgrade(req, socket, head));
+  server.on('tlsClientError', (_err: Error, socket: Socket) => socket.destroy());
+  server.on('upgrade', (req, socket, head) => live.handleUpgrade(req, socket as Socket, head));
 
   return {
     listen(host, port) {
@@ -119,6 +268,15 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     },
     get liveClients() {
       return live.size;
+    },
+    connectionsFrom(address) {
+      return connections.count(address);
+    },
+    reloadTls() {
+      if (!tls) return;
+      const files = readTlsFiles(tls, peerCa);
+      (server as HttpsServer).setSecureContext(files);
+      ctx.forwarder.reloadTls(forwarderTls(tls, peerCa));
     },
   };
 }

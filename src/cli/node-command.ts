@@ -81,6 +81,11 @@ export async function runNode(config: NodeConfig): Promise<void> {
     metricsRegistry: metrics.registry,
     rateLimit: config.rateLimitPerSecond > 0 ? { perSecond: config.rateLimitPerSecond, burst: config.rateLimitPerSecond * 4 } : null,
     quotaBytes: config.quotaBytes,
+    // Forwards between nodes are signed with the secret; with none (TLS-only or --insecure) no forward is trusted.
+    secret: config.secret,
+    publicUrls: config.publicUrls,
+    tls: config.httpTls,
+    peerCa: config.tls?.ca ?? null,
   });
   const controller = new ControllerServer({ node, host: config.controller.host, port: config.controller.port, allow: config.controllerAllow, logger: logger.child({ component: 'controller' }), metricsRegistry: metrics.registry, quotaBytes: config.quotaBytes });
   await api.listen(config.http.host, config.http.port).catch((err: unknown) => listenError(err, '--http', `${config.http.host}:${config.http.port}`));

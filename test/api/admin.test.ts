@@ -63,7 +63,8 @@ describe('POST /api/admin/<action> (SPEC §3)', () => {
   it('runs each action from loopback and answers {ok, node, action}', async () => {
     const expected: Record<string, string> = { timeout: 'campaign', 'step-down': 'becomeFollower', shutdown: 'shutdown', resume: 'resume' };
     for (const [action, call_] of Object.entries(expected)) {
-      const res = await call(api.url, 'POST', `/api/admin/${action}`);
+      // No body, but the JSON type an admin POST always needs (an empty body counts as {}).
+      const res = await call(api.url, 'POST', `/api/admin/${action}`, undefined, { 'content-type': 'application/json' });
       expect(res.status, action).toBe(200);
       expect(res.body).toEqual({ ok: true, node: 'Node1', action });
       expect(node.calls.at(-1)).toBe(call_);
@@ -89,6 +90,10 @@ describe('POST /api/admin/<action> (SPEC §3)', () => {
     expect(badNode.body.field).toBe('node');
     const text = await raw(api.url, 'POST', '/api/admin/timeout', { 'Content-Type': 'text/plain' }, 'hi');
     expect(text.status).toBe(415);
+    // A bodyless POST without the JSON type is what a cross-site form sends: refused.
+    const bodyless = await call(api.url, 'POST', '/api/admin/step-down');
+    expect(bodyless.status).toBe(415);
+    expectErrorShape(bodyless.body, 'unsupported_media_type');
     const broken = await raw(api.url, 'POST', '/api/admin/timeout', { 'Content-Type': 'application/json' }, '{');
     expect(broken.status).toBe(400);
     const get = await call(api.url, 'GET', '/api/admin/timeout');
@@ -137,11 +142,39 @@ describe('POST /api/admin/<action> (SPEC §3)', () => {
     expectErrorShape(res.body, 'unavailable');
   });
 
-  it('stays same-origin: no CORS headers on admin answers or preflights', async () => {
-    const res = await call(api.url, 'POST', '/api/admin/timeout', undefined, { origin: 'http://evil.example' });
-    expect(res.headers.get('access-control-allow-origin')).toBeNull();
+  it('stays same-origin: refuses other origins, even a member, and grants no preflight', async () => {
+    const before = node.calls.length;
+    const evil = await call(api.url, 'POST', '/api/admin/step-down', {}, { origin: 'http://evil.example' });
+    expect(evil.status).toBe(403);
+    expectErrorShape(evil.body, 'forbidden');
+    expect(evil.headers.get('access-control-allow-origin')).toBeNull();
+    const member = await call(api.url, 'POST', '/api/admin/step-down', {}, { origin: otherApi.url });
+    expect(member.status).toBe(403);
+    expect(node.calls.length).toBe(before);
+    const own = await call(api.url, 'POST', '/api/admin/timeout', {}, { origin: api.url });
+    expect(own.status).toBe(200);
     const preflight = await raw(api.url, 'OPTIONS', '/api/admin/timeout', { Origin: 'http://evil.example', 'Access-Control-Request-Method': 'POST' });
-    expect(preflight.status).toBe(204);
+    expect(preflight.status).toBe(403);
     expect(preflight.headers['access-control-allow-origin']).toBeUndefined();
+    const ownPreflight = await raw(api.url, 'OPTIONS', '/api/admin/timeout', { Origin: api.url, 'Access-Control-Request-Method': 'POST' });
+    expect(ownPreflight.status).toBe(204);
+    expect(ownPreflight.headers['access-control-allow-origin']).toBeUndefined();
+  });
+
+  it('refuses a rebound Host (DNS rebinding) on every route, and serves its own names', async () => {
+    const port = new URL(api.url).port;
+    for (const path of ['/api/status', '/', '/api/quotes']) {
+      const res = await raw(api.url, 'GET', path, { Host: `evil.example:${port}` });
+      expect(res.status, path).toBe(403);
+      expectErrorShape(res.json, 'forbidden');
+    }
+    const admin = await raw(api.url, 'POST', '/api/admin/step-down', { Host: 'evil.example', 'Content-Type': 'application/json' }, '{}');
+    expect(admin.status).toBe(403);
+    expect((await raw(api.url, 'GET', '/api/status', { Host: `127.0.0.1:${Number(port) + 1}` })).status).toBe(403);
+    for (const host of [`localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`, `LOCALHOST:${port}`]) {
+      expect((await raw(api.url, 'GET', '/api/status', { Host: host })).status, host).toBe(200);
+    }
+    // A member's name is one of the cluster's too.
+    expect((await raw(api.url, 'GET', '/api/status', { Host: new URL(otherApi.url).host })).status).toBe(200);
   });
 });

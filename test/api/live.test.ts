@@ -169,6 +169,46 @@ describe('GET /api/live (WebSocket, SPEC §3)', () => {
     fast.ws.close();
   });
 
+  it('closes the clients with the most queued first once all together pass the budget', async () => {
+    const node = new FakeNode('Node1').lead();
+    const server = await start(node, { maxWsBufferedBytes: 64 * 1024 * 1024, maxWsTotalBufferedBytes: 512 * 1024, wsStallMs: 600_000, wsStatusIntervalMs: 10_000 });
+    const slow = [openLive(server.url, 0), openLive(server.url, 0)];
+    const fast = openLive(server.url, 0);
+    await Promise.all([...slow, fast].map((c) => c.opened));
+    for (const client of slow) (client.ws as unknown as { _socket: Socket })._socket.pause();
+    const text = 'x'.repeat(1_000);
+    let i = 0;
+    await waitUntil('a client closed over the budget', () => {
+      for (let n = 0; n < 200; n++) node.applyCommand({ ...quoteCommand(i++), text });
+      return server.logs.some((line) => line.msg.includes('over the budget'));
+    }, 30_000);
+    for (const client of slow) (client.ws as unknown as { _socket: Socket })._socket.resume();
+    // A non-reader is the one closed (the reader keeps its queue near empty).
+    const closedCodes = await Promise.race([Promise.any(slow.map((c) => c.closed)), fast.closed.then(() => ({ code: -1, reason: 'the fast client' }))]);
+    expect(closedCodes.code).toBe(CLOSE_SLOW_CONSUMER);
+    await waitUntil('the fast client caught up', () => fast.quotes.length === i);
+    expect(fast.ws.readyState).toBe(WebSocket.OPEN);
+    fast.ws.close();
+    for (const client of slow) client.ws.terminate();
+  });
+
+  it('closes a client that drains nothing for the stall time, however little it has queued', async () => {
+    const node = new FakeNode('Node1').lead();
+    const server = await start(node, { maxWsBufferedBytes: 64 * 1024 * 1024, wsStallMs: 300, wsStatusIntervalMs: 10_000 });
+    const stalled = openLive(server.url, 0);
+    await stalled.opened;
+    (stalled.ws as unknown as { _socket: Socket })._socket.pause();
+    const text = 'x'.repeat(1_000);
+    let i = 0;
+    await waitUntil('the stalled client to be closed', () => {
+      for (let n = 0; n < 50; n++) node.applyCommand({ ...quoteCommand(i++), text });
+      return server.logs.some((line) => line.msg.includes('read nothing for'));
+    }, 30_000);
+    (stalled.ws as unknown as { _socket: Socket })._socket.resume();
+    expect((await stalled.closed).code).toBe(CLOSE_SLOW_CONSUMER);
+    expect(server.api.liveClients).toBe(0);
+  });
+
   it('terminates live clients when the server closes', async () => {
     const node = new FakeNode('Node1').lead();
     const server = await startApi(node, { tuning: { wsStatusIntervalMs: 20 } });

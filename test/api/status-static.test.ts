@@ -37,7 +37,8 @@ describe('status, cluster, health and metrics routes', () => {
     const res = await call(api.url, 'GET', '/api/status');
     expect(res.status).toBe(200);
     expect(res.body).toEqual(node.status());
-    expect(res.headers.get('access-control-allow-origin')).toBe('*');
+    expect(res.headers.get('access-control-allow-origin')).toBeNull();
+    expect(res.headers.get('vary')).toBe('Origin');
     const tail = await call(api.url, 'GET', '/api/status?logTail=3');
     expect(tail.body.log.entries.map((e: { index: number }) => e.index)).toEqual([3, 4, 5]);
     const all = await call(api.url, 'GET', '/api/status?logTail=200');
@@ -214,7 +215,7 @@ describe('web pages and static files', () => {
 });
 
 describe('routing, CORS and malformed requests', () => {
-  const node = new FakeNode('Node1').lead();
+  const node = new FakeNode('Node1', ['Node1', 'Node2']).lead();
   let api: Started;
 
   beforeAll(async () => {
@@ -233,16 +234,28 @@ describe('routing, CORS and malformed requests', () => {
     expect(wrong.headers.get('allow')).toBe('GET, POST, HEAD, OPTIONS');
   });
 
-  it('answers CORS preflights for the public API and exposes the Raft headers', async () => {
-    const preflight = await raw(api.url, 'OPTIONS', '/api/kv/x', { Origin: 'http://other.example', 'Access-Control-Request-Method': 'PUT' });
+  it('answers CORS preflights for members\' pages only, and exposes the Raft headers to them', async () => {
+    const member = 'http://127.0.0.1:18099';
+    node.peerUrls.Node2 = member;
+    const preflight = await raw(api.url, 'OPTIONS', '/api/kv/x', { Origin: member, 'Access-Control-Request-Method': 'PUT' });
     expect(preflight.status).toBe(204);
-    expect(preflight.headers['access-control-allow-origin']).toBe('*');
+    expect(preflight.headers['access-control-allow-origin']).toBe(member);
+    expect(preflight.headers.vary).toBe('Origin');
     expect(preflight.headers['access-control-allow-methods']).toContain('PUT');
     expect(preflight.headers['access-control-allow-headers']).toContain('Idempotency-Key');
-    const put = await call(api.url, 'PUT', '/api/kv/x', { value: 1 });
-    expect(put.headers.get('access-control-allow-origin')).toBe('*');
+    // The same member reached by another loopback name.
+    const aliased = await raw(api.url, 'OPTIONS', '/api/kv/x', { Origin: 'http://localhost:18099', 'Access-Control-Request-Method': 'PUT' });
+    expect(aliased.headers['access-control-allow-origin']).toBe('http://localhost:18099');
+    const put = await call(api.url, 'PUT', '/api/kv/x', { value: 1 }, { origin: member });
+    expect(put.headers.get('access-control-allow-origin')).toBe(member);
     expect(put.headers.get('access-control-expose-headers')).toContain('X-Raft-Leader');
+    const other = await raw(api.url, 'OPTIONS', '/api/kv/x', { Origin: 'http://other.example', 'Access-Control-Request-Method': 'PUT' });
+    expect(other.status).toBe(403);
+    expect(other.headers['access-control-allow-origin']).toBeUndefined();
+    const otherPut = await call(api.url, 'PUT', '/api/kv/x', { value: 2 }, { origin: 'http://other.example' });
+    expect(otherPut.status).toBe(403);
     expect((await raw(api.url, 'OPTIONS', '/nowhere')).status).toBe(404);
+    delete node.peerUrls.Node2;
   });
 
   it('answers GET /api/live without an upgrade with 400', async () => {

@@ -67,7 +67,7 @@ export async function runPendingWritesScenario(ports: PortBases, env: NodeJS.Pro
       else write.status = result.error;
     });
     await sleep(REPLICATE_MS);
-    const shutdown = await httpCall({ method: 'POST', url: `${leaderUrl}/api/admin/shutdown`, timeoutMs: 3_000 });
+    const shutdown = await httpCall({ method: 'POST', url: `${leaderUrl}/api/admin/shutdown`, body: {}, timeoutMs: 3_000 });
     if (shutdown.kind !== 'response' || shutdown.status !== 200) throw new Error(`shutdown of ${leader} failed: ${JSON.stringify(shutdown)}`);
     await Promise.all(answers);
     log.push(`answers after the shutdown: ${writes.map((w) => `${w.key}=${w.status}${w.error ? ` ${w.error}` : ''}`).join(', ')}`);
@@ -80,7 +80,7 @@ export async function runPendingWritesScenario(ports: PortBases, env: NodeJS.Pro
     log.push(`${newLeader} leads the star`);
 
     cluster.network.healAll();
-    const resumed = await httpCall({ method: 'POST', url: `${leaderUrl}/api/admin/resume`, timeoutMs: 3_000 });
+    const resumed = await httpCall({ method: 'POST', url: `${leaderUrl}/api/admin/resume`, body: {}, timeoutMs: 3_000 });
     if (resumed.kind !== 'response' || resumed.status !== 200) throw new Error(`resume of ${leader} failed`);
     await waitForAgreedLeader(targets, 15_000, clock);
     const caughtUp = await waitCaughtUp(targets, 15_000, clock);
