@@ -8,6 +8,7 @@
  * measured. This costs a fraction of that, for raftquotes and etcd alike.
  */
 import { connect, type Socket } from 'node:net';
+import { connect as connectTls } from 'node:tls';
 
 /** One HTTP request, prepared once (the body is a Buffer so nothing is re-encoded per call). */
 export interface PreparedRequest {
@@ -21,6 +22,8 @@ export interface PreparedRequest {
 export interface Target {
   host: string;
   port: number;
+  /** HTTPS: the server's certificate is checked against Node's CAs (NODE_EXTRA_CA_CERTS for a cluster's own CA). */
+  tls?: boolean;
 }
 
 /** A response larger than this is a protocol problem, not a benchmark answer. */
@@ -109,7 +112,7 @@ export class RawHttpClient {
   }
 
   private dial(): Socket {
-    const socket = connect({ host: this.target.host, port: this.target.port, noDelay: true });
+    const socket = this.target.tls ? connectTls({ host: this.target.host, port: this.target.port }).setNoDelay(true) : connect({ host: this.target.host, port: this.target.port, noDelay: true });
     socket.on('data', (chunk: Buffer) => this.onData(socket, chunk));
     socket.on('error', (err: NodeJS.ErrnoException) => this.onGone(socket, err.code ?? 'socket_error'));
     socket.on('close', () => this.onGone(socket, 'closed'));

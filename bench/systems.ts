@@ -35,7 +35,7 @@ export interface BenchSystem {
 
 function target(url: string): Target {
   const u = new URL(url);
-  return { host: u.hostname, port: Number(u.port) };
+  return { host: u.hostname, port: Number(u.port), tls: u.protocol === 'https:' };
 }
 
 function killPid(pid: number | null | undefined, signal: NodeJS.Signals = 'SIGKILL'): void {
@@ -81,6 +81,8 @@ export class RaftquotesSystem implements BenchSystem {
     private readonly env: NodeJS.ProcessEnv = {},
     private readonly ports = RQ_PORTS,
     private readonly mainJs = MAIN_JS,
+    /** Extra flags for `raftquotes cluster` itself (e.g. --tls). */
+    private readonly clusterArgs: string[] = [],
   ) {
     this.dataDir = mkdtempSync(join(tmpdir(), 'raftquotes-bench-'));
     this.log = createWriteStream(join(this.dataDir, 'cluster.log'));
@@ -88,7 +90,7 @@ export class RaftquotesSystem implements BenchSystem {
 
   async start(): Promise<void> {
     if (!existsSync(this.mainJs)) throw new Error('dist/ is missing: run "npm run build" first (npm run bench does)');
-    const args = [this.mainJs, 'cluster', '--nodes', String(this.size), '--data-dir', this.dataDir];
+    const args = [this.mainJs, 'cluster', '--nodes', String(this.size), '--data-dir', this.dataDir, ...this.clusterArgs];
     args.push('--http-base', String(this.ports.http), '--raft-base', String(this.ports.raft), '--controller-base', String(this.ports.controller));
     args.push('--node-args', ['--log-format', 'json', '--rate-limit', '0', ...this.nodeArgs].join(' '));
     const child = spawn(process.execPath, args, { cwd: REPO_ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.env } });
