@@ -22,7 +22,7 @@ export interface HttpAnswer {
  */
 export function httpTo(net: HostNetwork, url: string, method = 'GET', body?: unknown, headers: Record<string, string> = {}, timeoutMs = 3_000): Promise<HttpAnswer> {
   const target = new URL(url);
-  const address = net.hosts.find((h) => h.name === target.hostname)?.address ?? target.hostname;
+  const address = net.hosts.find((h) => h.name.toLowerCase() === target.hostname.toLowerCase())?.address ?? target.hostname;
   const payload = body === undefined ? undefined : JSON.stringify(body);
   return new Promise((resolve, reject) => {
     const req = request(
