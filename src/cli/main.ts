@@ -80,6 +80,12 @@ function buildProgram(): Command {
       process.exitCode = await runStatus(opts.clusterFile);
     });
 
+  addOperationsCommands(program);
+  return program;
+}
+
+/** `backup` and `restore` (SPEC §10). */
+function addOperationsCommands(program: Command): void {
   program
     .command('backup')
     .description('save a consistent backup of the state (GET /api/backup) to FILE (mode 0600); admin token from RAFTQUOTES_ADMIN_TOKEN')
@@ -102,8 +108,6 @@ function buildProgram(): Command {
       const { runRestore } = await import('./restore.js');
       process.exitCode = runRestore(file, opts);
     });
-
-  return program;
 }
 
 async function main(): Promise<void> {
