@@ -7,6 +7,7 @@ import type { ApiRequest, RouteHandler } from './context.js';
 import { ApiError } from './errors.js';
 import { LIVE_PATH } from './live.js';
 import { jsonReply } from './reply.js';
+import { getBackup } from './routes-backup.js';
 import { casKv, deleteKv, getKv, putKv } from './routes-kv.js';
 import { listQuotes, postQuote } from './routes-quotes.js';
 import { getCluster, getHealth, getMetrics, getReady, getStatus } from './routes-status.js';
@@ -52,6 +53,7 @@ const EXACT: Record<string, Route> = {
   '/metrics': { label: '/metrics', cors: 'same-origin', admin: false, methods: { GET: metricsHandler } },
   '/healthz': { label: '/healthz', cors: 'same-origin', admin: false, methods: { GET: getHealth } },
   '/readyz': { label: '/readyz', cors: 'same-origin', admin: false, methods: { GET: getReady } },
+  '/api/backup': { label: '/api/backup', cors: 'same-origin', admin: true, methods: { GET: getBackup } },
 };
 
 function kvRoute(method: string, rest: string): Route {

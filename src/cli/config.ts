@@ -24,6 +24,11 @@ export interface NodeConfig {
   advertiseHttp: string;
   clusterId: string;
   /**
+   * Whether --cluster-id (RAFTQUOTES_CLUSTER_ID) was given. Without it, a data dir's identity
+   * marker names the cluster (e.g. one made by `restore`), and "raftquotes" otherwise.
+   */
+  clusterIdGiven: boolean;
+  /**
    * Shared peer secret (SPEC §7), from RAFTQUOTES_SECRET or --secret-file, never from argv
    * (it would show in `ps` and in cluster.json). Null only with TLS or --insecure.
    */
@@ -219,7 +224,8 @@ export function parseNodeConfig(flags: Partial<Record<NodeSettingName, string | 
     raft,
     controller,
     advertiseHttp,
-    clusterId: get('clusterId') ?? 'raftquotes',
+    clusterId: get('clusterId') || 'raftquotes',
+    clusterIdGiven: Boolean(get('clusterId')),
     ...security,
     publicUrls: [...new Set([advertiseHttp.replace(/\/+$/, ''), ...publicUrls.map((u) => u.replace(/\/+$/, ''))])],
     quotaBytes: intIn(get('quotaBytes') ?? String(DEFAULT_QUOTA_BYTES), name('quotaBytes'), 1024 * 1024, Number.MAX_SAFE_INTEGER),

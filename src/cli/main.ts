@@ -80,7 +80,34 @@ function buildProgram(): Command {
       process.exitCode = await runStatus(opts.clusterFile);
     });
 
+  addOperationsCommands(program);
   return program;
+}
+
+/** `backup` and `restore` (SPEC §10). */
+function addOperationsCommands(program: Command): void {
+  program
+    .command('backup')
+    .description('save a consistent backup of the state (GET /api/backup) to FILE (mode 0600); admin token from RAFTQUOTES_ADMIN_TOKEN')
+    .requiredOption('--out <file>', 'file to write (replaced atomically)')
+    .option('--via <url>', "a node's URL (default: the first node of --cluster-file)")
+    .option('--cluster-file <path>', 'cluster.json to find a node in', './data/cluster.json')
+    .action(async (opts: { out: string; via?: string; clusterFile: string }) => {
+      const { runBackup } = await import('./backup.js');
+      process.exitCode = await runBackup(opts);
+    });
+
+  program
+    .command('restore <file>')
+    .description('seed a node of a new cluster from a backup (the init step: start it afterwards without --init)')
+    .requiredOption('--data-dir <dir>', 'an empty or new data dir')
+    .requiredOption('--id <id>', "this node's id, e.g. Node1")
+    .requiredOption('--peers <list>', "the new cluster's voters, Node1=h:p,... (replaces the backup's configuration)")
+    .option('--cluster-id <id>', 'cluster id of the new cluster (default: a new one derived from the backup, the same for every node)')
+    .action(async (file: string, opts: { dataDir: string; id: string; peers: string; clusterId?: string }) => {
+      const { runRestore } = await import('./restore.js');
+      process.exitCode = runRestore(file, opts);
+    });
 }
 
 async function main(): Promise<void> {

@@ -5,6 +5,7 @@ import { ControllerServer } from '../controller/server.js';
 import { createLogger } from '../node/logger.js';
 import { NodeMetrics } from '../node/metrics.js';
 import { RaftNode } from '../node/raft-node.js';
+import { readIdentityMarker } from '../storage/identity.js';
 import { openNodeDatabase } from '../storage/sqlite-storage.js';
 import { TcpTransport } from '../transport/tcp-transport.js';
 import { ConfigError, type NodeConfig } from './config.js';
@@ -35,7 +36,10 @@ function listenError(err: unknown, flag: string, address: string): never {
  * `raftquotes node`: opens the data dir, binds every port (so a mistake stops the process
  * before it joins the cluster), then starts Raft, the HTTP API and the UDP controller.
  */
-export async function runNode(config: NodeConfig): Promise<void> {
+export async function runNode(given: NodeConfig): Promise<void> {
+  // A node made by `restore` (or any explicit init) keeps its cluster id in the identity
+  // marker, so it starts with no flag for it (SPEC §10).
+  const config = given.clusterIdGiven ? given : { ...given, clusterId: readIdentityMarker(given.dataDir)?.clusterId ?? given.clusterId };
   const logger = createLogger(config.id, config.logFormat, config.logLevel);
   installCrashHandlers(logger);
   installCorruptionStop(logger);

@@ -15,7 +15,7 @@ import {
   type Transcript,
   type Welcome,
 } from './handshake.js';
-import { KEEPALIVE_DELAY_MS } from './limits.js';
+import { KEEPALIVE_DELAY_MS, LINK_IDLE_TIMEOUT_MS, LINK_PING_INTERVAL_MS } from './limits.js';
 import { limitKey, logLimited, type RepeatLimiter, type TransportLogger } from './log.js';
 import { checkMessage, rejectionCategory } from './message-shape.js';
 import { FRAME_TAG_BYTES, FrameOpener } from './session-mac.js';
@@ -36,6 +36,10 @@ export interface InboundContext {
   maxFrameBytes: number;
   /** The whole handshake (TLS included) must finish within this. */
   handshakeTimeoutMs: number;
+  /** An open connection silent this long is closed (default LINK_IDLE_TIMEOUT_MS; see PeerLink "Liveness"). */
+  idleTimeoutMs?: number;
+  /** How often silence is checked (default LINK_PING_INTERVAL_MS, the dialer's ping interval). */
+  idleCheckMs?: number;
   logger: TransportLogger;
   limiter: RepeatLimiter;
   /** The peer authenticated: from now on its messages are delivered. */
@@ -74,6 +78,14 @@ export class InboundConnection {
   private readonly remote: string;
   /** The authenticated peer, once open. */
   peer: NodeId | null = null;
+  /**
+   * When bytes last arrived (Date.now() ms). Every chunk counts, not just whole frames: a
+   * large InstallSnapshot chunk on a slow path is still a peer talking. The peer's outbound
+   * link judges its own health by this (PeerLink "Liveness").
+   */
+  lastDataAt = Date.now();
+  private idleTimer: NodeJS.Timeout | null = null;
+  private lastIdleCheckAt = 0;
 
   constructor(socket: net.Socket, private readonly ctx: InboundContext) {
     this.address = socket.remoteAddress ?? '?';
@@ -110,13 +122,42 @@ export class InboundConnection {
   destroy(): void {
     this.state = 'closed';
     this.clearHandshakeTimer();
+    this.clearIdleTimer();
     this.stream.destroy();
   }
 
   private onSocketClosed(): void {
     this.state = 'closed';
     this.clearHandshakeTimer();
+    this.clearIdleTimer();
     this.ctx.onClosed(this);
+  }
+
+  // ------------------------------------------------------------------ silence
+
+  /**
+   * A dialer that is alive writes at least a ping every LINK_PING_INTERVAL_MS, so an open
+   * connection silent for the idle timeout has lost its path (or its peer): it is closed, so
+   * it holds no slot and no buffers, and a stale peer entry does not vouch for a dead link. As
+   * in PeerLink, a check that runs late (our own stalled event loop) judges nothing that round.
+   */
+  private startIdleTimer(): void {
+    const idle = this.ctx.idleTimeoutMs ?? LINK_IDLE_TIMEOUT_MS;
+    const every = this.ctx.idleCheckMs ?? LINK_PING_INTERVAL_MS;
+    this.lastIdleCheckAt = Date.now();
+    this.idleTimer = setInterval(() => {
+      const now = Date.now();
+      const stalled = now - this.lastIdleCheckAt > every + idle / 2;
+      this.lastIdleCheckAt = now;
+      if (stalled || this.state !== 'open' || now - this.lastDataAt <= idle) return;
+      logLimited(this.ctx.limiter, this.ctx.logger, 'info', limitKey('inbound-idle', this.peer as NodeId), { peer: this.peer, remote: this.remote, silentMs: now - this.lastDataAt }, `closing connection from ${this.peer} (${this.remote}): nothing received for ${now - this.lastDataAt} ms`);
+      this.destroy();
+    }, every);
+  }
+
+  private clearIdleTimer(): void {
+    if (this.idleTimer) clearInterval(this.idleTimer);
+    this.idleTimer = null;
   }
 
   // ------------------------------------------------------------------ TLS
@@ -138,6 +179,7 @@ export class InboundConnection {
 
   private onData(chunk: Buffer): void {
     if (this.state === 'closed') return;
+    this.lastDataAt = Date.now();
     let payloads: Buffer[];
     try {
       payloads = this.decoder.push(chunk);
@@ -167,6 +209,8 @@ export class InboundConnection {
       this.protocolError((err as FrameError).message);
       return;
     }
+    // A link ping (msgpack nil, see PeerLink "Liveness"): its arrival was the whole message.
+    if (value === null) return;
     const checked = checkMessage(value, this.peer as NodeId, this.ctx.selfId);
     if ('reason' in checked) return this.protocolError(`dropped hostile or malformed message: ${checked.reason}`, rejectionCategory(value));
     this.ctx.onMessage(checked.message);
@@ -251,6 +295,8 @@ export class InboundConnection {
     const welcome: Welcome = { kind: 'welcome', from: this.ctx.selfId, http: this.ctx.http, mac };
     this.stream.write(encodeFrame(welcome));
     this.ctx.logger.debug({ peer: this.peer }, `accepted peer connection from ${this.peer} (${this.remote})`);
+    this.lastDataAt = Date.now();
+    this.startIdleTimer();
     this.ctx.onOpen(this, hello.from);
   }
 

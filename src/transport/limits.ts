@@ -19,8 +19,30 @@ export const HANDSHAKE_TIMEOUT_MS = 2_000;
 export const ACCEPT_HANDSHAKE_TIMEOUT_MS = 1_000;
 /** First reconnect delay after a failure; doubles per consecutive failure. */
 export const BACKOFF_BASE_MS = 50;
-/** Longest reconnect delay: a restarted peer is found again within about a second. */
-export const BACKOFF_MAX_MS = 1_000;
+/**
+ * Longest reconnect delay while a peer stays unreachable: a restarted or healed peer is found
+ * again within half a second (etcd's stream reader redials every 100 ms). A dial that fails
+ * costs one SYN or one ARP probe, so four peers at this rate are nothing.
+ */
+export const BACKOFF_MAX_MS = 500;
+/** Reconnect delay after the peer refused us (secret, cluster id, peers list): redialing fast cannot fix that. */
+export const REFUSED_BACKOFF_MS = 1_000;
+/**
+ * A link that has heard nothing from its peer for this long is dead, however healthy its
+ * socket looks: the outbound one is dropped and redialled, the inbound one closed. About one
+ * (longest default) election timeout, 600 ms, plus room for a busy event loop: by then Raft
+ * itself has given up on the peer. etcd puts 5 s read and write deadlines on its peer streams.
+ * Without it, a link over a cable that was pulled and plugged back stays dead until the
+ * kernel's next retransmission, whose backoff doubles to 120 s (issue 18: 23-26 s after a
+ * 30 s cut).
+ */
+export const LINK_IDLE_TIMEOUT_MS = 1_000;
+/**
+ * A link that has written nothing for this long writes a ping (an empty frame), so the
+ * peer's inbound side hears something even between two followers, which exchange no Raft
+ * messages at all. A quarter of the idle timeout: three pings may be lost or late.
+ */
+export const LINK_PING_INTERVAL_MS = 250;
 /** A link that stayed up this long resets the backoff; shorter lives keep backing off. */
 export const STABLE_LINK_MS = 1_000;
 /** Idle time before TCP keepalive probes start on peer sockets. */
@@ -48,6 +70,9 @@ export interface TransportLimits {
   backoffMaxMs: number;
   maxUnauthenticatedConnections: number;
   maxUnauthenticatedPerAddress: number;
+  refusedBackoffMs: number;
+  linkIdleTimeoutMs: number;
+  linkPingIntervalMs: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<TransportLimits> = Object.freeze({
@@ -61,6 +86,9 @@ export const DEFAULT_LIMITS: Readonly<TransportLimits> = Object.freeze({
   backoffMaxMs: BACKOFF_MAX_MS,
   maxUnauthenticatedConnections: MAX_UNAUTHENTICATED_CONNECTIONS,
   maxUnauthenticatedPerAddress: MAX_UNAUTHENTICATED_PER_ADDRESS,
+  refusedBackoffMs: REFUSED_BACKOFF_MS,
+  linkIdleTimeoutMs: LINK_IDLE_TIMEOUT_MS,
+  linkPingIntervalMs: LINK_PING_INTERVAL_MS,
 });
 
 /** Merges overrides into the defaults and rejects values that would disable a bound. */
@@ -71,6 +99,7 @@ export function resolveLimits(overrides: Partial<TransportLimits> = {}): Transpo
   }
   if (limits.maxFrameBytes > MAX_FRAME_BYTES) throw new RangeError(`transport limit maxFrameBytes must be at most ${MAX_FRAME_BYTES}`);
   if (limits.backoffMaxMs < limits.backoffBaseMs) throw new RangeError('transport limit backoffMaxMs must be >= backoffBaseMs');
+  if (limits.linkPingIntervalMs * 2 > limits.linkIdleTimeoutMs) throw new RangeError('transport limit linkPingIntervalMs must be at most half of linkIdleTimeoutMs (a healthy idle link would be dropped)');
   return limits;
 }
 

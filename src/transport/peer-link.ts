@@ -29,6 +29,13 @@ export interface PeerLinkContext {
   onUp(peer: NodeId, http: string): void;
   /** A link that was up went down. */
   onDown(peer: NodeId): void;
+  /**
+   * When data from `peer` last arrived on our inbound connection from it (Date.now() ms), or
+   * 0 if never: the only evidence, in this transport, that the peer hears our link (see
+   * PeerLink's "Liveness"). Optional so a transport without inbound tracking keeps the old
+   * behaviour (no idle drops).
+   */
+  lastHeard?(peer: NodeId): number;
 }
 
 type LinkState = 'idle' | 'connecting' | 'connected' | 'backoff' | 'closed';
@@ -51,6 +58,24 @@ interface DialAttempt {
  * Lifecycle: connecting (TCP connect + handshake, bounded by a timeout) → connected →
  * backoff on any failure (queue dropped, exponential delay with jitter) → connecting ...
  * Messages are queued while connecting or connected and dropped while backing off.
+ *
+ * Liveness. A TCP connection whose path dies says nothing: writes go into the kernel's
+ * buffer, and the kernel retransmits with a backoff that doubles up to 120 s, so after the
+ * path heals the link stays dead until the next retransmission (issue 18 measured 23-29 s
+ * after a 30 s cut). TCP keepalive does not help (it probes idle sockets only, and ours
+ * write heartbeats), Node gives no TCP_USER_TIMEOUT, and socket.setTimeout counts our own
+ * writes as activity. Nor can this connection read an answer: the peer only ever writes on
+ * its own outbound connection, which arrives on our inbound side. So the evidence that the
+ * peer hears us is that we hear it: any data from it on the inbound connection (Raft
+ * replies, its heartbeats, or its link pings). Every connected link writes a ping after
+ * LINK_PING_INTERVAL_MS of quiet, so between two healthy nodes something arrives at least
+ * that often in each direction, even between two followers that exchange no Raft messages.
+ * When nothing has arrived for LINK_IDLE_TIMEOUT_MS (about an election timeout), the link is
+ * dropped and redialled: a redial goes out on a fresh socket with no retransmission backoff,
+ * and the handshake proves the path. Either half of a pair being dead takes both down
+ * (Raft needs replies anyway), and each side heals its own. When the peer dials us
+ * successfully, that proves the path: a link backing off, or stuck connecting, redials at
+ * once (peerReachable).
  */
 export class PeerLink {
   private state: LinkState = 'idle';
@@ -65,6 +90,14 @@ export class PeerLink {
   private reconnectTimer: NodeJS.Timeout | null = null;
   private sentMessages = 0;
   private droppedMessages = 0;
+  /** Liveness check and ping timer, while connected. */
+  private livenessTimer: NodeJS.Timeout | null = null;
+  /** When the liveness timer last ran, to tell a silent peer from our own stalled event loop. */
+  private lastLivenessCheckAt = 0;
+  /** When a batch was last handed to the socket (pings are sent only after a quiet spell). */
+  private lastWriteAt = 0;
+  /** When the current dial attempt started. */
+  private dialStartedAt = 0;
 
   constructor(
     readonly peer: NodeId,
@@ -109,6 +142,26 @@ export class PeerLink {
     };
   }
 
+  /**
+   * The peer just authenticated a connection to us, so the path to it works now: a link
+   * waiting out its backoff, or stuck in a dial started before the path healed (a SYN lost
+   * to the cut waits for its own retransmission), dials again at once.
+   */
+  peerReachable(): void {
+    const stuckMs = this.ctx.limits.linkPingIntervalMs;
+    if (this.state === 'backoff') {
+      this.clearTimers();
+      this.consecutiveFailures = 0;
+      this.dial();
+    } else if (this.state === 'connecting' && this.attempt && Date.now() - this.dialStartedAt >= stuckMs) {
+      const stale = this.attempt;
+      this.attempt = null;
+      stale.socket.destroy();
+      this.clearTimers();
+      this.dial();
+    }
+  }
+
   /** Stops for good: timers cleared, socket destroyed, queue dropped. Idempotent. */
   close(): void {
     if (this.state === 'closed') return;
@@ -124,6 +177,7 @@ export class PeerLink {
   private dial(): void {
     this.state = 'connecting';
     this.blocked = false;
+    this.dialStartedAt = Date.now();
     const context = this.ctx.mode === 'tls' ? (this.ctx.tls()?.context ?? null) : null;
     const options = { host: this.address.host, port: this.address.port, noDelay: true, keepAlive: true, keepAliveInitialDelay: KEEPALIVE_DELAY_MS };
     const socket = context
@@ -224,7 +278,42 @@ export class PeerLink {
     this.ctx.limiter.reset(this.failureKey());
     this.ctx.logger.info({ peer: this.peer }, `link to ${this.peer} up (${this.address.host}:${this.address.port})`);
     this.ctx.onUp(this.peer, http);
+    this.startLiveness(attempt);
     this.scheduleFlush();
+  }
+
+  // ------------------------------------------------------------------ liveness
+
+  private startLiveness(attempt: DialAttempt): void {
+    if (!this.ctx.lastHeard) return;
+    const interval = this.ctx.limits.linkPingIntervalMs;
+    this.lastLivenessCheckAt = Date.now();
+    this.lastWriteAt = Date.now();
+    this.livenessTimer = setInterval(() => this.checkLiveness(attempt), interval);
+  }
+
+  /**
+   * Pings after a quiet spell, and drops the link when the peer has been silent for the idle
+   * timeout. A check that runs late by more than half the idle timeout means this process
+   * stalled (GC, a long apply, a loaded host): the peer's data may be sitting unread in the
+   * socket buffer, so that round judges nothing and the next one, after the reads, does.
+   */
+  private checkLiveness(attempt: DialAttempt): void {
+    if (attempt !== this.attempt || this.state !== 'connected') return;
+    const now = Date.now();
+    const { linkPingIntervalMs: interval, linkIdleTimeoutMs: idle } = this.ctx.limits;
+    const stalled = now - this.lastLivenessCheckAt > interval + idle / 2;
+    this.lastLivenessCheckAt = now;
+    const heard = Math.max(this.connectedAt, this.ctx.lastHeard?.(this.peer) ?? now);
+    if (!stalled && now - heard > idle) {
+      const reason = `nothing heard from ${this.peer} for ${now - heard} ms (limit ${idle} ms); redialling`;
+      logLimited(this.ctx.limiter, this.ctx.logger, 'info', limitKey('idle', this.peer), { peer: this.peer, silentMs: now - heard }, `link to ${this.peer} down: ${reason}`);
+      return this.fail(attempt, reason, { logged: true });
+    }
+    if (now - this.lastWriteAt >= interval && this.queue.length === 0 && !this.blocked) {
+      // The ping is msgpack nil: the one frame payload that is never a Raft message.
+      if (this.queue.push(encodeFrame(null))) this.scheduleFlush();
+    }
   }
 
   /** This node refuses the peer it dialed: log it as a refusal and back off to the maximum. */
@@ -264,13 +353,14 @@ export class PeerLink {
     this.state = 'backoff';
     if (wasConnected && Date.now() - this.connectedAt >= STABLE_LINK_MS) this.consecutiveFailures = 0;
     this.consecutiveFailures = configProblem ? Math.max(this.consecutiveFailures + 1, 30) : this.consecutiveFailures + 1;
-    const delay = backoffDelay(this.consecutiveFailures, this.ctx.limits);
+    const { backoffBaseMs, backoffMaxMs, refusedBackoffMs } = this.ctx.limits;
+    const delay = backoffDelay(this.consecutiveFailures, { backoffBaseMs, backoffMaxMs: configProblem ? Math.max(backoffMaxMs, refusedBackoffMs) : backoffMaxMs });
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
       if (this.state === 'backoff') this.dial();
     }, delay);
     if (wasConnected) {
-      this.ctx.logger.info({ peer: this.peer, reason }, `link to ${this.peer} down: ${reason}`);
+      if (!logged) this.ctx.logger.info({ peer: this.peer, reason }, `link to ${this.peer} down: ${reason}`);
       this.ctx.onDown(this.peer);
     } else if (!logged) {
       logLimited(this.ctx.limiter, this.ctx.logger, 'debug', this.failureKey(), { peer: this.peer, reason }, `cannot reach ${this.peer} at ${this.address.host}:${this.address.port}: ${reason}`);
@@ -284,8 +374,10 @@ export class PeerLink {
   private clearTimers(): void {
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    if (this.livenessTimer) clearInterval(this.livenessTimer);
     this.handshakeTimer = null;
     this.reconnectTimer = null;
+    this.livenessTimer = null;
   }
 
   // ------------------------------------------------------------------ writing
@@ -314,6 +406,7 @@ export class PeerLink {
       const sealer = this.attempt?.sealer ?? null;
       const data = sealer ? sealAll(sealer, frames, bytes) : frames.length === 1 ? (frames[0] as Buffer) : Buffer.concat(frames, bytes);
       this.sentMessages += frames.length;
+      this.lastWriteAt = Date.now();
       if (!socket.write(data)) this.blocked = true;
     }
   }

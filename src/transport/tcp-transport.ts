@@ -226,6 +226,8 @@ export class TcpTransport implements Transport {
     this.inboundByPeer.set(peer, connection);
     // The peer redialed, so its old connection is dead or dying; keep one per peer.
     previous?.destroy();
+    // It reached us just now, so the path to it works: our own link need not wait out a backoff.
+    this.links.get(peer)?.peerReachable();
   }
 
   private onInboundClosed(connection: InboundConnection): void {
@@ -248,6 +250,7 @@ export class TcpTransport implements Transport {
       limiter: this.limiter,
       onUp: (peer, http) => this.httpUrls.set(peer, http),
       onDown: (peer) => this.peerDownHandler(peer),
+      lastHeard: (peer) => this.inboundByPeer.get(peer)?.lastDataAt ?? 0,
     };
   }
 
@@ -262,6 +265,8 @@ export class TcpTransport implements Transport {
       peers: new Set(this.links.keys()),
       maxFrameBytes: this.limits.maxFrameBytes,
       handshakeTimeoutMs: this.limits.acceptHandshakeTimeoutMs,
+      idleTimeoutMs: this.limits.linkIdleTimeoutMs,
+      idleCheckMs: this.limits.linkPingIntervalMs,
       logger: this.options.logger,
       limiter: this.limiter,
       onOpen: (connection, peer) => this.onInboundOpen(connection, peer),

@@ -1,0 +1,148 @@
+import { constants as bufferConstants } from 'node:buffer';
+import { createHash, randomBytes } from 'node:crypto';
+import { forEachImagePage } from './snapshot-codec.js';
+
+/**
+ * The backup file (SPEC §10): the state image that InstallSnapshot sends (snapshot-codec.ts,
+ * not a second format), behind a small header that says what it is.
+ *
+ *   "RQBACKUP"  8 bytes, the magic
+ *   u32 BE      length of the header
+ *   header      JSON: BackupHeader
+ *   image       header.imageBytes bytes, a state image whose applied index is header.index
+ *
+ * The length, the SHA-256 of the image and the image's own header let a reader refuse a
+ * truncated, damaged or foreign file before it writes anything.
+ */
+
+export const BACKUP_MAGIC = Buffer.from('RQBACKUP', 'ascii');
+/** The format this code writes and the newest it reads; a newer file is refused, never guessed at. */
+export const BACKUP_FORMAT = 1;
+/** A header is a few hundred bytes (voter ids are ≤ 64 characters, ≤ 9 voters). */
+export const MAX_BACKUP_HEADER_BYTES = 64 * 1024;
+/** The largest image a Buffer holds; the state quota (2 GiB default) keeps real ones well under. */
+export const MAX_BACKUP_IMAGE_BYTES = bufferConstants.MAX_LENGTH;
+/** Voters in a configuration (config.ts allows 9). */
+const MAX_BACKUP_VOTERS = 64;
+const PREFIX_BYTES = BACKUP_MAGIC.length + 4;
+const ID_PATTERN = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
+
+/** What a backup says about itself. */
+export interface BackupHeader {
+  format: number;
+  /** Random, per backup: the default cluster id of a cluster restored from it derives from this. */
+  backupId: string;
+  createdAt: string;
+  /** The node that served it. */
+  sourceNode: string;
+  /** The applied index and term of the image: every write acknowledged before the backup began is at or below it. */
+  index: number;
+  term: number;
+  /** The configuration at the time (a restore replaces it with --peers). */
+  voters: string[];
+  imageBytes: number;
+  /** Hex SHA-256 of the image. */
+  imageSha256: string;
+}
+
+/** A file that is not a backup this version can restore. `code` says which way. */
+export class BackupFormatError extends Error {
+  override readonly name = 'BackupFormatError';
+  constructor(
+    readonly code: 'not_a_backup' | 'newer_format' | 'truncated' | 'damaged',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** The bytes before the image: magic, header length, header. */
+export function encodeBackupHead(image: { index: number; term: number; data: Uint8Array }, sourceNode: string, voters: string[]): { head: Buffer; header: BackupHeader } {
+  const header: BackupHeader = {
+    format: BACKUP_FORMAT,
+    backupId: randomBytes(12).toString('hex'),
+    createdAt: new Date().toISOString(),
+    sourceNode,
+    index: image.index,
+    term: image.term,
+    voters: [...voters],
+    imageBytes: image.data.byteLength,
+    imageSha256: createHash('sha256').update(image.data).digest('hex'),
+  };
+  const json = Buffer.from(JSON.stringify(header), 'utf8');
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(json.length, 0);
+  return { head: Buffer.concat([BACKUP_MAGIC, length, json]), header };
+}
+
+/**
+ * Reads the head from the first bytes of a file; `totalBytes` is the file's size, so a short
+ * file is named truncated with both sizes. Returns the header and where the image starts.
+ */
+export function parseBackupHead(prefix: Buffer, totalBytes: number): { header: BackupHeader; imageOffset: number } {
+  if (prefix.length < BACKUP_MAGIC.length || !prefix.subarray(0, BACKUP_MAGIC.length).equals(BACKUP_MAGIC)) {
+    throw new BackupFormatError('not_a_backup', 'not a raftquotes backup (no RQBACKUP magic at the start)');
+  }
+  if (prefix.length < PREFIX_BYTES) throw new BackupFormatError('truncated', `truncated backup: ${totalBytes} bytes, not even a header`);
+  const headerBytes = prefix.readUInt32BE(BACKUP_MAGIC.length);
+  if (headerBytes === 0 || headerBytes > MAX_BACKUP_HEADER_BYTES) throw new BackupFormatError('not_a_backup', `not a raftquotes backup (header of ${headerBytes} bytes)`);
+  if (prefix.length < PREFIX_BYTES + headerBytes) throw new BackupFormatError('truncated', `truncated backup: ${totalBytes} bytes, the header alone needs ${PREFIX_BYTES + headerBytes}`);
+  const header = checkHeader(prefix.subarray(PREFIX_BYTES, PREFIX_BYTES + headerBytes));
+  const imageOffset = PREFIX_BYTES + headerBytes;
+  const expected = imageOffset + header.imageBytes;
+  if (totalBytes < expected) throw new BackupFormatError('truncated', `truncated backup: ${totalBytes} bytes of ${expected}`);
+  if (totalBytes > expected) throw new BackupFormatError('damaged', `damaged backup: ${totalBytes} bytes, but its header says ${expected}`);
+  return { header, imageOffset };
+}
+
+/** Bytes of the head (magic, length, header) at the start of `prefix`, or null until enough has arrived. */
+export function backupHeadBytes(prefix: Buffer): number | null {
+  if (prefix.length < PREFIX_BYTES) return null;
+  return PREFIX_BYTES + prefix.readUInt32BE(BACKUP_MAGIC.length);
+}
+
+/**
+ * Parses and verifies a whole backup: head, size, checksum, and every page of the image
+ * (decoded, not applied), so a restore that starts is a restore that finishes.
+ */
+export function parseBackup(data: Buffer): { header: BackupHeader; image: Buffer } {
+  const { header, imageOffset } = parseBackupHead(data.subarray(0, Math.min(data.length, PREFIX_BYTES + MAX_BACKUP_HEADER_BYTES)), data.length);
+  const image = data.subarray(imageOffset);
+  if (createHash('sha256').update(image).digest('hex') !== header.imageSha256) throw new BackupFormatError('damaged', 'damaged backup: the image does not match its SHA-256');
+  let imageHeader: { appliedIndex: number; appliedTerm: number };
+  try {
+    imageHeader = forEachImagePage(image, () => undefined);
+  } catch (err) {
+    throw new BackupFormatError('damaged', `damaged backup: ${(err as Error).message}`, { cause: err });
+  }
+  if (imageHeader.appliedIndex !== header.index || imageHeader.appliedTerm !== header.term) {
+    throw new BackupFormatError('damaged', `damaged backup: the header says index ${header.index} term ${header.term}, the image ${imageHeader.appliedIndex} term ${imageHeader.appliedTerm}`);
+  }
+  return { header, image };
+}
+
+function checkHeader(json: Buffer): BackupHeader {
+  let value: unknown;
+  try {
+    value = JSON.parse(json.toString('utf8'));
+  } catch {
+    throw new BackupFormatError('not_a_backup', 'not a raftquotes backup (its header is not JSON)');
+  }
+  const h = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
+  if (!Number.isSafeInteger(h.format) || (h.format as number) < 1) throw new BackupFormatError('not_a_backup', 'not a raftquotes backup (its header has no format)');
+  if ((h.format as number) > BACKUP_FORMAT) {
+    throw new BackupFormatError('newer_format', `backup format ${String(h.format)} is newer than this raftquotes reads (${BACKUP_FORMAT}); restore it with the version that made it`);
+  }
+  const count = (n: unknown): boolean => Number.isSafeInteger(n) && (n as number) >= 0;
+  const ok =
+    typeof h.backupId === 'string' && /^[0-9a-f]{8,64}$/.test(h.backupId) &&
+    typeof h.createdAt === 'string' && h.createdAt.length <= 64 &&
+    typeof h.sourceNode === 'string' && ID_PATTERN.test(h.sourceNode) &&
+    count(h.index) && count(h.term) &&
+    Array.isArray(h.voters) && h.voters.length <= MAX_BACKUP_VOTERS && h.voters.every((v) => typeof v === 'string' && ID_PATTERN.test(v)) &&
+    count(h.imageBytes) && (h.imageBytes as number) > 0 && (h.imageBytes as number) <= MAX_BACKUP_IMAGE_BYTES &&
+    typeof h.imageSha256 === 'string' && /^[0-9a-f]{64}$/.test(h.imageSha256);
+  if (!ok) throw new BackupFormatError('damaged', 'damaged backup: its header lacks a field or has one out of range');
+  return h as unknown as BackupHeader;
+}
