@@ -8,6 +8,7 @@ import { ApiError } from './errors.js';
 import { LIVE_PATH } from './live.js';
 import { jsonReply } from './reply.js';
 import { casKv, deleteKv, getKv, putKv } from './routes-kv.js';
+import { DEBUG_ROUTES } from './routes-debug.js';
 import { listQuotes, postQuote } from './routes-quotes.js';
 import { getCluster, getHealth, getMetrics, getReady, getStatus } from './routes-status.js';
 import { servePage, serveStatic } from './static.js';
@@ -52,6 +53,7 @@ const EXACT: Record<string, Route> = {
   '/metrics': { label: '/metrics', cors: 'same-origin', admin: false, methods: { GET: metricsHandler } },
   '/healthz': { label: '/healthz', cors: 'same-origin', admin: false, methods: { GET: getHealth } },
   '/readyz': { label: '/readyz', cors: 'same-origin', admin: false, methods: { GET: getReady } },
+  ...DEBUG_ROUTES,
 };
 
 function kvRoute(method: string, rest: string): Route {
