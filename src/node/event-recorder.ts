@@ -80,7 +80,7 @@ export class EventRecorder {
   observeMessage(kind: LinkEventKind | 'recv', message: Message): void {
     if (!this.ring.enabled) return;
     const s = summarize(message);
-    this.ring.record(kind, { msg: s.type, from: s.from, to: s.to, term: s.term, index: s.index, entries: s.entries, commit: s.commit, ok: s.ok });
+    this.ring.push({ seq: 0, at: 0, type: kind, msg: s.type, from: s.from, to: s.to, term: s.term, index: s.index, entries: s.entries, commit: s.commit, ok: s.ok });
   }
 
   /** A dashboard control changed (clock rate, link mode). */

@@ -50,6 +50,17 @@ export class EventRing {
     this.slots[seq % this.capacity] = { seq, at: this.now(), type, ...fields };
   }
 
+  /**
+   * Records an event built by the caller with `seq` and `at` left as 0 (they are set here):
+   * the hot path (every message) allocates one object of a fixed shape and copies nothing.
+   */
+  push(event: RaftEvent): void {
+    if (!this.enabled) return;
+    event.seq = ++this.lastSeq;
+    event.at = this.now();
+    this.slots[event.seq % this.capacity] = event;
+  }
+
   /** The oldest kept seq (0 when empty). */
   firstSeq(): number {
     return this.lastSeq === 0 ? 0 : Math.max(1, this.lastSeq - this.capacity + 1);

@@ -38,9 +38,9 @@ export interface MessageSummary {
   /** Log entries carried (AppendEntries only). */
   entries: number;
   /** Leader commit index carried (AppendEntries, Heartbeat), else undefined. */
-  commit?: number;
+  commit: number | undefined;
   /** A reply's outcome (votes granted, appends accepted), else undefined. */
-  ok?: boolean;
+  ok: boolean | undefined;
 }
 
 /** One held message as GET /api/status lists it. */
@@ -57,27 +57,41 @@ export type LinkListener = (kind: LinkEventKind, message: Message) => void;
 
 /** A summary of any message; never throws (the message came from our own core). */
 export function summarize(m: Message): MessageSummary {
-  const base = { type: m.type, from: m.from, to: m.to, term: m.term, index: 0, entries: 0 };
+  // One object of one shape (no spreads): this runs for every message the event ring records.
+  const s: MessageSummary = { type: m.type, from: m.from, to: m.to, term: m.term, index: 0, entries: 0, commit: undefined, ok: undefined };
   switch (m.type) {
     case 'AppendEntries':
-      return { ...base, index: m.prevLogIndex, entries: m.entries.length, commit: m.commit };
+      s.index = m.prevLogIndex;
+      s.entries = m.entries.length;
+      s.commit = m.commit;
+      break;
     case 'AppendEntriesResponse':
-      return { ...base, index: m.success ? m.matchIndex : m.rejectedIndex, ok: m.success };
+      s.index = m.success ? m.matchIndex : m.rejectedIndex;
+      s.ok = m.success;
+      break;
     case 'Heartbeat':
-      return { ...base, index: m.commit, commit: m.commit };
+      s.index = m.commit;
+      s.commit = m.commit;
+      break;
     case 'PreVote':
     case 'RequestVote':
-      return { ...base, index: m.lastLogIndex };
+      s.index = m.lastLogIndex;
+      break;
     case 'PreVoteResponse':
     case 'RequestVoteResponse':
-      return { ...base, ok: m.granted };
+      s.ok = m.granted;
+      break;
     case 'InstallSnapshot':
-      return { ...base, index: m.meta.index };
+      s.index = m.meta.index;
+      break;
     case 'InstallSnapshotResponse':
-      return { ...base, index: m.snapshotIndex, ok: m.done };
+      s.index = m.snapshotIndex;
+      s.ok = m.done;
+      break;
     default:
-      return base;
+      break;
   }
+  return s;
 }
 
 interface Held {
