@@ -5,6 +5,8 @@
 // controller actions through POST /api/admin/<action>. Errors show inline; nothing throws.
 
 import { describeError, sleep } from '/static/common.js';
+import { createLab } from '/static/dashboard-lab.js';
+import { createScenarios } from '/static/dashboard-scenarios.js';
 
 /** Named limits of the page. */
 const LIMITS = {
@@ -338,13 +340,17 @@ function buildRingNode(id) {
   return entry;
 }
 
+/** Where node i of n sits on the ring. */
+function ringPoint(i, n) {
+  const angle = -Math.PI / 2 + (2 * Math.PI * i) / n;
+  return { x: RING.centre + RING.radius * Math.cos(angle), y: RING.centre + RING.radius * Math.sin(angle) };
+}
+
 /** Places every node on a circle (RaftScope's layout): colour = term, crown = leader, grey = down. */
 function renderRing(nodes, leader) {
   nodes.forEach((node, i) => {
     const entry = ringNodes.get(node.id) || buildRingNode(node.id);
-    const angle = -Math.PI / 2 + (2 * Math.PI * i) / nodes.length;
-    const x = RING.centre + RING.radius * Math.cos(angle);
-    const y = RING.centre + RING.radius * Math.sin(angle);
+    const { x, y } = ringPoint(i, nodes.length);
     const state = stateOf(node);
     const isLeader = leader !== null && node.id === leader.id;
     entry.group.setAttribute('transform', `translate(${x.toFixed(1)} ${y.toFixed(1)})`);
@@ -381,6 +387,7 @@ function render(cluster) {
   for (const node of nodes) updateCard(node, leader !== null && node.id === leader.id);
   updateSummary({ nodes }, leader);
   renderRing(nodes, leader);
+  lab.drawHeld({ nodes });
   updateRates(leader, performance.now());
   renderLogs(nodes);
   renderPeers(leader);
@@ -410,8 +417,11 @@ async function pollOnce() {
     }
     latest = body;
     ui.pollIndicator.dataset.state = 'live';
-    drawSafely(body);
+    lab.onCluster(body);
+    // While the timeline is scrubbed back, polls are recorded but not drawn.
+    if (lab.isLive()) drawSafely(body);
   } catch (err) {
+    if (!polling) return;
     const why = err instanceof Error && err.name === 'TimeoutError' ? 'no answer in time' : 'unreachable';
     showMessage(ui.error, `The node serving this page is ${why}; retrying…`, 'error');
     ui.pollIndicator.dataset.state = 'reconnecting';
@@ -428,8 +438,11 @@ function drawSafely(cluster) {
   }
 }
 
+/** False once a recording file is replayed: the page then needs no cluster. */
+let polling = true;
+
 async function pollForever() {
-  for (;;) {
+  while (polling) {
     const started = performance.now();
     await pollOnce();
     await sleep(Math.max(0, LIMITS.pollIntervalMs - (performance.now() - started)));
@@ -516,6 +529,20 @@ async function runBurst() {
 
 // ---------------------------------------------------------------------------------------
 
+const lab = createLab({
+  render: drawSafely,
+  status: (text, tone) => showMessage(ui.actionStatus, text, tone),
+  stopPolling: () => {
+    polling = false;
+    showMessage(ui.error, '', 'info');
+    ui.pollIndicator.dataset.state = 'replay';
+  },
+  ringElement: () => ui.ring,
+  ringPosition: ringPoint,
+});
+createScenarios(lab, (text, tone) => showMessage(ui.actionStatus, text, tone));
+
 ui.burst.addEventListener('click', () => void runBurst());
+lab.start();
 void identifySelf();
 void pollForever();

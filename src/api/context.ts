@@ -4,6 +4,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Registry } from 'prom-client';
+import type { DebugControls } from '../node/debug-controls.js';
 import { NodeError, type RaftNodeHandle } from '../node/types.js';
 import { hasBody, parseJsonObject, readRawBody, requireJsonContentType } from './body.js';
 import { ApiError, badRequest } from './errors.js';
@@ -59,6 +60,8 @@ export interface ApiContext {
   tuning: ApiTuning;
   /** SPEC §5 `--quota-bytes`: writes that would grow the state past it get 507 (undefined: no quota). */
   quotaBytes?: number | undefined;
+  /** SPEC §11 link, clock and event controls (routes-debug.ts); absent: those routes answer 404. */
+  debug?: DebugControls | undefined;
 }
 
 /** One HTTP request, parsed once. */

@@ -9,6 +9,7 @@ import { LIVE_PATH } from './live.js';
 import { jsonReply } from './reply.js';
 import { getBackup } from './routes-backup.js';
 import { casKv, deleteKv, getKv, putKv } from './routes-kv.js';
+import { DEBUG_ROUTES } from './routes-debug.js';
 import { listQuotes, postQuote } from './routes-quotes.js';
 import { getCluster, getHealth, getMetrics, getReady, getStatus } from './routes-status.js';
 import { servePage, serveStatic } from './static.js';
@@ -54,6 +55,7 @@ const EXACT: Record<string, Route> = {
   '/healthz': { label: '/healthz', cors: 'same-origin', admin: false, methods: { GET: getHealth } },
   '/readyz': { label: '/readyz', cors: 'same-origin', admin: false, methods: { GET: getReady } },
   '/api/backup': { label: '/api/backup', cors: 'same-origin', admin: true, methods: { GET: getBackup } },
+  ...DEBUG_ROUTES,
 };
 
 function kvRoute(method: string, rest: string): Route {

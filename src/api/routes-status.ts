@@ -5,6 +5,7 @@
 import type { Registry } from 'prom-client';
 import type { NodeStatus } from '../node/types.js';
 import type { NodeId } from '../raft/types.js';
+import { debugStatus } from './routes-debug.js';
 import { queryOf, type ApiContext, type ApiRequest } from './context.js';
 import { ApiError } from './errors.js';
 import { MAX_LOG_TAIL, MAX_PEER_STATUS_BYTES } from './limits.js';
@@ -28,7 +29,7 @@ function logTailOf(request: ApiRequest): number | null {
 }
 
 function ownStatus(ctx: ApiContext, logTail: number | null): StatusView {
-  const status = ctx.node.status();
+  const status = { ...ctx.node.status(), ...debugStatus(ctx) };
   if (logTail === null) return status;
   return { ...status, log: ctx.node.recentLog(Math.max(1, status.lastIndex - logTail + 1), logTail) };
 }

@@ -15,6 +15,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { AddressInfo, Socket } from 'node:net';
 import type { SecureContextOptions } from 'node:tls';
 import type { Registry } from 'prom-client';
+import type { DebugControls } from '../node/debug-controls.js';
 import type { RaftNodeHandle } from '../node/types.js';
 import { isLoopback } from './admin.js';
 import type { ApiContext, ApiLogger, ApiTuning } from './context.js';
@@ -71,6 +72,8 @@ export interface ApiServerOptions {
   tuning?: Partial<ApiTuning>;
   /** SPEC §5 `--quota-bytes` (none when absent). */
   quotaBytes?: number;
+  /** SPEC §11 dashboard controls of this node (link, clock, events). */
+  debug?: DebugControls;
 }
 
 export interface ApiServer {
@@ -233,6 +236,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     leader: new LeaderView(options.node),
     tuning,
     quotaBytes: options.quotaBytes,
+    debug: options.debug, // SPEC §11 controls
   };
   const live = new LiveHub(ctx, metrics);
   const connections = new ConnectionLimiter(ctx);

@@ -63,6 +63,8 @@ export interface NodeConfig {
   logLevel: string;
   rateLimitPerSecond: number;
   unsafeLocalReads: boolean;
+  /** SPEC §11 event ring for the dashboard's timeline (on by default; `--event-ring off` for A/B benchmarks). */
+  eventRing: boolean;
 }
 
 /** Certificate files for mutual TLS between peers (PEM paths). */
@@ -117,6 +119,7 @@ const NODE_SETTINGS = {
   logLevel: ['--log-level', 'RAFTQUOTES_LOG_LEVEL'],
   rateLimit: ['--rate-limit', 'RAFTQUOTES_RATE_LIMIT'],
   unsafeLocalReads: ['--unsafe-local-reads', 'RAFTQUOTES_UNSAFE_LOCAL_READS'],
+  eventRing: ['--event-ring', 'RAFTQUOTES_EVENT_RING'],
 } as const;
 
 export type NodeSettingName = keyof typeof NODE_SETTINGS;
@@ -239,6 +242,7 @@ export function parseNodeConfig(flags: Partial<Record<NodeSettingName, string | 
     logLevel,
     rateLimitPerSecond: intIn(get('rateLimit') ?? '50', name('rateLimit'), 0, 1_000_000),
     unsafeLocalReads: parseBool(get('unsafeLocalReads') ?? 'false', name('unsafeLocalReads')),
+    eventRing: parseBool(get('eventRing') ?? 'on', name('eventRing')),
   };
 }
 

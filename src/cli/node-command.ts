@@ -2,6 +2,7 @@ import { accessSync, constants, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createApiServer } from '../api/server.js';
 import { ControllerServer } from '../controller/server.js';
+import { createDebugControls } from '../node/debug-controls.js';
 import { createLogger } from '../node/logger.js';
 import { NodeMetrics } from '../node/metrics.js';
 import { RaftNode } from '../node/raft-node.js';
@@ -59,6 +60,8 @@ export async function runNode(given: NodeConfig): Promise<void> {
     advertise: { http: config.advertiseHttp },
     logger: logger.child({ component: 'transport' }),
   });
+  // SPEC §11: the dashboard's hold/step/drop of messages, clock and event ring sit around the transport and the tick timer.
+  const debug = createDebugControls(transport, { events: config.eventRing });
   const ticksPer = (ms: number): number => Math.max(1, Math.round(ms / config.tickMs));
   const node = new RaftNode(
     {
@@ -75,7 +78,7 @@ export async function runNode(given: NodeConfig): Promise<void> {
       },
       unsafeLocalReads: config.unsafeLocalReads,
     },
-    { storage, stateMachine, transport, logger, metrics },
+    { storage, stateMachine, transport: debug.transport, logger, metrics, ticker: debug.controls.clock, observeReady: (rd, snapshotIndex) => debug.controls.recorder.observeReady(rd, snapshotIndex) },
   );
   const api = createApiServer({
     node,
@@ -90,6 +93,7 @@ export async function runNode(given: NodeConfig): Promise<void> {
     publicUrls: config.publicUrls,
     tls: config.httpTls,
     peerCa: config.tls?.ca ?? null,
+    debug: debug.controls,
   });
   const controller = new ControllerServer({ node, host: config.controller.host, port: config.controller.port, allow: config.controllerAllow, logger: logger.child({ component: 'controller' }), metricsRegistry: metrics.registry, quotaBytes: config.quotaBytes });
   await api.listen(config.http.host, config.http.port).catch((err: unknown) => listenError(err, '--http', `${config.http.host}:${config.http.port}`));

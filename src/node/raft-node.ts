@@ -8,6 +8,7 @@ import type { ApplyResult, Command, StateMachine } from '../state/types.js';
 import { StorageError } from '../storage/errors.js';
 import type { RaftStorage, RecoveredLog } from '../storage/types.js';
 import type { Transport } from '../transport/types.js';
+import { realTicker, type TickHandle, type Ticker } from './controllable-clock.js';
 import type { NodeMetrics } from './metrics.js';
 import { RejectionLog } from './rejection-log.js';
 import { NodeError, type ApplyListener, type NodeStatus, type PeerStatus, type RaftNodeHandle } from './types.js';
@@ -57,6 +58,10 @@ export interface RaftNodeDeps {
   metrics: NodeMetrics;
   /** Defaults to exitOnFatal; tests and the simulator inject their own to observe it. */
   onFatal?: FatalHandler;
+  /** The tick timer's source (default setInterval); the dashboard's clock control (SPEC §11) slows or freezes it. */
+  ticker?: Ticker;
+  /** Sees each processed Ready and the snapshot index after it (the event ring, SPEC §11). */
+  observeReady?: (rd: Ready, snapshotIndex: number) => void;
 }
 
 /** Proposals queued before being handed to the core: bounded, so overload answers 429. */
@@ -80,7 +85,7 @@ export class RaftNode implements RaftNodeHandle {
   private readonly readsWaitingApply: Array<{ id: string; index: number }> = [];
   private readonly proposalTerms = new Map<number, { id: string; term: number }>();
   private readonly applyListeners = new Set<ApplyListener>();
-  private tickTimer: NodeJS.Timeout | null = null;
+  private tickTimer: TickHandle | null = null;
   private loopScheduled = false;
   private shutdownByController = false;
   private stopped = false;
@@ -345,17 +350,17 @@ export class RaftNode implements RaftNodeHandle {
   private startTicking(): void {
     if (this.tickTimer) return;
     let ticks = 0;
-    this.tickTimer = setInterval(() => {
+    this.tickTimer = (this.deps.ticker ?? realTicker).every(this.options.tickMs, () => {
       this.guard(() => {
         this.core.tick();
         if (++ticks % 50 === 0) this.deps.metrics.observePeers(this.core);
       });
       this.schedule();
-    }, this.options.tickMs);
+    });
   }
 
   private stopTicking(): void {
-    if (this.tickTimer) clearInterval(this.tickTimer);
+    this.tickTimer?.cancel();
     this.tickTimer = null;
   }
 
@@ -415,6 +420,7 @@ export class RaftNode implements RaftNodeHandle {
     this.core.advance(rd);
     this.releaseReads();
     this.maybeSnapshot();
+    this.deps.observeReady?.(rd, this.core.snapshotIndex());
     this.deps.metrics.observeCore(this.core, this.stateMachine.appliedIndex());
   }
 
