@@ -74,22 +74,21 @@ export class ForgerPeer {
     });
   }
 
-  /** Starts dialing; resolves once the handshake succeeded, or with connected=false after timeoutMs. */
-  static async open(options: ForgerPeerOptions, timeoutMs = 5_000): Promise<{ peer: ForgerPeer; connected: boolean }> {
+  /**
+   * Starts dialing and returns at once. Messages sent before the handshake is done are
+   * queued and written the moment it is: send right after start, because the real member,
+   * whose link this connection replaced, redials within tens of milliseconds and replaces it
+   * back (the queue of a link that drops is discarded, as in any TcpTransport).
+   */
+  static async start(options: ForgerPeerOptions): Promise<ForgerPeer> {
     const peer = new ForgerPeer(options);
     await peer.transport.start();
-    const connected = await until(() => peer.connected, timeoutMs);
-    return { peer, connected };
+    return peer;
   }
 
-  /** Like open, but throws when the handshake did not succeed in time. */
-  static async connect(options: ForgerPeerOptions, timeoutMs = 5_000): Promise<ForgerPeer> {
-    const { peer, connected } = await ForgerPeer.open(options, timeoutMs);
-    if (!connected) {
-      await peer.close();
-      throw new Error(`forger as ${options.as} could not connect to ${options.target}: ${peer.log.map((l) => l.text).join(' | ') || 'no log'}`);
-    }
-    return peer;
+  /** Waits for the handshake to succeed; false after timeoutMs (refused, or nobody answers). */
+  waitConnected(timeoutMs = 5_000): Promise<boolean> {
+    return until(() => this.connected, timeoutMs);
   }
 
   get connected(): boolean {
