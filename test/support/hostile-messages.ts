@@ -255,6 +255,8 @@ export const HOSTILE_KINDS: readonly string[] = MAKERS.map(([name]) => name);
 export interface ForgeOptions {
   /** Leave out kinds that make the transport close the connection (a nemesis keeps its link up). */
   keepConnection?: boolean;
+  /** Make this kind (one of HOSTILE_KINDS) if the target's state allows it. */
+  kind?: string;
 }
 
 /**
@@ -262,6 +264,9 @@ export interface ForgeOptions {
  * cluster's node ids. Always returns a message: a kind the state does not allow is skipped.
  */
 export function forgeHostile(c: Chooser, view: TargetView, as: NodeId, members: readonly NodeId[], options: ForgeOptions = {}): Hostile {
+  const chosen = MAKERS.find(([name]) => name === options.kind);
+  const forced = chosen?.[1](c, view, as, members);
+  if (forced) return forced;
   const makers = options.keepConnection ? MAKERS.filter(([name]) => name !== 'wrong sender') : MAKERS;
   const start = c.int(makers.length);
   for (let i = 0; i < makers.length; i++) {
