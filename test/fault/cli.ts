@@ -1,5 +1,6 @@
 /**
  * `npm run fault -- --seconds 120 --nemesis kill,pause,partition,restart,leader --seed N`
+ * (`--nemesis all,forger` adds the opt-in forger nemesis: hostile peer messages from a member)
  *
  * One fault campaign on real processes (issue 7): prints progress, the summary (ops, ok,
  * failed, indeterminate, leader changes, longest unavailability, linearizable, lost
@@ -15,7 +16,7 @@ import { seedFromString } from './prng.js';
 const DEFAULT_PORT_BASE = 19700;
 
 function usage(message: string): never {
-  process.stderr.write(`npm run fault: ${message}\nusage: npm run fault -- [--seconds 120] [--nemesis kill,pause,partition,restart,leader] [--seed N] [--port-base 19700] [--clients 10] [--snapshot-every 200] [--artifacts DIR] [--always-artifacts] [--unsafe-local-reads]\n`);
+  process.stderr.write(`npm run fault: ${message}\nusage: npm run fault -- [--seconds 120] [--nemesis kill,pause,partition,restart,leader[,forger] | all[,forger]] [--seed N] [--port-base 19700] [--clients 10] [--snapshot-every 200] [--artifacts DIR] [--always-artifacts] [--unsafe-local-reads]\n`);
   process.exit(2);
 }
 

@@ -51,6 +51,8 @@ export interface CheckInput {
   /** Problems the harness found itself: liveness after the heal, unexpected answers, failed final reads. */
   livenessProblems: string[];
   unexpectedAnswers: string[];
+  /** Node exits the harness did not cause (a crash the heal would otherwise hide by restarting the node). */
+  unexpectedExits?: string[];
 }
 
 /** One named check and what it found. */
@@ -94,6 +96,7 @@ export function runChecks(input: CheckInput): CheckReport {
     { name: 'raft safety (monitor)', ok: input.monitor.problems.length === 0, problems: input.monitor.problems, notes: [`${input.monitor.samples} status samples, ${input.monitor.committedIndexesCompared} committed indexes compared across nodes`] },
     contractSection(input),
     { name: 'liveness after heal', ok: input.livenessProblems.length === 0, problems: input.livenessProblems, notes: [] },
+    { name: 'no node exited unless the harness stopped it', ok: (input.unexpectedExits ?? []).length === 0, problems: input.unexpectedExits ?? [], notes: [] },
   ];
   const ok = sections.every((s) => s.ok === true);
   return { ok, linearizable: lin.ok, lostWrites, sections, failure: lin.failure, linearizability: lin, finalReadOps: finalReadOps(input.history, input.finalReads) };

@@ -10,8 +10,10 @@ import { FaultNetwork } from './network.js';
  * The node build to run. RAFTQUOTES_FAULT_DIST may name a frozen copy of dist/ (long
  * campaigns in a shared working tree should not pick up someone's rebuild half-way).
  */
-/** The peer secret every harness node gets through its environment (never argv). */
-const HARNESS_SECRET = 'fault-harness-secret-0123456789';
+/** The peer secret every harness node gets through its environment (never argv); the forger nemesis holds it too. */
+export const HARNESS_SECRET = 'fault-harness-secret-0123456789';
+/** The cluster id every harness node gets (--cluster-id); the forger nemesis needs it for the handshake. */
+export const HARNESS_CLUSTER_ID = 'raftquotes-fault-harness';
 const MAIN_JS = join(process.env.RAFTQUOTES_FAULT_DIST ?? join(REPO_ROOT, 'dist'), 'cli/main.js');
 /** How long a (re)started node may take to answer /healthz. */
 const START_TIMEOUT_MS = 30_000;
@@ -43,6 +45,8 @@ export interface HarnessNode {
   child: ChildProcess | null;
   /** Times this node was started (1 = first start). */
   starts: number;
+  /** The harness signalled it to stop (kill, terminate): its next exit is not a crash. */
+  exitExpected: boolean;
 }
 
 export interface ProcessClusterOptions {
@@ -86,6 +90,11 @@ function installExitHook(): void {
  */
 export class ProcessCluster {
   readonly nodes: HarnessNode[];
+  /**
+   * Exits the harness did not cause ("Node3 exited with code 70 at ..."). A crashed node would
+   * otherwise go unnoticed: the heal starts every stopped node again.
+   */
+  readonly unexpectedExits: string[] = [];
 
   private constructor(readonly network: FaultNetwork, nodes: HarnessNode[], private readonly env: NodeJS.ProcessEnv, private readonly workDir: string) {
     this.nodes = nodes;
@@ -109,9 +118,9 @@ export class ProcessCluster {
       const argv = [
         ...NODE_V8_FLAGS, MAIN_JS, 'node', '--id', id, '--peers', network.peersFlag(id),
         '--http', `127.0.0.1:${httpPort}`, '--raft', `127.0.0.1:${raftPort}`, '--controller', `127.0.0.1:${controllerPort}`,
-        '--data-dir', dataDir, '--rate-limit', '0', ...(options.nodeArgs ?? []),
+        '--data-dir', dataDir, '--cluster-id', HARNESS_CLUSTER_ID, '--rate-limit', '0', ...(options.nodeArgs ?? []),
       ];
-      return { id, http: `http://127.0.0.1:${httpPort}`, raftPort, controllerPort, dataDir, logFile: join(options.workDir, 'logs', `${id}.log`), argv, state: 'stopped', child: null, starts: 0 };
+      return { id, http: `http://127.0.0.1:${httpPort}`, raftPort, controllerPort, dataDir, logFile: join(options.workDir, 'logs', `${id}.log`), argv, state: 'stopped', child: null, starts: 0, exitExpected: false };
     });
     const cluster = new ProcessCluster(network, nodes, { ...process.env, RAFTQUOTES_SECRET: HARNESS_SECRET, ...options.env }, options.workDir);
     try {
@@ -147,8 +156,10 @@ export class ProcessCluster {
     node.child = child;
     node.state = 'running';
     node.starts++;
-    child.once('exit', () => {
+    node.exitExpected = false;
+    child.once('exit', (code, signalName) => {
       liveChildren.delete(child);
+      if (!node.exitExpected) this.unexpectedExits.push(`${id} (pid ${child.pid}) exited by itself with ${signalName ?? `code ${code}`} at ${new Date().toISOString()}`);
       if (node.child === child) {
         node.child = null;
         node.state = 'stopped';
@@ -169,6 +180,7 @@ export class ProcessCluster {
     const node = this.node(id);
     const child = node.child;
     if (!child?.pid) return;
+    node.exitExpected = true;
     const exited = waitExit(child, KILL_WAIT_MS);
     signal(child, 'SIGKILL');
     await exited;
@@ -196,6 +208,7 @@ export class ProcessCluster {
     const child = node.child;
     if (!child?.pid) return;
     if (node.state === 'paused') this.resume(id);
+    node.exitExpected = true;
     const exited = waitExit(child, TERM_TIMEOUT_MS);
     signal(child, 'SIGTERM');
     if (!(await exited)) await this.kill(id);

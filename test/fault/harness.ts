@@ -9,7 +9,8 @@ import { ProcessCluster, sleep, type PortBases } from './harness-cluster.js';
 import { renderReport, runChecks, type CheckReport, type NodeKeyState } from './harness-checks.js';
 import { httpCall } from './http-client.js';
 import { pollStatus, StatusMonitor, type MonitorReport } from './monitor.js';
-import { generateSchedule, NEMESIS_KINDS, type NemesisKind, type NemesisOptions, type NemesisSchedule } from './nemesis.js';
+import { generateSchedule, KNOWN_KINDS, NEMESIS_KINDS, type NemesisKind, type NemesisOptions, type NemesisSchedule } from './nemesis.js';
+import type { ForgerStats } from './forger-nemesis.js';
 import { NemesisRunner, type AppliedFault, type NemesisLogLine } from './nemesis-runner.js';
 import { Prng } from './prng.js';
 
@@ -75,6 +76,11 @@ export interface CampaignSummary {
   /** Fault kinds the run actually started, sorted. */
   appliedKinds: string[];
   nemesisErrors: number;
+  /** Hostile peer messages the forger nemesis made, and wrote on an authenticated connection. */
+  forgedMessages: number;
+  forgedWritten: number;
+  /** Node exits the harness did not cause (crashes); any is a failed check. */
+  unexpectedExits: number;
   linearizable: boolean | 'unknown';
   lostWrites: number;
   ok_: boolean;
@@ -120,7 +126,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
     const checkStarted = Date.now();
     const w = run.workload;
     const report = checkRun(w, end, monitorReport);
-    const summary = summarize(options, w.counts, monitorReport, run.faults, run.nemesisLog, report, w, Date.now() - checkStarted);
+    const summary = summarize(options, w.counts, monitorReport, run, end, report, w, Date.now() - checkStarted);
     summary.snapshotsTaken = countLogLines(join(workDir, 'logs'), 'snapshot at index=');
     const reportText = renderReport(report);
     const result: CampaignResult = { ok: report.ok, summary, report, reportText };
@@ -141,6 +147,7 @@ interface FaultPhase {
   faults: AppliedFault[];
   nemesisLog: NemesisLogLine[];
   schedule: NemesisSchedule;
+  forged: ForgerStats;
 }
 
 async function faultPhase(cluster: ProcessCluster, targets: Target[], schedule: NemesisSchedule, prng: Prng, clock: () => number, options: CampaignOptions, log: (line: string) => void): Promise<FaultPhase> {
@@ -163,7 +170,8 @@ async function faultPhase(cluster: ProcessCluster, targets: Target[], schedule: 
   await runner.finish();
   await workload.stop();
   for (const line of runner.log.filter((l) => l.error)) log(`  nemesis error at ${Math.round(line.atMs)} ms: ${line.text}: ${line.error}`);
-  return { workload, monitor, faults: runner.faults, nemesisLog: runner.log, schedule: runner.effectiveSchedule };
+  if (runner.forged.forged > 0) log(`  forger: ${runner.forged.forged} hostile messages made, ${runner.forged.written} written (${Object.entries(runner.forged.byExpected).map(([k, n]) => `${k} ${n}`).join(', ')})`);
+  return { workload, monitor, faults: runner.faults, nemesisLog: runner.log, schedule: runner.effectiveSchedule, forged: runner.forged };
 }
 
 /** Every check over a workload's records and the end phase's final reads. */
@@ -171,7 +179,7 @@ export function checkRun(w: Workload, end: EndPhase, monitorReport: MonitorRepor
   return runChecks({
     history: w.history, dropped: w.dropped, finalReads: end.finalReads, observations: w.observations, idempotencyKeyOfValue: w.idempotencyKeyOfValue,
     unavailableValues: w.unavailableValues, quotePosts: w.quotePosts, quoteReads: w.quoteReads, finalQuotes: end.finalQuotes, finalStates: end.finalStates,
-    finalApplied: end.finalApplied, monitor: monitorReport, livenessProblems: end.livenessProblems, unexpectedAnswers: w.counts.unexpected,
+    finalApplied: end.finalApplied, monitor: monitorReport, livenessProblems: end.livenessProblems, unexpectedAnswers: w.counts.unexpected, unexpectedExits: end.unexpectedExits,
   });
 }
 
@@ -183,6 +191,8 @@ export interface EndPhase {
   finalStates: NodeKeyState[];
   finalApplied: Record<string, number>;
   livenessProblems: string[];
+  /** Node exits the harness did not cause, over the whole run. */
+  unexpectedExits: string[];
 }
 
 /** Heal, liveness, catch-up, final reads through every node. */
@@ -216,7 +226,7 @@ export async function endPhase(cluster: ProcessCluster, targets: Target[], workl
   }
   // State machine safety: every node's own state, read when all have applied the same index.
   const { finalStates, finalApplied } = await finalSnapshot(targets, keys, clock, problems);
-  return { healedAtMs, finalReads, finalQuotes, finalStates, finalApplied, livenessProblems: problems };
+  return { healedAtMs, finalReads, finalQuotes, finalStates, finalApplied, livenessProblems: problems, unexpectedExits: [...cluster.unexpectedExits] };
 }
 
 /** Attempts at reading every node's state at one common applied index (an election's no-op can land in between). */
@@ -286,7 +296,8 @@ export async function waitCaughtUp(targets: readonly Target[], timeoutMs: number
   return { ok: false, detail };
 }
 
-function summarize(options: CampaignOptions, counts: WorkloadCounts, monitor: MonitorReport, faults: AppliedFault[], nemesisLog: NemesisLogLine[], report: CheckReport, workload: Workload, checkMs: number): CampaignSummary {
+function summarize(options: CampaignOptions, counts: WorkloadCounts, monitor: MonitorReport, run: FaultPhase, end: EndPhase, report: CheckReport, workload: Workload, checkMs: number): CampaignSummary {
+  const { faults, nemesisLog } = run;
   const gap = longestUnavailability(workload, options.durationMs);
   return {
     seed: options.seed,
@@ -307,6 +318,9 @@ function summarize(options: CampaignOptions, counts: WorkloadCounts, monitor: Mo
     faults: faults.length,
     appliedKinds: [...new Set(faults.map((f) => f.kind))].sort(),
     nemesisErrors: nemesisLog.filter((l) => l.error).length,
+    forgedMessages: run.forged.forged,
+    forgedWritten: run.forged.written,
+    unexpectedExits: end.unexpectedExits.length,
     linearizable: report.linearizable,
     lostWrites: report.lostWrites,
     ok_: report.ok,
@@ -337,7 +351,8 @@ export function renderSummary(s: CampaignSummary): string {
     `ops ${s.ops}  ok ${s.ok}  failed ${s.failed}  indeterminate ${s.indeterminate}  (idempotent retries ${s.retries}; quotes posted ${s.quotes.posted}, ok ${s.quotes.ok}; quote-list reads ${s.quotes.listReads})`,
     `failed by: ${Object.entries(s.failedBy).sort((a, b) => b[1] - a[1]).map(([why, n]) => `${why} ${n}`).join(', ') || 'none'}`,
     `leader changes ${s.leaderChanges} · snapshots taken ${s.snapshotsTaken}, InstallSnapshot catch-ups seen ${s.snapshotCatchUps} · longest unavailability ${(s.longestUnavailabilityMs / 1000).toFixed(1)} s (${(s.longestUnavailabilityAt[0] / 1000).toFixed(1)}–${(s.longestUnavailabilityAt[1] / 1000).toFixed(1)} s)`,
-    `linearizable: ${yes(s.linearizable)} · lost writes: ${s.lostWrites} · check took ${(s.checkMs / 1000).toFixed(1)} s`,
+    ...(s.kinds.includes('forger') ? [`forger: ${s.forgedMessages} hostile peer messages made, ${s.forgedWritten} written on authenticated connections`] : []),
+    `linearizable: ${yes(s.linearizable)} · lost writes: ${s.lostWrites} · nodes exited by themselves: ${s.unexpectedExits} · check took ${(s.checkMs / 1000).toFixed(1)} s`,
     `RESULT: ${s.ok_ ? 'PASS' : 'FAIL'} (reproduce: npm run fault -- --seconds ${s.seconds} --nemesis ${s.kinds.join(',')} --seed ${s.seed})`,
   ].join('\n');
 }
@@ -369,9 +384,12 @@ function countLogLines(dir: string, text: string): number {
   return readdirSync(dir).reduce((n, file) => n + readFileSync(join(dir, file), 'utf8').split('\n').filter((line) => line.includes(text)).length, 0);
 }
 
-/** Parses "kill,pause,partition,restart,leader" ("leader" = leader-change; "all" = every kind). */
+/**
+ * Parses "kill,pause,partition,restart,leader,forger" ("leader" = leader-change; "all" = every
+ * default kind, which leaves out the opt-in `forger`: "all,forger" adds it).
+ */
 export function parseKinds(text: string): NemesisKind[] {
   const kinds = text.split(',').map((k) => k.trim()).filter(Boolean).flatMap((k) => (k === 'all' ? [...NEMESIS_KINDS] : [k === 'leader' ? 'leader-change' : k]));
-  for (const kind of kinds) if (!(NEMESIS_KINDS as readonly string[]).includes(kind)) throw new Error(`--nemesis: unknown kind ${kind} (known: kill, pause, partition, restart, leader)`);
+  for (const kind of kinds) if (!(KNOWN_KINDS as readonly string[]).includes(kind)) throw new Error(`--nemesis: unknown kind ${kind} (known: kill, pause, partition, restart, leader, forger)`);
   return [...new Set(kinds)] as NemesisKind[];
 }

@@ -1,6 +1,8 @@
+import { ForgerNemesis, type ForgerStats } from './forger-nemesis.js';
 import type { ProcessCluster } from './harness-cluster.js';
 import { httpCall } from './http-client.js';
 import { describeEvent, faultyNodes, swapNodes, type Fault, type NemesisEvent, type NemesisSchedule } from './nemesis.js';
+import { Prng } from './prng.js';
 
 /** Deadline of an admin request (timeout, transfer-leadership). */
 const ADMIN_TIMEOUT_MS = 3_000;
@@ -31,6 +33,9 @@ export interface AppliedFault {
 export class NemesisRunner {
   readonly log: NemesisLogLine[] = [];
   readonly faults: AppliedFault[] = [];
+  /** What the forger faults did, summed over the run. */
+  readonly forged: ForgerStats = { forged: 0, written: 0, byExpected: {} };
+  private readonly forgers = new Map<number, ForgerNemesis>();
   private schedule: NemesisSchedule;
   private stopping = false;
   private done: Promise<void> | null = null;
@@ -57,6 +62,8 @@ export class NemesisRunner {
   async finish(early = false): Promise<void> {
     if (early) this.stopping = true;
     await this.done;
+    // Only an early stop leaves forgers running (every fault heals by the schedule's end).
+    for (const id of [...this.forgers.keys()]) await this.stopForger(id);
   }
 
   private async run(): Promise<void> {
@@ -93,6 +100,9 @@ export class NemesisRunner {
       const minority = fault.groups[1];
       const aimed = fault.shape === 'isolate' || (fault.shape === 'split' && event.faultId % 2 === 0);
       if (aimed && minority && !minority.includes(leader)) victim = minority[0];
+    } else if (fault.kind === 'forger') {
+      // Every other forger at the leader: second-leader traffic and impossible replies are for it.
+      if (event.faultId % 2 === 0 && fault.target !== leader) victim = fault.target;
     } else if (fault.preferLeader && !fault.nodes.includes(leader)) victim = fault.nodes[0];
     if (!victim) return;
     try {
@@ -132,7 +142,24 @@ export class NemesisRunner {
         return;
       case 'leader-change':
         return this.changeLeader(fault);
+      case 'forger':
+        if (event.action === 'start') {
+          const forger = new ForgerNemesis(fault, c, new Prng(this.schedule.seed ^ Math.imul(event.faultId + 1, 0x9e3779b1)));
+          this.forgers.set(event.faultId, forger);
+          forger.start();
+        } else await this.stopForger(event.faultId);
+        return;
     }
+  }
+
+  private async stopForger(faultId: number): Promise<void> {
+    const forger = this.forgers.get(faultId);
+    if (!forger) return;
+    this.forgers.delete(faultId);
+    const stats = await forger.stop();
+    this.forged.forged += stats.forged;
+    this.forged.written += stats.written;
+    for (const [expected, n] of Object.entries(stats.byExpected)) this.forged.byExpected[expected] = (this.forged.byExpected[expected] ?? 0) + n;
   }
 
   /** transfer: ask the leader (any node forwards) to hand over to the target; timeout: a forced campaign on the target. */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { describeEvent, faultyIntervals, faultyNodes, generateSchedule, minorityBudget, NEMESIS_KINDS, swapNodes, type NemesisOptions, type NemesisSchedule } from './nemesis.js';
+import { parseKinds } from './harness.js';
+import { describeEvent, faultyIntervals, faultyNodes, generateSchedule, KNOWN_KINDS, minorityBudget, NEMESIS_KINDS, swapNodes, type NemesisOptions, type NemesisSchedule } from './nemesis.js';
 import { Prng, seedFromString } from './prng.js';
 
 const NODES = ['Node1', 'Node2', 'Node3', 'Node4', 'Node5'];
@@ -133,7 +134,7 @@ describe('swapNodes', () => {
     const swapped = swapNodes(schedule, index, victim, other);
     expect(swapped.events.slice(0, index)).toEqual(schedule.events.slice(0, index));
     const moved = swapped.events[index]!.fault;
-    expect(moved.kind !== 'partition' && moved.kind !== 'leader-change' && moved.nodes).toContain(other);
+    expect(moved.kind !== 'partition' && moved.kind !== 'leader-change' && moved.kind !== 'forger' && moved.nodes).toContain(other);
     const counts = (s: NemesisSchedule) => faultyIntervals(s).map((i) => i.faulty.length);
     expect(counts(swapped)).toEqual(counts(schedule));
     expect(swapNodes(swapped, index, victim, other)).toEqual(schedule);
@@ -176,3 +177,27 @@ function healthyAt(schedule: NemesisSchedule, index: number): string[] {
   const busy = activeNodes(schedule, index);
   return schedule.nodes.filter((n) => !busy.has(n));
 }
+
+describe('the opt-in forger nemesis', () => {
+  it('is not among the default kinds, and is chosen only by name', () => {
+    expect(NEMESIS_KINDS).not.toContain('forger');
+    expect(KNOWN_KINDS).toContain('forger');
+    expect(parseKinds('all')).toEqual([...NEMESIS_KINDS]);
+    expect(parseKinds('all,forger')).toEqual([...NEMESIS_KINDS, 'forger']);
+    expect(parseKinds('forger,kill,leader')).toEqual(['forger', 'kill', 'leader-change']);
+    expect(() => parseKinds('forgery')).toThrow(/unknown kind forgery/);
+  });
+
+  it('connects as one member to another, counts that member as faulty, and heals', () => {
+    const schedule = generateSchedule({ ...base, seed: 5, kinds: ['forger'] });
+    const starts = schedule.events.filter((e) => e.action === 'start');
+    expect(starts.length).toBeGreaterThan(5);
+    for (const event of starts) {
+      if (event.fault.kind !== 'forger') throw new Error(`unexpected ${event.fault.kind}`);
+      expect(event.fault.as).not.toBe(event.fault.target);
+      expect([...faultyNodes(event.fault, NODES)]).toEqual([event.fault.as]);
+      expect(schedule.events.filter((e) => e.faultId === event.faultId && e.action === 'heal')).toHaveLength(1);
+      expect(describeEvent(event)).toContain(`forger as ${event.fault.as} to ${event.fault.target}`);
+    }
+  });
+});

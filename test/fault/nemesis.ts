@@ -1,10 +1,21 @@
 import { Prng } from './prng.js';
 
 /** The faults a schedule can contain. */
-export type NemesisKind = 'kill' | 'pause' | 'partition' | 'restart' | 'leader-change';
+export type NemesisKind = 'kill' | 'pause' | 'partition' | 'restart' | 'leader-change' | 'forger';
 
-/** Every kind, for "all faults" runs. */
+/** Every default kind, for "all faults" runs (`--nemesis all`, the default, and the campaign in npm test). */
 export const NEMESIS_KINDS: readonly NemesisKind[] = ['kill', 'pause', 'partition', 'restart', 'leader-change'];
+
+/**
+ * Kinds a run gets only when asked by name (`--nemesis forger`, or in a list). The forger is
+ * a member holding the cluster secret that sends hostile peer messages: a holder of the
+ * secret is trusted, so it is not part of "every fault", but what it shows matters (issue
+ * 15): such messages are refused or harmless, never fatal.
+ */
+export const OPT_IN_KINDS: readonly NemesisKind[] = ['forger'];
+
+/** Every kind there is. */
+export const KNOWN_KINDS: readonly NemesisKind[] = [...NEMESIS_KINDS, ...OPT_IN_KINDS];
 
 /** Average time between two fault starts. */
 export const DEFAULT_MEAN_GAP_MS = 3_000;
@@ -32,6 +43,7 @@ export type PartitionShape = 'isolate' | 'split' | 'bridge' | 'no-majority';
  * | restart       | SIGTERM (graceful stop), wait for exit | start them again from their argv  |
  * | partition     | FaultNetwork.partition(groups) or .bridge(...) | FaultNetwork.healAll()    |
  * | leader-change | leader transfers to target (POST /api/admin/transfer-leadership), or controller TIMEOUT to target | none (instant) |
+ * | forger        | connect to target as member `as` with the secret, send hostile messages (forger-nemesis.ts) | disconnect |
  *
  * `preferLeader`: the harness should hit the current leader. It keeps the schedule's
  * fault budget by renaming, not by choosing: if the leader is healthy and not already in
@@ -41,7 +53,8 @@ export type PartitionShape = 'isolate' | 'split' | 'bridge' | 'no-majority';
 export type Fault =
   | { kind: 'kill' | 'pause' | 'restart'; nodes: string[]; preferLeader: boolean }
   | { kind: 'partition'; shape: PartitionShape; groups: string[][]; bridge?: string }
-  | { kind: 'leader-change'; via: 'transfer' | 'timeout'; target: string };
+  | { kind: 'leader-change'; via: 'transfer' | 'timeout'; target: string }
+  | { kind: 'forger'; target: string; as: string };
 
 /** A timed action on a fault. A heal refers to its start by faultId. */
 export interface NemesisEvent {
@@ -114,7 +127,7 @@ export function generateSchedule(options: NemesisOptions): NemesisSchedule {
 function validate(options: NemesisOptions): void {
   if (options.nodes.length < 1 || new Set(options.nodes).size !== options.nodes.length) throw new RangeError('nemesis: nodes must be non-empty and unique');
   if (options.kinds.length === 0) throw new RangeError('nemesis: give at least one kind');
-  for (const kind of options.kinds) if (!NEMESIS_KINDS.includes(kind)) throw new RangeError(`nemesis: unknown kind ${kind} (known: ${NEMESIS_KINDS.join(', ')})`);
+  for (const kind of options.kinds) if (!KNOWN_KINDS.includes(kind)) throw new RangeError(`nemesis: unknown kind ${kind} (known: ${KNOWN_KINDS.join(', ')})`);
   if (!(options.durationMs > 0)) throw new RangeError(`nemesis: durationMs must be positive, got ${options.durationMs}`);
 }
 
@@ -147,6 +160,12 @@ function buildFault(prng: Prng, kind: NemesisKind, nodes: readonly string[], act
   const budget = limit - faultyNow.size;
   const healthy = nodes.filter((n) => !faultyNow.has(n));
   if (budget <= 0 || healthy.length === 0) return undefined;
+  if (kind === 'forger') {
+    // `as` is the member whose link to the target the forger's connection replaces: it counts as faulty.
+    const as = prng.pick(healthy);
+    const others = nodes.filter((n) => n !== as);
+    return others.length === 0 ? undefined : { kind, as, target: prng.pick(others) };
+  }
   const count = majority ? budget : prng.range(1, budget);
   return { kind, nodes: prng.sample(healthy, count).sort(), preferLeader: prng.chance(PREFER_LEADER_CHANCE) };
 }
@@ -193,6 +212,7 @@ function noMajorityPartition(prng: Prng, nodes: readonly string[]): Fault | unde
  */
 export function faultyNodes(fault: Fault, nodes: readonly string[]): Set<string> {
   if (fault.kind === 'leader-change') return new Set();
+  if (fault.kind === 'forger') return new Set([fault.as]);
   if (fault.kind !== 'partition') return new Set(fault.nodes);
   const groups = fault.bridge ? fault.groups.map((g) => [...g, fault.bridge as string]) : fault.groups;
   const best = groups.reduce((a, b) => (b.length > a.length ? b : a), [] as string[]);
@@ -240,7 +260,9 @@ export function describeEvent(event: NemesisEvent): string {
       ? `partition ${f.shape} ${f.groups.map((g) => `[${g.join(',')}]`).join(' ')}${f.bridge ? ` bridge ${f.bridge}` : ''}`
       : f.kind === 'leader-change'
         ? `leader-change via ${f.via} to ${f.target}`
-        : `${f.kind} ${f.nodes.join(',')}${f.preferLeader ? ' (prefer leader)' : ''}`;
+        : f.kind === 'forger'
+          ? `forger as ${f.as} to ${f.target}`
+          : `${f.kind} ${f.nodes.join(',')}${f.preferLeader ? ' (prefer leader)' : ''}`;
   return `${String(event.atMs).padStart(7)} ms  ${event.action.padEnd(5)} #${event.faultId} ${what}`;
 }
 
@@ -279,6 +301,7 @@ function activeBefore(schedule: NemesisSchedule, index: number): Set<string> {
 
 function renameFault(fault: Fault, rename: (n: string) => string): Fault {
   if (fault.kind === 'leader-change') return { ...fault, target: rename(fault.target) };
+  if (fault.kind === 'forger') return { ...fault, target: rename(fault.target), as: rename(fault.as) };
   if (fault.kind === 'partition') return { ...fault, groups: fault.groups.map((g) => g.map(rename).sort()), ...(fault.bridge ? { bridge: rename(fault.bridge) } : {}) };
   return { ...fault, nodes: fault.nodes.map(rename).sort() };
 }
