@@ -22,6 +22,11 @@ const SEED = 15_016;
 /** How long each connection stays open after its bytes were written. */
 const LINGER_MS = 60;
 
+/** The msgpack payload of a value, as the transport encodes it (without the frame header). */
+function payloadOf(value: unknown): Buffer {
+  return encodeFrame(value).subarray(4);
+}
+
 describe('fuzz: random and mutated peer frames after a valid handshake', () => {
   let cluster: TestCluster;
   let clusterId: string;
@@ -46,22 +51,26 @@ describe('fuzz: random and mutated peer frames after a valid handshake', () => {
     const pairs = members.flatMap((as) => members.filter((t) => t !== as).map((target) => [as, target] as const));
     // A term no correct member would use now: a past one, or one above MAX_TERM.
     const hostileTerm = fc.oneof(fc.constant(1), fc.integer({ min: MAX_TERM + 1, max: Number.MAX_SAFE_INTEGER }), fc.constantFrom(0, -1, 0.5, 2 ** 53, NaN, '1', null));
-    const frames = (as: string, target: string): fc.Arbitrary<Buffer> =>
+    /** A piece of the stream: `sealed` payloads get the session's frame MAC (they reach the decoder and the checks), `raw` bytes do not (the MAC layer refuses them). */
+    type Piece = { sealed: Buffer } | { raw: Buffer };
+    const frames = (as: string, target: string): fc.Arbitrary<Piece> =>
       fc.oneof(
         // Bytes with no framing at all: the first four become a length.
-        fc.uint8Array({ minLength: 1, maxLength: 600 }).map((b) => Buffer.from(b)),
-        // A valid header around a payload that is not msgpack (or is, by chance, something odd).
-        fc.uint8Array({ minLength: 1, maxLength: 600 }).map((b) => rawFrame(Buffer.from(b))),
-        // Valid msgpack of any shape.
-        fc.anything({ maxDepth: 3 }).map((v) => encodeFrame(v)),
-        // Message-shaped: right addressing, a random type, random fields, a hostile term.
+        fc.uint8Array({ minLength: 1, maxLength: 600 }).map((b) => ({ raw: Buffer.from(b) })),
+        // A valid header around a payload but no MAC.
+        fc.uint8Array({ minLength: 1, maxLength: 600 }).map((b) => ({ raw: rawFrame(Buffer.from(b)) })),
+        // A sealed payload that is not msgpack (or is, by chance, something odd).
+        fc.uint8Array({ minLength: 1, maxLength: 600 }).map((b) => ({ sealed: Buffer.from(b) })),
+        // Valid msgpack of any shape, sealed.
+        fc.anything({ maxDepth: 3 }).map((v) => ({ sealed: payloadOf(v) })),
+        // Message-shaped: right addressing, a random type, random fields, a hostile term; sealed.
         fc.record({ type: fc.oneof(fc.constantFrom(...MESSAGE_TYPES), fc.string({ maxLength: 12 })), term: hostileTerm, fields: fc.dictionary(fc.string({ maxLength: 12 }), fc.anything({ maxDepth: 2 }), { maxKeys: 8 }) })
-          .map(({ type, term, fields }) => encodeFrame({ ...fields, type, from: as, to: target, term })),
+          .map(({ type, term, fields }) => ({ sealed: payloadOf({ ...fields, type, from: as, to: target, term }) })),
         // Headers announcing a frame that is empty, over the limit, or huge and never sent.
         fc.constantFrom(0, MAX_FRAME_BYTES + 1, 0xffff_ffff, MAX_FRAME_BYTES, 1 << 20).map((length) => {
           const header = Buffer.alloc(4);
           header.writeUInt32BE(length >>> 0, 0);
-          return Buffer.concat([header, Buffer.from('partial')]);
+          return { raw: Buffer.concat([header, Buffer.from('partial')]) };
         }),
       );
     let connections = 0;
@@ -82,9 +91,10 @@ describe('fuzz: random and mutated peer frames after a valid handshake', () => {
           const choose = { int: (n: number): number => (n <= 1 ? 0 : hostile(fc.integer, { min: 0, max: n - 1 })) };
           const view = viewOf(await cluster.status(target));
           if (!view) throw new Error(`${target} gave no status`);
-          const well = Array.from({ length: 3 }, () => encodeFrame(forgeHostile(choose, view, as, members, { keepConnection: true }).message));
-          const data = Buffer.concat([...well, ...chunks]);
-          const { socket, closed } = await openRawPeerSocket(peerOptions(as, target));
+          const well: Piece[] = Array.from({ length: 3 }, () => ({ sealed: payloadOf(forgeHostile(choose, view, as, members, { keepConnection: true }).message) }));
+          const { socket, closed, seal } = await openRawPeerSocket(peerOptions(as, target));
+          // Sealed in writing order: the per-frame MAC counts frames.
+          const data = Buffer.concat([...well, ...chunks].map((piece) => ('sealed' in piece ? seal(piece.sealed) : piece.raw)));
           connections++;
           bytes += data.length;
           // Written in pieces cut at random points, so frames also arrive split.

@@ -4,16 +4,14 @@
  *
  * ADAPT HERE when src/transport changes: this file is the only place the tests and the fault
  * harness touch the peer protocol. `ForgerPeer` goes through the transport's public API
- * (`TcpTransport.send` does not validate what it sends); `openRawPeerSocket` re-implements the
- * dialer's side of the handshake with handshake.ts and frame-codec.ts so that raw bytes can be
- * written after it, and must follow any change to the handshake or to the framing (per-frame
- * MACs, for instance, would need a MAC on every frame written with `rawFrame`).
+ * (`TcpTransport.send` does not validate what it sends); `openRawPeerSocket` runs the
+ * dialer's side of the handshake by hand (raw-peer.ts) so that raw bytes, or frames sealed
+ * with the session's per-frame MAC, can be written after it.
  */
 import net from 'node:net';
 import type { Message, NodeId } from '../../src/raft/types.js';
-import { decodePayload, encodeFrame, FrameDecoder } from '../../src/transport/frame-codec.js';
-import { HANDSHAKE_VERSION, handshakeMac, MAX_HANDSHAKE_FRAME_BYTES, newNonce, parseHandshake, type Transcript } from '../../src/transport/handshake.js';
 import { TcpTransport } from '../../src/transport/tcp-transport.js';
+import { RawPeer } from './raw-peer.js';
 
 export interface HostPort {
   host: string;
@@ -117,14 +115,19 @@ export class ForgerPeer {
 
 // ---------------------------------------------------------------- raw frames (fuzzing)
 
-/** A socket past the handshake: write raw bytes with `socket.write`, or frames with `rawFrame`. */
+/** A socket past the handshake: write raw bytes with `socket.write`, or sealed frames made by `seal`. */
 export interface RawPeerSocket {
   socket: net.Socket;
   /** Resolves when the node closes the connection (or it errors). */
   closed: Promise<void>;
+  /**
+   * A frame around any payload bytes with a valid per-frame MAC, the next in this
+   * connection's sequence: seal in the order the frames will be written.
+   */
+  seal(payload: Buffer): Buffer;
 }
 
-/** A frame as the transport writes it: 4-byte big-endian payload length, then the payload. */
+/** A frame as the transport frames it, without the per-frame MAC (so the node closes the connection on it). */
 export function rawFrame(payload: Buffer): Buffer {
   const header = Buffer.alloc(4);
   header.writeUInt32BE(payload.length, 0);
@@ -132,65 +135,23 @@ export function rawFrame(payload: Buffer): Buffer {
 }
 
 /**
- * Dials `address` and runs the dialer's side of the peer handshake by hand (hello → challenge
- * → auth → welcome, see src/transport/handshake.ts), so a test can write raw bytes on an
- * authenticated connection. Rejects if the node refuses or does not answer in timeoutMs.
+ * Dials `address` and runs the dialer's side of the secret-mode handshake by hand
+ * (test/support/raw-peer.ts), so a test can write raw bytes, or sealed frames of any
+ * payload, on an authenticated connection. Rejects if the node refuses or does not answer.
  */
-export function openRawPeerSocket(options: ForgerPeerOptions, timeoutMs = 5_000): Promise<RawPeerSocket> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: options.address.host, port: options.address.port, noDelay: true });
-    const closed = new Promise<void>((done) => socket.once('close', () => done()));
-    const decoder = new FrameDecoder(MAX_HANDSHAKE_FRAME_BYTES);
-    const dialerNonce = newNonce();
-    let acceptorNonce: Uint8Array | null = null;
-    let open = false;
-    const fail = (why: string): void => {
-      if (open) return;
-      clearTimeout(timer);
-      socket.destroy();
-      reject(new Error(`raw handshake as ${options.as} with ${options.target}: ${why}`));
-    };
-    const timer = setTimeout(() => fail('timed out'), timeoutMs);
-    socket.on('error', (err) => {
-      fail(err.message);
-      socket.destroy();
-    });
-    socket.once('close', () => fail('closed during the handshake'));
-    socket.on('connect', () => {
-      socket.write(encodeFrame({ kind: 'hello', version: HANDSHAKE_VERSION, clusterId: options.clusterId, from: options.as, to: options.target, http: options.http, nonce: dialerNonce, auth: options.secret !== undefined }));
-    });
-    const onData = (chunk: Buffer): void => {
-      let payloads: Buffer[];
-      try {
-        payloads = decoder.push(chunk);
-      } catch (err) {
-        return fail((err as Error).message);
-      }
-      for (const payload of payloads) {
-        if (open) return;
-        let value: unknown;
-        try {
-          value = decodePayload(payload);
-        } catch (err) {
-          return fail((err as Error).message);
-        }
-        const parsed = parseHandshake(value, ['challenge', 'welcome', 'refused'] as const);
-        if ('reason' in parsed) return fail(parsed.reason);
-        const frame = parsed.frame;
-        if (frame.kind === 'refused') return fail(`refused: ${frame.reason}`);
-        if (frame.kind === 'challenge') {
-          acceptorNonce = frame.nonce;
-          const transcript: Transcript = { clusterId: options.clusterId, dialer: options.as, acceptor: options.target, dialerNonce, acceptorNonce };
-          socket.write(encodeFrame({ kind: 'auth', mac: handshakeMac(Buffer.from(options.secret ?? '', 'utf8'), 'dialer', transcript, options.http) }));
-          continue;
-        }
-        // Welcome: the connection is open; anything the node sends later is ignored.
-        open = true;
-        clearTimeout(timer);
-        resolve({ socket, closed });
-        return;
-      }
-    };
-    socket.on('data', onData);
-  });
+export async function openRawPeerSocket(options: ForgerPeerOptions, timeoutMs = 5_000): Promise<RawPeerSocket> {
+  const peer = await RawPeer.connect(options.address.port, undefined, options.address.host);
+  const closed = new Promise<void>((done) => (peer.isClosed ? done() : peer.socket.once('close', () => done())));
+  let answer: Record<string, unknown>;
+  try {
+    answer = await peer.handshake(options.secret ?? '', { clusterId: options.clusterId, from: options.as, to: options.target }, timeoutMs);
+  } catch (err) {
+    peer.destroy();
+    throw new Error(`raw handshake as ${options.as} with ${options.target}: ${(err as Error).message}`);
+  }
+  if (answer.kind !== 'welcome') {
+    peer.destroy();
+    throw new Error(`raw handshake as ${options.as} with ${options.target}: ${String(answer.kind)}`);
+  }
+  return { socket: peer.socket, closed, seal: (payload) => peer.sealedPayload(payload) };
 }
