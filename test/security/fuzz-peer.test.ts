@@ -114,7 +114,7 @@ describe('fuzz: random and mutated peer frames after a valid handshake', () => {
     console.log(`peer fuzz: ${connections} authenticated connections, ${bytes} bytes written`);
 
     for (const node of cluster.nodes) expect(isAlive(node.pid), `${node.id} (pid ${node.pid}) exited:\n${cluster.output.slice(-3000)}`).toBe(true);
-    const protocolErrors = cluster.output.split('\n').filter((line) => line.includes('protocol error')).length;
+    const protocolErrors = cluster.output.split('\n').filter((line) => line.includes('closing connection from')).length;
     expect(protocolErrors, 'nodes log the connections they close').toBeGreaterThan(0);
     // And the well-formed part got past the transport to the core, which refused it.
     let rejected = 0;

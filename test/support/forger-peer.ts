@@ -67,6 +67,8 @@ export class ForgerPeer {
       listen: { host: '127.0.0.1', port: 0 },
       peers: { [options.target]: options.address },
       secret: options.secret,
+      // No secret: an unauthenticated dialer (which the nodes must refuse).
+      insecure: options.secret === undefined,
       advertise: { http: options.http },
       logger: { debug: record('debug'), info: record('info'), warn: record('warn'), error: record('error') },
     });
