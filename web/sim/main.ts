@@ -65,6 +65,7 @@ const page = {
   speed: Number(ui.speed.value),
   lastFrame: 0,
   lastPanels: -Infinity,
+  panelsVersion: '',
 };
 
 function initialSeed(): number {
@@ -118,8 +119,11 @@ function draw(all = false): void {
   renderRing(ui.ring, sim, act);
   drawStatus();
   const now = performance.now();
-  if (!all && now - page.lastPanels < PAGE_LIMITS.panelEveryMs) return;
+  // Nothing to redraw while paused: the panels change only with events, actions or time.
+  const version = `${sim.steps}|${sim.recording.length}|${sim.now}|${sim.inFlight.size}`;
+  if (!all && (now - page.lastPanels < PAGE_LIMITS.panelEveryMs || version === page.panelsVersion)) return;
   page.lastPanels = now;
+  page.panelsVersion = version;
   renderNodes(ui.nodes, sim, act);
   renderLogs(ui.logs, sim);
   renderProgress(ui.progress, sim);
