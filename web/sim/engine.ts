@@ -87,7 +87,7 @@ export interface SimNodeView {
   epoch: number;
 }
 
-/** Whether a message is a request the ring draws as travelling out (vs a reply). */
+/** A one-line description of a message (type, term and the fields that matter), for the lists. */
 export function summarize(m: Message): string {
   switch (m.type) {
     case 'AppendEntries':
