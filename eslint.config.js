@@ -1,8 +1,19 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/** The browser APIs the pages use (a list, so a typo or a Node-only global still fails the lint; AbortSignal is declared per file). */
+const BROWSER_GLOBALS = Object.fromEntries(
+  [
+    'window', 'document', 'history', 'location', 'navigator', 'fetch', 'WebSocket', 'crypto', 'performance',
+    'requestAnimationFrame', 'cancelAnimationFrame', 'setInterval', 'clearInterval', 'AbortController',
+    'URL', 'URLSearchParams', 'Blob', 'File', 'FileReader', 'TextEncoder', 'TextDecoder', 'MutationObserver',
+    'HTMLElement', 'HTMLButtonElement', 'HTMLInputElement', 'HTMLSelectElement',
+    'HTMLFormElement', 'HTMLTextAreaElement', 'SVGElement', 'Event', 'KeyboardEvent', 'Intl',
+  ].map((name) => [name, 'readonly']),
+);
+
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'coverage/', 'artifacts/', '.tmp/', 'data/'] },
+  { ignores: ['dist/', 'node_modules/', 'coverage/', 'artifacts/', '.tmp/', 'data/', 'web/sim.bundle.js'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -20,7 +31,8 @@ export default tseslint.config(
     rules: { '@typescript-eslint/no-explicit-any': 'off', 'max-lines-per-function': 'off' },
   },
   {
-    files: ['web/**/*.js'],
-    languageOptions: { globals: { window: 'readonly', document: 'readonly', fetch: 'readonly', WebSocket: 'readonly', crypto: 'readonly', performance: 'readonly', requestAnimationFrame: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', location: 'readonly', navigator: 'readonly' } },
+    // The pages (web/*.js) and the simulator's sources (web/sim/*.ts, bundled by esbuild) run in a browser.
+    files: ['web/**/*.js', 'web/**/*.ts'],
+    languageOptions: { globals: BROWSER_GLOBALS },
   },
 );

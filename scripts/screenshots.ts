@@ -1,5 +1,5 @@
 // `npm run screenshots`: starts a real 5-node cluster, posts a few quotes, and captures
-// docs/board.png and docs/dashboard.png (1280×800) with a headless Chromium. Stops the cluster
+// docs/board.png, docs/dashboard.png (1280×800) and docs/sim.png (1280×900) with a headless Chromium. Stops the cluster
 // (by pid, through TestCluster) whatever happens.
 
 import chromium from '@sparticuz/chromium';
@@ -12,6 +12,8 @@ import { REPO_ROOT, TestCluster, http, waitFor } from '../test/support/cluster.j
 const PORTS = { httpBase: 18700, raftBase: 17700, controllerBase: 16700 };
 const VIEWPORT = { width: 1280, height: 800 };
 const DOCS = join(REPO_ROOT, 'docs');
+/** Pictures asked for on the command line (board, dashboard, sim); none means all. */
+const ONLY = process.argv.slice(2);
 
 const QUOTES_BEFORE_TRANSFER: Array<[string, string]> = [
   ['Well done is better than well said.', 'Benjamin Franklin'],
@@ -73,6 +75,35 @@ async function captureDashboard(context: BrowserContext, cluster: TestCluster, v
   await page.close();
 }
 
+/**
+ * /sim: the browser simulator with seed 7, paused at a moment with messages on the wire: two
+ * client writes committed, then the leader crashed, a link cut, and a new leader elected.
+ */
+async function captureSim(context: BrowserContext, cluster: TestCluster, via: string): Promise<void> {
+  const page = await context.newPage();
+  await page.setViewportSize({ width: VIEWPORT.width, height: 900 });
+  await page.goto(`${cluster.node(via).http}/sim?seed=7&paused=1`);
+  await page.locator('[data-testid="ring-Node5"]').waitFor({ timeout: 10_000 });
+  const runUntil = (ms: number) => page.evaluate((t) => (window as unknown as { raftSim: { runUntil(ms: number): string } }).raftSim.runUntil(t), ms);
+  await runUntil(1_500);
+  for (const text of ['stay curious', 'small steps']) {
+    await page.locator('[data-testid="sim-write-text"]').fill(text);
+    await page.locator('[data-testid="sim-write"]').click();
+  }
+  await runUntil(2_000);
+  const leader = await page.locator('[data-testid="sim-status"]').getAttribute('data-leader');
+  if (leader) await page.locator(`[data-testid="sim-crash-${leader}"]`).click();
+  await page.locator('[data-testid="link-Node1-Node2"]').click();
+  await runUntil(SIM_SHOT_AT_MS);
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await settle(page);
+  await page.screenshot({ path: join(DOCS, 'sim.png') });
+  await page.close();
+}
+
+/** Simulated time of the /sim picture: with seed 7, Node3 has just won a second election (after a split vote) and sends its first AppendEntries. */
+const SIM_SHOT_AT_MS = 2_900;
+
 /** Lets entry animations finish before a capture (cosmetic, not a correctness wait). */
 async function settle(page: Page): Promise<void> {
   await page.waitForTimeout(900);
@@ -92,9 +123,12 @@ async function main(): Promise<void> {
     // One context for both pages: with --single-process (in chromium.args), closing a context ends the browser.
     const context = await browser.newContext({ viewport: VIEWPORT });
     await context.newPage();
-    await captureBoard(context, cluster, via, QUOTES_BEFORE_TRANSFER.length + QUOTES_AFTER_TRANSFER.length);
-    await captureDashboard(context, cluster, via);
-    console.log(`wrote ${join('docs', 'board.png')} and ${join('docs', 'dashboard.png')}`);
+    // `npm run screenshots -- board sim` captures only those; no argument captures all.
+    const wanted = (name: string) => ONLY.length === 0 || ONLY.includes(name);
+    if (wanted('board')) await captureBoard(context, cluster, via, QUOTES_BEFORE_TRANSFER.length + QUOTES_AFTER_TRANSFER.length);
+    if (wanted('dashboard')) await captureDashboard(context, cluster, via);
+    if (wanted('sim')) await captureSim(context, cluster, via);
+    console.log(`wrote ${['board', 'dashboard', 'sim'].filter(wanted).map((name) => join('docs', `${name}.png`)).join(', ')}`);
   } finally {
     await browser?.close().catch(() => undefined);
     await cluster.stop();

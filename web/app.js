@@ -6,6 +6,11 @@
 // resumes exactly where it stopped: no gap, no duplicate. Quotes returned by our own POST are
 // shown at once but never move the cursor (the stream may not have reached them yet).
 //
+// Failover (SPEC §3 "Other nodes' pages"): the page learns the members' URLs from
+// /api/cluster. When its node stops answering, it moves the stream, the polls and the posts to
+// the first member that answers, resuming /api/live from the same cursor, and says so in the
+// connection indicator. Every member answers a page served by any member (CORS).
+//
 // User text is only ever written with textContent (SPEC §7).
 
 import { POST_LIMITS, describeError, formatTime, isRetryable, newIdempotencyKey, retryDelayMs, sleep } from '/static/common.js';
@@ -29,6 +34,14 @@ const LIMITS = {
   /** No message (status arrives ~5×/s) for this long means the socket is dead. */
   silenceMs: 5_000,
   pageSize: 1_000,
+  /** Consecutive failures against one node before checking whether it is gone. */
+  failuresBeforeFailover: 2,
+  /** A member that does not answer GET /api/status within this long is skipped. */
+  probeTimeoutMs: 2_000,
+  /** How often the list of members is refreshed from the current node. */
+  membersRefreshMs: 30_000,
+  /** Most members taken from /api/cluster (a cluster has 5; the bound guards a bad answer). */
+  maxMembers: 64,
 };
 
 const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
@@ -49,6 +62,8 @@ const ui = {
   connectionNode: $('connection-node'),
   connectionLeader: $('connection-leader'),
   connectionTerm: $('connection-term'),
+  connectionMoved: $('connection-moved'),
+  announce: $('connection-announce'),
 };
 
 // ---------------------------------------------------------------------------------------
@@ -127,28 +142,157 @@ function receiveQuote(quote, fresh) {
 
 // ---------------------------------------------------------------------------------------
 // Connection indicator
+//
+// Status arrives about five times a second. The indicator is not a live region itself: only
+// real changes (connection state, node, leader) are put into a separate, visually hidden
+// announcer, so a screen reader hears each change once.
+
+/** Writes text only when it changed (no DOM churn, no re-announcement). */
+function setText(element, text) {
+  if (element.textContent !== text) element.textContent = text;
+}
+
+const announced = { state: '', node: '', leader: '' };
+
+/** Announces what changed since the last announcement, in one sentence. */
+function announceChanges() {
+  const state = ui.connection.dataset.state ?? '';
+  const node = ui.connectionNode.textContent ?? '';
+  const leader = ui.connectionLeader.textContent ?? '';
+  const parts = [];
+  if (state !== announced.state) parts.push(`Updates ${state === 'live' ? 'are live' : `are ${state}`}.`);
+  if (node !== announced.node && node !== '…') parts.push(`Connected to ${node}.`);
+  if (leader !== announced.leader && leader !== '…') parts.push(leader === 'none' ? 'No leader right now.' : `Leader is ${leader}.`);
+  announced.state = state;
+  announced.node = node;
+  announced.leader = leader;
+  if (parts.length > 0) setText(ui.announce, parts.join(' '));
+}
 
 /** @param {'live'|'reconnecting'|'polling'} state */
 function setConnectionState(state) {
+  if (ui.connection.dataset.state === state) return;
   ui.connection.dataset.state = state;
-  ui.connectionState.textContent = state;
+  setText(ui.connectionState, state);
+  announceChanges();
 }
 
 function showNodeStatus(status) {
   if (!status || typeof status !== 'object') return;
-  if (status.id) ui.connectionNode.textContent = String(status.id);
-  ui.connectionLeader.textContent = status.leader ? String(status.leader) : 'none';
-  ui.connectionTerm.textContent = typeof status.term === 'number' ? String(status.term) : '…';
-  ui.connection.dataset.nodeState = String(status.state ?? '');
+  if (typeof status.id === 'string' && status.id) {
+    setText(ui.connectionNode, status.id);
+    node.id = status.id;
+    if (node.firstId === null) node.firstId = status.id;
+    showMoved();
+  }
+  setText(ui.connectionLeader, typeof status.leader === 'string' && status.leader ? status.leader : 'none');
+  setText(ui.connectionTerm, typeof status.term === 'number' ? String(status.term) : '…');
+  const nodeState = String(status.state ?? '');
+  if (ui.connection.dataset.nodeState !== nodeState) ui.connection.dataset.nodeState = nodeState;
+  announceChanges();
+}
+
+/** Says when the page is served through another node than the one it was loaded from. */
+function showMoved() {
+  const moved = node.origin !== location.origin && node.firstId !== null && node.id !== node.firstId;
+  ui.connectionMoved.hidden = !moved;
+  setText(ui.connectionMoved, moved ? `(${node.firstId} is down)` : '');
+  ui.connection.dataset.moved = String(moved);
 }
 
 async function fetchStatus() {
   try {
-    const res = await fetch('/api/status', { signal: AbortSignal.timeout(3_000), cache: 'no-store' });
+    const res = await fetch(apiUrl('/api/status'), { signal: AbortSignal.timeout(3_000), cache: 'no-store' });
     if (res.ok) showNodeStatus(await res.json());
   } catch {
     // the indicator keeps its last values; the connection state tells the story
   }
+}
+
+// ---------------------------------------------------------------------------------------
+// Which node the page talks to, and moving to another when it is gone
+
+const node = {
+  /** Origin (scheme://host:port) of the node the page talks to; at first, the page's own. */
+  origin: location.origin,
+  /** Its id, once a status has named it. */
+  id: /** @type {string|null} */ (null),
+  /** The id of the node that served the page. */
+  firstId: /** @type {string|null} */ (null),
+  /** Members in configuration order: [{id, origin}], from /api/cluster. */
+  members: /** @type {Array<{id: string, origin: string}>} */ ([]),
+  /** A failover in progress (so lost sockets and failed polls start only one). */
+  switching: /** @type {Promise<boolean>|null} */ (null),
+  membersTimer: 0,
+};
+
+function apiUrl(path) {
+  return `${node.origin}${path}`;
+}
+
+/** The origin of an http(s) URL, or null. */
+function originOf(url) {
+  try {
+    const parsed = new URL(String(url));
+    return parsed.protocol === 'http:' || parsed.protocol === 'https:' ? parsed.origin : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Learns the members' URLs from the current node (SPEC §3 GET /api/cluster: nodes[].id, .http). */
+async function refreshMembers() {
+  clearTimeout(node.membersTimer);
+  try {
+    const res = await fetch(apiUrl('/api/cluster'), { signal: AbortSignal.timeout(5_000), cache: 'no-store' });
+    const body = res.ok ? await res.json() : null;
+    const nodes = Array.isArray(body?.nodes) ? body.nodes.slice(0, LIMITS.maxMembers) : [];
+    const members = [];
+    for (const entry of nodes) {
+      const origin = originOf(entry?.http);
+      if (typeof entry?.id === 'string' && origin) members.push({ id: entry.id, origin });
+    }
+    if (members.length > 0) node.members = members;
+  } catch {
+    // keep the list we have; it is refreshed again later
+  }
+  node.membersTimer = setTimeout(refreshMembers, LIMITS.membersRefreshMs);
+}
+
+/** Whether a node answers GET /api/status in time; the status, if so. */
+async function probe(origin) {
+  try {
+    const res = await fetch(`${origin}/api/status`, { signal: AbortSignal.timeout(LIMITS.probeTimeoutMs), cache: 'no-store' });
+    return res.ok ? await res.json() : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * If the current node does not answer, moves to the next member (in configuration order,
+ * after the current one) that does. Resolves true when the page moved. One at a time.
+ */
+function failover() {
+  node.switching ??= (async () => {
+    try {
+      if (await probe(node.origin)) return false;
+      const others = node.members.filter((m) => m.origin !== node.origin);
+      const at = node.members.findIndex((m) => m.origin === node.origin);
+      const ordered = at < 0 ? others : [...node.members.slice(at + 1), ...node.members.slice(0, at)];
+      for (const member of ordered) {
+        const status = await probe(member.origin);
+        if (!status) continue;
+        node.origin = member.origin;
+        showNodeStatus(status);
+        return true;
+      }
+      return false;
+    } finally {
+      node.switching = null;
+    }
+  })();
+  return node.switching;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -166,8 +310,9 @@ const live = {
 };
 
 function liveUrl() {
-  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  return `${scheme}//${location.host}/api/live?after=${cursor}`;
+  const url = new URL(node.origin);
+  const scheme = url.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${scheme}//${url.host}/api/live?after=${cursor}`;
 }
 
 function connect() {
@@ -231,6 +376,27 @@ function onSocketLost(generation, wasOpen) {
   }
   live.socket = null;
   live.failures = wasOpen ? 1 : live.failures + 1;
+  if (live.failures >= LIMITS.failuresBeforeFailover) {
+    if (!live.polling) setConnectionState('reconnecting');
+    void failover().then((moved) => afterFailoverCheck(moved));
+    return;
+  }
+  scheduleReconnect();
+}
+
+/** After a lost socket was checked: on a new node, connect at once; otherwise back off or poll. */
+function afterFailoverCheck(moved) {
+  if (live.socket) return;
+  if (moved) {
+    live.failures = 0;
+    connect();
+    return;
+  }
+  scheduleReconnect();
+}
+
+function scheduleReconnect() {
+  clearTimeout(live.reconnectTimer);
   if (live.failures >= LIMITS.failuresBeforePolling) {
     startPolling();
     live.reconnectTimer = setTimeout(connect, LIMITS.wsRetryWhilePollingMs);
@@ -257,7 +423,7 @@ function stopPolling() {
 async function pollOnce() {
   try {
     for (let page = 0; page < 20 && live.polling; page++) {
-      const res = await fetch(`/api/quotes?after=${cursor}&limit=${LIMITS.pageSize}`, { signal: AbortSignal.timeout(5_000), cache: 'no-store' });
+      const res = await fetch(apiUrl(`/api/quotes?after=${cursor}&limit=${LIMITS.pageSize}`), { signal: AbortSignal.timeout(5_000), cache: 'no-store' });
       if (!res.ok) break;
       const body = await res.json();
       const quotes = Array.isArray(body?.quotes) ? body.quotes : [];
@@ -267,7 +433,11 @@ async function pollOnce() {
     }
     await fetchStatus();
   } catch {
-    // this node is unreachable for now; try again on the next round
+    // this node is unreachable: move to another if it is gone, else try again next round
+    if (live.polling && (await failover())) {
+      clearTimeout(live.reconnectTimer);
+      connect();
+    }
   }
   if (live.polling) live.pollTimer = setTimeout(pollOnce, LIMITS.pollIntervalMs);
 }
@@ -306,13 +476,15 @@ function setPostStatus(message, tone = 'info') {
 async function postAttempt(body, key) {
   let res;
   try {
-    res = await fetch('/api/quotes', {
+    res = await fetch(apiUrl('/api/quotes'), {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'idempotency-key': key },
       body: JSON.stringify(body),
       signal: AbortSignal.timeout(LIMITS.postAttemptTimeoutMs),
     });
   } catch {
+    // The next attempt goes to another node if this one is gone (same Idempotency-Key).
+    await failover();
     return { kind: 'retry', why: 'The server did not answer.' };
   }
   let payload = null;
@@ -398,6 +570,7 @@ wireForm();
 updateCount();
 setConnectionState('reconnecting');
 void fetchStatus();
+void refreshMembers();
 connect();
 window.addEventListener('online', () => {
   if (!live.socket) connect();

@@ -112,6 +112,8 @@ function buildButtons(id) {
     const button = el('button', `button button-small action-${action}`, label);
     button.type = 'button';
     button.title = title;
+    // The visible label is the same on every card; the accessible name says which node it acts on.
+    button.setAttribute('aria-label', `${label} ${id}`);
     button.setAttribute('data-testid', `btn-${action}-${id}`);
     button.addEventListener('click', () => void runAction(action, id, button));
     actions.append(button);

@@ -47,6 +47,7 @@ const metricsHandler: RouteHandler = (ctx, request) => {
 const EXACT: Record<string, Route> = {
   '/': { label: '/', cors: 'same-origin', admin: false, methods: { GET: (ctx) => servePage(ctx.webDir, 'index.html') } },
   '/dashboard': { label: '/dashboard', cors: 'same-origin', admin: false, methods: { GET: (ctx) => servePage(ctx.webDir, 'dashboard.html') } },
+  '/sim': { label: '/sim', cors: 'same-origin', admin: false, methods: { GET: (ctx) => servePage(ctx.webDir, 'sim.html') } },
   '/api/quotes': { label: '/api/quotes', cors: 'public', admin: false, methods: { GET: listQuotes, POST: postQuote } },
   '/api/status': { label: '/api/status', cors: 'public', admin: false, methods: { GET: getStatus } },
   '/api/cluster': { label: '/api/cluster', cors: 'public', admin: false, methods: { GET: getCluster } },

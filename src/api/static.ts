@@ -50,8 +50,8 @@ async function fileReply(webDir: string, name: string, contentType: string, head
   }
 }
 
-/** GET / (index.html) and GET /dashboard (dashboard.html). */
-export function servePage(webDir: string, page: 'index.html' | 'dashboard.html'): Promise<Reply> {
+/** GET / (index.html), GET /dashboard (dashboard.html) and GET /sim (sim.html, the browser simulator). */
+export function servePage(webDir: string, page: 'index.html' | 'dashboard.html' | 'sim.html'): Promise<Reply> {
   return fileReply(webDir, page, 'text/html; charset=utf-8', HTML_HEADERS);
 }
 
