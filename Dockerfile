@@ -12,7 +12,9 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-RUN npx tsc -p tsconfig.build.json
+COPY web ./web
+# The /sim page's bundle (esbuild, a dev dependency; its binary comes from npm, no install script needed).
+RUN npx tsc -p tsconfig.build.json && npm run build:web
 
 # ---- deps: production node_modules only; better-sqlite3 compiled from source here ----
 FROM node:20-slim AS deps
@@ -36,7 +38,7 @@ COPY package.json ./
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY bin ./bin
-COPY web ./web
+COPY --from=build /app/web ./web
 # `raftquotes` on PATH (docker exec Node1 raftquotes status); /data and /secret owned by the
 # node user, mode 0700, so a fresh named volume mounted there inherits that ownership and mode
 # (the peer secret in /secret must be readable by the node user only: SPEC §7).
