@@ -1,13 +1,15 @@
 import { randomInt } from 'node:crypto';
+import { assert } from '../raft/assert.js';
 import { describe as describeValue, type Rejection } from '../raft/message-validation.js';
 import { SeededPrng } from '../raft/prng.js';
 import { RaftCore, type ProposeResult } from '../raft/raft.js';
 import type { RaftConfig } from '../raft/config.js';
-import type { Entry, Message, NodeId, Ready } from '../raft/types.js';
+import type { Entry, HardState, Message, NodeId, Ready } from '../raft/types.js';
 import type { ApplyResult, Command, StateMachine } from '../state/types.js';
 import { StorageError } from '../storage/errors.js';
 import type { RaftStorage, RecoveredLog } from '../storage/types.js';
 import type { Transport } from '../transport/types.js';
+import { realClock, type Clock, type TimerHandle } from './clock.js';
 import type { NodeMetrics } from './metrics.js';
 import { RejectionLog } from './rejection-log.js';
 import { NodeError, type ApplyListener, type NodeStatus, type PeerStatus, type RaftNodeHandle } from './types.js';
@@ -57,6 +59,10 @@ export interface RaftNodeDeps {
   metrics: NodeMetrics;
   /** Defaults to exitOnFatal; tests and the simulator inject their own to observe it. */
   onFatal?: FatalHandler;
+  /** Timers and time; defaults to the real clock (the simulator drives a simulated one). */
+  clock?: Clock;
+  /** Seed of the core's election-timeout randomness; defaults to a random one. */
+  prngSeed?: number;
 }
 
 /** Proposals queued before being handed to the core: bounded, so overload answers 429. */
@@ -74,13 +80,14 @@ export class RaftNode implements RaftNodeHandle {
   readonly voters: NodeId[];
   readonly stateMachine: StateMachine;
   private readonly core: RaftCore;
-  private readonly proposals = new Waiters<ApplyResult>();
-  private readonly reads = new Waiters<void>();
+  private readonly clock: Clock;
+  private readonly proposals: Waiters<ApplyResult>;
+  private readonly reads: Waiters<void>;
   /** Reads whose index is known, waiting for the state machine to catch up. */
   private readonly readsWaitingApply: Array<{ id: string; index: number }> = [];
   private readonly proposalTerms = new Map<number, { id: string; term: number }>();
   private readonly applyListeners = new Set<ApplyListener>();
-  private tickTimer: NodeJS.Timeout | null = null;
+  private tickTimer: TimerHandle | null = null;
   private loopScheduled = false;
   private shutdownByController = false;
   private stopped = false;
@@ -90,6 +97,8 @@ export class RaftNode implements RaftNodeHandle {
   private lastSoftKey = '';
   private readonly lastContact = new Map<NodeId, number>();
   private readonly rejections: RejectionLog;
+  /** The hard state last written, to assert it never goes backwards. */
+  private persistedHardState: HardState;
 
   constructor(
     private readonly options: RaftNodeOptions,
@@ -98,10 +107,14 @@ export class RaftNode implements RaftNodeHandle {
     this.id = options.id;
     this.voters = options.voters;
     this.stateMachine = deps.stateMachine;
+    this.clock = deps.clock ?? realClock;
+    this.proposals = new Waiters<ApplyResult>(this.clock);
+    this.reads = new Waiters<void>(this.clock);
     this.rejections = new RejectionLog(deps.logger, (reason) => deps.metrics.rejectedMessages.inc({ reason }));
     const recovered = deps.storage.recover();
     const appliedIndex = RaftNode.catchUpStateMachine(recovered, deps);
-    this.core = new RaftCore({ ...options.raft, id: options.id, voters: options.voters }, new SeededPrng(randomInt(2 ** 31)), {
+    this.persistedHardState = { ...recovered.hardState };
+    this.core = new RaftCore({ ...options.raft, id: options.id, voters: options.voters }, new SeededPrng(deps.prngSeed ?? randomInt(2 ** 31)), {
       ...recovered,
       appliedIndex,
     });
@@ -170,7 +183,7 @@ export class RaftNode implements RaftNodeHandle {
     const progress = this.core.progressView();
     const links = new Map(this.deps.transport.stats().map((s) => [s.peer, s]));
     const peers: Record<NodeId, PeerStatus> = {};
-    const now = Date.now();
+    const now = this.clock.now();
     for (const peer of this.voters) {
       if (peer === this.id) continue;
       const pr = progress.get(peer);
@@ -338,14 +351,14 @@ export class RaftNode implements RaftNodeHandle {
       return;
     }
     // Only after validation: `from` is then a member, not a key an attacker chose.
-    this.lastContact.set(message.from, Date.now());
+    this.lastContact.set(message.from, this.clock.now());
     this.schedule();
   }
 
   private startTicking(): void {
     if (this.tickTimer) return;
     let ticks = 0;
-    this.tickTimer = setInterval(() => {
+    this.tickTimer = this.clock.setInterval(() => {
       this.guard(() => {
         this.core.tick();
         if (++ticks % 50 === 0) this.deps.metrics.observePeers(this.core);
@@ -355,7 +368,7 @@ export class RaftNode implements RaftNodeHandle {
   }
 
   private stopTicking(): void {
-    if (this.tickTimer) clearInterval(this.tickTimer);
+    if (this.tickTimer) this.clock.clearInterval(this.tickTimer);
     this.tickTimer = null;
   }
 
@@ -363,7 +376,7 @@ export class RaftNode implements RaftNodeHandle {
   private schedule(): void {
     if (this.loopScheduled || this.stopped) return;
     this.loopScheduled = true;
-    setImmediate(() => {
+    this.clock.setImmediate(() => {
       this.loopScheduled = false;
       this.runReadyLoop();
     });
@@ -440,18 +453,37 @@ export class RaftNode implements RaftNodeHandle {
 
   private persist(rd: Ready, storeImage: boolean): void {
     if (!rd.hardState && !rd.snapshot && rd.entries.length === 0) return;
+    if (rd.hardState) this.checkHardStateMovesForward(rd.hardState);
     const started = process.hrtime.bigint();
     this.deps.storage.persist({ hardState: rd.hardState, snapshot: rd.snapshot, entries: rd.entries, storeImage });
+    if (rd.hardState) this.persistedHardState = { ...rd.hardState };
     this.deps.metrics.persistSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     if (rd.entries.length > 0) this.deps.metrics.appendBatch.observe(rd.entries.length);
+  }
+
+  /**
+   * The term only grows, a vote once cast stands for its term, and the commit index only
+   * grows: a hard state going backwards on disk would let a restarted node vote twice.
+   */
+  private checkHardStateMovesForward(next: HardState): void {
+    const prev = this.persistedHardState;
+    assert(next.term >= prev.term, () => `persisting term ${next.term} after term ${prev.term}`);
+    assert(next.term > prev.term || prev.vote === null || next.vote === prev.vote, () => `persisting vote ${next.vote} in term ${next.term} after voting ${prev.vote}`);
+    assert(next.commit >= prev.commit, () => `persisting commit ${next.commit} after commit ${prev.commit}`);
   }
 
   private sendAll(messages: Message[]): void {
     for (const message of messages) this.deps.transport.send(message.to, message);
   }
 
+  /** Committed entries apply in order, each exactly once: from just past the applied index. */
   private apply(entries: Entry[]): void {
+    const applied = this.stateMachine.appliedIndex();
+    assert(entries[0]?.index === applied + 1, () => `applying from ${entries[0]?.index} after applied ${applied}`);
     const results = this.stateMachine.apply(entries);
+    const last = entries[entries.length - 1] as Entry;
+    assert(this.stateMachine.appliedIndex() === last.index, () => `state machine at ${this.stateMachine.appliedIndex()} after applying up to ${last.index}`);
+    assert(results.length === entries.length, () => `${results.length} results for ${entries.length} entries`);
     entries.forEach((entry, i) => this.settleProposal(entry, results[i] as ApplyResult));
     for (const listener of this.applyListeners) {
       try {
@@ -500,12 +532,12 @@ export class RaftNode implements RaftNodeHandle {
     if (applied - this.core.snapshotIndex() < this.options.snapshotEvery) return;
     // An image being built must stay at or after the log's offset to be usable: wait for it.
     if (this.imageInProgress) return;
-    const started = Date.now();
+    const started = this.clock.now();
     const { meta, offset, offsetTerm } = this.core.compact(applied);
     const data = this.stateMachine.durable ? null : this.stateMachine.snapshot();
     this.deps.storage.saveSnapshot({ meta, data });
     this.deps.storage.compact(offset, offsetTerm);
-    this.deps.logger.info(`snapshot at index=${applied} (${data ? `${data.length} bytes` : 'the state machine itself'}, ${Date.now() - started} ms), log compacted to ${offset}`);
+    this.deps.logger.info(`snapshot at index=${applied} (${data ? `${data.length} bytes` : 'the state machine itself'}, ${this.clock.now() - started} ms), log compacted to ${offset}`);
   }
 
   /**
@@ -517,12 +549,12 @@ export class RaftNode implements RaftNodeHandle {
   private provideSnapshotImage(): void {
     if (this.imageInProgress) return;
     this.imageInProgress = true;
-    const started = Date.now();
+    const started = this.clock.now();
     this.stateMachine
       .buildImage()
       .then(({ index, term, data }) => {
         if (this.stopped) return;
-        this.deps.logger.info(`snapshot image for InstallSnapshot at index=${index} term=${term} (${data.length} bytes, ${Date.now() - started} ms)`);
+        this.deps.logger.info(`snapshot image for InstallSnapshot at index=${index} term=${term} (${data.length} bytes, ${this.clock.now() - started} ms)`);
         this.guard(() => this.core.provideSnapshotImage(index, data));
         this.schedule();
       })
@@ -564,7 +596,7 @@ export class RaftNode implements RaftNodeHandle {
   }
 
   private async waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!condition() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, this.options.tickMs));
+    const deadline = this.clock.now() + timeoutMs;
+    while (!condition() && this.clock.now() < deadline) await new Promise<void>((resolve) => this.clock.setTimeout(resolve, this.options.tickMs));
   }
 }
