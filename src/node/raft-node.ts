@@ -143,7 +143,7 @@ export class RaftNode implements RaftNodeHandle {
 
   /** Starts peer traffic and the tick timer. */
   async start(): Promise<void> {
-    this.deps.transport.onMessage((message) => this.onPeerMessage(message));
+    this.deps.transport.onMessage((message) => this.receive(message));
     this.deps.transport.onPeerDown((peer) => {
       if (this.stopped) return;
       this.guard(() => {
@@ -316,10 +316,19 @@ export class RaftNode implements RaftNodeHandle {
     this.deps.storage.close();
   }
 
+  /**
+   * The core, for the simulator's safety checker and forger to read (its state is behind
+   * getters and #private fields, so reading is all they can do short of stepping it).
+   */
+  raftView(): RaftCore {
+    return this.core;
+  }
+
   // ---------------------------------------------------------------- driving the core
 
   /**
-   * Steps a message from a peer. Anything from the network may be hostile (SPEC §7), so:
+   * Steps a message from a peer (the transport's handler; the simulator's forger calls it
+   * too) and returns the Rejection of a message refused by validation. Anything from the network may be hostile (SPEC §7), so:
    * - The core validates the message before it changes any state, and returns a Rejection
    *   for one that is malformed or impossible from a correct peer. Validation is a pure
    *   read of the core that cannot throw (message-validation.ts), so a rejected message
@@ -336,23 +345,24 @@ export class RaftNode implements RaftNodeHandle {
    * step to roll back, were rejected: the first risks safety, the second costs a copy per
    * message on the hot path to handle what should be unreachable.
    */
-  private onPeerMessage(message: Message): void {
-    if (this.shutdownByController || this.stopped) return;
+  receive(message: Message): Rejection | null {
+    if (this.shutdownByController || this.stopped) return null;
     let rejected: Rejection | null;
     try {
       rejected = this.core.step(message);
     } catch (err) {
       const m = message as unknown as Record<string, unknown>;
       this.fatal(err, `while stepping ${describeValue(m['type'])} from ${describeValue(m['from'])} term ${describeValue(m['term'])}`);
-      return;
+      return null;
     }
     if (rejected) {
       this.rejections.report(rejected);
-      return;
+      return rejected;
     }
     // Only after validation: `from` is then a member, not a key an attacker chose.
     this.lastContact.set(message.from, this.clock.now());
     this.schedule();
+    return null;
   }
 
   private startTicking(): void {
