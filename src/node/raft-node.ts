@@ -228,14 +228,30 @@ export class RaftNode implements RaftNodeHandle {
     }
     const result = this.core.propose(JSON.stringify(command));
     if (!result.ok) return Promise.reject(this.proposeError(result));
-    const id = `p${result.index}`;
+    this.supersedeProposalAt(result.index);
+    // Term and index: a leader deposed and re-elected proposes again at indexes it used before.
+    const id = `p${result.term}.${result.index}`;
     this.proposalTerms.set(result.index, { id, term: result.term });
     this.deps.metrics.proposals.inc();
     this.schedule();
     return this.proposals.wait(id, timeoutMs, () => {
-      this.proposalTerms.delete(result.index);
+      if (this.proposalTerms.get(result.index)?.id === id) this.proposalTerms.delete(result.index);
       return new NodeError('timeout', `write at index ${result.index} not applied within ${timeoutMs} ms; it may or may not commit`);
     });
+  }
+
+  /**
+   * This node, leading again, proposes at `index` where its proposal of an earlier term still
+   * waits. That entry was replaced in this leader's log, so it never commits (Leader
+   * Completeness: a leader of a later term holds every committed entry): answer it now, or its
+   * deadline would later be taken for the new proposal's.
+   */
+  private supersedeProposalAt(index: number): void {
+    const old = this.proposalTerms.get(index);
+    if (!old) return;
+    assert(old.term < this.core.term, () => `two proposals at index ${index} in term ${old.term}`);
+    this.proposalTerms.delete(index);
+    this.proposals.reject(old.id, new NodeError('no_leader', 'leadership changed before the write committed; it was not applied'));
   }
 
   private proposeError(result: Extract<ProposeResult, { ok: false }>): NodeError {
