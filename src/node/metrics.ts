@@ -31,9 +31,10 @@ export class NodeMetrics {
     registers: [this.registry],
   });
 
-  constructor(nodeId: string) {
+  /** `processMetrics: false` leaves out the process's own (CPU, event-loop lag): the simulator runs many nodes in one process. */
+  constructor(nodeId: string, { processMetrics = true }: { processMetrics?: boolean } = {}) {
     this.registry.setDefaultLabels({ node: nodeId });
-    collectDefaultMetrics({ register: this.registry });
+    if (processMetrics) collectDefaultMetrics({ register: this.registry });
   }
 
   private gauge(name: string, help: string): Gauge {

@@ -72,7 +72,6 @@ export class SafetyChecker {
     this.checkElectionSafety(node);
     this.checkLeaderAppendOnly(node);
     this.checkCommitted(node);
-    this.checkLeaderCompleteness(node);
   }
 
   /** checkNode over several nodes. */
@@ -83,15 +82,21 @@ export class SafetyChecker {
   private checkElectionSafety(node: RaftView): void {
     if (node.state !== 'leader') return;
     const known = this.leaderOfTerm.get(node.term);
-    if (known === undefined) this.leaderOfTerm.set(node.term, node.id);
-    else if (known !== node.id) this.report('election safety', `term ${node.term} has two leaders: ${known} and ${node.id}`);
+    if (known === undefined) {
+      this.leaderOfTerm.set(node.term, node.id);
+      this.checkLeaderCompleteness(node);
+    } else if (known !== node.id) {
+      this.report('election safety', `term ${node.term} has two leaders: ${known} and ${node.id}`);
+    }
   }
 
   /**
-   * A leader of term T holds every entry seen committed by a node in a term below T (a node
-   * learns of a commit from a leader of that term or later, so it was committed by then).
+   * When a leader of term T is first seen, it holds every entry seen committed by a node in a
+   * term below T (a node learns of a commit from a leader of that term or later, so it was
+   * committed by then). Later commits are covered by "committed entries are permanent";
+   * small clusters (the interaction scripts) can afford to call this after every step too.
    */
-  private checkLeaderCompleteness(node: RaftView): void {
+  checkLeaderCompleteness(node: RaftView): void {
     if (node.state !== 'leader') return;
     for (const seen of [this.committed, this.applied]) {
       for (const [index, { entry, node: by, committedBy }] of seen) {

@@ -54,6 +54,8 @@ export class SimClients {
   private readonly dropped = new Set<HistoryOp>();
   private opSeq = 0;
   private running = false;
+  /** Think time between a client's operations, drawn per seed: busy clusters and quiet ones find different bugs. */
+  private readonly pauseMs: number;
   /** Entry data -> where and when it was applied (to spot a write applied in time but answered 504). */
   private readonly appliedData = new Map<string, Array<{ node: NodeId; term: number; at: number }>>();
   /** Proposals per node, term and data: the 504 check needs the entry to be this attempt's own. */
@@ -67,7 +69,9 @@ export class SimClients {
     private readonly sim: Simulation,
     private readonly prng: SeededPrng,
     private readonly options: SimOptions,
-  ) {}
+  ) {
+    this.pauseMs = [10, 40, 150, 400][prng.int(4)] as number;
+  }
 
   start(): void {
     this.running = true;
@@ -98,7 +102,7 @@ export class SimClients {
 
   private async loop(client: Client): Promise<void> {
     while (this.running) {
-      await this.sim.sleep(1 + this.prng.int(40));
+      await this.sim.sleep(1 + this.prng.int(this.pauseMs));
       if (!this.running) return;
       const key = `k${this.prng.int(KEYS)}`;
       const roll = this.prng.int(100);

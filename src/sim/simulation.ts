@@ -30,12 +30,14 @@ export interface SimOptions {
   snapshotEvery: number;
   /** Simulated clients issuing operations concurrently. */
   clients: number;
-  /** The node's deadline for a write or a read (a 504 after it). */
+  /** The node's deadline for a write or a read (a 504 after it); each seed draws 0.5x to 3x of it. */
   requestTimeoutMs: number;
   /** Storage faults (failed fsyncs, lost and torn unsynced writes, corruption). */
   storageFaults: boolean;
   trace: boolean;
   raft?: Partial<RaftConfig>;
+  /** The node's debug switch that skips ReadIndex: the client history check must catch it. */
+  unsafeLocalReads?: boolean;
   /**
    * A hostile peer during the fault phase (forger.ts): one forged message every `everyMs`.
    * `messages`, if given, are stepped first, in order (the fast-check test generates them).
@@ -127,21 +129,27 @@ export class Simulation {
   private readonly recentMessages: Message[] = [];
   private forged = 0;
   private readonly honestRejections: Record<string, number> = {};
+  private live: RaftNode[] | null = null;
 
-  constructor(private readonly options: SimOptions) {
+  private readonly options: SimOptions;
+
+  constructor(options: SimOptions) {
+    this.options = options;
     this.prng = new SeededPrng(options.seed);
     this.network = new SimNetwork(new SeededPrng(options.seed ^ 0x5eed));
     this.ids = Array.from({ length: options.nodes }, (_, i) => `Node${i + 1}`);
     this.hosts = this.ids.map((id, i) => ({
       id,
       disk: new SimDisk(new SeededPrng(options.seed * 17 + i), this.diskFaults()),
-      metrics: new NodeMetrics(id),
+      metrics: new NodeMetrics(id, { processMetrics: false }),
       durableStateMachine: this.prng.chance(0.7),
       process: null,
       corrupt: false,
       boots: 0,
     }));
-    this.clients = new SimClients(this, new SeededPrng(options.seed ^ 0xc11e), options);
+    const requestTimeoutMs = Math.round(options.requestTimeoutMs * ([0.5, 1, 3][this.prng.int(3)] as number));
+    this.options = { ...options, requestTimeoutMs };
+    this.clients = new SimClients(this, new SeededPrng(options.seed ^ 0xc11e), this.options);
   }
 
   private diskFaults(): DiskFaults {
@@ -180,8 +188,7 @@ export class Simulation {
 
   private afterEvent(): void {
     this.events++;
-    const views = this.liveNodes().map((n) => n.raftView());
-    this.checker.checkNodes(views);
+    for (const node of this.liveNodes()) this.checker.checkNode(node.raftView());
     for (const host of this.hosts) {
       if (host.process && host.disk.fsyncFailed) this.checker.report('failed fsync ignored', `${host.id} went on after an fsync failed`);
     }
@@ -237,8 +244,10 @@ export class Simulation {
     if (this.trace.length > MAX_TRACE_LINES) this.trace.shift();
   }
 
+  /** The running nodes (cached: read after every event, changed only by boots and kills). */
   private liveNodes(): RaftNode[] {
-    return this.hosts.flatMap((h) => (h.process ? [h.process.node] : []));
+    this.live ??= this.hosts.flatMap((h) => (h.process ? [h.process.node] : []));
+    return this.live;
   }
 
   // ---------------------------------------------------------------- node lifecycle
@@ -254,7 +263,7 @@ export class Simulation {
     let node: RaftNode;
     try {
       node = new RaftNode(
-        { id: host.id, voters: this.ids, httpUrl: `sim://${host.id}`, tickMs: this.options.tickMs, snapshotEvery: this.options.snapshotEvery, defaultTimeoutMs: this.options.requestTimeoutMs, raft: this.options.raft },
+        { id: host.id, voters: this.ids, httpUrl: `sim://${host.id}`, tickMs: this.options.tickMs, snapshotEvery: this.options.snapshotEvery, defaultTimeoutMs: this.options.requestTimeoutMs, raft: this.options.raft, unsafeLocalReads: this.options.unsafeLocalReads },
         { storage: host.disk.openStorage(), stateMachine, transport, logger: this.nodeLogger(host.id), metrics: host.metrics, clock, prngSeed: this.options.seed * 31 + i * 7919 + host.boots, onFatal: (err) => this.onFatal(i, err) },
       );
     } catch (err) {
@@ -268,6 +277,7 @@ export class Simulation {
     }
     node.onApply((entries) => this.onApplied(host, node, entries));
     host.process = { node, clock, transport };
+    this.live = null;
     this.checker.forgetNode(host.id);
     await node.start();
     const status = node.raftView();
@@ -287,6 +297,7 @@ export class Simulation {
     proc.clock.kill();
     proc.transport.detach();
     host.process = null;
+    this.live = null;
     this.crashes++;
     const damage = host.disk.crash();
     this.log(`${host.id} ${why} (unsynced sm txs: kept ${damage.kept}, lost ${damage.lost}${damage.torn ? ', last torn' : ''})`);
@@ -377,8 +388,9 @@ export class Simulation {
     else if (roll < 52) this.asymmetricCut();
     else if (roll < 66) this.network.healAll();
     else if (roll < 76) this.lossyNetwork();
-    else if (roll < 86) this.controllerAction();
-    else if (roll < 88) this.corruptDisk();
+    else if (roll < 84) this.controllerAction();
+    else if (roll < 88) this.flapLeader();
+    else if (roll < 90) this.corruptDisk();
     else this.network.faults.maxDelayMs = 3 + this.prng.int(60);
   }
 
@@ -447,6 +459,27 @@ export class Simulation {
       this.sched.after(100 + this.prng.int(1000), () => node.resume());
     }
     this.log(`controller ${['campaign', 'convert-follower', 'transfer', 'shutdown'][roll]} -> ${node.id}`);
+  }
+
+  /**
+   * Deposes the leader and re-elects it soon after: cut off (clients still send it writes it
+   * cannot commit), another node forced to campaign, the link back, the old leader forced to
+   * campaign again. It then proposes at indexes where its stranded proposals still wait.
+   */
+  private flapLeader(): void {
+    const i = this.leaderIndex();
+    const old = this.hosts[i]?.process?.node;
+    if (!old || old.raftView().state !== 'leader') return;
+    const others = this.ids.filter((id) => id !== old.id);
+    const rival = others[this.prng.int(others.length)] as NodeId;
+    this.partition([[old.id], others]);
+    this.log(`flap leader ${old.id}: isolated, ${rival} to campaign`);
+    let at = 20 + this.prng.int(100);
+    this.sched.after(at, () => this.node(rival)?.campaign());
+    at += 5 + this.prng.int(60);
+    this.sched.after(at, () => this.network.healAll());
+    at += 5 + this.prng.int(60);
+    this.sched.after(at, () => this.node(old.id)?.campaign());
   }
 
   private heal(): void {

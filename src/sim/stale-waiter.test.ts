@@ -28,7 +28,7 @@ async function cluster(): Promise<{ nodes: Record<NodeId, RaftNode>; network: Si
     nodes[id] = new RaftNode(
       // Elections only when the test asks: a long timeout, forced campaigns.
       { id, voters: IDS, httpUrl: `sim://${id}`, tickMs: 10, snapshotEvery: 10_000, defaultTimeoutMs: 1_000, raft: { electionTicks: 100, heartbeatTicks: 2 } },
-      { storage: disk.openStorage(), stateMachine: disk.openStateMachine(), transport, logger: QUIET, metrics: new NodeMetrics(id), clock: new SimClock(sched), prngSeed: i + 1 },
+      { storage: disk.openStorage(), stateMachine: disk.openStateMachine(), transport, logger: QUIET, metrics: new NodeMetrics(id, { processMetrics: false }), clock: new SimClock(sched), prngSeed: i + 1 },
     );
     await nodes[id].start();
   }

@@ -234,6 +234,7 @@ export class InteractionEnv {
   checkSafety(): void {
     const cores = this.nodes.flatMap((n) => (n.core ? [n.core] : []));
     this.safety.checkNodes(cores);
+    for (const core of cores) this.safety.checkLeaderCompleteness(core);
   }
 
   status(id: NodeId, out: string[]): void {
