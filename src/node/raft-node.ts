@@ -161,17 +161,17 @@ export class RaftNode implements RaftNodeHandle {
   // ---------------------------------------------------------------- RaftNodeHandle
 
   status(): NodeStatus {
-    const log = this.core.log;
+    const core = this.core.basicStatus();
     const timer = this.core.electionTimerView();
     return {
       id: this.id,
-      state: this.shutdownByController ? 'shutdown' : this.core.state,
-      term: this.core.term,
-      leader: this.shutdownByController ? null : this.core.leader,
-      commitIndex: log.commitIndex,
+      state: this.shutdownByController ? 'shutdown' : core.state,
+      term: core.term,
+      leader: this.shutdownByController ? null : core.leader,
+      commitIndex: core.commitIndex,
       appliedIndex: this.stateMachine.appliedIndex(),
-      lastIndex: log.lastIndex(),
-      snapshotIndex: this.core.snapshotIndex(),
+      lastIndex: core.lastIndex,
+      snapshotIndex: core.snapshotIndex,
       electionElapsedMs: timer.elapsed * this.options.tickMs,
       electionTimeoutMs: timer.timeout * this.options.tickMs,
       http: this.options.httpUrl,

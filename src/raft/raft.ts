@@ -46,6 +46,19 @@ export interface RaftRestore {
 }
 
 /** Why a proposal was refused. */
+/** A copy of the core's state at one moment (etcd's BasicStatus): what the runtime and the metrics read. */
+export interface BasicStatus {
+  id: NodeId;
+  term: number;
+  vote: NodeId | null;
+  state: RaftState;
+  leader: NodeId | null;
+  commitIndex: number;
+  appliedIndex: number;
+  lastIndex: number;
+  snapshotIndex: number;
+}
+
 export type ProposeError = 'not_leader' | 'transferring' | 'too_many_requests';
 
 export type ProposeResult = { ok: true; index: number; term: number } | { ok: false; error: ProposeError; leader: NodeId | null };
@@ -180,6 +193,21 @@ export class RaftCore {
 
   snapshotIndex(): number {
     return this.snapshotMeta?.index ?? 0;
+  }
+
+  /** The core's state as a snapshot: reading it can never change the core. */
+  basicStatus(): BasicStatus {
+    return {
+      id: this.id,
+      term: this.#term,
+      vote: this.#vote,
+      state: this.#state,
+      leader: this.#leader,
+      commitIndex: this.log.commitIndex,
+      appliedIndex: this.log.appliedIndex,
+      lastIndex: this.log.lastIndex(),
+      snapshotIndex: this.snapshotIndex(),
+    };
   }
 
   electionTimerView(): { elapsed: number; timeout: number } {
