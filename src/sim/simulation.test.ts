@@ -35,7 +35,7 @@ function seedRanges(first: number, count: number): Array<[number, number]> {
 }
 
 describe('simulator of real RaftNodes: safety, linearizable clients, liveness after healing', () => {
-  it.each(seedRanges(1, 200))('runs seeds %i..%i on 5 nodes with no violation', async (from, to) => {
+  it.each(seedRanges(1, 150))('runs seeds %i..%i on 5 nodes with no violation', async (from, to) => {
     for (let seed = from; seed <= to; seed++) await expectClean(seed, 5);
   }, CASE_TIMEOUT_MS);
 
