@@ -12,6 +12,9 @@ const REGRESSION_SEEDS: Array<{ seed: number; nodes: number; found: string }> = 
   { seed: 171, nodes: 5, found: 'proposal waiter id reused (p104)' },
   { seed: 196, nodes: 5, found: 'proposal waiter id reused (p101)' },
   { seed: 202, nodes: 5, found: 'proposal waiter id reused (p30)' },
+  // A follower's answer to a stale term's AppendEntries reached the same node, re-elected in
+  // the follower's term, and validation refused it as forged (stale-term-reply.test.ts).
+  { seed: 2767, nodes: 5, found: 'honest AppendEntriesResponse refused as impossible_response' },
 ];
 
 async function expectClean(seed: number, nodes: number): Promise<void> {

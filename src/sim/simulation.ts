@@ -330,7 +330,11 @@ export class Simulation {
   private deliver(message: Message): void {
     const host = this.hosts[this.ids.indexOf(message.to)];
     const rejected = host?.process?.transport.receive(message) as Rejection | null | undefined;
-    if (rejected) this.honestRejections[rejected.reason] = (this.honestRejections[rejected.reason] ?? 0) + 1;
+    if (!rejected) return;
+    this.honestRejections[rejected.reason] = (this.honestRejections[rejected.reason] ?? 0) + 1;
+    // A late reply to a read forwarded before a restart is expected; any other honest message
+    // refused as impossible would be logged to operators as an attack, and its news lost.
+    if (rejected.reason !== 'unsolicited_response') this.report('honest message rejected', `${message.to} refused ${message.type} from ${message.from}: ${rejected.reason} ${rejected.detail}`);
   }
 
   private observeLeader(): void {
