@@ -15,6 +15,7 @@ const REGRESSION_SEEDS: Array<{ seed: number; nodes: number; found: string }> = 
   // A follower's answer to a stale term's AppendEntries reached the same node, re-elected in
   // the follower's term, and validation refused it as forged (stale-term-reply.test.ts).
   { seed: 2767, nodes: 5, found: 'honest AppendEntriesResponse refused as impossible_response' },
+  { seed: 8036, nodes: 5, found: 'honest AppendEntriesResponse refused as impossible_response' },
 ];
 
 async function expectClean(seed: number, nodes: number): Promise<void> {
