@@ -31,9 +31,10 @@ export class NodeMetrics {
     registers: [this.registry],
   });
 
-  constructor(nodeId: string) {
+  /** `processMetrics: false` leaves out the process's own (CPU, event-loop lag): the simulator runs many nodes in one process. */
+  constructor(nodeId: string, { processMetrics = true }: { processMetrics?: boolean } = {}) {
     this.registry.setDefaultLabels({ node: nodeId });
-    collectDefaultMetrics({ register: this.registry });
+    if (processMetrics) collectDefaultMetrics({ register: this.registry });
   }
 
   private gauge(name: string, help: string): Gauge {
@@ -42,11 +43,12 @@ export class NodeMetrics {
 
   /** Refreshes the gauges from the core after each Ready. */
   observeCore(core: RaftCore, appliedIndex: number): void {
-    this.term.set(core.term);
-    this.commitIndex.set(core.log.commitIndex);
+    const status = core.basicStatus();
+    this.term.set(status.term);
+    this.commitIndex.set(status.commitIndex);
     this.appliedIndex.set(appliedIndex);
-    this.lastIndex.set(core.log.lastIndex());
-    this.isLeader.set(core.state === 'leader' ? 1 : 0);
+    this.lastIndex.set(status.lastIndex);
+    this.isLeader.set(status.state === 'leader' ? 1 : 0);
   }
 
   /** Refreshes per-peer lag (called on a slower timer: label lookups are not free). */

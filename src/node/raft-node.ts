@@ -1,14 +1,16 @@
 import { randomInt } from 'node:crypto';
+import { assert } from '../raft/assert.js';
 import { describe as describeValue, type Rejection } from '../raft/message-validation.js';
 import { SeededPrng } from '../raft/prng.js';
 import { RaftCore, type ProposeResult } from '../raft/raft.js';
 import type { RaftConfig } from '../raft/config.js';
-import type { Entry, Message, NodeId, Ready } from '../raft/types.js';
+import type { Entry, HardState, Message, NodeId, Ready } from '../raft/types.js';
 import type { ApplyResult, Command, StateMachine } from '../state/types.js';
 import { StorageError } from '../storage/errors.js';
 import type { RaftStorage, RecoveredLog } from '../storage/types.js';
 import type { Transport } from '../transport/types.js';
-import { realTicker, type TickHandle, type Ticker } from './controllable-clock.js';
+import { type TickHandle, type Ticker } from './controllable-clock.js';
+import { realClock, type Clock, type TimerHandle } from './clock.js';
 import type { NodeMetrics } from './metrics.js';
 import { RejectionLog } from './rejection-log.js';
 import { NodeError, type ApplyListener, type NodeStatus, type PeerStatus, type RaftNodeHandle } from './types.js';
@@ -62,6 +64,10 @@ export interface RaftNodeDeps {
   ticker?: Ticker;
   /** Sees each processed Ready and the snapshot index after it (the event ring, SPEC §11). */
   observeReady?: (rd: Ready, snapshotIndex: number) => void;
+  /** Timers and time; defaults to the real clock (the simulator drives a simulated one). */
+  clock?: Clock;
+  /** Seed of the core's election-timeout randomness; defaults to a random one. */
+  prngSeed?: number;
 }
 
 /** Proposals queued before being handed to the core: bounded, so overload answers 429. */
@@ -79,8 +85,9 @@ export class RaftNode implements RaftNodeHandle {
   readonly voters: NodeId[];
   readonly stateMachine: StateMachine;
   private readonly core: RaftCore;
-  private readonly proposals = new Waiters<ApplyResult>();
-  private readonly reads = new Waiters<void>();
+  private readonly clock: Clock;
+  private readonly proposals: Waiters<ApplyResult>;
+  private readonly reads: Waiters<void>;
   /** Reads whose index is known, waiting for the state machine to catch up. */
   private readonly readsWaitingApply: Array<{ id: string; index: number }> = [];
   private readonly proposalTerms = new Map<number, { id: string; term: number }>();
@@ -95,6 +102,8 @@ export class RaftNode implements RaftNodeHandle {
   private lastSoftKey = '';
   private readonly lastContact = new Map<NodeId, number>();
   private readonly rejections: RejectionLog;
+  /** The hard state last written, to assert it never goes backwards. */
+  private persistedHardState: HardState;
 
   constructor(
     private readonly options: RaftNodeOptions,
@@ -103,10 +112,14 @@ export class RaftNode implements RaftNodeHandle {
     this.id = options.id;
     this.voters = options.voters;
     this.stateMachine = deps.stateMachine;
+    this.clock = deps.clock ?? realClock;
+    this.proposals = new Waiters<ApplyResult>(this.clock);
+    this.reads = new Waiters<void>(this.clock);
     this.rejections = new RejectionLog(deps.logger, (reason) => deps.metrics.rejectedMessages.inc({ reason }));
     const recovered = deps.storage.recover();
     const appliedIndex = RaftNode.catchUpStateMachine(recovered, deps);
-    this.core = new RaftCore({ ...options.raft, id: options.id, voters: options.voters }, new SeededPrng(randomInt(2 ** 31)), {
+    this.persistedHardState = { ...recovered.hardState };
+    this.core = new RaftCore({ ...options.raft, id: options.id, voters: options.voters }, new SeededPrng(deps.prngSeed ?? randomInt(2 ** 31)), {
       ...recovered,
       appliedIndex,
     });
@@ -135,7 +148,7 @@ export class RaftNode implements RaftNodeHandle {
 
   /** Starts peer traffic and the tick timer. */
   async start(): Promise<void> {
-    this.deps.transport.onMessage((message) => this.onPeerMessage(message));
+    this.deps.transport.onMessage((message) => this.receive(message));
     this.deps.transport.onPeerDown((peer) => {
       if (this.stopped) return;
       this.guard(() => {
@@ -153,17 +166,17 @@ export class RaftNode implements RaftNodeHandle {
   // ---------------------------------------------------------------- RaftNodeHandle
 
   status(): NodeStatus {
-    const log = this.core.log;
+    const core = this.core.basicStatus();
     const timer = this.core.electionTimerView();
     return {
       id: this.id,
-      state: this.shutdownByController ? 'shutdown' : this.core.state,
-      term: this.core.term,
-      leader: this.shutdownByController ? null : this.core.leader,
-      commitIndex: log.commitIndex,
+      state: this.shutdownByController ? 'shutdown' : core.state,
+      term: core.term,
+      leader: this.shutdownByController ? null : core.leader,
+      commitIndex: core.commitIndex,
       appliedIndex: this.stateMachine.appliedIndex(),
-      lastIndex: log.lastIndex(),
-      snapshotIndex: this.core.snapshotIndex(),
+      lastIndex: core.lastIndex,
+      snapshotIndex: core.snapshotIndex,
       electionElapsedMs: timer.elapsed * this.options.tickMs,
       electionTimeoutMs: timer.timeout * this.options.tickMs,
       http: this.options.httpUrl,
@@ -175,7 +188,7 @@ export class RaftNode implements RaftNodeHandle {
     const progress = this.core.progressView();
     const links = new Map(this.deps.transport.stats().map((s) => [s.peer, s]));
     const peers: Record<NodeId, PeerStatus> = {};
-    const now = Date.now();
+    const now = this.clock.now();
     for (const peer of this.voters) {
       if (peer === this.id) continue;
       const pr = progress.get(peer);
@@ -220,14 +233,30 @@ export class RaftNode implements RaftNodeHandle {
     }
     const result = this.core.propose(JSON.stringify(command));
     if (!result.ok) return Promise.reject(this.proposeError(result));
-    const id = `p${result.index}`;
+    this.supersedeProposalAt(result.index);
+    // Term and index: a leader deposed and re-elected proposes again at indexes it used before.
+    const id = `p${result.term}.${result.index}`;
     this.proposalTerms.set(result.index, { id, term: result.term });
     this.deps.metrics.proposals.inc();
     this.schedule();
     return this.proposals.wait(id, timeoutMs, () => {
-      this.proposalTerms.delete(result.index);
+      if (this.proposalTerms.get(result.index)?.id === id) this.proposalTerms.delete(result.index);
       return new NodeError('timeout', `write at index ${result.index} not applied within ${timeoutMs} ms; it may or may not commit`);
     });
+  }
+
+  /**
+   * This node, leading again, proposes at `index` where its proposal of an earlier term still
+   * waits. That entry was replaced in this leader's log, so it never commits (Leader
+   * Completeness: a leader of a later term holds every committed entry): answer it now, or its
+   * deadline would later be taken for the new proposal's.
+   */
+  private supersedeProposalAt(index: number): void {
+    const old = this.proposalTerms.get(index);
+    if (!old) return;
+    assert(old.term < this.core.term, () => `two proposals at index ${index} in term ${old.term}`);
+    this.proposalTerms.delete(index);
+    this.proposals.reject(old.id, new NodeError('no_leader', 'leadership changed before the write committed; it was not applied'));
   }
 
   private proposeError(result: Extract<ProposeResult, { ok: false }>): NodeError {
@@ -308,10 +337,19 @@ export class RaftNode implements RaftNodeHandle {
     this.deps.storage.close();
   }
 
+  /**
+   * The core, for the simulator's safety checker and forger to read (its state is behind
+   * getters and #private fields, so reading is all they can do short of stepping it).
+   */
+  raftView(): RaftCore {
+    return this.core;
+  }
+
   // ---------------------------------------------------------------- driving the core
 
   /**
-   * Steps a message from a peer. Anything from the network may be hostile (SPEC §7), so:
+   * Steps a message from a peer (the transport's handler; the simulator's forger calls it
+   * too) and returns the Rejection of a message refused by validation. Anything from the network may be hostile (SPEC §7), so:
    * - The core validates the message before it changes any state, and returns a Rejection
    *   for one that is malformed or impossible from a correct peer. Validation is a pure
    *   read of the core that cannot throw (message-validation.ts), so a rejected message
@@ -328,29 +366,30 @@ export class RaftNode implements RaftNodeHandle {
    * step to roll back, were rejected: the first risks safety, the second costs a copy per
    * message on the hot path to handle what should be unreachable.
    */
-  private onPeerMessage(message: Message): void {
-    if (this.shutdownByController || this.stopped) return;
+  receive(message: Message): Rejection | null {
+    if (this.shutdownByController || this.stopped) return null;
     let rejected: Rejection | null;
     try {
       rejected = this.core.step(message);
     } catch (err) {
       const m = message as unknown as Record<string, unknown>;
       this.fatal(err, `while stepping ${describeValue(m['type'])} from ${describeValue(m['from'])} term ${describeValue(m['term'])}`);
-      return;
+      return null;
     }
     if (rejected) {
       this.rejections.report(rejected);
-      return;
+      return rejected;
     }
     // Only after validation: `from` is then a member, not a key an attacker chose.
-    this.lastContact.set(message.from, Date.now());
+    this.lastContact.set(message.from, this.clock.now());
     this.schedule();
+    return null;
   }
 
   private startTicking(): void {
     if (this.tickTimer) return;
     let ticks = 0;
-    this.tickTimer = (this.deps.ticker ?? realTicker).every(this.options.tickMs, () => {
+    this.tickTimer = (this.deps.ticker ?? clockTicker(this.clock)).every(this.options.tickMs, () => {
       this.guard(() => {
         this.core.tick();
         if (++ticks % 50 === 0) this.deps.metrics.observePeers(this.core);
@@ -368,7 +407,7 @@ export class RaftNode implements RaftNodeHandle {
   private schedule(): void {
     if (this.loopScheduled || this.stopped) return;
     this.loopScheduled = true;
-    setImmediate(() => {
+    this.clock.setImmediate(() => {
       this.loopScheduled = false;
       this.runReadyLoop();
     });
@@ -446,18 +485,37 @@ export class RaftNode implements RaftNodeHandle {
 
   private persist(rd: Ready, storeImage: boolean): void {
     if (!rd.hardState && !rd.snapshot && rd.entries.length === 0) return;
+    if (rd.hardState) this.checkHardStateMovesForward(rd.hardState);
     const started = process.hrtime.bigint();
     this.deps.storage.persist({ hardState: rd.hardState, snapshot: rd.snapshot, entries: rd.entries, storeImage });
+    if (rd.hardState) this.persistedHardState = { ...rd.hardState };
     this.deps.metrics.persistSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     if (rd.entries.length > 0) this.deps.metrics.appendBatch.observe(rd.entries.length);
+  }
+
+  /**
+   * The term only grows, a vote once cast stands for its term, and the commit index only
+   * grows: a hard state going backwards on disk would let a restarted node vote twice.
+   */
+  private checkHardStateMovesForward(next: HardState): void {
+    const prev = this.persistedHardState;
+    assert(next.term >= prev.term, () => `persisting term ${next.term} after term ${prev.term}`);
+    assert(next.term > prev.term || prev.vote === null || next.vote === prev.vote, () => `persisting vote ${next.vote} in term ${next.term} after voting ${prev.vote}`);
+    assert(next.commit >= prev.commit, () => `persisting commit ${next.commit} after commit ${prev.commit}`);
   }
 
   private sendAll(messages: Message[]): void {
     for (const message of messages) this.deps.transport.send(message.to, message);
   }
 
+  /** Committed entries apply in order, each exactly once: from just past the applied index. */
   private apply(entries: Entry[]): void {
+    const applied = this.stateMachine.appliedIndex();
+    assert(entries[0]?.index === applied + 1, () => `applying from ${entries[0]?.index} after applied ${applied}`);
     const results = this.stateMachine.apply(entries);
+    const last = entries[entries.length - 1] as Entry;
+    assert(this.stateMachine.appliedIndex() === last.index, () => `state machine at ${this.stateMachine.appliedIndex()} after applying up to ${last.index}`);
+    assert(results.length === entries.length, () => `${results.length} results for ${entries.length} entries`);
     entries.forEach((entry, i) => this.settleProposal(entry, results[i] as ApplyResult));
     for (const listener of this.applyListeners) {
       try {
@@ -506,12 +564,12 @@ export class RaftNode implements RaftNodeHandle {
     if (applied - this.core.snapshotIndex() < this.options.snapshotEvery) return;
     // An image being built must stay at or after the log's offset to be usable: wait for it.
     if (this.imageInProgress) return;
-    const started = Date.now();
+    const started = this.clock.now();
     const { meta, offset, offsetTerm } = this.core.compact(applied);
     const data = this.stateMachine.durable ? null : this.stateMachine.snapshot();
     this.deps.storage.saveSnapshot({ meta, data });
     this.deps.storage.compact(offset, offsetTerm);
-    this.deps.logger.info(`snapshot at index=${applied} (${data ? `${data.length} bytes` : 'the state machine itself'}, ${Date.now() - started} ms), log compacted to ${offset}`);
+    this.deps.logger.info(`snapshot at index=${applied} (${data ? `${data.length} bytes` : 'the state machine itself'}, ${this.clock.now() - started} ms), log compacted to ${offset}`);
   }
 
   /**
@@ -523,12 +581,12 @@ export class RaftNode implements RaftNodeHandle {
   private provideSnapshotImage(): void {
     if (this.imageInProgress) return;
     this.imageInProgress = true;
-    const started = Date.now();
+    const started = this.clock.now();
     this.stateMachine
       .buildImage()
       .then(({ index, term, data }) => {
         if (this.stopped) return;
-        this.deps.logger.info(`snapshot image for InstallSnapshot at index=${index} term=${term} (${data.length} bytes, ${Date.now() - started} ms)`);
+        this.deps.logger.info(`snapshot image for InstallSnapshot at index=${index} term=${term} (${data.length} bytes, ${this.clock.now() - started} ms)`);
         this.guard(() => this.core.provideSnapshotImage(index, data));
         this.schedule();
       })
@@ -570,7 +628,17 @@ export class RaftNode implements RaftNodeHandle {
   }
 
   private async waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!condition() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, this.options.tickMs));
+    const deadline = this.clock.now() + timeoutMs;
+    while (!condition() && this.clock.now() < deadline) await new Promise<void>((resolve) => this.clock.setTimeout(resolve, this.options.tickMs));
   }
+}
+
+/** The tick timer on the node's clock, when no controllable ticker (SPEC §11) is injected. */
+function clockTicker(clock: Clock): Ticker {
+  return {
+    every(intervalMs, onTick) {
+      const timer = clock.setInterval(onTick, intervalMs);
+      return { cancel: () => clock.clearInterval(timer) };
+    },
+  };
 }

@@ -1,23 +1,38 @@
+import { assert } from '../raft/assert.js';
+import { realClock, type Clock, type TimerHandle } from './clock.js';
+
 /** One pending caller: settled by the Ready loop, or by its timeout. */
 interface Waiter<T> {
   resolve(value: T): void;
   reject(error: Error): void;
-  timer: NodeJS.Timeout;
+  timer: TimerHandle;
 }
 
 /** Pending promises keyed by request id, each with its own deadline. */
 export class Waiters<T> {
   private readonly pending = new Map<string, Waiter<T>>();
 
+  constructor(private readonly clock: Clock = realClock) {}
+
   get size(): number {
     return this.pending.size;
   }
 
-  /** Waits for `id` to be settled; after `timeoutMs` rejects with `onTimeout()`. */
+  has(id: string): boolean {
+    return this.pending.has(id);
+  }
+
+  /**
+   * Waits for `id` to be settled; after `timeoutMs` rejects with `onTimeout()`. An id in use
+   * is a bug of the caller: replacing its waiter would let the old deadline fire on the new
+   * caller (a committed write answered 504), so it is refused loudly.
+   */
   wait(id: string, timeoutMs: number, onTimeout: () => Error): Promise<T> {
+    assert(!this.pending.has(id), () => `waiter id ${id} is already in use`);
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
+      const timer = this.clock.setTimeout(() => {
+        // Only this waiter's own entry: the id may have been settled and reused since.
+        if (this.pending.get(id)?.timer === timer) this.pending.delete(id);
         reject(onTimeout());
       }, timeoutMs);
       this.pending.set(id, { resolve, reject, timer });
@@ -41,7 +56,7 @@ export class Waiters<T> {
   private take(id: string): Waiter<T> | undefined {
     const waiter = this.pending.get(id);
     if (!waiter) return undefined;
-    clearTimeout(waiter.timer);
+    this.clock.clearTimeout(waiter.timer);
     this.pending.delete(id);
     return waiter;
   }

@@ -222,7 +222,9 @@ function checkResponseToLeader(m: Message, view: ValidationView): Rejection | nu
   if (m.type === 'AppendEntriesResponse') {
     if (m.success && m.matchIndex > view.lastIndex) return beyond('matchIndex', m.matchIndex);
     if (!m.success && m.rejectedIndex > view.lastIndex) return beyond('rejectedIndex', m.rejectedIndex);
-    if (!m.success && m.conflictIndex > m.rejectedIndex) return beyond('conflictIndex', m.conflictIndex);
+    // rejectedIndex 0 is a follower's answer to an AppendEntries of an older term (its lastIndex+1
+    // as the hint): this node may since have been elected in the follower's term.
+    if (!m.success && m.rejectedIndex > 0 && m.conflictIndex > m.rejectedIndex) return beyond('conflictIndex', m.conflictIndex);
   }
   if (m.type === 'HeartbeatResponse' && m.readRound > view.lastReadRoundSent) return beyond('readRound', m.readRound);
   if (m.type === 'InstallSnapshotResponse' && m.snapshotIndex > view.lastIndex) return beyond('snapshotIndex', m.snapshotIndex);

@@ -64,12 +64,14 @@ export class Progress {
   sentEntries(lastIndex: number, entryCount: number): void {
     if (this.state === 'replicate') {
       if (entryCount > 0) {
+        assert(!this.isPaused(), () => `sending past a full in-flight window (${this.inflight.length} of ${this.maxInflight})`);
         this.nextIndex = lastIndex + 1;
         this.inflight.push(lastIndex);
       }
     } else if (this.state === 'probe') {
       this.probeSent = true;
     }
+    this.checkInvariants();
   }
 
   /** Applies a successful ack; returns false if it was stale (nothing new learned). */
@@ -82,6 +84,7 @@ export class Progress {
     }
     this.nextIndex = Math.max(this.nextIndex, matchIndex + 1);
     this.freeInflightUpTo(matchIndex);
+    this.checkInvariants();
     return updated;
   }
 
@@ -109,6 +112,12 @@ export class Progress {
     this.probeSent = false;
     // Appends lost on a reconnecting link would otherwise hold the window shut forever.
     if (this.state === 'replicate' && this.inflight.length >= this.maxInflight) this.inflight.shift();
+  }
+
+  /** match < next, and the in-flight window never holds more than it may (etcd's Inflights). */
+  private checkInvariants(): void {
+    assert(this.matchIndex < this.nextIndex, () => `progress match ${this.matchIndex} not below next ${this.nextIndex}`);
+    assert(this.inflight.length <= this.maxInflight, () => `in-flight window overflow: ${this.inflight.length} > ${this.maxInflight}`);
   }
 
   private freeInflightUpTo(index: number): void {

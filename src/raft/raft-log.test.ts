@@ -161,9 +161,9 @@ describe('RaftLog: commit, apply, compaction', () => {
   it('hands out committed entries once, in batches', () => {
     const log = new RaftLog(0, 0, entries([1, 1, 1, 1]), 3, 0);
     expect(log.nextEntriesToApply(2).map((e) => e.index)).toEqual([1, 2]);
-    log.applyingIndex = 2;
+    log.applyingTo(2);
     expect(log.nextEntriesToApply(10).map((e) => e.index)).toEqual([3]);
-    log.applyingIndex = 3;
+    log.applyingTo(3);
     expect(log.nextEntriesToApply(10)).toEqual([]);
   });
 

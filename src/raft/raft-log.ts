@@ -8,27 +8,69 @@ import type { Entry } from './types.js';
  */
 export class RaftLog {
   private entries: Entry[];
-  /** Index of the last compacted entry; entries[0] has index offset + 1. */
-  offset: number;
-  /** Term of the entry at `offset`. */
-  offsetTerm: number;
-  /** Highest index known to be durable on this node's disk. */
-  stableIndex: number;
-  commitIndex: number;
-  appliedIndex: number;
-  /** Highest index handed to the runtime for applying (applied once advance() is called). */
-  applyingIndex: number;
+  // Written only by this class; read through the getters below (etcd's log.go owns them too).
+  #offset: number;
+  #offsetTerm: number;
+  #stableIndex: number;
+  #commitIndex: number;
+  #appliedIndex: number;
+  #applyingIndex: number;
 
   constructor(offset: number, offsetTerm: number, entries: Entry[], commitIndex: number, appliedIndex: number) {
-    this.offset = offset;
-    this.offsetTerm = offsetTerm;
+    this.#offset = offset;
+    this.#offsetTerm = offsetTerm;
     this.entries = entries.slice();
     entries.forEach((entry, i) => assert(entry.index === offset + 1 + i, 'recovered log must be contiguous'));
-    this.stableIndex = this.lastIndex();
-    this.appliedIndex = Math.max(appliedIndex, offset);
-    this.applyingIndex = this.appliedIndex;
-    this.commitIndex = Math.min(Math.max(commitIndex, this.appliedIndex), this.lastIndex());
-    assert(this.appliedIndex <= this.lastIndex(), 'applied index beyond the recovered log');
+    this.#stableIndex = this.lastIndex();
+    this.#appliedIndex = Math.max(appliedIndex, offset);
+    this.#applyingIndex = this.#appliedIndex;
+    this.#commitIndex = Math.min(Math.max(commitIndex, this.#appliedIndex), this.lastIndex());
+    assert(this.#appliedIndex <= this.lastIndex(), 'applied index beyond the recovered log');
+  }
+
+  /** Index of the last compacted entry; entries[0] has index offset + 1. */
+  get offset(): number {
+    return this.#offset;
+  }
+
+  /** Term of the entry at `offset`. */
+  get offsetTerm(): number {
+    return this.#offsetTerm;
+  }
+
+  /** Highest index known to be durable on this node's disk. */
+  get stableIndex(): number {
+    return this.#stableIndex;
+  }
+
+  get commitIndex(): number {
+    return this.#commitIndex;
+  }
+
+  get appliedIndex(): number {
+    return this.#appliedIndex;
+  }
+
+  /** Highest index handed to the runtime for applying (applied once advance() is called). */
+  get applyingIndex(): number {
+    return this.#applyingIndex;
+  }
+
+  /**
+   * Entries up to `index` are handed to the runtime to apply: only forward, only committed
+   * entries, and never past what was applied plus what is being handed out now.
+   */
+  applyingTo(index: number): void {
+    assert(index > this.#applyingIndex, () => `applying ${index} again (already handed out up to ${this.#applyingIndex})`);
+    assert(index <= this.#commitIndex, () => `applying ${index} beyond commit ${this.#commitIndex}`);
+    this.#applyingIndex = index;
+  }
+
+  /** The runtime applied up to `index` (etcd's appliedTo): forward, and only what was handed out. */
+  appliedTo(index: number): void {
+    assert(index <= this.#applyingIndex, () => `applied ${index} beyond what was handed out (${this.#applyingIndex})`);
+    assert(index <= this.#commitIndex, () => `applied ${index} beyond commit ${this.#commitIndex}`);
+    this.#appliedIndex = Math.max(this.#appliedIndex, index);
   }
 
   firstIndex(): number {
@@ -108,7 +150,7 @@ export class RaftLog {
   private truncateFrom(index: number): void {
     assert(index > this.commitIndex, () => `truncating committed entry ${index} (commit ${this.commitIndex})`);
     this.entries.length = index - this.offset - 1;
-    this.stableIndex = Math.min(this.stableIndex, index - 1);
+    this.#stableIndex = Math.min(this.stableIndex, index - 1);
   }
 
   /** Entries not yet durable, for the next Ready. */
@@ -124,7 +166,7 @@ export class RaftLog {
     for (let i = persisted.length - 1; i >= 0; i--) {
       const entry = persisted[i] as Entry;
       if (this.matchesTerm(entry.index, entry.term)) {
-        this.stableIndex = Math.max(this.stableIndex, entry.index);
+        this.#stableIndex = Math.max(this.stableIndex, entry.index);
         return;
       }
     }
@@ -133,7 +175,7 @@ export class RaftLog {
   commitTo(index: number): boolean {
     if (index <= this.commitIndex) return false;
     assert(index <= this.lastIndex(), () => `commit ${index} beyond last index ${this.lastIndex()}`);
-    this.commitIndex = index;
+    this.#commitIndex = index;
     return true;
   }
 
@@ -150,18 +192,18 @@ export class RaftLog {
     assert(index <= this.appliedIndex, 'compacting beyond the applied index');
     const term = this.termAt(index) as number;
     this.entries = this.entries.slice(index - this.offset);
-    this.offset = index;
-    this.offsetTerm = term;
+    this.#offset = index;
+    this.#offsetTerm = term;
   }
 
   /** Replaces the whole log with a snapshot's position (InstallSnapshot on a follower). */
   restoreSnapshot(index: number, term: number): void {
     this.entries = [];
-    this.offset = index;
-    this.offsetTerm = term;
-    this.commitIndex = index;
-    this.stableIndex = index;
-    this.appliedIndex = index;
-    this.applyingIndex = index;
+    this.#offset = index;
+    this.#offsetTerm = term;
+    this.#commitIndex = index;
+    this.#stableIndex = index;
+    this.#appliedIndex = index;
+    this.#applyingIndex = index;
   }
 }

@@ -46,6 +46,19 @@ export interface RaftRestore {
 }
 
 /** Why a proposal was refused. */
+/** A copy of the core's state at one moment (etcd's BasicStatus): what the runtime and the metrics read. */
+export interface BasicStatus {
+  id: NodeId;
+  term: number;
+  vote: NodeId | null;
+  state: RaftState;
+  leader: NodeId | null;
+  commitIndex: number;
+  appliedIndex: number;
+  lastIndex: number;
+  snapshotIndex: number;
+}
+
 export type ProposeError = 'not_leader' | 'transferring' | 'too_many_requests';
 
 export type ProposeResult = { ok: true; index: number; term: number } | { ok: false; error: ProposeError; leader: NodeId | null };
@@ -87,10 +100,27 @@ export class RaftCore {
   private readonly prng: Prng;
   readonly log: RaftLog;
 
-  term = 0;
-  vote: NodeId | null = null;
-  state: RaftState = 'follower';
-  leader: NodeId | null = null;
+  // Written only here; everyone else reads them through the getters (etcd's Status).
+  #term = 0;
+  #vote: NodeId | null = null;
+  #state: RaftState = 'follower';
+  #leader: NodeId | null = null;
+
+  get term(): number {
+    return this.#term;
+  }
+
+  get vote(): NodeId | null {
+    return this.#vote;
+  }
+
+  get state(): RaftState {
+    return this.#state;
+  }
+
+  get leader(): NodeId | null {
+    return this.#leader;
+  }
 
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
@@ -132,6 +162,8 @@ export class RaftCore {
   private events: string[] = [];
   private persistedHardState: HardState;
   private readyOutstanding = false;
+  /** The Ready handed out and not yet advanced: advance() must get exactly this one back. */
+  private outstandingReady: Ready | null = null;
 
   constructor(config: Partial<RaftConfig> & Pick<RaftConfig, 'id' | 'voters'>, prng: Prng, restore?: RaftRestore) {
     this.config = { ...DEFAULT_RAFT_CONFIG, ...config };
@@ -141,8 +173,8 @@ export class RaftCore {
     this.peers = this.config.voters.filter((voter) => voter !== this.id);
     this.prng = prng;
     const r = restore ?? emptyRestore();
-    this.term = r.hardState.term;
-    this.vote = r.hardState.vote;
+    this.#term = r.hardState.term;
+    this.#vote = r.hardState.vote;
     this.snapshotMeta = r.snapshot ? r.snapshot.meta : null;
     this.log = new RaftLog(r.offset, r.offsetTerm, r.entries, r.hardState.commit, r.appliedIndex);
     this.persistedHardState = this.hardState();
@@ -161,6 +193,21 @@ export class RaftCore {
 
   snapshotIndex(): number {
     return this.snapshotMeta?.index ?? 0;
+  }
+
+  /** The core's state as a snapshot: reading it can never change the core. */
+  basicStatus(): BasicStatus {
+    return {
+      id: this.id,
+      term: this.#term,
+      vote: this.#vote,
+      state: this.#state,
+      leader: this.#leader,
+      commitIndex: this.log.commitIndex,
+      appliedIndex: this.log.appliedIndex,
+      lastIndex: this.log.lastIndex(),
+      snapshotIndex: this.snapshotIndex(),
+    };
   }
 
   electionTimerView(): { elapsed: number; timeout: number } {
@@ -279,7 +326,7 @@ export class RaftCore {
     if (this.state !== 'follower' || this.leader !== peer) return;
     const remaining = 1 + this.prng.int(Math.max(1, this.config.electionTicks - 1));
     this.electionElapsed = Math.max(this.electionElapsed, this.randomizedElectionTimeout - remaining);
-    this.leader = null;
+    this.#leader = null;
     this.event(`link to leader ${peer} down: election timer brought forward (fires within ${remaining} ticks) term=${this.term}`);
   }
 
@@ -382,7 +429,7 @@ export class RaftCore {
     const hardState = this.hardState();
     const committedEntries = this.pendingSnapshot ? [] : this.log.nextEntriesToApply(this.config.maxApplyBatch);
     const last = committedEntries[committedEntries.length - 1];
-    if (last) this.log.applyingIndex = last.index;
+    if (last) this.log.applyingTo(last.index);
     const rd: Ready = {
       softState: this.softState(),
       hardState: sameHardState(hardState, this.persistedHardState) ? null : hardState,
@@ -402,17 +449,24 @@ export class RaftCore {
     this.readStates = [];
     this.events = [];
     this.readyOutstanding = true;
+    this.outstandingReady = rd;
     return rd;
   }
 
   /** The runtime has persisted, sent and applied `rd`. */
   advance(rd: Ready): void {
     assert(this.readyOutstanding, 'advance() without ready()');
+    assert(rd === this.outstandingReady, 'advance() with a Ready other than the one handed out');
     this.readyOutstanding = false;
-    if (rd.hardState) this.persistedHardState = rd.hardState;
+    this.outstandingReady = null;
+    if (rd.hardState) {
+      const prev = this.persistedHardState;
+      assert(rd.hardState.term >= prev.term && rd.hardState.commit >= prev.commit, () => `persisted hard state going backwards: ${JSON.stringify(prev)} -> ${JSON.stringify(rd.hardState)}`);
+      this.persistedHardState = rd.hardState;
+    }
     this.log.stableTo(rd.entries);
     const last = rd.committedEntries[rd.committedEntries.length - 1];
-    if (last) this.log.appliedIndex = Math.max(this.log.appliedIndex, last.index);
+    if (last) this.log.appliedTo(last.index);
     // §5.4 + durability: the leader counts itself only for entries on its own disk.
     if (this.state === 'leader') this.maybeCommit();
   }
@@ -481,11 +535,11 @@ export class RaftCore {
     const wasLeader = this.state === 'leader';
     assert(term >= this.term, 'terms never go backwards');
     if (term > this.term) {
-      this.term = term;
-      this.vote = null;
+      this.#term = term;
+      this.#vote = null;
     }
-    this.state = 'follower';
-    this.leader = leader;
+    this.#state = 'follower';
+    this.#leader = leader;
     this.votes.clear();
     this.progress.clear();
     this.dirtyPeers.clear();
@@ -500,8 +554,8 @@ export class RaftCore {
   }
 
   private startPreVote(): void {
-    this.state = 'pre-candidate';
-    this.leader = null;
+    this.#state = 'pre-candidate';
+    this.#leader = null;
     this.votes = new Map([[this.id, true]]);
     this.resetElectionTimer();
     this.event(`pre-vote started for term=${this.term + 1}`);
@@ -519,10 +573,10 @@ export class RaftCore {
   }
 
   private startElection(force: boolean): void {
-    this.term++;
-    this.vote = this.id;
-    this.state = 'candidate';
-    this.leader = null;
+    this.#term++;
+    this.#vote = this.id;
+    this.#state = 'candidate';
+    this.#leader = null;
     this.votes = new Map([[this.id, true]]);
     this.resetElectionTimer();
     this.event(`campaigning term=${this.term}${force ? ' (forced)' : ''}`);
@@ -542,8 +596,8 @@ export class RaftCore {
 
   private becomeLeader(): void {
     assert(this.state === 'candidate', 'only a candidate becomes leader');
-    this.state = 'leader';
-    this.leader = this.id;
+    this.#state = 'leader';
+    this.#leader = this.id;
     this.heartbeatElapsed = 0;
     this.electionElapsed = 0;
     this.progress.clear();
@@ -625,7 +679,7 @@ export class RaftCore {
     const canVote = this.vote === m.from || (this.vote === null && this.leader === null);
     const granted = canVote && this.log.isUpToDate(m.lastLogIndex, m.lastLogTerm);
     if (granted) {
-      this.vote = m.from;
+      this.#vote = m.from;
       this.resetElectionTimer();
     }
     this.send({ type: 'RequestVoteResponse', from: this.id, to: m.from, term: this.term, granted });

@@ -39,11 +39,11 @@ function printFailure(result: SimResult): void {
   console.log(`FAILED seed=${result.seed}`);
   for (const v of result.violations) console.log(`  violation at ${v.at.toFixed(1)} ms: ${v.rule}: ${v.detail}`);
   console.log('  last events:');
-  for (const line of result.trace.slice(-80)) console.log(`    ${line}`);
+  for (const line of result.trace.slice(-120)) console.log(`    ${line}`);
   console.log(`  reproduce: npm run sim -- --seed ${result.seed} --nodes ...`);
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const { seeds, nodes, seed, forger } = parseArgs(process.argv.slice(2));
   const list = seed !== null ? [seed] : Array.from({ length: seeds }, (_, i) => i + 1);
   const started = Date.now();
@@ -54,10 +54,13 @@ function main(): void {
   let installs = 0;
   let forged = 0;
   const honestRejections: Record<string, number> = {};
+  const clientTotals: Record<string, number> = {};
+  const diskTotals: Record<string, number> = {};
+  let unknownHistories = 0;
   for (const s of list) {
     let result: SimResult;
     try {
-      result = runSeed(s, { nodes, ...(forger ? { forger: { mode: forger, everyMs: FORGE_EVERY_MS } } : {}) });
+      result = await runSeed(s, { nodes, ...(forger ? { forger: { mode: forger, everyMs: FORGE_EVERY_MS } } : {}) });
     } catch (err) {
       violations++;
       console.log(`FAILED seed=${s}: threw ${(err as Error).stack ?? String(err)}`);
@@ -70,6 +73,9 @@ function main(): void {
     if (result.firstElectionMs !== null) elect.push(result.firstElectionMs);
     if (result.recoveryMs !== null) recover.push(result.recoveryMs);
     committed += result.committed;
+    for (const [k, v] of Object.entries(result.clients)) clientTotals[k] = (clientTotals[k] ?? 0) + v;
+    for (const [k, v] of Object.entries(result.disk)) diskTotals[k] = (diskTotals[k] ?? 0) + v;
+    if (result.linearizable === 'unknown') unknownHistories++;
     installs += result.snapshotsInstalled;
     if (result.violations.length > 0) {
       violations++;
@@ -86,6 +92,9 @@ function main(): void {
       recoveryAfterHeal: stats(recover),
       entriesCommitted: committed,
       snapshotsInstalled: installs,
+      clientOps: clientTotals,
+      unknownHistories,
+      storage: diskTotals,
       ...(forger ? { forger, forged } : {}),
       honestRejections,
       seconds: Number(((Date.now() - started) / 1000).toFixed(1)),
@@ -94,4 +103,4 @@ function main(): void {
   process.exit(violations > 0 ? 1 : 0);
 }
 
-main();
+void main();

@@ -1,5 +1,6 @@
+import type { PeerLinkStats, Transport } from '../transport/types.js';
 import type { SeededPrng } from '../raft/prng.js';
-import type { NodeId } from '../raft/types.js';
+import type { Message, NodeId } from '../raft/types.js';
 
 /** Fault settings of the simulated network. */
 export interface NetworkFaults {
@@ -62,4 +63,65 @@ export class SimNetwork {
 
 function linkKey(from: NodeId, to: NodeId): string {
   return `${from}>${to}`;
+}
+
+/**
+ * One node's end of the simulated network: the same Transport interface as TCP, so the
+ * simulator runs the real RaftNode. A crashed node's endpoint is detached and drops what
+ * arrives, as a closed socket does.
+ */
+export class SimTransport implements Transport {
+  private handler: ((message: Message) => unknown) | null = null;
+  private peerDownHandler: ((peer: NodeId) => void) | null = null;
+
+  constructor(
+    readonly id: NodeId,
+    private readonly peers: readonly NodeId[],
+    private readonly deliver: (message: Message) => void,
+  ) {}
+
+  start(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  send(to: NodeId, message: Message): void {
+    if (this.handler && to === message.to) this.deliver(message);
+  }
+
+  onMessage(handler: (message: Message) => unknown): void {
+    this.handler = handler;
+  }
+
+  onPeerDown(handler: (peer: NodeId) => void): void {
+    this.peerDownHandler = handler;
+  }
+
+  /** A message arrives from the network (dropped once the node is gone); returns what the handler did with it. */
+  receive(message: Message): unknown {
+    return this.handler?.(message);
+  }
+
+  /** The link to `peer` broke (a partition): TCP would notice and report it. */
+  linkDown(peer: NodeId): void {
+    this.peerDownHandler?.(peer);
+  }
+
+  stats(): PeerLinkStats[] {
+    return this.peers.filter((p) => p !== this.id).map((peer) => ({ peer, connected: true, queuedMessages: 0, queuedBytes: 0, sentMessages: 0, droppedMessages: 0 }));
+  }
+
+  peerHttpUrl(peer: NodeId): string | null {
+    return `sim://${peer}`;
+  }
+
+  close(): Promise<void> {
+    this.detach();
+    return Promise.resolve();
+  }
+
+  /** The process is gone: stop delivering to it. */
+  detach(): void {
+    this.handler = null;
+    this.peerDownHandler = null;
+  }
 }

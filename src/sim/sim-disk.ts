@@ -1,69 +1,241 @@
-import type { RaftRestore } from '../raft/raft.js';
-import type { Entry, Ready, Snapshot } from '../raft/types.js';
+import type { SeededPrng } from '../raft/prng.js';
+import type { Entry } from '../raft/types.js';
+import { CorruptionError, rowChecksum } from '../state/checksum.js';
+import { MemoryStateMachine } from '../state/memory-state-machine.js';
+import { decodeStateImage } from '../state/snapshot-codec.js';
+import type { ApplyResult, CommittedClientEntry, KvRecord, Quote, SnapshotImage, StateMachine } from '../state/types.js';
+import { StorageError } from '../storage/errors.js';
 import { MemoryRaftStorage } from '../storage/memory-storage.js';
+import type { PersistBatch, RaftStorage, RecoveredLog, StoredSnapshot } from '../storage/types.js';
 
-/** A register state machine for the simulator: key -> (value, index of the write). */
-export class SimStateMachine {
-  applied = 0;
-  kv = new Map<string, { value: string; index: number }>();
+/** Storage faults of one simulated disk, drawn from the seed. */
+export interface DiskFaults {
+  /** Chance that one synced write (persist, snapshot, compaction) reports a failed fsync. */
+  fsyncFailRate: number;
+  /** Chance, on a crash, that the last surviving unsynced transaction is torn. */
+  tornRate: number;
+}
 
-  /** Applies one entry; normal entries carry "key=value". */
-  apply(entry: Entry): void {
-    if (entry.index !== this.applied + 1) throw new Error(`sim state machine: applying ${entry.index} after ${this.applied}`);
-    this.applied = entry.index;
-    if (entry.type !== 'normal') return;
-    const eq = entry.data.indexOf('=');
-    this.kv.set(entry.data.slice(0, eq), { value: entry.data.slice(eq + 1), index: entry.index });
+/** What a crash did to the disk, for the trace and the run's counters. */
+export interface CrashDamage {
+  kept: number;
+  lost: number;
+  torn: boolean;
+}
+
+/** A state machine transaction not yet covered by an fsync (SQLite's synchronous=NORMAL applies). */
+type Tx = { kind: 'apply'; entries: Entry[] } | { kind: 'restore'; index: number; term: number; data: Uint8Array };
+
+/** Thrown by a simulated failed fsync: what was written may or may not be on disk. */
+export class SimFsyncError extends StorageError {
+  readonly code = 'fsync_failed';
+}
+
+/**
+ * One node's disk, which outlives the node's process. It holds, as SQLite does:
+ * - the Raft log, hard state and snapshots (written with synchronous=FULL: durable once a
+ *   call returns; a failed fsync leaves the write there or not, at random);
+ * - the durable state machine, whose applies are synchronous=NORMAL: they become durable
+ *   only with the next FULL commit (it syncs the WAL frames before it), and a crash keeps a
+ *   random prefix of the rest, possibly with the last one torn (its WAL checksum fails and
+ *   recovery drops it).
+ * Every log entry carries a checksum; `corruptNextRecovery` flips one stored entry, and the
+ * storage must refuse to start with a CorruptionError, as the SQLite one does.
+ */
+export class SimDisk {
+  readonly storage = new MemoryRaftStorage();
+  /** The state machine as of the last sync (plus the unsynced prefix a crash kept). */
+  private durableState = new MemoryStateMachine();
+  private unsynced: Tx[] = [];
+  private readonly checksums = new Map<number, number>();
+  /** Set by a failed fsync until the node restarts: the node must have stopped. */
+  fsyncFailed = false;
+  corruptNextRecovery = false;
+  /** Counters for the run's summary. */
+  readonly counts = { fsyncFailures: 0, unsyncedLost: 0, torn: 0, corruptionsDetected: 0 };
+
+  constructor(
+    private readonly prng: SeededPrng,
+    /** Mutable: the simulator turns faults off when it heals. */
+    readonly faults: DiskFaults,
+  ) {}
+
+  /** The Raft storage a booting node gets (a fresh handle on the same disk). */
+  openStorage(): RaftStorage {
+    return new SimRaftStorage(this);
   }
 
-  serialize(): Uint8Array {
-    return new TextEncoder().encode(JSON.stringify({ applied: this.applied, kv: [...this.kv] }));
+  /** The durable state machine a booting node gets: what survived, replayed into a live copy. */
+  openStateMachine(): SimStateMachine {
+    return new SimStateMachine(this, copyOf(this.durableState));
   }
 
-  restore(data: Uint8Array): void {
-    const parsed = JSON.parse(new TextDecoder().decode(data)) as { applied: number; kv: [string, { value: string; index: number }][] };
-    this.applied = parsed.applied;
-    this.kv = new Map(parsed.kv);
+  /** The process died: unsynced state machine transactions are lost but for a random prefix. */
+  crash(): CrashDamage {
+    const kept = this.prng.int(this.unsynced.length + 1);
+    const torn = kept > 0 && this.prng.chance(this.faults.tornRate);
+    const survivors = this.unsynced.slice(0, torn ? kept - 1 : kept);
+    for (const tx of survivors) applyTx(this.durableState, tx);
+    const lost = this.unsynced.length - survivors.length;
+    this.counts.unsyncedLost += lost;
+    if (torn) this.counts.torn++;
+    this.unsynced = [];
+    return { kept: survivors.length, lost, torn };
   }
 
-  clone(): SimStateMachine {
-    const copy = new SimStateMachine();
-    copy.applied = this.applied;
-    copy.kv = new Map(this.kv);
-    return copy;
+  record(tx: Tx): void {
+    this.unsynced.push(tx);
+  }
+
+  /** A FULL commit: it fails now and then (fsyncgate), else makes everything before it durable. */
+  sync(write: () => void): void {
+    if (this.prng.chance(this.faults.fsyncFailRate)) {
+      this.fsyncFailed = true;
+      this.counts.fsyncFailures++;
+      if (this.prng.chance(0.5)) write();
+      throw new SimFsyncError('fsync failed (simulated EIO): the write may or may not be on disk');
+    }
+    this.foldUnsynced();
+    write();
+  }
+
+  /** Everything written so far is durable (a FULL commit syncs the WAL frames before it). */
+  foldUnsynced(): void {
+    for (const tx of this.unsynced) applyTx(this.durableState, tx);
+    this.unsynced = [];
+  }
+
+  checksumEntries(entries: readonly Entry[]): void {
+    for (const e of entries) this.checksums.set(e.index, entryChecksum(e));
+  }
+
+  /** Reads the log back, verifying every entry's checksum (one is flipped if corruption was injected). */
+  verify(log: RecoveredLog): RecoveredLog {
+    if (this.corruptNextRecovery && log.entries.length > 0) {
+      const i = this.prng.int(log.entries.length);
+      const entry = log.entries[i] as Entry;
+      log.entries[i] = { ...entry, data: `${entry.data}\u0001` };
+    }
+    for (const entry of log.entries) {
+      if (this.checksums.get(entry.index) !== entryChecksum(entry)) {
+        this.counts.corruptionsDetected++;
+        throw new CorruptionError(`log entry ${entry.index} of the simulated disk`);
+      }
+    }
+    return log;
+  }
+}
+
+function entryChecksum(e: Entry): number {
+  return rowChecksum(e.index, e.term, e.type, e.data);
+}
+
+function applyTx(sm: MemoryStateMachine, tx: Tx): void {
+  if (tx.kind === 'apply') sm.apply(tx.entries);
+  else sm.restore(tx.index, tx.term, tx.data);
+}
+
+function copyOf(sm: MemoryStateMachine): MemoryStateMachine {
+  const copy = new MemoryStateMachine();
+  if (sm.appliedIndex() === 0) return copy;
+  const data = sm.snapshot();
+  copy.restore(sm.appliedIndex(), decodeStateImage(data).appliedTerm, data);
+  return copy;
+}
+
+/** RaftStorage on a SimDisk: every write is one FULL commit that may fail. */
+class SimRaftStorage implements RaftStorage {
+  private inTransaction = false;
+
+  constructor(private readonly disk: SimDisk) {}
+
+  recover(): RecoveredLog {
+    return this.disk.verify(this.disk.storage.recover());
+  }
+
+  persist(batch: PersistBatch): void {
+    const write = (): void => {
+      this.disk.storage.persist(batch);
+      this.disk.checksumEntries(batch.entries);
+    };
+    if (this.inTransaction) write();
+    else this.disk.sync(write);
+  }
+
+  saveSnapshot(snapshot: StoredSnapshot): void {
+    this.disk.sync(() => this.disk.storage.saveSnapshot(snapshot));
+  }
+
+  compact(index: number, term: number): void {
+    this.disk.sync(() => this.disk.storage.compact(index, term));
+  }
+
+  /** One transaction with the durable state machine: the log and its restore commit together. */
+  atomically<T>(body: () => T): T {
+    let result: T | undefined;
+    this.disk.sync(() => {
+      this.inTransaction = true;
+      try {
+        result = body();
+      } finally {
+        this.inTransaction = false;
+      }
+      // The restore the body recorded is part of this commit.
+      this.disk.foldUnsynced();
+    });
+    return result as T;
+  }
+
+  close(): void {
+    this.disk.storage.close();
   }
 }
 
 /**
- * What survives a crash: the Raft storage (the same MemoryRaftStorage the shared storage
- * suite checks against SQLite, so the simulator exercises that code path) and the applied
- * state machine, as of the last completed (durable) write. The simulator hands a Ready to
- * `persist` only when its simulated fsync completes; a crash before then loses it entirely.
+ * The durable state machine of a simulated node (the SQLite one's stand-in): the same apply
+ * logic as production (MemoryStateMachine), with every apply and restore recorded on the
+ * disk as a transaction that a crash may lose until the next FULL commit syncs it.
  */
-export class SimDisk {
-  readonly storage = new MemoryRaftStorage();
-  stateMachine = new SimStateMachine();
+export class SimStateMachine implements StateMachine {
+  readonly durable = true;
 
-  /** Persists a Ready's snapshot, entries and hard state atomically (one "fsync"). */
-  persist(rd: Ready): void {
-    if (!rd.hardState && !rd.snapshot && rd.entries.length === 0) return;
-    this.storage.persist({ hardState: rd.hardState, snapshot: rd.snapshot, entries: rd.entries });
-    if (rd.snapshot) this.stateMachine.restore(rd.snapshot.data);
+  constructor(
+    private readonly disk: SimDisk,
+    private readonly live: MemoryStateMachine,
+  ) {}
+
+  appliedIndex(): number {
+    return this.live.appliedIndex();
   }
 
-  /** Applying and recording the applied index happen together, as in SQLite (SPEC §5). */
-  apply(entries: Entry[]): void {
-    for (const entry of entries) this.stateMachine.apply(entry);
+  apply(entries: Entry[]): ApplyResult[] {
+    const results = this.live.apply(entries);
+    this.disk.record({ kind: 'apply', entries: entries.slice() });
+    return results;
   }
 
-  /** A locally taken snapshot, then the log compaction it allows (as the node runtime does). */
-  saveSnapshot(snapshot: Snapshot, offset: number, offsetTerm: number): void {
-    this.storage.saveSnapshot(snapshot);
-    this.storage.compact(offset, offsetTerm);
+  get(key: string): KvRecord | null {
+    return this.live.get(key);
   }
 
-  /** Reads back what survived, validated like a real node's recovery. */
-  recover(): RaftRestore {
-    return { ...this.storage.recover(), appliedIndex: this.stateMachine.applied };
+  quotesAfter(afterIndex: number, limit: number): Quote[] {
+    return this.live.quotesAfter(afterIndex, limit);
+  }
+
+  clientEntriesFrom(fromIndex: number, limit: number): CommittedClientEntry[] {
+    return this.live.clientEntriesFrom(fromIndex, limit);
+  }
+
+  snapshot(): Uint8Array {
+    return this.live.snapshot();
+  }
+
+  buildImage(): Promise<SnapshotImage> {
+    return this.live.buildImage();
+  }
+
+  restore(index: number, term: number, data: Uint8Array): void {
+    this.live.restore(index, term, data);
+    this.disk.record({ kind: 'restore', index, term, data });
   }
 }

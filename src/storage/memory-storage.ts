@@ -1,3 +1,4 @@
+import { assert } from '../raft/assert.js';
 import type { Entry, HardState, Snapshot } from '../raft/types.js';
 import { entriesAfter, validateRecoveredLog } from './log-validation.js';
 import type { PersistBatch, RaftStorage, RecoveredLog, StoredSnapshot } from './types.js';
@@ -31,13 +32,25 @@ export class MemoryRaftStorage implements RaftStorage {
 
   persist(batch: PersistBatch): void {
     this.checkOpen();
+    if (batch.hardState) this.checkHardStateMovesForward(batch.hardState);
     if (batch.snapshot) this.installSnapshot(batch.snapshot);
     const first = batch.entries[0];
     if (first) {
+      const last = this.offset + this.entries.length;
+      assert(first.index > this.offset && first.index <= last + 1, () => `appending at ${first.index} to a log of ${this.offset + 1}..${last}`);
+      batch.entries.forEach((e, i) => assert(e.index === first.index + i, () => `persisted entries not contiguous at ${e.index}`));
       this.entries.length = Math.max(0, Math.min(this.entries.length, first.index - this.offset - 1));
       this.entries.push(...batch.entries);
     }
     if (batch.hardState) this.hardState = { ...batch.hardState };
+  }
+
+  /** The term and commit only grow, and a vote stands for its term (a restart must not vote twice). */
+  private checkHardStateMovesForward(next: HardState): void {
+    const prev = this.hardState;
+    assert(next.term >= prev.term, () => `hard state term ${next.term} after ${prev.term}`);
+    assert(next.term > prev.term || prev.vote === null || next.vote === prev.vote, () => `vote ${next.vote} after ${prev.vote} in term ${next.term}`);
+    assert(next.commit >= prev.commit, () => `hard state commit ${next.commit} after ${prev.commit}`);
   }
 
   saveSnapshot(snapshot: StoredSnapshot): void {
@@ -48,6 +61,7 @@ export class MemoryRaftStorage implements RaftStorage {
   compact(index: number, term: number): void {
     this.checkOpen();
     if (index <= this.offset) return;
+    assert(index <= this.offset + this.entries.length, () => `compacting to ${index} past the last entry ${this.offset + this.entries.length}`);
     this.entries = entriesAfter(this.entries, this.offset, index);
     this.offset = index;
     this.offsetTerm = term;

@@ -10,7 +10,7 @@
  */
 import { parseArgs } from 'node:util';
 import { DEFAULT_ARTIFACTS_ROOT, DEFAULT_SNAPSHOT_EVERY, parseKinds, renderSummary, runCampaign } from './harness.js';
-import { seedFromString } from './prng.js';
+import { seedFromString } from '../../src/checker/prng.js';
 
 /** Default ports: 19700+i (HTTP), 19800+i (Raft), 19900+i (controller); no other test uses them. */
 const DEFAULT_PORT_BASE = 19700;

@@ -1,6 +1,6 @@
-import { canonicalJson, type HistoryOp, type Json, type OpKind, type QuoteLike } from './checker/index.js';
+import { canonicalJson, type HistoryOp, type Json, type OpKind, type QuoteLike } from '../../src/checker/index.js';
 import { httpCall, type CallResult } from './http-client.js';
-import type { Prng } from './prng.js';
+import type { Prng } from '../../src/checker/prng.js';
 
 /** Largest page the quote readers ask for (SPEC §3 max limit). */
 const QUOTE_PAGE_LIMIT = 1000;

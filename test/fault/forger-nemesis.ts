@@ -2,7 +2,7 @@ import { ForgerPeer } from '../support/forger-peer.js';
 import { forgeHostile, viewOf, type TargetView } from '../support/hostile-messages.js';
 import { HARNESS_CLUSTER_ID, HARNESS_SECRET, type ProcessCluster } from './harness-cluster.js';
 import { httpCall } from './http-client.js';
-import type { Prng } from './prng.js';
+import type { Prng } from '../../src/checker/prng.js';
 
 /** Messages per burst, and the pause between bursts: up to ~250 forged messages a second. */
 const BURST = 5;

@@ -12,7 +12,7 @@ import {
   type HistoryOp,
   type Json,
   type QuoteLike,
-} from './checker/index.js';
+} from '../../src/checker/index.js';
 import type { DroppedOp, QuoteListRead, QuotePost, ValueObservation } from './clients.js';
 import type { MonitorReport } from './monitor.js';
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { REPO_ROOT } from '../support/cluster.js';
-import { describeOp, writeTimelineHtml, type FinalRead, type Json, type QuoteLike } from './checker/index.js';
+import { describeOp, writeTimelineHtml, type FinalRead, type Json, type QuoteLike } from '../../src/checker/index.js';
 import { readAllQuotes, Workload, type Target, type WorkloadCounts } from './clients.js';
 import { ProcessCluster, sleep, type PortBases } from './harness-cluster.js';
 import { renderReport, runChecks, type CheckReport, type NodeKeyState } from './harness-checks.js';
@@ -12,7 +12,7 @@ import { pollStatus, StatusMonitor, type MonitorReport } from './monitor.js';
 import { generateSchedule, KNOWN_KINDS, NEMESIS_KINDS, type NemesisKind, type NemesisOptions, type NemesisSchedule } from './nemesis.js';
 import type { ForgerStats } from './forger-nemesis.js';
 import { NemesisRunner, type AppliedFault, type NemesisLogLine } from './nemesis-runner.js';
-import { Prng } from './prng.js';
+import { Prng } from '../../src/checker/prng.js';
 
 /** Liveness after the heal (issue 7): a leader that every node agrees on within this time. */
 export const LEADER_AFTER_HEAL_MS = 5_000;

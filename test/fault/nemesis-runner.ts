@@ -2,7 +2,7 @@ import { ForgerNemesis, type ForgerStats } from './forger-nemesis.js';
 import type { ProcessCluster } from './harness-cluster.js';
 import { httpCall } from './http-client.js';
 import { describeEvent, faultyNodes, swapNodes, type Fault, type NemesisEvent, type NemesisSchedule } from './nemesis.js';
-import { Prng } from './prng.js';
+import { Prng } from '../../src/checker/prng.js';
 
 /** Deadline of an admin request (timeout, transfer-leadership). */
 const ADMIN_TIMEOUT_MS = 3_000;

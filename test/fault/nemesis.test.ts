@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseKinds } from './harness.js';
 import { describeEvent, faultyIntervals, faultyNodes, generateSchedule, KNOWN_KINDS, minorityBudget, NEMESIS_KINDS, swapNodes, type NemesisOptions, type NemesisSchedule } from './nemesis.js';
-import { Prng, seedFromString } from './prng.js';
+import { Prng, seedFromString } from '../../src/checker/prng.js';
 
 const NODES = ['Node1', 'Node2', 'Node3', 'Node4', 'Node5'];
 const base: NemesisOptions = { seed: 1, durationMs: 60_000, nodes: NODES, kinds: NEMESIS_KINDS };

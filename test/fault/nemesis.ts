@@ -1,4 +1,4 @@
-import { Prng } from './prng.js';
+import { Prng } from '../../src/checker/prng.js';
 
 /** The faults a schedule can contain. */
 export type NemesisKind = 'kill' | 'pause' | 'partition' | 'restart' | 'leader-change' | 'forger';

@@ -2,13 +2,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { HistoryOp } from './checker/index.js';
+import type { HistoryOp } from '../../src/checker/index.js';
 import { Workload, type Target } from './clients.js';
 import { ProcessCluster, sleep, type PortBases } from './harness-cluster.js';
 import type { CheckReport } from './harness-checks.js';
 import { checkRun, endPhase, waitCaughtUp, waitForAgreedLeader } from './harness.js';
 import { pollStatus, StatusMonitor } from './monitor.js';
-import { Prng } from './prng.js';
+import { Prng } from '../../src/checker/prng.js';
 
 /** How long the majority side may take to elect its own leader. */
 const MAJORITY_LEADER_MS = 15_000;

@@ -12,7 +12,7 @@ import { SeededPrng } from '../../src/raft/prng.js';
 import { RaftCore } from '../../src/raft/raft.js';
 import type { Entry, Message, NodeId, Ready } from '../../src/raft/types.js';
 import { EventQueue } from '../../src/sim/event-queue.js';
-import { SimDisk } from '../../src/sim/sim-disk.js';
+import { SimDisk } from './core-disk.js';
 
 /** Named limits and timing of the simulator. */
 export const SIM_LIMITS = {

@@ -4,9 +4,9 @@ import { SeededPrng } from '../prng.js';
 import { RaftCore } from '../raft.js';
 import type { Entry, HardState, Message, NodeId, Ready } from '../types.js';
 import { formatEntries, formatHardState, formatMessage } from './format.js';
+import { SafetyChecker } from '../safety.js';
 import { MemoryDisk } from './memory-disk.js';
 import { ManualNetwork, type MessageFilter } from './network.js';
-import { SafetyChecker } from './safety.js';
 
 /** The knobs `add-nodes` accepts, on top of the core's defaults. */
 export type NodeOptions = Partial<Omit<RaftConfig, 'id' | 'voters'>> & { seed?: number };
@@ -37,7 +37,7 @@ const MAX_STABILIZE_ROUNDS = 200;
 export class InteractionEnv {
   readonly nodes: HarnessNode[] = [];
   readonly network = new ManualNetwork();
-  private readonly safety = new SafetyChecker();
+  private readonly safety = new SafetyChecker('throw');
   /** Delivered messages by kind since the last reset (`msg-stats`). */
   readonly stats = new Map<string, number>();
 
@@ -233,8 +233,8 @@ export class InteractionEnv {
   /** Runs the safety checks over every running node (after each command). */
   checkSafety(): void {
     const cores = this.nodes.flatMap((n) => (n.core ? [n.core] : []));
-    this.safety.checkLeaders(cores);
-    this.safety.checkLeaderCompleteness(cores);
+    this.safety.checkNodes(cores);
+    for (const core of cores) this.safety.checkLeaderCompleteness(core);
   }
 
   status(id: NodeId, out: string[]): void {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { generateLinearizableHistory } from './generate.js';
-import { HistoryBuilder } from './history-builder.js';
-import { checkLinearizability, HistoryError } from './index.js';
+import { generateLinearizableHistory } from '../../../src/checker/generate.js';
+import { HistoryBuilder } from '../../../src/checker/history-builder.js';
+import { checkLinearizability, HistoryError } from '../../../src/checker/index.js';
 
 describe('checkLinearizability: linearizable histories', () => {
   it('accepts a sequential history using every operation', () => {

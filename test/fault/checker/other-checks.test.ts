@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { HistoryBuilder } from './history-builder.js';
-import { checkIdempotency, checkNoLostWrites, checkQuoteStreams } from './index.js';
+import { HistoryBuilder } from '../../../src/checker/history-builder.js';
+import { checkIdempotency, checkNoLostWrites, checkQuoteStreams } from '../../../src/checker/index.js';
 
 describe('checkNoLostWrites', () => {
   it('passes when every acknowledged write is visible or overwritten', () => {

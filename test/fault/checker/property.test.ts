@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { bruteForceLinearizable } from './brute-force.js';
-import { executeSequentially, generateLinearizableHistory, type PlannedOp } from './generate.js';
-import { checkLinearizability } from './index.js';
-import type { HistoryOp, OpKind } from './types.js';
+import { bruteForceLinearizable } from '../../../src/checker/brute-force.js';
+import { executeSequentially, generateLinearizableHistory, type PlannedOp } from '../../../src/checker/generate.js';
+import { checkLinearizability } from '../../../src/checker/index.js';
+import type { HistoryOp, OpKind } from '../../../src/checker/types.js';
 
 /** Gap between successive effects in the jittered executions. */
 const EFFECT_SPACING_MS = 10;

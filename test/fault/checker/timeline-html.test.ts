@@ -2,9 +2,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { HistoryBuilder } from './history-builder.js';
-import { checkLinearizability } from './index.js';
-import { escapeHtml, renderTimelineHtml, writeTimelineHtml } from './timeline-html.js';
+import { HistoryBuilder } from '../../../src/checker/history-builder.js';
+import { checkLinearizability } from '../../../src/checker/index.js';
+import { escapeHtml, renderTimelineHtml, writeTimelineHtml } from '../../../src/checker/timeline-html.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'raftquotes-timeline-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

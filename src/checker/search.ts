@@ -1,4 +1,4 @@
-import { Prng } from '../prng.js';
+import { Prng } from './prng.js';
 import { ILLEGAL, NONE, observedValue, producedValue, step, type ModelOp } from './model.js';
 import { ABSENT } from './values.js';
 

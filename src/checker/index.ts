@@ -1,4 +1,4 @@
-/** The fault-injection checkers: import from here. */
+/** The linearizability and fault-history checkers (a leaf module: the simulator and the fault harness import it). */
 export { checkLinearizability, DEFAULT_MAX_ELAPSED_MS } from './linearizability.js';
 export { DEFAULT_MAX_CACHE_ENTRIES, DEFAULT_MAX_STEPS } from './search.js';
 export { describeOp } from './explain.js';

@@ -1,4 +1,4 @@
-import { Prng } from '../prng.js';
+import { Prng } from './prng.js';
 import type { HistoryOp, Json, OpKind } from './types.js';
 
 /** One op to run in a generated sequential execution. Inputs are chosen when it takes effect. */
