@@ -1,4 +1,4 @@
-/* global AbortSignal, Blob, FileReader */
+/* global AbortSignal */
 // The dashboard's lab (SPEC §11): pause, step, slow down and cut the real cluster, see its held
 // messages travel on the ring, scrub back through a recording of what the page saw (the
 // polled cluster views plus every node's /api/events), export it to a file and replay it with

@@ -10,7 +10,7 @@ import { StorageError } from '../storage/errors.js';
 import type { RaftStorage, RecoveredLog } from '../storage/types.js';
 import type { Transport } from '../transport/types.js';
 import { type TickHandle, type Ticker } from './controllable-clock.js';
-import { realClock, type Clock, type TimerHandle } from './clock.js';
+import { realClock, type Clock } from './clock.js';
 import type { NodeMetrics } from './metrics.js';
 import { RejectionLog } from './rejection-log.js';
 import { NodeError, type ApplyListener, type NodeStatus, type PeerStatus, type RaftNodeHandle } from './types.js';
