@@ -122,7 +122,8 @@ describe('HTTPS for the API (SPEC §7)', () => {
       return serial !== before ? serial : undefined;
     }, 10_000, 200);
     expect(after).not.toBe(before);
-    expect(cluster.output).toMatch(/SIGHUP: reloaded HTTPS certificates/);
+    // The log line travels through the node's stdout pipe: it may arrive after the new certificate is served.
+    await waitFor('the reload logged', () => /SIGHUP: reloaded HTTPS certificates/.test(cluster.output), 10_000, 50);
     expect(cluster.alive()).toBe(true);
     expect((await get(`${node.http}/api/status`)).status).toBe(200);
   });
