@@ -7,6 +7,7 @@
 import chromium from '@sparticuz/chromium';
 import { chromium as pw, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { textOf, waitForText } from '../support/page.js';
 import { TestCluster, http, sleep, waitFor } from '../support/cluster.js';
 
 /** This file's ports (node i listens on base + i), inside the 31000-31999 range no other test uses. */
@@ -22,22 +23,6 @@ async function openPage(nodeId: string, path = '/'): Promise<Page> {
   page.on('pageerror', (err) => pageErrors.push(`${nodeId}${path}: ${err.message}`));
   await page.goto(`${cluster.node(nodeId).http}${path}`);
   return page;
-}
-
-async function textOf(page: Page, testId: string): Promise<string> {
-  return ((await page.locator(`[data-testid="${testId}"]`).first().textContent({ timeout: 10_000 })) ?? '').trim();
-}
-
-async function waitForText(page: Page, testId: string, accept: (text: string) => boolean, timeoutMs = 15_000): Promise<string> {
-  let last = '';
-  try {
-    return await waitFor(`text of ${testId}`, async () => {
-      last = await textOf(page, testId);
-      return accept(last) ? last : undefined;
-    }, timeoutMs, 100);
-  } catch (err) {
-    throw new Error(`${(err as Error).message}; last text was ${JSON.stringify(last)}`);
-  }
 }
 
 async function shownQuotes(page: Page): Promise<Array<{ index: number; text: string }>> {

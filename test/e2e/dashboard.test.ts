@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium as pw, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { byTestId, textOf, waitForText } from '../support/page.js';
 import { REPO_ROOT, TestCluster, http, sleep, waitFor } from '../support/cluster.js';
 
 /** This file's ports (the dashboard engineer's range, 32000-32999). */
@@ -24,23 +25,6 @@ const tmp = mkdtempSync(join(tmpdir(), 'raftquotes-dash-'));
 /** Leaders seen around the forced election, for the replay test. */
 const forced: { before: string; after: string } = { before: '', after: '' };
 
-const byTestId = (page: Page, id: string) => page.locator(`[data-testid="${id}"]`);
-
-async function textOf(page: Page, id: string): Promise<string> {
-  return ((await byTestId(page, id).first().textContent({ timeout: 10_000 })) ?? '').trim();
-}
-
-async function waitForText(page: Page, id: string, accept: (text: string) => boolean, timeoutMs = 15_000): Promise<string> {
-  let last = '';
-  try {
-    return await waitFor(`text of ${id}`, async () => {
-      last = await textOf(page, id);
-      return accept(last) ? last : undefined;
-    }, timeoutMs, 50);
-  } catch (err) {
-    throw new Error(`${(err as Error).message}; last text was ${JSON.stringify(last)}`);
-  }
-}
 
 async function statuses(): Promise<any[]> {
   return Promise.all(cluster.nodes.map((n) => cluster.status(n.id)));

@@ -5,6 +5,7 @@
 import chromium from '@sparticuz/chromium';
 import { chromium as pw, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { byTestId, textOf, waitForText } from '../support/page.js';
 import { TestCluster, http, waitFor } from '../support/cluster.js';
 
 /** Port bases used by no other test file (node i listens on base + i). */
@@ -25,27 +26,6 @@ async function openPage(nodeId: string, path = '/'): Promise<Page> {
   openPages.push(page);
   await page.goto(`${cluster.node(nodeId).http}${path}`);
   return page;
-}
-
-function byTestId(page: Page, testId: string) {
-  return page.locator(`[data-testid="${testId}"]`);
-}
-
-async function textOf(page: Page, testId: string): Promise<string> {
-  return ((await byTestId(page, testId).first().textContent({ timeout: 10_000 })) ?? '').trim();
-}
-
-/** Polls until the element's text satisfies `accept`; returns the text. */
-async function waitForText(page: Page, testId: string, accept: (text: string) => boolean, timeoutMs = 15_000): Promise<string> {
-  let last = '';
-  try {
-    return await waitFor(`text of ${testId}`, async () => {
-      last = await textOf(page, testId);
-      return accept(last) ? last : undefined;
-    }, timeoutMs, 100);
-  } catch (err) {
-    throw new Error(`${(err as Error).message}; last text was ${JSON.stringify(last)}`);
-  }
 }
 
 async function waitForAttribute(page: Page, testId: string, name: string, accept: (value: string) => boolean, timeoutMs = 15_000): Promise<string> {

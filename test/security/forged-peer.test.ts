@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_TERM } from '../../src/raft/limits.js';
 import { ForgerPeer, openRawPeerSocket, type ForgerPeerOptions } from '../support/forger-peer.js';
 import { forgeHostile, MESSAGE_TYPES, viewOf, type TargetView } from '../support/hostile-messages.js';
-import { http, sleep, TestCluster, waitFor } from '../support/cluster.js';
+import { http, sleep, TestCluster, waitFor, isAlive } from '../support/cluster.js';
 
 /**
  * Issue 15, finding 2, as the attack: a member that holds the cluster's secret (trusted, but
@@ -282,15 +282,6 @@ describe('forged peer messages from a member holding the secret', () => {
     for (const id of rest) expect((await http('GET', `${cluster.node(id).http}/api/kv/after-kill`)).body.value).toBe('b');
   }, 60_000);
 });
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function signal(pid: number, name: NodeJS.Signals): void {
   try {

@@ -3,7 +3,7 @@ import net from 'node:net';
 import fc from 'fast-check';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { http, sleep, TestCluster, waitFor } from '../support/cluster.js';
+import { http, sleep, TestCluster, waitFor, isAlive } from '../support/cluster.js';
 
 /**
  * Issue 15: random and hostile input from every side a client can reach (HTTP, raw TCP on the
@@ -132,15 +132,6 @@ describe('fuzz: hostile client input against a live cluster', () => {
     }
   });
 });
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** One HTTP/1.1 request over a fresh socket with any Host; returns the status, or null if the server closed without one. */
 function rawHttp(url: URL, method: string, host: string, headers: Record<string, string>, body: string): Promise<number | null> {

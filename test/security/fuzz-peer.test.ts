@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_TERM } from '../../src/raft/limits.js';
 import { encodeFrame, MAX_FRAME_BYTES } from '../../src/transport/frame-codec.js';
-import { http, TestCluster, waitFor } from '../support/cluster.js';
+import { http, TestCluster, waitFor, isAlive } from '../support/cluster.js';
 import { openRawPeerSocket, rawFrame, type ForgerPeerOptions } from '../support/forger-peer.js';
 import { forgeHostile, MESSAGE_TYPES, viewOf } from '../support/hostile-messages.js';
 
@@ -145,11 +145,3 @@ describe('fuzz: random and mutated peer frames after a valid handshake', () => {
   }, 180_000);
 });
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
