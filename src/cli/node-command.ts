@@ -1,3 +1,4 @@
+import type { Configuration } from '../raft/configuration.js';
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createApiServer } from '../api/server.js';
@@ -60,6 +61,8 @@ export async function runNode(config: NodeConfig): Promise<void> {
     {
       id: config.id,
       voters: Object.keys(config.peers),
+      // --peers seeds the first configuration of a new cluster (SPEC §2); the log's replace it.
+      initialConfiguration: seedFromPeers(config.peers),
       httpUrl: config.advertiseHttp,
       tickMs: config.tickMs,
       snapshotEvery: config.snapshotEvery,
@@ -134,4 +137,13 @@ function installSignalHandlers(stop: () => Promise<void>, logger: { info(msg: st
  */
 export function trailingEntriesFor(snapshotEvery: number): number {
   return Math.max(1, Math.min(5_000, Math.floor(snapshotEvery / 2)));
+}
+
+/**
+ * The seed configuration from --peers: every peer a voter at its Raft address. Peers' HTTP
+ * URLs are not in --peers; each learns them from the handshake (and the API fills them in).
+ */
+function seedFromPeers(peers: Record<string, { host: string; port: number }>): Configuration {
+  const voters = Object.entries(peers).map(([id, address]) => ({ id, raft: `${address.host}:${address.port}`, http: '' }));
+  return { voters, learners: [], outgoing: null };
 }

@@ -145,6 +145,22 @@ export function validateConfiguration(config: Configuration): string | null {
   return null;
 }
 
+/**
+ * Parses a member's Raft address, "host:port" (an IPv6 host in brackets or bare); null when it
+ * is not one. The runtime dials it; the API refuses a change whose address does not parse.
+ */
+export function parseRaftAddress(text: string): { host: string; port: number } | null {
+  if (text.length === 0 || text.length > MAX_MEMBER_ADDRESS_CHARS) return null;
+  const colon = text.lastIndexOf(':');
+  if (colon <= 0) return null;
+  let host = text.slice(0, colon);
+  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
+  const portText = text.slice(colon + 1);
+  const port = Number(portText);
+  if (!/^[0-9]{1,5}$/.test(portText) || port < 1 || port > 65535 || host.length === 0 || /[\s/@]/.test(host)) return null;
+  return { host, port };
+}
+
 export function isMemberId(value: unknown): value is string {
   return typeof value === 'string' && value.length > 0 && value.length <= MAX_MEMBER_ID_CHARS && isPrintable(value);
 }
