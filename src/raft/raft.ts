@@ -335,8 +335,7 @@ export class RaftCore {
    * lease (controller TIMEOUT, TimeoutNow); otherwise the normal pre-vote path.
    */
   campaign(force: boolean): void {
-    // Learners and removed nodes never campaign (§4.2.1: a non-voter must not disturb the cluster).
-    if (this.state === 'leader' || !this.isVoter()) return;
+    if (this.state === 'leader' || !this.mayCampaign()) return;
     if (!force && this.config.preVote) this.startPreVote();
     else this.startElection(force);
   }
@@ -509,8 +508,11 @@ export class RaftCore {
   private tickElection(): void {
     this.electionElapsed++;
     if (this.electionElapsed >= this.randomizedElectionTimeout) {
-      // campaign() does nothing on a learner or a removed node: they only follow.
       this.electionElapsed = 0;
+      // A learner or removed node never campaigns, but a whole timeout without its leader ends
+      // the lease: it answers pre-votes again (a promoted voter that has not heard of its
+      // promotion yet is then no obstacle to an election that needs it).
+      if (!this.mayCampaign()) this.leader = null;
       this.campaign(false);
     }
   }
@@ -660,16 +662,23 @@ export class RaftCore {
 
   /** Returns false when the message must be ignored entirely. */
   private stepHigherTerm(m: Message): boolean {
-    // A node outside the configuration in effect (a removed member coming back with a higher
-    // term, §4.2.3) cannot move our term: ignoring a message is always safe. A leader's
-    // traffic is the exception: it may lead a configuration we have not appended yet.
+    // A reply from a node outside the configuration in effect (a removed member still being
+    // told of its removal, which campaigned meanwhile) cannot move our term: ignoring a message
+    // is always safe. Vote requests are judged as usual (§4.2.3: pre-vote and the lease keep a
+    // removed node out; refusing votes by our own, possibly stale, configuration can deadlock
+    // an election whose voters disagree on it), and a leader may lead a configuration we have
+    // not appended yet.
     const leaderTraffic = m.type === 'AppendEntries' || m.type === 'Heartbeat' || m.type === 'InstallSnapshot';
-    if (!leaderTraffic && !isMember(this.configs.latest().config, m.from)) return false;
+    const voteRequest = m.type === 'PreVote' || m.type === 'RequestVote';
+    if (!leaderTraffic && !voteRequest && !isMember(this.configs.latest().config, m.from)) return false;
     // Leader stickiness (§4.2.3 of the thesis): while we hear from a live leader we ignore
     // vote requests, so a rejoining partitioned node cannot depose it. Forced ones pass.
     if (m.type === 'PreVote') return !this.inLease();
     if (m.type === 'PreVoteResponse' && m.granted) return true;
-    if (m.type === 'RequestVote' && !m.force && this.inLease()) return false;
+    // A forced campaign skips the lease only for a member: TimeoutNow and the controller's
+    // TIMEOUT target members, so a forced request from a removed node is treated as unforced.
+    const forced = m.type === 'RequestVote' && m.force && isMember(this.configs.latest().config, m.from);
+    if (m.type === 'RequestVote' && !forced && this.inLease()) return false;
     const leader = leaderTraffic ? m.from : null;
     this.becomeFollower(m.term, leader, `saw term ${m.term} from ${m.from} (${m.type})`);
     return true;
@@ -718,13 +727,13 @@ export class RaftCore {
 
   private handlePreVote(m: PreVoteRequest): void {
     // A pre-vote is granted for a later term and an up-to-date log; our term does not change.
-    const granted = m.term > this.term && this.isMemberNow(m.from) && this.log.isUpToDate(m.lastLogIndex, m.lastLogTerm);
+    const granted = m.term > this.term && this.log.isUpToDate(m.lastLogIndex, m.lastLogTerm);
     this.send({ type: 'PreVoteResponse', from: this.id, to: m.from, term: granted ? m.term : this.term, granted });
   }
 
   private handleRequestVote(m: VoteRequest): void {
     const canVote = this.vote === m.from || (this.vote === null && this.leader === null);
-    const granted = canVote && this.isMemberNow(m.from) && this.log.isUpToDate(m.lastLogIndex, m.lastLogTerm);
+    const granted = canVote && this.log.isUpToDate(m.lastLogIndex, m.lastLogTerm);
     if (granted) {
       this.vote = m.from;
       this.resetElectionTimer();
@@ -745,7 +754,7 @@ export class RaftCore {
   }
 
   private handleTimeoutNow(m: Message): void {
-    if (this.state === 'leader' || !this.isVoter()) return;
+    if (this.state === 'leader' || !this.mayCampaign()) return;
     this.event(`received TimeoutNow from ${m.from}`);
     this.startElection(true);
   }
@@ -877,6 +886,20 @@ export class RaftCore {
 
   // ---------------------------------------------------------------- membership
 
+  /**
+   * Voters campaign; learners and removed nodes never do. Except (thesis §4.2.2): a node that
+   * votes in the configuration before the latest one, while the latest one (which removes or
+   * demotes it) is uncommitted, may still be needed to elect a leader, since its log may be
+   * the only up-to-date one. It campaigns without counting its own vote.
+   */
+  private mayCampaign(): boolean {
+    if (this.isVoter()) return true;
+    const { index } = this.configs.latest();
+    if (index <= this.log.commitIndex) return false;
+    const previous = this.configs.at(index - 1);
+    return previous !== undefined && isVoter(previous.config, this.id);
+  }
+
   /** Voters of the configuration in effect other than this node: whom a campaign asks. */
   private otherVoters(): NodeId[] {
     return allVoterIds(this.configs.latest().config).filter((id) => id !== this.id);
@@ -887,10 +910,6 @@ export class RaftCore {
     return allMembers(this.configs.latest().config)
       .map((m) => m.id)
       .filter((id) => id !== this.id);
-  }
-
-  private isMemberNow(id: NodeId): boolean {
-    return isMember(this.configs.latest().config, id);
   }
 
   /** One change at a time, and none before this leader committed an entry of its term. */

@@ -10,8 +10,8 @@ const FORGE_EVERY_MS = 20;
  * property and liveness are still checked; with `chaos` (Byzantine messages too) only that no
  * node throws.
  */
-function parseArgs(argv: string[]): { seeds: number; nodes: number; seed: number | null; forger: ForgerMode | null } {
-  const args = { seeds: 1000, nodes: 5, seed: null as number | null, forger: null as ForgerMode | null };
+function parseArgs(argv: string[]): { seeds: number; nodes: number; seed: number | null; forger: ForgerMode | null; spares: number | null } {
+  const args = { seeds: 1000, nodes: 5, seed: null as number | null, forger: null as ForgerMode | null, spares: null as number | null };
   for (let i = 0; i < argv.length; i += 2) {
     if (argv[i] === '--forger') {
       const mode = argv[i + 1];
@@ -24,9 +24,11 @@ function parseArgs(argv: string[]): { seeds: number; nodes: number; seed: number
     if (flag === '--seeds') args.seeds = value;
     else if (flag === '--nodes') args.nodes = value;
     else if (flag === '--seed') args.seed = value;
-    else fail(`unknown flag ${flag} (use --seeds N, --nodes 3|5, --seed N, --forger invalid|chaos)`);
+    else if (flag === '--spares') args.spares = value;
+    else fail(`unknown flag ${flag} (use --seeds N, --nodes 3|5, --seed N, --forger invalid|chaos, --spares N)`);
   }
   if (args.nodes < 1 || args.nodes > 9) fail('--nodes must be between 1 and 9');
+  if (args.spares !== null && args.spares > 8) fail('--spares must be between 0 and 8');
   return args;
 }
 
@@ -40,11 +42,12 @@ function printFailure(result: SimResult): void {
   for (const v of result.violations) console.log(`  violation at ${v.at.toFixed(1)} ms: ${v.rule}: ${v.detail}`);
   console.log('  last events:');
   for (const line of result.trace.slice(-80)) console.log(`    ${line}`);
-  console.log(`  reproduce: npm run sim -- --seed ${result.seed} --nodes ...`);
+  console.log(`  reproduce: npm run sim -- --seed ${result.seed} --nodes ... [--spares ...]`);
 }
 
 function main(): void {
-  const { seeds, nodes, seed, forger } = parseArgs(process.argv.slice(2));
+  const { seeds, nodes, seed, forger, spares } = parseArgs(process.argv.slice(2));
+  let membershipChanges = 0;
   const list = seed !== null ? [seed] : Array.from({ length: seeds }, (_, i) => i + 1);
   const started = Date.now();
   let violations = 0;
@@ -57,7 +60,7 @@ function main(): void {
   for (const s of list) {
     let result: SimResult;
     try {
-      result = runSeed(s, { nodes, ...(forger ? { forger: { mode: forger, everyMs: FORGE_EVERY_MS } } : {}) });
+      result = runSeed(s, { nodes, ...(forger ? { forger: { mode: forger, everyMs: FORGE_EVERY_MS } } : {}), ...(spares !== null ? { spares } : {}) });
     } catch (err) {
       violations++;
       console.log(`FAILED seed=${s}: threw ${(err as Error).stack ?? String(err)}`);
@@ -71,6 +74,7 @@ function main(): void {
     if (result.recoveryMs !== null) recover.push(result.recoveryMs);
     committed += result.committed;
     installs += result.snapshotsInstalled;
+    membershipChanges += result.membershipChanges;
     if (result.violations.length > 0) {
       violations++;
       printFailure(result);
@@ -87,6 +91,7 @@ function main(): void {
       entriesCommitted: committed,
       snapshotsInstalled: installs,
       ...(forger ? { forger, forged } : {}),
+      ...(spares !== null ? { spares, membershipChanges } : {}),
       honestRejections,
       seconds: Number(((Date.now() - started) / 1000).toFixed(1)),
     }),

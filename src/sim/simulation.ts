@@ -1,3 +1,5 @@
+import type { ConfChange } from '../raft/confchange.js';
+import type { Configuration } from '../raft/configuration.js';
 import { SeededPrng } from '../raft/prng.js';
 import { RaftCore } from '../raft/raft.js';
 import type { RaftConfig } from '../raft/config.js';
@@ -26,7 +28,16 @@ export interface SimOptions {
    * `messages`, if given, are stepped first, in order (the fast-check test generates them).
    */
   forger?: { mode: ForgerMode; everyMs: number; messages?: unknown[] };
+  /**
+   * Membership changes among the faults (thesis chapter 4): this many spare nodes, outside the
+   * first configuration, join as learners when added; members are promoted, demoted, removed,
+   * several at once through joint consensus, keeping 1..MAX_SIM_VOTERS voters.
+   */
+  spares?: number;
 }
+
+/** Voters the membership nemesis never goes past. */
+const MAX_SIM_VOTERS = 7;
 
 export const DEFAULT_SIM_OPTIONS: Omit<SimOptions, 'seed'> = {
   nodes: 5,
@@ -54,6 +65,8 @@ export interface SimResult {
   /** Forged messages stepped, and honest (simulated network) messages the core rejected, by reason. */
   forged: number;
   honestRejections: Record<string, number>;
+  /** Membership changes the nemesis got accepted by a leader (with `spares`). */
+  membershipChanges: number;
   trace: string[];
 }
 
@@ -65,7 +78,8 @@ type SimEvent =
   | { kind: 'client' }
   | { kind: 'restart'; node: number }
   | { kind: 'liveness' }
-  | { kind: 'forge' };
+  | { kind: 'forge' }
+  | { kind: 'membership' };
 
 interface PendingRead {
   requestId: string;
@@ -84,6 +98,8 @@ interface SimNode {
   epoch: number;
   reads: Map<string, PendingRead>;
   proposals: Map<number, { term: number; key: string }>;
+  /** A spare: the configuration it was told when added (null until then: it is not running). */
+  joinedWith?: Configuration | null;
 }
 
 const MAX_TRACE_LINES = 400;
@@ -119,19 +135,27 @@ export class Simulation {
   private readonly recentMessages: Message[] = [];
   private forged = 0;
   private readonly honestRejections: Record<string, number> = {};
+  /** The first configuration's voters (the rest are spares). */
+  private readonly seedVoters: NodeId[];
+  private membershipChanges = 0;
 
   constructor(private readonly options: SimOptions) {
     this.prng = new SeededPrng(options.seed);
     this.network = new SimNetwork(new SeededPrng(options.seed ^ 0x5eed));
-    this.ids = Array.from({ length: options.nodes }, (_, i) => `Node${i + 1}`);
-    this.nodes = this.ids.map((id) => ({ id, core: null, disk: new SimDisk(), inFlight: null, epoch: 0, reads: new Map(), proposals: new Map() }));
-    this.nodes.forEach((_, i) => this.boot(i));
+    const spares = options.spares ?? 0;
+    this.ids = Array.from({ length: options.nodes + spares }, (_, i) => `Node${i + 1}`);
+    this.seedVoters = this.ids.slice(0, options.nodes);
+    this.nodes = this.ids.map((id, i) => ({ id, core: null, disk: new SimDisk(), inFlight: null, epoch: 0, reads: new Map(), proposals: new Map(), ...(i >= options.nodes ? { joinedWith: null } : {}) }));
+    this.nodes.forEach((node, i) => {
+      if (node.joinedWith !== null) this.boot(i);
+    });
   }
 
   run(): SimResult {
     this.queue.push(this.prng.int(300), { kind: 'fault' });
     this.queue.push(50, { kind: 'client' });
     if (this.options.forger) this.queue.push(this.options.forger.everyMs, { kind: 'forge' });
+    if (this.options.spares !== undefined) this.queue.push(100 + this.prng.int(400), { kind: 'membership' });
     const end = this.options.faultMs + this.options.livenessMs;
     while (this.queue.size > 0 && this.checker.violations.length === 0 && this.events < MAX_EVENTS_PER_RUN) {
       const next = this.queue.pop() as { at: number; event: SimEvent };
@@ -161,6 +185,7 @@ export class Simulation {
       snapshotsInstalled: this.snapshotsInstalled,
       forged: this.forged,
       honestRejections: this.honestRejections,
+      membershipChanges: this.membershipChanges,
       trace: this.trace,
     };
   }
@@ -169,7 +194,8 @@ export class Simulation {
 
   private boot(i: number): void {
     const node = this.nodes[i] as SimNode;
-    const config = { ...this.options.raft, id: node.id, voters: this.ids };
+    const joined = node.joinedWith ? { initialConfiguration: node.joinedWith } : {};
+    const config = { ...this.options.raft, id: node.id, voters: this.seedVoters, ...joined };
     node.core = new RaftCore(config, new SeededPrng(this.options.seed * 31 + i * 7919 + node.epoch), node.disk.recover());
     node.inFlight = null;
     node.reads.clear();
@@ -204,12 +230,16 @@ export class Simulation {
       case 'client':
         return this.onClient();
       case 'restart':
-        if (!this.nodes[event.node]?.core) this.boot(event.node);
+        if (!this.nodes[event.node]?.core && this.nodes[event.node]?.joinedWith !== null) this.boot(event.node);
         return;
       case 'liveness':
         return this.onLivenessProbe();
       case 'forge':
         return this.onForge();
+      case 'membership':
+        if (this.healed) return;
+        this.queue.push(this.now + 100 + this.prng.int(400), { kind: 'membership' });
+        return this.membershipChange();
     }
   }
 
@@ -442,12 +472,49 @@ export class Simulation {
     this.afterInput(i);
   }
 
+  /**
+   * The membership nemesis: on whoever leads, one random change (add a spare as a learner,
+   * promote, demote, remove, or a joint change of several voters). A spare added boots with
+   * the configuration in effect, as `node --join` does; a removed node keeps running.
+   */
+  private membershipChange(): void {
+    const i = this.leaderIndex();
+    const core = this.nodes[i]?.core;
+    if (!core || core.state !== 'leader') return;
+    const config = core.membership().config;
+    const voters = config.voters.map((m) => m.id);
+    const learners = config.learners.map((m) => m.id);
+    const spare = this.nodes.find((n) => n.joinedWith === null);
+    const pick = <T>(list: T[]): T | undefined => list[this.prng.int(Math.max(1, list.length))];
+    const changes: ConfChange[] = [];
+    const roll = this.prng.int(5);
+    if (roll === 0 && spare) changes.push({ op: 'add-learner', id: spare.id, raft: `sim:${spare.id}`, http: `http://${spare.id}` });
+    else if (roll === 1 && learners.length > 0 && voters.length < MAX_SIM_VOTERS) changes.push({ op: 'promote', id: pick(learners) as NodeId });
+    else if (roll === 2 && voters.length > 1) changes.push({ op: 'demote', id: pick(voters) as NodeId });
+    else if (roll === 3 && voters.length + learners.length > 1) changes.push({ op: 'remove', id: pick([...voters, ...learners]) as NodeId });
+    else if (roll === 4) {
+      for (const id of learners.slice(0, 2)) if (voters.length + changes.length < MAX_SIM_VOTERS) changes.push({ op: 'promote', id });
+      const removable = voters.filter(() => this.prng.chance(0.4)).slice(0, Math.max(0, voters.length - 1));
+      for (const id of removable) changes.push({ op: 'remove', id });
+    }
+    if (changes.length === 0) return;
+    const result = core.proposeConfChange(changes);
+    this.log(`membership ${changes.map((c) => `${c.op} ${c.id}`).join(', ')} on ${core.id}: ${result.ok ? `index=${result.index}${result.joint ? ' joint' : ''}` : result.error}`);
+    if (!result.ok) return;
+    this.membershipChanges++;
+    if (spare && changes[0]?.op === 'add-learner') {
+      spare.joinedWith = core.membership().config;
+      this.boot(this.nodes.indexOf(spare));
+    }
+    this.afterInput(i);
+  }
+
   private heal(): void {
     this.healed = true;
     this.network.healAll();
     this.log('healed: network calm, crashed nodes restarting');
     this.nodes.forEach((node, i) => {
-      if (!node.core) this.boot(i);
+      if (!node.core && node.joinedWith !== null) this.boot(i);
     });
     this.queue.push(this.now + 1, { kind: 'client' });
     this.queue.push(this.now + 1, { kind: 'liveness' });
