@@ -94,6 +94,8 @@ describe('membership changes on the node runtime', () => {
     expect(node4.status().state).toBe('follower');
 
     leader = await waitUntil('a leader', () => leaderOf(nodes));
+    // Promotion needs the leader to have heard Node4 acknowledge entries (not only its own apply).
+    await waitUntil('the leader sees Node4 caught up', () => (leader.status().peers['Node4']?.matchIndex ?? 0) > 0);
     const promoted = await leader.changeMembers([{ op: 'promote', id: 'Node4' }]);
     expect(promoted.members.voters.map((m) => m.id)).toEqual(['Node1', 'Node2', 'Node3', 'Node4']);
     await put(nodes, 'after-promote', 1);

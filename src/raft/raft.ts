@@ -927,7 +927,13 @@ export class RaftCore {
     for (let i = 0; i < changes.length; i++) {
       const change = changes[i] as ConfChange;
       if (change.op !== 'promote') continue;
-      const lag = this.log.lastIndex() - (this.progress.get(change.id)?.matchIndex ?? 0);
+      const pr = this.progress.get(change.id);
+      const lag = this.log.lastIndex() - (pr?.matchIndex ?? 0);
+      // A learner never heard from this term is not caught up, however short the log is:
+      // promoting a node that is not running would leave the new majority one short.
+      if (pr === undefined || pr.ticksSinceContact === null || pr.matchIndex === 0) {
+        return { field: `changes[${i}].id`, message: `${change.id} has not acknowledged any entry yet (${lag} behind)`, lag: Math.max(lag, 1) };
+      }
       if (lag > MAX_PROMOTE_LAG) return { field: `changes[${i}].id`, message: `${change.id} is ${lag} entries behind (at most ${MAX_PROMOTE_LAG})`, lag };
     }
     return null;
