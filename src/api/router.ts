@@ -10,6 +10,7 @@ import { jsonReply } from './reply.js';
 import { getBackup } from './routes-backup.js';
 import { casKv, deleteKv, getKv, putKv } from './routes-kv.js';
 import { DEBUG_ROUTES } from './routes-debug.js';
+import { getMembers, postMembers } from './routes-members.js';
 import { listQuotes, postQuote } from './routes-quotes.js';
 import { getCluster, getHealth, getMetrics, getReady, getStatus } from './routes-status.js';
 import { servePage, serveStatic } from './static.js';
@@ -51,6 +52,7 @@ const EXACT: Record<string, Route> = {
   '/api/quotes': { label: '/api/quotes', cors: 'public', admin: false, methods: { GET: listQuotes, POST: postQuote } },
   '/api/status': { label: '/api/status', cors: 'public', admin: false, methods: { GET: getStatus } },
   '/api/cluster': { label: '/api/cluster', cors: 'public', admin: false, methods: { GET: getCluster } },
+  '/api/members': { label: '/api/members', cors: 'same-origin', admin: true, methods: { GET: getMembers, POST: postMembers } },
   [LIVE_PATH]: { label: LIVE_PATH, cors: 'public', admin: false, methods: { GET: liveWithoutUpgrade } },
   '/metrics': { label: '/metrics', cors: 'same-origin', admin: false, methods: { GET: metricsHandler } },
   '/healthz': { label: '/healthz', cors: 'same-origin', admin: false, methods: { GET: getHealth } },

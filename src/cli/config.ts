@@ -54,6 +54,12 @@ export interface NodeConfig {
    * dir with no identity is refused (a lost database must never restart empty, SPEC §5).
    */
   init: boolean;
+  /** False when --peers was not given: the configuration is in the data dir (or comes from --join). */
+  peersGiven: boolean;
+  /** --join URL: on an empty data dir, ask the cluster there to add this node (SPEC §9). */
+  join: string | null;
+  /** --learner: stay a learner after joining (not promoted). */
+  learner: boolean;
   controllerAllow: string[];
   tickMs: number;
   heartbeatMs: number;
@@ -110,6 +116,8 @@ const NODE_SETTINGS = {
   publicUrl: ['--public-url', 'RAFTQUOTES_PUBLIC_URL'],
   quotaBytes: ['--quota-bytes', 'RAFTQUOTES_QUOTA_BYTES'],
   init: ['--init', 'RAFTQUOTES_INIT'],
+  join: ['--join', 'RAFTQUOTES_JOIN'],
+  learner: ['--learner', 'RAFTQUOTES_LEARNER'],
   controllerAllow: ['--controller-allow', 'RAFTQUOTES_CONTROLLER_ALLOW'],
   tickMs: ['--tick-ms', 'RAFTQUOTES_TICK_MS'],
   heartbeatMs: ['--heartbeat-ms', 'RAFTQUOTES_HEARTBEAT_MS'],
@@ -125,7 +133,7 @@ const NODE_SETTINGS = {
 export type NodeSettingName = keyof typeof NODE_SETTINGS;
 
 /** Settings given as a bare flag (`--insecure`), true when present. */
-export const BOOLEAN_SETTINGS: ReadonlySet<NodeSettingName> = new Set<NodeSettingName>(['insecure', 'init', 'unsafeLocalReads']);
+export const BOOLEAN_SETTINGS: ReadonlySet<NodeSettingName> = new Set<NodeSettingName>(['insecure', 'init', 'unsafeLocalReads', 'learner']);
 
 /**
  * Settings whose flag names a file holding the value while the environment variable holds
@@ -198,7 +206,10 @@ export function parseNodeConfig(flags: Partial<Record<NodeSettingName, string | 
   };
   const id = required('id');
   if (!ID_PATTERN.test(id)) throw new ConfigError(`${name('id')}: expected a name like Node3, got "${id}"`);
-  const peers = parsePeers(required('peers'), name('peers'));
+  // Without --peers (a node that joined, SPEC §9) the configuration comes from the data dir
+  // or, on first start, from the cluster at --join; --raft is then required.
+  const peersGiven = get('peers') !== undefined && get('peers') !== '';
+  const peers = peersGiven ? parsePeers(required('peers'), name('peers')) : { [id]: parseHostPort(required('raft'), name('raft')) };
   if (!peers[id]) throw new ConfigError(`${name('peers')} must include this node (${id})`);
   if (Object.keys(peers).length > 9) throw new ConfigError(`${name('peers')}: at most 9 voters are supported`);
   const raft = get('raft') ? parseHostPort(get('raft') as string, name('raft')) : (peers[id] as HostPort);
@@ -233,6 +244,9 @@ export function parseNodeConfig(flags: Partial<Record<NodeSettingName, string | 
     publicUrls: [...new Set([advertiseHttp.replace(/\/+$/, ''), ...publicUrls.map((u) => u.replace(/\/+$/, ''))])],
     quotaBytes: intIn(get('quotaBytes') ?? String(DEFAULT_QUOTA_BYTES), name('quotaBytes'), 1024 * 1024, Number.MAX_SAFE_INTEGER),
     init: parseBool(get('init') ?? 'false', name('init')),
+    peersGiven,
+    join: joinUrl(get('join'), name('join')),
+    learner: parseBool(get('learner') ?? 'false', name('learner')),
     controllerAllow: allow,
     tickMs,
     heartbeatMs,
@@ -244,6 +258,12 @@ export function parseNodeConfig(flags: Partial<Record<NodeSettingName, string | 
     unsafeLocalReads: parseBool(get('unsafeLocalReads') ?? 'false', name('unsafeLocalReads')),
     eventRing: parseBool(get('eventRing') ?? 'on', name('eventRing')),
   };
+}
+
+function joinUrl(value: string | undefined, what: string): string | null {
+  if (value === undefined || value === '') return null;
+  checkUrl(what, value);
+  return value.replace(/\/+$/, '');
 }
 
 /** The same parser the controller uses, so a list that starts a node is one the controller accepts. */

@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { BOOLEAN_SETTINGS, ConfigError, nodeFlags, parseNodeConfig, type NodeSettingName } from './config.js';
 import { runCluster } from './cluster.js';
+import { registerMemberCommands } from './member-command.js';
 import { runStatus } from './status.js';
 
 /** Prints a user mistake as one line and exits non-zero, never a stack trace. */
@@ -71,6 +72,8 @@ function buildProgram(): Command {
       const { runCerts } = await import('./certs-command.js');
       process.exitCode = runCerts(opts);
     });
+
+  registerMemberCommands(program);
 
   program
     .command('status')

@@ -1,3 +1,8 @@
+import { allMembers, allVoterIds, type Configuration, parseRaftAddress } from '../raft/configuration.js';
+import type { RaftStorage } from '../storage/types.js';
+import { joinCluster, promoteWhenCaughtUp } from './join.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createApiServer } from '../api/server.js';
@@ -7,7 +12,7 @@ import { createLogger } from '../node/logger.js';
 import { NodeMetrics } from '../node/metrics.js';
 import { RaftNode } from '../node/raft-node.js';
 import { readIdentityMarker } from '../storage/identity.js';
-import { openNodeDatabase } from '../storage/sqlite-storage.js';
+import { DATABASE_FILE, openNodeDatabase } from '../storage/sqlite-storage.js';
 import { TcpTransport } from '../transport/tcp-transport.js';
 import { ConfigError, type NodeConfig } from './config.js';
 import { installCorruptionStop, installCrashHandlers, installReloadHandler, type Reloadable } from './node-signals.js';
@@ -45,10 +50,16 @@ export async function runNode(given: NodeConfig): Promise<void> {
   installCrashHandlers(logger);
   installCorruptionStop(logger);
   ensureWritableDir(config.dataDir);
+  // --join on an empty data dir is the explicit step that makes this node (SPEC §5, §9).
+  const fresh = !existsSync(join(config.dataDir, DATABASE_FILE));
+  const joined = config.join !== null && fresh ? await joinCluster(config, logger) : null;
   // Without --init an empty data dir is refused: a node whose database was lost must not start empty (SPEC §5).
-  const { storage, stateMachine } = openNodeDatabase(config.dataDir, { clusterId: config.clusterId, nodeId: config.id }, { init: config.init });
+  const { storage, stateMachine } = openNodeDatabase(config.dataDir, { clusterId: config.clusterId, nodeId: config.id }, { init: config.init || joined !== null });
+  // The configuration it joined with, as the base of its log (index 0), so a restart needs no --join.
+  if (joined) storage.saveSnapshot({ meta: { index: 0, term: 0, voters: allVoterIds(joined), config: joined }, data: null });
+  const configuration = joined ?? (config.peersGiven ? seedFromPeers(config.peers) : storedConfiguration(storage));
   const metrics = new NodeMetrics(config.id);
-  const peers = Object.fromEntries(Object.entries(config.peers).filter(([id]) => id !== config.id));
+  const peers = configuration ? transportPeers(configuration, config.id) : {};
   const transport = new TcpTransport({
     selfId: config.id,
     clusterId: config.clusterId,
@@ -67,6 +78,8 @@ export async function runNode(given: NodeConfig): Promise<void> {
     {
       id: config.id,
       voters: Object.keys(config.peers),
+      // --peers seeds the first configuration of a new cluster (SPEC §2); the log's replace it.
+      ...(configuration ? { initialConfiguration: configuration } : {}),
       httpUrl: config.advertiseHttp,
       tickMs: config.tickMs,
       snapshotEvery: config.snapshotEvery,
@@ -99,6 +112,7 @@ export async function runNode(given: NodeConfig): Promise<void> {
   await api.listen(config.http.host, config.http.port).catch((err: unknown) => listenError(err, '--http', `${config.http.host}:${config.http.port}`));
   await controller.start().catch((err: unknown) => listenError(err, '--controller', `${config.controller.host}:${config.controller.port}`));
   await node.start().catch((err: unknown) => listenError(err, '--raft', `${config.raft.host}:${config.raft.port}`));
+  if (joined && !config.learner) void promoteWhenCaughtUp(config, logger);
   logger.info(`${config.id} up: http=${config.advertiseHttp} raft=${config.raft.host}:${config.raft.port} controller=udp:${config.controller.host}:${config.controller.port} data=${config.dataDir}`);
   if (config.insecure) {
     logger.warn('INSECURE (--insecure): peers are NOT authenticated. Anyone who can reach the Raft port can pose as a member, move the term, or forge leader messages. Use RAFTQUOTES_SECRET, --secret-file or mutual TLS.');
@@ -142,4 +156,33 @@ function installSignalHandlers(stop: () => Promise<void>, logger: { info(msg: st
  */
 export function trailingEntriesFor(snapshotEvery: number): number {
   return Math.max(1, Math.min(5_000, Math.floor(snapshotEvery / 2)));
+}
+
+/**
+ * The seed configuration from --peers: every peer a voter at its Raft address. Peers' HTTP
+ * URLs are not in --peers; each learns them from the handshake (and the API fills them in).
+ */
+function seedFromPeers(peers: Record<string, { host: string; port: number }>): Configuration {
+  const voters = Object.entries(peers).map(([id, address]) => ({ id, raft: `${address.host}:${address.port}`, http: '' }));
+  return { voters, learners: [], outgoing: null };
+}
+
+/** Without --peers: the configuration this data dir holds (joined nodes); refused when it holds none. */
+function storedConfiguration(storage: RaftStorage): Configuration | undefined {
+  const recovered = storage.recover();
+  const base = recovered.snapshot?.meta.config;
+  if (base === undefined && !recovered.entries.some((e) => e.type === 'config')) {
+    throw new ConfigError('--peers (RAFTQUOTES_PEERS) is required: this data dir holds no configuration (only a node that joined with --join can start without it)');
+  }
+  return base;
+}
+
+/** The transport's first peer links: every other member with a Raft address (RaftNode keeps them in step). */
+function transportPeers(configuration: Configuration, selfId: string): Record<string, { host: string; port: number }> {
+  const peers: Record<string, { host: string; port: number }> = {};
+  for (const m of allMembers(configuration)) {
+    const address = m.id === selfId ? null : parseRaftAddress(m.raft);
+    if (address) peers[m.id] = address;
+  }
+  return peers;
 }

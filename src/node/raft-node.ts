@@ -3,6 +3,9 @@ import { assert } from '../raft/assert.js';
 import { describe as describeValue, type Rejection } from '../raft/message-validation.js';
 import { SeededPrng } from '../raft/prng.js';
 import { RaftCore, type ProposeResult } from '../raft/raft.js';
+import type { ConfChange } from '../raft/confchange.js';
+import { allMembers, type Configuration, findMember } from '../raft/configuration.js';
+import { changeFinished, confChangeRefusal, membersView, type MembersView, voterIds } from './membership.js';
 import type { RaftConfig } from '../raft/config.js';
 import type { Entry, HardState, Message, NodeId, Ready } from '../raft/types.js';
 import type { ApplyResult, Command, StateMachine } from '../state/types.js';
@@ -33,6 +36,11 @@ export interface RaftNodeOptions {
   snapshotEvery: number;
   defaultTimeoutMs: number;
   raft?: Partial<RaftConfig>;
+  /**
+   * The first configuration (SPEC §9: `--peers` seeds a new cluster; a joining node gets it
+   * from the cluster). The log's and the snapshot's configurations replace it.
+   */
+  initialConfiguration?: Configuration;
   /** Test-only switch used by the fault harness to prove the checker catches stale reads. */
   unsafeLocalReads?: boolean;
 }
@@ -82,8 +90,9 @@ const TRANSFER_WAIT_MS = 1_500;
  */
 export class RaftNode implements RaftNodeHandle {
   readonly id: NodeId;
-  readonly voters: NodeId[];
   readonly stateMachine: StateMachine;
+  /** The peers the transport was last told to link to (see syncPeerLinks). */
+  private linkedPeersKey = '';
   private readonly core: RaftCore;
   private readonly clock: Clock;
   private readonly proposals: Waiters<ApplyResult>;
@@ -110,7 +119,6 @@ export class RaftNode implements RaftNodeHandle {
     private readonly deps: RaftNodeDeps,
   ) {
     this.id = options.id;
-    this.voters = options.voters;
     this.stateMachine = deps.stateMachine;
     this.clock = deps.clock ?? realClock;
     this.proposals = new Waiters<ApplyResult>(this.clock);
@@ -119,7 +127,8 @@ export class RaftNode implements RaftNodeHandle {
     const recovered = deps.storage.recover();
     const appliedIndex = RaftNode.catchUpStateMachine(recovered, deps);
     this.persistedHardState = { ...recovered.hardState };
-    this.core = new RaftCore({ ...options.raft, id: options.id, voters: options.voters }, new SeededPrng(deps.prngSeed ?? randomInt(2 ** 31)), {
+    const seed = options.initialConfiguration === undefined ? {} : { initialConfiguration: options.initialConfiguration };
+    this.core = new RaftCore({ ...options.raft, id: options.id, voters: options.voters, ...seed }, new SeededPrng(deps.prngSeed ?? randomInt(2 ** 31)), {
       ...recovered,
       appliedIndex,
     });
@@ -159,6 +168,7 @@ export class RaftNode implements RaftNodeHandle {
       this.schedule();
     });
     await this.deps.transport.start();
+    this.syncPeerLinks();
     this.startTicking();
     this.schedule();
   }
@@ -170,7 +180,7 @@ export class RaftNode implements RaftNodeHandle {
     const timer = this.core.electionTimerView();
     return {
       id: this.id,
-      state: this.shutdownByController ? 'shutdown' : core.state,
+      state: this.shutdownByController ? 'shutdown' : this.core.membership().removed ? 'removed' : core.state,
       term: core.term,
       leader: this.shutdownByController ? null : core.leader,
       commitIndex: core.commitIndex,
@@ -181,7 +191,67 @@ export class RaftNode implements RaftNodeHandle {
       electionTimeoutMs: timer.timeout * this.options.tickMs,
       http: this.options.httpUrl,
       peers: this.peerStatuses(),
+      members: this.membersSummary(),
     };
+  }
+
+  /** Voters of the configuration in effect (both halves while joint), this node included if it votes. */
+  get voters(): NodeId[] {
+    return voterIds(this.core.membership().config);
+  }
+
+  /** The configuration in effect, with addresses (GET /api/members). */
+  members(): MembersView {
+    return membersView(this.core.membership(), (id) => ({ raft: '', http: this.peerHttpUrl(id) ?? '' }));
+  }
+
+  private membersSummary(): NodeStatus['members'] {
+    const view = this.members();
+    return { configIndex: view.configIndex, voters: view.voters.map((m) => m.id), learners: view.learners.map((m) => m.id), joint: view.joint };
+  }
+
+  /**
+   * Proposes a membership change on the leader and resolves once the final configuration is
+   * committed (after leaving the joint one, if any). Throws MembershipError (400/409) or
+   * NodeError (not_leader, so the API forwards it; timeout).
+   */
+  async changeMembers(changes: readonly ConfChange[], timeoutMs = this.options.defaultTimeoutMs): Promise<{ index: number; members: MembersView }> {
+    const refused = this.refusal();
+    if (refused) throw refused;
+    const result = this.core.proposeConfChange(changes);
+    if (!result.ok) {
+      const error = confChangeRefusal(result);
+      if (error) throw error;
+      throw this.proposeError({ ok: false, error: result.error === 'transferring' ? 'transferring' : 'not_leader', leader: result.leader });
+    }
+    this.deps.logger.info({ changes, index: result.index, joint: result.joint }, `membership change proposed at index ${result.index}${result.joint ? ' (joint)' : ''}`);
+    this.schedule();
+    await this.waitFor(() => changeFinished(this.core.membership(), result.index), timeoutMs);
+    if (!changeFinished(this.core.membership(), result.index)) {
+      throw new NodeError('timeout', `the membership change at index ${result.index} was not known committed within ${timeoutMs} ms; it may still complete`);
+    }
+    return { index: this.core.membership().configIndex, members: this.members() };
+  }
+
+  /**
+   * Keeps one transport link per member of the configuration in effect, per removed member
+   * the leader still tells of its removal, and to the leader we follow, dialing the Raft address recorded in the
+   * configuration (seed members keep the address --peers gave the transport).
+   */
+  private syncPeerLinks(): void {
+    const setPeers = this.deps.transport.setPeers?.bind(this.deps.transport);
+    if (!setPeers) return;
+    const config = this.core.membership().config;
+    const wanted = new Map<NodeId, string>();
+    for (const m of allMembers(config)) if (m.id !== this.id) wanted.set(m.id, m.raft);
+    for (const peer of this.core.progressView().keys()) if (!wanted.has(peer)) wanted.set(peer, '');
+    // A leader removing itself leads until its removal commits (§4.2.2): keep answering it.
+    const leader = this.core.leader;
+    if (leader !== null && leader !== this.id && !wanted.has(leader)) wanted.set(leader, '');
+    const key = [...wanted].map(([id, raft]) => `${id}=${raft}`).sort().join(',');
+    if (key === this.linkedPeersKey) return;
+    this.linkedPeersKey = key;
+    setPeers([...wanted].map(([id, raft]) => ({ id, raft })));
   }
 
   private peerStatuses(): Record<NodeId, PeerStatus> {
@@ -189,7 +259,8 @@ export class RaftNode implements RaftNodeHandle {
     const links = new Map(this.deps.transport.stats().map((s) => [s.peer, s]));
     const peers: Record<NodeId, PeerStatus> = {};
     const now = this.clock.now();
-    for (const peer of this.voters) {
+    const members = allMembers(this.core.membership().config).map((m) => m.id);
+    for (const peer of new Set([...members, ...progress.keys()])) {
       if (peer === this.id) continue;
       const pr = progress.get(peer);
       const contact = this.lastContact.get(peer);
@@ -207,7 +278,9 @@ export class RaftNode implements RaftNodeHandle {
 
   peerHttpUrl(peer: NodeId): string | null {
     if (peer === this.id) return this.options.httpUrl;
-    return this.deps.transport.peerHttpUrl(peer);
+    // A member added at run time: the URL recorded in the configuration (SPEC §9).
+    const recorded = findMember(this.core.membership().config, peer)?.http;
+    return this.deps.transport.peerHttpUrl(peer) ?? (recorded ? recorded : null);
   }
 
   isShutdown(): boolean {
@@ -445,6 +518,8 @@ export class RaftNode implements RaftNodeHandle {
 
   private processReady(rd: Ready): void {
     this.logTransitions(rd);
+    // Before sending: the core may now address a member added (or keep one removed) since the last Ready.
+    this.syncPeerLinks();
     this.sendAll(rd.messages);
     // On the wire before the fsync below (a queued send would otherwise wait for it): the
     // leader's followers persist in parallel with the leader (SPEC §2 durability rule).

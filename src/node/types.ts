@@ -1,5 +1,7 @@
 import type { Entry, NodeId, RaftState } from '../raft/types.js';
 import type { ApplyResult, Command, StateMachine } from '../state/types.js';
+import type { ConfChange } from '../raft/confchange.js';
+import type { MembersView } from './membership.js';
 
 /** Per-peer replication progress as the leader sees it (empty on followers). */
 export interface PeerStatus {
@@ -17,8 +19,8 @@ export interface PeerStatus {
 /** One node's view of itself; served by GET /api/status and the controller's STATUS. */
 export interface NodeStatus {
   id: NodeId;
-  /** 'shutdown' while stopped by the controller's SHUTDOWN. */
-  state: RaftState | 'shutdown';
+  /** 'shutdown' while stopped by the controller's SHUTDOWN; 'removed' once out of a committed configuration. */
+  state: RaftState | 'shutdown' | 'removed';
   term: number;
   leader: NodeId | null;
   commitIndex: number;
@@ -30,6 +32,8 @@ export interface NodeStatus {
   electionTimeoutMs: number;
   http: string;
   peers: Record<NodeId, PeerStatus>;
+  /** The configuration in effect (SPEC §9). */
+  members?: { configIndex: number; voters: NodeId[]; learners: NodeId[]; joint: null | { outgoing: NodeId[] } };
 }
 
 /** Error codes the runtime raises; the API maps them to SPEC §3 codes. */
@@ -88,6 +92,13 @@ export interface RaftNodeHandle {
   shutdown(): void;
   /** Resume after shutdown (as a follower, from the persisted state). */
   resume(): void;
+  /** The configuration in effect (SPEC §9); absent on test doubles without membership. */
+  members?(): MembersView;
+  /**
+   * Leader: change the membership; resolves with the final configuration once committed.
+   * Throws MembershipError (bad_request with the field, precondition_failed with lag) or NodeError.
+   */
+  changeMembers?(changes: readonly ConfChange[], timeoutMs?: number): Promise<{ index: number; members: MembersView }>;
   /** Leader: hand leadership to the most up-to-date peer (or `to`); resolves when done or times out. */
   transferLeadership(to?: NodeId): Promise<void>;
 }

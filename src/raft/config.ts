@@ -1,3 +1,4 @@
+import { type Configuration, isMember, validateConfiguration } from './configuration.js';
 import { MAX_ENTRIES_PER_APPEND } from './limits.js';
 import type { NodeId } from './types.js';
 
@@ -6,6 +7,11 @@ export interface RaftConfig {
   id: NodeId;
   /** The fixed voter set, this node included; quorum is always a majority of it (§5.2). */
   voters: NodeId[];
+  /**
+   * The configuration before any config entry or snapshot (a new cluster's `--peers`, or what a
+   * joining node was told); overrides `voters` when set. The log's configurations replace it.
+   */
+  initialConfiguration?: Configuration;
   /** Base election timeout; each timer is randomized in [electionTicks, 2 * electionTicks). */
   electionTicks: number;
   heartbeatTicks: number;
@@ -27,7 +33,7 @@ export interface RaftConfig {
 }
 
 /** Defaults for a 10 ms tick: heartbeat 50 ms, election timeout in [300, 600) ms (SPEC §2). */
-export const DEFAULT_RAFT_CONFIG: Omit<RaftConfig, 'id' | 'voters'> = {
+export const DEFAULT_RAFT_CONFIG: Omit<RaftConfig, 'id' | 'voters' | 'initialConfiguration'> = {
   electionTicks: 30,
   heartbeatTicks: 5,
   preVote: true,
@@ -43,7 +49,11 @@ export const DEFAULT_RAFT_CONFIG: Omit<RaftConfig, 'id' | 'voters'> = {
 
 /** Validates a config; returns the problem, naming the field, or null. */
 export function validateRaftConfig(config: RaftConfig): string | null {
-  if (!config.voters.includes(config.id)) return `voters must include this node (${config.id})`;
+  if (config.initialConfiguration !== undefined) {
+    const problem = validateConfiguration(config.initialConfiguration);
+    if (problem) return `initialConfiguration: ${problem}`;
+    if (!isMember(config.initialConfiguration, config.id)) return `initialConfiguration must include this node (${config.id})`;
+  } else if (!config.voters.includes(config.id)) return `voters must include this node (${config.id})`;
   if (new Set(config.voters).size !== config.voters.length) return 'voters must be unique';
   if (!(config.heartbeatTicks >= 1)) return 'heartbeatTicks must be >= 1';
   if (!(config.electionTicks > config.heartbeatTicks)) return 'electionTicks must exceed heartbeatTicks';

@@ -41,3 +41,9 @@ export const MAX_FORWARDED_READS = 10_000;
 
 /** Reads waiting on the leader for a heartbeat round; more are answered "failed" at once. */
 export const MAX_PENDING_READS = 100_000;
+
+/**
+ * A learner is "caught up" and may be promoted to voter when it is at most this many entries
+ * behind the leader's last index (SPEC §9); a voter further behind would stall commits.
+ */
+export const MAX_PROMOTE_LAG = 1_000;

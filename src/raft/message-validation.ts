@@ -1,3 +1,4 @@
+import { decodeConfiguration, MAX_MEMBERS } from './configuration.js';
 import { MAX_ENTRIES_PER_APPEND, MAX_INDEX, MAX_REQUEST_ID_CHARS, MAX_SNAPSHOT_BYTES, MAX_TERM } from './limits.js';
 import type { Message, MessageType, NodeId, RaftState } from './types.js';
 
@@ -10,7 +11,7 @@ export type RejectReason =
   | 'malformed'
   /** `to` is not this node. */
   | 'wrong_recipient'
-  /** `from` is not a voter of the configuration, or is this node itself. */
+  /** `from` is this node itself, or in no configuration this node holds (its log's or its snapshot's). */
   | 'unknown_sender'
   /** A term that is negative, not an integer, above MAX_TERM, or above the message's own term. */
   | 'term_out_of_range'
@@ -42,7 +43,8 @@ export interface Rejection {
 /** What validation may read of the core. Read only: validating never changes state. */
 export interface ValidationView {
   id: NodeId;
-  voters: readonly NodeId[];
+  /** Every member of every configuration the node holds (configuration.ts ConfigHistory). */
+  known: ReadonlySet<NodeId>;
   term: number;
   state: RaftState;
   leader: NodeId | null;
@@ -78,7 +80,7 @@ function checkMessage(value: unknown, view: ValidationView): Rejection | null {
   const { from, to, term } = value;
   if (typeof from !== 'string' || typeof to !== 'string') return rejection(value, 'malformed', 'from/to must be strings');
   if (to !== view.id) return rejection(value, 'wrong_recipient', `addressed to ${describe(to)}`);
-  if (from === view.id || !view.voters.includes(from)) return rejection(value, 'unknown_sender', `${describe(from)} is not a peer of ${view.id}`);
+  if (from === view.id || !view.known.has(from)) return rejection(value, 'unknown_sender', `${describe(from)} is not a peer of ${view.id}`);
   if (!isTerm(term)) return rejection(value, 'term_out_of_range', `term ${describe(term)} (max ${MAX_TERM})`);
   // Every node starts in term 0 and nobody leads or campaigns in it: only a pre-vote refusal
   // from a node that never saw a term can carry it.
@@ -136,6 +138,10 @@ function checkEntries(m: Fields, entries: unknown[], prevLogIndex: number, prevL
     }
     if (!ENTRY_TYPES.has(entry['type'] as string)) return rejection(m, 'malformed', `entry ${prevLogIndex + 1 + i} has type ${describe(entry['type'])}`);
     if (typeof entry['data'] !== 'string') return rejection(m, 'malformed', `entry ${prevLogIndex + 1 + i} data must be a string`);
+    if (entry['type'] === 'config') {
+      const config = decodeConfiguration(entry['data']);
+      if (typeof config === 'string') return rejection(m, 'bad_entries', `entry ${prevLogIndex + 1 + i}: ${describe(config)}`);
+    }
     lastTerm = entryTerm;
   }
   return null;
@@ -153,15 +159,18 @@ function checkAppendResponse(m: Fields, term: number): Rejection | null {
   );
 }
 
-function checkInstallSnapshot(m: Fields, term: number, view: ValidationView): Rejection | null {
+function checkInstallSnapshot(m: Fields, term: number): Rejection | null {
   const meta = m['meta'];
   if (!isRecord(meta)) return rejection(m, 'malformed', 'meta must be an object');
   const bad = index(meta, 'index', m) ?? termAtMost(meta, 'term', term, m) ?? offset(m, 'offset') ?? need(m, 'done', typeof m['done'] === 'boolean');
   if (bad) return bad;
   const voters = meta['voters'];
-  if (!Array.isArray(voters) || voters.length > view.voters.length || new Set(voters).size !== voters.length || !voters.every((v) => view.voters.includes(v as NodeId))) {
-    return rejection(m, 'malformed', 'meta.voters must be distinct members of the configuration');
+  if (!Array.isArray(voters) || voters.length > MAX_MEMBERS || new Set(voters).size !== voters.length || !voters.every((v) => typeof v === 'string')) {
+    return rejection(m, 'malformed', `meta.voters must be at most ${MAX_MEMBERS} distinct ids`);
   }
+  // The configuration at the snapshot's index: the installing node adopts it (thesis §4.1).
+  const config = decodeConfiguration(meta['config']);
+  if (typeof config === 'string') return rejection(m, 'malformed', `meta.config: ${describe(config)}`);
   const chunk = m['chunk'];
   if (!(chunk instanceof Uint8Array)) return rejection(m, 'malformed', 'chunk must be bytes');
   if ((m['offset'] as number) + chunk.length > MAX_SNAPSHOT_BYTES) return rejection(m, 'index_out_of_range', `snapshot larger than ${MAX_SNAPSHOT_BYTES} bytes`);

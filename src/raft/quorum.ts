@@ -30,3 +30,20 @@ export function tallyVotes(voters: readonly NodeId[], votes: ReadonlyMap<NodeId,
   if (rejected > voters.length - needed) return 'lost';
   return 'pending';
 }
+
+/**
+ * Joint consensus (thesis §4.3): an index is committed only once a majority of every voter set
+ * has it, so the committed index is the smallest of the per-set ones.
+ */
+export function jointCommittedIndex(voterSets: readonly (readonly NodeId[])[], matchIndex: (id: NodeId) => number): number {
+  let index = Number.MAX_SAFE_INTEGER;
+  for (const voters of voterSets) index = Math.min(index, committedIndex(voters, matchIndex));
+  return voterSets.length === 0 ? 0 : index;
+}
+
+/** Joint consensus (thesis §4.3): an election is won with a majority of every voter set, lost once any set is lost. */
+export function jointTally(voterSets: readonly (readonly NodeId[])[], votes: ReadonlyMap<NodeId, boolean>): VoteOutcome {
+  const outcomes = voterSets.map((voters) => tallyVotes(voters, votes));
+  if (outcomes.includes('lost')) return 'lost';
+  return outcomes.every((outcome) => outcome === 'won') ? 'won' : 'pending';
+}

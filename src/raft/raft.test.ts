@@ -1,3 +1,4 @@
+import { seedConfiguration } from './configuration.js';
 import { describe, expect, it } from 'vitest';
 import { RaftInvariantError } from './assert.js';
 import { SeededPrng } from './prng.js';
@@ -44,7 +45,7 @@ function chunk(fields: Partial<InstallSnapshotRequest>): InstallSnapshotRequest 
     from: 'a',
     to: 'b',
     term: 2,
-    meta: { index: 3, term: 1, voters: VOTERS },
+    meta: { index: 3, term: 1, voters: VOTERS, config: seedConfiguration(VOTERS) },
     offset: 0,
     chunk: new Uint8Array([1, 2, 3, 4]),
     done: true,
@@ -171,7 +172,7 @@ describe('message filtering and term rules', () => {
 describe('InstallSnapshot on the follower (§7)', () => {
   it('keeps its log when it already holds the snapshot’s last entry, and just commits it', () => {
     const core = follower('b', [1, 1, 1, 2, 2], { term: 2 });
-    core.step(chunk({ meta: { index: 3, term: 1, voters: VOTERS } }));
+    core.step(chunk({ meta: { index: 3, term: 1, voters: VOTERS, config: seedConfiguration(VOTERS) } }));
     const rd = core.ready();
     expect(rd.snapshot).toBeNull();
     core.advance(rd);
@@ -182,7 +183,7 @@ describe('InstallSnapshot on the follower (§7)', () => {
 
   it('discards its whole log when the snapshot’s last entry conflicts with it', () => {
     const core = follower('b', [1, 1, 1, 1], { term: 2 });
-    core.step(chunk({ meta: { index: 3, term: 2, voters: VOTERS } }));
+    core.step(chunk({ meta: { index: 3, term: 2, voters: VOTERS, config: seedConfiguration(VOTERS) } }));
     const rd = core.ready();
     expect(rd.snapshot?.meta.index).toBe(3);
     expect(rd.committedEntries).toEqual([]);
@@ -215,7 +216,7 @@ describe('InstallSnapshot on the follower (§7)', () => {
     const core = follower('b', [1], { term: 2 });
     core.step(chunk({ offset: 0, done: false }));
     snapshotReply(core);
-    core.step(chunk({ offset: 4, done: true, meta: { index: 4, term: 2, voters: VOTERS } }));
+    core.step(chunk({ offset: 4, done: true, meta: { index: 4, term: 2, voters: VOTERS, config: seedConfiguration(VOTERS) } }));
     expect(snapshotReply(core)).toMatchObject({ done: false, nextOffset: 0, snapshotIndex: 4 });
     expect(core.log.lastIndex()).toBe(1);
   });
@@ -226,7 +227,7 @@ describe('InstallSnapshot on the leader: the image is asked for, used, then drop
   function compactedLeader(): RaftCore {
     const restore: RaftRestore = {
       hardState: { term: 1, vote: null, commit: 8 },
-      snapshot: { meta: { index: 5, term: 1, voters: VOTERS } },
+      snapshot: { meta: { index: 5, term: 1, voters: VOTERS, config: seedConfiguration(VOTERS) } },
       offset: 5,
       offsetTerm: 1,
       entries: entries([1, 1, 1, 1, 1, 1, 1, 1]).slice(5),

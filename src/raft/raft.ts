@@ -1,9 +1,11 @@
 import { assert } from './assert.js';
+import { type ConfChange, leaveJoint, planConfChange } from './confchange.js';
+import { allMembers, allVoterIds, ConfigHistory, type Configuration, decodeConfiguration, encodeConfiguration, isJoint, isMember, isVoter, seedConfiguration, voterSets } from './configuration.js';
 import { DEFAULT_RAFT_CONFIG, type RaftConfig, validateRaftConfig } from './config.js';
-import { MAX_FORWARDED_READS, MAX_PENDING_READS } from './limits.js';
+import { MAX_FORWARDED_READS, MAX_PENDING_READS, MAX_PROMOTE_LAG } from './limits.js';
 import { type Rejection, validateMessage, type ValidationView } from './message-validation.js';
 import { Progress } from './progress.js';
-import { committedIndex, majority, tallyVotes } from './quorum.js';
+import { jointCommittedIndex, jointTally, majority } from './quorum.js';
 import { RaftLog } from './raft-log.js';
 import { ReadQueue } from './read-queue.js';
 import type {
@@ -63,6 +65,43 @@ export type ProposeError = 'not_leader' | 'transferring' | 'too_many_requests';
 
 export type ProposeResult = { ok: true; index: number; term: number } | { ok: false; error: ProposeError; leader: NodeId | null };
 
+/**
+ * Why a membership change was refused: `pending` (another change is uncommitted or joint: one
+ * at a time), `own_term` (no entry of this leader's term is committed yet: the 2015
+ * single-server-change bug), `lagging` (a learner to promote is more than MAX_PROMOTE_LAG
+ * entries behind), `invalid` (the changes themselves; `field` names the JSON path).
+ */
+export type ConfChangeError = ProposeError | 'pending' | 'own_term' | 'lagging' | 'invalid';
+
+export type ConfChangeResult =
+  | { ok: true; index: number; term: number; joint: boolean }
+  | { ok: false; error: ConfChangeError; leader: NodeId | null; field?: string; message?: string; lag?: number };
+
+/** The configuration in effect and where it came from (thesis §4.1: the latest in the log). */
+export interface MembershipView {
+  config: Configuration;
+  /** Index of the entry (or snapshot) that carried it; 0 for the seed. */
+  configIndex: number;
+  committed: boolean;
+  /** Not a member of a committed configuration: this node was removed and must stay quiet. */
+  removed: boolean;
+}
+
+/**
+ * A member removed from the configuration keeps receiving heartbeats for this many ticks after
+ * the removal commits, so it learns the commit and stops (SPEC §9: within 5 s), and is dropped
+ * after RETIRE_MAX_ELECTIONS election timeouts whatever happens.
+ */
+const RETIRE_CONFIRM_HEARTBEATS = 3;
+const RETIRE_MAX_ELECTIONS = 10;
+
+/** A removed member the leader still tells about its removal (see RETIRE_CONFIRM_HEARTBEATS). */
+interface Retiring {
+  removedAt: number;
+  ticks: number;
+  confirmedTicks: number;
+}
+
 /** Messages whose sender must have persisted its state first (Figure 2, "before responding"). */
 const AFTER_PERSIST: ReadonlySet<Message['type']> = new Set([
   'RequestVote',
@@ -96,8 +135,13 @@ export interface PeerProgressView {
 export class RaftCore {
   readonly id: NodeId;
   readonly config: RaftConfig;
-  private readonly peers: NodeId[];
   private readonly prng: Prng;
+  /** The configurations in the log (§4.1: the latest one is in effect, committed or not). */
+  private readonly configs: ConfigHistory;
+  /** Leader: members removed from the configuration that still get heartbeats for a while. */
+  private readonly retiring = new Map<NodeId, Retiring>();
+  /** Ids that may send us messages: every member of every configuration still held. */
+  private knownIds = new Set<NodeId>();
   readonly log: RaftLog;
 
   // Written only here; everyone else reads them through the getters (etcd's Status).
@@ -170,13 +214,16 @@ export class RaftCore {
     const problem = validateRaftConfig(this.config);
     assert(problem === null, () => `invalid raft config: ${problem}`);
     this.id = this.config.id;
-    this.peers = this.config.voters.filter((voter) => voter !== this.id);
     this.prng = prng;
     const r = restore ?? emptyRestore();
     this.#term = r.hardState.term;
     this.#vote = r.hardState.vote;
     this.snapshotMeta = r.snapshot ? r.snapshot.meta : null;
     this.log = new RaftLog(r.offset, r.offsetTerm, r.entries, r.hardState.commit, r.appliedIndex);
+    const seed = this.config.initialConfiguration ?? seedConfiguration(this.config.voters);
+    const base = this.snapshotMeta?.config ?? seed;
+    this.configs = new ConfigHistory(this.snapshotMeta?.index ?? 0, this.snapshotMeta?.term ?? 0, base);
+    this.recordConfigEntries(r.entries);
     this.persistedHardState = this.hardState();
     this.resetElectionTimer();
   }
@@ -233,6 +280,18 @@ export class RaftCore {
     return this.leadTransferee;
   }
 
+  /** The configuration in effect (thesis §4.1) and whether this node was removed from it. */
+  membership(): MembershipView {
+    const { index, config } = this.configs.latest();
+    const committed = index <= this.log.commitIndex;
+    return { config, configIndex: index, committed, removed: committed && !isMember(config, this.id) };
+  }
+
+  /** True while this node votes in the configuration in effect (learners and removed nodes do not). */
+  isVoter(): boolean {
+    return isVoter(this.configs.latest().config, this.id);
+  }
+
   // ---------------------------------------------------------------- inputs
 
   /** Advances logical time by one tick. */
@@ -243,6 +302,7 @@ export class RaftCore {
 
   /** Appends a client command on the leader; it commits once a majority has it durably. */
   propose(data: string, type: EntryType = 'normal'): ProposeResult {
+    assert(type !== 'config', 'configuration entries go through proposeConfChange');
     if (this.state !== 'leader') return { ok: false, error: 'not_leader', leader: this.leader };
     if (this.leadTransferee !== null) return { ok: false, error: 'transferring', leader: this.leader };
     if (this.log.lastIndex() - this.log.commitIndex >= this.config.maxUncommittedEntries) {
@@ -252,6 +312,27 @@ export class RaftCore {
     this.log.append([entry]);
     this.markAllPeersDirty();
     return { ok: true, index: entry.index, term: entry.term };
+  }
+
+  /**
+   * Proposes a membership change (thesis chapter 4). One voter in or out is appended directly
+   * (§4.1); a change of more voters appends the joint configuration (§4.3), which the leader
+   * leaves by itself once it commits. The configuration takes effect when appended (§4.1), on
+   * the leader now and on each follower as it appends it, so only one change may be
+   * uncommitted at a time, and none before this leader has committed an entry of its own term.
+   */
+  proposeConfChange(changes: readonly ConfChange[]): ConfChangeResult {
+    if (this.state !== 'leader') return { ok: false, error: 'not_leader', leader: this.leader };
+    if (this.leadTransferee !== null) return { ok: false, error: 'transferring', leader: this.leader };
+    const refused = this.confChangeBlocker();
+    if (refused) return { ok: false, leader: this.leader, ...refused };
+    const current = this.configs.latest().config;
+    const plan = planConfChange(current, changes);
+    if (!plan.ok) return { ok: false, error: 'invalid', leader: this.leader, field: plan.field, message: plan.message };
+    const lagging = this.laggingPromotion(changes);
+    if (lagging) return { ok: false, error: 'lagging', leader: this.leader, ...lagging };
+    const index = this.appendConfig(plan.config);
+    return { ok: true, index, term: this.term, joint: plan.joint };
   }
 
   /**
@@ -270,7 +351,10 @@ export class RaftCore {
 
   /** Starts handing leadership to `to`: catch it up, then send TimeoutNow (§3.10 of the thesis). */
   transferLeadership(to: NodeId): boolean {
+    const config = this.configs.latest().config;
     if (this.state !== 'leader' || to === this.id || !this.progress.has(to)) return false;
+    // Only a voter of the configuration in effect can win (and keep) the election.
+    if (!config.voters.some((m) => m.id === to)) return false;
     this.leadTransferee = to;
     this.transferElapsed = 0;
     this.event(`transferring leadership to ${to} term=${this.term}`);
@@ -286,8 +370,9 @@ export class RaftCore {
   bestTransferTarget(): NodeId | null {
     let best: NodeId | null = null;
     let bestMatch = -1;
-    for (const [peer, pr] of this.progress) {
-      if (pr.matchIndex > bestMatch) [best, bestMatch] = [peer, pr.matchIndex];
+    for (const { id } of this.configs.latest().config.voters) {
+      const pr = this.progress.get(id);
+      if (pr && pr.matchIndex > bestMatch) [best, bestMatch] = [id, pr.matchIndex];
     }
     return best;
   }
@@ -297,7 +382,7 @@ export class RaftCore {
    * lease (controller TIMEOUT, TimeoutNow); otherwise the normal pre-vote path.
    */
   campaign(force: boolean): void {
-    if (this.state === 'leader') return;
+    if (this.state === 'leader' || !this.mayCampaign()) return;
     if (!force && this.config.preVote) this.startPreVote();
     else this.startElection(force);
   }
@@ -340,10 +425,11 @@ export class RaftCore {
     assert(index >= this.snapshotIndex(), 'snapshots must move forward');
     const term = this.log.termAt(index);
     assert(term !== undefined, () => `snapshot index ${index} not in the log`);
-    const meta: SnapshotMeta = { index, term, voters: [...this.config.voters] };
+    const meta = this.snapshotMetaAt(index, term);
     this.snapshotMeta = meta;
     const compactTo = Math.max(this.log.offset, index - this.config.compactionTrailingEntries);
     this.log.compact(Math.min(compactTo, this.log.stableIndex));
+    this.configs.compactTo(index);
     return { offset: this.log.offset, offsetTerm: this.log.offsetTerm, meta };
   }
 
@@ -358,8 +444,8 @@ export class RaftCore {
     if (this.state !== 'leader') return;
     assert(index <= this.log.commitIndex, () => `snapshot image at ${index} beyond commit ${this.log.commitIndex}`);
     const term = this.log.termAt(index);
-    if (term === undefined) return;
-    this.image = { meta: { index, term, voters: [...this.config.voters] }, data };
+    if (term === undefined || this.configs.at(index) === undefined) return;
+    this.image = { meta: this.snapshotMetaAt(index, term), data };
     for (const [peer, pr] of this.progress) {
       if (pr.state !== 'snapshot' && this.log.termAt(pr.nextIndex - 1) === undefined) this.startSnapshotTransfer(peer, pr);
     }
@@ -391,7 +477,7 @@ export class RaftCore {
   private validationView(): ValidationView {
     return {
       id: this.id,
-      voters: this.config.voters,
+      known: this.knownIds,
       term: this.term,
       state: this.state,
       leader: this.leader,
@@ -477,6 +563,10 @@ export class RaftCore {
     this.electionElapsed++;
     if (this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0;
+      // A learner or removed node never campaigns, but a whole timeout without its leader ends
+      // the lease: it answers pre-votes again (a promoted voter that has not heard of its
+      // promotion yet is then no obstacle to an election that needs it).
+      if (!this.mayCampaign()) this.#leader = null;
       this.campaign(false);
     }
   }
@@ -485,6 +575,7 @@ export class RaftCore {
     this.heartbeatElapsed++;
     this.electionElapsed++;
     this.tickPeerContact();
+    this.tickRetiring();
     if (this.electionElapsed >= this.config.electionTicks) {
       this.electionElapsed = 0;
       if (this.config.checkQuorum && !this.checkQuorumActive()) {
@@ -494,6 +585,10 @@ export class RaftCore {
       if (this.leadTransferee !== null) {
         this.event(`leadership transfer to ${this.leadTransferee} timed out`);
         this.leadTransferee = null;
+      }
+      if (this.leavingAsLeader()) {
+        this.becomeFollower(this.term, null, 'left the configuration (no voter caught up in time)');
+        return;
       }
     }
     this.tickSnapshotRetransmits();
@@ -511,12 +606,11 @@ export class RaftCore {
 
   /** Check-quorum (§6.2 of the thesis): a leader cut off from a majority steps down. */
   private checkQuorumActive(): boolean {
-    let active = 1;
-    for (const pr of this.progress.values()) {
-      if (pr.recentActive) active++;
-      pr.recentActive = false;
-    }
-    return active >= majority(this.config.voters.length);
+    const active = (id: NodeId): boolean => id === this.id || this.progress.get(id)?.recentActive === true;
+    // Joint consensus (§4.3): a majority of each voter set must be in contact.
+    const ok = voterSets(this.configs.latest().config).every((voters) => voters.filter(active).length >= majority(voters.length));
+    for (const pr of this.progress.values()) pr.recentActive = false;
+    return ok;
   }
 
   private resetElectionTimer(): void {
@@ -542,6 +636,7 @@ export class RaftCore {
     this.#leader = leader;
     this.votes.clear();
     this.progress.clear();
+    this.retiring.clear();
     this.dirtyPeers.clear();
     this.leadTransferee = null;
     this.commitBroadcastPending = false;
@@ -559,8 +654,8 @@ export class RaftCore {
     this.votes = new Map([[this.id, true]]);
     this.resetElectionTimer();
     this.event(`pre-vote started for term=${this.term + 1}`);
-    if (this.peers.length === 0) return this.startElection(false);
-    for (const peer of this.peers) {
+    if (this.otherVoters().length === 0) return this.startElection(false);
+    for (const peer of this.otherVoters()) {
       this.send({
         type: 'PreVote',
         from: this.id,
@@ -580,8 +675,8 @@ export class RaftCore {
     this.votes = new Map([[this.id, true]]);
     this.resetElectionTimer();
     this.event(`campaigning term=${this.term}${force ? ' (forced)' : ''}`);
-    if (this.peers.length === 0) return this.becomeLeader();
-    for (const peer of this.peers) {
+    if (this.otherVoters().length === 0) return this.becomeLeader();
+    for (const peer of this.otherVoters()) {
       this.send({
         type: 'RequestVote',
         from: this.id,
@@ -601,11 +696,7 @@ export class RaftCore {
     this.heartbeatElapsed = 0;
     this.electionElapsed = 0;
     this.progress.clear();
-    for (const peer of this.peers) {
-      const pr = new Progress(this.log.lastIndex() + 1, this.config.maxInflightMessages);
-      pr.recentActive = true;
-      this.progress.set(peer, pr);
-    }
+    for (const peer of this.replicationTargets()) this.addProgress(peer);
     this.reads.resetPeerAcks();
     this.lastReadRoundSent = 0;
     this.event(`became leader term=${this.term}`);
@@ -614,16 +705,35 @@ export class RaftCore {
     this.markAllPeersDirty();
   }
 
+  /** Progress for a new replication target, probing from our last index (§5.3). */
+  private addProgress(peer: NodeId): void {
+    const pr = new Progress(this.log.lastIndex() + 1, this.config.maxInflightMessages);
+    pr.recentActive = true;
+    this.progress.set(peer, pr);
+  }
+
   // ---------------------------------------------------------------- term checks
 
   /** Returns false when the message must be ignored entirely. */
   private stepHigherTerm(m: Message): boolean {
+    // A reply from a node outside the configuration in effect (a removed member still being
+    // told of its removal, which campaigned meanwhile) cannot move our term: ignoring a message
+    // is always safe. Vote requests are judged as usual (§4.2.3: pre-vote and the lease keep a
+    // removed node out; refusing votes by our own, possibly stale, configuration can deadlock
+    // an election whose voters disagree on it), and a leader may lead a configuration we have
+    // not appended yet.
+    const leaderTraffic = m.type === 'AppendEntries' || m.type === 'Heartbeat' || m.type === 'InstallSnapshot';
+    const voteRequest = m.type === 'PreVote' || m.type === 'RequestVote';
+    if (!leaderTraffic && !voteRequest && !isMember(this.configs.latest().config, m.from)) return false;
     // Leader stickiness (§4.2.3 of the thesis): while we hear from a live leader we ignore
     // vote requests, so a rejoining partitioned node cannot depose it. Forced ones pass.
     if (m.type === 'PreVote') return !this.inLease();
     if (m.type === 'PreVoteResponse' && m.granted) return true;
-    if (m.type === 'RequestVote' && !m.force && this.inLease()) return false;
-    const leader = m.type === 'AppendEntries' || m.type === 'Heartbeat' || m.type === 'InstallSnapshot' ? m.from : null;
+    // A forced campaign skips the lease only for a member: TimeoutNow and the controller's
+    // TIMEOUT target members, so a forced request from a removed node is treated as unforced.
+    const forced = m.type === 'RequestVote' && m.force && isMember(this.configs.latest().config, m.from);
+    if (m.type === 'RequestVote' && !forced && this.inLease()) return false;
+    const leader = leaderTraffic ? m.from : null;
     this.becomeFollower(m.term, leader, `saw term ${m.term} from ${m.from} (${m.type})`);
     return true;
   }
@@ -690,7 +800,7 @@ export class RaftCore {
     if (this.state !== expected) return;
     if (m.type === 'PreVoteResponse' && m.term !== this.term + 1 && m.granted) return;
     this.votes.set(m.from, m.granted);
-    const outcome = tallyVotes(this.config.voters, this.votes);
+    const outcome = jointTally(voterSets(this.configs.latest().config), this.votes);
     if (outcome === 'lost') this.becomeFollower(this.term, null, `lost the ${expected === 'candidate' ? 'election' : 'pre-vote'}`);
     if (outcome !== 'won') return;
     if (m.type === 'PreVoteResponse') this.startElection(false);
@@ -698,7 +808,7 @@ export class RaftCore {
   }
 
   private handleTimeoutNow(m: Message): void {
-    if (this.state === 'leader') return;
+    if (this.state === 'leader' || !this.mayCampaign()) return;
     this.event(`received TimeoutNow from ${m.from}`);
     this.startElection(true);
   }
@@ -725,6 +835,7 @@ export class RaftCore {
       return;
     }
     log.mergeFromLeader(m.entries);
+    this.syncConfiguration(m.entries);
     const lastNew = m.prevLogIndex + m.entries.length;
     log.commitTo(Math.min(m.commit, lastNew));
     this.send(this.acceptAppend(m.from, lastNew));
@@ -805,6 +916,12 @@ export class RaftCore {
     this.event(`installing snapshot index=${index} term=${term}`);
     this.log.restoreSnapshot(index, term);
     this.snapshotMeta = snapshot.meta;
+    // Validation checked meta.config (decoding it again keeps only the known fields).
+    const config = decodeConfiguration(snapshot.meta.config);
+    assert(typeof config !== 'string', () => `installed snapshot ${index} carries a bad configuration: ${String(config)}`);
+    this.configs.reset(index, term, config);
+    this.snapshotMeta = { ...snapshot.meta, config };
+    this.configurationChanged();
     this.pendingSnapshot = snapshot;
   }
 
@@ -821,10 +938,165 @@ export class RaftCore {
     };
   }
 
+  // ---------------------------------------------------------------- membership
+
+  /**
+   * Voters campaign; learners and removed nodes never do. Except (thesis §4.2.2): a node that
+   * votes in the configuration before the latest one, while the latest one (which removes or
+   * demotes it) is uncommitted, may still be needed to elect a leader, since its log may be
+   * the only up-to-date one. It campaigns without counting its own vote.
+   */
+  private mayCampaign(): boolean {
+    if (this.isVoter()) return true;
+    const { index } = this.configs.latest();
+    if (index <= this.log.commitIndex) return false;
+    const previous = this.configs.at(index - 1);
+    return previous !== undefined && isVoter(previous.config, this.id);
+  }
+
+  /** Voters of the configuration in effect other than this node: whom a campaign asks. */
+  private otherVoters(): NodeId[] {
+    return allVoterIds(this.configs.latest().config).filter((id) => id !== this.id);
+  }
+
+  /** Every member but this node: whom the leader replicates to (learners included). */
+  private replicationTargets(): NodeId[] {
+    return allMembers(this.configs.latest().config)
+      .map((m) => m.id)
+      .filter((id) => id !== this.id);
+  }
+
+  /** One change at a time, and none before this leader committed an entry of its term. */
+  private confChangeBlocker(): { error: ConfChangeError; message: string } | null {
+    const { index, config } = this.configs.latest();
+    if (index > this.log.commitIndex || isJoint(config)) return { error: 'pending', message: `the configuration change at index ${index} is not finished` };
+    // The fix for the single-server-change bug (raft-dev, 2015): a configuration appended by a
+    // leader of an older term may still be replaced; this leader's no-op commits first.
+    if (!this.committedInCurrentTerm()) return { error: 'own_term', message: 'this leader has not committed an entry of its own term yet' };
+    return null;
+  }
+
+  /** A learner to promote that is more than MAX_PROMOTE_LAG entries behind would stall commits. */
+  private laggingPromotion(changes: readonly ConfChange[]): { field: string; message: string; lag: number } | null {
+    for (let i = 0; i < changes.length; i++) {
+      const change = changes[i] as ConfChange;
+      if (change.op !== 'promote') continue;
+      const pr = this.progress.get(change.id);
+      const lag = this.log.lastIndex() - (pr?.matchIndex ?? 0);
+      // A learner never heard from this term is not caught up, however short the log is:
+      // promoting a node that is not running would leave the new majority one short.
+      if (pr === undefined || pr.ticksSinceContact === null || pr.matchIndex === 0) {
+        return { field: `changes[${i}].id`, message: `${change.id} has not acknowledged any entry yet (${lag} behind)`, lag: Math.max(lag, 1) };
+      }
+      if (lag > MAX_PROMOTE_LAG) return { field: `changes[${i}].id`, message: `${change.id} is ${lag} entries behind (at most ${MAX_PROMOTE_LAG})`, lag };
+    }
+    return null;
+  }
+
+  /** Appends a configuration entry; it is in effect at once (§4.1). */
+  private appendConfig(config: Configuration): number {
+    const entry: Entry = { index: this.log.lastIndex() + 1, term: this.term, type: 'config', data: encodeConfiguration(config) };
+    this.log.append([entry]);
+    this.syncConfiguration([entry]);
+    this.markAllPeersDirty();
+    return entry.index;
+  }
+
+  /** Records the config entries among `entries` that are in the log and newer than the latest. */
+  private recordConfigEntries(entries: readonly Entry[]): void {
+    for (const entry of entries) {
+      if (entry.type !== 'config' || entry.index <= this.configs.latest().index || !this.log.matchesTerm(entry.index, entry.term)) continue;
+      const config = decodeConfiguration(entry.data);
+      assert(typeof config !== 'string', () => `config entry ${entry.index} does not decode: ${String(config)}`);
+      this.configs.push(entry.index, entry.term, config);
+    }
+    this.knownIds = this.configs.knownIds();
+  }
+
+  /**
+   * After the log changed: configurations whose entries were truncated are dropped (the node
+   * reverts to the previous one, §4.1), and those of new entries take effect.
+   */
+  private syncConfiguration(newEntries: readonly Entry[]): void {
+    const before = this.configs.latest();
+    this.configs.dropTruncated(this.log.lastIndex(), (index) => this.log.termAt(index));
+    this.recordConfigEntries(newEntries);
+    if (this.configs.latest() !== before) this.configurationChanged();
+  }
+
+  private configurationChanged(): void {
+    const { index, config } = this.configs.latest();
+    this.knownIds = this.configs.knownIds();
+    this.event(`configuration index=${index} ${describeConfiguration(config)}`);
+    if (this.state === 'leader') this.reconcileProgress(index);
+  }
+
+  /** Leader: replicate to new members; keep telling removed ones for a while (tickRetiring). */
+  private reconcileProgress(configIndex: number): void {
+    const targets = new Set(this.replicationTargets());
+    for (const peer of targets) {
+      this.retiring.delete(peer);
+      if (!this.progress.has(peer)) this.addProgress(peer);
+    }
+    for (const peer of this.progress.keys()) {
+      if (!targets.has(peer) && !this.retiring.has(peer)) this.retiring.set(peer, { removedAt: configIndex, ticks: 0, confirmedTicks: 0 });
+    }
+  }
+
+  /** Stops replicating to removed members once they have heard that their removal committed. */
+  private tickRetiring(): void {
+    for (const [peer, retiring] of this.retiring) {
+      retiring.ticks++;
+      const pr = this.progress.get(peer);
+      if (pr && pr.matchIndex >= retiring.removedAt && this.log.commitIndex >= retiring.removedAt) retiring.confirmedTicks++;
+      const told = retiring.confirmedTicks >= RETIRE_CONFIRM_HEARTBEATS * this.config.heartbeatTicks;
+      if (!told && retiring.ticks < RETIRE_MAX_ELECTIONS * this.config.electionTicks) continue;
+      this.retiring.delete(peer);
+      this.progress.delete(peer);
+      this.dirtyPeers.delete(peer);
+      this.event(`stopped replicating to removed member ${peer}`);
+    }
+  }
+
+  /**
+   * After the leader's commit index moved: a committed joint configuration is left at once
+   * (§4.3), and a leader no longer among the voters hands over and steps down (§4.2.2).
+   */
+  private afterLeaderCommit(): void {
+    const { index, config } = this.configs.latest();
+    if (index > this.log.commitIndex || this.state !== 'leader') return;
+    if (isJoint(config)) {
+      this.event(`joint configuration index=${index} committed: leaving it`);
+      this.appendConfig(leaveJoint(config));
+      return;
+    }
+    if (this.leavingAsLeader() && this.leadTransferee === null) this.handOverLeadership();
+  }
+
+  /** A leader whose removal (or demotion) is committed, and not joint any more. */
+  private leavingAsLeader(): boolean {
+    const { index, config } = this.configs.latest();
+    return this.state === 'leader' && !isJoint(config) && index <= this.log.commitIndex && !isVoter(config, this.id);
+  }
+
+  /** §3.10 + §4.2.2: hand leadership to the most caught-up voter, then step down. */
+  private handOverLeadership(): void {
+    const target = this.bestTransferTarget();
+    this.event(`removed from the configuration: handing leadership to ${target ?? 'nobody'}`);
+    if (target === null || !this.transferLeadership(target)) this.becomeFollower(this.term, null, 'left the configuration');
+  }
+
+  /** Snapshot metadata at `index`: the configuration in effect there travels with the image. */
+  private snapshotMetaAt(index: number, term: number): SnapshotMeta {
+    const point = this.configs.at(index);
+    assert(point !== undefined, () => `no configuration known at snapshot index ${index}`);
+    return { index, term, voters: allVoterIds(point.config), config: point.config };
+  }
+
   // ---------------------------------------------------------------- leader: replication
 
   private markAllPeersDirty(): void {
-    for (const peer of this.peers) this.dirtyPeers.add(peer);
+    for (const peer of this.progress.keys()) this.dirtyPeers.add(peer);
   }
 
   /** Sends what accumulated since the last Ready: one batch per peer, one read round. */
@@ -832,7 +1104,7 @@ export class RaftCore {
     if (this.state !== 'leader') return;
     for (const peer of this.dirtyPeers) this.sendAppend(peer, this.commitBroadcastPending);
     if (this.commitBroadcastPending) {
-      for (const peer of this.peers) if (!this.dirtyPeers.has(peer)) this.sendAppend(peer, true);
+      for (const peer of this.progress.keys()) if (!this.dirtyPeers.has(peer)) this.sendAppend(peer, true);
     }
     this.dirtyPeers.clear();
     this.commitBroadcastPending = false;
@@ -900,13 +1172,16 @@ export class RaftCore {
 
   /** §5.3/§5.4.2: commit the majority match index, but only by counting current-term entries. */
   private maybeCommit(): void {
-    const quorumIndex = committedIndex(this.config.voters, (id) =>
+    // §4.3: while joint, a majority of both the incoming and the outgoing voters. A leader
+    // that is not a voter any more (it is removing itself, §4.2.2) does not count itself.
+    const quorumIndex = jointCommittedIndex(voterSets(this.configs.latest().config), (id) =>
       id === this.id ? this.log.stableIndex : (this.progress.get(id)?.matchIndex ?? 0),
     );
     if (quorumIndex <= this.log.commitIndex || this.log.termAt(quorumIndex) !== this.term) return;
     this.log.commitTo(quorumIndex);
     this.commitBroadcastPending = true;
     this.releasePendingReadsAfterFirstCommit();
+    this.afterLeaderCommit();
   }
 
   private broadcastHeartbeat(): void {
@@ -935,6 +1210,8 @@ export class RaftCore {
 
   private sendTimeoutNow(to: NodeId): void {
     this.send({ type: 'TimeoutNow', from: this.id, to, term: this.term });
+    // A leader removing itself hands over and goes (§4.2.2); the target wins at once.
+    if (this.leavingAsLeader()) this.becomeFollower(this.term, null, `left the configuration, handing leadership to ${to}`);
   }
 
   // ---------------------------------------------------------------- leader: snapshot transfer
@@ -1018,7 +1295,7 @@ export class RaftCore {
       this.answerRead(requestId, from, null);
       return;
     }
-    if (this.peers.length === 0 && this.committedInCurrentTerm()) {
+    if (this.otherVoters().length === 0 && this.committedInCurrentTerm()) {
       this.answerRead(requestId, from, this.log.commitIndex);
       return;
     }
@@ -1055,7 +1332,7 @@ export class RaftCore {
 
   /** The highest read round a majority (this leader included) has acknowledged. */
   private confirmedReadRound(): number {
-    return committedIndex(this.config.voters, (id) => (id === this.id ? Number.MAX_SAFE_INTEGER : this.reads.peerAck(id)));
+    return jointCommittedIndex(voterSets(this.configs.latest().config), (id) => (id === this.id ? Number.MAX_SAFE_INTEGER : this.reads.peerAck(id)));
   }
 
   private answerRead(requestId: string, from: NodeId, index: number | null): void {
@@ -1121,6 +1398,12 @@ function supersedes(next: Message, previous: Message | undefined): boolean {
     next.term === previous.term &&
     next.matchIndex >= previous.matchIndex
   );
+}
+
+/** `voters=1,2,3 learners=4 outgoing=1,2,5` for events and transcripts. */
+function describeConfiguration(config: Configuration): string {
+  const ids = (list: { id: NodeId }[]): string => list.map((m) => m.id).join(',') || '-';
+  return `voters=${ids(config.voters)} learners=${ids(config.learners)}${config.outgoing ? ` outgoing=${ids(config.outgoing)}` : ''}`;
 }
 
 function emptyRestore(): RaftRestore {

@@ -2,14 +2,15 @@
  * Types shared by the Raft core and everything that drives it.
  * The core is pure: these are plain data, safe to encode with msgpack or JSON.
  */
+import type { Configuration } from './configuration.js';
 
 /** A node's name, e.g. "Node3". */
 export type NodeId = string;
 
 /**
  * Kinds of log entries. `noop` is appended by every new leader (§8 of the paper: a
- * leader commits an entry of its own term before serving reads). `config` is reserved
- * for membership changes, which this version does not perform.
+ * leader commits an entry of its own term before serving reads). `config` carries a
+ * membership configuration (configuration.ts), in effect from the moment it is appended.
  */
 export type EntryType = 'normal' | 'noop' | 'config';
 
@@ -32,7 +33,13 @@ export interface HardState {
 export interface SnapshotMeta {
   index: number;
   term: number;
+  /** Every voter of `config` (kept for readers of the older metadata format). */
   voters: NodeId[];
+  /**
+   * The configuration in effect at `index`, with members' addresses. The core always sets it;
+   * only a snapshot stored before membership changes existed lacks it (the seed then applies).
+   */
+  config?: Configuration;
 }
 
 /** A state machine snapshot, as opaque bytes plus its metadata. */

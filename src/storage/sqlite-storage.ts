@@ -1,7 +1,8 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import type { Entry, EntryType, Snapshot } from '../raft/types.js';
+import { allVoterIds, decodeConfiguration, encodeConfiguration } from '../raft/configuration.js';
+import type { Entry, EntryType, Snapshot, SnapshotMeta } from '../raft/types.js';
 import { CorruptionError, rowChecksum, verifyChecksum } from '../state/checksum.js';
 import { SqliteStateMachine } from '../state/sqlite-state-machine.js';
 import type { ApplyResult } from '../state/types.js';
@@ -59,6 +60,30 @@ const stateChecksum = (row: StateRow): number => rowChecksum(row.term, row.vote,
 const snapshotChecksum = (idx: number, term: number, voters: string, data: Uint8Array): number => rowChecksum(idx, term, voters, data);
 
 export type { NodeIdentity } from './identity.js';
+
+/**
+ * The snapshot row's `voters` column holds the membership at the snapshot's index: a JSON
+ * array of voter ids (format of databases written before membership changes; the node's
+ * --peers seed then supplies the rest), or `{"voters": [...], "config": {...}}` with the full
+ * configuration (raft/configuration.ts) and each member's addresses. The checksum covers it.
+ */
+function encodeSnapshotMembers(meta: SnapshotMeta): string {
+  return meta.config === undefined ? JSON.stringify(meta.voters) : JSON.stringify({ voters: meta.voters, config: JSON.parse(encodeConfiguration(meta.config)) as unknown });
+}
+
+function decodeSnapshotMembers(text: string): Pick<SnapshotMeta, 'voters' | 'config'> | string {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return 'is not JSON';
+  }
+  if (Array.isArray(value)) return value.every((id) => typeof id === 'string') ? { voters: value as string[] } : 'names a voter that is not a string';
+  if (typeof value !== 'object' || value === null) return 'holds no membership';
+  const config = decodeConfiguration((value as Record<string, unknown>)['config']);
+  if (typeof config === 'string') return `holds a bad configuration: ${config}`;
+  return { voters: allVoterIds(config), config };
+}
 
 /** How openNodeDatabase treats a data dir that holds no node yet. */
 export interface OpenOptions {
@@ -336,9 +361,9 @@ export class SqliteRaftStorage implements RaftStorage {
 
   /** No image is stored as a zero-length blob (a real image is never empty), so the schema stays. */
   private writeSnapshot(snapshot: StoredSnapshot): void {
-    const { index, term, voters } = snapshot.meta;
+    const { index, term } = snapshot.meta;
     const data = snapshot.data === null ? NO_IMAGE : Buffer.from(snapshot.data.buffer, snapshot.data.byteOffset, snapshot.data.byteLength);
-    const votersText = JSON.stringify(voters);
+    const votersText = encodeSnapshotMembers(snapshot.meta);
     this.stmt.putSnapshot.run(index, term, votersText, data, snapshotChecksum(index, term, votersText, data));
   }
 
@@ -346,7 +371,9 @@ export class SqliteRaftStorage implements RaftStorage {
     const row = this.stmt.getSnapshot.get() as SnapshotRow | undefined;
     if (!row) return null;
     verifyChecksum(`the snapshot metadata (index ${row.idx}) of database ${this.path}`, row.crc, row.idx, row.term, row.voters, row.data);
-    return { meta: { index: row.idx, term: row.term, voters: JSON.parse(row.voters) as string[] }, data: row.data.length === 0 ? null : new Uint8Array(row.data) };
+    const members = decodeSnapshotMembers(row.voters);
+    if (typeof members === 'string') throw new StorageError(`database ${this.path}: the snapshot metadata (index ${row.idx}) ${members}; refusing to start`);
+    return { meta: { index: row.idx, term: row.term, ...members }, data: row.data.length === 0 ? null : new Uint8Array(row.data) };
   }
 
   /** A stored row as an Entry, its checksum verified first: a mismatch names the index. */

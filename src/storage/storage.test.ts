@@ -1,3 +1,4 @@
+import { encodeConfiguration } from '../raft/configuration.js';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { tmpdir } from 'node:os';
@@ -105,6 +106,18 @@ describe.each(implementations)('RaftStorage (%s)', (_name, make) => {
     const recovered = s.reopen().recover();
     expect(recovered.snapshot).toEqual({ meta: { index: 8, term: 2, voters: ['Node1'] }, data: null });
     expect([recovered.offset, recovered.entries.map((e) => e.index)]).toEqual([6, [7, 8, 9, 10]]);
+  });
+
+  it('keeps the configuration of a snapshot (voters, learners, joint, addresses) and config entries of the log', () => {
+    const s = make();
+    const member = (id: string): { id: string; raft: string; http: string } => ({ id, raft: `127.0.0.1:70${id.slice(4)}`, http: `http://127.0.0.1:80${id.slice(4)}` });
+    const config = { voters: [member('Node1'), member('Node4')], learners: [member('Node6')], outgoing: [member('Node1'), member('Node2'), member('Node3')] };
+    const meta = { index: 8, term: 2, voters: ['Node1', 'Node4', 'Node2', 'Node3'], config };
+    const configEntry = { index: 9, term: 2, type: 'config' as const, data: encodeConfiguration({ ...config, outgoing: null }) };
+    s.storage.persist({ hardState: { term: 2, vote: null, commit: 8 }, snapshot: { meta, data: new Uint8Array([1]) }, entries: [configEntry] });
+    const recovered = s.reopen().recover();
+    expect(recovered.snapshot?.meta).toEqual(meta);
+    expect(recovered.entries).toEqual([configEntry]);
   });
 
   it('installing a snapshot from the leader discards the whole log', () => {

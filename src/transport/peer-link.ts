@@ -101,7 +101,7 @@ export class PeerLink {
 
   constructor(
     readonly peer: NodeId,
-    private readonly address: { host: string; port: number },
+    readonly address: { host: string; port: number },
     private readonly ctx: PeerLinkContext,
   ) {
     this.queue = new SendQueue({ maxMessages: ctx.limits.maxQueuedMessages, maxBytes: ctx.limits.maxQueuedBytes });

@@ -1,3 +1,4 @@
+import { parseRaftAddress } from '../raft/configuration.js';
 import net from 'node:net';
 import type { Message, NodeId } from '../raft/types.js';
 import { encodeFrame, FRAME_HEADER_BYTES } from './frame-codec.js';
@@ -60,6 +61,8 @@ export class TcpTransport implements Transport {
   private readonly httpUrls = new Map<NodeId, string>();
   private readonly server: net.Server;
   private readonly inboundContext: InboundContext;
+  /** Who may complete the handshake: the current configuration's members (setPeers keeps it). */
+  private readonly allowedPeers = new Set<NodeId>();
   private messageHandler: (message: Message) => void = () => undefined;
   private peerDownHandler: (peer: NodeId) => void = () => undefined;
   private state: 'new' | 'starting' | 'started' | 'closed' = 'new';
@@ -73,7 +76,10 @@ export class TcpTransport implements Transport {
     this.secret = this.mode === 'secret' ? Buffer.from(options.secret as string, 'utf8') : null;
     if (options.tls) this.peerTls = loadPeerTls(options.tls);
     const linkContext = this.linkContext();
-    for (const [peer, address] of Object.entries(options.peers)) this.links.set(peer, new PeerLink(peer, address, linkContext));
+    for (const [peer, address] of Object.entries(options.peers)) {
+      this.links.set(peer, new PeerLink(peer, address, linkContext));
+      this.allowedPeers.add(peer);
+    }
     this.inboundContext = this.makeInboundContext();
     this.server = net.createServer((socket) => this.accept(socket));
   }
@@ -101,6 +107,45 @@ export class TcpTransport implements Transport {
     this.server.on('error', (err) => this.options.logger.error({ err }, `peer listener error: ${err.message}`));
     if (this.mode === 'tls' && this.options.secret !== undefined) this.options.logger.info({}, 'peers use mutual TLS; the shared secret is not used for peer connections');
     for (const link of this.links.values()) link.start();
+  }
+
+  /**
+   * Membership changed (SPEC §9): opens a link to each new peer at its Raft address, closes
+   * the links (and inbound connections) of peers no longer listed, and from now on admits at
+   * the handshake only the listed peers. A peer whose address is empty keeps its link's
+   * address; one with neither an address nor a link, or a bad address, is skipped and logged.
+   */
+  setPeers(peers: ReadonlyArray<{ id: NodeId; raft: string }>): void {
+    if (this.state === 'closed') return;
+    const wanted = new Set<NodeId>();
+    for (const { id, raft } of peers) {
+      if (id === this.options.selfId) continue;
+      const existing = this.links.get(id);
+      const address = raft === '' ? null : parseRaftAddress(raft);
+      if (existing && (address === null || sameAddress(existing.address, address))) {
+        wanted.add(id);
+        continue;
+      }
+      if (address === null) {
+        this.options.logger.warn({ peer: id, raft }, `no usable Raft address for member ${id} (${JSON.stringify(raft.slice(0, 100))}); not linking to it`);
+        continue;
+      }
+      existing?.close();
+      const link = new PeerLink(id, address, this.linkContext());
+      this.links.set(id, link);
+      wanted.add(id);
+      if (this.state === 'started') link.start();
+      this.options.logger.info({ peer: id, raft }, `linking to member ${id} at ${raft}`);
+    }
+    for (const [id, link] of this.links) {
+      if (wanted.has(id)) continue;
+      link.close();
+      this.links.delete(id);
+      this.inboundByPeer.get(id)?.destroy();
+      this.options.logger.info({ peer: id }, `closed the link to ${id}: no longer a member`);
+    }
+    this.allowedPeers.clear();
+    for (const id of wanted) this.allowedPeers.add(id);
   }
 
   /** The bound listen address (useful with port 0). */
@@ -262,7 +307,7 @@ export class TcpTransport implements Transport {
       secret: this.secret,
       tls: () => this.peerTls,
       http: this.options.advertise.http,
-      peers: new Set(this.links.keys()),
+      peers: this.allowedPeers,
       maxFrameBytes: this.limits.maxFrameBytes,
       handshakeTimeoutMs: this.limits.acceptHandshakeTimeoutMs,
       idleTimeoutMs: this.limits.linkIdleTimeoutMs,
@@ -274,6 +319,10 @@ export class TcpTransport implements Transport {
       onClosed: (connection) => this.onInboundClosed(connection),
     };
   }
+}
+
+function sameAddress(a: HostPort, b: HostPort): boolean {
+  return a.host === b.host && a.port === b.port;
 }
 
 /** Peers must be authenticated unless the caller says otherwise in so many words (SPEC §7). */

@@ -31,5 +31,11 @@ export interface Transport {
   stats(): PeerLinkStats[];
   /** HTTP base URL the peer advertised in its handshake (null until it has connected once). */
   peerHttpUrl(peer: NodeId): string | null;
+  /**
+   * Membership changed (SPEC §9): keep exactly these peer links, dialing each `raft` address
+   * ("host:port"; empty keeps the address the link already has). Peers not listed are closed
+   * and refused at the handshake from then on.
+   */
+  setPeers?(peers: ReadonlyArray<{ id: NodeId; raft: string }>): void;
   close(): Promise<void>;
 }

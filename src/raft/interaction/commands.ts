@@ -1,3 +1,5 @@
+import type { ConfChange, ConfChangeOp } from '../confchange.js';
+import { seedConfiguration } from '../configuration.js';
 import type { Entry, EntryType, Message, MessageType, NodeId } from '../types.js';
 import type { CommandArg } from './datadriven.js';
 import { type InteractionEnv, type NodeOptions } from './env.js';
@@ -134,7 +136,41 @@ const nodeCommands: Record<string, Handler> = {
   },
 };
 
+/** `conf-change 1 add-learner 4 promote 5`: op/id pairs after the leader's id. */
+function confChange(env: InteractionEnv, args: Args, out: string[]): void {
+  const [id, ...rest] = args.words();
+  if (rest.length === 0 || rest.length % 2 !== 0) throw new Error('conf-change: N then op id pairs');
+  const changes: ConfChange[] = [];
+  for (let i = 0; i < rest.length; i += 2) changes.push({ op: rest[i] as ConfChangeOp, id: rest[i + 1] as NodeId, raft: `r${rest[i + 1]}`, http: `h${rest[i + 1]}` });
+  const result = env.core(id as NodeId).proposeConfChange(changes);
+  if (result.ok) out.push(`ok index=${result.index} term=${result.term}${result.joint ? ' joint' : ''}`);
+  else out.push(`refused: ${result.error}${result.field ? ` field=${result.field}` : ''}${result.message ? `: ${result.message}` : ''}`);
+}
+
+/** The configuration in effect on each node (thesis §4.1: the latest in its log). */
+function members(env: InteractionEnv, args: Args, out: string[]): void {
+  for (const id of nodeIds(env, args, true)) {
+    const core = env.node(id).core;
+    if (!core) {
+      out.push(`${id}: down`);
+      continue;
+    }
+    const view = core.membership();
+    const ids = (list: { id: NodeId }[]): string => list.map((m) => m.id).join(',') || '-';
+    const joint = view.config.outgoing ? ` outgoing=${ids(view.config.outgoing)}` : '';
+    const state = view.removed ? ' REMOVED' : '';
+    out.push(`${id}: index=${view.configIndex}${view.committed ? '' : ' (uncommitted)'} voters=${ids(view.config.voters)} learners=${ids(view.config.learners)}${joint}${state}`);
+  }
+}
+
 const inputCommands: Record<string, Handler> = {
+  'conf-change': confChange,
+  members,
+  'add-node': (env, args, out) => {
+    const id = args.words()[0] as NodeId;
+    env.addJoiningNode(id, args.values('voters') ?? [], args.values('learners') ?? [], nodeOptions(args));
+    out.push(`added node ${id} (election timeout ${env.core(id).electionTimerView().timeout} ticks)`);
+  },
   campaign: (env, args, out) => {
     env.core(oneNode(env, args)).campaign(false);
     out.push('ok');
@@ -270,7 +306,7 @@ function forge(env: InteractionEnv, args: Args, out: string[]): void {
   for (const key of args.keys()) {
     const values = args.values(key) as string[];
     if (key === 'entries') message[key] = values[0] === 'none' ? [] : values.map(parseEntry);
-    else if (key === 'meta') message[key] = { ...parsePosition(values[0] as string), voters: env.ids() };
+    else if (key === 'meta') message[key] = { ...parsePosition(values[0] as string), voters: env.ids(), config: seedConfiguration(env.ids()) };
     else if (key === 'chunk') message[key] = new Uint8Array(Number(values[0]));
     else message[key] = STRING_FIELDS.has(key) ? values[0] : parseValue(values[0] as string);
   }

@@ -55,6 +55,21 @@ export class InteractionEnv {
     }
   }
 
+  /**
+   * A node that is not in the cluster yet (it will join): seeded with the configuration it was
+   * told (`voters` and `learners` ids), the way `node --join` starts.
+   */
+  addJoiningNode(id: NodeId, voters: NodeId[], learners: NodeId[], options: NodeOptions): void {
+    if (this.nodes.some((n) => n.id === id)) throw new Error(`add-node: ${id} exists`);
+    const { seed = 1, ...raft } = options;
+    const member = (m: NodeId): { id: NodeId; raft: string; http: string } => ({ id: m, raft: '', http: '' });
+    const initialConfiguration = { voters: voters.map(member), learners: learners.map(member), outgoing: null };
+    const config = { ...TEST_NODE_DEFAULTS, ...raft, id, voters, initialConfiguration };
+    const node: HarnessNode = { id, core: null, disk: new MemoryDisk(), inFlight: null, config, seed: seed * 1000 + Number(id) * 10, boots: 0 };
+    this.nodes.push(node);
+    this.boot(node);
+  }
+
   node(id: NodeId): HarnessNode {
     const node = this.nodes.find((n) => n.id === id);
     if (!node) throw new Error(`no node ${id}`);
