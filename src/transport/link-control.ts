@@ -303,6 +303,11 @@ export class ControlledTransport implements Transport {
     return this.inner.peerHttpUrl(peer);
   }
 
+  /** Membership changes (SPEC §9) reach the real transport through the control layer. */
+  setPeers(peers: ReadonlyArray<{ id: NodeId; raft: string }>): void {
+    this.inner.setPeers?.(peers);
+  }
+
   close(): Promise<void> {
     return this.inner.close();
   }
