@@ -165,6 +165,23 @@ export type Message =
 
 export type MessageType = Message['type'];
 
+/** Every message type, in one list (fuzzers and forgers draw from it; `satisfies` keeps it complete). */
+export const MESSAGE_TYPES = [
+  'PreVote',
+  'PreVoteResponse',
+  'RequestVote',
+  'RequestVoteResponse',
+  'AppendEntries',
+  'AppendEntriesResponse',
+  'Heartbeat',
+  'HeartbeatResponse',
+  'InstallSnapshot',
+  'InstallSnapshotResponse',
+  'TimeoutNow',
+  'ReadIndex',
+  'ReadIndexResponse',
+] as const satisfies readonly MessageType[];
+
 /** A linearizable read that became safe: serve it once appliedIndex >= index. */
 export interface ReadState {
   requestId: string;

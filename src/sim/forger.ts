@@ -1,7 +1,7 @@
 import { MAX_ENTRIES_PER_APPEND, MAX_INDEX, MAX_TERM } from '../raft/limits.js';
 import type { SeededPrng } from '../raft/prng.js';
 import type { RaftCore } from '../raft/raft.js';
-import type { Message, MessageType, NodeId } from '../raft/types.js';
+import { MESSAGE_TYPES, type Message, type MessageType, type NodeId } from '../raft/types.js';
 
 /**
  * A nemesis that speaks the peer protocol with hostile messages (issue 15). Two modes:
@@ -13,21 +13,7 @@ import type { Message, MessageType, NodeId } from '../raft/types.js';
  */
 export type ForgerMode = 'invalid' | 'chaos';
 
-const TYPES: readonly MessageType[] = [
-  'PreVote',
-  'PreVoteResponse',
-  'RequestVote',
-  'RequestVoteResponse',
-  'AppendEntries',
-  'AppendEntriesResponse',
-  'Heartbeat',
-  'HeartbeatResponse',
-  'InstallSnapshot',
-  'InstallSnapshotResponse',
-  'TimeoutNow',
-  'ReadIndex',
-  'ReadIndexResponse',
-];
+const TYPES: readonly MessageType[] = MESSAGE_TYPES;
 
 /** Numbers that break arithmetic or bounds; none is a valid term, index or count. */
 const BAD_NUMBERS: readonly unknown[] = [-1, 0.5, NaN, Infinity, -Infinity, MAX_TERM + 1, Number.MAX_SAFE_INTEGER, 2 ** 53, 1e300, '1', null, undefined, {}, []];

@@ -16,7 +16,7 @@
  * impossible for a correct member, and never let any message crash a node.
  */
 import { MAX_INDEX, MAX_TERM } from '../../src/raft/limits.js';
-import type { NodeId } from '../../src/raft/types.js';
+import { MESSAGE_TYPES, type NodeId } from '../../src/raft/types.js';
 
 /** What the target reported about itself (GET /api/status) shortly before. */
 export interface TargetView {
@@ -105,21 +105,7 @@ export function baseMessage(c: Chooser, type: string, from: NodeId, to: NodeId, 
   }
 }
 
-export const MESSAGE_TYPES: readonly string[] = [
-  'PreVote',
-  'PreVoteResponse',
-  'RequestVote',
-  'RequestVoteResponse',
-  'AppendEntries',
-  'AppendEntriesResponse',
-  'Heartbeat',
-  'HeartbeatResponse',
-  'InstallSnapshot',
-  'InstallSnapshotResponse',
-  'TimeoutNow',
-  'ReadIndex',
-  'ReadIndexResponse',
-];
+export { MESSAGE_TYPES };
 
 /** Fields each type carries that must hold an index, a count or a boolean. */
 const BREAKABLE: Readonly<Record<string, readonly string[]>> = {
