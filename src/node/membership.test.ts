@@ -161,6 +161,9 @@ describe('membership changes on the node runtime', () => {
     nodes.push(await startNode(hub, 'Node4', learners), await startNode(hub, 'Node5', learners));
     await waitUntil('learners caught up', () => nodes.every((n) => n.stateMachine.get('first') !== null));
     leader = await waitUntil('a leader', () => leaderOf(nodes));
+    // Applied on the learners is not yet acknowledged to the leader: promote needs the leader to have seen it.
+    const current = leader;
+    await waitUntil('the leader sees both learners caught up', () => ['Node4', 'Node5'].every((id) => (current.status().peers[id]?.matchIndex ?? 0) > 0));
     const others = nodes.filter((n) => n !== leader && !['Node4', 'Node5'].includes(n.id)).map((n) => n.id);
     const result = await leader.changeMembers([{ op: 'promote', id: 'Node4' }, { op: 'promote', id: 'Node5' }, ...others.map((id) => ({ op: 'remove' as const, id }))]);
     expect(result.members.joint).toBeNull();
