@@ -1,6 +1,6 @@
 import { assert } from './assert.js';
 import { type ConfChange, leaveJoint, planConfChange } from './confchange.js';
-import { allMembers, allVoterIds, ConfigHistory, type Configuration, decodeConfiguration, encodeConfiguration, isJoint, isMember, isVoter, seedConfiguration, voterSets } from './configuration.js';
+import { allMembers, allVoterIds, ConfigHistory, type Configuration, decodeConfiguration, encodeConfiguration, isJoint, isMember, isVoter, type Member, seedConfiguration, voterSets } from './configuration.js';
 import { DEFAULT_RAFT_CONFIG, type RaftConfig, validateRaftConfig } from './config.js';
 import { MAX_FORWARDED_READS, MAX_PENDING_READS, MAX_PROMOTE_LAG } from './limits.js';
 import { type Rejection, validateMessage, type ValidationView } from './message-validation.js';
@@ -285,6 +285,15 @@ export class RaftCore {
     const { index, config } = this.configs.latest();
     const committed = index <= this.log.commitIndex;
     return { config, configIndex: index, committed, removed: committed && !isMember(config, this.id) };
+  }
+
+  /**
+   * Every member of every configuration this node still holds (the log's and the snapshot's):
+   * the senders it accepts. The latest configuration may be an uncommitted one a new leader
+   * will truncate, whose members alone would not include that leader or its voters.
+   */
+  knownMembers(): Member[] {
+    return this.configs.knownMembers();
   }
 
   /** True while this node votes in the configuration in effect (learners and removed nodes do not). */
