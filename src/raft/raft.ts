@@ -149,6 +149,12 @@ export class RaftCore {
   #vote: NodeId | null = null;
   #state: RaftState = 'follower';
   #leader: NodeId | null = null;
+  /**
+   * The leader of this term this follower forgot (its link went down, or a learner's lease
+   * ended): still the only leader of the term, so what it sent before (a TimeoutNow in flight
+   * on its own connection) is honest, not forged (found by the simulator, seed 299 with spares).
+   */
+  private forgottenLeader: { term: number; id: NodeId } | null = null;
 
   get term(): number {
     return this.#term;
@@ -420,6 +426,7 @@ export class RaftCore {
     if (this.state !== 'follower' || this.leader !== peer) return;
     const remaining = 1 + this.prng.int(Math.max(1, this.config.electionTicks - 1));
     this.electionElapsed = Math.max(this.electionElapsed, this.randomizedElectionTimeout - remaining);
+    this.forgottenLeader = { term: this.term, id: peer };
     this.#leader = null;
     this.event(`link to leader ${peer} down: election timer brought forward (fires within ${remaining} ticks) term=${this.term}`);
   }
@@ -489,7 +496,7 @@ export class RaftCore {
       known: this.knownIds,
       term: this.term,
       state: this.state,
-      leader: this.leader,
+      leader: this.leader ?? (this.state === 'follower' && this.forgottenLeader?.term === this.term ? this.forgottenLeader.id : null),
       lastIndex: this.log.lastIndex(),
       lastReadRoundSent: this.lastReadRoundSent,
       forwardedReadTarget: (requestId) => this.forwardedReads.get(requestId),
@@ -575,7 +582,10 @@ export class RaftCore {
       // A learner or removed node never campaigns, but a whole timeout without its leader ends
       // the lease: it answers pre-votes again (a promoted voter that has not heard of its
       // promotion yet is then no obstacle to an election that needs it).
-      if (!this.mayCampaign()) this.#leader = null;
+      if (!this.mayCampaign() && this.#leader !== null) {
+        this.forgottenLeader = { term: this.term, id: this.#leader };
+        this.#leader = null;
+      }
       this.campaign(false);
     }
   }

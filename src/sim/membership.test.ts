@@ -20,10 +20,14 @@ const CASE_TIMEOUT_MS = 120_000;
  * Seed 371: Node3 held an uncommitted leftover configuration without Node2, so its transport
  * refused Node2, the voter whose election would have truncated it: an election deadlock, fixed
  * in RaftNode.syncPeerLinks (links to the members of every configuration still held).
+ * Seed 299: a TimeoutNow from the leader (removing itself) arrived after the follower's link to
+ * it broke and it had forgotten that leader: refused as not_from_leader; the core now remembers
+ * the forgotten leader of the term for validation.
  */
 const REGRESSION_SEEDS: ReadonlyArray<{ seed: number; nodes: number; spares: number }> = [
   { seed: 5, nodes: 5, spares: 3 },
   { seed: 8, nodes: 5, spares: 3 },
+  { seed: 299, nodes: 5, spares: 3 },
   { seed: 371, nodes: 5, spares: 3 },
 ];
 
