@@ -490,13 +490,22 @@ export class RaftCore {
     this.dispatch(m);
   }
 
+  /**
+   * The leader of the current term as far as this node knows, including one a follower forgot
+   * (see forgottenLeader): who may send it leader-only messages such as TimeoutNow.
+   */
+  termLeader(): NodeId | null {
+    if (this.leader !== null) return this.leader;
+    return this.state === 'follower' && this.forgottenLeader?.term === this.term ? this.forgottenLeader.id : null;
+  }
+
   private validationView(): ValidationView {
     return {
       id: this.id,
       known: this.knownIds,
       term: this.term,
       state: this.state,
-      leader: this.leader ?? (this.state === 'follower' && this.forgottenLeader?.term === this.term ? this.forgottenLeader.id : null),
+      leader: this.termLeader(),
       lastIndex: this.log.lastIndex(),
       lastReadRoundSent: this.lastReadRoundSent,
       forwardedReadTarget: (requestId) => this.forwardedReads.get(requestId),
