@@ -435,7 +435,8 @@ export class Simulation {
     if (!host.process) return;
     // Down for good: with membership changes the cluster may have shrunk so far that this
     // disk is part of every majority; an operator would restore it first (not simulated).
-    if (this.liveNodes().some((n) => !this.keepsLiveMajority(n.raftView().membership().config, host.id))) return;
+    // A node that is down may hold a configuration no running node shows: corrupt only when all can be asked.
+    if (this.options.spares !== undefined && !this.mayLoseForGood(host.id)) return;
     host.disk.corruptNextRecovery = true;
     this.kill(i, 'crashed with a corrupted log page');
   }
@@ -578,6 +579,12 @@ export class Simulation {
       return [{ op: 'promote', id: pick(learners) }, { op: this.prng.chance(0.5) ? 'remove' : 'demote', id: pick(voters) }];
     }
     return [];
+  }
+
+  /** Whether every configuration a node holds keeps a live majority without `id` (all must be running to tell). */
+  private mayLoseForGood(id: NodeId): boolean {
+    if (this.hosts.some((h) => h.joinedWith !== null && !h.corrupt && !h.process)) return false;
+    return this.liveNodes().every((n) => this.keepsLiveMajority(n.raftView().membership().config, id));
   }
 
   /** Whether each voter set of `config` keeps a majority on disks that can still start (not `lost`). */
