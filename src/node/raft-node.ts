@@ -244,6 +244,10 @@ export class RaftNode implements RaftNodeHandle {
     const config = this.core.membership().config;
     const wanted = new Map<NodeId, string>();
     for (const m of allMembers(config)) if (m.id !== this.id) wanted.set(m.id, m.raft);
+    // Members of the earlier configurations still held, too: when the latest one is an
+    // uncommitted leftover a new leader will truncate (§4.1), that leader and the voters
+    // electing it may be missing from it, and refusing them would deadlock the election (sim seed 371).
+    for (const m of this.core.knownMembers()) if (m.id !== this.id && !wanted.has(m.id)) wanted.set(m.id, m.raft);
     for (const peer of this.core.progressView().keys()) if (!wanted.has(peer)) wanted.set(peer, '');
     // A leader removing itself leads until its removal commits (§4.2.2): keep answering it.
     const leader = this.core.leader;

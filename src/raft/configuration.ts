@@ -244,6 +244,16 @@ export class ConfigHistory {
     this.points = [{ index, term, config }];
   }
 
+  /**
+   * Every member named in any configuration still held, with the address the latest of them
+   * gives: the peers a node must stay reachable from (see knownIds).
+   */
+  knownMembers(): Member[] {
+    const members = new Map<NodeId, Member>();
+    for (const point of this.points) for (const m of allMembers(point.config)) members.set(m.id, m);
+    return [...members.values()];
+  }
+
   /** Every node named in any configuration still held: who may legitimately talk to us. */
   knownIds(): Set<NodeId> {
     const ids = new Set<NodeId>();

@@ -95,6 +95,17 @@ describe('reportLeaderLinkDown', () => {
     expect(ticksUntilPreVote(d, ELECTION_TICKS - 1)).toBe(-1);
   });
 
+  it('still takes the TimeoutNow its forgotten leader sent before the link broke, and refuses one from anyone else', () => {
+    // The leader's own connection may still deliver a TimeoutNow sent just before our link to
+    // it closed (simulator, seed 299 with spares): honest, not a forged message.
+    const c = followerOf('b', 'a');
+    c.reportLeaderLinkDown('a');
+    expect(c.step({ type: 'TimeoutNow', from: 'c', to: 'b', term: 1 })?.reason).toBe('not_from_leader');
+    expect(c.step({ type: 'TimeoutNow', from: 'a', to: 'b', term: 1 })).toBeNull();
+    expect(drain(c).some((m) => m.type === 'RequestVote')).toBe(true);
+    expect(c.term).toBe(2);
+  });
+
   it('does nothing on a leader or a candidate', () => {
     const c = core('a');
     c.campaign(true);

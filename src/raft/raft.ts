@@ -1,6 +1,6 @@
 import { assert } from './assert.js';
 import { type ConfChange, leaveJoint, planConfChange } from './confchange.js';
-import { allMembers, allVoterIds, ConfigHistory, type Configuration, decodeConfiguration, encodeConfiguration, isJoint, isMember, isVoter, seedConfiguration, voterSets } from './configuration.js';
+import { allMembers, allVoterIds, ConfigHistory, type Configuration, decodeConfiguration, encodeConfiguration, isJoint, isMember, isVoter, type Member, seedConfiguration, voterSets } from './configuration.js';
 import { DEFAULT_RAFT_CONFIG, type RaftConfig, validateRaftConfig } from './config.js';
 import { MAX_FORWARDED_READS, MAX_PENDING_READS, MAX_PROMOTE_LAG } from './limits.js';
 import { type Rejection, validateMessage, type ValidationView } from './message-validation.js';
@@ -149,6 +149,12 @@ export class RaftCore {
   #vote: NodeId | null = null;
   #state: RaftState = 'follower';
   #leader: NodeId | null = null;
+  /**
+   * The leader of this term this follower forgot (its link went down, or a learner's lease
+   * ended): still the only leader of the term, so what it sent before (a TimeoutNow in flight
+   * on its own connection) is honest, not forged (found by the simulator, seed 299 with spares).
+   */
+  private forgottenLeader: { term: number; id: NodeId } | null = null;
 
   get term(): number {
     return this.#term;
@@ -287,6 +293,15 @@ export class RaftCore {
     return { config, configIndex: index, committed, removed: committed && !isMember(config, this.id) };
   }
 
+  /**
+   * Every member of every configuration this node still holds (the log's and the snapshot's):
+   * the senders it accepts. The latest configuration may be an uncommitted one a new leader
+   * will truncate, whose members alone would not include that leader or its voters.
+   */
+  knownMembers(): Member[] {
+    return this.configs.knownMembers();
+  }
+
   /** True while this node votes in the configuration in effect (learners and removed nodes do not). */
   isVoter(): boolean {
     return isVoter(this.configs.latest().config, this.id);
@@ -411,6 +426,7 @@ export class RaftCore {
     if (this.state !== 'follower' || this.leader !== peer) return;
     const remaining = 1 + this.prng.int(Math.max(1, this.config.electionTicks - 1));
     this.electionElapsed = Math.max(this.electionElapsed, this.randomizedElectionTimeout - remaining);
+    this.forgottenLeader = { term: this.term, id: peer };
     this.#leader = null;
     this.event(`link to leader ${peer} down: election timer brought forward (fires within ${remaining} ticks) term=${this.term}`);
   }
@@ -474,13 +490,22 @@ export class RaftCore {
     this.dispatch(m);
   }
 
+  /**
+   * The leader of the current term as far as this node knows, including one a follower forgot
+   * (see forgottenLeader): who may send it leader-only messages such as TimeoutNow.
+   */
+  termLeader(): NodeId | null {
+    if (this.leader !== null) return this.leader;
+    return this.state === 'follower' && this.forgottenLeader?.term === this.term ? this.forgottenLeader.id : null;
+  }
+
   private validationView(): ValidationView {
     return {
       id: this.id,
       known: this.knownIds,
       term: this.term,
       state: this.state,
-      leader: this.leader,
+      leader: this.termLeader(),
       lastIndex: this.log.lastIndex(),
       lastReadRoundSent: this.lastReadRoundSent,
       forwardedReadTarget: (requestId) => this.forwardedReads.get(requestId),
@@ -566,7 +591,10 @@ export class RaftCore {
       // A learner or removed node never campaigns, but a whole timeout without its leader ends
       // the lease: it answers pre-votes again (a promoted voter that has not heard of its
       // promotion yet is then no obstacle to an election that needs it).
-      if (!this.mayCampaign()) this.#leader = null;
+      if (!this.mayCampaign() && this.#leader !== null) {
+        this.forgottenLeader = { term: this.term, id: this.#leader };
+        this.#leader = null;
+      }
       this.campaign(false);
     }
   }

@@ -121,7 +121,7 @@ function peerOf(prng: SeededPrng, target: RaftCore, ids: readonly NodeId[]): Nod
 }
 
 function notLeader(prng: SeededPrng, target: RaftCore, ids: readonly NodeId[]): NodeId {
-  const others = ids.filter((id) => id !== target.id && id !== target.leader);
+  const others = ids.filter((id) => id !== target.id && id !== target.termLeader());
   return pick(prng, others.length > 0 ? others : ids.filter((id) => id !== target.id));
 }
 

@@ -73,19 +73,33 @@ function linkKey(from: NodeId, to: NodeId): string {
 export class SimTransport implements Transport {
   private handler: ((message: Message) => unknown) | null = null;
   private peerDownHandler: ((peer: NodeId) => void) | null = null;
+  /** The peers linked to, and the only ones admitted inbound (TcpTransport's handshake allow-list). */
+  private peers: Set<NodeId>;
 
   constructor(
     readonly id: NodeId,
-    private readonly peers: readonly NodeId[],
+    peers: readonly NodeId[],
     private readonly deliver: (message: Message) => void,
-  ) {}
+  ) {
+    this.peers = new Set(peers.filter((p) => p !== id));
+  }
+
+  /** Membership changed: link to exactly these peers from now on, as TcpTransport.setPeers does. */
+  setPeers(peers: ReadonlyArray<{ id: NodeId; raft: string }>): void {
+    this.peers = new Set(peers.map((p) => p.id).filter((p) => p !== this.id));
+  }
+
+  /** The peers the node last asked to be linked to. */
+  linkedPeers(): NodeId[] {
+    return [...this.peers];
+  }
 
   start(): Promise<void> {
     return Promise.resolve();
   }
 
   send(to: NodeId, message: Message): void {
-    if (this.handler && to === message.to) this.deliver(message);
+    if (this.handler && to === message.to && this.peers.has(to)) this.deliver(message);
   }
 
   onMessage(handler: (message: Message) => unknown): void {
@@ -98,6 +112,8 @@ export class SimTransport implements Transport {
 
   /** A message arrives from the network (dropped once the node is gone); returns what the handler did with it. */
   receive(message: Message): unknown {
+    // A peer outside the allow-list cannot complete the handshake: its messages never arrive.
+    if (!this.peers.has(message.from)) return null;
     return this.handler?.(message);
   }
 
@@ -107,7 +123,7 @@ export class SimTransport implements Transport {
   }
 
   stats(): PeerLinkStats[] {
-    return this.peers.filter((p) => p !== this.id).map((peer) => ({ peer, connected: true, queuedMessages: 0, queuedBytes: 0, sentMessages: 0, droppedMessages: 0 }));
+    return [...this.peers].map((peer) => ({ peer, connected: true, queuedMessages: 0, queuedBytes: 0, sentMessages: 0, droppedMessages: 0 }));
   }
 
   peerHttpUrl(peer: NodeId): string | null {

@@ -1,7 +1,9 @@
 import { checkLinearizability, type HistoryOp } from '../checker/index.js';
 import { NodeMetrics } from '../node/metrics.js';
 import { RaftNode, type NodeLogger } from '../node/raft-node.js';
+import { planConfChange, type ConfChange } from '../raft/confchange.js';
 import type { RaftConfig } from '../raft/config.js';
+import { allMembers, type Configuration } from '../raft/configuration.js';
 import type { Rejection } from '../raft/message-validation.js';
 import { SeededPrng } from '../raft/prng.js';
 import { SafetyChecker, type Violation } from '../raft/safety.js';
@@ -43,7 +45,19 @@ export interface SimOptions {
    * `messages`, if given, are stepped first, in order (the fast-check test generates them).
    */
   forger?: { mode: ForgerMode; everyMs: number; messages?: unknown[] };
+  /**
+   * The membership nemesis (thesis chapter 4): this many spare nodes, outside the first
+   * configuration, join as learners when the leader adds them; during the fault phase the node
+   * believed to lead is asked (RaftNode.changeMembers) to add, promote, demote or remove
+   * members, or to change two voters at once through joint consensus, keeping 1..MAX_SIM_VOTERS voters.
+   */
+  spares?: number;
 }
+
+/** Voters the membership nemesis never goes past. */
+const MAX_SIM_VOTERS = 7;
+/** Mean simulated ms between two membership changes the nemesis asks for. */
+const MEMBERSHIP_EVERY_MS = 300;
 
 export const DEFAULT_SIM_OPTIONS: Omit<SimOptions, 'seed'> = {
   nodes: 5,
@@ -78,6 +92,9 @@ export interface SimResult {
   disk: { crashes: number; fsyncFailures: number; unsyncedLost: number; torn: number; corruptionsDetected: number };
   /** The linearizability verdict of the client history ('unknown': the search ran out of budget). */
   linearizable: boolean | 'unknown';
+  /** Membership changes a leader accepted (with `spares`), and the voters at the end. */
+  membershipChanges: number;
+  finalVoters: NodeId[];
   trace: string[];
 }
 
@@ -92,6 +109,8 @@ interface Host {
   /** Refused to start on a corrupt disk: down for good (an operator restores it). */
   corrupt: boolean;
   boots: number;
+  /** The configuration it starts from: the first one, or for a spare the one it was added in (null: never added, not running). */
+  joinedWith: Configuration | null;
 }
 
 const MAX_TRACE_LINES = 400;
@@ -130,6 +149,7 @@ export class Simulation {
   private forged = 0;
   private readonly honestRejections: Record<string, number> = {};
   private live: RaftNode[] | null = null;
+  private membershipChanges = 0;
 
   private readonly options: SimOptions;
 
@@ -137,7 +157,8 @@ export class Simulation {
     this.options = options;
     this.prng = new SeededPrng(options.seed);
     this.network = new SimNetwork(new SeededPrng(options.seed ^ 0x5eed));
-    this.ids = Array.from({ length: options.nodes }, (_, i) => `Node${i + 1}`);
+    this.ids = Array.from({ length: options.nodes + (options.spares ?? 0) }, (_, i) => `Node${i + 1}`);
+    const first: Configuration = { voters: this.ids.slice(0, options.nodes).map(simMember), learners: [], outgoing: null };
     this.hosts = this.ids.map((id, i) => ({
       id,
       disk: new SimDisk(new SeededPrng(options.seed * 17 + i), this.diskFaults()),
@@ -146,6 +167,7 @@ export class Simulation {
       process: null,
       corrupt: false,
       boots: 0,
+      joinedWith: i < options.nodes ? first : null,
     }));
     const requestTimeoutMs = Math.round(options.requestTimeoutMs * ([0.5, 1, 3][this.prng.int(3)] as number));
     this.options = { ...options, requestTimeoutMs };
@@ -169,6 +191,7 @@ export class Simulation {
     for (let i = 0; i < this.hosts.length; i++) await this.boot(i);
     this.sched.after(this.prng.int(300), () => this.onFault());
     if (this.options.forger) this.sched.after(this.options.forger.everyMs, () => this.onForge());
+    if (this.options.spares !== undefined) this.sched.after(100 + this.prng.int(MEMBERSHIP_EVERY_MS), () => this.onMembership());
     this.sched.at(this.options.faultMs, () => this.heal());
     this.clients.start();
     const end = this.options.faultMs + this.options.livenessMs;
@@ -213,6 +236,8 @@ export class Simulation {
       clients: this.clients.stats,
       disk: { crashes: this.crashes, fsyncFailures: sum((c) => c.fsyncFailures), unsyncedLost: sum((c) => c.unsyncedLost), torn: sum((c) => c.torn), corruptionsDetected: sum((c) => c.corruptionsDetected) },
       linearizable,
+      membershipChanges: this.membershipChanges,
+      finalVoters: this.finalVoters(),
       trace: this.trace,
     };
   }
@@ -254,16 +279,17 @@ export class Simulation {
 
   private async boot(i: number): Promise<void> {
     const host = this.hosts[i] as Host;
-    if (host.process || host.corrupt) return;
+    if (host.process || host.corrupt || !host.joinedWith) return;
+    const joined = host.joinedWith;
     host.boots++;
     host.disk.fsyncFailed = false;
     const clock = new SimClock(this.sched);
-    const transport = new SimTransport(host.id, this.ids, (m) => this.send(m));
+    const transport = new SimTransport(host.id, allMembers(joined).map((m) => m.id), (m) => this.send(m));
     const stateMachine: StateMachine = host.durableStateMachine ? host.disk.openStateMachine() : new MemoryStateMachine();
     let node: RaftNode;
     try {
       node = new RaftNode(
-        { id: host.id, voters: this.ids, httpUrl: `sim://${host.id}`, tickMs: this.options.tickMs, snapshotEvery: this.options.snapshotEvery, defaultTimeoutMs: this.options.requestTimeoutMs, raft: this.options.raft, unsafeLocalReads: this.options.unsafeLocalReads },
+        { id: host.id, voters: joined.voters.map((m) => m.id), initialConfiguration: joined, httpUrl: `sim://${host.id}`, tickMs: this.options.tickMs, snapshotEvery: this.options.snapshotEvery, defaultTimeoutMs: this.options.requestTimeoutMs, raft: this.options.raft, unsafeLocalReads: this.options.unsafeLocalReads },
         { storage: host.disk.openStorage(), stateMachine, transport, logger: this.nodeLogger(host.id), metrics: host.metrics, clock, prngSeed: this.options.seed * 31 + i * 7919 + host.boots, onFatal: (err) => this.onFatal(i, err) },
       );
     } catch (err) {
@@ -334,6 +360,9 @@ export class Simulation {
     this.honestRejections[rejected.reason] = (this.honestRejections[rejected.reason] ?? 0) + 1;
     // A late reply to a read forwarded before a restart is expected; any other honest message
     // refused as impossible would be logged to operators as an attack, and its news lost.
+    // With membership changes, a member just removed (or not yet known to a node behind) may
+    // still be heard from: its messages are refused as unknown_sender, which is expected.
+    if (rejected.reason === 'unknown_sender' && this.options.spares !== undefined) return;
     if (rejected.reason !== 'unsolicited_response') this.report('honest message rejected', `${message.to} refused ${message.type} from ${message.from}: ${rejected.reason} ${rejected.detail}`);
   }
 
@@ -404,6 +433,10 @@ export class Simulation {
     const i = this.prng.int(this.hosts.length);
     const host = this.hosts[i] as Host;
     if (!host.process) return;
+    // Down for good: with membership changes the cluster may have shrunk so far that this
+    // disk is part of every majority; an operator would restore it first (not simulated).
+    // A node that is down may hold a configuration no running node shows: corrupt only when all can be asked.
+    if (this.options.spares !== undefined && !this.mayLoseForGood(host.id)) return;
     host.disk.corruptNextRecovery = true;
     this.kill(i, 'crashed with a corrupted log page');
   }
@@ -486,6 +519,90 @@ export class Simulation {
     this.sched.after(at, () => this.node(old.id)?.campaign());
   }
 
+  // ---------------------------------------------------------------- membership nemesis
+
+  /**
+   * One random change asked of the node the simulator believes leads, through the runtime's
+   * own RaftNode.changeMembers: add a spare as a learner (it then boots with the configuration
+   * in effect, as `node --join` does), promote a learner, demote or remove a member, or a
+   * joint change (§4.3) promoting a learner and removing a voter. Refusals (not leader, a
+   * change pending, a lagging learner) are expected and only traced. A removed node keeps running.
+   */
+  private onMembership(): void {
+    if (this.healed) return;
+    this.sched.after(1 + this.prng.int(2 * MEMBERSHIP_EVERY_MS), () => this.onMembership());
+    const hint = this.leaderHint();
+    const node = hint === null ? null : this.node(hint);
+    if (!node || node.isShutdown()) return;
+    const current = node.raftView().membership().config;
+    const changes = this.pickChanges(current);
+    if (changes.length === 0) return;
+    // Like etcd's strict reconfiguration check, the operator never asks for a configuration
+    // a majority of whose voters are down for good (a corrupt disk): no change could ever commit.
+    const plan = planConfChange(current, changes);
+    if (plan.ok && !this.keepsLiveMajority(plan.config)) {
+      this.log(`membership ${changes.map((c) => `${c.op} ${c.id}`).join(', ')} skipped: would leave no live majority`);
+      return;
+    }
+    const before = node.raftView().membership().configIndex;
+    // changeMembers proposes synchronously: by the time it returns its promise, the new
+    // configuration is in effect on the leader (thesis §4.1) or the change was refused.
+    node.changeMembers(changes).then(
+      () => undefined,
+      (err: Error) => this.log(`membership change on ${node.id} ended: ${err.message.slice(0, 100)}`),
+    );
+    const membership = node.raftView().membership();
+    const accepted = membership.configIndex !== before;
+    this.log(`membership ${changes.map((c) => `${c.op} ${c.id}`).join(', ')} on ${node.id}: ${accepted ? `index=${membership.configIndex}${membership.config.outgoing ? ' joint' : ''}` : 'refused'}`);
+    if (!accepted) return;
+    this.membershipChanges++;
+    const added = changes[0]?.op === 'add-learner' ? this.hosts.find((h) => h.id === changes[0]?.id) : undefined;
+    if (added && added.joinedWith === null) {
+      added.joinedWith = membership.config;
+      void this.boot(this.hosts.indexOf(added));
+    }
+  }
+
+  private pickChanges(config: Configuration): ConfChange[] {
+    if (config.outgoing !== null) return [];
+    const voters = config.voters.map((m) => m.id);
+    const learners = config.learners.map((m) => m.id);
+    const spare = this.hosts.find((h) => h.joinedWith === null);
+    const pick = (list: NodeId[]): NodeId => list[this.prng.int(list.length)] as NodeId;
+    const roll = this.prng.int(5);
+    if (roll === 0 && spare) return [{ op: 'add-learner', ...simMember(spare.id) }];
+    if (roll === 1 && learners.length > 0 && voters.length < MAX_SIM_VOTERS) return [{ op: 'promote', id: pick(learners) }];
+    if (roll === 2 && voters.length > 1) return [{ op: 'demote', id: pick(voters) }];
+    if (roll === 3 && voters.length + learners.length > 1) return [{ op: 'remove', id: pick([...voters, ...learners]) }];
+    if (roll === 4 && learners.length > 0 && voters.length > 1) {
+      // Two voters change at once (one in, one out): §4.3 joint consensus.
+      return [{ op: 'promote', id: pick(learners) }, { op: this.prng.chance(0.5) ? 'remove' : 'demote', id: pick(voters) }];
+    }
+    return [];
+  }
+
+  /** Whether every configuration a node holds keeps a live majority without `id` (all must be running to tell). */
+  private mayLoseForGood(id: NodeId): boolean {
+    if (this.hosts.some((h) => h.joinedWith !== null && !h.corrupt && !h.process)) return false;
+    return this.liveNodes().every((n) => this.keepsLiveMajority(n.raftView().membership().config, id));
+  }
+
+  /** Whether each voter set of `config` keeps a majority on disks that can still start (not `lost`). */
+  private keepsLiveMajority(config: Configuration, lost: NodeId | null = null): boolean {
+    const dead = (id: NodeId): boolean => id === lost || (this.hosts[this.ids.indexOf(id)]?.corrupt ?? false) || (this.hosts[this.ids.indexOf(id)]?.disk.corruptNextRecovery ?? false);
+    const majority = (voters: readonly { id: NodeId }[]): boolean => voters.length === 0 || voters.filter((m) => !dead(m.id)).length * 2 > voters.length;
+    return majority(config.voters) && (config.outgoing === null || majority(config.outgoing));
+  }
+
+  /** The voters of the configuration the most up-to-date running node holds. */
+  private finalVoters(): NodeId[] {
+    let best: RaftNode | null = null;
+    for (const node of this.liveNodes()) {
+      if (!best || node.raftView().membership().configIndex > best.raftView().membership().configIndex) best = node;
+    }
+    return best ? best.raftView().membership().config.voters.map((m) => m.id) : [];
+  }
+
   private heal(): void {
     this.healed = true;
     this.network.healAll();
@@ -518,6 +635,11 @@ export class Simulation {
   private checkLogMatching(): void {
     this.checker.checkLogMatching(this.liveNodes().map((n) => n.raftView()));
   }
+}
+
+/** The addresses a simulated member is known by (its transport ignores them: links are by id). */
+function simMember(id: NodeId): { id: NodeId; raft: string; http: string } {
+  return { id, raft: `sim:${id}`, http: `sim://${id}` };
 }
 
 /** Lets promise continuations (client code awaiting the node) run before the next event. */
