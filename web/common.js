@@ -68,3 +68,21 @@ export function formatTime(iso) {
   const date = new Date(String(iso ?? ''));
   return Number.isNaN(date.getTime()) ? '' : timeFormat.format(date);
 }
+
+/** The SVG namespace, for the ring drawings. */
+export const SVG_NS = 'http://www.w3.org/2000/svg';
+
+/** A new element with an optional class and text (never HTML: user text stays text). */
+export function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = String(text);
+  return node;
+}
+
+/** A new SVG element with these attributes. */
+export function svg(tag, attributes) {
+  const node = document.createElementNS(SVG_NS, tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, String(value));
+  return node;
+}

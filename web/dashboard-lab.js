@@ -5,7 +5,7 @@
 // no cluster. Every control is an admin POST through the node serving the page, which
 // forwards it to the node named in "node". User-visible text is set with textContent only.
 
-import { describeError, sleep } from '/static/common.js';
+import { describeError, el, sleep, svg } from '/static/common.js';
 
 /** Named limits of the lab. */
 export const LAB_LIMITS = {
@@ -29,25 +29,12 @@ export const LAB_LIMITS = {
 
 const RECORDING_FORMAT = 'raftquotes-recording';
 const RECORDING_VERSION = 1;
-const SVG_NS = 'http://www.w3.org/2000/svg';
 /** Short names of the core's message types for the ring. */
 const SHORT = { AppendEntries: 'AE', AppendEntriesResponse: 'AE✓', Heartbeat: 'HB', HeartbeatResponse: 'HB✓', PreVote: 'PV', PreVoteResponse: 'PV✓', RequestVote: 'RV', RequestVoteResponse: 'RV✓', InstallSnapshot: 'IS', InstallSnapshotResponse: 'IS✓', TimeoutNow: 'TN', ReadIndex: 'RI', ReadIndexResponse: 'RI✓' };
 const NOISY = new Set(['Heartbeat', 'HeartbeatResponse']);
 
 const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
 
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = String(text);
-  return node;
-}
-
-function svg(tag, attributes) {
-  const node = document.createElementNS(SVG_NS, tag);
-  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, String(value));
-  return node;
-}
 
 function button(label, testId, title, onClick) {
   const b = el('button', 'button button-small', label);

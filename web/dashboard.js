@@ -4,7 +4,7 @@
 // log tail and, for the leader, its followers' replication progress. Buttons drive the
 // controller actions through POST /api/admin/<action>. Errors show inline; nothing throws.
 
-import { describeError, sleep } from '/static/common.js';
+import { describeError, el, sleep, svg } from '/static/common.js';
 import { createLab } from '/static/dashboard-lab.js';
 import { createScenarios } from '/static/dashboard-scenarios.js';
 
@@ -18,7 +18,6 @@ const LIMITS = {
   adminTimeoutMs: 10_000,
 };
 
-const SVG_NS = 'http://www.w3.org/2000/svg';
 const TIMER_RADIUS = 34;
 const TIMER_CIRCUMFERENCE = 2 * Math.PI * TIMER_RADIUS;
 const TERM_COLOURS = 8;
@@ -55,18 +54,6 @@ let latest = { nodes: [], leader: null };
 // ---------------------------------------------------------------------------------------
 // Small DOM helpers
 
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = String(text);
-  return node;
-}
-
-function svg(tag, attributes) {
-  const node = document.createElementNS(SVG_NS, tag);
-  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, String(value));
-  return node;
-}
 
 function termClass(term) {
   return `t${((Number(term) % TERM_COLOURS) + TERM_COLOURS) % TERM_COLOURS}`;
