@@ -3,8 +3,8 @@
  * input; the tests probe each at its boundary.
  */
 
-/** A KV key: at most this many bytes of UTF-8, and no control characters. */
-export const MAX_KEY_BYTES = 1024;
+/** A KV key: at most this many bytes of UTF-8, and no control characters (defined with the key rules). */
+export { MAX_KEY_BYTES } from '../state/keys.js';
 /** A KV value (and each of a cas's `from`/`to`): at most this many bytes as JSON. */
 export const MAX_VALUE_BYTES = 64 * 1024;
 /** Quote text: 1 to this many characters (Unicode code points, after trimming). */

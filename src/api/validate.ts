@@ -5,10 +5,9 @@
 import type { IncomingMessage } from 'node:http';
 import { MAX_JSON_DEPTH, isTooDeep } from '../state/json-limits.js';
 import { ApiError, badRequest } from './errors.js';
-import { DEFAULT_AUTHOR, MAX_AUTHOR_CHARS, MAX_IDEMPOTENCY_KEY_CHARS, MAX_KEY_BYTES, MAX_QUOTE_TEXT_CHARS, MAX_VALUE_BYTES } from './limits.js';
+import { keyProblem } from '../state/keys.js';
+import { DEFAULT_AUTHOR, MAX_AUTHOR_CHARS, MAX_IDEMPOTENCY_KEY_CHARS, MAX_QUOTE_TEXT_CHARS, MAX_VALUE_BYTES } from './limits.js';
 
-// eslint-disable-next-line no-control-regex -- control characters are exactly what we refuse
-const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
 const PRINTABLE_ASCII = /^[\x20-\x7e]+$/;
 const DIGITS = /^\d{1,16}$/;
 
@@ -20,9 +19,8 @@ export function decodeKey(encoded: string): string {
   } catch {
     throw badRequest('key', 'not a valid percent-encoded UTF-8 string');
   }
-  if (key.length === 0) throw badRequest('key', 'must not be empty');
-  if (Buffer.byteLength(key, 'utf8') > MAX_KEY_BYTES) throw badRequest('key', `at most ${MAX_KEY_BYTES} bytes of UTF-8`);
-  if (CONTROL_CHARS.test(key)) throw badRequest('key', 'must not contain control characters');
+  const problem = keyProblem(key);
+  if (problem !== null) throw badRequest('key', problem);
   return key;
 }
 

@@ -5,6 +5,7 @@
  */
 import type { NodeStatus } from '../node/types.js';
 import { MAX_JSON_DEPTH, isTooDeep } from '../state/json-limits.js';
+import { keyProblem as keyProblemOf } from '../state/keys.js';
 import type { CommittedClientEntry } from '../state/types.js';
 
 /** SPEC §4: a reply never exceeds this many bytes. */
@@ -16,8 +17,6 @@ export const MAX_REPLY_BYTES = 60_000;
 export const MAX_REQUEST_BYTES = 60_000;
 /** Course graders read replies with recvfrom(1024): LEADER_INFO and STORE acks stay below it. */
 export const COURSE_BUFFER_BYTES = 1024;
-/** SPEC §3 key limit, applied to STORE like PUT /api/kv/<key> (the value is bounded by MAX_REQUEST_BYTES). */
-export const MAX_KEY_BYTES = 1024;
 /** How much of an unknown request name an ERROR reply echoes back. */
 const MAX_ECHOED_REQUEST_CHARS = 64;
 
@@ -106,14 +105,11 @@ function envelopeProblem(message: Record<string, unknown>): string | null {
   return null;
 }
 
-/** A key as PUT /api/kv/<key> accepts it (SPEC §3), or the reason it is refused. */
+/** A key as PUT /api/kv/<key> accepts it (SPEC §3, the same rules: state/keys.ts), or the reason it is refused. */
 export function keyProblem(key: unknown): string | null {
   if (typeof key !== 'string') return `key: expected a string, got ${kindOf(key)}`;
-  if (key.length === 0) return 'key: must not be empty';
-  if (Buffer.byteLength(key, 'utf8') > MAX_KEY_BYTES) return `key: longer than ${MAX_KEY_BYTES} bytes`;
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(key)) return 'key: must not contain control characters';
-  return null;
+  const problem = keyProblemOf(key);
+  return problem === null ? null : `key: ${problem}`;
 }
 
 function parseStore(message: Record<string, unknown>): ParsedRequest | BadDatagram {
