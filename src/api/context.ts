@@ -4,6 +4,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Registry } from 'prom-client';
+import type { Logger } from '../log/logger.js';
 import type { DebugControls } from '../node/debug-controls.js';
 import { NodeError, type RaftNodeHandle } from '../node/types.js';
 import { hasBody, parseJsonObject, readRawBody, requireJsonContentType } from './body.js';
@@ -17,11 +18,8 @@ import type { RateLimiter } from './rate-limit.js';
 import type { Reply } from './reply.js';
 
 /** The pino methods the API uses (pino's Logger fits). */
-export interface ApiLogger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
+/** The API logs at three levels (no debug lines on its paths). */
+export type ApiLogger = Pick<Logger, 'info' | 'warn' | 'error'>;
 
 /** Knobs a test can turn; production uses the defaults in limits.ts. */
 export interface ApiTuning {

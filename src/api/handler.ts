@@ -4,6 +4,7 @@
  * (never 2xx: one log line per request would cost more than the request).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { LogBudget } from '../log/logger.js';
 import { NodeError } from '../node/types.js';
 import { hasBody } from './body.js';
 import type { ApiContext, ApiRequest } from './context.js';
@@ -24,7 +25,7 @@ interface Outcome {
 
 const FORWARDED_HEADER = HEADER_FORWARDED.toLowerCase();
 
-function parseRequest(ctx: ApiContext, req: IncomingMessage, refusals: ThrottledLog): ApiRequest {
+function parseRequest(ctx: ApiContext, req: IncomingMessage, refusals: LogBudget): ApiRequest {
   const url = req.url ?? '/';
   const queryAt = url.indexOf('?');
   const method = req.method ?? 'GET';
@@ -53,30 +54,9 @@ function parseRequest(ctx: ApiContext, req: IncomingMessage, refusals: Throttled
   // request is not forwarded again: no loop between nodes either way.
   request.mayForward = ctx.forwardAuth.enabled;
   if (proof !== 'no_secret') {
-    refusals.note(() => ctx.logger.warn({ reason: proof, from: req.socket.remoteAddress, path: request.path.slice(0, 200) }, `forward proof refused (${proof}): treated as a client request`));
+    if (refusals.admit()) ctx.logger.warn({ reason: proof, from: req.socket.remoteAddress, path: request.path.slice(0, 200) }, `forward proof refused (${proof}): treated as a client request`);
   }
   return request;
-}
-
-/** At most `perSecond` lines a second; the rest are counted in the next line. */
-class ThrottledLog {
-  private windowStart = 0;
-  private logged = 0;
-  private suppressed = 0;
-
-  constructor(private readonly perSecond: number, private readonly summary: (suppressed: number) => void) {}
-
-  note(line: () => void): void {
-    const now = Date.now();
-    if (now - this.windowStart >= 1000) {
-      if (this.suppressed > 0) this.summary(this.suppressed);
-      this.windowStart = now;
-      this.logged = 0;
-      this.suppressed = 0;
-    }
-    if (++this.logged > this.perSecond) this.suppressed++;
-    else line();
-  }
 }
 
 /**
@@ -152,24 +132,14 @@ function unreadBodyTooLarge(request: ApiRequest): boolean {
 
 /** Error lines, at most tuning.maxErrorLogsPerSecond, then one line counting the rest (a flood never floods the log). */
 class ErrorLog {
-  private windowStart = 0;
-  private logged = 0;
-  private suppressed = 0;
+  private readonly budget: LogBudget;
 
-  constructor(private readonly ctx: ApiContext) {}
+  constructor(private readonly ctx: ApiContext) {
+    this.budget = new LogBudget(ctx.tuning.maxErrorLogsPerSecond, 1000, (n) => ctx.logger.warn({ suppressed: n }, `${n} more error answers not logged`));
+  }
 
   note(request: ApiRequest, reply: Reply): void {
-    const now = Date.now();
-    if (now - this.windowStart >= 1000) {
-      if (this.suppressed > 0) this.ctx.logger.warn({ suppressed: this.suppressed }, `${this.suppressed} more error answers not logged`);
-      this.windowStart = now;
-      this.logged = 0;
-      this.suppressed = 0;
-    }
-    if (++this.logged > this.ctx.tuning.maxErrorLogsPerSecond) {
-      this.suppressed++;
-      return;
-    }
+    if (!this.budget.admit()) return;
     const body = reply.json as { error?: string; message?: string } | undefined;
     const fields = { method: request.method, path: request.path.slice(0, 200), status: reply.status, code: body?.error };
     const line = `${request.method} ${fields.path} -> ${reply.status} ${body?.error ?? ''}: ${body?.message ?? ''}`;
@@ -181,7 +151,7 @@ class ErrorLog {
 /** The `request` listener of the HTTP server. */
 export function createRequestListener(ctx: ApiContext): (req: IncomingMessage, res: ServerResponse) => void {
   const errorLog = new ErrorLog(ctx);
-  const refusals = new ThrottledLog(MAX_FORWARD_REFUSAL_LOGS_PER_SECOND, (n) => ctx.logger.warn({ suppressed: n }, `${n} more forward proofs refused`));
+  const refusals = new LogBudget(MAX_FORWARD_REFUSAL_LOGS_PER_SECOND, 1000, (n) => ctx.logger.warn({ suppressed: n }, `${n} more forward proofs refused`));
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = performance.now();
     const request = parseRequest(ctx, req, refusals);

@@ -5,6 +5,7 @@
  * The request is an admin action: the joining host must be loopback to the node at URL, or
  * RAFTQUOTES_ADMIN_TOKEN must be set; the peer secret or TLS then authenticate Raft traffic.
  */
+import type { Logger } from '../log/logger.js';
 import type { Configuration, Member } from '../raft/configuration.js';
 import { ConfigError, type NodeConfig } from './config.js';
 
@@ -19,10 +20,7 @@ const PROMOTE_POLL_MS = 1_000;
 /** Largest answer read. */
 const MAX_ANSWER_CHARS = 1024 * 1024;
 
-interface Logger {
-  info(msg: string): void;
-  warn(msg: string): void;
-}
+type JoinLogger = Pick<Logger, 'info' | 'warn'>;
 
 async function postMembers(url: string, changes: unknown[]): Promise<{ status: number; json: Record<string, unknown> }> {
   const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
@@ -39,7 +37,7 @@ async function postMembers(url: string, changes: unknown[]): Promise<{ status: n
 }
 
 /** Asks the cluster at config.join to add this node as a learner; returns the configuration it is in. */
-export async function joinCluster(config: NodeConfig, logger: Logger): Promise<Configuration> {
+export async function joinCluster(config: NodeConfig, logger: JoinLogger): Promise<Configuration> {
   const url = config.join as string;
   const change = { op: 'add-learner', id: config.id, raft: `${config.raft.host}:${config.raft.port}`, http: config.advertiseHttp };
   logger.info(`joining the cluster at ${url} as a learner (raft ${change.raft}, http ${change.http})`);
@@ -73,7 +71,7 @@ async function alreadyAdded(url: string, change: { id: string; raft: string; htt
 }
 
 /** Once caught up (within the leader's bound), asks to be promoted; retries while behind. */
-export async function promoteWhenCaughtUp(config: NodeConfig, logger: Logger): Promise<void> {
+export async function promoteWhenCaughtUp(config: NodeConfig, logger: JoinLogger): Promise<void> {
   const url = config.join as string;
   const deadline = Date.now() + PROMOTE_TIMEOUT_MS;
   while (Date.now() < deadline) {

@@ -2,6 +2,7 @@
  * Process-level handlers of a node: a crash is logged before exit (issue 15), and SIGHUP
  * reloads certificates and secret files without a restart (SPEC §7).
  */
+import type { Logger } from '../log/logger.js';
 import { setCorruptionListener } from '../state/checksum.js';
 import { readSecretFile, type NodeConfig } from './config.js';
 
@@ -9,11 +10,8 @@ import { readSecretFile, type NodeConfig } from './config.js';
 export const CRASH_EXIT_CODE = 70;
 
 /** The pino methods used here (pino's Logger fits). */
-export interface SignalLogger {
+export interface SignalLogger extends Pick<Logger, 'info' | 'warn' | 'error'> {
   fatal(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  info(obj: object, msg: string): void;
   flush?(): void;
 }
 

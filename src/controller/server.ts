@@ -5,6 +5,7 @@
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { Counter, type Registry } from 'prom-client';
+import { SILENT_LOGGER, type Logger } from '../log/logger.js';
 import { NodeError, type RaftNodeHandle } from '../node/types.js';
 import { quotaProblem } from '../state/quota.js';
 import { CidrAllowList, DEFAULT_CONTROLLER_ALLOW } from './cidr.js';
@@ -32,14 +33,7 @@ const WARNINGS_PER_WINDOW = 5;
 const WARNING_WINDOW_MS = 10_000;
 
 /** The pino methods the server uses (pino's Logger fits). */
-export interface ControllerLogger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
-
-const SILENT_LOGGER: ControllerLogger = { debug() {}, info() {}, warn() {}, error() {} };
+export type ControllerLogger = Logger;
 
 export interface ControllerServerOptions {
   node: RaftNodeHandle;

@@ -1,4 +1,5 @@
 import { randomInt } from 'node:crypto';
+import type { Logger } from '../log/logger.js';
 import { assert } from '../raft/assert.js';
 import { describe as describeValue, type Rejection } from '../raft/message-validation.js';
 import { SeededPrng } from '../raft/prng.js';
@@ -20,11 +21,8 @@ import { NodeError, type ApplyListener, type NodeStatus, type PeerStatus, type R
 import { Waiters } from './waiters.js';
 
 /** Minimal logger surface (pino-compatible). */
-export interface NodeLogger {
-  info(obj: object | string, msg?: string): void;
-  warn(obj: object | string, msg?: string): void;
-  error(obj: object | string, msg?: string): void;
-}
+/** The node logs at three levels (no debug lines on its paths). */
+export type NodeLogger = Pick<Logger, 'info' | 'warn' | 'error'>;
 
 /** Runtime settings of one node. */
 export interface RaftNodeOptions {

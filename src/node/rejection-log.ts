@@ -1,4 +1,5 @@
 import type { Rejection, RejectReason } from '../raft/message-validation.js';
+import { LogBudget } from '../log/logger.js';
 import type { NodeLogger } from './raft-node.js';
 
 /** One log window: at most REJECTIONS_LOGGED_PER_WINDOW lines per window, then a summary. */
@@ -11,22 +12,20 @@ export const REJECTIONS_LOGGED_PER_WINDOW = 10;
  * out is counted by reason, a fixed set: nothing is keyed on strings the sender chose.
  */
 export class RejectionLog {
-  private windowStart = -Infinity;
-  private loggedInWindow = 0;
   private readonly suppressed = new Map<RejectReason, number>();
+  private readonly budget: LogBudget;
 
   constructor(
     private readonly logger: NodeLogger,
     private readonly onCount: (reason: RejectReason) => void = () => {},
-    private readonly now: () => number = Date.now,
-  ) {}
+    now: () => number = Date.now,
+  ) {
+    this.budget = new LogBudget(REJECTIONS_LOGGED_PER_WINDOW, REJECTION_LOG_WINDOW_MS, () => this.logSuppressed(), now);
+  }
 
   report(rejection: Rejection): void {
     this.onCount(rejection.reason);
-    const now = this.now();
-    if (now - this.windowStart >= REJECTION_LOG_WINDOW_MS) this.startWindow(now);
-    if (this.loggedInWindow < REJECTIONS_LOGGED_PER_WINDOW) {
-      this.loggedInWindow++;
+    if (this.budget.admit()) {
       const { reason, type, from, term, detail } = rejection;
       this.logger.warn({ reason, type, from, term, detail }, `dropped peer message ${type} from ${from} term ${term}: ${reason}: ${detail}`);
       return;
@@ -34,14 +33,10 @@ export class RejectionLog {
     this.suppressed.set(rejection.reason, (this.suppressed.get(rejection.reason) ?? 0) + 1);
   }
 
-  private startWindow(now: number): void {
-    if (this.suppressed.size > 0) {
-      const counts = Object.fromEntries(this.suppressed);
-      const total = [...this.suppressed.values()].reduce((a, b) => a + b, 0);
-      this.logger.warn({ suppressed: counts }, `dropped ${total} more peer messages without logging them (${Object.entries(counts).map(([r, n]) => `${r}=${n}`).join(' ')})`);
-      this.suppressed.clear();
-    }
-    this.windowStart = now;
-    this.loggedInWindow = 0;
+  private logSuppressed(): void {
+    const counts = Object.fromEntries(this.suppressed);
+    const total = [...this.suppressed.values()].reduce((a, b) => a + b, 0);
+    this.logger.warn({ suppressed: counts }, `dropped ${total} more peer messages without logging them (${Object.entries(counts).map(([r, n]) => `${r}=${n}`).join(' ')})`);
+    this.suppressed.clear();
   }
 }

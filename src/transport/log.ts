@@ -1,13 +1,7 @@
-/**
- * The slice of a pino logger the transport uses. Always called as (fields, message), so a
- * recording logger in tests needs nothing more.
- */
-export interface TransportLogger {
-  debug(fields: object, message: string): void;
-  info(fields: object, message: string): void;
-  warn(fields: object, message: string): void;
-  error(fields: object, message: string): void;
-}
+import type { Logger } from '../log/logger.js';
+
+/** The transport logs through the common interface, always as (fields, message). */
+export type TransportLogger = Logger;
 
 /**
  * A misconfigured peer redials every second for as long as it runs; log the first of each
