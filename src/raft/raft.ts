@@ -584,6 +584,7 @@ export class RaftCore {
 
   // ---------------------------------------------------------------- time
 
+  /** Followers and candidates: an election timeout without a leader starts a (pre-)election (§5.2; randomized timeouts, §5.2 and thesis §3.4). */
   private tickElection(): void {
     this.electionElapsed++;
     if (this.electionElapsed >= this.randomizedElectionTimeout) {
@@ -599,6 +600,7 @@ export class RaftCore {
     }
   }
 
+  /** Leader: heartbeats at a fixed interval keep followers from timing out (§5.2), and check-quorum runs each election timeout (thesis §6.2). */
   private tickLeader(): void {
     this.heartbeatElapsed++;
     this.electionElapsed++;
@@ -653,6 +655,7 @@ export class RaftCore {
 
   // ---------------------------------------------------------------- role changes
 
+  /** Figure 2, "Rules for Servers": a term newer than ours makes us a follower in that term. */
   private becomeFollower(term: number, leader: NodeId | null, reason: string): void {
     const wasLeader = this.state === 'leader';
     assert(term >= this.term, 'terms never go backwards');
@@ -676,6 +679,7 @@ export class RaftCore {
     this.event(`became follower term=${this.term}${leader ? ` leader=${leader}` : ''}: ${reason}`);
   }
 
+  /** Pre-vote (thesis §9.6): ask whether we could win before disturbing anyone with a new term. */
   private startPreVote(): void {
     this.#state = 'pre-candidate';
     this.#leader = null;
@@ -695,6 +699,7 @@ export class RaftCore {
     }
   }
 
+  /** §5.2: increment the term, vote for ourselves, and ask every voter (`force`: a transfer, thesis §3.10, skips leader stickiness). */
   private startElection(force: boolean): void {
     this.#term++;
     this.#vote = this.id;
@@ -717,6 +722,7 @@ export class RaftCore {
     }
   }
 
+  /** §5.2 and §5.3: a leader resets every follower's progress to its own last index + 1 and appends a no-op of its term (thesis §6.4, §8). */
   private becomeLeader(): void {
     assert(this.state === 'candidate', 'only a candidate becomes leader');
     this.#state = 'leader';
@@ -766,6 +772,7 @@ export class RaftCore {
     return true;
   }
 
+  /** §5.1: a message from an older term is stale; answer only what lets its sender catch up on the term. */
   private stepLowerTerm(m: Message): void {
     if (m.type === 'AppendEntries' || m.type === 'Heartbeat' || m.type === 'InstallSnapshot') {
       // A stale leader learns our term from the reply and steps down (needed with pre-vote).
@@ -807,12 +814,14 @@ export class RaftCore {
 
   // ---------------------------------------------------------------- voting
 
+  /** Pre-vote (thesis §9.6): grant without changing our term or vote, by the same log check as a vote (§5.4.1). */
   private handlePreVote(m: PreVoteRequest): void {
     // A pre-vote is granted for a later term and an up-to-date log; our term does not change.
     const granted = m.term > this.term && this.log.isUpToDate(m.lastLogIndex, m.lastLogTerm);
     this.send({ type: 'PreVoteResponse', from: this.id, to: m.from, term: granted ? m.term : this.term, granted });
   }
 
+  /** §5.2: one vote per term, first come first served; §5.4.1: only to a candidate whose log is at least as up to date as ours. */
   private handleRequestVote(m: VoteRequest): void {
     const canVote = this.vote === m.from || (this.vote === null && this.leader === null);
     const granted = canVote && this.log.isUpToDate(m.lastLogIndex, m.lastLogTerm);
@@ -823,6 +832,7 @@ export class RaftCore {
     this.send({ type: 'RequestVoteResponse', from: this.id, to: m.from, term: this.term, granted });
   }
 
+  /** §5.2: a candidate with votes from a majority (of both voter sets while joint, §4.3) wins. */
   private handleVoteResponse(m: PreVoteResponse | VoteResponse): void {
     const expected = m.type === 'PreVoteResponse' ? 'pre-candidate' : 'candidate';
     if (this.state !== expected) return;
@@ -835,6 +845,7 @@ export class RaftCore {
     else this.becomeLeader();
   }
 
+  /** Leadership transfer (thesis §3.10): the target campaigns at once, without waiting for its election timeout. */
   private handleTimeoutNow(m: Message): void {
     if (this.state === 'leader' || !this.mayCampaign()) return;
     this.event(`received TimeoutNow from ${m.from}`);
@@ -850,6 +861,7 @@ export class RaftCore {
     this.electionElapsed = 0;
   }
 
+  /** Figure 2, AppendEntries receiver: consistency check on (prevIndex, prevTerm) (§5.3), truncate a conflicting suffix, append, advance commit. */
   private handleAppendEntries(m: AppendEntriesRequest): void {
     this.followLeader(m.from);
     const log = this.log;
@@ -869,7 +881,7 @@ export class RaftCore {
     this.send(this.acceptAppend(m.from, lastNew));
   }
 
-  /** Builds the fast-backtracking hint: the first index of the conflicting term. */
+  /** Builds the fast-backtracking hint of §5.3 (end): the first index of the conflicting term. */
   private conflictReply(m: AppendEntriesRequest): AppendEntriesResponse {
     const log = this.log;
     if (m.prevLogIndex > log.lastIndex()) return this.rejectAppend(m.from, m.prevLogIndex, log.lastIndex() + 1, null);
@@ -879,16 +891,19 @@ export class RaftCore {
     return this.rejectAppend(m.from, m.prevLogIndex, first, conflictTerm);
   }
 
+  /** §5.3: success, with the index now known to match the leader's log. */
   private acceptAppend(to: NodeId, matchIndex: number): AppendEntriesResponse {
     const base = { type: 'AppendEntriesResponse' as const, from: this.id, to, term: this.term };
     return { ...base, success: true, matchIndex, rejectedIndex: 0, conflictIndex: 0, conflictTerm: null };
   }
 
+  /** §5.3: failure, with the conflict hint (the optimization at the end of §5.3). */
   private rejectAppend(to: NodeId, rejectedIndex: number, conflictIndex: number, conflictTerm: number | null): AppendEntriesResponse {
     const base = { type: 'AppendEntriesResponse' as const, from: this.id, to, term: this.term };
     return { ...base, success: false, matchIndex: 0, rejectedIndex, conflictIndex, conflictTerm };
   }
 
+  /** §5.2: an empty AppendEntries from the leader keeps our election timer reset and carries its commit index. */
   private handleHeartbeat(m: HeartbeatRequest): void {
     this.followLeader(m.from);
     // The leader sends min(match, commit), so this never exceeds what we hold.
@@ -898,6 +913,7 @@ export class RaftCore {
 
   // ---------------------------------------------------------------- follower: snapshots
 
+  /** §7 (Figure 13): a follower too far behind receives the leader's snapshot in chunks, then discards the log it covers. */
   private handleInstallSnapshot(m: InstallSnapshotRequest): void {
     this.followLeader(m.from);
     if (m.meta.index <= this.log.commitIndex) {
@@ -934,6 +950,7 @@ export class RaftCore {
     return incoming;
   }
 
+  /** §7: keep log entries after the snapshot if they match it, else discard the whole log; the configuration comes with it (thesis §4.1, §5). */
   private installSnapshot(snapshot: Snapshot): void {
     const { index, term } = snapshot.meta;
     if (this.log.matchesTerm(index, term)) {
@@ -1161,6 +1178,7 @@ export class RaftCore {
     if (pr.state === 'replicate' && entries.length > 0 && pr.nextIndex <= this.log.lastIndex()) this.sendAppend(peer, false);
   }
 
+  /** Figure 2, leader rules: on success advance match/next and try to commit; on failure back next up (§5.3) and retry. */
   private handleAppendResponse(m: AppendEntriesResponse): void {
     const pr = this.leaderProgress(m.from);
     if (!pr) return;
@@ -1179,7 +1197,7 @@ export class RaftCore {
     if (pr.matchIndex < this.log.lastIndex()) this.sendAppend(m.from, false);
   }
 
-  /** Leader side of fast backtracking: skip the whole conflicting term at once. */
+  /** Leader side of the §5.3 fast backtracking: skip the whole conflicting term at once. */
   private nextFromHint(m: AppendEntriesResponse): number {
     if (m.conflictTerm === null) return m.conflictIndex;
     let index = Math.min(m.rejectedIndex, this.log.lastIndex());
@@ -1212,6 +1230,7 @@ export class RaftCore {
     this.afterLeaderCommit();
   }
 
+  /** §5.2: leaders send periodic heartbeats to keep their authority; the ReadIndex round rides on them (thesis §6.4). */
   private broadcastHeartbeat(): void {
     this.readRoundBroadcastPending = false;
     const readRound = this.reads.currentRound();
@@ -1222,6 +1241,7 @@ export class RaftCore {
     }
   }
 
+  /** A heartbeat answer proves the follower still accepts us in this term (ReadIndex, thesis §6.4; check-quorum, §6.2). */
   private handleHeartbeatResponse(m: HeartbeatResponse): void {
     const pr = this.leaderProgress(m.from);
     if (!pr) return;
@@ -1272,6 +1292,7 @@ export class RaftCore {
     this.image = null;
   }
 
+  /** §7: the next chunk of the snapshot at the follower's offset. */
   private sendSnapshotChunk(peer: NodeId, pr: Progress): void {
     const snapshot = this.image as Snapshot;
     const end = Math.min(pr.snapshotOffset + this.config.snapshotChunkBytes, snapshot.data.length);
@@ -1282,6 +1303,7 @@ export class RaftCore {
     pr.snapshotTicksWaiting = 0;
   }
 
+  /** §7: a chunk acknowledged moves the offset; the last one moves the follower's match to the snapshot index. */
   private handleSnapshotResponse(m: InstallSnapshotResponse): void {
     const pr = this.leaderProgress(m.from);
     if (!pr || pr.state !== 'snapshot' || m.snapshotIndex !== pr.snapshotIndex) return;
