@@ -110,7 +110,8 @@ function staleFailure(key: string, ops: readonly ModelOp[], values: ValueTable, 
     lines.push(`  but no op in the history ever wrote ${seen}.`);
   } else if (!latest) {
     title = 'a value from the future';
-    lines.push(`  but ${seen} was only written later, by an op invoked after this one completed:`, `    ${describeOp(writers[0].source)}`);
+    const firstWriter = writers[0];
+    lines.push(`  but ${seen} was only written later, by an op invoked after this one completed:`, firstWriter ? `    ${describeOp(firstWriter.source)}` : '    (no write in the history)');
   } else {
     const x = latestChangeBetween(ops, latest.completeMs, o.invokeMs, observedValue(o)) as ModelOp;
     lines.push(`  but the latest acknowledged write before it was ${describeChange(x, values)} by ${x.source.clientId}, completed at ${showMs(x.completeMs)} ms:`, `    ${describeOp(x.source)}`);

@@ -13,6 +13,9 @@ const MAX_STUCK_STACK_SCAN = 4096;
 /** Fixed seed for the Zobrist keys: hashing must not make runs differ. */
 const ZOBRIST_SEED = 0x5eed_c0de;
 const NIL = -1;
+// The arrays below are indexed by op numbers in [0, n) and event numbers in [0, 2n], which
+// they are sized for by construction; the `!` on their reads states that (and costs nothing
+// in this hot loop, where a checked accessor would).
 /** backtrack()/applyForcedMoves() result: this branch is exhausted. */
 const DEAD = -2;
 
@@ -140,7 +143,7 @@ class Search {
   /** Events are 2*op (call) and 2*op+1 (return), ordered by time; calls first on ties, so equal timestamps count as concurrent. */
   private linkEvents(): void {
     const events = Array.from({ length: 2 * this.n }, (_, e) => e);
-    const time = (e: number): number => ((e & 1) === 0 ? this.ops[e >> 1].invokeMs : this.ops[e >> 1].completeMs);
+    const time = (e: number): number => ((e & 1) === 0 ? this.ops[e >> 1]!.invokeMs : this.ops[e >> 1]!.completeMs);
     events.sort((a, b) => time(a) - time(b) || (a & 1) - (b & 1) || a - b);
     let last = this.head;
     for (const e of events) {
@@ -169,9 +172,9 @@ class Search {
   /** Linearizes the op of call event `entry` if legal and new; returns the next event to look at. */
   private tryLinearize(entry: number): number {
     const op = entry >> 1;
-    const newState = step(this.ops[op], this.state);
+    const newState = step(this.ops[op]!, this.state);
     if (newState === ILLEGAL || this.strandsObservers(op, newState) || this.needlessOptional(op, newState) || !this.push(op, newState, false)) {
-      return this.next[entry];
+      return this.next[entry]!;
     }
     return this.applyForcedMoves();
   }
@@ -184,9 +187,9 @@ class Search {
    * keeps ops that never happened from multiplying the configurations by 2^k.
    */
   private needlessOptional(op: number, newState: number): boolean {
-    if (this.definite[op] === 1) return false;
+    if (this.definite[op]! === 1) return false;
     if (newState === this.state || this.earlierTwinPending(op)) return true;
-    for (let e = this.next[this.head]; e !== NIL && (e & 1) === 0; e = this.next[e]) {
+    for (let e = this.next[this.head]!; e !== NIL && (e & 1) === 0; e = this.next[e]!) {
       if (e >> 1 !== op && this.consumes(e >> 1, newState)) return false;
     }
     return true;
@@ -198,10 +201,10 @@ class Search {
    * one of each class may be placed next; any other choice has a mirror image through it.
    */
   private earlierTwinPending(op: number): boolean {
-    const twinClass = this.twinClass[op];
+    const twinClass = this.twinClass[op]!;
     if (twinClass === 0) return false;
-    for (let e = this.next[this.head]; e !== NIL && e !== 2 * op; e = this.next[e]) {
-      if ((e & 1) === 0 && this.twinClass[e >> 1] === twinClass) return true;
+    for (let e = this.next[this.head]!; e !== NIL && e !== 2 * op; e = this.next[e]!) {
+      if ((e & 1) === 0 && this.twinClass[e >> 1]! === twinClass) return true;
     }
     return false;
   }
@@ -212,7 +215,7 @@ class Search {
    * set the same value")? Only then is an optional write of v worth placing before it.
    */
   private consumes(c: number, v: number): boolean {
-    const op = this.ops[c];
+    const op = this.ops[c]!;
     const atV = step(op, v);
     if (atV === ILLEGAL) return false;
     const atState = step(op, this.state);
@@ -229,14 +232,16 @@ class Search {
   private strandsObservers(op: number, newState: number): boolean {
     const v = this.state;
     if (newState === v || this.limits.stranding === false) return false;
-    const waiting = this.observersLeft[v] - (this.needs[op] === v ? 1 : 0);
-    return waiting > 0 && this.producersLeft[v] - (this.writes[op] === v ? 1 : 0) === 0;
+    const waiting = this.observersLeft[v]! - (this.needs[op]! === v ? 1 : 0);
+    return waiting > 0 && this.producersLeft[v]! - (this.writes[op]! === v ? 1 : 0) === 0;
   }
 
   /** Adds delta to the "not linearized yet" counts of op's observed and written values. */
   private count(op: number, delta: number): void {
-    if (this.needs[op] !== NONE) this.observersLeft[this.needs[op]] += delta;
-    if (this.writes[op] !== NONE) this.producersLeft[this.writes[op]] += delta;
+    const needs = this.needs[op]!;
+    const writes = this.writes[op]!;
+    if (needs !== NONE) this.observersLeft[needs]! += delta;
+    if (writes !== NONE) this.producersLeft[writes]! += delta;
   }
 
   /**
@@ -247,16 +252,16 @@ class Search {
    * leads to a configuration already explored (so this one fails too).
    */
   private applyForcedMoves(): number {
-    for (let e = this.next[this.head]; e !== NIL && (e & 1) === 0; ) {
+    for (let e = this.next[this.head]!; e !== NIL && (e & 1) === 0; ) {
       const op = e >> 1;
-      if (!this.observer[op] || step(this.ops[op], this.state) === ILLEGAL) {
-        e = this.next[e];
+      if (!this.observer[op]! || step(this.ops[op]!, this.state) === ILLEGAL) {
+        e = this.next[e]!;
         continue;
       }
       if (!this.push(op, this.state, true)) return DEAD;
-      e = this.next[this.head];
+      e = this.next[this.head]!;
     }
-    return this.next[this.head];
+    return this.next[this.head]!;
   }
 
   /** Records op as linearized with the given resulting state; false if that configuration was already explored. */
@@ -273,7 +278,7 @@ class Search {
     this.state = newState;
     this.lift(op);
     this.count(op, -1);
-    this.definiteLeft -= this.definite[op];
+    this.definiteLeft -= this.definite[op]!;
     return true;
   }
 
@@ -284,21 +289,21 @@ class Search {
   private backtrack(): number {
     while (this.stackLength > 0) {
       this.stackLength--;
-      const op = this.stackOp[this.stackLength];
-      this.state = this.stackState[this.stackLength];
+      const op = this.stackOp[this.stackLength]!;
+      this.state = this.stackState[this.stackLength]!;
       this.flip(op);
       this.unlift(op);
       this.count(op, 1);
-      this.definiteLeft += this.definite[op];
-      if (this.stackForced[this.stackLength] === 0) return this.next[2 * op];
+      this.definiteLeft += this.definite[op]!;
+      if (this.stackForced[this.stackLength]! === 0) return this.next[2 * op]!;
     }
     return DEAD;
   }
 
   private flip(op: number): void {
-    this.bits[op >>> 5] ^= 1 << (op & 31);
-    this.hash1 ^= this.zobrist1[op];
-    this.hash2 ^= this.zobrist2[op];
+    this.bits[op >>> 5]! ^= 1 << (op & 31);
+    this.hash1 ^= this.zobrist1[op]!;
+    this.hash2 ^= this.zobrist2[op]!;
   }
 
   /** Adds the current (bits, state) configuration to the cache; false if it was there already. */
@@ -331,13 +336,13 @@ class Search {
 
   /** Removes event e from the list; e keeps its own pointers for relink. */
   private unlink(e: number): void {
-    this.next[this.prev[e]] = this.next[e];
-    if (this.next[e] !== NIL) this.prev[this.next[e]] = this.prev[e];
+    this.next[this.prev[e]!] = this.next[e]!;
+    if (this.next[e]! !== NIL) this.prev[this.next[e]!] = this.prev[e]!;
   }
 
   private relink(e: number): void {
-    this.next[this.prev[e]] = e;
-    if (this.next[e] !== NIL) this.prev[this.next[e]] = e;
+    this.next[this.prev[e]!] = e;
+    if (this.next[e]! !== NIL) this.prev[this.next[e]!] = e;
   }
 
   private overBudget(): string | undefined {
@@ -352,7 +357,7 @@ class Search {
   private noteStuck(op: number): void {
     if (this.stuck && this.stuck.depth >= this.stackLength) return;
     const pending: number[] = [];
-    for (let e = this.next[this.head]; e !== NIL && e !== 2 * op + 1; e = this.next[e]) {
+    for (let e = this.next[this.head]!; e !== NIL && e !== 2 * op + 1; e = this.next[e]!) {
       if ((e & 1) === 0 && e >> 1 !== op) pending.push(e >> 1);
     }
     this.stuck = { op, state: this.state, depth: this.stackLength, lastChange: this.lastChange(), pending };
@@ -361,9 +366,9 @@ class Search {
   private lastChange(): number {
     const bottom = Math.max(0, this.stackLength - MAX_STUCK_STACK_SCAN);
     for (let i = this.stackLength - 1; i >= bottom; i--) {
-      const after = i === this.stackLength - 1 ? this.state : this.stackState[i + 1];
-      const op = this.ops[this.stackOp[i]];
-      if (after !== this.stackState[i] || op.kind === 'write' || (op.kind === 'delete' && op.outcome !== 'fail')) return op.index;
+      const after = i === this.stackLength - 1 ? this.state : this.stackState[i + 1]!;
+      const op = this.ops[this.stackOp[i]!]!;
+      if (after !== this.stackState[i]! || op.kind === 'write' || (op.kind === 'delete' && op.outcome !== 'fail')) return op.index;
     }
     return -1;
   }

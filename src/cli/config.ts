@@ -303,21 +303,26 @@ function parseSecurity(get: Getter, name: Namer, secretOf: SecretReader): Pick<N
     secret: secret.value,
     secretFile: secret.file,
     insecure: insecure && secret.value === null && tls === null,
-    tls: tls ? { cert: tls[0], key: tls[1], ca: tls[2] } : null,
-    httpTls: httpTls ? { cert: httpTls[0], key: httpTls[1], clientCa } : null,
+    tls: tls ? { cert: tls.tlsCert, key: tls.tlsKey, ca: tls.tlsCa } : null,
+    httpTls: httpTls ? { cert: httpTls.httpTlsCert, key: httpTls.httpTlsKey, clientCa } : null,
     adminToken: adminToken.value,
     adminTokenFile: adminToken.file,
   };
 }
 
 /** All of a group of file flags, or none; each file must be readable. */
-function fileGroup<K extends NodeSettingName>(get: Getter, name: Namer, keys: readonly K[]): string[] | null {
-  const values = keys.map((k) => get(k) || null);
-  if (values.every((v) => v === null)) return null;
-  const missing = keys.filter((_, i) => values[i] === null);
+/** A group of file settings given all together or not at all: each one's path, or null when none is set. */
+function fileGroup<K extends NodeSettingName>(get: Getter, name: Namer, keys: readonly K[]): Record<K, string> | null {
+  const given = keys.map((k) => [k, get(k) || null] as const);
+  if (given.every(([, v]) => v === null)) return null;
+  const missing = given.filter(([, v]) => v === null).map(([k]) => k);
   if (missing.length > 0) throw new ConfigError(`${missing.map(name).join(', ')} must be set together with ${keys.filter((k) => !missing.includes(k)).map(name).join(', ')}`);
-  values.forEach((path, i) => checkReadable(path as string, name(keys[i] as K)));
-  return values as string[];
+  const paths = {} as Record<K, string>;
+  for (const [key, path] of given) {
+    checkReadable(path as string, name(key));
+    paths[key] = path as string;
+  }
+  return paths;
 }
 
 function checkReadable(path: string, what: string): void {

@@ -178,7 +178,6 @@ export class RaftCore {
   private votes = new Map<NodeId, boolean>();
   private progress = new Map<NodeId, Progress>();
   private leadTransferee: NodeId | null = null;
-  private transferElapsed = 0;
   private readonly reads = new ReadQueue();
   /**
    * Follower: reads forwarded to the leader and not answered yet, by request id, with the node
@@ -371,7 +370,9 @@ export class RaftCore {
     // Only a voter of the configuration in effect can win (and keep) the election.
     if (!config.voters.some((m) => m.id === to)) return false;
     this.leadTransferee = to;
-    this.transferElapsed = 0;
+    // A transfer gets one full election timeout (thesis §3.10; etcd resets the same counter):
+    // without this it is aborted at the next boundary, which may be one tick away.
+    this.electionElapsed = 0;
     this.event(`transferring leadership to ${to} term=${this.term}`);
     const pr = this.progress.get(to) as Progress;
     if (pr.matchIndex === this.log.lastIndex()) this.sendTimeoutNow(to);

@@ -134,7 +134,7 @@ describe('web pages and static files', () => {
     for (const [path, title] of [
       ['/', 'board'],
       ['/dashboard', 'dashboard'],
-    ]) {
+    ] as const) {
       const res = await raw(api.url, 'GET', path);
       expect(res.status).toBe(200);
       expect(res.text).toContain(title);

@@ -66,7 +66,7 @@ describe('RawHttpClient: one keep-alive connection, one request at a time', () =
   it('redials after the server closes the connection, and after a timeout', async () => {
     let connections = 0;
     let calls = 0;
-    const server = createServer((req, res) => {
+    const server = createServer((_req, res) => {
       calls++;
       if (calls === 2) return; // never answers: the client times out
       res.setHeader('connection', 'close');

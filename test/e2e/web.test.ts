@@ -70,8 +70,11 @@ async function post(page: Page, text: string, author: string, how: 'click' | 'ke
   return status;
 }
 
-function followersOf(leader: string): string[] {
-  return cluster.nodes.map((n) => n.id).filter((id) => id !== leader);
+/** The other nodes of the 5-node cluster: always at least two. */
+function followersOf(leader: string): [string, string, ...string[]] {
+  const [first, second, ...rest] = cluster.nodes.map((n) => n.id).filter((id) => id !== leader);
+  if (first === undefined || second === undefined) throw new Error(`expected at least two followers of ${leader}`);
+  return [first, second, ...rest];
 }
 
 async function closeOpenPages(): Promise<void> {
@@ -203,7 +206,7 @@ describe('dashboard', () => {
 
   beforeAll(async () => {
     const leader = await cluster.waitForLeader();
-    viaNode = followersOf(leader)[0]!;
+    viaNode = followersOf(leader)[0];
     page = await openPage(viaNode, '/dashboard');
     for (const node of cluster.nodes) await waitForAttribute(page, `node-${node.id}`, 'data-state', (s) => s === 'leader' || s === 'follower', 30_000);
   });

@@ -134,7 +134,7 @@ export class Workload {
     const o = this.options;
     for (let i = 0; i < o.kvClients; i++) this.loops.push(this.kvLoop(`c${i + 1}`, o.prng.fork()));
     for (let i = 0; i < o.quoteClients; i++) this.loops.push(this.quoteLoop(`q${i + 1}`, o.prng.fork()));
-    for (let i = 0; i < o.quoteReaders; i++) this.loops.push(this.quoteReadLoop(`r${i + 1}`, o.prng.fork()));
+    for (let i = 0; i < o.quoteReaders; i++) this.loops.push(this.quoteReadLoop(o.prng.fork()));
   }
 
   /** Stops the loops; in-flight requests finish (each is bounded by requestTimeoutMs; retries stop). */
@@ -312,7 +312,7 @@ export class Workload {
     }
   }
 
-  private async quoteReadLoop(clientId: string, prng: Prng): Promise<void> {
+  private async quoteReadLoop(prng: Prng): Promise<void> {
     while (!this.stopping) {
       await sleep(500 + prng.int(1000));
       const target = prng.pick(this.options.targets);

@@ -63,7 +63,7 @@ export class HostNetwork {
   readonly bridgeAddress: string;
   private readonly made = { bridge: false, namespaces: [] as string[], netnsDirs: [] as string[] };
 
-  constructor(private readonly options: HostNetworkOptions) {
+  constructor(options: HostNetworkOptions) {
     // 4 base-36 characters: interface names must fit IFNAMSIZ (15), e.g. "rqab12v6".
     this.tag = (process.pid % 36 ** 2).toString(36).padStart(2, '0') + Math.floor(Math.random() * 36 ** 2).toString(36).padStart(2, '0');
     this.bridge = `rq${this.tag}br`;
