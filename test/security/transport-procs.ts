@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { http, REPO_ROOT, sleep, waitFor } from '../support/cluster.js';
+import { agreedLeader, http, REPO_ROOT, sleep, waitFor } from '../support/cluster.js';
 
 /**
  * Real `raftquotes node` processes for the transport attack tests, started one by one so a
@@ -91,14 +91,7 @@ export class ProcCluster {
 
   /** Waits until the live nodes agree on one leader; returns its id. */
   async waitForLeader(among: string[] = this.live(), timeoutMs = 15_000): Promise<string> {
-    return waitFor('a leader', async () => {
-      const statuses = await Promise.all(among.map((id) => this.status(id).catch(() => null)));
-      const live = statuses.filter(Boolean);
-      const leaders = live.filter((s) => s.state === 'leader');
-      if (leaders.length !== 1) return undefined;
-      const leader = leaders[0].id as string;
-      return live.filter((s) => s.leader === leader && s.term === leaders[0].term).length > this.nodes.length / 2 ? leader : undefined;
-    }, timeoutMs, 50);
+    return waitFor('a leader', async () => agreedLeader(await Promise.all(among.map((id) => this.status(id).catch(() => null))), this.nodes.length), timeoutMs, 50);
   }
 
   live(): string[] {

@@ -3,16 +3,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
-/** A node as listed in cluster.json (SPEC §6). */
-export interface ClusterNode {
-  id: string;
-  pid: number;
-  http: string;
-  raft: string;
-  controller: string;
-  dataDir: string;
-  argv: string[];
-}
+/** A node as listed in cluster.json (SPEC §6): the type `raftquotes cluster` writes. */
+export type { ClusterNodeInfo as ClusterNode } from '../../src/cli/cluster.js';
+import type { ClusterNodeInfo as ClusterNode } from '../../src/cli/cluster.js';
 
 export interface StartOptions {
   nodes?: number;
@@ -47,6 +40,19 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
 }
 
 /** Whether a process we started is still running (signal 0 checks without touching it). */
+/**
+ * The leader that a majority of `clusterSize` agrees on (one node says it leads, and more than
+ * half the cluster name it in its term), from their /api/status answers (null: no answer).
+ */
+export function agreedLeader(statuses: ReadonlyArray<{ id: string; state: string; leader: string | null; term: number } | null>, clusterSize: number): string | undefined {
+  const live = statuses.filter((s) => s !== null);
+  const leaders = live.filter((s) => s.state === 'leader');
+  const [leader] = leaders;
+  if (leaders.length !== 1 || leader === undefined) return undefined;
+  const agreeing = live.filter((s) => s.leader === leader.id && s.term === leader.term).length;
+  return agreeing > clusterSize / 2 ? leader.id : undefined;
+}
+
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -137,15 +143,7 @@ export class TestCluster {
 
   /** Waits until all `among` nodes that answer agree on one leader; returns its id. */
   async waitForLeader(among: string[] = this.nodes.map((n) => n.id), timeoutMs = 15_000): Promise<string> {
-    return waitFor('a leader', async () => {
-      const statuses = await Promise.all(among.map((id) => this.status(id).catch(() => null)));
-      const live = statuses.filter(Boolean);
-      const leaders = live.filter((s) => s.state === 'leader');
-      if (leaders.length !== 1) return undefined;
-      const leader = leaders[0].id as string;
-      const agreeing = live.filter((s) => s.leader === leader && s.term === leaders[0].term).length;
-      return agreeing > among.length / 2 ? leader : undefined;
-    }, timeoutMs, 50);
+    return waitFor('a leader', async () => agreedLeader(await Promise.all(among.map((id) => this.status(id).catch(() => null))), among.length), timeoutMs, 50);
   }
 
   /** kill -9 a node (by pid). */
