@@ -14,8 +14,13 @@ const BASE = 24100;
 const JSON_HEADERS = { 'Content-Type': 'application/json' };
 
 const get = (url: string): Promise<Answer> => rawRequest('GET', url, { timeoutMs: 2_000 });
+/**
+ * Longer than the server's own deadlines (a write answers within 5 s, a forwarded one within
+ * FORWARD_TIMEOUT_MS = 7 s), so the test hears the node's answer instead of giving up first.
+ */
+const POST_TIMEOUT_MS = 15_000;
 const post = (url: string, body: unknown, headers: Record<string, string> = {}, localAddress?: string): Promise<Answer> =>
-  rawRequest('POST', url, { headers: { ...JSON_HEADERS, ...headers }, body: JSON.stringify(body), localAddress });
+  rawRequest('POST', url, { headers: { ...JSON_HEADERS, ...headers }, body: JSON.stringify(body), localAddress, timeoutMs: POST_TIMEOUT_MS });
 
 /** Opens a TCP socket to 127.0.0.1:port. */
 function tcp(port: number): Promise<Socket> {
