@@ -1,4 +1,4 @@
-import type { Rejection, RejectReason } from '../raft/message-validation.js';
+import type { Rejection, RejectReason } from '@raftquotes/raft';
 import type { NodeLogger } from './raft-node.js';
 
 /** One log window: at most REJECTIONS_LOGGED_PER_WINDOW lines per window, then a summary. */

@@ -8,10 +8,10 @@ import { InteractionEnv } from './interaction/env.js';
 /**
  * Interaction tests in the style of etcd-io/raft's rafttest: each file in testdata/ is a
  * script of commands against a small deterministic cluster, with the expected output after
- * each command. `REWRITE=1 npx vitest run src/raft/interaction` regenerates the expected
+ * each command. `REWRITE=1 npx vitest run packages/raft/src/interaction` regenerates the expected
  * output; read the diff before committing it, since it must be correct Raft behaviour.
  */
-const TESTDATA = join(import.meta.dirname, 'testdata');
+const TESTDATA = join(import.meta.dirname, '../testdata');
 const REWRITE = process.env['REWRITE'] === '1';
 
 /** Runs a script; returns the file text with actual outputs, and the first mismatch if any. */
