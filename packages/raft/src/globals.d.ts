@@ -11,3 +11,14 @@ declare class TextEncoder {
 declare class TextDecoder {
   decode(input?: Uint8Array): string;
 }
+
+/** `import.meta.url`, which every ES module host sets (Node: a file: URL). */
+interface ImportMeta {
+  readonly url: string;
+}
+
+/** The WHATWG URL, in Node and every browser (used only to locate testdata/). */
+declare class URL {
+  constructor(url: string, base?: string);
+  readonly href: string;
+}
