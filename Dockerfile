@@ -7,14 +7,18 @@
 FROM node:20-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
+# The workspace's manifest: npm ci links node_modules/@raftquotes/raft to it.
+COPY packages/raft/package.json ./packages/raft/
 # --ignore-scripts: "prepare" would run the build before the sources are copied, and tsc
 # needs no native module.
 RUN npm ci --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
+COPY packages/raft ./packages/raft
 COPY src ./src
 COPY web ./web
-# The /sim page's bundle (esbuild, a dev dependency; its binary comes from npm, no install script needed).
-RUN npx tsc -p tsconfig.build.json && npm run build:web
+# The core (@raftquotes/raft, packages/raft/dist), then dist/, then the /sim page's bundle
+# (esbuild, a dev dependency; its binary comes from npm, no install script needed).
+RUN npm run build
 
 # ---- deps: production node_modules only; better-sqlite3 compiled from source here ----
 FROM node:20-slim AS deps
@@ -23,6 +27,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
+COPY packages/raft/package.json ./packages/raft/
 RUN npm ci --omit=dev --ignore-scripts \
  && npm rebuild better-sqlite3 --build-from-source
 
@@ -37,6 +42,9 @@ WORKDIR /app
 COPY package.json ./
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# node_modules/@raftquotes/raft is a link to the workspace: its manifest and compiled code.
+COPY --from=build /app/packages/raft/package.json ./packages/raft/
+COPY --from=build /app/packages/raft/dist ./packages/raft/dist
 COPY bin ./bin
 COPY --from=build /app/web ./web
 # `raftquotes` on PATH (docker exec Node1 raftquotes status); /data and /secret owned by the

@@ -13,7 +13,7 @@ const BROWSER_GLOBALS = Object.fromEntries(
 );
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'coverage/', 'artifacts/', '.tmp/', 'data/', 'web/sim.bundle.js'] },
+  { ignores: ['**/dist/', '**/node_modules/', 'packages/raft/docs/api/', 'coverage/', 'artifacts/', '.tmp/', 'data/', 'web/sim.bundle.js'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -5,7 +5,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { isIPv4 } from 'node:net';
-import type { NodeId } from '../raft/types.js';
+import type { NodeId } from '@raftquotes/raft';
 import { requireJsonContentType } from './body.js';
 import { readOptionalJson, type ApiContext, type ApiRequest } from './context.js';
 import { ApiError, badRequest } from './errors.js';

@@ -19,7 +19,7 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual, X509Certificate } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
-import type { NodeId } from '../raft/types.js';
+import type { NodeId } from '@raftquotes/raft';
 import { MAX_FORWARD_NONCES, MAX_FORWARD_SKEW_MS } from './limits.js';
 
 const VERSION = 'v1';

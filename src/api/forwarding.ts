@@ -4,7 +4,7 @@
  * is never forwarded again), and relays the leader's answer. Also used to drive another
  * node's admin actions through this one.
  */
-import type { NodeId } from '../raft/types.js';
+import type { NodeId } from '@raftquotes/raft';
 import type { ApiContext, ApiRequest } from './context.js';
 import { ApiError, noLeader } from './errors.js';
 import { PeerRequestError, type PeerResponse } from './forward.js';

@@ -4,7 +4,7 @@
  * is cached for the rest of the current event-loop turn, so it is never older than the turn.
  */
 import type { RaftNodeHandle } from '../node/types.js';
-import type { NodeId } from '../raft/types.js';
+import type { NodeId } from '@raftquotes/raft';
 
 export class LeaderView {
   private cached: NodeId | null = null;

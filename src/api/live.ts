@@ -23,7 +23,7 @@ import type { Duplex } from 'node:stream';
 import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { ApplyResult, Quote } from '../state/types.js';
-import type { Entry } from '../raft/types.js';
+import type { Entry } from '@raftquotes/raft';
 import type { ApiContext } from './context.js';
 import { isLoopback } from './admin.js';
 import { ApiError, badRequest } from './errors.js';

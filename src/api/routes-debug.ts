@@ -8,7 +8,7 @@
 import { MAX_CLOCK_TICKS, MIN_CLOCK_RATE, MAX_CLOCK_RATE, ClockError, isValidRate } from '../node/controllable-clock.js';
 import { LINK_MODES, MAX_LINK_STEP, type DebugControls, type HeldMessageView, type LinkMode } from '../node/debug-controls.js';
 import { DEFAULT_EVENTS_PAGE, MAX_EVENTS_PAGE } from '../node/event-ring.js';
-import type { NodeId } from '../raft/types.js';
+import type { NodeId } from '@raftquotes/raft';
 import { requireAdmin, requireAdminJson } from './admin.js';
 import { queryOf, readOptionalJson, type ApiContext, type ApiRequest, type RouteHandler } from './context.js';
 import { ApiError, badRequest } from './errors.js';

@@ -3,8 +3,7 @@
  * action (SPEC §7: loopback or the admin token, JSON content type); a follower forwards it to
  * the leader like any write (the server does, on the runtime's not_leader).
  */
-import { CONF_CHANGE_OPS, type ConfChange, type ConfChangeOp, MAX_CHANGES_PER_REQUEST } from '../raft/confchange.js';
-import { MAX_MEMBER_ADDRESS_CHARS, parseRaftAddress } from '../raft/configuration.js';
+import { CONF_CHANGE_OPS, type ConfChange, type ConfChangeOp, MAX_CHANGES_PER_REQUEST, MAX_MEMBER_ADDRESS_CHARS, parseRaftAddress } from '@raftquotes/raft';
 import { MembershipError } from '../node/membership.js';
 import { requireAdmin, requireAdminJson } from './admin.js';
 import { type ApiContext, type ApiRequest, readJson } from './context.js';

@@ -4,7 +4,7 @@
  */
 import type { Registry } from 'prom-client';
 import type { NodeStatus } from '../node/types.js';
-import type { NodeId } from '../raft/types.js';
+import type { NodeId } from '@raftquotes/raft';
 import { debugStatus } from './routes-debug.js';
 import { queryOf, type ApiContext, type ApiRequest } from './context.js';
 import { ApiError } from './errors.js';

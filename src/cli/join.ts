@@ -5,8 +5,8 @@
  * The request is an admin action: the joining host must be loopback to the node at URL, or
  * RAFTQUOTES_ADMIN_TOKEN must be set; the peer secret or TLS then authenticate Raft traffic.
  */
+import type { Configuration, Member } from '@raftquotes/raft';
 import type { Logger } from '../log/logger.js';
-import type { Configuration, Member } from '../raft/configuration.js';
 import { ConfigError, type NodeConfig } from './config.js';
 
 /** One join or promote request. */

@@ -1,4 +1,4 @@
-import { allMembers, allVoterIds, type Configuration, parseRaftAddress } from '../raft/configuration.js';
+import { allMembers, allVoterIds, type Configuration, parseRaftAddress } from '@raftquotes/raft';
 import type { RaftStorage } from '../storage/types.js';
 import { joinCluster, promoteWhenCaughtUp } from './join.js';
 import { existsSync } from 'node:fs';

@@ -16,7 +16,7 @@
  * - `note` {text}: the core's own narration ("became leader term=7").
  * - `control` {what, ...}: a dashboard control (clock rate, link mode) changed.
  */
-import type { Entry, Message, Ready } from '../raft/types.js';
+import type { Entry, Message, Ready } from '@raftquotes/raft';
 import { summarize, type LinkEventKind } from '../transport/link-control.js';
 import type { EventRing } from './event-ring.js';
 

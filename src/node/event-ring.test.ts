@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Ready } from '../raft/types.js';
+import type { Ready } from '@raftquotes/raft';
 import { EventRecorder } from './event-recorder.js';
 import { EVENT_RING_CAPACITY, EventRing } from './event-ring.js';
 

@@ -1,6 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Configuration } from '../raft/configuration.js';
-import type { Message, NodeId } from '../raft/types.js';
+import type { Configuration, Message, NodeId } from '@raftquotes/raft';
 import { MemoryStateMachine } from '../state/memory-state-machine.js';
 import { MemoryRaftStorage } from '../storage/memory-storage.js';
 import type { PeerLinkStats, Transport } from '../transport/types.js';

@@ -1,6 +1,4 @@
-import type { ConfChangeResult, MembershipView } from '../raft/raft.js';
-import { allVoterIds, type Configuration, type Member } from '../raft/configuration.js';
-import type { NodeId } from '../raft/types.js';
+import { allVoterIds, type ConfChangeResult, type Configuration, type Member, type MembershipView, type NodeId } from '@raftquotes/raft';
 
 /** The configuration as GET /api/members shows it (SPEC §9). */
 export interface MembersView {

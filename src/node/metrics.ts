@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { RaftCore } from '../raft/raft.js';
+import type { RaftCore } from '@raftquotes/raft';
 
 /** Prometheus metrics of one node (SPEC §3 /metrics): Raft state, queues and latencies. */
 export class NodeMetrics {

@@ -1,14 +1,7 @@
 import { randomInt } from 'node:crypto';
+import { allMembers, assert, type ConfChange, type Configuration, describeValue, type Entry, findMember, type HardState, type Message, type NodeId, type ProposeResult, type RaftConfig, RaftCore, type Ready, type Rejection, SeededPrng } from '@raftquotes/raft';
 import type { Logger } from '../log/logger.js';
-import { assert } from '../raft/assert.js';
-import { describe as describeValue, type Rejection } from '../raft/message-validation.js';
-import { SeededPrng } from '../raft/prng.js';
-import { RaftCore, type ProposeResult } from '../raft/raft.js';
-import type { ConfChange } from '../raft/confchange.js';
-import { allMembers, type Configuration, findMember } from '../raft/configuration.js';
 import { changeFinished, confChangeRefusal, membersView, type MembersView, voterIds } from './membership.js';
-import type { RaftConfig } from '../raft/config.js';
-import type { Entry, HardState, Message, NodeId, Ready } from '../raft/types.js';
 import type { ApplyResult, Command, StateMachine } from '../state/types.js';
 import { StorageError } from '../storage/errors.js';
 import type { RaftStorage, RecoveredLog } from '../storage/types.js';

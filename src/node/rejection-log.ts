@@ -1,4 +1,4 @@
-import type { Rejection, RejectReason } from '../raft/message-validation.js';
+import type { Rejection, RejectReason } from '@raftquotes/raft';
 import { LogBudget } from '../log/logger.js';
 import type { NodeLogger } from './raft-node.js';
 

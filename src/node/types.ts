@@ -1,6 +1,5 @@
-import type { Entry, NodeId, RaftState } from '../raft/types.js';
+import type { ConfChange, Entry, NodeId, RaftState } from '@raftquotes/raft';
 import type { ApplyResult, Command, StateMachine } from '../state/types.js';
-import type { ConfChange } from '../raft/confchange.js';
 import type { MembersView } from './membership.js';
 
 /** Per-peer replication progress as the leader sees it (empty on followers). */

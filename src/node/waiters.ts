@@ -1,4 +1,4 @@
-import { assert } from '../raft/assert.js';
+import { assert } from '@raftquotes/raft';
 import { realClock, type Clock, type TimerHandle } from './clock.js';
 
 /** One pending caller: settled by the Ready loop, or by its timeout. */

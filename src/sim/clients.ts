@@ -1,7 +1,6 @@
 import { canonicalJson, type HistoryOp, type Json, type OpKind } from '../checker/index.js';
 import { NodeError } from '../node/types.js';
-import type { SeededPrng } from '../raft/prng.js';
-import type { Entry, NodeId } from '../raft/types.js';
+import type { Entry, NodeId, SeededPrng } from '@raftquotes/raft';
 import { MemoryStateMachine } from '../state/memory-state-machine.js';
 import type { ApplyResult, Command } from '../state/types.js';
 import type { SimOptions, Simulation } from './simulation.js';

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MAX_INDEX, MAX_TERM } from '../raft/limits.js';
+import { MAX_INDEX, MAX_TERM } from '@raftquotes/raft';
 import { runSeed } from './simulation.js';
 
 /**

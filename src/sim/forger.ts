@@ -1,7 +1,4 @@
-import { MAX_ENTRIES_PER_APPEND, MAX_INDEX, MAX_TERM } from '../raft/limits.js';
-import type { SeededPrng } from '../raft/prng.js';
-import type { RaftCore } from '../raft/raft.js';
-import { MESSAGE_TYPES, type Message, type MessageType, type NodeId } from '../raft/types.js';
+import { MAX_ENTRIES_PER_APPEND, MAX_INDEX, MAX_TERM, type Message, MESSAGE_TYPES, type MessageType, type NodeId, type RaftCore, type SeededPrng } from '@raftquotes/raft';
 
 /**
  * A nemesis that speaks the peer protocol with hostile messages (issue 15). Two modes:

@@ -1,6 +1,5 @@
 import type { PeerLinkStats, Transport } from '../transport/types.js';
-import type { SeededPrng } from '../raft/prng.js';
-import type { Message, NodeId } from '../raft/types.js';
+import type { Message, NodeId, SeededPrng } from '@raftquotes/raft';
 
 /** Fault settings of the simulated network. */
 export interface NetworkFaults {

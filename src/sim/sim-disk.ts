@@ -1,5 +1,4 @@
-import type { SeededPrng } from '../raft/prng.js';
-import type { Entry } from '../raft/types.js';
+import type { Entry, SeededPrng } from '@raftquotes/raft';
 import { CorruptionError, rowChecksum } from '../state/checksum.js';
 import { MemoryStateMachine } from '../state/memory-state-machine.js';
 import { decodeStateImage } from '../state/snapshot-codec.js';

@@ -1,13 +1,8 @@
 import { checkLinearizability, type HistoryOp } from '../checker/index.js';
 import { NodeMetrics } from '../node/metrics.js';
 import { RaftNode, type NodeLogger } from '../node/raft-node.js';
-import { planConfChange, type ConfChange } from '../raft/confchange.js';
-import type { RaftConfig } from '../raft/config.js';
-import { allMembers, type Configuration } from '../raft/configuration.js';
-import type { Rejection } from '../raft/message-validation.js';
-import { SeededPrng } from '../raft/prng.js';
-import { SafetyChecker, type Violation } from '../raft/safety.js';
-import type { Entry, Message, NodeId } from '../raft/types.js';
+import { allMembers, type ConfChange, type Configuration, type Entry, type Message, type NodeId, planConfChange, type RaftConfig, type Rejection, SeededPrng } from '@raftquotes/raft';
+import { SafetyChecker, type Violation } from '@raftquotes/raft/testing';
 import { CorruptionError } from '../state/checksum.js';
 import { MemoryStateMachine } from '../state/memory-state-machine.js';
 import type { StateMachine } from '../state/types.js';
@@ -17,7 +12,7 @@ import { SimNetwork, SimTransport } from './network.js';
 import { Scheduler, SimClock } from './scheduler.js';
 import { SimDisk, SimFsyncError, type DiskFaults } from './sim-disk.js';
 
-export type { Violation } from '../raft/safety.js';
+export type { Violation } from '@raftquotes/raft/testing';
 
 /** Knobs of one simulated run. Everything else derives from the seed. */
 export interface SimOptions {

@@ -1,5 +1,4 @@
-import type { Entry } from '../raft/types.js';
-import { assert } from '../raft/assert.js';
+import { assert, type Entry } from '@raftquotes/raft';
 import { canonicalJson, decodeCommand, requestHash } from './command-codec.js';
 import { isStorageFailure } from './errors.js';
 import type { ApplyResult, Command, KvRecord, Quote } from './types.js';

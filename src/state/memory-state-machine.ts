@@ -1,5 +1,4 @@
-import { assert } from '../raft/assert.js';
-import type { Entry } from '../raft/types.js';
+import { assert, type Entry } from '@raftquotes/raft';
 import { applyEntry, retentionLimits, type IdempotencyRecord, type RetentionLimits, type StateStore } from './apply-logic.js';
 import { compareCodePoints } from './command-codec.js';
 import { decodeStateImage, encodeStateImage, type StateImage } from './snapshot-codec.js';

@@ -1,5 +1,5 @@
 import { Packr } from 'msgpackr';
-import { assert } from '../raft/assert.js';
+import { assert } from '@raftquotes/raft';
 import type { Quote } from './types.js';
 
 /**

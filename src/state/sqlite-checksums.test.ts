@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Entry } from '../raft/types.js';
+import type { Entry } from '@raftquotes/raft';
 import { CorruptionError } from './checksum.js';
 import { MemoryStateMachine } from './memory-state-machine.js';
 import { SqliteStateMachine } from './sqlite-state-machine.js';

@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import type { Entry } from '../raft/types.js';
+import type { Entry } from '@raftquotes/raft';
 import { applyEntry, retentionLimits, type IdempotencyRecord, type RetentionLimits, type StateStore } from './apply-logic.js';
 import { CorruptionError, rowChecksum, verifyChecksum, type ChecksumPart } from './checksum.js';
 import { StateStorageError } from './errors.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Entry, EntryType } from '../raft/types.js';
+import type { Entry, EntryType } from '@raftquotes/raft';
 import { applyEntry, retentionLimits, type RetentionLimits, type StateStore } from './apply-logic.js';
 import { CorruptionError } from './checksum.js';
 import { requestHash } from './command-codec.js';

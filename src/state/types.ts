@@ -1,4 +1,4 @@
-import type { Entry } from '../raft/types.js';
+import type { Entry } from '@raftquotes/raft';
 
 /** A quote as stored and served. `index`/`term` are the log position that committed it. */
 export interface Quote {

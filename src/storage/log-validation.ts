@@ -1,4 +1,4 @@
-import type { Entry } from '../raft/types.js';
+import type { Entry } from '@raftquotes/raft';
 import type { RecoveredLog } from './types.js';
 import { StorageError } from './errors.js';
 

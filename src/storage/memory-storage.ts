@@ -1,5 +1,4 @@
-import { assert } from '../raft/assert.js';
-import type { Entry, HardState, Snapshot } from '../raft/types.js';
+import { assert, type Entry, type HardState, type Snapshot } from '@raftquotes/raft';
 import { entriesAfter, validateRecoveredLog } from './log-validation.js';
 import type { PersistBatch, RaftStorage, RecoveredLog, StoredSnapshot } from './types.js';
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Entry } from '../raft/types.js';
+import type { Entry } from '@raftquotes/raft';
 import { CorruptionError } from '../state/checksum.js';
 import { StorageError } from './errors.js';
 import { IDENTITY_FILE, readIdentityMarker } from './identity.js';

@@ -1,8 +1,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { allVoterIds, decodeConfiguration, encodeConfiguration } from '../raft/configuration.js';
-import type { Entry, EntryType, Snapshot, SnapshotMeta } from '../raft/types.js';
+import { allVoterIds, decodeConfiguration, encodeConfiguration, type Entry, type EntryType, type Snapshot, type SnapshotMeta } from '@raftquotes/raft';
 import { CorruptionError, rowChecksum, verifyChecksum } from '../state/checksum.js';
 import { SqliteStateMachine } from '../state/sqlite-state-machine.js';
 import type { ApplyResult } from '../state/types.js';

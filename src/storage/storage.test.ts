@@ -1,10 +1,9 @@
-import { encodeConfiguration } from '../raft/configuration.js';
+import { encodeConfiguration, type Entry, type Snapshot } from '@raftquotes/raft';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Entry, Snapshot } from '../raft/types.js';
 import { StorageError } from './errors.js';
 import { MemoryRaftStorage } from './memory-storage.js';
 import { DATABASE_FILE, openNodeDatabase, PAGE_CACHE_KIB } from './sqlite-storage.js';

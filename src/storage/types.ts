@@ -1,4 +1,4 @@
-import type { Entry, HardState, Snapshot, SnapshotMeta } from '../raft/types.js';
+import type { Entry, HardState, Snapshot, SnapshotMeta } from '@raftquotes/raft';
 
 /**
  * A snapshot as stored. `data` is null when the state machine is itself durable and at or

@@ -1,6 +1,6 @@
 import type net from 'node:net';
 import tls from 'node:tls';
-import type { Message, NodeId } from '../raft/types.js';
+import type { Message, NodeId } from '@raftquotes/raft';
 import { decodePayload, encodeFrame, FrameDecoder, FrameError } from './frame-codec.js';
 import {
   handshakeMac,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Message, NodeId } from '../raft/types.js';
+import type { Message, NodeId } from '@raftquotes/raft';
 import { ControlledTransport, LinkControl, MAX_HELD_PER_PEER, summarize, type LinkEventKind } from './link-control.js';
 import type { PeerLinkStats, Transport } from './types.js';
 

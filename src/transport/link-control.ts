@@ -8,7 +8,7 @@
  * The control sits in front of any Transport (ControlledTransport), so the TCP transport and
  * the simulator's network stay unaware of it.
  */
-import type { Message, NodeId } from '../raft/types.js';
+import type { Message, NodeId } from '@raftquotes/raft';
 import type { PeerLinkStats, Transport } from './types.js';
 
 /** What a link does with a new outgoing message: send it, queue it, or discard it. */

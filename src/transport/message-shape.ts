@@ -1,4 +1,4 @@
-import type { Message, MessageType, NodeId } from '../raft/types.js';
+import type { Message, MessageType, NodeId } from '@raftquotes/raft';
 import { describe } from './handshake.js';
 
 /**

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import net from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { Message, NodeId } from '../raft/types.js';
+import type { Message, NodeId } from '@raftquotes/raft';
 import { RawPeer } from '../../test/support/raw-peer.js';
 import { encodeFrame, FrameDecoder, decodePayload } from './frame-codec.js';
 import { newNonce } from './handshake.js';

@@ -1,6 +1,5 @@
-import { parseRaftAddress } from '../raft/configuration.js';
+import { type Message, type NodeId, parseRaftAddress } from '@raftquotes/raft';
 import net from 'node:net';
-import type { Message, NodeId } from '../raft/types.js';
 import { encodeFrame, FRAME_HEADER_BYTES } from './frame-codec.js';
 import type { AuthMode } from './handshake.js';
 import { InboundConnection, type InboundContext } from './inbound-connection.js';

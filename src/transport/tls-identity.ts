@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
-import type { NodeId } from '../raft/types.js';
+import type { NodeId } from '@raftquotes/raft';
 
 /** PEM files of this node's peer certificate, its key, and the cluster CA (SPEC §7). */
 export interface PeerTlsFiles {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { RawPeer } from '../../test/support/raw-peer.js';
 import { makeCa, makeNodeCert, type CertPair } from '../cli/certs.js';
-import type { Message, NodeId } from '../raft/types.js';
+import type { Message, NodeId } from '@raftquotes/raft';
 import type { TransportLogger } from './log.js';
 import { TcpTransport } from './tcp-transport.js';
 import type { PeerTlsFiles } from './tls-identity.js';

@@ -1,4 +1,4 @@
-import type { Message, NodeId } from '../raft/types.js';
+import type { Message, NodeId } from '@raftquotes/raft';
 
 /** Per-peer counters for status and metrics. */
 export interface PeerLinkStats {

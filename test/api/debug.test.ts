@@ -4,7 +4,7 @@ import type { ApiContext, ApiRequest } from '../../src/api/context.js';
 import { MAX_CLOCK_TICKS } from '../../src/node/controllable-clock.js';
 import { createDebugControls, type DebugControls } from '../../src/node/debug-controls.js';
 import { MAX_EVENTS_PAGE } from '../../src/node/event-ring.js';
-import type { Message, NodeId } from '../../src/raft/types.js';
+import type { Message, NodeId } from '@raftquotes/raft';
 import { MAX_LINK_STEP, type ControlledTransport } from '../../src/transport/link-control.js';
 import type { Transport } from '../../src/transport/types.js';
 import { FakeNode } from './fake-node.js';

@@ -4,7 +4,7 @@
  * knobs inject every NodeError the runtime can raise. The real runtime is covered by the
  * integration tests in test/integration.
  */
-import type { Entry, NodeId } from '../../src/raft/types.js';
+import type { Entry, NodeId } from '@raftquotes/raft';
 import { NodeError, type ApplyListener, type NodeStatus, type RaftNodeHandle } from '../../src/node/types.js';
 import type { ApplyResult, Command, KvRecord, Quote, StateMachine } from '../../src/state/types.js';
 

@@ -2,7 +2,7 @@
  * TEST DOUBLE: a scripted RaftNodeHandle for unit tests of the controller's parsing, replies,
  * paging and limits. It runs no Raft at all; the integration test drives the real runtime.
  */
-import type { NodeId } from '../../src/raft/types.js';
+import type { NodeId } from '@raftquotes/raft';
 import { NodeError, type NodeStatus, type RaftNodeHandle } from '../../src/node/types.js';
 import type { ApplyResult, Command, CommittedClientEntry, StateMachine } from '../../src/state/types.js';
 

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_TERM } from '../../src/raft/limits.js';
+import { MAX_TERM } from '@raftquotes/raft';
 import { ForgerPeer, openRawPeerSocket, type ForgerPeerOptions } from '../support/forger-peer.js';
 import { forgeHostile, MESSAGE_TYPES, viewOf, type TargetView } from '../support/hostile-messages.js';
 import { http, sleep, TestCluster, waitFor, isAlive } from '../support/cluster.js';

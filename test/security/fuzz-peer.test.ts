@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_TERM } from '../../src/raft/limits.js';
+import { MAX_TERM } from '@raftquotes/raft';
 import { encodeFrame, MAX_FRAME_BYTES } from '../../src/transport/frame-codec.js';
 import { http, TestCluster, waitFor, isAlive } from '../support/cluster.js';
 import { openRawPeerSocket, rawFrame, type ForgerPeerOptions } from '../support/forger-peer.js';

@@ -9,7 +9,7 @@
  * with the session's per-frame MAC, can be written after it.
  */
 import net from 'node:net';
-import type { Message, NodeId } from '../../src/raft/types.js';
+import type { Message, NodeId } from '@raftquotes/raft';
 import { TcpTransport } from '../../src/transport/tcp-transport.js';
 import { RawPeer } from './raw-peer.js';
 

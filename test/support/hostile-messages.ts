@@ -15,8 +15,7 @@
  * assumes members are not Byzantine; what it can and must do is refuse everything that is
  * impossible for a correct member, and never let any message crash a node.
  */
-import { MAX_INDEX, MAX_TERM } from '../../src/raft/limits.js';
-import { MESSAGE_TYPES, type NodeId } from '../../src/raft/types.js';
+import { MAX_INDEX, MAX_TERM, MESSAGE_TYPES, type NodeId } from '@raftquotes/raft';
 
 /** What the target reported about itself (GET /api/status) shortly before. */
 export interface TargetView {

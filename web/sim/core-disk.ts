@@ -3,8 +3,7 @@
  * from the core's Ready (the server-side simulator in src/sim simulates the real node runtime
  * and its storage instead). In-memory and synchronous: a crash keeps what was persisted.
  */
-import type { RaftRestore } from '../../src/raft/raft.js';
-import type { Entry, Ready, Snapshot } from '../../src/raft/types.js';
+import type { Entry, RaftRestore, Ready, Snapshot } from '@raftquotes/raft';
 import { MemoryRaftStorage } from '../../src/storage/memory-storage.js';
 
 /** A register state machine for the simulator: key -> (value, index of the write). */

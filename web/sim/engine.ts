@@ -8,9 +8,7 @@
  * Nothing here touches the DOM or the wall clock: the page (main.ts) decides how fast
  * simulated time runs, and a Node test can drive the engine directly.
  */
-import { SeededPrng } from '../../src/raft/prng.js';
-import { RaftCore } from '../../src/raft/raft.js';
-import type { Entry, Message, NodeId, Ready } from '../../src/raft/types.js';
+import { type Entry, type Message, type NodeId, RaftCore, type Ready, SeededPrng } from '@raftquotes/raft';
 import { EventQueue } from '../../src/sim/event-queue.js';
 import { SimDisk } from './core-disk.js';
 

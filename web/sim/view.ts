@@ -3,8 +3,7 @@
  * node cards, the logs, the leader's per-peer progress, the links, the messages in flight and
  * the events. Every piece of text goes through textContent (client writes are user text).
  */
-import type { RaftCore } from '../../src/raft/raft.js';
-import type { NodeId } from '../../src/raft/types.js';
+import type { NodeId, RaftCore } from '@raftquotes/raft';
 import { summarize, type BrowserSim, type InFlight, type SimAction } from './engine.js';
 
 /** Named limits of the drawing. */

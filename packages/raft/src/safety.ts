@@ -12,9 +12,13 @@ export interface Violation {
 export interface LogView {
   readonly offset: number;
   readonly commitIndex: number;
+  /** Index of the last entry. */
   lastIndex(): number;
+  /** Term of the last entry. */
   lastTerm(): number;
+  /** Term of the entry at `index`, or undefined if compacted away or beyond the end. */
   termAt(index: number): number | undefined;
+  /** The entry at `index`, or undefined if compacted away or beyond the end. */
   entryAt(index: number): Entry | undefined;
 }
 

@@ -7,6 +7,7 @@ import type { Prng } from './types.js';
 export class SeededPrng implements Prng {
   private state: number;
 
+  /** A generator whose sequence is fixed by `seed` (an unsigned 32-bit integer). */
   constructor(seed: number) {
     this.state = seed >>> 0;
   }

@@ -44,6 +44,7 @@ export function seedConfiguration(voters: readonly NodeId[]): Configuration {
   return { voters: voters.map((id) => ({ id, raft: '', http: '' })), learners: [], outgoing: null };
 }
 
+/** True while the configuration is joint (C_old,new, thesis §4.3): `outgoing` is set. */
 export function isJoint(config: Configuration): boolean {
   return config.outgoing !== null;
 }
@@ -53,14 +54,17 @@ export function isVoter(config: Configuration, id: NodeId): boolean {
   return config.voters.some((m) => m.id === id) || (config.outgoing?.some((m) => m.id === id) ?? false);
 }
 
+/** True when `id` is a learner: it receives the log but neither votes nor counts for commit. */
 export function isLearner(config: Configuration, id: NodeId): boolean {
   return config.learners.some((m) => m.id === id);
 }
 
+/** True when `id` is a voter (of either half) or a learner. */
 export function isMember(config: Configuration, id: NodeId): boolean {
   return findMember(config, id) !== undefined;
 }
 
+/** The member `id` (with its addresses), or undefined. */
 export function findMember(config: Configuration, id: NodeId): Member | undefined {
   return config.voters.find((m) => m.id === id) ?? config.learners.find((m) => m.id === id) ?? config.outgoing?.find((m) => m.id === id);
 }
@@ -83,6 +87,7 @@ export function allVoterIds(config: Configuration): NodeId[] {
   return [...new Set(voterSets(config).flat())];
 }
 
+/** True when both configurations hold the same members in the same roles. */
 export function sameConfiguration(a: Configuration, b: Configuration): boolean {
   return encodeConfiguration(a) === encodeConfiguration(b);
 }

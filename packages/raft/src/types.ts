@@ -48,6 +48,7 @@ export interface Snapshot {
   data: Uint8Array;
 }
 
+/** A node's role; `pre-candidate` is the pre-vote phase (thesis §9.6). */
 export type RaftState = 'follower' | 'pre-candidate' | 'candidate' | 'leader';
 
 /** Fields every message carries. */
@@ -57,6 +58,7 @@ interface MessageBase {
   term: number;
 }
 
+/** Asks whether a peer would vote for the sender, without disrupting anyone's term (thesis §9.6). */
 export interface PreVoteRequest extends MessageBase {
   type: 'PreVote';
   /** Pre-vote does not bump the sender's term; `term` is the term it would campaign in. */
@@ -64,11 +66,13 @@ export interface PreVoteRequest extends MessageBase {
   lastLogTerm: number;
 }
 
+/** The answer to a PreVote. */
 export interface PreVoteResponse extends MessageBase {
   type: 'PreVoteResponse';
   granted: boolean;
 }
 
+/** RequestVote RPC (Figure 2, §5.2). */
 export interface VoteRequest extends MessageBase {
   type: 'RequestVote';
   lastLogIndex: number;
@@ -77,11 +81,13 @@ export interface VoteRequest extends MessageBase {
   force: boolean;
 }
 
+/** The answer to a RequestVote; sent only after the vote is durable. */
 export interface VoteResponse extends MessageBase {
   type: 'RequestVoteResponse';
   granted: boolean;
 }
 
+/** AppendEntries RPC (Figure 2, §5.3): entries after (prevLogIndex, prevLogTerm), and the leader's commit index. */
 export interface AppendEntriesRequest extends MessageBase {
   type: 'AppendEntries';
   prevLogIndex: number;
@@ -90,6 +96,7 @@ export interface AppendEntriesRequest extends MessageBase {
   commit: number;
 }
 
+/** The answer to an AppendEntries; a success is sent only after the entries are durable. */
 export interface AppendEntriesResponse extends MessageBase {
   type: 'AppendEntriesResponse';
   success: boolean;
@@ -102,6 +109,7 @@ export interface AppendEntriesResponse extends MessageBase {
   conflictTerm: number | null;
 }
 
+/** A leader's heartbeat: keeps followers from campaigning, carries the commit index and a ReadIndex round (thesis §6.4). */
 export interface HeartbeatRequest extends MessageBase {
   type: 'Heartbeat';
   commit: number;
@@ -109,11 +117,13 @@ export interface HeartbeatRequest extends MessageBase {
   readRound: number;
 }
 
+/** The answer to a Heartbeat: confirms the leader for the read round it carried. */
 export interface HeartbeatResponse extends MessageBase {
   type: 'HeartbeatResponse';
   readRound: number;
 }
 
+/** One chunk of a snapshot image sent to a follower behind the leader's log (§7 of the paper, thesis chapter 5). */
 export interface InstallSnapshotRequest extends MessageBase {
   type: 'InstallSnapshot';
   meta: SnapshotMeta;
@@ -122,6 +132,7 @@ export interface InstallSnapshotRequest extends MessageBase {
   done: boolean;
 }
 
+/** The answer to an InstallSnapshot chunk. */
 export interface InstallSnapshotResponse extends MessageBase {
   type: 'InstallSnapshotResponse';
   snapshotIndex: number;
@@ -132,15 +143,18 @@ export interface InstallSnapshotResponse extends MessageBase {
   lastLogIndex: number;
 }
 
+/** Tells a caught-up follower to campaign at once: the last step of a leadership transfer (thesis §3.10). */
 export interface TimeoutNowRequest extends MessageBase {
   type: 'TimeoutNow';
 }
 
+/** A follower asks its leader for a read index (thesis §6.4). */
 export interface ReadIndexRequest extends MessageBase {
   type: 'ReadIndex';
   requestId: string;
 }
 
+/** The leader's answer to a ReadIndex. */
 export interface ReadIndexResponse extends MessageBase {
   type: 'ReadIndexResponse';
   requestId: string;
@@ -148,6 +162,7 @@ export interface ReadIndexResponse extends MessageBase {
   index: number | null;
 }
 
+/** Every message a core sends to a peer; deliver each to `RaftCore.step` on node `to`. */
 export type Message =
   | PreVoteRequest
   | PreVoteResponse
@@ -163,6 +178,7 @@ export type Message =
   | ReadIndexRequest
   | ReadIndexResponse;
 
+/** The `type` tag of a Message. */
 export type MessageType = Message['type'];
 
 /** Every message type, in one list (fuzzers and forgers draw from it; `satisfies` keeps it complete). */

@@ -4,6 +4,7 @@ import type { NodeId } from './types.js';
 /** The operations of a membership change (SPEC §9). */
 export type ConfChangeOp = 'add-learner' | 'add-voter' | 'promote' | 'demote' | 'remove';
 
+/** Every ConfChangeOp, in one list (for validating input). */
 export const CONF_CHANGE_OPS: readonly ConfChangeOp[] = ['add-learner', 'add-voter', 'promote', 'demote', 'remove'];
 
 /** One change; `raft` and `http` only for the adds. */

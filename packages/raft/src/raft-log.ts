@@ -43,10 +43,12 @@ export class RaftLog {
     return this.#stableIndex;
   }
 
+  /** Highest index known to be committed (Figure 2: commitIndex). */
   get commitIndex(): number {
     return this.#commitIndex;
   }
 
+  /** Highest index the runtime has applied and acknowledged with advance() (Figure 2: lastApplied). */
   get appliedIndex(): number {
     return this.#appliedIndex;
   }
@@ -73,14 +75,17 @@ export class RaftLog {
     this.#appliedIndex = Math.max(this.#appliedIndex, index);
   }
 
+  /** Index of the first entry held in memory (offset + 1). */
   firstIndex(): number {
     return this.offset + 1;
   }
 
+  /** Index of the last entry, durable or not. */
   lastIndex(): number {
     return this.offset + this.entries.length;
   }
 
+  /** Term of the last entry. */
   lastTerm(): number {
     return this.termAt(this.lastIndex()) as number;
   }
@@ -92,6 +97,7 @@ export class RaftLog {
     return (this.entries[index - this.offset - 1] as Entry).term;
   }
 
+  /** The entry at `index`, or undefined if compacted away or beyond the end. */
   entryAt(index: number): Entry | undefined {
     if (index <= this.offset || index > this.lastIndex()) return undefined;
     return this.entries[index - this.offset - 1];
@@ -103,6 +109,7 @@ export class RaftLog {
     return lastTerm > ourTerm || (lastTerm === ourTerm && lastIndex >= this.lastIndex());
   }
 
+  /** True when the log has an entry at `index` of term `term` (the Log Matching check, §5.3). */
   matchesTerm(index: number, term: number): boolean {
     return this.termAt(index) === term;
   }
@@ -172,6 +179,7 @@ export class RaftLog {
     }
   }
 
+  /** Moves the commit index forward to `index` (never back); true when it moved. */
   commitTo(index: number): boolean {
     if (index <= this.commitIndex) return false;
     assert(index <= this.lastIndex(), () => `commit ${index} beyond last index ${this.lastIndex()}`);

@@ -61,8 +61,10 @@ export interface BasicStatus {
   snapshotIndex: number;
 }
 
+/** Why a proposal was refused: not the leader, a leadership transfer in progress, or back-pressure (maxUncommittedEntries). */
 export type ProposeError = 'not_leader' | 'transferring' | 'too_many_requests';
 
+/** An accepted proposal's index and term (it is committed when a Ready's committedEntries holds it), or why it was refused and which leader to ask instead. */
 export type ProposeResult = { ok: true; index: number; term: number } | { ok: false; error: ProposeError; leader: NodeId | null };
 
 /**
@@ -73,6 +75,7 @@ export type ProposeResult = { ok: true; index: number; term: number } | { ok: fa
  */
 export type ConfChangeError = ProposeError | 'pending' | 'own_term' | 'lagging' | 'invalid';
 
+/** Where an accepted membership change sits in the log (and whether it entered a joint configuration), or why it was refused. */
 export type ConfChangeResult =
   | { ok: true; index: number; term: number; joint: boolean }
   | { ok: false; error: ConfChangeError; leader: NodeId | null; field?: string; message?: string; lag?: number };
@@ -156,18 +159,22 @@ export class RaftCore {
    */
   private forgottenLeader: { term: number; id: NodeId } | null = null;
 
+  /** The current term (Figure 2: currentTerm). */
   get term(): number {
     return this.#term;
   }
 
+  /** Whom this node voted for in the current term (Figure 2: votedFor), or null. */
   get vote(): NodeId | null {
     return this.#vote;
   }
 
+  /** Follower, pre-candidate, candidate or leader. */
   get state(): RaftState {
     return this.#state;
   }
 
+  /** The leader this node follows in the current term, or null when it knows none. */
   get leader(): NodeId | null {
     return this.#leader;
   }
@@ -214,6 +221,10 @@ export class RaftCore {
   /** The Ready handed out and not yet advanced: advance() must get exactly this one back. */
   private outstandingReady: Ready | null = null;
 
+  /**
+   * A core for node `config.id`, from what it recovered from disk (`restore`; none for a new
+   * node). Unset fields of `config` take DEFAULT_RAFT_CONFIG; an invalid config throws RaftInvariantError.
+   */
   constructor(config: Partial<RaftConfig> & Pick<RaftConfig, 'id' | 'voters'>, prng: Prng, restore?: RaftRestore) {
     this.config = { ...DEFAULT_RAFT_CONFIG, ...config };
     const problem = validateRaftConfig(this.config);
@@ -235,14 +246,17 @@ export class RaftCore {
 
   // ---------------------------------------------------------------- observers
 
+  /** The state that must be durable (term, vote, commit), as of now. */
   hardState(): HardState {
     return { term: this.term, vote: this.vote, commit: this.log.commitIndex };
   }
 
+  /** The volatile state observers care about (role, leader, term). */
   softState(): SoftState {
     return { state: this.state, leader: this.leader, term: this.term };
   }
 
+  /** Index the last snapshot covers (0 when none). */
   snapshotIndex(): number {
     return this.snapshotMeta?.index ?? 0;
   }
@@ -262,6 +276,7 @@ export class RaftCore {
     };
   }
 
+  /** Ticks since the election timer was reset, and the randomized timeout it fires at (for status pages). */
   electionTimerView(): { elapsed: number; timeout: number } {
     return { elapsed: this.electionElapsed, timeout: this.randomizedElectionTimeout };
   }
@@ -281,6 +296,7 @@ export class RaftCore {
     return view;
   }
 
+  /** The node a leadership transfer is handing over to, or null when none is in progress. */
   transferTarget(): NodeId | null {
     return this.leadTransferee;
   }
