@@ -9,12 +9,14 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium as pw, type Browser, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { byTestId, textOf, waitForText } from '../support/page.js';
 import { TestCluster, http, waitFor } from '../support/cluster.js';
 
 /** This file's ports (node i listens on base + i), in the teaching pages' range 31000-31999. */
 const PORTS = { httpBase: 31400, raftBase: 31500, controllerBase: 31600 };
+/** Events read per request (the page reads the same). */
+const EVENTS_PAGE = 2_000;
 
 let cluster: TestCluster;
 let browser: Browser;
@@ -59,8 +61,15 @@ async function held(from: string, to: string): Promise<any[]> {
 async function eventsSince(after: Map<string, number>): Promise<any[]> {
   const all: any[] = [];
   for (const { id, http: url } of cluster.nodes) {
-    const body = (await http('GET', `${url}/api/events?after=${after.get(id) ?? 0}&limit=10000`)).body;
-    for (const e of body.events) all.push({ ...e, node: id });
+    let seq = after.get(id) ?? 0;
+    for (let page = 0; page < 10; page++) {
+      const res = await http('GET', `${url}/api/events?after=${seq}&limit=${EVENTS_PAGE}`);
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      const events = res.body.events as any[];
+      for (const e of events) all.push({ ...e, node: id });
+      if (events.length < EVENTS_PAGE) break;
+      seq = events[events.length - 1].seq;
+    }
   }
   return all.sort((a, b) => a.at - b.at);
 }
@@ -133,6 +142,16 @@ beforeAll(async () => {
   await dashboard.goto(`${cluster.node('Node1').http}/dashboard`);
   await waitForText(dashboard, 'leader-id', (t) => /^Node\d$/.test(t));
 }, 90_000);
+
+// A failed step must not leave the next test a paused or cut cluster: open every link, run every clock.
+afterEach(async () => {
+  for (const { id, http: url } of cluster.nodes) {
+    for (const to of ['*', ...cluster.nodes.map((n) => n.id).filter((peer) => peer !== id)]) {
+      await http('POST', `${url}/api/admin/link`, { to, mode: 'open' }).catch(() => undefined);
+    }
+    await http('POST', `${url}/api/admin/clock`, { rate: 1 }).catch(() => undefined);
+  }
+});
 
 afterAll(async () => {
   await browser?.close().catch(() => undefined);
