@@ -375,7 +375,9 @@ function updateScrubber(lab) {
   ui.play.textContent = state.playing ? 'Stop' : 'Play';
   ui.pause.textContent = state.paused ? 'Resume' : 'Pause cluster';
   ui.pause.dataset.paused = String(state.paused);
-  for (const b of ui.liveOnly) b.disabled = state.mode === 'file';
+  // Only switched off for a recording: in live mode each control (the scenario's Next, while a
+  // step runs or after the last one) keeps the state its owner gave it.
+  if (state.mode === 'file') for (const b of ui.liveOnly) b.disabled = true;
 }
 
 /** The newest events up to `at` (at most eventsShown), oldest first, heartbeats left out if asked. */

@@ -157,9 +157,12 @@ export function createScenarios(lab, status) {
     progress.textContent = steps.length ? `step ${Math.min(at, steps.length)} of ${steps.length}` : '';
   }
 
+  let running = false;
+
   async function runStep() {
     const step = steps[at];
-    if (!step) return;
+    if (!step || running) return;
+    running = true;
     const [say, run] = step;
     next.disabled = true;
     try {
@@ -169,6 +172,7 @@ export function createScenarios(lab, status) {
     } catch (err) {
       status(`Scenario step failed: ${err instanceof Error ? err.message : String(err)}`, 'error');
     }
+    running = false;
     show();
   }
 
