@@ -1,6 +1,7 @@
 // `npm run screenshots`: starts a real 5-node cluster, posts a few quotes, and captures
-// docs/board.png, docs/dashboard.png (1280×800) and docs/sim.png (1280×900) with a headless Chromium. Stops the cluster
-// (by pid, through TestCluster) whatever happens.
+// docs/board.png, docs/dashboard.png (1280×800), docs/dashboard-paused.png (the Lab: a paused
+// cluster with messages in flight, 1280×1000) and docs/sim.png (1280×900) with a headless
+// Chromium. Stops the cluster (by pid, through TestCluster) whatever happens.
 
 import chromium from '@sparticuz/chromium';
 import { mkdirSync } from 'node:fs';
@@ -8,11 +9,11 @@ import { join } from 'node:path';
 import { chromium as pw, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { REPO_ROOT, TestCluster, http, waitFor } from '../test/support/cluster.js';
 
-/** Ports no test uses, so a screenshot run never collides with a test run. */
-const PORTS = { httpBase: 18700, raftBase: 17700, controllerBase: 16700 };
+/** Ports no test uses (the teaching pages' range), so a screenshot run never collides with a test run. */
+const PORTS = { httpBase: 31800, raftBase: 31820, controllerBase: 31840 };
 const VIEWPORT = { width: 1280, height: 800 };
 const DOCS = join(REPO_ROOT, 'docs');
-/** Pictures asked for on the command line (board, dashboard, sim); none means all. */
+/** Pictures asked for on the command line (board, dashboard, dashboard-paused, sim); none means all. */
 const ONLY = process.argv.slice(2);
 
 const QUOTES_BEFORE_TRANSFER: Array<[string, string]> = [
@@ -76,6 +77,35 @@ async function captureDashboard(context: BrowserContext, cluster: TestCluster, v
 }
 
 /**
+ * The Lab on a paused cluster with messages in flight: pause from the page, then a client
+ * write (the leader's AppendEntries wait on every link) and a forced campaign (a candidate's
+ * RequestVotes wait too), drawn on the ring and listed in the Held table. Resumes afterwards.
+ */
+async function captureDashboardPaused(context: BrowserContext, cluster: TestCluster, via: string): Promise<void> {
+  const page = await context.newPage();
+  await page.setViewportSize({ width: VIEWPORT.width, height: 1000 });
+  await page.goto(`${cluster.node(via).http}/dashboard`);
+  const leader = await cluster.waitForLeader();
+  await waitFor('the dashboard to show the leader', async () => (await page.locator('[data-testid="leader-id"]').textContent()) === leader, 15_000, 100);
+  await page.locator('[data-testid="lab-pause"]').click();
+  await waitFor('the cluster paused', async () => (await page.locator('[data-testid="lab-pause"]').getAttribute('data-paused')) === 'true', 15_000, 100);
+  // Left pending on purpose: it commits once the cluster resumes below.
+  const write = http('PUT', `${cluster.node(leader).http}/api/kv/teaching`, { value: 'paused' }, {}, 30_000).catch(() => undefined);
+  const candidate = cluster.nodes.map((n) => n.id).find((id) => id !== leader)!;
+  await waitFor('AppendEntries in flight', async () => (await page.locator('g.held-msg[data-type="AppendEntries"]').count()) >= 4, 15_000, 100);
+  await http('POST', `${cluster.node(candidate).http}/api/admin/timeout`, { node: candidate }, {}, 10_000);
+  await waitFor('RequestVotes in flight', async () => (await page.locator('g.held-msg[data-type="RequestVote"]').count()) >= 4, 15_000, 100);
+  await page.locator('[data-testid="ring"]').scrollIntoViewIfNeeded();
+  await page.evaluate(() => window.scrollBy(0, -80));
+  await settle(page);
+  await page.screenshot({ path: join(DOCS, 'dashboard-paused.png') });
+  await page.locator('[data-testid="lab-pause"]').click();
+  await waitFor('the cluster running', async () => (await page.locator('[data-testid="lab-pause"]').getAttribute('data-paused')) === 'false', 15_000, 100);
+  await write;
+  await page.close();
+}
+
+/**
  * /sim: the browser simulator with seed 7, paused at a moment with messages on the wire: two
  * client writes committed, then the leader crashed, a link cut, and a new leader elected.
  */
@@ -127,8 +157,9 @@ async function main(): Promise<void> {
     const wanted = (name: string) => ONLY.length === 0 || ONLY.includes(name);
     if (wanted('board')) await captureBoard(context, cluster, via, QUOTES_BEFORE_TRANSFER.length + QUOTES_AFTER_TRANSFER.length);
     if (wanted('dashboard')) await captureDashboard(context, cluster, via);
+    if (wanted('dashboard-paused')) await captureDashboardPaused(context, cluster, via);
     if (wanted('sim')) await captureSim(context, cluster, via);
-    console.log(`wrote ${['board', 'dashboard', 'sim'].filter(wanted).map((name) => join('docs', `${name}.png`)).join(', ')}`);
+    console.log(`wrote ${['board', 'dashboard', 'dashboard-paused', 'sim'].filter(wanted).map((name) => join('docs', `${name}.png`)).join(', ')}`);
   } finally {
     await browser?.close().catch(() => undefined);
     await cluster.stop();

@@ -42,6 +42,8 @@ const LIMITS = {
   membersRefreshMs: 30_000,
   /** Most members taken from /api/cluster (a cluster has 5; the bound guards a bad answer). */
   maxMembers: 64,
+  /** Public URLs looked at per member (a node announces at most 4). */
+  maxPublicUrls: 8,
 };
 
 const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
@@ -240,7 +242,19 @@ function originOf(url) {
   }
 }
 
-/** Learns the members' URLs from the current node (SPEC §3 GET /api/cluster: nodes[].id, .http). */
+/**
+ * Where the browser reaches a member: one of its public URLs (`--public-url`; in the Docker
+ * layout the advertised URL is internal to the network), preferring one on the same host name
+ * as this page, then its advertised URL.
+ */
+function memberOrigin(entry) {
+  const given = Array.isArray(entry?.publicUrls) ? entry.publicUrls.slice(0, LIMITS.maxPublicUrls) : [];
+  const origins = given.map(originOf).filter(Boolean);
+  const sameHost = origins.find((origin) => new URL(origin).hostname === location.hostname);
+  return sameHost || origins[0] || originOf(entry?.http);
+}
+
+/** Learns the members' URLs from the current node (SPEC §3 GET /api/cluster: nodes[].id, .publicUrls, .http). */
 async function refreshMembers() {
   clearTimeout(node.membersTimer);
   try {
@@ -249,7 +263,7 @@ async function refreshMembers() {
     const nodes = Array.isArray(body?.nodes) ? body.nodes.slice(0, LIMITS.maxMembers) : [];
     const members = [];
     for (const entry of nodes) {
-      const origin = originOf(entry?.http);
+      const origin = memberOrigin(entry);
       if (typeof entry?.id === 'string' && origin) members.push({ id: entry.id, origin });
     }
     if (members.length > 0) node.members = members;

@@ -103,13 +103,36 @@ export function checkRecording(value) {
 }
 
 /**
- * Creates the lab. `host` is the dashboard: render(cluster) draws a cluster view, ring gives
- * the ring's geometry, status(text, tone) shows a line.
+ * Creates the lab. `host` is the dashboard: render(cluster) draws a cluster view,
+ * ringElement() and ringPosition(i, n) give the ring's geometry, status(text, tone) shows a
+ * line, stopPolling() stops the live polls (a recording opened from a file replaces them).
+ * Everything below works on one `lab`: {host, ui, state, controls}.
  */
 export function createLab(host) {
-  const state = {
+  const lab = { host, ui: buildPanel(host), state: newLabState(), controls: null };
+  lab.controls = clusterControls(lab.state);
+  wireClusterControls(lab);
+  wireTimeline(lab);
+  return {
+    isLive: () => lab.state.mode === 'live',
+    onCluster(cluster) {
+      recordFrame(lab, cluster);
+      fillNodeSelects(lab.ui, lab.state.nodeIds);
+    },
+    drawHeld: (cluster) => drawHeld(lab, cluster),
+    start: () => void pollEventsForever(lab),
+    controls: lab.controls,
+    state: lab.state,
+  };
+}
+
+function newLabState() {
+  return {
+    /** Cluster views seen, oldest first: [{at, cluster}]. */
     frames: [],
+    /** Every node's events merged, sorted by time, each with its node. */
     events: [],
+    /** The last event seq read from each node. */
     lastSeq: new Map(),
     /** 'live': draw polls; 'scrub': show a past frame; 'file': a recording with no cluster. */
     mode: 'live',
@@ -118,304 +141,340 @@ export function createLab(host) {
     nodeIds: [],
     playing: false,
   };
-  const ui = buildPanel(host);
+}
 
-  // -------------------------------------------------------------------- admin requests
+// ---------------------------------------------------------------------------------------
+// Admin requests: every control is a POST through the node serving the page
 
-  async function post(path, body) {
-    const res = await fetch(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(LAB_LIMITS.requestTimeoutMs) });
-    let reply = null;
-    try {
-      reply = await res.json();
-    } catch {
-      // not JSON
-    }
-    if (!res.ok) throw new Error(`${path} on ${body.node}: ${describeError(res.status, reply)}`);
-    return reply;
+async function postAdmin(path, body) {
+  const res = await fetch(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(LAB_LIMITS.requestTimeoutMs) });
+  let reply = null;
+  try {
+    reply = await res.json();
+  } catch {
+    // not JSON
   }
+  if (!res.ok) throw new Error(`${path} on ${body.node}: ${describeError(res.status, reply)}`);
+  return reply;
+}
 
-  const link = (node, to, fields) => post('/api/admin/link', { node, to, ...fields });
-  const clock = (node, fields) => post('/api/admin/clock', { node, ...fields });
-  const onAll = (fn) => Promise.all(state.nodeIds.map(fn));
+const setLink = (node, to, fields) => postAdmin('/api/admin/link', { node, to, ...fields });
+const setClock = (node, fields) => postAdmin('/api/admin/clock', { node, ...fields });
 
-  async function act(label, body) {
-    host.status(`${label}…`, 'info');
-    try {
-      await body();
-      host.status(`${label}: done.`, 'ok');
-    } catch (err) {
-      host.status(`${label} failed: ${err instanceof Error ? err.message : String(err)}`, 'error');
-    }
-  }
-
-  const controls = {
+/** The lab's controls of the whole cluster (the scenarios script them too). */
+function clusterControls(state) {
+  const onEveryNode = (fn) => Promise.all(state.nodeIds.map(fn));
+  return {
     async pause() {
-      await onAll((id) => clock(id, { rate: 0 }));
-      await onAll((id) => link(id, '*', { mode: 'hold' }));
+      await onEveryNode((id) => setClock(id, { rate: 0 }));
+      await onEveryNode((id) => setLink(id, '*', { mode: 'hold' }));
       state.paused = true;
     },
     async resume() {
-      await onAll((id) => link(id, '*', { mode: 'open' }));
-      await onAll((id) => clock(id, { rate: 1 }));
+      await onEveryNode((id) => setLink(id, '*', { mode: 'open' }));
+      await onEveryNode((id) => setClock(id, { rate: 1 }));
       state.paused = false;
     },
     async slow(rate) {
-      await onAll((id) => clock(id, { rate }));
+      await onEveryNode((id) => setClock(id, { rate }));
     },
-    tick: (n) => onAll((id) => clock(id, { tick: n })),
-    deliver: (from, to, n = 1) => link(from, to, { step: n }),
-    drop: (from, to, n = 1) => link(from, to, { drop: n }),
+    tick: (n) => onEveryNode((id) => setClock(id, { tick: n })),
+    deliver: (from, to, n = 1) => setLink(from, to, { step: n }),
+    drop: (from, to, n = 1) => setLink(from, to, { drop: n }),
     async cut(a, b) {
-      await Promise.all([link(a, b, { mode: 'drop' }), link(b, a, { mode: 'drop' })]);
+      await Promise.all([setLink(a, b, { mode: 'drop' }), setLink(b, a, { mode: 'drop' })]);
     },
     async heal(a, b) {
+      // A healed link of a paused cluster holds, like every other link.
       const mode = state.paused ? 'hold' : 'open';
-      await Promise.all([link(a, b, { mode }), link(b, a, { mode })]);
+      await Promise.all([setLink(a, b, { mode }), setLink(b, a, { mode })]);
     },
-    campaign: (id) => post('/api/admin/timeout', { node: id }),
+    campaign: (id) => postAdmin('/api/admin/timeout', { node: id }),
+    stepDown: (id) => postAdmin('/api/admin/step-down', { node: id }),
     /** Releases the oldest held message of the whole cluster; returns it, or null. */
     async stepOldest() {
-      const oldest = oldestHeld(latestFrame()?.cluster);
-      if (oldest) await link(oldest.from, oldest.to, { step: 1 });
+      const oldest = oldestHeld(latestFrame(state)?.cluster);
+      if (oldest) await setLink(oldest.from, oldest.to, { step: 1 });
       return oldest;
     },
   };
+}
 
-  // -------------------------------------------------------------------- recording
-
-  function latestFrame() {
-    return state.frames[state.frames.length - 1];
+/** Runs a control, saying what it does, then that it is done or why it failed. */
+async function runControl(host, label, body) {
+  host.status(`${label}…`, 'info');
+  try {
+    await body();
+    host.status(`${label}: done.`, 'ok');
+  } catch (err) {
+    host.status(`${label} failed: ${err instanceof Error ? err.message : String(err)}`, 'error');
   }
+}
 
-  function onCluster(cluster) {
-    state.nodeIds = cluster.nodes.map((n) => n.id);
-    state.frames.push({ at: Date.now(), cluster });
-    if (state.frames.length > LAB_LIMITS.maxFrames) state.frames.shift();
-    state.paused = cluster.nodes.some((n) => n.status?.clock?.rate === 0);
-    if (state.mode === 'live') state.frameIndex = state.frames.length - 1;
-    updateScrubber();
-  }
-
-  async function pollEvents() {
-    for (const id of state.nodeIds) {
-      const after = state.lastSeq.get(id) || 0;
-      try {
-        const res = await fetch(`/api/events?node=${encodeURIComponent(id)}&after=${after}&limit=${LAB_LIMITS.eventsPage}`, { cache: 'no-store', signal: AbortSignal.timeout(LAB_LIMITS.requestTimeoutMs) });
-        if (!res.ok) continue;
-        const page = await res.json();
-        if (!Array.isArray(page.events)) continue;
-        for (const e of page.events) state.events.push({ ...e, node: id });
-        if (page.events.length > 0) state.lastSeq.set(id, page.events[page.events.length - 1].seq);
-      } catch {
-        // the node is down: its events resume from the same seq later
-      }
-    }
-    state.events.sort((a, b) => a.at - b.at);
-    if (state.events.length > LAB_LIMITS.maxEvents) state.events.splice(0, state.events.length - LAB_LIMITS.maxEvents);
-    if (state.mode === 'live') renderEvents(Date.now());
-  }
-
-  async function pollEventsForever() {
-    while (state.mode !== 'file') {
-      await pollEvents();
-      await sleep(LAB_LIMITS.eventsPollMs);
-    }
-  }
-
-  function exportRecording() {
-    const recording = { format: RECORDING_FORMAT, version: RECORDING_VERSION, exportedAt: new Date().toISOString(), frames: state.frames, events: state.events };
-    const blob = new Blob([JSON.stringify(recording)], { type: 'application/json' });
-    const a = document.createElement('a');
-    a.href = URL.createObjectURL(blob);
-    a.download = `raftquotes-recording-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
-  }
-
-  function openRecording(file) {
-    if (file.size > LAB_LIMITS.maxRecordingBytes) {
-      host.status(`That file is over ${LAB_LIMITS.maxRecordingBytes / 1024 / 1024} MiB.`, 'error');
-      return;
-    }
-    const reader = new FileReader();
-    reader.onload = () => {
-      try {
-        const recording = checkRecording(JSON.parse(String(reader.result)));
-        state.mode = 'file';
-        state.frames = recording.frames;
-        state.events = recording.events;
-        host.stopPolling();
-        ui.mode.textContent = `Replaying ${file.name}`;
-        scrubTo(0);
-        host.status(`Opened a recording of ${recording.frames.length} views and ${recording.events.length} events.`, 'ok');
-      } catch (err) {
-        host.status(`Could not open the recording: ${err instanceof Error ? err.message : String(err)}`, 'error');
-      }
-    };
-    reader.readAsText(file);
-  }
-
-  // -------------------------------------------------------------------- scrubbing
-
-  function scrubTo(index) {
-    if (state.frames.length === 0) return;
-    state.frameIndex = Math.max(0, Math.min(state.frames.length - 1, index));
-    if (state.mode === 'live') state.mode = 'scrub';
-    const frame = state.frames[state.frameIndex];
-    host.render(frame.cluster);
-    renderEvents(frame.at);
-    updateScrubber();
-  }
-
-  function goLive() {
-    if (state.mode === 'file') return;
-    state.mode = 'live';
-    state.playing = false;
-    scrubTo(state.frames.length - 1);
-    state.mode = 'live';
-    updateScrubber();
-  }
-
-  async function play() {
-    if (state.playing) {
-      state.playing = false;
-      return;
-    }
-    state.playing = true;
-    if (state.frameIndex >= state.frames.length - 1) scrubTo(0);
-    updateScrubber();
-    while (state.playing && state.frameIndex < state.frames.length - 1) {
-      const gap = state.frames[state.frameIndex + 1].at - state.frames[state.frameIndex].at;
-      await sleep(Math.min(LAB_LIMITS.replayFrameMs, Math.max(0, gap)));
-      if (!state.playing) break;
-      scrubTo(state.frameIndex + 1);
-    }
-    state.playing = false;
-    updateScrubber();
-  }
-
-  function updateScrubber() {
-    ui.scrubber.max = String(Math.max(0, state.frames.length - 1));
-    ui.scrubber.value = String(Math.max(0, state.frameIndex));
-    const frame = state.frames[state.frameIndex];
-    ui.time.textContent = frame ? timeOf(frame.at) : '–';
-    ui.mode.dataset.mode = state.mode;
-    if (state.mode !== 'file') ui.mode.textContent = state.mode === 'live' ? 'Live' : 'Looking back';
-    ui.live.disabled = state.mode !== 'scrub';
-    ui.play.textContent = state.playing ? 'Stop' : 'Play';
-    ui.pause.textContent = state.paused ? 'Resume' : 'Pause cluster';
-    ui.pause.dataset.paused = String(state.paused);
-    for (const b of ui.liveOnly) b.disabled = state.mode === 'file';
-  }
-
-  function renderEvents(at) {
-    const hideNoise = ui.hideHeartbeats.checked;
-    const shown = [];
-    let i = upperBound(state.events, at) - 1;
-    for (; i >= 0 && shown.length < LAB_LIMITS.eventsShown; i--) {
-      const e = state.events[i];
-      if (hideNoise && NOISY.has(e.msg)) continue;
-      shown.push(e);
-    }
-    ui.events.replaceChildren(...shown.reverse().map((e) => {
-      const li = el('li', `event event-${e.type}`);
-      li.append(el('time', 'event-time', timeOf(e.at)), el('span', 'event-text', describeEvent(e)));
-      return li;
-    }));
-  }
-
-  // -------------------------------------------------------------------- held messages
-
-  /** Draws each held message as a labelled dot on the line from its sender to its receiver. */
-  function drawHeld(cluster) {
-    const layer = ui.heldLayer(host.ringElement());
-    const nodes = cluster.nodes || [];
-    const position = new Map(nodes.map((n, i) => [n.id, host.ringPosition(i, nodes.length)]));
-    const dots = [];
-    const rows = [];
-    for (const node of nodes) {
-      const held = node.reachable && node.status?.held ? node.status.held : {};
-      for (const [to, messages] of Object.entries(held)) {
-        if (!Array.isArray(messages)) continue;
-        const from = position.get(node.id);
-        const dest = position.get(to);
-        const total = Number(node.status.heldCount?.[to]) || messages.length;
-        messages.slice(0, LAB_LIMITS.heldDrawnPerLink).forEach((m, i) => {
-          if (!from || !dest) return;
-          const f = 0.3 + (0.45 * (i + 1)) / (LAB_LIMITS.heldDrawnPerLink + 1);
-          const g = svg('g', { class: 'held-msg', 'data-type': m.type, transform: `translate(${(from.x + (dest.x - from.x) * f).toFixed(1)} ${(from.y + (dest.y - from.y) * f).toFixed(1)})` });
-          const title = svg('title', {});
-          title.textContent = `${node.id} → ${to}: ${m.type} term ${m.term} index ${m.index}${m.entries ? `, ${m.entries} entries` : ''}`;
-          g.append(title, svg('circle', { r: 3.5 }));
-          const label = svg('text', { dy: -5, 'text-anchor': 'middle' });
-          label.textContent = `${SHORT[m.type] || m.type} t${m.term}`;
-          g.append(label);
-          dots.push(g);
-        });
-        rows.push(heldRow(node.id, to, messages, total));
-      }
-    }
-    layer.replaceChildren(...dots);
-    ui.heldBody.replaceChildren(...rows);
-    ui.heldEmpty.hidden = rows.length > 0;
-  }
-
-  function heldRow(from, to, messages, total) {
-    const row = el('tr');
-    row.setAttribute('data-testid', `held-${from}-${to}`);
-    row.setAttribute('data-count', String(total));
-    const first = messages[0];
-    const list = messages.slice(0, 4).map((m) => `${m.type} t${m.term} i${m.index}${m.entries ? ` +${m.entries}` : ''}`).join(' · ');
-    row.append(el('th', 'held-link', `${from} → ${to}`), el('td', 'num', total), el('td', 'held-list', `${list}${messages.length > 4 ? ' …' : ''}`));
-    const cell = el('td', 'held-actions');
-    if (first && state.mode !== 'file') {
-      cell.append(
-        button('Deliver', `btn-deliver-${from}-${to}`, `Deliver the oldest message from ${from} to ${to}`, () => void act(`Deliver ${from} → ${to}`, () => controls.deliver(from, to))),
-        button('Drop', `btn-drop-${from}-${to}`, `Drop the oldest message from ${from} to ${to}`, () => void act(`Drop ${from} → ${to}`, () => controls.drop(from, to))),
-      );
-    }
-    row.append(cell);
-    return row;
-  }
-
-  // -------------------------------------------------------------------- wiring
-
-  ui.pause.addEventListener('click', () => void act(state.paused ? 'Resume the cluster' : 'Pause the cluster', async () => {
+function wireClusterControls(lab) {
+  const { ui, controls, state, host } = lab;
+  const on = (button, label, body) => button.addEventListener('click', () => void runControl(host, typeof label === 'function' ? label() : label, body));
+  on(ui.pause, () => (state.paused ? 'Resume the cluster' : 'Pause the cluster'), async () => {
     await (state.paused ? controls.resume() : controls.pause());
-    updateScrubber();
-  }));
-  ui.stepMessage.addEventListener('click', () => void act('Deliver the oldest held message', async () => {
+    updateScrubber(lab);
+  });
+  on(ui.stepMessage, 'Deliver the oldest held message', async () => {
     if (!(await controls.stepOldest())) throw new Error('no message is held');
+  });
+  on(ui.tick, 'One tick on every node', () => controls.tick(1));
+  on(ui.heartbeat, `${LAB_LIMITS.heartbeatTicks} ticks on every node`, () => controls.tick(LAB_LIMITS.heartbeatTicks));
+  on(ui.slow, 'Slow motion (0.1×)', () => controls.slow(0.1));
+  on(ui.realTime, 'Real time', () => controls.slow(1));
+  on(ui.cut, () => `Cut ${ui.linkA.value} ↔ ${ui.linkB.value}`, () => controls.cut(ui.linkA.value, ui.linkB.value));
+  on(ui.heal, () => `Heal ${ui.linkA.value} ↔ ${ui.linkB.value}`, () => controls.heal(ui.linkA.value, ui.linkB.value));
+}
+
+// ---------------------------------------------------------------------------------------
+// Recording: the cluster views polled by the page and every node's events
+
+function latestFrame(state) {
+  return state.frames[state.frames.length - 1];
+}
+
+/** Keeps a polled cluster view (bounded), and follows it when the timeline is live. */
+function recordFrame(lab, cluster) {
+  const { state } = lab;
+  state.nodeIds = cluster.nodes.map((n) => n.id);
+  state.frames.push({ at: Date.now(), cluster });
+  if (state.frames.length > LAB_LIMITS.maxFrames) state.frames.shift();
+  state.paused = cluster.nodes.some((n) => n.status?.clock?.rate === 0);
+  if (state.mode === 'live') state.frameIndex = state.frames.length - 1;
+  updateScrubber(lab);
+}
+
+/** One page of a node's events after `after`, or null when the node does not answer. */
+async function fetchEvents(id, after) {
+  try {
+    const res = await fetch(`/api/events?node=${encodeURIComponent(id)}&after=${after}&limit=${LAB_LIMITS.eventsPage}`, { cache: 'no-store', signal: AbortSignal.timeout(LAB_LIMITS.requestTimeoutMs) });
+    if (!res.ok) return null;
+    const page = await res.json();
+    return Array.isArray(page.events) ? page.events : null;
+  } catch {
+    return null; // the node is down: its events resume from the same seq later
+  }
+}
+
+async function pollEvents(lab) {
+  const { state } = lab;
+  for (const id of state.nodeIds) {
+    const events = await fetchEvents(id, state.lastSeq.get(id) || 0);
+    if (!events || events.length === 0) continue;
+    for (const e of events) state.events.push({ ...e, node: id });
+    state.lastSeq.set(id, events[events.length - 1].seq);
+  }
+  state.events.sort((a, b) => a.at - b.at);
+  if (state.events.length > LAB_LIMITS.maxEvents) state.events.splice(0, state.events.length - LAB_LIMITS.maxEvents);
+  if (state.mode === 'live') renderEvents(lab, Date.now());
+}
+
+async function pollEventsForever(lab) {
+  while (lab.state.mode !== 'file') {
+    await pollEvents(lab);
+    await sleep(LAB_LIMITS.eventsPollMs);
+  }
+}
+
+function exportRecording(state) {
+  const recording = { format: RECORDING_FORMAT, version: RECORDING_VERSION, exportedAt: new Date().toISOString(), frames: state.frames, events: state.events };
+  const blob = new Blob([JSON.stringify(recording)], { type: 'application/json' });
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(blob);
+  a.download = `raftquotes-recording-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+}
+
+function openRecording(lab, file) {
+  if (file.size > LAB_LIMITS.maxRecordingBytes) {
+    lab.host.status(`That file is over ${LAB_LIMITS.maxRecordingBytes / 1024 / 1024} MiB.`, 'error');
+    return;
+  }
+  const reader = new FileReader();
+  reader.onload = () => {
+    try {
+      replayRecording(lab, checkRecording(JSON.parse(String(reader.result))), file.name);
+    } catch (err) {
+      lab.host.status(`Could not open the recording: ${err instanceof Error ? err.message : String(err)}`, 'error');
+    }
+  };
+  reader.readAsText(file);
+}
+
+/** Replaces the live cluster with a checked recording, shown from its first view. */
+function replayRecording(lab, recording, name) {
+  const { state, host, ui } = lab;
+  state.mode = 'file';
+  state.frames = recording.frames;
+  state.events = recording.events;
+  host.stopPolling();
+  ui.mode.textContent = `Replaying ${name}`;
+  scrubTo(lab, 0);
+  host.status(`Opened a recording of ${recording.frames.length} views and ${recording.events.length} events.`, 'ok');
+}
+
+// ---------------------------------------------------------------------------------------
+// The timeline: scrub back, go live, play
+
+function scrubTo(lab, index) {
+  const { state } = lab;
+  if (state.frames.length === 0) return;
+  state.frameIndex = Math.max(0, Math.min(state.frames.length - 1, index));
+  if (state.mode === 'live') state.mode = 'scrub';
+  const frame = state.frames[state.frameIndex];
+  lab.host.render(frame.cluster);
+  renderEvents(lab, frame.at);
+  updateScrubber(lab);
+}
+
+function goLive(lab) {
+  const { state } = lab;
+  if (state.mode === 'file') return;
+  state.mode = 'live';
+  state.playing = false;
+  scrubTo(lab, state.frames.length - 1);
+  state.mode = 'live';
+  updateScrubber(lab);
+}
+
+/** Plays the frames from the one shown (from the first at the end), at most replayFrameMs apart; a second call stops. */
+async function togglePlay(lab) {
+  const { state } = lab;
+  if (state.playing) {
+    state.playing = false;
+    return;
+  }
+  state.playing = true;
+  if (state.frameIndex >= state.frames.length - 1) scrubTo(lab, 0);
+  updateScrubber(lab);
+  while (state.playing && state.frameIndex < state.frames.length - 1) {
+    const gap = state.frames[state.frameIndex + 1].at - state.frames[state.frameIndex].at;
+    await sleep(Math.min(LAB_LIMITS.replayFrameMs, Math.max(0, gap)));
+    if (!state.playing) break;
+    scrubTo(lab, state.frameIndex + 1);
+  }
+  state.playing = false;
+  updateScrubber(lab);
+}
+
+function updateScrubber(lab) {
+  const { state, ui } = lab;
+  ui.scrubber.max = String(Math.max(0, state.frames.length - 1));
+  ui.scrubber.value = String(Math.max(0, state.frameIndex));
+  const frame = state.frames[state.frameIndex];
+  ui.time.textContent = frame ? timeOf(frame.at) : '–';
+  ui.mode.dataset.mode = state.mode;
+  if (state.mode !== 'file') ui.mode.textContent = state.mode === 'live' ? 'Live' : 'Looking back';
+  ui.live.disabled = state.mode !== 'scrub';
+  ui.play.textContent = state.playing ? 'Stop' : 'Play';
+  ui.pause.textContent = state.paused ? 'Resume' : 'Pause cluster';
+  ui.pause.dataset.paused = String(state.paused);
+  // Only switched off for a recording: in live mode each control (the scenario's Next, while a
+  // step runs or after the last one) keeps the state its owner gave it.
+  if (state.mode === 'file') for (const b of ui.liveOnly) b.disabled = true;
+}
+
+/** The newest events up to `at` (at most eventsShown), oldest first, heartbeats left out if asked. */
+function eventsUpTo(events, at, hideNoise) {
+  const shown = [];
+  for (let i = upperBound(events, at) - 1; i >= 0 && shown.length < LAB_LIMITS.eventsShown; i--) {
+    const e = events[i];
+    if (hideNoise && NOISY.has(e.msg)) continue;
+    shown.push(e);
+  }
+  return shown.reverse();
+}
+
+function renderEvents(lab, at) {
+  const { ui, state } = lab;
+  ui.events.replaceChildren(...eventsUpTo(state.events, at, ui.hideHeartbeats.checked).map((e) => {
+    const li = el('li', `event event-${e.type}`);
+    li.append(el('time', 'event-time', timeOf(e.at)), el('span', 'event-text', describeEvent(e)));
+    return li;
   }));
-  ui.tick.addEventListener('click', () => void act('One tick on every node', () => controls.tick(1)));
-  ui.heartbeat.addEventListener('click', () => void act(`${LAB_LIMITS.heartbeatTicks} ticks on every node`, () => controls.tick(LAB_LIMITS.heartbeatTicks)));
-  ui.slow.addEventListener('click', () => void act('Slow motion (0.1×)', () => controls.slow(0.1)));
-  ui.realTime.addEventListener('click', () => void act('Real time', () => controls.slow(1)));
-  ui.cut.addEventListener('click', () => void act(`Cut ${ui.linkA.value} ↔ ${ui.linkB.value}`, () => controls.cut(ui.linkA.value, ui.linkB.value)));
-  ui.heal.addEventListener('click', () => void act(`Heal ${ui.linkA.value} ↔ ${ui.linkB.value}`, () => controls.heal(ui.linkA.value, ui.linkB.value)));
-  ui.scrubber.addEventListener('input', () => scrubTo(Number(ui.scrubber.value)));
-  ui.live.addEventListener('click', goLive);
-  ui.play.addEventListener('click', () => void play());
-  ui.exportButton.addEventListener('click', exportRecording);
+}
+
+function wireTimeline(lab) {
+  const { ui, state } = lab;
+  ui.scrubber.addEventListener('input', () => scrubTo(lab, Number(ui.scrubber.value)));
+  ui.live.addEventListener('click', () => goLive(lab));
+  ui.play.addEventListener('click', () => void togglePlay(lab));
+  ui.exportButton.addEventListener('click', () => exportRecording(state));
   ui.open.addEventListener('change', () => {
     const file = ui.open.files?.[0];
-    if (file) openRecording(file);
+    if (file) openRecording(lab, file);
   });
-  ui.hideHeartbeats.addEventListener('change', () => renderEvents(state.frames[state.frameIndex]?.at ?? Date.now()));
+  ui.hideHeartbeats.addEventListener('change', () => renderEvents(lab, state.frames[state.frameIndex]?.at ?? Date.now()));
+}
 
-  return {
-    isLive: () => state.mode === 'live',
-    onCluster(cluster) {
-      onCluster(cluster);
-      fillNodeSelects(ui, state.nodeIds);
-    },
-    drawHeld,
-    start: () => void pollEventsForever(),
-    controls,
-    state,
-  };
+// ---------------------------------------------------------------------------------------
+// Held messages, on the ring and in the table
+
+/** Draws each held message as a labelled dot on the line from its sender to its receiver, and lists them. */
+function drawHeld(lab, cluster) {
+  const { ui, host } = lab;
+  const nodes = cluster.nodes || [];
+  const position = new Map(nodes.map((n, i) => [n.id, host.ringPosition(i, nodes.length)]));
+  const dots = [];
+  const rows = [];
+  for (const node of nodes) {
+    for (const [to, messages] of Object.entries(heldOf(node))) {
+      if (!Array.isArray(messages)) continue;
+      const from = position.get(node.id);
+      const dest = position.get(to);
+      if (from && dest) messages.slice(0, LAB_LIMITS.heldDrawnPerLink).forEach((m, i) => dots.push(heldDot(node.id, to, m, pointOnLink(from, dest, i))));
+      rows.push(heldRow(lab, node.id, to, messages, Number(node.status.heldCount?.[to]) || messages.length));
+    }
+  }
+  ui.heldLayer(host.ringElement()).replaceChildren(...dots);
+  ui.heldBody.replaceChildren(...rows);
+  ui.heldEmpty.hidden = rows.length > 0;
+}
+
+function heldOf(node) {
+  return node.reachable && node.status?.held ? node.status.held : {};
+}
+
+/** Where the i-th held message of a link sits: spread over the middle of the line, oldest nearest the sender. */
+function pointOnLink(from, dest, i) {
+  const f = 0.3 + (0.45 * (i + 1)) / (LAB_LIMITS.heldDrawnPerLink + 1);
+  return { x: from.x + (dest.x - from.x) * f, y: from.y + (dest.y - from.y) * f };
+}
+
+function heldDot(from, to, m, at) {
+  const g = svg('g', { class: 'held-msg', 'data-type': m.type, transform: `translate(${at.x.toFixed(1)} ${at.y.toFixed(1)})` });
+  const title = svg('title', {});
+  title.textContent = `${from} → ${to}: ${m.type} term ${m.term} index ${m.index}${m.entries ? `, ${m.entries} entries` : ''}`;
+  const label = svg('text', { dy: -5, 'text-anchor': 'middle' });
+  label.textContent = `${SHORT[m.type] || m.type} t${m.term}`;
+  g.append(title, svg('circle', { r: 3.5 }), label);
+  return g;
+}
+
+function heldRow(lab, from, to, messages, total) {
+  const row = el('tr');
+  row.setAttribute('data-testid', `held-${from}-${to}`);
+  row.setAttribute('data-count', String(total));
+  const list = messages.slice(0, 4).map((m) => `${m.type} t${m.term} i${m.index}${m.entries ? ` +${m.entries}` : ''}`).join(' · ');
+  row.append(el('th', 'held-link', `${from} → ${to}`), el('td', 'num', total), el('td', 'held-list', `${list}${messages.length > 4 ? ' …' : ''}`));
+  const cell = el('td', 'held-actions');
+  if (messages[0] && lab.state.mode !== 'file') cell.append(...heldButtons(lab, from, to));
+  row.append(cell);
+  return row;
+}
+
+function heldButtons(lab, from, to) {
+  const { host, controls } = lab;
+  return [
+    button('Deliver', `btn-deliver-${from}-${to}`, `Deliver the oldest message from ${from} to ${to}`, () => void runControl(host, `Deliver ${from} → ${to}`, () => controls.deliver(from, to))),
+    button('Drop', `btn-drop-${from}-${to}`, `Drop the oldest message from ${from} to ${to}`, () => void runControl(host, `Drop ${from} → ${to}`, () => controls.drop(from, to))),
+  ];
 }
 
 /** Index of the first event after `at` (events are sorted by time). */

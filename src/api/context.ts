@@ -3,6 +3,7 @@
  * parsed request.
  */
 import type { IncomingMessage } from 'node:http';
+import type { NodeId } from '../raft/types.js';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../log/logger.js';
 import type { DebugControls } from '../node/debug-controls.js';
@@ -39,6 +40,16 @@ export interface ApiTuning {
   maxErrorLogsPerSecond: number;
 }
 
+/** The --public-url values of this node and of its peers (SPEC §3 "Other nodes' pages"). */
+export interface MemberPublicUrls {
+  own: readonly string[];
+  /** A peer's, from its authenticated handshake; empty when unknown or none. */
+  peer: (id: NodeId) => readonly string[];
+}
+
+/** No --public-url known anywhere (tests, the simulator). */
+export const NO_PUBLIC_URLS: MemberPublicUrls = { own: [], peer: () => [] };
+
 /** Server-wide state shared by every handler. */
 export interface ApiContext {
   node: RaftNodeHandle;
@@ -51,6 +62,8 @@ export interface ApiContext {
   forwardAuth: ForwardAuth;
   /** This node's and its members' names: the Host, Origin and CORS checks. */
   names: NodeNames;
+  /** Each member's --public-url values, for /api/cluster (the board fails over to them). */
+  memberPublicUrls: MemberPublicUrls;
   metricsRegistry: Registry;
   metrics: ApiMetrics;
   /** The known leader for read answers' X-Raft-Leader (cheap: cached per event-loop turn). */

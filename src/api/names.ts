@@ -59,6 +59,8 @@ export interface NodeNamesOptions {
   scheme: 'http' | 'https';
   /** This node's public URLs (the advertised HTTP URL plus --public-url values). */
   publicUrls: readonly string[];
+  /** A peer's --public-url values, learned in its authenticated handshake (none if absent). */
+  peerPublicUrls?: ((id: string) => readonly string[]) | undefined;
   /** The bound address, once listening (its port is the node's port for loopback names). */
   bound: () => { host: string; port: number } | null;
 }
@@ -118,6 +120,8 @@ export class NodeNames {
       if (id === node.id) continue;
       const url = node.peerHttpUrl(id);
       if (url) urls.push(url);
+      // A page served by a peer's public URL (the Docker layout's published port) may fail over here.
+      urls.push(...(this.options.peerPublicUrls?.(id) ?? []));
     }
     return urls;
   }

@@ -19,6 +19,11 @@ type StatusView = NodeStatus & { log?: ReturnType<ApiContext['node']['recentLog'
 export interface ClusterNodeView {
   id: NodeId;
   http: string | null;
+  /**
+   * Where a browser reaches this member: its --public-url values (learned in its authenticated
+   * handshake), or its advertised URL when it has none. The board fails over to these.
+   */
+  publicUrls: readonly string[];
   reachable: boolean;
   status: StatusView | null;
 }
@@ -39,9 +44,14 @@ export function getStatus(ctx: ApiContext, request: ApiRequest): Reply {
   return jsonReply(200, ownStatus(ctx, logTailOf(request)));
 }
 
+function publicUrlsOf(given: readonly string[], http: string | null): readonly string[] {
+  return given.length > 0 ? given : http ? [http] : [];
+}
+
 async function peerView(ctx: ApiContext, id: NodeId, logTail: number | null): Promise<ClusterNodeView> {
   const http = ctx.node.peerHttpUrl(id);
-  const down: ClusterNodeView = { id, http, reachable: false, status: null };
+  const publicUrls = publicUrlsOf(ctx.memberPublicUrls.peer(id), http);
+  const down: ClusterNodeView = { id, http, publicUrls, reachable: false, status: null };
   if (!http) return down;
   try {
     const response = await ctx.forwarder.request(http, {
@@ -54,7 +64,7 @@ async function peerView(ctx: ApiContext, id: NodeId, logTail: number | null): Pr
     if (response.status !== 200) return down;
     const status = JSON.parse(response.body.toString('utf8')) as unknown;
     if (typeof status !== 'object' || status === null || Array.isArray(status)) return down;
-    return { id, http, reachable: true, status: status as StatusView };
+    return { id, http, publicUrls, reachable: true, status: status as StatusView };
   } catch {
     return down;
   }
@@ -65,7 +75,7 @@ export async function getCluster(ctx: ApiContext, request: ApiRequest): Promise<
   const logTail = logTailOf(request);
   const self = ownStatus(ctx, logTail);
   const nodes = await Promise.all(
-    ctx.node.voters.map((id) => (id === ctx.node.id ? { id, http: self.http, reachable: true, status: self } : peerView(ctx, id, logTail))),
+    ctx.node.voters.map((id) => (id === ctx.node.id ? { id, http: self.http, publicUrls: publicUrlsOf(ctx.memberPublicUrls.own, self.http), reachable: true, status: self } : peerView(ctx, id, logTail))),
   );
   return jsonReply(200, { nodes, leader: self.leader });
 }

@@ -18,7 +18,7 @@ import type { Registry } from 'prom-client';
 import type { DebugControls } from '../node/debug-controls.js';
 import type { RaftNodeHandle } from '../node/types.js';
 import { isLoopback } from './admin.js';
-import type { ApiContext, ApiLogger, ApiTuning } from './context.js';
+import { NO_PUBLIC_URLS, type ApiContext, type ApiLogger, type ApiTuning, type MemberPublicUrls } from './context.js';
 import { ForwardAuth } from './forward-proof.js';
 import { Forwarder, type ForwarderTls } from './forward.js';
 import { createRequestListener } from './handler.js';
@@ -61,6 +61,11 @@ export interface ApiServerOptions {
   secret?: string | null;
   /** This node's public URLs (advertised URL and --public-url): Host, Origin and CORS checks. */
   publicUrls?: readonly string[];
+  /**
+   * The --public-url values of this node (`own`) and of each peer (`peer`, from its
+   * authenticated handshake): the members' origins for CORS, and /api/cluster's `publicUrls`.
+   */
+  memberPublicUrls?: MemberPublicUrls;
   /** Serve HTTPS with these files (SPEC §7 --http-tls-cert/--http-tls-key/--http-client-ca). */
   tls?: ApiTlsFiles | null;
   /**
@@ -230,7 +235,8 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     forwarder: new Forwarder(forwarderTls(tls, peerCa)),
     // Without a secret, a node serving HTTPS with the cluster CA proves its forwards by its certificate.
     forwardAuth: new ForwardAuth(options.secret ?? null, options.node.id, Date.now, tls && peerCa ? new X509Certificate(readFileSync(peerCa)) : null),
-    names: new NodeNames({ node: options.node, scheme: tls ? 'https' : 'http', publicUrls: options.publicUrls ?? [], bound }),
+    names: new NodeNames({ node: options.node, scheme: tls ? 'https' : 'http', publicUrls: options.publicUrls ?? [], peerPublicUrls: options.memberPublicUrls?.peer, bound }),
+    memberPublicUrls: options.memberPublicUrls ?? NO_PUBLIC_URLS,
     metricsRegistry: options.metricsRegistry,
     metrics,
     leader: new LeaderView(options.node),

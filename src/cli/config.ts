@@ -1,5 +1,6 @@
 import { readFileSync, statSync } from 'node:fs';
 import { CidrError, DEFAULT_CONTROLLER_ALLOW, parseCidr } from '../controller/cidr.js';
+import { MAX_PUBLIC_URL_LENGTH, MAX_PUBLIC_URLS } from '../transport/handshake.js';
 
 /** A user mistake in flags or environment: printed as one line, exit code 2, no stack trace. */
 export class ConfigError extends Error {
@@ -229,7 +230,7 @@ export function parseNodeConfig(flags: Partial<Record<NodeSettingName, string | 
   const advertiseHttp = get('advertiseHttp') ?? `${security.httpTls ? 'https' : 'http'}://${advertiseHost}:${http.port}`;
   checkUrl(name('advertiseHttp'), advertiseHttp);
   const publicUrls = (get('publicUrl') ?? '').split(',').map((u) => u.trim()).filter(Boolean);
-  for (const url of publicUrls) checkUrl(name('publicUrl'), url);
+  checkPublicUrls(name('publicUrl'), publicUrls);
   return {
     id,
     peers,
@@ -347,6 +348,15 @@ export function readSecretFile(path: string, what: string): string {
   }
   if (text === '') throw new ConfigError(`${what}: ${path} is empty`);
   return text;
+}
+
+/** --public-url: peers learn these in the handshake, which bounds them (transport/handshake.ts). */
+function checkPublicUrls(what: string, urls: string[]): void {
+  if (urls.length > MAX_PUBLIC_URLS) throw new ConfigError(`${what}: at most ${MAX_PUBLIC_URLS} URLs, got ${urls.length}`);
+  for (const url of urls) {
+    if (url.length > MAX_PUBLIC_URL_LENGTH) throw new ConfigError(`${what}: a URL is at most ${MAX_PUBLIC_URL_LENGTH} characters, got one of ${url.length}`);
+    checkUrl(what, url);
+  }
 }
 
 function checkUrl(what: string, value: string): void {

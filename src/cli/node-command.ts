@@ -68,7 +68,8 @@ export async function runNode(given: NodeConfig): Promise<void> {
     secret: config.secret ?? undefined,
     tls: config.tls ?? undefined,
     insecure: config.insecure,
-    advertise: { http: config.advertiseHttp },
+    // Peers learn our --public-url values in the handshake (SPEC §3 "Other nodes' pages").
+    advertise: { http: config.advertiseHttp, publicUrls: explicitPublicUrls(config) },
     logger: logger.child({ component: 'transport' }),
   });
   // SPEC §11: the dashboard's hold/step/drop of messages, clock and event ring sit around the transport and the tick timer.
@@ -104,6 +105,7 @@ export async function runNode(given: NodeConfig): Promise<void> {
     // Forwards between nodes are signed with the secret; with none (TLS-only or --insecure) no forward is trusted.
     secret: config.secret,
     publicUrls: config.publicUrls,
+    memberPublicUrls: { own: explicitPublicUrls(config), peer: (id) => transport.peerPublicUrls(id) },
     tls: config.httpTls,
     peerCa: config.tls?.ca ?? null,
     debug: debug.controls,
@@ -185,4 +187,10 @@ function transportPeers(configuration: Configuration, selfId: string): Record<st
     if (address) peers[m.id] = address;
   }
   return peers;
+}
+
+/** The --public-url values given beyond the advertised URL (config.publicUrls starts with that one). */
+function explicitPublicUrls(config: NodeConfig): string[] {
+  const advertised = config.advertiseHttp.replace(/\/+$/, '');
+  return config.publicUrls.filter((url) => url !== advertised);
 }

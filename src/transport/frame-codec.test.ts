@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decodePayload, encodeFrame, FRAME_HEADER_BYTES, FrameDecoder, FrameError } from './frame-codec.js';
-import { HANDSHAKE_VERSION, handshakeMac, macMatches, newNonce, parseHandshake, sessionKey, type Transcript } from './handshake.js';
+import { HANDSHAKE_VERSION, handshakeMac, macMatches, MAX_PUBLIC_URL_LENGTH, MAX_PUBLIC_URLS, newNonce, parseHandshake, sessionKey, welcomeAssertions, type Transcript } from './handshake.js';
 import { backoffDelay, resolveLimits } from './limits.js';
 import { limitKey, RepeatLimiter } from './log.js';
 import { checkMessage, MAX_ENTRIES_PER_MESSAGE, MAX_INDEX, MAX_TERM } from './message-shape.js';
@@ -127,6 +127,23 @@ describe('handshake', () => {
     expect(parseHandshake({ ...hello, from: 'x'.repeat(1000) }, ['hello'])).toHaveProperty('reason');
     expect(parseHandshake({ kind: 'welcome', from: 'Node2', http: 'javascript:alert(1)', mac: null }, ['welcome'])).toHaveProperty('reason');
     expect(parseHandshake(null, ['hello'])).toHaveProperty('reason');
+  });
+
+  it("checks a welcome's public URLs: absent or a short list of bounded http(s) URLs, covered by the acceptor's MAC", () => {
+    const welcome = { kind: 'welcome', from: 'Node2', http: 'http://Node2:8080', mac: null };
+    expect(parseHandshake(welcome, ['welcome'])).toHaveProperty('frame');
+    expect(parseHandshake({ ...welcome, public: ['http://localhost:8082', 'https://board.example'] }, ['welcome'])).toHaveProperty('frame');
+    const bad: unknown[] = ['http://x', [1], ['javascript:alert(1)'], ['not a url'], [`http://h/${'x'.repeat(MAX_PUBLIC_URL_LENGTH)}`], Array.from({ length: MAX_PUBLIC_URLS + 1 }, (_, i) => `http://h${i}`), { length: 1, 0: 'http://h' }, null];
+    for (const value of bad) expect(parseHandshake({ ...welcome, public: value }, ['welcome']), JSON.stringify(value)).toHaveProperty('reason');
+    // The MAC covers each URL in its place: adding, changing or moving one breaks it.
+    const mac = handshakeMac(secret, 'acceptor', transcript, welcomeAssertions({ http: 'http://Node2:8080', public: ['http://localhost:8082'] }));
+    expect(macMatches(mac, handshakeMac(secret, 'acceptor', transcript, ['http://Node2:8080', 'http://localhost:8082']))).toBe(true);
+    for (const forged of [[], ['http://evil:1'], ['http://localhost:8082', 'http://evil:1']]) {
+      expect(macMatches(mac, handshakeMac(secret, 'acceptor', transcript, welcomeAssertions({ http: 'http://Node2:8080', public: forged }))), JSON.stringify(forged)).toBe(false);
+    }
+    expect(macMatches(mac, handshakeMac(secret, 'acceptor', transcript, ['http://Node2:8080http://localhost:8082']))).toBe(false);
+    // No public URL: the same MAC as a welcome from before public URLs (older nodes interoperate).
+    expect(macMatches(handshakeMac(secret, 'acceptor', transcript, welcomeAssertions({ http: 'http://a:1' })), handshakeMac(secret, 'acceptor', transcript, 'http://a:1'))).toBe(true);
   });
 });
 

@@ -7,14 +7,15 @@ import type { NodeId } from '@raftquotes/raft';
  *   dialer → acceptor   hello     {version, mode, clusterId, from, to, nonce}
  *   acceptor → dialer   challenge {nonce}                  (secret mode only)
  *   dialer → acceptor   auth      {mac}                    (secret mode only)
- *   acceptor → dialer   welcome   {from, http, mac}  |  refused {}
+ *   acceptor → dialer   welcome   {from, http, public?, mac}  |  refused {}
  *
  * Secret mode: the acceptor answers every well-formed hello with a bare random nonce, and
  * checks nothing before the dialer has proved it knows the secret (an HMAC over the whole
  * transcript). So an unauthenticated dialer learns nothing: not the cluster id, not whether
  * the id it claimed is a member, not the acceptor's name or HTTP URL. Only then does the
  * acceptor prove itself (its welcome MAC covers its HTTP URL, which the dialer uses to
- * forward clients). Both sides then derive a per-connection key (HKDF over the secret, both
+ * forward clients, and its public URLs, `--public-url`, which browsers use: SPEC §3 "Other
+ * nodes' pages"; in the Docker layout the advertised URL is internal to the network). Both sides then derive a per-connection key (HKDF over the secret, both
  * nonces and the transcript) that authenticates every later frame (see session-mac.ts).
  *
  * TLS mode: the TLS layer has authenticated both certificates; the hello's `from` must be
@@ -32,8 +33,11 @@ export const HANDSHAKE_VERSION = 2;
 export type AuthMode = 'secret' | 'tls' | 'insecure';
 const AUTH_MODES: readonly AuthMode[] = ['secret', 'tls', 'insecure'];
 
-/** Handshake frames are small; a tight limit makes a stray HTTP request or garbage fail fast. */
-export const MAX_HANDSHAKE_FRAME_BYTES = 2 * 1024;
+/**
+ * Handshake frames are small; a tight limit makes a stray HTTP request or garbage fail fast.
+ * The largest is a welcome: an id, an HTTP URL and up to MAX_PUBLIC_URLS public URLs.
+ */
+export const MAX_HANDSHAKE_FRAME_BYTES = 8 * 1024;
 
 /** Random bytes each side contributes to the MAC, so every connection's proof is fresh. */
 export const NONCE_BYTES = 32;
@@ -47,6 +51,11 @@ export const SESSION_KEY_BYTES = 32;
 /** Bounds on strings a peer tells us before it has authenticated (they end up in logs). */
 const MAX_ID_LENGTH = 128;
 const MAX_HTTP_URL_LENGTH = 2048;
+
+/** Most public URLs (`--public-url`) a node tells its peers; `node` refuses to start with more. */
+export const MAX_PUBLIC_URLS = 4;
+/** Longest public URL, in characters (checked at start and on every welcome). */
+export const MAX_PUBLIC_URL_LENGTH = 512;
 
 export interface Hello {
   kind: 'hello';
@@ -73,6 +82,8 @@ export interface Welcome {
   kind: 'welcome';
   from: NodeId;
   http: string;
+  /** The acceptor's --public-url values (absent from a node that has none, or an older one). */
+  public?: string[];
   mac: Uint8Array | null;
 }
 
@@ -116,14 +127,22 @@ function transcriptFields(transcript: Transcript): Array<string | Uint8Array> {
 }
 
 /**
- * HMAC-SHA256(secret, role | version | clusterId | dialer | acceptor | dialerNonce | acceptorNonce | extra).
+ * HMAC-SHA256(secret, role | version | clusterId | dialer | acceptor | dialerNonce | acceptorNonce | extra...).
  * The role keeps the dialer's proof from being reflected back as the acceptor's; `extra` is
- * what the sender asserts beyond the transcript (the acceptor's HTTP URL).
+ * what the sender asserts beyond the transcript (the acceptor's HTTP URL, then its public
+ * URLs). Every field is length-prefixed, so a URL cannot be moved from one field to another;
+ * with no public URL the bytes are those of a welcome before public URLs existed.
  */
-export function handshakeMac(secret: Buffer, role: 'dialer' | 'acceptor', transcript: Transcript, extra = ''): Buffer {
+export function handshakeMac(secret: Buffer, role: 'dialer' | 'acceptor', transcript: Transcript, extra: string | readonly string[] = ''): Buffer {
+  const asserted = typeof extra === 'string' ? [extra] : extra;
   return createHmac('sha256', secret)
-    .update(encodeFields([role, ...transcriptFields(transcript), extra]))
+    .update(encodeFields([role, ...transcriptFields(transcript), ...asserted]))
     .digest();
+}
+
+/** What an acceptor's welcome MAC covers: its HTTP URL and its public URLs, in order. */
+export function welcomeAssertions(welcome: Pick<Welcome, 'http' | 'public'>): string[] {
+  return [welcome.http, ...(welcome.public ?? [])];
 }
 
 /**
@@ -168,7 +187,7 @@ const FIELD_CHECKS: Record<HandshakeFrame['kind'], (fields: Record<string, unkno
         checkBytes('nonce', f.nonce, NONCE_BYTES),
   challenge: (f) => checkBytes('nonce', f.nonce, NONCE_BYTES),
   auth: (f) => checkBytes('mac', f.mac, MAC_BYTES),
-  welcome: (f) => checkId('from', f.from) ?? checkHttp(f.http) ?? (f.mac === null ? null : checkBytes('mac', f.mac, MAC_BYTES)),
+  welcome: (f) => checkId('from', f.from) ?? checkHttp(f.http) ?? checkPublicUrls(f.public) ?? (f.mac === null ? null : checkBytes('mac', f.mac, MAC_BYTES)),
   refused: () => null,
 };
 
@@ -180,14 +199,25 @@ function checkBytes(name: string, value: unknown, length: number): string | null
   return value instanceof Uint8Array && value.length === length ? null : `${name} must be ${length} bytes`;
 }
 
-function checkHttp(value: unknown): string | null {
-  if (typeof value !== 'string' || value.length > MAX_HTTP_URL_LENGTH) return 'http must be a URL string';
+function checkHttp(value: unknown, name = 'http', maxLength = MAX_HTTP_URL_LENGTH): string | null {
+  if (typeof value !== 'string' || value.length > maxLength) return `${name} must be a URL string of at most ${maxLength} characters`;
   try {
     const url = new URL(value);
-    return url.protocol === 'http:' || url.protocol === 'https:' ? null : 'http must be an http(s) URL';
+    return url.protocol === 'http:' || url.protocol === 'https:' ? null : `${name} must be an http(s) URL`;
   } catch {
-    return 'http must be a URL';
+    return `${name} must be a URL`;
   }
+}
+
+/** Absent, or an array of at most MAX_PUBLIC_URLS http(s) URLs. */
+export function checkPublicUrls(value: unknown): string | null {
+  if (value === undefined) return null;
+  if (!Array.isArray(value) || value.length > MAX_PUBLIC_URLS) return `public must be an array of at most ${MAX_PUBLIC_URLS} URLs`;
+  for (const [i, url] of value.entries()) {
+    const problem = checkHttp(url, `public[${i}]`, MAX_PUBLIC_URL_LENGTH);
+    if (problem) return problem;
+  }
+  return null;
 }
 
 /** A short, log-safe rendering of an untrusted value (never calls its toString). */

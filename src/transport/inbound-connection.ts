@@ -4,6 +4,7 @@ import type { Message, NodeId } from '@raftquotes/raft';
 import { decodePayload, encodeFrame, FrameDecoder, FrameError } from './frame-codec.js';
 import {
   handshakeMac,
+  welcomeAssertions,
   macMatches,
   MAX_HANDSHAKE_FRAME_BYTES,
   newNonce,
@@ -31,6 +32,8 @@ export interface InboundContext {
   /** The TLS context and CA new connections use (TLS mode only; they change on reloadTls). */
   tls(): PeerTls | null;
   http: string;
+  /** This node's --public-url values, told to peers in the welcome (bounded by MAX_PUBLIC_URLS). */
+  publicUrls: readonly string[];
   /** Node ids allowed to connect (the configured peers). */
   peers: ReadonlySet<NodeId>;
   maxFrameBytes: number;
@@ -265,7 +268,7 @@ export class InboundConnection {
     if (!macMatches(handshakeMac(secret, 'dialer', transcript), mac)) return this.refuse('refused-auth', 'authentication failed (wrong secret, or the hello was altered)');
     const problem = this.checkClaims(hello);
     if (problem) return this.refuse('refused-member', problem);
-    this.open(handshakeMac(secret, 'acceptor', transcript, this.ctx.http), sessionKey(secret, transcript));
+    this.open(handshakeMac(secret, 'acceptor', transcript, welcomeAssertions(this.welcomeUrls())), sessionKey(secret, transcript));
   }
 
   /** What the dialer claims (cluster, its id, ours), checked against the configuration and, under TLS, its certificate. */
@@ -285,6 +288,11 @@ export class InboundConnection {
     return { clusterId: hello.clusterId, dialer: hello.from, acceptor: hello.to, dialerNonce: hello.nonce, acceptorNonce: this.acceptorNonce as Buffer };
   }
 
+  /** The URLs this node asserts in its welcome (`public` only when it has some, as older nodes sent it). */
+  private welcomeUrls(): Pick<Welcome, 'http' | 'public'> {
+    return this.ctx.publicUrls.length > 0 ? { http: this.ctx.http, public: [...this.ctx.publicUrls] } : { http: this.ctx.http };
+  }
+
   private open(mac: Buffer | null, key: Buffer | null): void {
     const hello = this.hello as Hello;
     this.clearHandshakeTimer();
@@ -292,7 +300,7 @@ export class InboundConnection {
     this.peer = hello.from;
     this.opener = key ? new FrameOpener(key) : null;
     this.decoder.setMaxFrameBytes(this.ctx.maxFrameBytes + (key ? FRAME_TAG_BYTES : 0));
-    const welcome: Welcome = { kind: 'welcome', from: this.ctx.selfId, http: this.ctx.http, mac };
+    const welcome: Welcome = { kind: 'welcome', from: this.ctx.selfId, ...this.welcomeUrls(), mac };
     this.stream.write(encodeFrame(welcome));
     this.ctx.logger.debug({ peer: this.peer }, `accepted peer connection from ${this.peer} (${this.remote})`);
     this.lastDataAt = Date.now();

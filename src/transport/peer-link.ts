@@ -2,7 +2,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { NodeId } from '@raftquotes/raft';
 import { decodePayload, encodeFrame, FrameDecoder, FrameError } from './frame-codec.js';
-import { handshakeMac, macMatches, MAX_HANDSHAKE_FRAME_BYTES, newNonce, parseHandshake, HANDSHAKE_VERSION, sessionKey, type AuthMode, type Hello, type Transcript, type Welcome } from './handshake.js';
+import { handshakeMac, welcomeAssertions, macMatches, MAX_HANDSHAKE_FRAME_BYTES, newNonce, parseHandshake, HANDSHAKE_VERSION, sessionKey, type AuthMode, type Hello, type Transcript, type Welcome } from './handshake.js';
 import { backoffDelay, KEEPALIVE_DELAY_MS, STABLE_LINK_MS, type TransportLimits } from './limits.js';
 import { limitKey, logLimited, type RepeatLimiter, type TransportLogger } from './log.js';
 import { SendQueue } from './send-queue.js';
@@ -24,9 +24,10 @@ export interface PeerLinkContext {
   limiter: RepeatLimiter;
   /**
    * The handshake succeeded: the peer we dialed at its configured address advertised this
-   * HTTP URL in its authenticated welcome (the only source of peer URLs we trust).
+   * HTTP URL and these public URLs in its authenticated welcome (the only source of peer
+   * URLs we trust).
    */
-  onUp(peer: NodeId, http: string): void;
+  onUp(peer: NodeId, http: string, publicUrls: readonly string[]): void;
   /** A link that was up went down. */
   onDown(peer: NodeId): void;
   /**
@@ -256,28 +257,28 @@ export class PeerLink {
   private onWelcome(attempt: DialAttempt, welcome: Welcome): void {
     if (this.ctx.mode === 'secret') {
       const transcript = this.transcript(attempt, attempt.acceptorNonce as Uint8Array);
-      const expected = handshakeMac(this.ctx.secret as Buffer, 'acceptor', transcript, welcome.http);
+      const expected = handshakeMac(this.ctx.secret as Buffer, 'acceptor', transcript, welcomeAssertions(welcome));
       if (!macMatches(expected, welcome.mac)) return this.refuse(attempt, 'peer failed authentication (wrong secret, or an impostor)');
       attempt.sealer = new FrameSealer(sessionKey(this.ctx.secret as Buffer, transcript));
     } else if (welcome.mac !== null) {
       return this.refuse(attempt, `peer uses a shared secret, this node ${this.ctx.mode}`);
     }
     if (welcome.from !== this.peer) return this.refuse(attempt, `answered as ${JSON.stringify(welcome.from)} (check the peers list)`);
-    this.connected(attempt, welcome.http);
+    this.connected(attempt, welcome.http, welcome.public ?? []);
   }
 
   private transcript(attempt: DialAttempt, acceptorNonce: Uint8Array): Transcript {
     return { clusterId: this.ctx.clusterId, dialer: this.ctx.selfId, acceptor: this.peer, dialerNonce: attempt.dialerNonce, acceptorNonce };
   }
 
-  private connected(attempt: DialAttempt, http: string): void {
+  private connected(attempt: DialAttempt, http: string, publicUrls: readonly string[]): void {
     this.clearTimers();
     this.state = 'connected';
     this.connectedAt = Date.now();
     attempt.decoder.setMaxFrameBytes(MAX_HANDSHAKE_FRAME_BYTES);
     this.ctx.limiter.reset(this.failureKey());
     this.ctx.logger.info({ peer: this.peer }, `link to ${this.peer} up (${this.address.host}:${this.address.port})`);
-    this.ctx.onUp(this.peer, http);
+    this.ctx.onUp(this.peer, http, publicUrls);
     this.startLiveness(attempt);
     this.scheduleFlush();
   }

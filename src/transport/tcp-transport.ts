@@ -31,8 +31,11 @@ export interface TcpTransportOptions {
   tls?: PeerTlsFiles;
   /** Explicitly run without peer authentication (--insecure). Required when neither secret nor tls is given. */
   insecure?: boolean;
-  /** This node's HTTP base URL, told to peers in the handshake (they forward clients to it). */
-  advertise: { http: string };
+  /**
+   * This node's HTTP base URL, told to peers in the handshake (they forward clients to it),
+   * and its --public-url values (browsers use them; at most MAX_PUBLIC_URLS).
+   */
+  advertise: { http: string; publicUrls?: readonly string[] };
   logger: TransportLogger;
   /** Overrides of the named limits in limits.ts (tests shrink them). */
   limits?: Partial<TransportLimits>;
@@ -58,6 +61,7 @@ export class TcpTransport implements Transport {
   /** The live inbound connection of each authenticated peer (a newer one replaces it). */
   private readonly inboundByPeer = new Map<NodeId, InboundConnection>();
   private readonly httpUrls = new Map<NodeId, string>();
+  private readonly publicUrls = new Map<NodeId, readonly string[]>();
   private readonly server: net.Server;
   private readonly inboundContext: InboundContext;
   /** Who may complete the handshake: the current configuration's members (setPeers keeps it). */
@@ -203,6 +207,14 @@ export class TcpTransport implements Transport {
     return this.httpUrls.get(peer) ?? null;
   }
 
+  /**
+   * The public URLs (`--public-url`) a peer told us in the same authenticated welcome as its
+   * HTTP URL (validated and bounded by parseHandshake); empty until then, or if it has none.
+   */
+  peerPublicUrls(peer: NodeId): readonly string[] {
+    return this.publicUrls.get(peer) ?? [];
+  }
+
   /** How this transport authenticates peers. */
   get authMode(): AuthMode {
     return this.mode;
@@ -292,7 +304,10 @@ export class TcpTransport implements Transport {
       limits: this.limits,
       logger: this.options.logger,
       limiter: this.limiter,
-      onUp: (peer, http) => this.httpUrls.set(peer, http),
+      onUp: (peer, http, publicUrls) => {
+        this.httpUrls.set(peer, http);
+        this.publicUrls.set(peer, publicUrls);
+      },
       onDown: (peer) => this.peerDownHandler(peer),
       lastHeard: (peer) => this.inboundByPeer.get(peer)?.lastDataAt ?? 0,
     };
@@ -306,6 +321,7 @@ export class TcpTransport implements Transport {
       secret: this.secret,
       tls: () => this.peerTls,
       http: this.options.advertise.http,
+      publicUrls: this.options.advertise.publicUrls ?? [],
       peers: this.allowedPeers,
       maxFrameBytes: this.limits.maxFrameBytes,
       handshakeTimeoutMs: this.limits.acceptHandshakeTimeoutMs,

@@ -252,6 +252,18 @@ describe('request bodies and caller checks', () => {
     expect(names.memberOrigin('https://10.0.0.2:8080')).toBe(false);
     expect(names.memberOrigin('null')).toBe(false);
   });
+
+  it("accepts pages from a member's public URLs, learned from its handshake (the Docker layout's published ports)", () => {
+    const node = new FakeNode('Node1', VOTERS);
+    node.peerUrls.Node2 = 'http://Node2:8080';
+    const learned: Record<string, string[]> = {};
+    const names = new NodeNames({ node, scheme: 'http', publicUrls: ['http://Node1:8080', 'http://board1.example:8081'], peerPublicUrls: (id) => learned[id] ?? [], bound: () => ({ host: '0.0.0.0', port: 8080 }) });
+    expect(names.memberOrigin('http://board2.example:8082')).toBe(false);
+    learned.Node2 = ['http://board2.example:8082'];
+    expect(names.memberOrigin('http://board2.example:8082')).toBe(true);
+    expect(names.memberOrigin('http://board3.example:8083')).toBe(false);
+    expect(names.ownOrigin('http://board2.example:8082')).toBe(false);
+  });
 });
 
 function rawSocket(url: string): Promise<Socket> {

@@ -57,14 +57,15 @@ describe('status, cluster, health and metrics routes', () => {
     expect(res.body.leader).toBe('Node1');
     expect(res.body.nodes.map((n: { id: string }) => n.id)).toEqual(VOTERS);
     const [self, up, refused, silentNode, unknown] = res.body.nodes;
-    expect(self).toMatchObject({ id: 'Node1', reachable: true, http: api.url });
+    expect(self).toMatchObject({ id: 'Node1', reachable: true, http: api.url, publicUrls: [api.url] });
     expect(self.status.log.entries).toHaveLength(2);
     expect(up).toMatchObject({ id: 'Node2', reachable: true, http: peerApi.url });
     expect(up.status).toMatchObject({ id: 'Node2', state: 'follower', leader: 'Node1' });
     expect(up.status.log).toBeDefined();
-    expect(refused).toEqual({ id: 'Node3', http: 'http://127.0.0.1:1', reachable: false, status: null });
+    // With no --public-url, a member's public URL is its advertised one.
+    expect(refused).toEqual({ id: 'Node3', http: 'http://127.0.0.1:1', publicUrls: ['http://127.0.0.1:1'], reachable: false, status: null });
     expect(silentNode).toMatchObject({ id: 'Node4', reachable: false, status: null });
-    expect(unknown).toEqual({ id: 'Node5', http: null, reachable: false, status: null });
+    expect(unknown).toEqual({ id: 'Node5', http: null, publicUrls: [], reachable: false, status: null });
   });
 
   it('GET /healthz is always 200; /readyz only with a leader, caught up and not shut down', async () => {

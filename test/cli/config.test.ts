@@ -85,6 +85,14 @@ describe('parseNodeConfig: peer authentication and secrets (SPEC §7)', () => {
     expect(config.quotaBytes).toBe(2 * 1024 ** 3);
     expect(config.publicUrls).toEqual(['http://127.0.0.1:8080', 'https://board.example']);
   });
+
+  it('--public-url: at most 4 URLs of at most 512 characters (peers learn them in the handshake)', () => {
+    const four = 'http://a:1,http://b:2,http://c:3,http://d:4';
+    expect(parseNodeConfig({ ...secured, insecure: true, publicUrl: four }, {}).publicUrls).toHaveLength(5);
+    expect(() => parseNodeConfig({ ...secured, insecure: true, publicUrl: `${four},http://e:5` }, {})).toThrow(/--public-url .*: at most 4 URLs, got 5/);
+    expect(() => parseNodeConfig({ ...secured, insecure: true, publicUrl: `http://h/${'x'.repeat(600)}` }, {})).toThrow(/--public-url .*: a URL is at most 512 characters/);
+    expect(() => parseNodeConfig({ ...secured, insecure: true, publicUrl: 'ftp://h' }, {})).toThrow(/--public-url .*: expected an http\(s\) URL/);
+  });
 });
 
 describe('raftquotes node: a user mistake is one line on stderr and a non-zero exit', () => {
