@@ -3,7 +3,7 @@
  * parsed request.
  */
 import type { IncomingMessage } from 'node:http';
-import type { NodeId } from '../raft/types.js';
+import type { NodeId } from '@raftquotes/raft';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../log/logger.js';
 import type { DebugControls } from '../node/debug-controls.js';
