@@ -422,19 +422,40 @@ function drawHeld(lab, cluster) {
   const nodes = cluster.nodes || [];
   const position = new Map(nodes.map((n, i) => [n.id, host.ringPosition(i, nodes.length)]));
   const dots = [];
-  const rows = [];
+  const links = [];
   for (const node of nodes) {
     for (const [to, messages] of Object.entries(heldOf(node))) {
       if (!Array.isArray(messages)) continue;
       const from = position.get(node.id);
       const dest = position.get(to);
       if (from && dest) messages.slice(0, LAB_LIMITS.heldDrawnPerLink).forEach((m, i) => dots.push(heldDot(node.id, to, m, pointOnLink(from, dest, i))));
-      rows.push(heldRow(lab, node.id, to, messages, Number(node.status.heldCount?.[to]) || messages.length));
+      links.push({ from: node.id, to, messages, total: Number(node.status.heldCount?.[to]) || messages.length });
     }
   }
   ui.heldLayer(host.ringElement()).replaceChildren(...dots);
-  ui.heldBody.replaceChildren(...rows);
-  ui.heldEmpty.hidden = rows.length > 0;
+  syncHeldRows(lab, links);
+  ui.heldEmpty.hidden = links.length > 0;
+}
+
+/**
+ * Updates the Held table in place, one row per link, keyed by the link. Rebuilding it on every
+ * poll (5 a second) replaced the Deliver and Drop buttons under the pointer, so a click whose
+ * press and release straddled a poll was lost; a row and its buttons now live as long as the link holds messages.
+ */
+function syncHeldRows(lab, links) {
+  const body = lab.ui.heldBody;
+  const existing = new Map([...body.children].map((row) => [row.getAttribute('data-testid'), row]));
+  const wanted = links.map((link) => {
+    const row = existing.get(`held-${link.from}-${link.to}`) || heldRow(link.from, link.to);
+    updateHeldRow(lab, row, link);
+    return row;
+  });
+  for (const row of existing.values()) {
+    if (!wanted.includes(row)) row.remove();
+  }
+  wanted.forEach((row, i) => {
+    if (body.children[i] !== row) body.insertBefore(row, body.children[i] || null);
+  });
 }
 
 function heldOf(node) {
@@ -457,16 +478,23 @@ function heldDot(from, to, m, at) {
   return g;
 }
 
-function heldRow(lab, from, to, messages, total) {
+function heldRow(from, to) {
   const row = el('tr');
   row.setAttribute('data-testid', `held-${from}-${to}`);
-  row.setAttribute('data-count', String(total));
-  const list = messages.slice(0, 4).map((m) => `${m.type} t${m.term} i${m.index}${m.entries ? ` +${m.entries}` : ''}`).join(' · ');
-  row.append(el('th', 'held-link', `${from} → ${to}`), el('td', 'num', total), el('td', 'held-list', `${list}${messages.length > 4 ? ' …' : ''}`));
-  const cell = el('td', 'held-actions');
-  if (messages[0] && lab.state.mode !== 'file') cell.append(...heldButtons(lab, from, to));
-  row.append(cell);
+  row.append(el('th', 'held-link', `${from} → ${to}`), el('td', 'num', ''), el('td', 'held-list', ''), el('td', 'held-actions'));
   return row;
+}
+
+/** Sets a row's count, message list and buttons, touching only what changed. */
+function updateHeldRow(lab, row, { from, to, messages, total }) {
+  const [, count, list, actions] = row.children;
+  row.setAttribute('data-count', String(total));
+  const text = messages.slice(0, 4).map((m) => `${m.type} t${m.term} i${m.index}${m.entries ? ` +${m.entries}` : ''}`).join(' · ') + (messages.length > 4 ? ' …' : '');
+  if (count.textContent !== String(total)) count.textContent = String(total);
+  if (list.textContent !== text) list.textContent = text;
+  const wantButtons = Boolean(messages[0]) && lab.state.mode !== 'file';
+  if (wantButtons && actions.childElementCount === 0) actions.append(...heldButtons(lab, from, to));
+  else if (!wantButtons && actions.childElementCount > 0) actions.replaceChildren();
 }
 
 function heldButtons(lab, from, to) {
