@@ -1,3 +1,4 @@
+import type { PeerMessage } from '../transport/forward-message.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Configuration } from '../raft/configuration.js';
 import type { Message, NodeId } from '../raft/types.js';
@@ -18,7 +19,7 @@ import { RaftNode, type NodeLogger } from './raft-node.js';
 const WAIT_MS = 15_000;
 
 class Hub {
-  readonly handlers = new Map<NodeId, (m: Message) => void>();
+  readonly handlers = new Map<NodeId, (m: PeerMessage) => void>();
   readonly links = new Map<NodeId, Set<NodeId>>();
   transport(self: NodeId, initial: NodeId[]): Transport {
     this.links.set(self, new Set(initial.filter((id) => id !== self)));

@@ -1,6 +1,7 @@
 import type net from 'node:net';
 import tls from 'node:tls';
-import type { Message, NodeId } from '../raft/types.js';
+import type { NodeId } from '../raft/types.js';
+import type { PeerMessage } from './forward-message.js';
 import { decodePayload, encodeFrame, FrameDecoder, FrameError } from './frame-codec.js';
 import {
   handshakeMac,
@@ -44,7 +45,7 @@ export interface InboundContext {
   limiter: RepeatLimiter;
   /** The peer authenticated: from now on its messages are delivered. */
   onOpen(connection: InboundConnection, peer: NodeId): void;
-  onMessage(message: Message): void;
+  onMessage(message: PeerMessage): void;
   onClosed(connection: InboundConnection): void;
 }
 
