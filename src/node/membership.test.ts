@@ -1,7 +1,7 @@
 import type { PeerMessage } from '../transport/forward-message.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Configuration } from '../raft/configuration.js';
-import type { Message, NodeId } from '../raft/types.js';
+import type { NodeId } from '../raft/types.js';
 import { MemoryStateMachine } from '../state/memory-state-machine.js';
 import { MemoryRaftStorage } from '../storage/memory-storage.js';
 import type { PeerLinkStats, Transport } from '../transport/types.js';

@@ -11,7 +11,8 @@ import type { Entry, HardState, Message, NodeId, Ready } from '../raft/types.js'
 import type { ApplyResult, Command, StateMachine } from '../state/types.js';
 import { StorageError } from '../storage/errors.js';
 import type { RaftStorage, RecoveredLog } from '../storage/types.js';
-import { isForwardMessage, type PeerMessage } from '../transport/forward-message.js';
+import { isForwardMessage, type ForwardMessage, type PeerMessage } from '../transport/forward-message.js';
+import { checkMessage } from '../transport/message-shape.js';
 import type { Transport } from '../transport/types.js';
 import { decodeCommand } from '../state/command-codec.js';
 import { quotaProblem } from '../state/quota.js';
@@ -499,13 +500,7 @@ export class RaftNode implements RaftNodeHandle {
    * message on the hot path to handle what should be unreachable.
    */
   receive(message: PeerMessage): Rejection | null {
-    if (isForwardMessage(message)) {
-      // Not Raft: never stepped. Answered even while shut down (a refusal), so a follower's client gets 503 at once.
-      if (this.stopped) return null;
-      if (message.type === 'Propose') this.guard(() => this.acceptForwarded(message));
-      else this.forwarder.onResponse(message);
-      return null;
-    }
+    if (isForwardMessage(message)) return this.receiveForward(message);
     if (this.shutdownByController || this.stopped) return null;
     let rejected: Rejection | null;
     try {
@@ -522,6 +517,25 @@ export class RaftNode implements RaftNodeHandle {
     // Only after validation: `from` is then a member, not a key an attacker chose.
     this.lastContact.set(message.from, this.clock.now());
     this.schedule();
+    return null;
+  }
+
+  /**
+   * A forwarding frame (issue 19): not Raft, never stepped. Checked field by field again here
+   * (the transport did, but the simulator's forger calls receive directly), then handled;
+   * answered even while shut down (a refusal), so a follower's client gets its 503 at once.
+   */
+  private receiveForward(message: ForwardMessage): Rejection | null {
+    if (this.stopped) return null;
+    const checked = checkMessage(message, message.from, this.id);
+    if ('reason' in checked || !isForwardMessage(checked.message)) {
+      const rejection: Rejection = { reason: 'malformed', detail: 'reason' in checked ? checked.reason : 'not a forwarding frame', type: String(message.type), from: describeValue(message.from), term: describeValue(message.term) };
+      this.rejections.report(rejection);
+      return rejection;
+    }
+    const m = checked.message;
+    if (m.type === 'Propose') this.guard(() => this.acceptForwarded(m));
+    else this.forwarder.onResponse(m);
     return null;
   }
 

@@ -46,5 +46,7 @@ export type PeerMessage = Message | ForwardMessage;
 
 /** The forwarding frame types (never stepped by the core). */
 export function isForwardMessage(message: PeerMessage): message is ForwardMessage {
-  return message.type === 'Propose' || message.type === 'ProposeResponse';
+  // Callers may hand anything in (the simulator's forger steps raw values): never throw here.
+  const type = typeof message === 'object' && message !== null ? (message as { type?: unknown }).type : undefined;
+  return type === 'Propose' || type === 'ProposeResponse';
 }
