@@ -10,8 +10,11 @@ import { RaftquotesSystem } from './systems.js';
 const [mainA, mainB, roundsArg, clientsArg, kind] = process.argv.slice(2);
 const rounds = Number(roundsArg ?? 4);
 const clients = Number(clientsArg ?? 64);
-const a = new RaftquotesSystem(5, [], JSON.parse(process.env.AB_ENV_A ?? '{}'), { http: 28180, raft: 27100, controller: 25654 }, mainA);
-const b = new RaftquotesSystem(5, [], JSON.parse(process.env.AB_ENV_B ?? '{}'), { http: 28280, raft: 27200, controller: 25754 }, mainB);
+/** AB_PORT_BASE moves both clusters' ports (tests and other runs own the defaults); AB_PLACEMENT=spread sends client i to node i mod 5. */
+const base = Number(process.env.AB_PORT_BASE ?? 0);
+const spread = process.env.AB_PLACEMENT === 'spread';
+const a = new RaftquotesSystem(5, [], JSON.parse(process.env.AB_ENV_A ?? '{}'), base ? { http: base, raft: base + 20, controller: base + 40 } : { http: 28180, raft: 27100, controller: 25654 }, mainA);
+const b = new RaftquotesSystem(5, [], JSON.parse(process.env.AB_ENV_B ?? '{}'), base ? { http: base + 100, raft: base + 120, controller: base + 140 } : { http: 28280, raft: 27200, controller: 25754 }, mainB);
 try {
   await Promise.all([a.start(), b.start()]);
   // Reads need their keys: one write per client's key first.
@@ -25,7 +28,7 @@ try {
   for (let r = 0; r < rounds; r++) {
     for (const [name, sys] of (r % 2 ? [['B', b], ['A', a]] : [['A', a], ['B', b]]) as Array<[string, RaftquotesSystem]>) {
       const leader = await sys.leader();
-      const s = await closedLoop({ clients, durationMs: 4000, warmupMs: 500, targetOf: () => sys.target(leader), requestOf: (c, seq) => (kind === 'read' ? sys.get(`w${c}-1`, false) : sys.put(`w${c}-${seq % 512}`, 'v'.repeat(100))) });
+      const s = await closedLoop({ clients, durationMs: 4000, warmupMs: 500, targetOf: (c) => sys.target(spread ? c % sys.size : leader), requestOf: (c, seq) => (kind === 'read' ? sys.get(`w${c}-1`, false) : sys.put(`w${c}-${seq % 512}`, 'v'.repeat(100))) });
       res[name]!.push([s.opsPerSec, s.p50Ms, s.p99Ms]);
       console.log(name, r, s.opsPerSec, s.p50Ms, s.p99Ms, s.errors);
     }

@@ -4,6 +4,7 @@
  */
 import WebSocket from 'ws';
 import { closedLoop, fill, percentile, round2, Samples, sleep, waitUntil, jsonCall, type LoadStats, type Target } from './load.js';
+import { CpuMeter, type CpuPerOp } from './cpu.js';
 import { rssOf, type BenchSystem, type RaftquotesSystem } from './systems.js';
 
 /** One JSON line of output. */
@@ -22,12 +23,14 @@ export interface BenchPlan {
   soakSeconds: number;
   /** Length of one round of the paired raftquotes/etcd comparison. */
   pairedSeconds: number;
+  /** Rounds per paired row and system (even: ABBA order). */
+  pairedRounds: number;
 }
 
 export function planFor(quick: boolean): BenchPlan {
   return quick
-    ? { quick, writeSeconds: 3, warmupSeconds: 1, concurrency: [1, 16, 64, 256], failoverTrials: 5, fillCount: 100_000, fanoutClients: 1000, fanoutQuotes: 15, soakSeconds: 20, pairedSeconds: 3 }
-    : { quick, writeSeconds: 10, warmupSeconds: 2, concurrency: [1, 16, 64, 256], failoverTrials: 20, fillCount: 100_000, fanoutClients: 1000, fanoutQuotes: 40, soakSeconds: 300, pairedSeconds: 5 };
+    ? { quick, writeSeconds: 3, warmupSeconds: 1, concurrency: [1, 16, 64, 256], failoverTrials: 5, fillCount: 100_000, fanoutClients: 1000, fanoutQuotes: 15, soakSeconds: 20, pairedSeconds: 3, pairedRounds: 2 }
+    : { quick, writeSeconds: 10, warmupSeconds: 2, concurrency: [1, 16, 64, 256], failoverTrials: 20, fillCount: 100_000, fanoutClients: 1000, fanoutQuotes: 40, soakSeconds: 300, pairedSeconds: 5, pairedRounds: 4 };
 }
 
 export type Emit = (record: BenchRecord) => void;
@@ -80,41 +83,82 @@ export async function reads(system: BenchSystem, plan: BenchPlan, emit: Emit): P
   }
 }
 
-/** Rounds of the paired comparison, per kind and system; each is pairedSeconds long. */
-export const PAIRED_ROUNDS = 6;
+/** One row of the paired comparison: what runs, where, with how many closed-loop clients. */
+export interface PairedRow {
+  kind: 'write' | 'linearizable-read';
+  placement: 'leader' | 'spread';
+  clients: number;
+}
+
+/**
+ * The paired rows (issue 19): writes at 1, 16, 64 and 256 clients on the leader and spread
+ * over all nodes (a user talks to whichever node served the page), and linearizable reads.
+ */
+export const PAIRED_ROWS: readonly PairedRow[] = [
+  ...[1, 16, 64, 256].flatMap((clients) => (['leader', 'spread'] as const).map((placement) => ({ kind: 'write' as const, placement, clients }))),
+  { kind: 'linearizable-read', placement: 'leader', clients: 64 },
+  { kind: 'linearizable-read', placement: 'spread', clients: 64 },
+];
+
+/** One measured round of a paired row on one system, with its CPU per operation by role. */
+async function pairedRound(system: BenchSystem, row: PairedRow, plan: BenchPlan, keys: number): Promise<{ stats: LoadStats; cpu: CpuPerOp | null }> {
+  const leader = await system.leader();
+  const meter = new CpuMeter(Array.from({ length: system.size }, (_, i) => system.pid(i)), leader);
+  const s = await closedLoop({
+    clients: row.clients,
+    durationMs: plan.pairedSeconds * 1000,
+    warmupMs: 1000,
+    targetOf: row.placement === 'leader' ? () => system.target(leader) : spread(system),
+    requestOf: (c, seq) => (row.kind === 'write' ? system.put(`w${c}-${seq % 512}`, VALUE_100) : system.get(`p${(c * 131 + seq * 7) % keys}`, false)),
+    window: meter.window,
+  });
+  return { stats: s, cpu: meter.perOp(s.ops) };
+}
+
+const median = (xs: number[]): number => percentile([...xs].sort((a, b) => a - b), 50);
+
+/** The median of each role's µs per operation over the rounds (followers in node order). */
+function medianCpu(cpus: Array<CpuPerOp | null>): CpuPerOp | null {
+  const known = cpus.filter((c): c is CpuPerOp => c !== null);
+  if (known.length === 0) return null;
+  const of = (pick: (c: CpuPerOp) => number | null): number | null => {
+    const xs = known.map(pick).filter((x): x is number => x !== null);
+    return xs.length ? Math.round(median(xs)) : null;
+  };
+  const followers = Math.max(...known.map((c) => c.followers.length));
+  return {
+    leader: of((c) => c.leader),
+    followers: Array.from({ length: followers }, (_, i) => of((c) => c.followers[i] ?? null)),
+    loadGenerator: of((c) => c.loadGenerator) ?? 0,
+    total: of((c) => c.total) ?? 0,
+  };
+}
 
 /**
  * The headline ratios measured in alternating rounds instead of one block per system: both
- * clusters are up, and 64 clients write (then read linearizably) to each leader in turn, the
- * order flipping every round (ABBA), so drift in the shared machine's load hits both systems
- * alike. Emits every round, then the medians and their ratio.
+ * clusters are up, and each row's clients run on each system in turn, the order flipping every
+ * round (ABBA), so drift in the shared machine's load hits both systems alike. Emits every
+ * round, then per row and system the medians, with CPU per operation by role.
  */
-export async function paired(systems: [BenchSystem, BenchSystem], plan: BenchPlan, emit: Emit): Promise<void> {
+export async function paired(systems: [BenchSystem, BenchSystem], plan: BenchPlan, emit: Emit, rows: readonly PairedRow[] = PAIRED_ROWS): Promise<void> {
   const keys = 1000;
   for (const system of systems) {
     const leader = await system.leader();
     await fill({ clients: 64, count: keys, targetOf: () => system.target(leader), requestOf: (n) => system.put(`p${n}`, VALUE_100), deadlineMs: 60_000 });
   }
-  for (const kind of ['write', 'linearizable-read'] as const) {
-    const rounds = new Map<string, LoadStats[]>(systems.map((s) => [s.name, []]));
-    for (let round = 0; round < PAIRED_ROUNDS; round++) {
+  for (const row of rows) {
+    const rounds = new Map<string, Array<{ stats: LoadStats; cpu: CpuPerOp | null }>>(systems.map((s) => [s.name, []]));
+    for (let round = 0; round < plan.pairedRounds; round++) {
       for (const system of round % 2 ? [...systems].reverse() : systems) {
-        const leader = await system.leader();
-        const s = await closedLoop({
-          clients: 64,
-          durationMs: plan.pairedSeconds * 1000,
-          warmupMs: 1000,
-          targetOf: () => system.target(leader),
-          requestOf: (c, seq) => (kind === 'write' ? system.put(`w${c}-${seq % 512}`, VALUE_100) : system.get(`p${(c * 131 + seq * 7) % keys}`, false)),
-        });
-        rounds.get(system.name)?.push(s);
-        emit(stats({ bench: 'paired-round', system: system.name, kind, round }, s));
+        const r = await pairedRound(system, row, plan, keys);
+        rounds.get(system.name)?.push(r);
+        emit(stats({ bench: 'paired-round', system: system.name, ...row, round, cpuUsPerOp: r.cpu }, r.stats));
       }
     }
-    const median = (xs: number[]): number => percentile([...xs].sort((a, b) => a - b), 50);
     for (const system of systems) {
-      const r = rounds.get(system.name) ?? [];
-      emit({ bench: 'paired', system: system.name, kind, clients: 64, rounds: r.length, opsPerSec: round2(median(r.map((x) => x.opsPerSec))), p99Ms: round2(median(r.map((x) => x.p99Ms))), minOpsPerSec: Math.min(...r.map((x) => x.opsPerSec)), maxOpsPerSec: Math.max(...r.map((x) => x.opsPerSec)), errors: r.reduce((n, x) => n + x.errors, 0) });
+      const r = (rounds.get(system.name) ?? []).map((x) => x.stats);
+      const cpu = medianCpu((rounds.get(system.name) ?? []).map((x) => x.cpu));
+      emit({ bench: 'paired', system: system.name, ...row, rounds: r.length, opsPerSec: round2(median(r.map((x) => x.opsPerSec))), p50Ms: round2(median(r.map((x) => x.p50Ms))), p99Ms: round2(median(r.map((x) => x.p99Ms))), minOpsPerSec: Math.min(...r.map((x) => x.opsPerSec)), maxOpsPerSec: Math.max(...r.map((x) => x.opsPerSec)), errors: r.reduce((n, x) => n + x.errors, 0), cpuUsPerOp: cpu });
     }
   }
 }

@@ -20,6 +20,8 @@ export interface LoadOptions {
   requestOf: (client: number, seq: number) => PreparedRequest;
   /** Per-request deadline; a request over it counts as an error. */
   timeoutMs?: number;
+  /** Called when the measured window opens and closes (CPU is read over the same window). */
+  window?: { onStart(): void; onEnd(): void };
 }
 
 /** Summary of one run: throughput, latency percentiles in ms, error count by kind. */
@@ -78,6 +80,9 @@ export async function closedLoop(options: LoadOptions): Promise<LoadStats> {
   const start = performance.now();
   const measureFrom = start + options.warmupMs;
   const end = measureFrom + options.durationMs;
+  const windowTimers = options.window
+    ? [setTimeout(() => options.window?.onStart(), options.warmupMs), setTimeout(() => options.window?.onEnd(), options.warmupMs + options.durationMs)]
+    : [];
   const client = async (i: number): Promise<void> => {
     const connection = new RawHttpClient(options.targetOf(i));
     connections.push(connection);
@@ -97,6 +102,7 @@ export async function closedLoop(options: LoadOptions): Promise<LoadStats> {
     }
   };
   await Promise.all(Array.from({ length: options.clients }, (_, i) => client(i)));
+  for (const timer of windowTimers) clearTimeout(timer);
   for (const connection of connections) connection.close();
   const sorted = samples.sorted();
   const seconds = options.durationMs / 1000;

@@ -13,6 +13,76 @@ export interface SummaryRow {
   ratio: string;
   target: string;
   met: boolean | null;
+  /** A throughput below etcd's (ratio < 1): said so in the table, never left out. */
+  belowEtcd?: boolean;
+}
+
+/**
+ * Issue 19's target for a paired row: the ratio to etcd's ops/s it must reach (null: none)
+ * and whether its p99 must be at most etcd's.
+ */
+export interface PairedTarget {
+  minRatio: number | null;
+  p99AtMostEtcd: boolean;
+}
+
+export function pairedTarget(kind: string, placement: string, clients: number): PairedTarget {
+  if (kind === 'linearizable-read') return { minRatio: 2, p99AtMostEtcd: false };
+  if (clients === 1) return { minRatio: 1.5, p99AtMostEtcd: true };
+  if (placement === 'spread') return { minRatio: 2, p99AtMostEtcd: false };
+  if (clients >= 64) return { minRatio: 2, p99AtMostEtcd: true };
+  return { minRatio: null, p99AtMostEtcd: false };
+}
+
+/** Old results files have paired records without placement: they were 64 clients on the leader. */
+const placementOf = (r: Rec): string => (r.placement as string | undefined) ?? 'leader';
+const clientsOf = (r: Rec): number => (r.clients as number | undefined) ?? 64;
+const plural = (clients: number): string => `${clients} client${clients === 1 ? '' : 's'}`;
+
+/** The paired medians of both systems, row by row, in the order they ran. */
+function pairedPairs(records: BenchRecord[]): Array<{ rq: Rec; etcd: Rec }> {
+  const out: Array<{ rq: Rec; etcd: Rec }> = [];
+  for (const rq of records.filter((r) => r.bench === 'paired' && r.system === 'raftquotes') as Rec[]) {
+    const etcd = (records as Rec[]).find((r) => r.bench === 'paired' && r.system === 'etcd' && r.kind === rq.kind && placementOf(r) === placementOf(rq) && clientsOf(r) === clientsOf(rq));
+    if (etcd) out.push({ rq, etcd });
+  }
+  return out;
+}
+
+const ratioText = (r: number | undefined): string => (r === undefined ? '–' : r < 1 ? `**${r.toFixed(2)}×** (below etcd)` : `${r.toFixed(2)}×`);
+
+function targetText(t: PairedTarget): string {
+  if (t.minRatio === null) return '–';
+  return `≥ ${t.minRatio}× etcd${t.p99AtMostEtcd ? ', p99 ≤ etcd' : ''}`;
+}
+
+/**
+ * The headline table (README): every paired row with both systems' median ops/s and p99, the
+ * ratio, the row's target and whether it is met. A row below etcd says so.
+ */
+export function pairedTable(records: BenchRecord[]): string[][] {
+  const rows: string[][] = [['load', 'etcd ops/s (p99 ms)', 'raftquotes ops/s (p99 ms)', 'raftquotes/etcd', 'target', 'met']];
+  for (const { rq, etcd } of pairedPairs(records)) {
+    const clients = clientsOf(rq);
+    const placement = placementOf(rq) === 'spread' ? 'spread over all nodes' : 'on the leader';
+    const load = `${plural(clients)}, ${rq.kind === 'write' ? '' : 'linearizable reads, '}${placement}`;
+    const ratio = etcd.opsPerSec ? rq.opsPerSec / etcd.opsPerSec : undefined;
+    const target = pairedTarget(rq.kind, placementOf(rq), clients);
+    const met = target.minRatio === null || ratio === undefined ? null : ratio >= target.minRatio && (!target.p99AtMostEtcd || rq.p99Ms <= etcd.p99Ms);
+    rows.push([load, `${fmt(etcd.opsPerSec)} (${fmt(etcd.p99Ms, 1)})`, `${fmt(rq.opsPerSec)} (${fmt(rq.p99Ms, 1)})`, ratioText(ratio), targetText(target), met === null ? '–' : met ? 'yes' : 'NO']);
+  }
+  return rows;
+}
+
+/** CPU per operation by role in the paired rounds (median over rounds), both systems. */
+export function cpuTable(records: BenchRecord[]): string[][] {
+  const rows: string[][] = [['load', 'system', 'leader µs/op', 'followers µs/op', 'load generator µs/op', 'all µs/op']];
+  for (const r of records.filter((x) => x.bench === 'paired' && x.cpuUsPerOp) as Rec[]) {
+    const cpu = r.cpuUsPerOp as { leader: number | null; followers: Array<number | null>; loadGenerator: number; total: number };
+    const load = `${plural(clientsOf(r))}, ${r.kind === 'write' ? 'write' : 'linearizable read'}, ${placementOf(r)}`;
+    rows.push([load, r.system, fmt(cpu.leader), cpu.followers.map((f) => fmt(f)).join(' / '), fmt(cpu.loadGenerator), fmt(cpu.total)]);
+  }
+  return rows;
 }
 
  
@@ -29,10 +99,12 @@ export function summarize(records: BenchRecord[]): SummaryRow[] {
   const rows: SummaryRow[] = [];
   const ratio = (a?: number, b?: number): number | undefined => (a !== undefined && b ? a / b : undefined);
   /** A throughput row against the 2× target, or a p99 row against "no worse than etcd". */
-  const versusEtcd = (metric: string, ours: number, theirs: number | undefined, kind: 'throughput' | 'p99'): SummaryRow => {
+  const versusEtcd = (metric: string, ours: number, theirs: number | undefined, kind: 'throughput' | 'p99', minRatio = 2): SummaryRow => {
     const r = ratio(ours, theirs);
     const digits = kind === 'p99' ? 1 : 0;
-    return { metric, raftquotes: fmt(ours, digits), etcd: fmt(theirs, digits), ratio: r ? `${r.toFixed(2)}×` : '–', target: kind === 'p99' ? '≤ etcd' : '≥ 2× etcd', met: r === undefined ? null : kind === 'p99' ? r <= 1 : r >= 2 };
+    const row: SummaryRow = { metric, raftquotes: fmt(ours, digits), etcd: fmt(theirs, digits), ratio: r ? `${r.toFixed(2)}×` : '–', target: kind === 'p99' ? '≤ etcd' : `≥ ${minRatio}× etcd`, met: r === undefined ? null : kind === 'p99' ? r <= 1 : r >= minRatio };
+    if (kind === 'throughput' && r !== undefined && r < 1) row.belowEtcd = true;
+    return row;
   };
   const w64 = find(records, { bench: 'writes', system: 'raftquotes', placement: 'leader', clients: 64 });
   const e64 = find(records, { bench: 'writes', system: 'etcd', placement: 'leader', clients: 64 });
@@ -43,13 +115,13 @@ export function summarize(records: BenchRecord[]): SummaryRow[] {
   const lr = find(records, { bench: 'reads', system: 'raftquotes', consistency: 'linearizable', placement: 'leader' });
   const le = find(records, { bench: 'reads', system: 'etcd', consistency: 'linearizable', placement: 'leader' });
   if (lr) rows.push(versusEtcd('linearizable reads/s, 64 clients, one block per system', lr.opsPerSec, le?.opsPerSec, 'throughput'));
-  for (const kind of ['write', 'linearizable-read']) {
-    const pr = find(records, { bench: 'paired', system: 'raftquotes', kind });
-    const pe = find(records, { bench: 'paired', system: 'etcd', kind });
-    if (!pr || !pe) continue;
-    const what = kind === 'write' ? 'writes/s' : 'linearizable reads/s';
-    rows.push(versusEtcd(`${what}, 64 clients, paired: median of ${pr.rounds} alternating rounds`, pr.opsPerSec, pe.opsPerSec, 'throughput'));
-    if (kind === 'write') rows.push(versusEtcd('write p99 ms, 64 clients, paired (median)', pr.p99Ms, pe.p99Ms, 'p99'));
+  for (const { rq: pr, etcd: pe } of pairedPairs(records)) {
+    const target = pairedTarget(pr.kind, placementOf(pr), clientsOf(pr));
+    if (target.minRatio === null) continue;
+    const what = pr.kind === 'write' ? 'writes/s' : 'linearizable reads/s';
+    const where = `${plural(clientsOf(pr))}${placementOf(pr) === 'spread' ? ' spread' : ''}`;
+    rows.push(versusEtcd(`${what}, ${where}, paired: median of ${pr.rounds} alternating rounds`, pr.opsPerSec, pe.opsPerSec, 'throughput', target.minRatio));
+    if (target.p99AtMostEtcd) rows.push(versusEtcd(`${pr.kind === 'write' ? 'write' : 'read'} p99 ms, ${where}, paired (median)`, pr.p99Ms, pe.p99Ms, 'p99'));
   }
   const fr = find(records, { bench: 'failover', system: 'raftquotes' });
   const fe = find(records, { bench: 'failover', system: 'etcd' });
@@ -80,8 +152,8 @@ export function writesTable(records: BenchRecord[]): string[][] {
     rows.push([r.system, placement, String(r.clients), fmt(r.opsPerSec), fmt(r.p50Ms, 1), fmt(r.p99Ms, 1), fmt(r.maxMs, 1), String(r.errors)]);
   }
   for (const r of records.filter((x) => x.bench === 'paired') as Rec[]) {
-    const placement = `${r.kind === 'write' ? 'write' : 'linearizable read'}, leader, paired: median of ${r.rounds} (${fmt(r.minOpsPerSec)}–${fmt(r.maxOpsPerSec)})`;
-    rows.push([r.system, placement, String(r.clients), fmt(r.opsPerSec), '–', fmt(r.p99Ms, 1), '–', String(r.errors)]);
+    const placement = `${r.kind === 'write' ? 'write' : 'linearizable read'}, ${placementOf(r)}, paired: median of ${r.rounds} (${fmt(r.minOpsPerSec)}–${fmt(r.maxOpsPerSec)})`;
+    rows.push([r.system, placement, String(clientsOf(r)), fmt(r.opsPerSec), r.p50Ms === undefined ? '–' : fmt(r.p50Ms, 1), fmt(r.p99Ms, 1), '–', String(r.errors)]);
   }
   return rows;
 }
@@ -100,7 +172,8 @@ export function markdownTable(rows: string[][]): string {
 }
 
 export function summaryRows(rows: SummaryRow[]): string[][] {
-  return [['metric', 'raftquotes', 'etcd', 'raftquotes/etcd', 'target', 'met'], ...rows.map((r) => [r.metric, r.raftquotes, r.etcd, r.ratio, r.target, r.met === null ? '(no etcd)' : r.met ? 'yes' : 'NO'])];
+  const met = (r: SummaryRow): string => (r.met === null ? '(no etcd)' : r.met ? 'yes' : r.belowEtcd ? 'NO (below etcd)' : 'NO');
+  return [['metric', 'raftquotes', 'etcd', 'raftquotes/etcd', 'target', 'met'], ...rows.map((r) => [r.metric, r.raftquotes, r.etcd, r.belowEtcd ? `**${r.ratio}**` : r.ratio, r.target, met(r)])];
 }
 
 // ------------------------------------------------------------------------------------ SVG

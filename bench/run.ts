@@ -9,7 +9,7 @@ import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Command } from 'commander';
 import { catchUp, failover, fanout, memory, paired, planFor, reads, soak, writes, type BenchPlan, type BenchRecord } from './benchmarks.js';
-import { chartSvg, markdownTable, summarize, summaryRows, textTable, updateReadme, writesTable } from './report.js';
+import { chartSvg, cpuTable, markdownTable, pairedTable, summarize, summaryRows, textTable, updateReadme, writesTable } from './report.js';
 import { EtcdSystem, RaftquotesSystem, REPO_ROOT, type BenchSystem } from './systems.js';
 
 const ALL = ['writes', 'reads', 'failover', 'memory', 'catchup', 'fanout', 'soak'] as const;
@@ -115,7 +115,11 @@ function report(options: Options, plan: BenchPlan, selected: BenchName[], starte
   const rows = summarize(records);
   const table = summaryRows(rows);
   const detail = writesTable(records);
+  const headline = pairedTable(records);
+  const cpu = cpuTable(records);
+  const hasPaired = headline.length > 1;
   process.stdout.write(`\n${textTable(detail)}\n\n${textTable(table)}\n`);
+  if (hasPaired) process.stdout.write(`\n${textTable(headline)}\n\n${textTable(cpu)}\n`);
   if (!options.withEtcd) process.stdout.write('\netcd: skipped (run with --with-etcd for the side-by-side ratios)\n');
   const stamp = startedAt.toISOString().replace(/[:]/g, '-').replace(/\.\d+Z$/, 'Z');
   const out = options.out ?? join(REPO_ROOT, 'bench/results', `${stamp}.json`);
@@ -131,10 +135,22 @@ function report(options: Options, plan: BenchPlan, selected: BenchName[], starte
   say(`chart written to ${chartPath}`);
   if (!options.readme) return;
   const body = [
-    `\`npm run bench\` (code in \`bench/\`; \`-- --quick\`, \`-- --only writes,reads\`, \`-- --with-etcd\`). Every benchmark prints JSON lines, then a summary; the results go to \`bench/results/<date>.json\`. One in-process closed-loop HTTP load generator drives both systems (raw HTTP/1.1 over one keep-alive socket per client, \`bench/raw-http.ts\`: ~30–60 µs of CPU per request, about half of node:http's, on the same 2 cores as the clusters); etcd ${options.withEtcd ? 'is a 5-member etcd (Debian etcd-server) on loopback, written through its v3 JSON gateway. Each benchmark runs one system at a time; the *paired* rows then run both clusters side by side and alternate 6 rounds of 64 clients between them (ABBA order), so that drift in the shared machine hits both alike. The idle cluster costs the measured one a little: idle raftquotes uses ~13 % of one core (10 ms ticks on 5 nodes), idle etcd ~6 %' : 'was skipped in this run'}.`,
+    `\`npm run bench\` (code in \`bench/\`; \`-- --quick\`, \`-- --only writes,reads\`, \`-- --with-etcd\`). Every benchmark prints JSON lines, then a summary; the results go to \`bench/results/<date>.json\`. One in-process closed-loop HTTP load generator drives both systems (raw HTTP/1.1 over one keep-alive socket per client, \`bench/raw-http.ts\`: ~30–60 µs of CPU per request, about half of node:http's, on the same 2 cores as the clusters); etcd ${options.withEtcd ? 'is a 5-member etcd (Debian etcd-server) on loopback, written through its v3 JSON gateway. Each benchmark runs one system at a time; the *paired* rows then run both clusters side by side and alternate ${plan.pairedRounds ?? 6} rounds of ${plan.pairedSeconds} s per row between them (ABBA order), so that drift in the shared machine hits both alike: writes at 1, 16, 64 and 256 closed-loop clients on the leader and spread over all nodes (round-robin: most of those writes are forwarded by a follower), and linearizable reads. The idle cluster costs the measured one a little: idle raftquotes uses ~13 % of one core (10 ms ticks on 5 nodes), idle etcd ~6 %' : 'was skipped in this run'}.`,
     '',
     `Latest run: ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${plan.quick ? 'quick' : 'full'} mode, ${machine.cpus} cores (${machine.cpuModel ?? 'unknown CPU'}), Node ${machine.node}. The machine is shared and noisy (±20–30 % between runs): only ratios from the same run mean much.`,
     '',
+    ...(hasPaired
+      ? [
+          'Paired rounds (the headline: medians of alternating rounds in one run; targets from issue 19):',
+          '',
+          markdownTable(headline),
+          '',
+          'CPU per operation by role in the same rounds (median µs of CPU per completed operation, from /proc/<pid>/stat; followers in node order; the load generator is the bench process):',
+          '',
+          markdownTable(cpu),
+          '',
+        ]
+      : []),
     markdownTable(table),
     '',
     markdownTable(detail),

@@ -82,6 +82,8 @@ export function fromNodeError(err: NodeError): ApiError {
       return new ApiError('timeout', err.message, { cause: err });
     case 'too_many_requests':
       return new ApiError('too_many_requests', err.message, { headers: RETRY_AFTER_1, cause: err });
+    case 'quota_exceeded':
+      return new ApiError('quota_exceeded', err.message, { cause: err });
   }
 }
 

@@ -24,15 +24,15 @@ export async function putKv(ctx: ApiContext, request: ApiRequest, encodedKey: st
   const body = await readJson(request);
   const value = requiredField(body, 'value');
   checkJsonValue('value', value);
-  const result = await proposeCommand(ctx, withIdempotencyKey(request, { op: 'put', key, value }));
-  return jsonReply(200, { index: result.index }, raftHeaders(ctx.node.id, result.index));
+  const { result, leader } = await proposeCommand(ctx, request, withIdempotencyKey(request, { op: 'put', key, value }));
+  return jsonReply(200, { index: result.index }, raftHeaders(leader, result.index));
 }
 
 /** DELETE /api/kv/<key> (404 if absent). */
 export async function deleteKv(ctx: ApiContext, request: ApiRequest, encodedKey: string): Promise<Reply> {
   const key = decodeKey(encodedKey);
-  const result = await proposeCommand(ctx, withIdempotencyKey(request, { op: 'delete', key }));
-  return jsonReply(200, { index: result.index }, raftHeaders(ctx.node.id, result.index));
+  const { result, leader } = await proposeCommand(ctx, request, withIdempotencyKey(request, { op: 'delete', key }));
+  return jsonReply(200, { index: result.index }, raftHeaders(leader, result.index));
 }
 
 /** POST /api/kv/<key>/cas `{"from": v1, "to": v2}` (409 with `current` on a mismatch). */
@@ -43,6 +43,6 @@ export async function casKv(ctx: ApiContext, request: ApiRequest, encodedKey: st
   const to = requiredField(body, 'to');
   checkJsonValue('from', from);
   checkJsonValue('to', to);
-  const result = await proposeCommand(ctx, withIdempotencyKey(request, { op: 'cas', key, from, to }));
-  return jsonReply(200, { index: result.index }, raftHeaders(ctx.node.id, result.index));
+  const { result, leader } = await proposeCommand(ctx, request, withIdempotencyKey(request, { op: 'cas', key, from, to }));
+  return jsonReply(200, { index: result.index }, raftHeaders(leader, result.index));
 }

@@ -28,11 +28,11 @@ export async function postQuote(ctx: ApiContext, request: ApiRequest): Promise<R
   checkRateLimit(ctx, request);
   const { text, author } = quoteInput(await readJson(request));
   const command = withIdempotencyKey(request, { op: 'quote' as const, text, author, postedAt: new Date().toISOString() });
-  const result = await proposeCommand(ctx, command);
+  const { result, leader } = await proposeCommand(ctx, request, command);
   // The state machine answers idempotency_key_reused for a key first used with another request;
   // only a record from before request hashes were kept (matching any request) gets here.
   if (!result.quote) throw new ApiError('idempotency_key_reused', 'this Idempotency-Key was first used with a different request', { field: 'Idempotency-Key' });
-  return jsonReply(201, { quote: result.quote }, raftHeaders(ctx.node.id, result.index));
+  return jsonReply(201, { quote: result.quote }, raftHeaders(leader, result.index));
 }
 
 /**

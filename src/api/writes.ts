@@ -26,17 +26,24 @@ function checkQuota(ctx: ApiContext, command: Command): void {
   if (problem) throw new ApiError('quota_exceeded', problem);
 }
 
+/** A write's successful result, and the leader that accepted it (X-Raft-Leader). */
+export interface Written {
+  result: Extract<ApplyResult, { ok: true }>;
+  leader: string;
+}
+
 /**
  * Proposes `command` and returns the successful result; a refused one (not_found,
- * precondition_failed, idempotency_key_reused) is thrown as its API error. NodeErrors pass
- * through to the server, which forwards a not_leader to the leader.
+ * precondition_failed, idempotency_key_reused) is thrown as its API error. On a follower the
+ * node forwards the command over the peer link and answers from its own apply (issue 19); a
+ * request that was itself forwarded over HTTP (by an older node) is only proposed here, so a
+ * not_leader reaches the server, which answers it as before. NodeErrors pass through.
  */
-export async function proposeCommand(ctx: ApiContext, command: Command): Promise<Extract<ApplyResult, { ok: true }>> {
+export async function proposeCommand(ctx: ApiContext, request: ApiRequest, command: Command): Promise<Written> {
   checkQuota(ctx, command);
-  const result = await ctx.node.propose(command);
-  // The write committed through this node as leader, so this node is the leader that applied it.
-  const headers = raftHeaders(ctx.node.id, result.index);
-  if (result.ok) return result;
+  const { result, leader } = ctx.node.submit && request.mayForward ? await ctx.node.submit(command) : { result: await ctx.node.propose(command), leader: ctx.node.id };
+  const headers = raftHeaders(leader, result.index);
+  if (result.ok) return { result, leader };
   throw refusal(result, headers);
 }
 

@@ -91,6 +91,7 @@ export async function runNode(given: NodeConfig): Promise<void> {
         compactionTrailingEntries: trailingEntriesFor(config.snapshotEvery),
       },
       unsafeLocalReads: config.unsafeLocalReads,
+      quotaBytes: config.quotaBytes,
     },
     { storage, stateMachine, transport: debug.transport, logger, metrics, ticker: debug.controls.clock, observeReady: (rd, snapshotIndex) => debug.controls.recorder.observeReady(rd, snapshotIndex) },
   );

@@ -1,5 +1,6 @@
+import type { PeerMessage } from '../transport/forward-message.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Configuration, Message, NodeId } from '@raftquotes/raft';
+import type { Configuration, NodeId } from '@raftquotes/raft';
 import { MemoryStateMachine } from '../state/memory-state-machine.js';
 import { MemoryRaftStorage } from '../storage/memory-storage.js';
 import type { PeerLinkStats, Transport } from '../transport/types.js';
@@ -17,7 +18,7 @@ import { RaftNode, type NodeLogger } from './raft-node.js';
 const WAIT_MS = 15_000;
 
 class Hub {
-  readonly handlers = new Map<NodeId, (m: Message) => void>();
+  readonly handlers = new Map<NodeId, (m: PeerMessage) => void>();
   readonly links = new Map<NodeId, Set<NodeId>>();
   transport(self: NodeId, initial: NodeId[]): Transport {
     this.links.set(self, new Set(initial.filter((id) => id !== self)));

@@ -1,3 +1,4 @@
+import type { PeerMessage } from '../transport/forward-message.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Message, NodeId } from '@raftquotes/raft';
 import { MemoryStateMachine } from '../state/memory-state-machine.js';
@@ -18,7 +19,7 @@ const IDS = ['Node1', 'Node2', 'Node3'];
 const WAIT_MS = 10_000;
 
 class Hub {
-  readonly handlers = new Map<NodeId, (m: Message) => void>();
+  readonly handlers = new Map<NodeId, (m: PeerMessage) => void>();
   transport(self: NodeId): Transport {
     return {
       start: async () => {},

@@ -5,7 +5,12 @@ import { changeFinished, confChangeRefusal, membersView, type MembersView, voter
 import type { ApplyResult, Command, StateMachine } from '../state/types.js';
 import { StorageError } from '../storage/errors.js';
 import type { RaftStorage, RecoveredLog } from '../storage/types.js';
+import { isForwardMessage, type ForwardMessage, type PeerMessage } from '../transport/forward-message.js';
+import { checkMessage } from '../transport/message-shape.js';
 import type { Transport } from '../transport/types.js';
+import { decodeCommand } from '../state/command-codec.js';
+import { quotaProblem } from '../state/quota.js';
+import { answerProposal, ProposalForwarder } from './forwarding.js';
 import { type TickHandle, type Ticker } from './controllable-clock.js';
 import { realClock, type Clock } from './clock.js';
 import type { NodeMetrics } from './metrics.js';
@@ -34,6 +39,8 @@ export interface RaftNodeOptions {
   initialConfiguration?: Configuration;
   /** Test-only switch used by the fault harness to prove the checker catches stale reads. */
   unsafeLocalReads?: boolean;
+  /** SPEC §5 `--quota-bytes`: checked here for writes forwarded over the peer link (the API checks its own). */
+  quotaBytes?: number;
 }
 
 /**
@@ -92,6 +99,8 @@ export class RaftNode implements RaftNodeHandle {
   private readonly readsWaitingApply: Array<{ id: string; index: number }> = [];
   private readonly proposalTerms = new Map<number, { id: string; term: number }>();
   private readonly applyListeners = new Set<ApplyListener>();
+  /** Writes this node forwarded to the leader over the peer link (issue 19). */
+  private readonly forwarder: ProposalForwarder;
   private tickTimer: TickHandle | null = null;
   private loopScheduled = false;
   private shutdownByController = false;
@@ -115,6 +124,14 @@ export class RaftNode implements RaftNodeHandle {
     this.proposals = new Waiters<ApplyResult>(this.clock);
     this.reads = new Waiters<void>(this.clock);
     this.rejections = new RejectionLog(deps.logger, (reason) => deps.metrics.rejectedMessages.inc({ reason }));
+    this.forwarder = new ProposalForwarder({
+      id: options.id,
+      clock: this.clock,
+      term: () => this.core.term,
+      send: (to, message) => deps.transport.send(to, message),
+      linkUp: (peer) => deps.transport.linkUp?.(peer) ?? true,
+      appliedIndex: () => this.stateMachine.appliedIndex(),
+    });
     const recovered = deps.storage.recover();
     const appliedIndex = RaftNode.catchUpStateMachine(recovered, deps);
     this.persistedHardState = { ...recovered.hardState };
@@ -151,6 +168,7 @@ export class RaftNode implements RaftNodeHandle {
     this.deps.transport.onMessage((message) => this.receive(message));
     this.deps.transport.onPeerDown((peer) => {
       if (this.stopped) return;
+      this.forwarder.onPeerDown(peer);
       this.guard(() => {
         this.core.reportUnreachable(peer);
         if (this.shutdownByController) return;
@@ -334,6 +352,44 @@ export class RaftNode implements RaftNodeHandle {
     return new NodeError('no_leader', 'no leader is known right now; retry shortly');
   }
 
+  /**
+   * Proposes on the leader; a follower forwards the command over the peer link and answers
+   * with its own apply result (see forwarding.ts). Never forwards twice: the leader proposes.
+   */
+  async submit(command: Command, timeoutMs = this.options.defaultTimeoutMs): Promise<{ result: ApplyResult; leader: NodeId }> {
+    const refused = this.refusal();
+    if (refused) throw refused;
+    const leader = this.core.leader;
+    if (this.core.state === 'leader' || leader === null || leader === this.id) return { result: await this.propose(command, timeoutMs), leader: this.id };
+    const result = await this.forwarder.forward(leader, JSON.stringify(command), timeoutMs);
+    return { result, leader };
+  }
+
+  /** A forwarded proposal arrived from a follower: propose it and answer (term, index) or a refusal. */
+  private acceptForwarded(m: Extract<PeerMessage, { type: 'Propose' }>): void {
+    answerProposal(m, {
+      id: this.id,
+      unavailable: () => this.refusal() !== null,
+      term: () => this.core.term,
+      propose: (data) => {
+        const result = this.core.propose(data);
+        if (result.ok) this.deps.metrics.proposals.inc();
+        return result.ok ? result : { ok: false, error: result.error === 'transferring' || result.error === 'too_many_requests' ? result.error : 'not_leader' };
+      },
+      admit: (data) => this.admitForwarded(data),
+      send: (to, message) => this.deps.transport.send(to, message),
+    });
+    this.schedule();
+  }
+
+  /** The quota check the API makes before a local propose (SPEC §5), for a forwarded command. */
+  private admitForwarded(data: string): 'bad_command' | 'quota_exceeded' | null {
+    if (this.options.quotaBytes === undefined || this.core.state !== 'leader') return null;
+    const command = decodeCommand(data);
+    if (!command) return 'bad_command';
+    return quotaProblem(this.stateMachine, command, this.options.quotaBytes) ? 'quota_exceeded' : null;
+  }
+
   readBarrier(timeoutMs = this.options.defaultTimeoutMs): Promise<void> {
     const refused = this.refusal();
     if (refused) return Promise.reject(refused);
@@ -434,7 +490,8 @@ export class RaftNode implements RaftNodeHandle {
    * step to roll back, were rejected: the first risks safety, the second costs a copy per
    * message on the hot path to handle what should be unreachable.
    */
-  receive(message: Message): Rejection | null {
+  receive(message: PeerMessage): Rejection | null {
+    if (isForwardMessage(message)) return this.receiveForward(message);
     if (this.shutdownByController || this.stopped) return null;
     let rejected: Rejection | null;
     try {
@@ -451,6 +508,25 @@ export class RaftNode implements RaftNodeHandle {
     // Only after validation: `from` is then a member, not a key an attacker chose.
     this.lastContact.set(message.from, this.clock.now());
     this.schedule();
+    return null;
+  }
+
+  /**
+   * A forwarding frame (issue 19): not Raft, never stepped. Checked field by field again here
+   * (the transport did, but the simulator's forger calls receive directly), then handled;
+   * answered even while shut down (a refusal), so a follower's client gets its 503 at once.
+   */
+  private receiveForward(message: ForwardMessage): Rejection | null {
+    if (this.stopped) return null;
+    const checked = checkMessage(message, message.from, this.id);
+    if ('reason' in checked || !isForwardMessage(checked.message)) {
+      const rejection: Rejection = { reason: 'malformed', detail: 'reason' in checked ? checked.reason : 'not a forwarding frame', type: String(message.type), from: describeValue(message.from), term: describeValue(message.term) };
+      this.rejections.report(rejection);
+      return rejection;
+    }
+    const m = checked.message;
+    if (m.type === 'Propose') this.guard(() => this.acceptForwarded(m));
+    else this.forwarder.onResponse(m);
     return null;
   }
 
@@ -523,6 +599,7 @@ export class RaftNode implements RaftNodeHandle {
     this.sendAll(rd.messagesAfterPersist);
     this.deps.transport.flush?.();
     if (rd.snapshot && !restored) this.stateMachine.restore(rd.snapshot.meta.index, rd.snapshot.meta.term, rd.snapshot.data);
+    if (rd.snapshot) this.forwarder.onSnapshot(rd.snapshot.meta.index);
     if (rd.committedEntries.length > 0) this.apply(rd.committedEntries);
     for (const rs of rd.readStates) this.onReadState(rs.requestId, rs.index);
     if (rd.snapshotImageWanted) this.provideSnapshotImage();
@@ -586,7 +663,10 @@ export class RaftNode implements RaftNodeHandle {
     const last = entries[entries.length - 1] as Entry;
     assert(this.stateMachine.appliedIndex() === last.index, () => `state machine at ${this.stateMachine.appliedIndex()} after applying up to ${last.index}`);
     assert(results.length === entries.length, () => `${results.length} results for ${entries.length} entries`);
-    entries.forEach((entry, i) => this.settleProposal(entry, results[i] as ApplyResult));
+    entries.forEach((entry, i) => {
+      this.settleProposal(entry, results[i] as ApplyResult);
+      this.forwarder.onApplied(entry, results[i] as ApplyResult);
+    });
     for (const listener of this.applyListeners) {
       try {
         listener(entries, results);
@@ -692,6 +772,7 @@ export class RaftNode implements RaftNodeHandle {
    */
   private failAllWaiters(error: NodeError): void {
     this.proposals.rejectAll(new NodeError('timeout', `${error.message} before the write was known committed; it may or may not commit`));
+    this.forwarder.failAll(error.message);
     this.reads.rejectAll(error);
     this.proposalTerms.clear();
     this.readsWaitingApply.length = 0;

@@ -36,7 +36,7 @@ export interface NodeStatus {
 }
 
 /** Error codes the runtime raises; the API maps them to SPEC §3 codes. */
-export type NodeErrorCode = 'not_leader' | 'no_leader' | 'unavailable' | 'timeout' | 'too_many_requests';
+export type NodeErrorCode = 'not_leader' | 'no_leader' | 'unavailable' | 'timeout' | 'too_many_requests' | 'quota_exceeded';
 
 /** A runtime failure with a machine-readable code (and the known leader for not_leader). */
 export class NodeError extends Error {
@@ -72,6 +72,13 @@ export interface RaftNodeHandle {
    * Throws NodeError: not_leader (with the leader), no_leader, unavailable, timeout.
    */
   propose(command: Command, timeoutMs?: number): Promise<ApplyResult>;
+  /**
+   * Like propose, but a follower forwards the command to the leader over the peer link and
+   * resolves with its own apply result once it has applied the entry (issue 19). `leader` is
+   * the node that accepted it. Throws NodeError: no_leader, unavailable, timeout,
+   * too_many_requests, quota_exceeded. Optional: test doubles may only have propose.
+   */
+  submit?(command: Command, timeoutMs?: number): Promise<{ result: ApplyResult; leader: NodeId }>;
   /**
    * ReadIndex: resolves once this node has applied everything committed before the call,
    * as confirmed by the leader (works on followers). Throws NodeError like propose.

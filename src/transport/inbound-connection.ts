@@ -1,6 +1,7 @@
 import type net from 'node:net';
 import tls from 'node:tls';
-import type { Message, NodeId } from '@raftquotes/raft';
+import type { NodeId } from '@raftquotes/raft';
+import type { PeerMessage } from './forward-message.js';
 import { decodePayload, encodeFrame, FrameDecoder, FrameError } from './frame-codec.js';
 import {
   handshakeMac,
@@ -47,7 +48,7 @@ export interface InboundContext {
   limiter: RepeatLimiter;
   /** The peer authenticated: from now on its messages are delivered. */
   onOpen(connection: InboundConnection, peer: NodeId): void;
-  onMessage(message: Message): void;
+  onMessage(message: PeerMessage): void;
   onClosed(connection: InboundConnection): void;
 }
 

@@ -130,7 +130,7 @@ describe('LinkControl (SPEC §11 messages)', () => {
   it('reports inbound messages to the receive listener before the handler', () => {
     const { inner, transport, events } = setup();
     const got: number[] = [];
-    transport.onMessage((m) => got.push(summarize(m).index));
+    transport.onMessage((m) => got.push(summarize(m as Message).index));
     inner.deliver({ type: 'AppendEntriesResponse', from: 'Node2', to: 'Node1', term: 2, success: true, matchIndex: 9, rejectedIndex: 0, conflictIndex: 0, conflictTerm: null });
     expect(got).toEqual([9]);
     expect(events).toEqual([['recv', 'Node2', 9]]);

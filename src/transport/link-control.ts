@@ -9,6 +9,7 @@
  * the simulator's network stay unaware of it.
  */
 import type { Message, NodeId } from '@raftquotes/raft';
+import { isForwardMessage, type PeerMessage } from './forward-message.js';
 import type { PeerLinkStats, Transport } from './types.js';
 
 /** What a link does with a new outgoing message: send it, queue it, or discard it. */
@@ -275,7 +276,14 @@ export class ControlledTransport implements Transport {
     return this.inner.start();
   }
 
-  send(to: NodeId, message: Message): void {
+  send(to: NodeId, message: PeerMessage): void {
+    // A forwarded write is not a Raft message (the held table shows those): it passes an open
+    // link and is lost on a held or cut one, like the write of a client behind a bad network.
+    if (isForwardMessage(message)) {
+      if (this.control.modeOf(to) === 'open') this.inner.send(to, message);
+      else this.control.dropped++;
+      return;
+    }
     if (this.control.intercept(to, message)) return;
     this.inner.send(to, message);
   }
@@ -284,11 +292,15 @@ export class ControlledTransport implements Transport {
     this.inner.flush?.();
   }
 
-  onMessage(handler: (message: Message) => void): void {
+  onMessage(handler: (message: PeerMessage) => void): void {
     this.inner.onMessage((message) => {
-      this.receiveListener(message);
+      if (!isForwardMessage(message)) this.receiveListener(message);
       handler(message);
     });
+  }
+
+  linkUp(peer: NodeId): boolean {
+    return this.control.modeOf(peer) === 'open' && (this.inner.linkUp?.(peer) ?? true);
   }
 
   onPeerDown(handler: (peer: NodeId) => void): void {

@@ -1,4 +1,5 @@
-import type { Message, MessageType, NodeId } from '@raftquotes/raft';
+import type { MessageType, NodeId } from '@raftquotes/raft';
+import { FORWARD_REFUSALS, type ForwardMessage, type PeerMessage } from './forward-message.js';
 import { describe } from './handshake.js';
 
 /**
@@ -35,6 +36,16 @@ export const MAX_NODE_ID_CHARS = 128;
 /** Characters of a ReadIndex request id. */
 export const MAX_REQUEST_ID_CHARS = 256;
 
+/**
+ * Characters of a forwarded proposal's command. A client body is at most 1 MiB (SPEC §3) and
+ * re-encoding it never lengthens it (escapes only shrink, UTF-8 bytes ≥ UTF-16 units); the
+ * key, postedAt and Idempotency-Key add a few KiB. Well under MAX_ENTRY_DATA_CHARS, so an
+ * accepted proposal always fits in an AppendEntries.
+ */
+export const MAX_PROPOSE_DATA_CHARS = 2 * 1024 * 1024;
+/** Largest forwarded-proposal request id (a per-process counter of the follower). */
+export const MAX_FORWARD_REQUEST_ID = 2 ** 48;
+
 type Fields = Record<string, unknown>;
 /** Returns null when the field is fine, else what is wrong with it. */
 type Check = (value: unknown) => string | null;
@@ -46,6 +57,9 @@ const bool: Check = (v) => (typeof v === 'boolean' ? null : 'must be a boolean')
 const nodeId: Check = (v) => (typeof v === 'string' && v.length > 0 && v.length <= MAX_NODE_ID_CHARS ? null : `must be a string of 1..${MAX_NODE_ID_CHARS} characters`);
 const requestId: Check = (v) => (typeof v === 'string' && v.length <= MAX_REQUEST_ID_CHARS ? null : `must be a string of at most ${MAX_REQUEST_ID_CHARS} characters`);
 const nullable = (check: Check): Check => (v) => (v === null ? null : check(v));
+const forwardRequestId: Check = (v) => (Number.isSafeInteger(v) && (v as number) >= 1 && (v as number) <= MAX_FORWARD_REQUEST_ID ? null : `must be an integer in [1, ${MAX_FORWARD_REQUEST_ID}]`);
+const proposeData: Check = (v) => (typeof v === 'string' && v.length > 0 && v.length <= MAX_PROPOSE_DATA_CHARS ? null : `must be a string of 1..${MAX_PROPOSE_DATA_CHARS} characters`);
+const refusal: Check = (v) => (v === null || (FORWARD_REFUSALS as readonly unknown[]).includes(v) ? null : `must be null or one of ${FORWARD_REFUSALS.join(', ')}`);
 
 function checkEntries(v: unknown): string | null {
   if (!Array.isArray(v)) return 'must be an array';
@@ -79,7 +93,7 @@ function checkChunk(v: unknown): string | null {
 }
 
 /** The fields of each message type beyond type/from/to/term, and how each is checked. */
-const SHAPES: Record<MessageType, Record<string, Check>> = {
+const SHAPES: Record<MessageType | ForwardMessage['type'], Record<string, Check>> = {
   PreVote: { lastLogIndex: index, lastLogTerm: term },
   PreVoteResponse: { granted: bool },
   RequestVote: { lastLogIndex: index, lastLogTerm: term, force: bool },
@@ -93,6 +107,9 @@ const SHAPES: Record<MessageType, Record<string, Check>> = {
   TimeoutNow: {},
   ReadIndex: { requestId },
   ReadIndexResponse: { requestId, index: nullable(index) },
+  // Write forwarding (forward-message.ts): handled by the runtime, never stepped by the core.
+  Propose: { requestId: forwardRequestId, data: proposeData },
+  ProposeResponse: { requestId: forwardRequestId, index, refusal },
 };
 
 /**
@@ -112,6 +129,8 @@ function checkRelations(m: Fields): string | null {
     if ((m.prevLogTerm as number) > (m.term as number)) return `prevLogTerm ${m.prevLogTerm as number} is newer than term ${m.term as number}`;
   }
   if (m.type === 'InstallSnapshot' && (m.meta as { term: number }).term > (m.term as number)) return 'snapshot term is newer than the message term';
+  // An accepted proposal has an index (≥ 1); a refused one has none.
+  if (m.type === 'ProposeResponse' && (m.refusal === null) !== (m.index as number) >= 1) return `index ${m.index as number} with refusal ${describe(m.refusal)}`;
   return null;
 }
 
@@ -120,7 +139,7 @@ function checkRelations(m: Fields): string | null {
  * fixed category for rate-limited logging, and a detail that may quote untrusted values
  * in a log-safe, shortened form).
  */
-export function checkMessage(value: unknown, peer: NodeId, selfId: NodeId): { message: Message } | { reason: string } {
+export function checkMessage(value: unknown, peer: NodeId, selfId: NodeId): { message: PeerMessage } | { reason: string } {
   if (!isRecord(value)) return { reason: 'message is not an object' };
   const { type, from, to } = value;
   if (typeof type !== 'string' || !Object.hasOwn(SHAPES, type)) return { reason: `unknown message type ${describe(type)}` };
@@ -128,17 +147,17 @@ export function checkMessage(value: unknown, peer: NodeId, selfId: NodeId): { me
   if (to !== selfId) return { reason: `${type}: addressed to ${describe(to)}, this is ${selfId}` };
   const termProblem = term(value.term);
   if (termProblem) return { reason: `${type}: term ${describe(value.term)} ${termProblem}` };
-  for (const [field, check] of Object.entries(SHAPES[type as MessageType])) {
+  for (const [field, check] of Object.entries(SHAPES[type as keyof typeof SHAPES])) {
     const problem = check(value[field]);
     if (problem) return { reason: `${type}: ${field} ${problem}` };
   }
   const relation = checkRelations(value);
   if (relation) return { reason: `${type}: ${relation}` };
-  return { message: value as unknown as Message };
+  return { message: value as unknown as PeerMessage };
 }
 
 /**
- * A fixed log category for a rejected value: its message type when it is one of ours (13
+ * A fixed log category for a rejected value: its message type when it is one of ours (15
  * at most), else "other", so a peer cannot mint log keys.
  */
 export function rejectionCategory(value: unknown): string {

@@ -118,6 +118,11 @@ export class PeerLink {
     return (this.state === 'connecting' || this.state === 'connected') && !this.queue.isFull();
   }
 
+  /** True when the link is connected and has room: a frame queued now goes out on it. */
+  isUp(): boolean {
+    return this.state === 'connected' && !this.queue.isFull();
+  }
+
   /** Queues an encoded frame, or counts it as dropped. Never blocks, never throws. */
   enqueue(frame: Buffer): void {
     if (!(this.state === 'connecting' || this.state === 'connected') || !this.queue.push(frame)) {

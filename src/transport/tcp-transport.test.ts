@@ -93,7 +93,7 @@ function makeNode(id: NodeId, ports: Record<NodeId, number>, overrides: NodeOver
     limits: { backoffMaxMs: 200, ...overrides.limits },
   });
   const node: TestNode = { id, transport, inbox: [], down: [], logger };
-  transport.onMessage((message) => node.inbox.push(message));
+  transport.onMessage((message) => node.inbox.push(message as Message));
   transport.onPeerDown((peer) => node.down.push(peer));
   cleanups.push(() => transport.close());
   return node;

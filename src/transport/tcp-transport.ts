@@ -1,5 +1,6 @@
-import { type Message, type NodeId, parseRaftAddress } from '@raftquotes/raft';
+import { type NodeId, parseRaftAddress } from '@raftquotes/raft';
 import net from 'node:net';
+import type { PeerMessage } from './forward-message.js';
 import { encodeFrame, FRAME_HEADER_BYTES } from './frame-codec.js';
 import type { AuthMode } from './handshake.js';
 import { InboundConnection, type InboundContext } from './inbound-connection.js';
@@ -66,7 +67,7 @@ export class TcpTransport implements Transport {
   private readonly inboundContext: InboundContext;
   /** Who may complete the handshake: the current configuration's members (setPeers keeps it). */
   private readonly allowedPeers = new Set<NodeId>();
-  private messageHandler: (message: Message) => void = () => undefined;
+  private messageHandler: (message: PeerMessage) => void = () => undefined;
   private peerDownHandler: (peer: NodeId) => void = () => undefined;
   private state: 'new' | 'starting' | 'started' | 'closed' = 'new';
   private closing: Promise<void> | null = null;
@@ -162,7 +163,11 @@ export class TcpTransport implements Transport {
     for (const link of this.links.values()) link.flushNow();
   }
 
-  send(to: NodeId, message: Message): void {
+  linkUp(peer: NodeId): boolean {
+    return this.links.get(peer)?.isUp() ?? false;
+  }
+
+  send(to: NodeId, message: PeerMessage): void {
     const link = this.links.get(to);
     if (!link || message.to !== to) {
       // A bug in the caller, not a network condition: say so, but never throw into the node loop.
@@ -186,7 +191,7 @@ export class TcpTransport implements Transport {
     link.enqueue(frame);
   }
 
-  onMessage(handler: (message: Message) => void): void {
+  onMessage(handler: (message: PeerMessage) => void): void {
     this.messageHandler = handler;
   }
 

@@ -70,7 +70,7 @@ function makeTlsNode(id: NodeId, ports: Record<NodeId, number>, tlsFiles: PeerTl
   const peers = Object.fromEntries(Object.keys(ports).filter((p) => p !== id).map((p) => [p, { host: HOST, port: ports[p] as number }]));
   const transport = new TcpTransport({ selfId: id, clusterId: CLUSTER, listen: { host: HOST, port: ports[id] as number }, peers, tls: tlsFiles, secret: 'ignored-under-tls-0000', advertise: { http: `https://${id}.example:8443` }, logger, limits: { backoffMaxMs: 200 } });
   const node: TlsNode = { transport, inbox: [], logger };
-  transport.onMessage((m) => node.inbox.push(m));
+  transport.onMessage((m) => node.inbox.push(m as Message));
   cleanups.push(() => transport.close());
   return node;
 }

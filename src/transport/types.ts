@@ -1,4 +1,5 @@
-import type { Message, NodeId } from '@raftquotes/raft';
+import type { NodeId } from '@raftquotes/raft';
+import type { PeerMessage } from './forward-message.js';
 
 /** Per-peer counters for status and metrics. */
 export interface PeerLinkStats {
@@ -18,14 +19,20 @@ export interface PeerLinkStats {
 export interface Transport {
   /** Starts listening for inbound peer connections. */
   start(): Promise<void>;
-  send(to: NodeId, message: Message): void;
+  send(to: NodeId, message: PeerMessage): void;
   /**
    * Writes what send() queued now instead of at the end of the current event-loop turn. The
    * runtime calls it before its fsync, so the leader's entries travel while it persists them.
    */
   flush?(): void;
   /** Registers the single consumer of inbound messages. */
-  onMessage(handler: (message: Message) => void): void;
+  onMessage(handler: (message: PeerMessage) => void): void;
+  /**
+   * True when a message sent to `peer` now goes out on an established link with room in its
+   * queue (it may still be lost with the link). Write forwarding answers 503 at once, instead
+   * of an unknown outcome later, when it cannot even be sent.
+   */
+  linkUp?(peer: NodeId): boolean;
   /** Called when a peer link goes down (the core moves that peer's progress to probe). */
   onPeerDown(handler: (peer: NodeId) => void): void;
   stats(): PeerLinkStats[];

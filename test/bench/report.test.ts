@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { BenchRecord } from '../../bench/benchmarks.js';
-import { summarize, writesTable } from '../../bench/report.js';
+import { cpuTable, pairedTable, pairedTarget, summarize, summaryRows, writesTable } from '../../bench/report.js';
 
 const records: BenchRecord[] = [
   { bench: 'writes', system: 'raftquotes', placement: 'leader', clients: 64, opsPerSec: 6000, p99Ms: 20 },
@@ -27,5 +27,48 @@ describe('bench report: the summary rows and their target checks', () => {
   it('lists the paired medians with their range in the detail table', () => {
     const table = writesTable(records);
     expect(table).toContainEqual(['raftquotes', 'write, leader, paired: median of 6 (4,000–5,500)', '64', '5,000', '–', '40.0', '–', '0']);
+  });
+});
+
+const cpu = (leader: number) => ({ leader, followers: [40, 41, 39, 42], loadGenerator: 30, total: leader + 192 });
+const spreadRecords: BenchRecord[] = [
+  { bench: 'paired', system: 'raftquotes', kind: 'write', placement: 'leader', clients: 1, rounds: 4, opsPerSec: 900, p50Ms: 1, p99Ms: 2, minOpsPerSec: 850, maxOpsPerSec: 950, errors: 0, cpuUsPerOp: cpu(300) },
+  { bench: 'paired', system: 'etcd', kind: 'write', placement: 'leader', clients: 1, rounds: 4, opsPerSec: 700, p50Ms: 1.3, p99Ms: 2.5, minOpsPerSec: 650, maxOpsPerSec: 720, errors: 0, cpuUsPerOp: cpu(500) },
+  { bench: 'paired', system: 'raftquotes', kind: 'write', placement: 'spread', clients: 16, rounds: 4, opsPerSec: 1900, p50Ms: 8, p99Ms: 16.5, minOpsPerSec: 1800, maxOpsPerSec: 2000, errors: 0 },
+  { bench: 'paired', system: 'etcd', kind: 'write', placement: 'spread', clients: 16, rounds: 4, opsPerSec: 2433, p50Ms: 6, p99Ms: 13.3, minOpsPerSec: 2300, maxOpsPerSec: 2500, errors: 0 },
+  { bench: 'paired', system: 'raftquotes', kind: 'write', placement: 'leader', clients: 16, rounds: 4, opsPerSec: 3000, p50Ms: 5, p99Ms: 9, minOpsPerSec: 2900, maxOpsPerSec: 3100, errors: 0 },
+  { bench: 'paired', system: 'etcd', kind: 'write', placement: 'leader', clients: 16, rounds: 4, opsPerSec: 2000, p50Ms: 7, p99Ms: 12, minOpsPerSec: 1900, maxOpsPerSec: 2100, errors: 0 },
+];
+
+describe('bench report: the paired rows of issue 19 (spread and leader, 1 to 256 clients)', () => {
+  it('knows each row\'s target', () => {
+    expect(pairedTarget('write', 'leader', 1)).toEqual({ minRatio: 1.5, p99AtMostEtcd: true });
+    expect(pairedTarget('write', 'spread', 1)).toEqual({ minRatio: 1.5, p99AtMostEtcd: true });
+    expect(pairedTarget('write', 'spread', 64)).toEqual({ minRatio: 2, p99AtMostEtcd: false });
+    expect(pairedTarget('write', 'leader', 256)).toEqual({ minRatio: 2, p99AtMostEtcd: true });
+    expect(pairedTarget('write', 'leader', 16)).toEqual({ minRatio: null, p99AtMostEtcd: false });
+    expect(pairedTarget('linearizable-read', 'spread', 64)).toEqual({ minRatio: 2, p99AtMostEtcd: false });
+  });
+
+  it('prints every row with its target and whether it is met; a row below etcd says so', () => {
+    const table = pairedTable(spreadRecords);
+    expect(table[0]).toEqual(['load', 'etcd ops/s (p99 ms)', 'raftquotes ops/s (p99 ms)', 'raftquotes/etcd', 'target', 'met']);
+    expect(table).toContainEqual(['1 client, on the leader', '700 (2.5)', '900 (2.0)', '1.29×', '≥ 1.5× etcd, p99 ≤ etcd', 'NO']);
+    expect(table).toContainEqual(['16 clients, spread over all nodes', '2,433 (13.3)', '1,900 (16.5)', '**0.78×** (below etcd)', '≥ 2× etcd', 'NO']);
+    expect(table).toContainEqual(['16 clients, on the leader', '2,000 (12.0)', '3,000 (9.0)', '1.50×', '–', '–']);
+  });
+
+  it('puts the targeted paired rows in the summary, with p99 rows where p99 is a target', () => {
+    const rows = summaryRows(summarize(spreadRecords));
+    expect(rows).toContainEqual(['writes/s, 1 client, paired: median of 4 alternating rounds', '900', '700', '1.29×', '≥ 1.5× etcd', 'NO']);
+    expect(rows).toContainEqual(['write p99 ms, 1 client, paired (median)', '2.0', '2.5', '0.80×', '≤ etcd', 'yes']);
+    expect(rows).toContainEqual(['writes/s, 16 clients spread, paired: median of 4 alternating rounds', '1,900', '2,433', '**0.78×**', '≥ 2× etcd', 'NO (below etcd)']);
+    expect(rows.some((r) => r[0]?.startsWith('writes/s, 16 clients, paired'))).toBe(false);
+  });
+
+  it('lists CPU per operation by role for both systems, and the spread rows in the detail table', () => {
+    expect(cpuTable(spreadRecords)).toContainEqual(['1 client, write, leader', 'raftquotes', '300', '40 / 41 / 39 / 42', '30', '492']);
+    expect(cpuTable(spreadRecords)).toContainEqual(['1 client, write, leader', 'etcd', '500', '40 / 41 / 39 / 42', '30', '692']);
+    expect(writesTable(spreadRecords)).toContainEqual(['raftquotes', 'write, spread, paired: median of 4 (1,800–2,000)', '16', '1,900', '8.0', '16.5', '–', '0']);
   });
 });

@@ -1,0 +1,299 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { NodeId } from '@raftquotes/raft';
+import { MemoryStateMachine } from '../state/memory-state-machine.js';
+import type { ApplyResult } from '../state/types.js';
+import { MemoryRaftStorage } from '../storage/memory-storage.js';
+import type { PeerMessage, ProposeMessage, ProposeResponseMessage } from '../transport/forward-message.js';
+import { checkMessage, MAX_PROPOSE_DATA_CHARS } from '../transport/message-shape.js';
+import type { PeerLinkStats, Transport } from '../transport/types.js';
+import { realClock } from './clock.js';
+import { answerProposal, MAX_FORWARDS_IN_FLIGHT, ProposalForwarder, type ProposalAcceptor } from './forwarding.js';
+import { NodeMetrics } from './metrics.js';
+import { RaftNode } from './raft-node.js';
+import { NodeError } from './types.js';
+
+/**
+ * Write forwarding over the peer link (issue 19): three real RaftNodes over an in-process
+ * transport (messages structured-cloned, as if decoded off the wire; links can be cut), and
+ * the forwarder's own rules with a host that records what it sends.
+ */
+
+const IDS = ['Node1', 'Node2', 'Node3'];
+const WAIT_MS = 10_000;
+const quiet = { info: () => {}, warn: () => {}, error: () => {} };
+
+class Hub {
+  readonly handlers = new Map<NodeId, (m: PeerMessage) => void>();
+  /** Links that drop everything ("from>to"). */
+  readonly cut = new Set<string>();
+  transport(self: NodeId): Transport {
+    return {
+      start: async () => {},
+      send: (to, message) => {
+        if (this.cut.has(`${self}>${to}`)) return;
+        const copy = structuredClone(message);
+        setImmediate(() => this.handlers.get(to)?.(copy));
+      },
+      linkUp: (peer) => !this.cut.has(`${self}>${peer}`),
+      onMessage: (handler) => void this.handlers.set(self, handler),
+      onPeerDown: () => {},
+      stats: (): PeerLinkStats[] => [],
+      peerHttpUrl: () => null,
+      close: async () => void this.handlers.delete(self),
+    };
+  }
+}
+
+let running: RaftNode[] = [];
+afterEach(async () => {
+  await Promise.all(running.map((n) => n.stop().catch(() => {})));
+  running = [];
+});
+
+async function startCluster(hub: Hub, quotaBytes?: number): Promise<RaftNode[]> {
+  const nodes = IDS.map(
+    (id) =>
+      new RaftNode(
+        { id, voters: IDS, httpUrl: `http://${id}`, tickMs: 5, snapshotEvery: 10_000, defaultTimeoutMs: 2_000, raft: { electionTicks: 60, heartbeatTicks: 4 }, ...(quotaBytes === undefined ? {} : { quotaBytes }) },
+        { storage: new MemoryRaftStorage(), stateMachine: new MemoryStateMachine(), transport: hub.transport(id), logger: quiet, metrics: new NodeMetrics(id, { processMetrics: false }), onFatal: (err) => { throw err; } },
+      ),
+  );
+  running.push(...nodes);
+  for (const n of nodes) await n.start();
+  return nodes;
+}
+
+async function waitUntil<T>(what: string, check: () => T | undefined | null | false): Promise<T> {
+  const deadline = Date.now() + WAIT_MS;
+  for (;;) {
+    const value = check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** A leader whose no-op has committed, and a follower that knows it. */
+async function settled(nodes: RaftNode[]): Promise<{ leader: RaftNode; follower: RaftNode }> {
+  const leader = await waitUntil('a leader', () => nodes.find((n) => n.status().state === 'leader'));
+  await leader.propose({ op: 'put', key: 'warm', value: 1 });
+  const follower = await waitUntil('a follower that knows the leader', () => nodes.find((n) => n !== leader && n.status().leader === leader.id));
+  return { leader, follower };
+}
+
+describe('RaftNode.submit on a follower: forwarded over the peer link, answered from its own apply', () => {
+  it('applies the write everywhere and answers with the follower\'s own result and the leader\'s id', async () => {
+    const nodes = await startCluster(new Hub());
+    const { leader, follower } = await settled(nodes);
+    const { result, leader: acceptedBy } = await follower.submit({ op: 'put', key: 'k', value: 'via follower' });
+    expect(result.ok).toBe(true);
+    expect(acceptedBy).toBe(leader.id);
+    // Answered only once the follower itself applied it, so a stale read there already sees it.
+    expect(follower.stateMachine.appliedIndex()).toBeGreaterThanOrEqual(result.index);
+    expect(follower.stateMachine.get('k')?.value).toBe('via follower');
+    await waitUntil('every node applied it', () => nodes.every((n) => n.stateMachine.get('k')?.value === 'via follower'));
+  });
+
+  it('a retry with the same Idempotency-Key through a follower gets the first result and applies once', async () => {
+    const nodes = await startCluster(new Hub());
+    const { follower } = await settled(nodes);
+    const other = nodes.find((n) => n !== follower && n.status().state !== 'leader') as RaftNode;
+    const command = { op: 'quote' as const, text: 'once', author: 'a', postedAt: '2026-01-01T00:00:00.000Z', idempotencyKey: 'key-1' };
+    const first = await follower.submit(command);
+    const again = await follower.submit(command);
+    const elsewhere = await other.submit(command);
+    expect(again.result).toEqual(first.result);
+    expect(elsewhere.result).toEqual(first.result);
+    expect(follower.stateMachine.quotesAfter(0, 100).filter((q) => q.text === 'once')).toHaveLength(1);
+    const reused = await follower.submit({ ...command, text: 'another request' });
+    expect(reused.result).toMatchObject({ ok: false, error: 'idempotency_key_reused' });
+  });
+
+  it('refused results (precondition_failed, not_found) come back as the follower applied them', async () => {
+    const nodes = await startCluster(new Hub());
+    const { follower } = await settled(nodes);
+    await follower.submit({ op: 'put', key: 'c', value: 1 });
+    const cas = await follower.submit({ op: 'cas', key: 'c', from: 2, to: 3 });
+    expect(cas.result).toMatchObject({ ok: false, error: 'precondition_failed', current: 1 });
+    const del = await follower.submit({ op: 'delete', key: 'absent' });
+    expect(del.result).toMatchObject({ ok: false, error: 'not_found' });
+  });
+
+  it('no link up to the leader: 503 no_leader at once, and nothing is written', async () => {
+    const hub = new Hub();
+    const nodes = await startCluster(hub);
+    const { leader, follower } = await settled(nodes);
+    const before = leader.status().lastIndex;
+    hub.cut.add(`${follower.id}>${leader.id}`);
+    const error = await follower.submit({ op: 'put', key: 'x', value: 1 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NodeError);
+    expect((error as NodeError).code).toBe('no_leader');
+    expect(leader.status().lastIndex).toBe(before);
+  });
+
+  it('the leader\'s answer is lost: 504 timeout (outcome unknown), never a success or a 503', async () => {
+    const hub = new Hub();
+    const nodes = await startCluster(hub);
+    const { leader, follower } = await settled(nodes);
+    hub.cut.add(`${leader.id}>${follower.id}`);
+    const error = await follower.submit({ op: 'put', key: 'lost', value: 1 }, 300).catch((e: unknown) => e);
+    expect((error as NodeError).code).toBe('timeout');
+    // It was in fact applied through the leader: "unknown" was the honest answer.
+    await waitUntil('the leader applied it', () => leader.stateMachine.get('lost'));
+  });
+
+  it('quota on the leader refuses a forwarded write with quota_exceeded; a delete still works', async () => {
+    const nodes = await startCluster(new Hub(), 400);
+    const { follower } = await settled(nodes);
+    const error = await follower.submit({ op: 'put', key: 'big', value: 'x'.repeat(2_000) }).catch((e: unknown) => e);
+    expect((error as NodeError).code).toBe('quota_exceeded');
+    const del = await follower.submit({ op: 'delete', key: 'warm' });
+    expect(del.result.ok).toBe(true);
+  });
+});
+
+/** A host that records what the forwarder sends. */
+function recordingHost(applied = 0, linkUp = true) {
+  const sent: PeerMessage[] = [];
+  const host = { id: 'Node2', clock: realClock, term: () => 3, send: (_to: NodeId, m: PeerMessage) => void sent.push(m), linkUp: () => linkUp, appliedIndex: () => applied };
+  return { host, sent };
+}
+
+function accept(request: ProposeMessage, term: number, index: number): ProposeResponseMessage {
+  return { type: 'ProposeResponse', from: request.to, to: request.from, term, requestId: request.requestId, index, refusal: null };
+}
+
+const OK = (index: number): ApplyResult => ({ ok: true, index });
+
+describe('ProposalForwarder: what each answer means', () => {
+  it('an entry of another term at the index: not applied (503 no_leader), even with two waits at one index', async () => {
+    const { host, sent } = recordingHost();
+    const forwarder = new ProposalForwarder(host);
+    const a = forwarder.forward('Node1', '{}', 5_000).catch((e: NodeError) => e);
+    const b = forwarder.forward('Node3', '{}', 5_000).catch((e: NodeError) => e);
+    const [ra, rb] = sent as ProposeMessage[];
+    forwarder.onResponse(accept(ra as ProposeMessage, 3, 10));
+    forwarder.onResponse(accept(rb as ProposeMessage, 4, 10));
+    forwarder.onApplied({ index: 10, term: 4, type: 'normal', data: '{}' }, OK(10));
+    expect(((await a) as NodeError).code).toBe('no_leader');
+    expect(await b).toEqual(OK(10));
+    expect(forwarder.size).toBe(0);
+  });
+
+  it('answers from a node it did not ask, for unknown ids, or twice are ignored', async () => {
+    const { host, sent } = recordingHost();
+    const forwarder = new ProposalForwarder(host);
+    const pending = forwarder.forward('Node1', '{}', 5_000);
+    const request = sent[0] as ProposeMessage;
+    forwarder.onResponse({ ...accept(request, 3, 7), from: 'Node3' });
+    forwarder.onResponse({ ...accept(request, 3, 7), requestId: request.requestId + 1 });
+    forwarder.onResponse(accept(request, 3, 7));
+    forwarder.onResponse(accept(request, 3, 8));
+    forwarder.onApplied({ index: 8, term: 3, type: 'normal', data: '{}' }, OK(8));
+    expect(forwarder.size).toBe(1);
+    forwarder.onApplied({ index: 7, term: 3, type: 'normal', data: '{}' }, OK(7));
+    expect(await pending).toEqual(OK(7));
+  });
+
+  it('a refusal maps to the leader API\'s own answer; a snapshot past the index or a link down before the answer is 504', async () => {
+    const { host, sent } = recordingHost();
+    const forwarder = new ProposalForwarder(host);
+    const refused = forwarder.forward('Node1', '{}', 5_000).catch((e: NodeError) => e.code);
+    forwarder.onResponse({ ...accept(sent[0] as ProposeMessage, 3, 0), refusal: 'too_many_requests' });
+    expect(await refused).toBe('too_many_requests');
+    const skipped = forwarder.forward('Node1', '{}', 5_000).catch((e: NodeError) => e.code);
+    forwarder.onResponse(accept(sent[1] as ProposeMessage, 3, 20));
+    forwarder.onSnapshot(25);
+    expect(await skipped).toBe('timeout');
+    const unanswered = forwarder.forward('Node1', '{}', 5_000).catch((e: NodeError) => e.code);
+    forwarder.onPeerDown('Node1');
+    expect(await unanswered).toBe('timeout');
+  });
+
+  it('an answer for an index already applied here is 504 (its result is gone), never a success', async () => {
+    const { host, sent } = recordingHost(50);
+    const forwarder = new ProposalForwarder(host);
+    const late = forwarder.forward('Node1', '{}', 5_000).catch((e: NodeError) => e.code);
+    forwarder.onResponse(accept(sent[0] as ProposeMessage, 3, 40));
+    expect(await late).toBe('timeout');
+  });
+
+  it('in flight is bounded: past MAX_FORWARDS_IN_FLIGHT a write gets 429 before anything is sent', async () => {
+    const { host, sent } = recordingHost();
+    const forwarder = new ProposalForwarder(host);
+    const all = Array.from({ length: MAX_FORWARDS_IN_FLIGHT }, () => forwarder.forward('Node1', '{}', 60_000).catch(() => undefined));
+    const over = await forwarder.forward('Node1', '{}', 60_000).catch((e: NodeError) => e.code);
+    expect(over).toBe('too_many_requests');
+    expect(sent).toHaveLength(MAX_FORWARDS_IN_FLIGHT);
+    forwarder.failAll('test over');
+    await Promise.all(all);
+    expect(forwarder.size).toBe(0);
+  });
+});
+
+describe('answerProposal: the leader answers at once, or refuses without appending', () => {
+  const request: ProposeMessage = { type: 'Propose', from: 'Node2', to: 'Node1', term: 3, requestId: 9, data: '{"op":"put","key":"k","value":1}' };
+  function acceptor(overrides: Partial<ProposalAcceptor> = {}): { node: ProposalAcceptor; sent: PeerMessage[]; proposed: string[] } {
+    const sent: PeerMessage[] = [];
+    const proposed: string[] = [];
+    const node: ProposalAcceptor = {
+      id: 'Node1',
+      unavailable: () => false,
+      term: () => 3,
+      propose: (data) => (proposed.push(data), { ok: true, index: 12, term: 3 }),
+      admit: () => null,
+      send: (_to, m) => void sent.push(m),
+      ...overrides,
+    };
+    return { node, sent, proposed };
+  }
+
+  it('accepted: (term, index) to the sender', () => {
+    const { node, sent, proposed } = acceptor();
+    answerProposal(request, node);
+    expect(proposed).toEqual([request.data]);
+    expect(sent).toEqual([{ type: 'ProposeResponse', from: 'Node1', to: 'Node2', term: 3, requestId: 9, index: 12, refusal: null }]);
+  });
+
+  it('refusals: shut down, a sender in a later term, over quota, not leading', () => {
+    const cases: Array<[Partial<ProposalAcceptor>, string, ProposeMessage?]> = [
+      [{ unavailable: () => true }, 'unavailable'],
+      [{}, 'not_leader', { ...request, term: 4 }],
+      [{ admit: () => 'quota_exceeded' }, 'quota_exceeded'],
+      [{ propose: () => ({ ok: false, error: 'not_leader' }) }, 'not_leader'],
+      [{ propose: () => ({ ok: false, error: 'transferring' }) }, 'no_leader'],
+    ];
+    for (const [overrides, refusal, m] of cases) {
+      const { node, sent, proposed } = acceptor(overrides);
+      answerProposal(m ?? request, node);
+      expect(sent).toMatchObject([{ type: 'ProposeResponse', requestId: 9, index: 0, refusal }]);
+      if (refusal !== 'not_leader' || m) expect(proposed).toEqual([]);
+    }
+  });
+});
+
+describe('message-shape: forwarding frames are checked field by field', () => {
+  const propose = { type: 'Propose', from: 'Node2', to: 'Node1', term: 3, requestId: 1, data: '{}' };
+  const response = { type: 'ProposeResponse', from: 'Node1', to: 'Node2', term: 3, requestId: 1, index: 5, refusal: null };
+  it('accepts well-formed frames', () => {
+    expect(checkMessage(propose, 'Node2', 'Node1')).toEqual({ message: propose });
+    expect(checkMessage(response, 'Node1', 'Node2')).toEqual({ message: response });
+    expect(checkMessage({ ...response, index: 0, refusal: 'no_leader' }, 'Node1', 'Node2')).toHaveProperty('message');
+  });
+  it('rejects every malformed field, a forged sender and contradictions', () => {
+    const bad: Array<[Record<string, unknown>, NodeId, NodeId]> = [
+      [{ ...propose, data: 'x'.repeat(MAX_PROPOSE_DATA_CHARS + 1) }, 'Node2', 'Node1'],
+      [{ ...propose, data: '' }, 'Node2', 'Node1'],
+      [{ ...propose, data: 42 }, 'Node2', 'Node1'],
+      [{ ...propose, requestId: 0 }, 'Node2', 'Node1'],
+      [{ ...propose, requestId: 2 ** 53 }, 'Node2', 'Node1'],
+      [{ ...propose, term: -1 }, 'Node2', 'Node1'],
+      [propose, 'Node3', 'Node1'],
+      [{ ...response, refusal: 'because' }, 'Node1', 'Node2'],
+      [{ ...response, index: 0 }, 'Node1', 'Node2'],
+      [{ ...response, index: 4, refusal: 'no_leader' }, 'Node1', 'Node2'],
+      [{ ...response, index: 2 ** 60 }, 'Node1', 'Node2'],
+    ];
+    for (const [value, peer, self] of bad) expect(checkMessage(value, peer, self)).toHaveProperty('reason');
+  });
+});

@@ -1,0 +1,225 @@
+/**
+ * Write forwarding over the peer link (issue 19), like etcd's MsgProp: a follower that gets a
+ * client's write sends the encoded command to the leader in a Propose frame; the leader
+ * proposes it and answers (term, index) or a refusal; the follower answers its client once it
+ * has applied the entry at that index itself (its own apply gives the result, so an
+ * Idempotency-Key is deduplicated by the same state machine code as on the leader).
+ *
+ * Outcomes, with the SPEC §3 codes the API maps them to:
+ * - not sent (no link up to the leader) or refused by the leader: the command never entered
+ *   the log, so 503 no_leader / 429 / 507 / 503 unavailable, exactly what the leader's own
+ *   API answered to an HTTP forward before;
+ * - sent and never answered, or answered and not applied by the deadline: 504 timeout, the
+ *   outcome is unknown;
+ * - the entry applied at its index has another term than the answer's: that index holds a
+ *   different committed entry, and the leader of a term puts a proposal at one index only,
+ *   so ours never commits: 503 no_leader (not applied).
+ *
+ * Nothing here is in the Raft core: these frames are never stepped, and the core only ever
+ * sees the leader's ordinary propose().
+ */
+import { assert, type Entry, type NodeId } from '@raftquotes/raft';
+import type { ApplyResult } from '../state/types.js';
+import type { ForwardRefusal, PeerMessage, ProposeMessage, ProposeResponseMessage } from '../transport/forward-message.js';
+import { MAX_FORWARD_REQUEST_ID } from '../transport/message-shape.js';
+import type { Clock, TimerHandle } from './clock.js';
+import { NodeError } from './types.js';
+
+/** Forwarded writes one follower has in flight (sent, or accepted and not yet applied). */
+export const MAX_FORWARDS_IN_FLIGHT = 8_192;
+/** Bytes of command data one follower has in flight: bounds its memory under a slow leader. */
+export const MAX_FORWARD_BYTES_IN_FLIGHT = 64 * 1024 * 1024;
+
+/** What the forwarder needs from its node. */
+export interface ForwardingHost {
+  readonly id: NodeId;
+  readonly clock: Clock;
+  /** The node's current term. */
+  term(): number;
+  send(to: NodeId, message: PeerMessage): void;
+  /** True when a frame to `peer` would go out on an established link (see Transport.linkUp). */
+  linkUp(peer: NodeId): boolean;
+  /** The state machine's applied index. */
+  appliedIndex(): number;
+}
+
+/** One forwarded write: waiting for the leader's answer, then for the local apply. */
+interface Pending {
+  requestId: number;
+  leader: NodeId;
+  bytes: number;
+  /** Set once the leader accepted it. */
+  at: { term: number; index: number } | null;
+  resolve(result: ApplyResult): void;
+  reject(error: Error): void;
+  timer: TimerHandle;
+}
+
+/** The follower's side: forwards, waits, settles on apply. */
+export class ProposalForwarder {
+  private readonly pending = new Map<number, Pending>();
+  /** Accepted forwards by log index: several only across leader changes (different terms). */
+  private readonly byIndex = new Map<number, Pending[]>();
+  private bytesInFlight = 0;
+  private lastRequestId = 0;
+
+  constructor(private readonly host: ForwardingHost) {}
+
+  /** Forwarded writes in flight. */
+  get size(): number {
+    return this.pending.size;
+  }
+
+  /**
+   * Sends `data` (an encoded command) to `leader` and resolves with this node's own apply
+   * result for it. Rejects with NodeError (see the file comment for which and when).
+   */
+  forward(leader: NodeId, data: string, timeoutMs: number): Promise<ApplyResult> {
+    assert(leader !== this.host.id, () => `forwarding a write to this node itself (${leader})`);
+    if (this.pending.size >= MAX_FORWARDS_IN_FLIGHT || this.bytesInFlight + data.length > MAX_FORWARD_BYTES_IN_FLIGHT) {
+      return Promise.reject(new NodeError('too_many_requests', 'too many forwarded writes in flight; retry shortly'));
+    }
+    if (!this.host.linkUp(leader)) {
+      return Promise.reject(new NodeError('no_leader', `no peer link up to the leader ${leader}; the write was not sent; retry shortly`, leader));
+    }
+    this.lastRequestId = this.lastRequestId >= MAX_FORWARD_REQUEST_ID ? 1 : this.lastRequestId + 1;
+    const requestId = this.lastRequestId;
+    const promise = new Promise<ApplyResult>((resolve, reject) => {
+      const timer = this.host.clock.setTimeout(() => this.expire(requestId, timeoutMs), timeoutMs);
+      this.pending.set(requestId, { requestId, leader, bytes: data.length, at: null, resolve, reject, timer });
+    });
+    this.bytesInFlight += data.length;
+    const message: ProposeMessage = { type: 'Propose', from: this.host.id, to: leader, term: this.host.term(), requestId, data };
+    this.host.send(leader, message);
+    return promise;
+  }
+
+  /** The leader's answer. Anything unexpected (unknown id, wrong sender, late) is ignored or answered 504. */
+  onResponse(m: ProposeResponseMessage): void {
+    const p = this.pending.get(m.requestId);
+    if (!p || p.at !== null || p.leader !== m.from) return;
+    if (m.refusal !== null) return this.settle(p, refusalError(m.refusal, m.from));
+    if (m.index <= this.host.appliedIndex()) {
+      // Cannot happen on one FIFO link (the answer precedes the entry); if it ever does, this
+      // node has applied the entry without keeping its result: the outcome is unknown here.
+      return this.settle(p, new NodeError('timeout', `the leader ${m.from} answered index ${m.index} after this node applied it; the outcome is unknown`));
+    }
+    p.at = { term: m.term, index: m.index };
+    const list = this.byIndex.get(m.index);
+    if (list) list.push(p);
+    else this.byIndex.set(m.index, [p]);
+  }
+
+  /** An entry was applied with `result`: answers every forward that waited on its index. */
+  onApplied(entry: Entry, result: ApplyResult): void {
+    const list = this.byIndex.get(entry.index);
+    if (!list) return;
+    this.byIndex.delete(entry.index);
+    for (const p of list) {
+      const at = p.at as { term: number; index: number };
+      if (at.term === entry.term) this.settle(p, null, result);
+      else this.settle(p, new NodeError('no_leader', `leadership changed before the write committed: index ${entry.index} holds an entry of term ${entry.term}, not ${at.term}; it was not applied`));
+    }
+  }
+
+  /**
+   * The state machine jumped to a snapshot at `index` (InstallSnapshot): the entries up to it
+   * were never applied here one by one, so their results are unknown to this node.
+   */
+  onSnapshot(index: number): void {
+    for (const [at, list] of this.byIndex) {
+      if (at > index) continue;
+      this.byIndex.delete(at);
+      for (const p of list) this.settle(p, new NodeError('timeout', `this node caught up by a snapshot past index ${at}; the write's outcome is unknown here`));
+    }
+  }
+
+  /**
+   * The link to `peer` went down: forwards to it still unanswered will not be answered (the
+   * answer would have come back on the same pair of links). Accepted ones may still apply.
+   */
+  onPeerDown(peer: NodeId): void {
+    for (const p of [...this.pending.values()]) {
+      if (p.at === null && p.leader === peer) this.settle(p, new NodeError('timeout', `the link to the leader ${peer} went down before it answered; the outcome is unknown`));
+    }
+  }
+
+  /** Stop or controller SHUTDOWN: every forward in flight may still commit through the leader. */
+  failAll(why: string): void {
+    for (const p of [...this.pending.values()]) this.settle(p, new NodeError('timeout', `${why} before the forwarded write was known applied; it may or may not commit`));
+  }
+
+  private expire(requestId: number, timeoutMs: number): void {
+    const p = this.pending.get(requestId);
+    if (!p) return;
+    const what = p.at ? `accepted by ${p.leader} at index ${p.at.index}, not applied here within ${timeoutMs} ms` : `forwarded to ${p.leader}, no answer within ${timeoutMs} ms`;
+    this.settle(p, new NodeError('timeout', `write ${what}; it may or may not commit`), undefined, false);
+  }
+
+  private settle(p: Pending, error: Error | null, result?: ApplyResult, clearTimer = true): void {
+    if (this.pending.get(p.requestId) !== p) return;
+    this.pending.delete(p.requestId);
+    this.bytesInFlight -= p.bytes;
+    if (clearTimer) this.host.clock.clearTimeout(p.timer);
+    if (p.at) this.forgetIndex(p);
+    if (error) p.reject(error);
+    else p.resolve(result as ApplyResult);
+  }
+
+  private forgetIndex(p: Pending): void {
+    const index = (p.at as { index: number }).index;
+    const list = this.byIndex.get(index);
+    if (!list) return;
+    const kept = list.filter((x) => x !== p);
+    if (kept.length > 0) this.byIndex.set(index, kept);
+    else this.byIndex.delete(index);
+  }
+}
+
+/** A leader's refusal as the error the leader's own API would have answered (nothing was appended). */
+function refusalError(refusal: ForwardRefusal, leader: NodeId): Error {
+  switch (refusal) {
+    case 'not_leader':
+    case 'no_leader':
+      return new NodeError('no_leader', `${leader} was no longer the leader when the forwarded write arrived; it was not applied; retry shortly`);
+    case 'too_many_requests':
+      return new NodeError('too_many_requests', `the leader ${leader} has too many uncommitted entries; retry shortly`);
+    case 'quota_exceeded':
+      return new NodeError('quota_exceeded', `the leader ${leader} refused the write: the state is at its size quota (--quota-bytes); deletes still work`);
+    case 'unavailable':
+      return new NodeError('unavailable', `the leader ${leader} is shut down by the controller or stopping; the write was not applied`);
+    case 'bad_command':
+      return new Error(`the leader ${leader} could not decode the forwarded command; nothing was written`);
+  }
+}
+
+/** What the leader's side needs from its node. */
+export interface ProposalAcceptor {
+  readonly id: NodeId;
+  /** Why this node takes no proposal at all right now (controller SHUTDOWN, stopping), or null. */
+  unavailable(): boolean;
+  term(): number;
+  /** The core's propose (refuses unless leading). */
+  propose(data: string): { ok: true; index: number; term: number } | { ok: false; error: 'not_leader' | 'transferring' | 'too_many_requests' };
+  /** SPEC §5 quota, checked where the write enters the log: 'bad_command', 'quota_exceeded' or null. */
+  admit(data: string): 'bad_command' | 'quota_exceeded' | null;
+  send(to: NodeId, message: PeerMessage): void;
+}
+
+/**
+ * The leader's side: proposes a forwarded command and answers at once, before the Ready that
+ * sends the entry, so the answer precedes the entry on the link to the follower. The leader
+ * keeps no state for it: the follower waits on its own apply.
+ */
+export function answerProposal(m: ProposeMessage, node: ProposalAcceptor): void {
+  const answer = (refusal: ForwardRefusal | null, term: number, index: number): void =>
+    node.send(m.from, { type: 'ProposeResponse', from: node.id, to: m.from, term, requestId: m.requestId, index, refusal });
+  if (node.unavailable()) return answer('unavailable', node.term(), 0);
+  // A follower in a later term knows this leader is deposed (§5.1): appending would only be truncated later.
+  if (m.term > node.term()) return answer('not_leader', node.term(), 0);
+  const problem = node.admit(m.data);
+  if (problem) return answer(problem, node.term(), 0);
+  const result = node.propose(m.data);
+  if (!result.ok) return answer(result.error === 'too_many_requests' ? 'too_many_requests' : result.error === 'transferring' ? 'no_leader' : 'not_leader', node.term(), 0);
+  answer(null, result.term, result.index);
+}
