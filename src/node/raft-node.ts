@@ -333,16 +333,17 @@ export class RaftNode implements RaftNodeHandle {
 
   /**
    * This node, leading again, proposes at `index` where its proposal of an earlier term still
-   * waits. That entry was replaced in this leader's log, so it never commits (Leader
-   * Completeness: a leader of a later term holds every committed entry): answer it now, or its
-   * deadline would later be taken for the new proposal's.
+   * waits. That entry is not committed now (Leader Completeness: this leader would hold it),
+   * but it may survive on other nodes, and a later leader that has it can still commit it
+   * (when this term's entries never reach a majority). So the outcome is unknown: answer
+   * 504 now (its deadline would otherwise be taken for the new proposal's), never "not applied".
    */
   private supersedeProposalAt(index: number): void {
     const old = this.proposalTerms.get(index);
     if (!old) return;
     assert(old.term < this.core.term, () => `two proposals at index ${index} in term ${old.term}`);
     this.proposalTerms.delete(index);
-    this.proposals.reject(old.id, new NodeError('no_leader', 'leadership changed before the write committed; it was not applied'));
+    this.proposals.reject(old.id, new NodeError('timeout', `leadership changed before the write at index ${index} committed; it may or may not commit`));
   }
 
   private proposeError(result: Extract<ProposeResult, { ok: false }>): NodeError {
