@@ -68,7 +68,8 @@ export async function runNode(given: NodeConfig): Promise<void> {
     secret: config.secret ?? undefined,
     tls: config.tls ?? undefined,
     insecure: config.insecure,
-    advertise: { http: config.advertiseHttp },
+    // Our Raft address as the configuration records it (what --join asked for), else the listen address.
+    advertise: { http: config.advertiseHttp, raft: (configuration ? allMembers(configuration).find((m) => m.id === config.id)?.raft : undefined) ?? `${config.raft.host}:${config.raft.port}` },
     logger: logger.child({ component: 'transport' }),
   });
   // SPEC §11: the dashboard's hold/step/drop of messages, clock and event ring sit around the transport and the tick timer.

@@ -157,7 +157,8 @@ export class RaftNode implements RaftNodeHandle {
 
   /** Starts peer traffic and the tick timer. */
   async start(): Promise<void> {
-    this.deps.transport.onMessage((message) => this.receive(message));
+    // The transport delivers only what came over a link authenticated as `from` (SPEC §7).
+    this.deps.transport.onMessage((message) => this.receive(message, true));
     this.deps.transport.onPeerDown((peer) => {
       if (this.stopped) return;
       this.guard(() => {
@@ -425,8 +426,8 @@ export class RaftNode implements RaftNodeHandle {
   // ---------------------------------------------------------------- driving the core
 
   /**
-   * Steps a message from a peer (the transport's handler; the simulator's forger calls it
-   * too) and returns the Rejection of a message refused by validation. Anything from the network may be hostile (SPEC §7), so:
+   * Steps a message from a peer (the transport's handler, which vouches for the sender; the
+   * simulator's forger calls it too, vouching for nothing) and returns the Rejection of a message refused by validation. Anything from the network may be hostile (SPEC §7), so:
    * - The core validates the message before it changes any state, and returns a Rejection
    *   for one that is malformed or impossible from a correct peer. Validation is a pure
    *   read of the core that cannot throw (message-validation.ts), so a rejected message
@@ -443,11 +444,11 @@ export class RaftNode implements RaftNodeHandle {
    * step to roll back, were rejected: the first risks safety, the second costs a copy per
    * message on the hot path to handle what should be unreachable.
    */
-  receive(message: Message): Rejection | null {
+  receive(message: Message, authenticatedSender = false): Rejection | null {
     if (this.shutdownByController || this.stopped) return null;
     let rejected: Rejection | null;
     try {
-      rejected = this.core.step(message);
+      rejected = this.core.step(message, authenticatedSender);
     } catch (err) {
       const m = message as unknown as Record<string, unknown>;
       this.fatal(err, `while stepping ${describeValue(m['type'])} from ${describeValue(m['from'])} term ${describeValue(m['term'])}`);
