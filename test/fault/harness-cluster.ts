@@ -47,6 +47,8 @@ export interface HarnessNode {
   starts: number;
   /** The harness signalled it to stop (kill, terminate): its next exit is not a crash. */
   exitExpected: boolean;
+  /** Starting with --join: a refused or unreachable join exits the node (code 2), which is not a crash. */
+  joining: boolean;
   /**
    * In the configuration as far as the harness knows: the first nodes, and spares from their
    * join until their removal. Faults and heals leave the others alone (they are not running).
@@ -133,12 +135,12 @@ export class ProcessCluster {
         '--http', `127.0.0.1:${httpPort}`, '--raft', `127.0.0.1:${raftPort}`, '--controller', `127.0.0.1:${controllerPort}`,
         '--data-dir', dataDir, '--cluster-id', HARNESS_CLUSTER_ID, '--rate-limit', '0', ...(options.nodeArgs ?? []),
       ];
-      return { id, http: `http://127.0.0.1:${httpPort}`, raftPort, controllerPort, dataDir, logFile: join(options.workDir, 'logs', `${id}.log`), argv, state: 'stopped', child: null, starts: 0, exitExpected: false, member: true };
+      return { id, http: `http://127.0.0.1:${httpPort}`, raftPort, controllerPort, dataDir, logFile: join(options.workDir, 'logs', `${id}.log`), argv, state: 'stopped', child: null, starts: 0, exitExpected: false, joining: false, member: true };
     });
     for (let i = count; i < count + (options.spares ?? 0); i++) {
       const id = `Node${i + 1}`;
       const p = { http: options.ports.httpBase + i + 1, raft: options.ports.raftBase + i + 1, controller: options.ports.controllerBase + i + 1 };
-      nodes.push({ id, http: `http://127.0.0.1:${p.http}`, raftPort: p.raft, controllerPort: p.controller, dataDir: join(options.workDir, 'data', id), logFile: join(options.workDir, 'logs', `${id}.log`), argv: [], state: 'stopped', child: null, starts: 0, exitExpected: false, member: false });
+      nodes.push({ id, http: `http://127.0.0.1:${p.http}`, raftPort: p.raft, controllerPort: p.controller, dataDir: join(options.workDir, 'data', id), logFile: join(options.workDir, 'logs', `${id}.log`), argv: [], state: 'stopped', child: null, starts: 0, exitExpected: false, joining: false, member: false });
     }
     const cluster = new ProcessCluster(network, nodes, { ...process.env, RAFTQUOTES_SECRET: HARNESS_SECRET, ...options.env }, options.workDir, options.nodeArgs);
     try {
@@ -177,7 +179,7 @@ export class ProcessCluster {
     node.exitExpected = false;
     child.once('exit', (code, signalName) => {
       liveChildren.delete(child);
-      if (!node.exitExpected) this.unexpectedExits.push(`${id} (pid ${child.pid}) exited by itself with ${signalName ?? `code ${code}`} at ${new Date().toISOString()}`);
+      if (!node.exitExpected && !node.joining) this.unexpectedExits.push(`${id} (pid ${child.pid}) exited by itself with ${signalName ?? `code ${code}`} at ${new Date().toISOString()}`);
       if (node.child === child) {
         node.child = null;
         node.state = 'stopped';
@@ -260,7 +262,19 @@ export class ProcessCluster {
     ];
     node.starts = 0;
     node.member = true;
-    await this.startNode(id);
+    node.joining = true;
+    try {
+      await this.startNode(id);
+    } catch (err) {
+      // Not joined (the cluster was unreachable or refused): a spare again, unless the add committed
+      // anyway (the end phase then finds it in the configuration and reports it).
+      node.member = false;
+      await this.kill(id);
+      rmSync(node.dataDir, { recursive: true, force: true });
+      throw err;
+    } finally {
+      node.joining = false;
+    }
   }
 
   /** A node removed from the configuration: stopped (SIGTERM) and its data wiped, a spare again. */

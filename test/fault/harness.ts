@@ -263,7 +263,11 @@ async function settleMembership(cluster: ProcessCluster, targets: readonly Targe
       if (members.joint !== null) continue; // the leader leaves the joint state by itself
       const ids = new Set([...members.voters, ...members.learners].map((m) => m.id));
       for (const node of cluster.nodes) {
-        if (ids.has(node.id) && !node.member) problems.push(`${node.id} is in the configuration but the harness had retired it`);
+        if (ids.has(node.id) && !node.member) {
+          // An add that committed although its join failed: start it (its join finds itself already added).
+          log(`  ${node.id} is in the configuration but not running (a join whose answer was lost): starting it`);
+          await cluster.joinSpare(node.id, target.http).catch((err: Error) => problems.push(`${node.id} could not be started: ${err.message}`));
+        }
         if (!ids.has(node.id) && node.member) {
           log(`  ${node.id} is not in the configuration (a removal whose answer was lost): retiring it`);
           await cluster.retire(node.id);
