@@ -208,7 +208,12 @@ export class RaftNode implements RaftNodeHandle {
 
   private membersSummary(): NodeStatus['members'] {
     const view = this.members();
-    return { configIndex: view.configIndex, voters: view.voters.map((m) => m.id), learners: view.learners.map((m) => m.id), joint: view.joint };
+    const current = new Set([...view.voters, ...view.learners].map((m) => m.id));
+    const removed = new Set<NodeId>();
+    for (const m of this.core.knownMembers()) if (!current.has(m.id) && !view.joint?.outgoing.includes(m.id)) removed.add(m.id);
+    // A leader keeps telling removed members for a while (their progress outlives their membership).
+    for (const peer of this.core.progressView().keys()) if (!current.has(peer) && !view.joint?.outgoing.includes(peer)) removed.add(peer);
+    return { configIndex: view.configIndex, voters: view.voters.map((m) => m.id), learners: view.learners.map((m) => m.id), joint: view.joint, removed: [...removed].sort() };
   }
 
   /**

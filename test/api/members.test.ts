@@ -2,6 +2,8 @@ import { networkInterfaces } from 'node:os';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createApiServer, type ApiServer } from '../../src/api/server.js';
+import { describeMembers } from '../../src/cli/status.js';
+import { statusReply } from '../../src/controller/protocol.js';
 import { NodeMetrics } from '../../src/node/metrics.js';
 import { RaftNode, type NodeLogger } from '../../src/node/raft-node.js';
 import type { Configuration } from '../../src/raft/configuration.js';
@@ -152,5 +154,34 @@ describe('POST /api/members refusals (SPEC §9)', () => {
     const admin = await post(url, change, { authorization: 'Bearer members-admin-token-0123' });
     expect(admin.status).toBe(400);
     expect(admin.body.field).toBe('changes[0].id');
+  });
+});
+
+describe('membership shown (issue 17): /api/status, /api/cluster, the controller STATUS, `raftquotes status`, RETRIEVE', () => {
+  it('voters, learners, the joint state and removed nodes; RETRIEVE lists client entries only', async () => {
+    const { url, leader } = await startCluster();
+    expect((await post(url, { changes: [{ op: 'add-learner', ...member('Node4') }] })).status).toBe(200);
+    const gone = ['Node1', 'Node2', 'Node3'].find((id) => id !== leader.id) as string;
+    const voters = ['Node1', 'Node2', 'Node3'].filter((id) => id !== gone);
+    expect((await post(url, { changes: [{ op: 'remove', id: gone }] })).status).toBe(200);
+    const status = (await call(url, 'GET', '/api/status')).body;
+    expect(status.members).toMatchObject({ voters, learners: ['Node4'], joint: null, removed: [gone] });
+    const cluster = (await call(url, 'GET', '/api/cluster')).body;
+    expect(cluster.nodes.map((n: { id: string; role: string }) => `${n.id}:${n.role}`)).toEqual([...voters.map((id) => `${id}:voter`), 'Node4:learner']);
+    expect(cluster.members.removed).toEqual([gone]);
+    // The controller's STATUS carries the same status document.
+    const reply = statusReply(leader.id, leader.status());
+    expect((reply.value as { members: unknown }).members).toEqual(status.members);
+    expect(describeMembers(status.members)).toBe(`configuration ${status.members.configIndex}: voters ${voters.join(',')}; learners Node4; not joint; removed ${gone}`);
+    // Two voters at once: joint consensus, shown while it lasts (Node5 and Node6 never run, so it cannot end).
+    const joint = post(url, { changes: [{ op: 'add-voter', ...member('Node5') }, { op: 'add-voter', ...member('Node6') }] });
+    const during = await waitUntil('the joint state', () => leader.status().members?.joint ?? null);
+    expect(during.outgoing).toEqual(voters);
+    expect(describeMembers(leader.status().members as NonNullable<ReturnType<RaftNode['status']>['members']>)).toContain(`joint (outgoing ${voters.join(',')})`);
+    expect([200, 409, 504]).toContain((await joint).status);
+    // RETRIEVE (SPEC §4): the committed client entries (the warm-up put), never the configuration entries.
+    const entries = leader.stateMachine.clientEntriesFrom(0, 100);
+    expect(entries).toHaveLength(1);
+    expect(JSON.stringify(entries)).toContain('warm');
   });
 });
