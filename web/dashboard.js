@@ -380,6 +380,22 @@ function render(cluster) {
   updateRates(leader, performance.now());
   renderLogs(nodes);
   renderPeers(leader);
+  renderMembers(cluster.members);
+}
+
+/** The configuration line (SPEC §9), as text: ids come from the network, never HTML. */
+function renderMembers(members) {
+  const target = document.getElementById('members');
+  if (!target) return;
+  if (!members || !Array.isArray(members.voters)) {
+    target.textContent = '…';
+    return;
+  }
+  const list = (ids) => (Array.isArray(ids) && ids.length > 0 ? ids.join(', ') : '–');
+  const parts = [`voters ${list(members.voters)}`, `learners ${list(members.learners)}`];
+  if (members.joint) parts.push(`joint, leaving ${list(members.joint.outgoing)}`);
+  parts.push(`removed ${list(members.removed)}`);
+  target.textContent = parts.join(' · ');
 }
 
 // ---------------------------------------------------------------------------------------

@@ -70,14 +70,21 @@ async function peerView(ctx: ApiContext, id: NodeId, logTail: number | null): Pr
   }
 }
 
-/** GET /api/cluster[?logTail=N]: every voter, in configuration order, peers asked in parallel. */
+/**
+ * GET /api/cluster[?logTail=N]: every voter, then every learner (SPEC §9), in configuration
+ * order, each with its `role`, peers asked in parallel; `members` is this node's view of the
+ * configuration (the joint state and removed nodes included).
+ */
 export async function getCluster(ctx: ApiContext, request: ApiRequest): Promise<Reply> {
   const logTail = logTailOf(request);
   const self = ownStatus(ctx, logTail);
+  const members = ctx.node.status().members;
+  const learners = members?.learners ?? [];
+  const roles: Array<[NodeId, 'voter' | 'learner']> = [...ctx.node.voters.filter((id) => !learners.includes(id)).map((id): [NodeId, 'voter'] => [id, 'voter']), ...learners.map((id): [NodeId, 'learner'] => [id, 'learner'])];
   const nodes = await Promise.all(
-    ctx.node.voters.map((id) => (id === ctx.node.id ? { id, http: self.http, publicUrls: publicUrlsOf(ctx.memberPublicUrls.own, self.http), reachable: true, status: self } : peerView(ctx, id, logTail))),
+    roles.map(async ([id, role]) => ({ ...(id === ctx.node.id ? { id, http: self.http, publicUrls: publicUrlsOf(ctx.memberPublicUrls.own, self.http), reachable: true, status: self } : await peerView(ctx, id, logTail)), role })),
   );
-  return jsonReply(200, { nodes, leader: self.leader });
+  return jsonReply(200, { nodes, leader: self.leader, ...(members ? { members } : {}) });
 }
 
 /** GET /healthz: the process is alive. */

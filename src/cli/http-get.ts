@@ -16,6 +16,11 @@ export interface GetResult {
 
 /** GET `url`, trusting `ca` (PEM) for https:// URLs when given; rejects on timeout or error. */
 export function httpGet(url: string, options: { ca?: string | Buffer | undefined; timeoutMs: number }): Promise<GetResult> {
+  return httpSend(url, { ...options, method: 'GET' });
+}
+
+/** Any method with optional headers and body (e.g. a JSON POST), trusting `ca` for https:// URLs. */
+export function httpSend(url: string, options: { method: string; headers?: Record<string, string>; body?: string; ca?: string | Buffer | undefined; timeoutMs: number }): Promise<GetResult> {
   return new Promise((resolve, reject) => {
     const target = new URL(url);
     const onResponse = (res: import('node:http').IncomingMessage): void => {
@@ -29,13 +34,14 @@ export function httpGet(url: string, options: { ca?: string | Buffer | undefined
       res.on('end', () => done() ?? resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
       res.on('error', (err) => done() ?? reject(err));
     };
+    const headers = { ...options.headers, ...(options.body === undefined ? {} : { 'content-length': String(Buffer.byteLength(options.body)) }) };
     const req = target.protocol === 'https:'
-      ? httpsRequest(target, { method: 'GET', ca: options.ca, timeout: options.timeoutMs }, onResponse)
-      : httpRequest(target, { method: 'GET', timeout: options.timeoutMs }, onResponse);
+      ? httpsRequest(target, { method: options.method, headers, ca: options.ca, timeout: options.timeoutMs }, onResponse)
+      : httpRequest(target, { method: options.method, headers, timeout: options.timeoutMs }, onResponse);
     // A hard deadline (the socket timeout only bounds idle gaps).
     const timer = setTimeout(() => req.destroy(new Error(`no answer from ${url} within ${options.timeoutMs} ms`)), options.timeoutMs);
     const done = (): undefined => void clearTimeout(timer);
     req.on('error', (err) => done() ?? reject(err));
-    req.end();
+    req.end(options.body);
   });
 }

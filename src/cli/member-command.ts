@@ -10,9 +10,18 @@ function timeoutOption(value: string): number {
 /** `raftquotes member list|add|promote|remove|replace` (SPEC §9); the work is in member.ts. */
 export function registerMemberCommands(program: Command): void {
   const member = program.command('member').description('membership (SPEC §9): list, add, promote, remove, replace, through any node (--via URL)');
-  const via = (opts: { via?: string; clusterFile: string }): Promise<string> => import('./member.js').then((m) => opts.via ?? m.defaultVia(opts.clusterFile));
+  const via = (opts: { via?: string; clusterFile: string; ca?: string }): Promise<string> =>
+    import('./member.js').then((m) => {
+      m.useCa(opts.ca, opts.clusterFile);
+      return opts.via ?? m.defaultVia(opts.clusterFile);
+    });
   const memberCommand = (name: string, description: string): Command =>
-    member.command(name).description(description).option('--via <url>', 'HTTP URL of any node (default: the first node of cluster.json)').option('--cluster-file <path>', 'cluster.json to read', './data/cluster.json');
+    member
+      .command(name)
+      .description(description)
+      .option('--via <url>', 'HTTP URL of any node (default: the first node of cluster.json)')
+      .option('--cluster-file <path>', 'cluster.json to read', './data/cluster.json')
+      .option('--ca <file>', 'CA certificate (PEM) to trust for https:// nodes (env RAFTQUOTES_TLS_CA; default: <data-dir>/tls/ca.crt of a `cluster --tls`)');
   memberCommand('list', 'voters, learners and the joint state').action(async (opts: { via?: string; clusterFile: string }) => {
     process.exitCode = await (await import('./member.js')).memberList(await via(opts));
   });

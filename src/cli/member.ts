@@ -3,8 +3,11 @@
  * any node's API (a follower forwards changes to the leader). Changes are admin actions: run
  * it on a node's host (loopback) or set RAFTQUOTES_ADMIN_TOKEN.
  */
-import { existsSync } from 'node:fs';
-import { readClusterFile } from './cluster.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { nodeTlsPaths } from './certs.js';
+import { readClusterFile, tlsDirOf } from './cluster.js';
+import { httpSend } from './http-get.js';
 
 /** Largest answer read from the API (a configuration is a few KB). */
 const MAX_ANSWER_BYTES = 1024 * 1024;
@@ -35,6 +38,27 @@ export class MemberCommandError extends Error {
   readonly code = 'member_command_failed';
 }
 
+/** The CA to trust for https:// nodes (set by useCa; Node's defaults when unset). */
+let trustedCa: Buffer | undefined;
+
+/**
+ * The CA for HTTPS nodes (a `cluster --tls` cluster, SPEC §7): --ca FILE, else RAFTQUOTES_TLS_CA,
+ * else the `<data-dir>/tls/ca.crt` beside the cluster file, else the system's CAs.
+ */
+export function useCa(caFile: string | undefined, clusterFile: string): void {
+  const explicit = caFile ?? process.env['RAFTQUOTES_TLS_CA'];
+  if (explicit !== undefined && explicit !== '') {
+    try {
+      trustedCa = readFileSync(explicit);
+    } catch (err) {
+      throw new MemberCommandError(`--ca: cannot read ${explicit} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+    return;
+  }
+  const beside = nodeTlsPaths(tlsDirOf(dirname(clusterFile)), '').ca;
+  trustedCa = existsSync(beside) ? readFileSync(beside) : undefined;
+}
+
 /** The node to talk to: --via, else the first node of ./data/cluster.json, else Node1's default URL. */
 export function defaultVia(clusterFile: string): string {
   if (existsSync(clusterFile)) {
@@ -49,8 +73,13 @@ async function call(via: string, method: 'GET' | 'POST', body?: unknown): Promis
   if (body !== undefined) headers['content-type'] = 'application/json';
   const token = process.env['RAFTQUOTES_ADMIN_TOKEN'];
   if (token) headers['authorization'] = `Bearer ${token}`;
-  const res = await fetch(`${via.replace(/\/$/, '')}/api/members`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
-  const text = await res.text();
+  let res: { status: number; body: string };
+  try {
+    res = await httpSend(`${via.replace(/\/$/, '')}/api/members`, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }), ca: trustedCa, timeoutMs: REQUEST_TIMEOUT_MS });
+  } catch (err) {
+    throw new MemberCommandError(`cannot reach ${via}: ${(err as Error).message}`, { cause: err });
+  }
+  const text = res.body;
   if (text.length > MAX_ANSWER_BYTES) throw new MemberCommandError(`answer from ${via} larger than ${MAX_ANSWER_BYTES} bytes`);
   let json: Record<string, unknown>;
   try {

@@ -68,8 +68,8 @@ export async function runNode(given: NodeConfig): Promise<void> {
     secret: config.secret ?? undefined,
     tls: config.tls ?? undefined,
     insecure: config.insecure,
-    // Peers learn our --public-url values in the handshake (SPEC §3 "Other nodes' pages").
-    advertise: { http: config.advertiseHttp, publicUrls: explicitPublicUrls(config) },
+    // Peers learn our --public-url values (SPEC §3 "Other nodes' pages") and our Raft address in the handshake.
+    advertise: { http: config.advertiseHttp, publicUrls: explicitPublicUrls(config), raft: advertisedRaft(configuration, config) },
     logger: logger.child({ component: 'transport' }),
   });
   // SPEC §11: the dashboard's hold/step/drop of messages, clock and event ring sit around the transport and the tick timer.
@@ -178,6 +178,12 @@ function storedConfiguration(storage: RaftStorage): Configuration | undefined {
     throw new ConfigError('--peers (RAFTQUOTES_PEERS) is required: this data dir holds no configuration (only a node that joined with --join can start without it)');
   }
   return base;
+}
+
+/** Our Raft address as the configuration records it (what --join asked for), else the listen address. */
+function advertisedRaft(configuration: Configuration | undefined, config: NodeConfig): string {
+  const recorded = configuration ? allMembers(configuration).find((m) => m.id === config.id)?.raft : undefined;
+  return recorded || `${config.raft.host}:${config.raft.port}`;
 }
 
 /** The transport's first peer links: every other member with a Raft address (RaftNode keeps them in step). */

@@ -27,13 +27,23 @@ export async function runStatus(clusterFile: string): Promise<number> {
     }),
   );
   const leader = statuses.find((s) => s.status?.state === 'leader')?.status;
+  // The configuration as the leader (else any node that answered) sees it (SPEC §9).
+  const members = (leader ?? statuses.find((s) => s.status?.members)?.status)?.members;
+  const roleOf = (id: string): string => (members?.voters.includes(id) ? 'voter' : members?.learners.includes(id) ? 'learner' : members?.removed.includes(id) ? 'removed' : '-');
   const rows = statuses.map(({ id, status }) =>
     status
-      ? [id, status.state, status.term, status.leader ?? '-', status.commitIndex, status.appliedIndex, leader ? Math.max(0, leader.commitIndex - status.appliedIndex) : '-']
-      : [id, 'down', '-', '-', '-', '-', '-'],
+      ? [id, roleOf(id), status.state, status.term, status.leader ?? '-', status.commitIndex, status.appliedIndex, leader ? Math.max(0, leader.commitIndex - status.appliedIndex) : '-']
+      : [id, roleOf(id), 'down', '-', '-', '-', '-', '-'],
   );
-  printTable(['node', 'state', 'term', 'leader', 'commit', 'applied', 'lag'], rows.map((r) => r.map(String)));
+  printTable(['node', 'role', 'state', 'term', 'leader', 'commit', 'applied', 'lag'], rows.map((r) => r.map(String)));
+  if (members) console.log(describeMembers(members));
   return statuses.some((s) => s.status) ? 0 : 1;
+}
+
+/** One line: voters, learners, the joint state and removed nodes (nodes that joined later are not in cluster.json). */
+export function describeMembers(members: NonNullable<NodeStatus['members']>): string {
+  const list = (ids: readonly string[]): string => (ids.length > 0 ? ids.join(',') : '-');
+  return `configuration ${members.configIndex}: voters ${list(members.voters)}; learners ${list(members.learners)}; ${members.joint ? `joint (outgoing ${list(members.joint.outgoing)})` : 'not joint'}; removed ${list(members.removed)}`;
 }
 
 function printTable(header: string[], rows: string[][]): void {

@@ -165,7 +165,8 @@ export class RaftNode implements RaftNodeHandle {
 
   /** Starts peer traffic and the tick timer. */
   async start(): Promise<void> {
-    this.deps.transport.onMessage((message) => this.receive(message));
+    // The transport delivers only what came over a link authenticated as `from` (SPEC §7).
+    this.deps.transport.onMessage((message) => this.receive(message, true));
     this.deps.transport.onPeerDown((peer) => {
       if (this.stopped) return;
       this.forwarder.onPeerDown(peer);
@@ -216,7 +217,12 @@ export class RaftNode implements RaftNodeHandle {
 
   private membersSummary(): NodeStatus['members'] {
     const view = this.members();
-    return { configIndex: view.configIndex, voters: view.voters.map((m) => m.id), learners: view.learners.map((m) => m.id), joint: view.joint };
+    const current = new Set([...view.voters, ...view.learners].map((m) => m.id));
+    const removed = new Set<NodeId>();
+    for (const m of this.core.knownMembers()) if (!current.has(m.id) && !view.joint?.outgoing.includes(m.id)) removed.add(m.id);
+    // A leader keeps telling removed members for a while (their progress outlives their membership).
+    for (const peer of this.core.progressView().keys()) if (!current.has(peer) && !view.joint?.outgoing.includes(peer)) removed.add(peer);
+    return { configIndex: view.configIndex, voters: view.voters.map((m) => m.id), learners: view.learners.map((m) => m.id), joint: view.joint, removed: [...removed].sort() };
   }
 
   /**
@@ -473,8 +479,8 @@ export class RaftNode implements RaftNodeHandle {
   // ---------------------------------------------------------------- driving the core
 
   /**
-   * Steps a message from a peer (the transport's handler; the simulator's forger calls it
-   * too) and returns the Rejection of a message refused by validation. Anything from the network may be hostile (SPEC §7), so:
+   * Steps a message from a peer (the transport's handler, which vouches for the sender; the
+   * simulator's forger calls it too, vouching for nothing) and returns the Rejection of a message refused by validation. Anything from the network may be hostile (SPEC §7), so:
    * - The core validates the message before it changes any state, and returns a Rejection
    *   for one that is malformed or impossible from a correct peer. Validation is a pure
    *   read of the core that cannot throw (message-validation.ts), so a rejected message
@@ -491,12 +497,12 @@ export class RaftNode implements RaftNodeHandle {
    * step to roll back, were rejected: the first risks safety, the second costs a copy per
    * message on the hot path to handle what should be unreachable.
    */
-  receive(message: PeerMessage): Rejection | null {
+  receive(message: PeerMessage, authenticatedSender = false): Rejection | null {
     if (isForwardMessage(message)) return this.receiveForward(message);
     if (this.shutdownByController || this.stopped) return null;
     let rejected: Rejection | null;
     try {
-      rejected = this.core.step(message);
+      rejected = this.core.step(message, authenticatedSender);
     } catch (err) {
       const m = message as unknown as Record<string, unknown>;
       this.fatal(err, `while stepping ${describeValue(m['type'])} from ${describeValue(m['from'])} term ${describeValue(m['term'])}`);

@@ -32,7 +32,11 @@ export interface NodeStatus {
   http: string;
   peers: Record<NodeId, PeerStatus>;
   /** The configuration in effect (SPEC §9). */
-  members?: { configIndex: number; voters: NodeId[]; learners: NodeId[]; joint: null | { outgoing: NodeId[] } };
+  /**
+   * The configuration in effect (SPEC §9), and `removed`: members of an earlier configuration
+   * this node still holds (or the leader still tells of their removal) that are no longer members.
+   */
+  members?: { configIndex: number; voters: NodeId[]; learners: NodeId[]; joint: null | { outgoing: NodeId[] }; removed: NodeId[] };
 }
 
 /** Error codes the runtime raises; the API maps them to SPEC §3 codes. */

@@ -72,13 +72,20 @@ function linkKey(from: NodeId, to: NodeId): string {
 export class SimTransport implements Transport {
   private handler: ((message: Message) => unknown) | null = null;
   private peerDownHandler: ((peer: NodeId) => void) | null = null;
-  /** The peers linked to, and the only ones admitted inbound (TcpTransport's handshake allow-list). */
+  /** The peers linked to (TcpTransport's handshake allow-list). */
   private peers: Set<NodeId>;
+  /**
+   * Authenticated senders outside `peers` that reached us (TcpTransport's strangers: a member
+   * added after the configurations we know), linked back to until the next setPeers.
+   */
+  private strangers = new Set<NodeId>();
 
+  /** `authenticated`: whether a sender holds the cluster's credentials (the simulation's own nodes). */
   constructor(
     readonly id: NodeId,
     peers: readonly NodeId[],
     private readonly deliver: (message: Message) => void,
+    private readonly authenticated: (id: NodeId) => boolean = () => false,
   ) {
     this.peers = new Set(peers.filter((p) => p !== id));
   }
@@ -86,6 +93,7 @@ export class SimTransport implements Transport {
   /** Membership changed: link to exactly these peers from now on, as TcpTransport.setPeers does. */
   setPeers(peers: ReadonlyArray<{ id: NodeId; raft: string }>): void {
     this.peers = new Set(peers.map((p) => p.id).filter((p) => p !== this.id));
+    this.strangers.clear();
   }
 
   /** The peers the node last asked to be linked to. */
@@ -98,7 +106,7 @@ export class SimTransport implements Transport {
   }
 
   send(to: NodeId, message: Message): void {
-    if (this.handler && to === message.to && this.peers.has(to)) this.deliver(message);
+    if (this.handler && to === message.to && (this.peers.has(to) || this.strangers.has(to))) this.deliver(message);
   }
 
   onMessage(handler: (message: Message) => unknown): void {
@@ -111,8 +119,12 @@ export class SimTransport implements Transport {
 
   /** A message arrives from the network (dropped once the node is gone); returns what the handler did with it. */
   receive(message: Message): unknown {
-    // A peer outside the allow-list cannot complete the handshake: its messages never arrive.
-    if (!this.peers.has(message.from)) return null;
+    // A sender without the cluster's credentials cannot complete the handshake: its messages
+    // never arrive. An authenticated one outside the allow-list is admitted as a stranger.
+    if (!this.peers.has(message.from)) {
+      if (message.from === this.id || !this.authenticated(message.from)) return null;
+      if (this.handler) this.strangers.add(message.from);
+    }
     return this.handler?.(message);
   }
 

@@ -279,7 +279,7 @@ export class Simulation {
     host.boots++;
     host.disk.fsyncFailed = false;
     const clock = new SimClock(this.sched);
-    const transport = new SimTransport(host.id, allMembers(joined).map((m) => m.id), (m) => this.send(m));
+    const transport = new SimTransport(host.id, allMembers(joined).map((m) => m.id), (m) => this.send(m), (id) => this.ids.includes(id));
     const stateMachine: StateMachine = host.durableStateMachine ? host.disk.openStateMachine() : new MemoryStateMachine();
     let node: RaftNode;
     try {

@@ -51,6 +51,7 @@ export const SESSION_KEY_BYTES = 32;
 /** Bounds on strings a peer tells us before it has authenticated (they end up in logs). */
 const MAX_ID_LENGTH = 128;
 const MAX_HTTP_URL_LENGTH = 2048;
+const MAX_RAFT_ADDRESS_LENGTH = 512;
 
 /** Most public URLs (`--public-url`) a node tells its peers; `node` refuses to start with more. */
 export const MAX_PUBLIC_URLS = 4;
@@ -66,6 +67,13 @@ export interface Hello {
   /** Who the dialer believes it is calling: catches a peers list that points at the wrong node. */
   to: NodeId;
   nonce: Uint8Array;
+  /**
+   * The dialer's own Raft address (optional; older dialers omit it). Used only to link back to
+   * an authenticated dialer that is in no configuration the acceptor holds yet (a member added
+   * later; TcpTransport admitStranger). Not covered by the MAC: altering it in flight only
+   * misdirects that link back, whose own handshake then fails (a MITM can drop traffic anyway).
+   */
+  raft?: string;
 }
 
 export interface Challenge {
@@ -184,7 +192,8 @@ const FIELD_CHECKS: Record<HandshakeFrame['kind'], (fields: Record<string, unkno
         checkId('clusterId', f.clusterId) ??
         checkId('from', f.from) ??
         checkId('to', f.to) ??
-        checkBytes('nonce', f.nonce, NONCE_BYTES),
+        checkBytes('nonce', f.nonce, NONCE_BYTES) ??
+        (f.raft === undefined || (typeof f.raft === 'string' && f.raft.length > 0 && f.raft.length <= MAX_RAFT_ADDRESS_LENGTH) ? null : `raft must be a host:port of at most ${MAX_RAFT_ADDRESS_LENGTH} characters`),
   challenge: (f) => checkBytes('nonce', f.nonce, NONCE_BYTES),
   auth: (f) => checkBytes('mac', f.mac, MAC_BYTES),
   welcome: (f) => checkId('from', f.from) ?? checkHttp(f.http) ?? checkPublicUrls(f.public) ?? (f.mac === null ? null : checkBytes('mac', f.mac, MAC_BYTES)),

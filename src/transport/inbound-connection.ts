@@ -37,6 +37,11 @@ export interface InboundContext {
   publicUrls: readonly string[];
   /** Node ids allowed to connect (the configured peers). */
   peers: ReadonlySet<NodeId>;
+  /**
+   * An authenticated dialer outside `peers` (a member added after the configurations this node
+   * holds): whether to admit it anyway, given the Raft address its hello names.
+   */
+  admitStranger?(peer: NodeId, raft: string | undefined): boolean;
   maxFrameBytes: number;
   /** The whole handshake (TLS included) must finish within this. */
   handshakeTimeoutMs: number;
@@ -276,10 +281,11 @@ export class InboundConnection {
   private checkClaims(hello: Hello): string | null {
     if (hello.clusterId !== this.ctx.clusterId) return `wrong cluster id ${JSON.stringify(hello.clusterId)}`;
     if (hello.to !== this.ctx.selfId) return `dialed ${JSON.stringify(hello.to)} but this is ${this.ctx.selfId} (check the peers list)`;
-    if (!this.ctx.peers.has(hello.from)) return `${JSON.stringify(hello.from)} is not a configured peer`;
     if (this.ctx.mode === 'tls' && !this.certNames.includes(hello.from)) {
       return `claims to be ${JSON.stringify(hello.from)} but its certificate names ${JSON.stringify(this.certNames.slice(0, 4))}`;
     }
+    // Last: admitting a stranger links back to it, so only an otherwise accepted dialer gets that far.
+    if (!this.ctx.peers.has(hello.from) && !(this.ctx.admitStranger?.(hello.from, hello.raft) ?? false)) return `${JSON.stringify(hello.from)} is not a configured peer`;
     return null;
   }
 

@@ -58,6 +58,13 @@ export const MAX_UNAUTHENTICATED_CONNECTIONS = 32;
 /** Unauthenticated inbound sockets per source address (same eviction rule as the total). */
 export const MAX_UNAUTHENTICATED_PER_ADDRESS = 8;
 
+/**
+ * Authenticated peers outside the configurations this node holds (members added since, which a
+ * node far behind does not know yet) linked back to at once; beyond it they are refused until
+ * the node learns the newer configuration (see TcpTransport admitStranger).
+ */
+export const MAX_STRANGER_LINKS = 8;
+
 /** Every bound the transport enforces. Tests shrink some of them to reach them quickly. */
 export interface TransportLimits {
   maxQueuedMessages: number;

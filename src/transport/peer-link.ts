@@ -22,6 +22,8 @@ export interface PeerLinkContext {
   limits: TransportLimits;
   logger: TransportLogger;
   limiter: RepeatLimiter;
+  /** This node's own Raft address, told in the hello so a peer that does not know us yet can link back. */
+  advertiseRaft?: string;
   /**
    * The handshake succeeded: the peer we dialed at its configured address advertised this
    * HTTP URL and these public URLs in its authenticated welcome (the only source of peer
@@ -216,6 +218,7 @@ export class PeerLink {
       from: this.ctx.selfId,
       to: this.peer,
       nonce: attempt.dialerNonce,
+      ...(this.ctx.advertiseRaft === undefined ? {} : { raft: this.ctx.advertiseRaft }),
     };
     attempt.socket.write(encodeFrame(hello));
   }

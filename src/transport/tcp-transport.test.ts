@@ -72,6 +72,10 @@ interface NodeOverrides {
   limits?: Partial<TransportLimits>;
   /** Extra peers not in the group (e.g. a raw test server). */
   extraPeers?: Record<NodeId, { host: string; port: number }>;
+  /** Peers this node is told of (default: the whole group). */
+  only?: NodeId[];
+  /** Tell peers our Raft address in the hello. */
+  advertiseRaft?: boolean;
 }
 
 function httpOf(id: NodeId): string {
@@ -80,7 +84,7 @@ function httpOf(id: NodeId): string {
 
 /** Creates (without starting) a node of a group whose members listen on the given ports. */
 function makeNode(id: NodeId, ports: Record<NodeId, number>, overrides: NodeOverrides = {}): TestNode {
-  const peers = Object.fromEntries(Object.entries(ports).filter(([peer]) => peer !== id).map(([peer, port]) => [peer, { host: HOST, port }]));
+  const peers = Object.fromEntries(Object.entries(ports).filter(([peer]) => peer !== id && (overrides.only?.includes(peer) ?? true)).map(([peer, port]) => [peer, { host: HOST, port }]));
   const logger = recordingLogger();
   const transport = new TcpTransport({
     selfId: id,
@@ -88,7 +92,7 @@ function makeNode(id: NodeId, ports: Record<NodeId, number>, overrides: NodeOver
     listen: { host: HOST, port: ports[id] as number },
     peers: { ...peers, ...overrides.extraPeers },
     ...(overrides.secret === null ? { insecure: true } : { secret: overrides.secret ?? SECRET }),
-    advertise: { http: httpOf(id) },
+    advertise: { http: httpOf(id), ...(overrides.advertiseRaft ? { raft: `${HOST}:${ports[id]}` } : {}) },
     logger,
     limits: { backoffMaxMs: 200, ...overrides.limits },
   });
@@ -578,5 +582,33 @@ describe('TcpTransport lifecycle', () => {
     expect(() => a.transport.send('Node2', heartbeat('Node1', 'Node2', 1))).not.toThrow();
     expect(link(a, 'Node2')).toMatchObject({ connected: false, droppedMessages: 1 });
     expect(() => a.transport.send('Node7', heartbeat('Node1', 'Node7', 1))).not.toThrow();
+  });
+});
+
+describe('TcpTransport: an authenticated member added later (issue 17, sim seed 274)', () => {
+  it('is admitted by a node that does not know it, which links back to the Raft address its hello names', async () => {
+    const { nodes } = await startGroup(['Node1', 'Node3'], { Node1: { only: [] }, Node3: { advertiseRaft: true } });
+    const [old, added] = [nodes['Node1'] as TestNode, nodes['Node3'] as TestNode];
+    added.transport.send('Node1', heartbeat('Node3', 'Node1', 4));
+    await waitFor(() => old.inbox.length === 1, 'Node1 hears the stranger');
+    expect(old.inbox[0]).toMatchObject({ from: 'Node3', commit: 4 });
+    expect(old.logger.text()).toContain('admitted Node3');
+    old.transport.send('Node3', { type: 'RequestVoteResponse', from: 'Node1', to: 'Node3', term: 1, granted: true });
+    await waitFor(() => added.inbox.length === 1, 'the answer reaches Node3 over the link back');
+    // Learning a configuration (setPeers) ends the stranger's link unless it is a member there.
+    old.transport.setPeers([]);
+    expect(old.transport.stats().map((l) => l.peer)).toEqual([]);
+  });
+
+  it('a stranger with the wrong secret, or whose hello names no Raft address, is refused', async () => {
+    const { nodes } = await startGroup(['Node1', 'Node3', 'Node4'], { Node1: { only: [] }, Node3: { advertiseRaft: true, secret: 'another-secret-0123456789' }, Node4: { only: ['Node1'] } });
+    const old = nodes['Node1'] as TestNode;
+    (nodes['Node3'] as TestNode).transport.send('Node1', heartbeat('Node3', 'Node1', 1));
+    (nodes['Node4'] as TestNode).transport.send('Node1', heartbeat('Node4', 'Node1', 1));
+    await waitFor(() => (old.logger.text().match(/refused peer connection/g) ?? []).length >= 2, 'both refused');
+    expect(old.logger.text()).toContain('authentication failed');
+    expect(old.logger.text()).toContain('"Node4" is not a configured peer');
+    expect(old.inbox).toEqual([]);
+    expect(old.transport.stats()).toEqual([]);
   });
 });

@@ -4,7 +4,7 @@ import type { PeerMessage } from './forward-message.js';
 import { encodeFrame, FRAME_HEADER_BYTES } from './frame-codec.js';
 import type { AuthMode } from './handshake.js';
 import { InboundConnection, type InboundContext } from './inbound-connection.js';
-import { resolveLimits, type TransportLimits } from './limits.js';
+import { MAX_STRANGER_LINKS, resolveLimits, type TransportLimits } from './limits.js';
 import { limitKey, logLimited, RepeatLimiter, type TransportLogger } from './log.js';
 import { PeerLink, type PeerLinkContext } from './peer-link.js';
 import { loadPeerTls, type PeerTls, type PeerTlsFiles } from './tls-identity.js';
@@ -34,9 +34,10 @@ export interface TcpTransportOptions {
   insecure?: boolean;
   /**
    * This node's HTTP base URL, told to peers in the handshake (they forward clients to it),
-   * and its --public-url values (browsers use them; at most MAX_PUBLIC_URLS).
+   * its --public-url values (browsers use them; at most MAX_PUBLIC_URLS), and its Raft
+   * address, told in the hello so a peer that does not know this node yet can answer it.
    */
-  advertise: { http: string; publicUrls?: readonly string[] };
+  advertise: { http: string; publicUrls?: readonly string[]; raft?: string };
   logger: TransportLogger;
   /** Overrides of the named limits in limits.ts (tests shrink them). */
   limits?: Partial<TransportLimits>;
@@ -67,6 +68,8 @@ export class TcpTransport implements Transport {
   private readonly inboundContext: InboundContext;
   /** Who may complete the handshake: the current configuration's members (setPeers keeps it). */
   private readonly allowedPeers = new Set<NodeId>();
+  /** Authenticated peers admitted outside allowedPeers, linked back to until the next setPeers (admitStranger). */
+  private readonly strangers = new Set<NodeId>();
   private messageHandler: (message: PeerMessage) => void = () => undefined;
   private peerDownHandler: (peer: NodeId) => void = () => undefined;
   private state: 'new' | 'starting' | 'started' | 'closed' = 'new';
@@ -150,6 +153,28 @@ export class TcpTransport implements Transport {
     }
     this.allowedPeers.clear();
     for (const id of wanted) this.allowedPeers.add(id);
+    this.strangers.clear();
+  }
+
+  /**
+   * An authenticated peer outside every configuration this node holds: a member added after
+   * them, whose vote requests or leader traffic a node far behind must answer (etcd accepts
+   * any member id of its cluster; the authenticated link keeps impostors out, and the core
+   * judges what it may send: message-validation.ts admitsNewMember). Admitted, and linked back
+   * to at the Raft address its hello names, up to MAX_STRANGER_LINKS at once, until the next
+   * setPeers (a node that learns the newer configuration links to its members as usual).
+   */
+  private admitStranger(peer: NodeId, raft: string | undefined): boolean {
+    if (peer === this.options.selfId || this.state === 'closed') return false;
+    if (this.strangers.has(peer)) return true;
+    const address = raft === undefined ? null : parseRaftAddress(raft);
+    if (address === null || this.links.has(peer) || this.strangers.size >= MAX_STRANGER_LINKS) return false;
+    const link = new PeerLink(peer, address, this.linkContext());
+    this.links.set(peer, link);
+    this.strangers.add(peer);
+    if (this.state === 'started') link.start();
+    this.options.logger.info({ peer, raft }, `admitted ${peer}, authenticated but in no configuration this node holds (added since?); linking back to ${raft}`);
+    return true;
   }
 
   /** The bound listen address (useful with port 0). */
@@ -309,6 +334,7 @@ export class TcpTransport implements Transport {
       limits: this.limits,
       logger: this.options.logger,
       limiter: this.limiter,
+      ...(this.options.advertise.raft === undefined ? {} : { advertiseRaft: this.options.advertise.raft }),
       onUp: (peer, http, publicUrls) => {
         this.httpUrls.set(peer, http);
         this.publicUrls.set(peer, publicUrls);
@@ -328,6 +354,7 @@ export class TcpTransport implements Transport {
       http: this.options.advertise.http,
       publicUrls: this.options.advertise.publicUrls ?? [],
       peers: this.allowedPeers,
+      admitStranger: (peer, raft) => this.admitStranger(peer, raft),
       maxFrameBytes: this.limits.maxFrameBytes,
       handshakeTimeoutMs: this.limits.acceptHandshakeTimeoutMs,
       idleTimeoutMs: this.limits.linkIdleTimeoutMs,

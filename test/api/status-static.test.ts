@@ -63,9 +63,9 @@ describe('status, cluster, health and metrics routes', () => {
     expect(up.status).toMatchObject({ id: 'Node2', state: 'follower', leader: 'Node1' });
     expect(up.status.log).toBeDefined();
     // With no --public-url, a member's public URL is its advertised one.
-    expect(refused).toEqual({ id: 'Node3', http: 'http://127.0.0.1:1', publicUrls: ['http://127.0.0.1:1'], reachable: false, status: null });
+    expect(refused).toEqual({ id: 'Node3', http: 'http://127.0.0.1:1', publicUrls: ['http://127.0.0.1:1'], reachable: false, status: null, role: 'voter' });
     expect(silentNode).toMatchObject({ id: 'Node4', reachable: false, status: null });
-    expect(unknown).toEqual({ id: 'Node5', http: null, publicUrls: [], reachable: false, status: null });
+    expect(unknown).toEqual({ id: 'Node5', http: null, publicUrls: [], reachable: false, status: null, role: 'voter' });
   });
 
   it('GET /healthz is always 200; /readyz only with a leader, caught up and not shut down', async () => {

@@ -1,6 +1,9 @@
 /**
  * `npm run fault -- --seconds 120 --nemesis kill,pause,partition,restart,leader --seed N`
- * (`--nemesis all,forger` adds the opt-in forger nemesis: hostile peer messages from a member)
+ * (`--nemesis all,forger` adds the opt-in forger nemesis: hostile peer messages from a member;
+ * `--nemesis all,member` the membership nemesis on `--spares N` spare nodes, default 2)
+ * `--campaigns N` runs N campaigns, seeds seed, seed+1, ..., and ends with one table row each
+ * (seed, ops, linearizable, lost writes, membership changes).
  *
  * One fault campaign on real processes (issue 7): prints progress, the summary (ops, ok,
  * failed, indeterminate, leader changes, longest unavailability, linearizable, lost
@@ -16,7 +19,7 @@ import { seedFromString } from '../../src/checker/prng.js';
 const DEFAULT_PORT_BASE = 19700;
 
 function usage(message: string): never {
-  process.stderr.write(`npm run fault: ${message}\nusage: npm run fault -- [--seconds 120] [--nemesis kill,pause,partition,restart,leader[,forger] | all[,forger]] [--seed N] [--port-base 19700] [--clients 10] [--snapshot-every 200] [--artifacts DIR] [--always-artifacts] [--unsafe-local-reads]\n`);
+  process.stderr.write(`npm run fault: ${message}\nusage: npm run fault -- [--seconds 120] [--nemesis kill,pause,partition,restart,leader[,forger] | all[,forger]] [--seed N] [--port-base 19700] [--clients 10] [--snapshot-every 200] [--spares 2] [--campaigns 1] [--artifacts DIR] [--always-artifacts] [--unsafe-local-reads]\n`);
   process.exit(2);
 }
 
@@ -32,6 +35,8 @@ async function main(): Promise<void> {
       clients: { type: 'string', default: '10' },
       'unsafe-local-reads': { type: 'boolean', default: false },
       'snapshot-every': { type: 'string', default: String(DEFAULT_SNAPSHOT_EVERY) },
+      spares: { type: 'string' },
+      campaigns: { type: 'string', default: '1' },
     },
     strict: true,
   });
@@ -50,26 +55,66 @@ async function main(): Promise<void> {
     usage((err as Error).message);
   }
   if (kinds.length === 0) usage('--nemesis: give at least one kind');
+  const spares = values.spares === undefined ? undefined : Number(values.spares);
+  if (spares !== undefined && (!Number.isInteger(spares) || spares < 0 || spares > MAX_SPARES)) usage(`--spares must be an integer within [0, ${MAX_SPARES}], got ${values.spares}`);
+  const campaigns = Number(values.campaigns);
+  if (!Number.isInteger(campaigns) || campaigns < 1 || campaigns > MAX_CAMPAIGNS) usage(`--campaigns must be an integer within [1, ${MAX_CAMPAIGNS}], got ${values.campaigns}`);
   const seedText = values.seed ?? String(Date.now() % 1_000_000);
-  const seed = /^\d+$/.test(seedText) ? Number(seedText) >>> 0 : seedFromString(seedText);
+  const firstSeed = /^\d+$/.test(seedText) ? Number(seedText) >>> 0 : seedFromString(seedText);
+  const rows: string[] = [];
+  let allOk = true;
+  for (let i = 0; i < campaigns; i++) {
+    const result = await oneCampaign({ seed: (firstSeed + i) >>> 0, seconds, kinds, clients, snapshotEvery, portBase, spares, artifacts: values.artifacts, alwaysArtifacts: values['always-artifacts'], unsafe: values['unsafe-local-reads'] });
+    const s = result.summary;
+    rows.push(`| ${s.seed} | ${s.ops} | ${s.ok} | ${s.linearizable === true ? 'yes' : s.linearizable === false ? 'NO' : 'unknown'} | ${s.lostWrites} | ${s.membershipChanges} | ${s.finalVoters.join(',')} | ${s.faults} | ${s.ok_ ? 'PASS' : 'FAIL'} |`);
+    allOk &&= result.ok;
+    if (campaigns > 1) process.stdout.write(`CAMPAIGN_ROW ${rows[rows.length - 1]}\n`);
+  }
+  if (campaigns > 1) {
+    process.stdout.write(`\n| seed | ops | ok | linearizable | lost writes | membership changes | voters at end | faults | result |\n|---|---|---|---|---|---|---|---|---|\n${rows.join('\n')}\n`);
+  }
+  process.exit(allOk ? 0 : 1);
+}
+
+/** Most spares a campaign may have (ports base+6 ... stay below base+100, where Raft ports start). */
+const MAX_SPARES = 4;
+/** Most campaigns one command runs. */
+const MAX_CAMPAIGNS = 200;
+
+interface OneCampaign {
+  seed: number;
+  seconds: number;
+  kinds: ReturnType<typeof parseKinds>;
+  clients: number;
+  snapshotEvery: number;
+  portBase: number;
+  spares: number | undefined;
+  artifacts: string;
+  alwaysArtifacts: boolean;
+  unsafe: boolean;
+}
+
+async function oneCampaign(o: OneCampaign): Promise<Awaited<ReturnType<typeof runCampaign>>> {
+  const { seed, seconds, kinds, clients, snapshotEvery, portBase } = o;
   const started = Date.now();
   const result = await runCampaign({
     seed,
+    ...(o.spares === undefined ? {} : { spares: o.spares }),
     durationMs: seconds * 1000,
     kinds,
     kvClients: clients,
     snapshotEvery,
     ports: { httpBase: portBase, raftBase: portBase + 100, controllerBase: portBase + 200 },
-    artifactsRoot: values.artifacts,
-    alwaysWriteArtifacts: values['always-artifacts'],
+    artifactsRoot: o.artifacts,
+    alwaysWriteArtifacts: o.alwaysArtifacts,
     // The debug-only broken build (reads without ReadIndex): to see a random campaign catch it.
-    env: values['unsafe-local-reads'] ? { RAFTQUOTES_UNSAFE_LOCAL_READS: '1' } : {},
+    env: o.unsafe ? { RAFTQUOTES_UNSAFE_LOCAL_READS: '1' } : {},
     log: (line) => process.stdout.write(`${line}\n`),
   });
   process.stdout.write(`\n${result.reportText}\n\n${renderSummary(result.summary)}\n`);
   if (result.artifactsDir) process.stdout.write(`artifacts: ${result.artifactsDir}\n`);
   process.stdout.write(`total ${((Date.now() - started) / 1000).toFixed(0)} s\nFAULT_SUMMARY ${JSON.stringify(result.summary)}\n`);
-  process.exit(result.ok ? 0 : 1);
+  return result;
 }
 
 let interrupted = false;

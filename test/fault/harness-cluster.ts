@@ -47,6 +47,13 @@ export interface HarnessNode {
   starts: number;
   /** The harness signalled it to stop (kill, terminate): its next exit is not a crash. */
   exitExpected: boolean;
+  /** Starting with --join: a refused or unreachable join exits the node (code 2), which is not a crash. */
+  joining: boolean;
+  /**
+   * In the configuration as far as the harness knows: the first nodes, and spares from their
+   * join until their removal. Faults and heals leave the others alone (they are not running).
+   */
+  member: boolean;
 }
 
 export interface ProcessClusterOptions {
@@ -58,6 +65,14 @@ export interface ProcessClusterOptions {
   env?: NodeJS.ProcessEnv;
   /** Extra flags for every node. */
   nodeArgs?: string[];
+  /**
+   * Spare nodes (Node6, ...) for the member nemesis: not started; joinSpare starts one with
+   * --join. Their Raft links are direct (not through the proxies): a member added at run time
+   * is recorded in the configuration at one Raft address that every node dials, while each
+   * proxy belongs to one (from, to) pair. Partitions therefore cut only the links that still
+   * go through the proxies.
+   */
+  spares?: number;
 }
 
 /** Every live child of every ProcessCluster in this process, killed on exit so nothing leaks. */
@@ -96,7 +111,7 @@ export class ProcessCluster {
    */
   readonly unexpectedExits: string[] = [];
 
-  private constructor(readonly network: FaultNetwork, nodes: HarnessNode[], private readonly env: NodeJS.ProcessEnv, private readonly workDir: string) {
+  private constructor(readonly network: FaultNetwork, nodes: HarnessNode[], private readonly env: NodeJS.ProcessEnv, private readonly workDir: string, private readonly nodeArgs: string[] = []) {
     this.nodes = nodes;
     openWorkDirs.add(workDir);
   }
@@ -120,11 +135,16 @@ export class ProcessCluster {
         '--http', `127.0.0.1:${httpPort}`, '--raft', `127.0.0.1:${raftPort}`, '--controller', `127.0.0.1:${controllerPort}`,
         '--data-dir', dataDir, '--cluster-id', HARNESS_CLUSTER_ID, '--rate-limit', '0', ...(options.nodeArgs ?? []),
       ];
-      return { id, http: `http://127.0.0.1:${httpPort}`, raftPort, controllerPort, dataDir, logFile: join(options.workDir, 'logs', `${id}.log`), argv, state: 'stopped', child: null, starts: 0, exitExpected: false };
+      return { id, http: `http://127.0.0.1:${httpPort}`, raftPort, controllerPort, dataDir, logFile: join(options.workDir, 'logs', `${id}.log`), argv, state: 'stopped', child: null, starts: 0, exitExpected: false, joining: false, member: true };
     });
-    const cluster = new ProcessCluster(network, nodes, { ...process.env, RAFTQUOTES_SECRET: HARNESS_SECRET, ...options.env }, options.workDir);
+    for (let i = count; i < count + (options.spares ?? 0); i++) {
+      const id = `Node${i + 1}`;
+      const p = { http: options.ports.httpBase + i + 1, raft: options.ports.raftBase + i + 1, controller: options.ports.controllerBase + i + 1 };
+      nodes.push({ id, http: `http://127.0.0.1:${p.http}`, raftPort: p.raft, controllerPort: p.controller, dataDir: join(options.workDir, 'data', id), logFile: join(options.workDir, 'logs', `${id}.log`), argv: [], state: 'stopped', child: null, starts: 0, exitExpected: false, joining: false, member: false });
+    }
+    const cluster = new ProcessCluster(network, nodes, { ...process.env, RAFTQUOTES_SECRET: HARNESS_SECRET, ...options.env }, options.workDir, options.nodeArgs);
     try {
-      await Promise.all(nodes.map((node) => cluster.startNode(node.id)));
+      await Promise.all(nodes.filter((n) => n.member).map((node) => cluster.startNode(node.id)));
     } catch (err) {
       await cluster.close();
       throw err;
@@ -159,7 +179,7 @@ export class ProcessCluster {
     node.exitExpected = false;
     child.once('exit', (code, signalName) => {
       liveChildren.delete(child);
-      if (!node.exitExpected) this.unexpectedExits.push(`${id} (pid ${child.pid}) exited by itself with ${signalName ?? `code ${code}`} at ${new Date().toISOString()}`);
+      if (!node.exitExpected && !node.joining) this.unexpectedExits.push(`${id} (pid ${child.pid}) exited by itself with ${signalName ?? `code ${code}`} at ${new Date().toISOString()}`);
       if (node.child === child) {
         node.child = null;
         node.state = 'stopped';
@@ -214,11 +234,55 @@ export class ProcessCluster {
     if (!(await exited)) await this.kill(id);
   }
 
-  /** Ends every fault: links healed, paused nodes continued, stopped nodes started again. */
+  /** Ends every fault: links healed, paused nodes continued, stopped members started again. */
   async healEverything(): Promise<void> {
     this.network.healAll();
     for (const node of this.nodes) if (node.state === 'paused') this.resume(node.id);
-    await Promise.all(this.nodes.filter((n) => !n.child).map((n) => this.startNode(n.id)));
+    await Promise.all(this.nodes.filter((n) => !n.child && n.member).map((n) => this.startNode(n.id)));
+  }
+
+  /** Spares: nodes out of the configuration, stopped, with no data (joinSpare may start them). */
+  spareIds(): string[] {
+    return this.nodes.filter((n) => !n.member && !n.child).map((n) => n.id);
+  }
+
+  /**
+   * Starts a spare on an empty data dir with `--join via --learner` (SPEC §9): it asks the
+   * cluster to add it as a learner, and answers /healthz once it is in (startNode waits).
+   * Restarts (kill, heal) reuse the argv: --join is ignored once the data dir holds a configuration.
+   */
+  async joinSpare(id: string, via: string): Promise<void> {
+    const node = this.node(id);
+    if (node.member || node.child) throw new Error(`${id} is not a spare`);
+    rmSync(node.dataDir, { recursive: true, force: true });
+    node.argv = [
+      ...NODE_V8_FLAGS, MAIN_JS, 'node', '--id', id, '--join', via, '--learner',
+      '--http', `127.0.0.1:${node.http.split(':').pop()}`, '--raft', `127.0.0.1:${node.raftPort}`, '--controller', `127.0.0.1:${node.controllerPort}`,
+      '--data-dir', node.dataDir, '--cluster-id', HARNESS_CLUSTER_ID, '--rate-limit', '0', ...this.nodeArgs,
+    ];
+    node.starts = 0;
+    node.member = true;
+    node.joining = true;
+    try {
+      await this.startNode(id);
+    } catch (err) {
+      // Not joined (the cluster was unreachable or refused): a spare again, unless the add committed
+      // anyway (the end phase then finds it in the configuration and reports it).
+      node.member = false;
+      await this.kill(id);
+      rmSync(node.dataDir, { recursive: true, force: true });
+      throw err;
+    } finally {
+      node.joining = false;
+    }
+  }
+
+  /** A node removed from the configuration: stopped (SIGTERM) and its data wiped, a spare again. */
+  async retire(id: string): Promise<void> {
+    const node = this.node(id);
+    node.member = false;
+    await this.terminate(id);
+    rmSync(node.dataDir, { recursive: true, force: true });
   }
 
   /** Kills every node (continuing paused ones first is not needed: SIGKILL ends a stopped process) and closes the proxies. */

@@ -30,6 +30,8 @@ const FINAL_READ_TIMEOUT_MS = 5_000;
 export const DEFAULT_SNAPSHOT_EVERY = 200;
 /** Where failing runs leave their artifacts, one folder per seed (gitignored). */
 export const DEFAULT_ARTIFACTS_ROOT = join(REPO_ROOT, 'test/fault/artifacts');
+/** Spare nodes a campaign with the member nemesis gets unless told otherwise. */
+export const DEFAULT_SPARES = 2;
 
 export interface CampaignOptions {
   seed: number;
@@ -49,6 +51,8 @@ export interface CampaignOptions {
   artifactsRoot?: string;
   /** Write artifacts even when the run passes. */
   alwaysWriteArtifacts?: boolean;
+  /** Spare nodes for the `member` nemesis (default 2 when it runs, else 0). */
+  spares?: number;
   /** Progress lines (the CLI prints them; tests may collect them). */
   log?: (line: string) => void;
 }
@@ -81,6 +85,9 @@ export interface CampaignSummary {
   forgedWritten: number;
   /** Node exits the harness did not cause (crashes); any is a failed check. */
   unexpectedExits: number;
+  /** Membership changes the cluster acknowledged (member nemesis), and the voters at the end. */
+  membershipChanges: number;
+  finalVoters: string[];
   linearizable: boolean | 'unknown';
   lostWrites: number;
   ok_: boolean;
@@ -109,12 +116,15 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
   const workloadPrng = prng.fork();
   let cluster: ProcessCluster | undefined;
   try {
-    log(`seed ${options.seed}: starting 5 nodes behind 20 link proxies (work dir ${workDir})`);
+    const spares = options.spares ?? (options.kinds.includes('member') ? DEFAULT_SPARES : 0);
+    log(`seed ${options.seed}: starting 5 nodes behind 20 link proxies${spares ? ` (and ${spares} spares)` : ''} (work dir ${workDir})`);
     const nodeArgs = ['--snapshot-every', String(options.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY)];
-    cluster = await ProcessCluster.start({ ports: options.ports, workDir, env: options.env, nodeArgs });
+    cluster = await ProcessCluster.start({ ports: options.ports, workDir, env: options.env, nodeArgs, spares });
+    // Clients and the monitor use every node, spares included (a stopped one refuses connections: known not applied).
     const targets: Target[] = cluster.nodes.map((n) => ({ id: n.id, http: n.http }));
-    await waitForAgreedLeader(targets, FIRST_LEADER_MS, () => 0);
-    const schedule = generateSchedule({ minFaultMs: 1_000, ...options.nemesis, seed: schedulePrng.nextUint32(), durationMs: options.durationMs, nodes: cluster.ids, kinds: options.kinds });
+    await waitForAgreedLeader(targets.filter((t) => cluster?.node(t.id).member), FIRST_LEADER_MS, () => 0);
+    // The fault budget counts the first five voters; faults on a spare that is not a member do nothing.
+    const schedule = generateSchedule({ minFaultMs: 1_000, ...options.nemesis, seed: schedulePrng.nextUint32(), durationMs: options.durationMs, nodes: cluster.ids, kinds: options.kinds, budgetNodes: cluster.ids.length - spares });
     const t0 = performance.now();
     const clock = (): number => Math.round((performance.now() - t0) * 10) / 10;
     const run = await faultPhase(cluster, targets, schedule, workloadPrng, clock, options, log);
@@ -148,6 +158,7 @@ interface FaultPhase {
   nemesisLog: NemesisLogLine[];
   schedule: NemesisSchedule;
   forged: ForgerStats;
+  membershipChanges: number;
 }
 
 async function faultPhase(cluster: ProcessCluster, targets: Target[], schedule: NemesisSchedule, prng: Prng, clock: () => number, options: CampaignOptions, log: (line: string) => void): Promise<FaultPhase> {
@@ -171,7 +182,7 @@ async function faultPhase(cluster: ProcessCluster, targets: Target[], schedule: 
   await workload.stop();
   for (const line of runner.log.filter((l) => l.error)) log(`  nemesis error at ${Math.round(line.atMs)} ms: ${line.text}: ${line.error}`);
   if (runner.forged.forged > 0) log(`  forger: ${runner.forged.forged} hostile messages made, ${runner.forged.written} written (${Object.entries(runner.forged.byExpected).map(([k, n]) => `${k} ${n}`).join(', ')})`);
-  return { workload, monitor, faults: runner.faults, nemesisLog: runner.log, schedule: runner.effectiveSchedule, forged: runner.forged };
+  return { workload, monitor, faults: runner.faults, nemesisLog: runner.log, schedule: runner.effectiveSchedule, forged: runner.forged, membershipChanges: runner.members.changesApplied };
 }
 
 /** Every check over a workload's records and the end phase's final reads. */
@@ -193,14 +204,18 @@ export interface EndPhase {
   livenessProblems: string[];
   /** Node exits the harness did not cause, over the whole run. */
   unexpectedExits: string[];
+  /** The voters the cluster answered at the end. */
+  finalVoters: string[];
 }
 
-/** Heal, liveness, catch-up, final reads through every node. */
-export async function endPhase(cluster: ProcessCluster, targets: Target[], workload: Workload, clock: () => number, log: (line: string) => void): Promise<EndPhase> {
+/** Heal, liveness, catch-up, final reads through every member. */
+export async function endPhase(cluster: ProcessCluster, allTargets: Target[], workload: Workload, clock: () => number, log: (line: string) => void): Promise<EndPhase> {
   const problems: string[] = [];
   log('healing everything');
   await cluster.healEverything();
   const healedAtMs = clock();
+  const finalVoters = await settleMembership(cluster, allTargets, problems, log);
+  const targets = allTargets.filter((t) => cluster.node(t.id).member);
   const leader = await waitForAgreedLeader(targets, LEADER_AFTER_HEAL_MS, clock).catch((err: Error) => {
     problems.push(`no leader agreed by every node within ${LEADER_AFTER_HEAL_MS} ms of the heal: ${err.message}`);
     return null;
@@ -226,7 +241,44 @@ export async function endPhase(cluster: ProcessCluster, targets: Target[], workl
   }
   // State machine safety: every node's own state, read when all have applied the same index.
   const { finalStates, finalApplied } = await finalSnapshot(targets, keys, clock, problems);
-  return { healedAtMs, finalReads, finalQuotes, finalStates, finalApplied, livenessProblems: problems, unexpectedExits: [...cluster.unexpectedExits] };
+  return { healedAtMs, finalReads, finalQuotes, finalStates, finalApplied, livenessProblems: problems, unexpectedExits: [...cluster.unexpectedExits], finalVoters };
+}
+
+/** How long the end phase asks for the configuration (a leader must be elected first). */
+const MEMBERS_AFTER_HEAL_MS = 10_000;
+
+/**
+ * Brings the harness's idea of who is a member in line with the configuration the cluster
+ * answers (a change whose answer timed out may still have committed): members not running
+ * are started, running nodes outside it are retired. Returns the voters.
+ */
+async function settleMembership(cluster: ProcessCluster, targets: readonly Target[], problems: string[], log: (line: string) => void): Promise<string[]> {
+  const deadline = Date.now() + MEMBERS_AFTER_HEAL_MS;
+  while (Date.now() < deadline) {
+    for (const target of targets.filter((t) => cluster.node(t.id).member)) {
+      const result = await httpCall({ method: 'GET', url: `${target.http}/api/members`, timeoutMs: 2_000 });
+      const status = await httpCall({ method: 'GET', url: `${target.http}/api/status`, timeoutMs: 2_000 });
+      if (result.kind !== 'response' || result.status !== 200 || status.kind !== 'response' || status.body?.state !== 'leader') continue;
+      const members = result.body as { voters: Array<{ id: string }>; learners: Array<{ id: string }>; joint: unknown };
+      if (members.joint !== null) continue; // the leader leaves the joint state by itself
+      const ids = new Set([...members.voters, ...members.learners].map((m) => m.id));
+      for (const node of cluster.nodes) {
+        if (ids.has(node.id) && !node.member) {
+          // An add that committed although its join failed: start it (its join finds itself already added).
+          log(`  ${node.id} is in the configuration but not running (a join whose answer was lost): starting it`);
+          await cluster.joinSpare(node.id, target.http).catch((err: Error) => problems.push(`${node.id} could not be started: ${err.message}`));
+        }
+        if (!ids.has(node.id) && node.member) {
+          log(`  ${node.id} is not in the configuration (a removal whose answer was lost): retiring it`);
+          await cluster.retire(node.id);
+        }
+      }
+      return members.voters.map((m) => m.id);
+    }
+    await sleep(200);
+  }
+  problems.push(`no leader answered GET /api/members within ${MEMBERS_AFTER_HEAL_MS} ms of the heal`);
+  return [];
 }
 
 /** Attempts at reading every node's state at one common applied index (an election's no-op can land in between). */
@@ -321,6 +373,8 @@ function summarize(options: CampaignOptions, counts: WorkloadCounts, monitor: Mo
     forgedMessages: run.forged.forged,
     forgedWritten: run.forged.written,
     unexpectedExits: end.unexpectedExits.length,
+    membershipChanges: run.membershipChanges,
+    finalVoters: end.finalVoters,
     linearizable: report.linearizable,
     lostWrites: report.lostWrites,
     ok_: report.ok,
@@ -351,6 +405,7 @@ export function renderSummary(s: CampaignSummary): string {
     `ops ${s.ops}  ok ${s.ok}  failed ${s.failed}  indeterminate ${s.indeterminate}  (idempotent retries ${s.retries}; quotes posted ${s.quotes.posted}, ok ${s.quotes.ok}; quote-list reads ${s.quotes.listReads})`,
     `failed by: ${Object.entries(s.failedBy).sort((a, b) => b[1] - a[1]).map(([why, n]) => `${why} ${n}`).join(', ') || 'none'}`,
     `leader changes ${s.leaderChanges} · snapshots taken ${s.snapshotsTaken}, InstallSnapshot catch-ups seen ${s.snapshotCatchUps} · longest unavailability ${(s.longestUnavailabilityMs / 1000).toFixed(1)} s (${(s.longestUnavailabilityAt[0] / 1000).toFixed(1)}–${(s.longestUnavailabilityAt[1] / 1000).toFixed(1)} s)`,
+    ...(s.kinds.includes('member') ? [`membership changes acknowledged ${s.membershipChanges}; voters at the end ${s.finalVoters.join(',')}`] : []),
     ...(s.kinds.includes('forger') ? [`forger: ${s.forgedMessages} hostile peer messages made, ${s.forgedWritten} written on authenticated connections`] : []),
     `linearizable: ${yes(s.linearizable)} · lost writes: ${s.lostWrites} · nodes exited by themselves: ${s.unexpectedExits} · check took ${(s.checkMs / 1000).toFixed(1)} s`,
     `RESULT: ${s.ok_ ? 'PASS' : 'FAIL'} (reproduce: npm run fault -- --seconds ${s.seconds} --nemesis ${s.kinds.join(',')} --seed ${s.seed})`,
@@ -390,6 +445,6 @@ function countLogLines(dir: string, text: string): number {
  */
 export function parseKinds(text: string): NemesisKind[] {
   const kinds = text.split(',').map((k) => k.trim()).filter(Boolean).flatMap((k) => (k === 'all' ? [...NEMESIS_KINDS] : [k === 'leader' ? 'leader-change' : k]));
-  for (const kind of kinds) if (!(KNOWN_KINDS as readonly string[]).includes(kind)) throw new Error(`--nemesis: unknown kind ${kind} (known: kill, pause, partition, restart, leader, forger)`);
+  for (const kind of kinds) if (!(KNOWN_KINDS as readonly string[]).includes(kind)) throw new Error(`--nemesis: unknown kind ${kind} (known: kill, pause, partition, restart, leader, forger, member)`);
   return [...new Set(kinds)] as NemesisKind[];
 }

@@ -1,7 +1,8 @@
 import { ForgerNemesis, type ForgerStats } from './forger-nemesis.js';
 import type { ProcessCluster } from './harness-cluster.js';
 import { httpCall } from './http-client.js';
-import { describeEvent, faultyNodes, swapNodes, type Fault, type NemesisEvent, type NemesisSchedule } from './nemesis.js';
+import { MemberNemesis } from './member-nemesis.js';
+import { describeEvent, faultyNodes, isInstant, swapNodes, type Fault, type NemesisEvent, type NemesisSchedule } from './nemesis.js';
 import { Prng } from '../../src/checker/prng.js';
 
 /** Deadline of an admin request (timeout, transfer-leadership). */
@@ -36,6 +37,8 @@ export class NemesisRunner {
   /** What the forger faults did, summed over the run. */
   readonly forged: ForgerStats = { forged: 0, written: 0, byExpected: {} };
   private readonly forgers = new Map<number, ForgerNemesis>();
+  /** The member nemesis (issue 17): changes run in the background, one at a time. */
+  readonly members: MemberNemesis;
   private schedule: NemesisSchedule;
   private stopping = false;
   private done: Promise<void> | null = null;
@@ -47,6 +50,7 @@ export class NemesisRunner {
     private readonly currentLeader: () => string | null,
   ) {
     this.schedule = schedule;
+    this.members = new MemberNemesis(cluster, currentLeader, (text, error) => this.log.push({ atMs: this.clock(), scheduledMs: this.clock(), text: `  … ${text}`, ...(error === undefined ? {} : { error }) }));
   }
 
   /** The schedule as run (after any renaming onto the leader). */
@@ -64,6 +68,7 @@ export class NemesisRunner {
     await this.done;
     // Only an early stop leaves forgers running (every fault heals by the schedule's end).
     for (const id of [...this.forgers.keys()]) await this.stopForger(id);
+    await this.members.finish();
   }
 
   private async run(): Promise<void> {
@@ -92,7 +97,7 @@ export class NemesisRunner {
   private aimAtLeader(index: number): void {
     const event = this.schedule.events[index] as NemesisEvent;
     const fault = event.fault;
-    if (event.action !== 'start' || fault.kind === 'leader-change') return;
+    if (event.action !== 'start' || isInstant(fault)) return;
     const leader = this.currentLeader();
     if (!leader) return;
     let victim: string | undefined;
@@ -114,32 +119,42 @@ export class NemesisRunner {
 
   private async apply(event: NemesisEvent): Promise<void> {
     const fault = event.fault;
-    if (event.action === 'start') this.faults.push({ faultId: event.faultId, kind: fault.kind, fromMs: this.clock(), toMs: fault.kind === 'leader-change' ? this.clock() : null, text: describeEvent(event).replace(/^\s*\d+ ms\s+start\s+/, '') });
+    if (event.action === 'start') this.faults.push({ faultId: event.faultId, kind: fault.kind, fromMs: this.clock(), toMs: isInstant(fault) ? this.clock() : null, text: describeEvent(event).replace(/^\s*\d+ ms\s+start\s+/, '') });
     else {
       const open = this.faults.find((f) => f.faultId === event.faultId);
       if (open) open.toMs = this.clock();
     }
     const c = this.cluster;
     switch (fault.kind) {
+      // A spare (not a member: never started, or removed) is left alone; a heal restarts members only.
       case 'kill':
         if (event.action === 'start') await Promise.all(fault.nodes.map((id) => c.kill(id)));
-        else await Promise.all(fault.nodes.map((id) => (c.node(id).child ? undefined : c.startNode(id))));
+        else await Promise.all(fault.nodes.map((id) => (c.node(id).child || !c.node(id).member ? undefined : c.startNode(id))));
         return;
       case 'restart':
         if (event.action === 'start') await Promise.all(fault.nodes.map((id) => c.terminate(id)));
-        else await Promise.all(fault.nodes.map((id) => (c.node(id).child ? undefined : c.startNode(id))));
+        else await Promise.all(fault.nodes.map((id) => (c.node(id).child || !c.node(id).member ? undefined : c.startNode(id))));
         return;
+      case 'member': {
+        const started = this.members.start(fault);
+        if (started !== 'started') throw new Error(started);
+        return;
+      }
       case 'pause':
         for (const id of fault.nodes) {
           if (event.action === 'start') c.pause(id);
           else c.resume(id);
         }
         return;
-      case 'partition':
-        if (event.action === 'heal') c.network.healAll();
-        else if (fault.bridge) c.network.bridge(fault.groups[0] as string[], fault.groups[1] as string[], fault.bridge);
-        else c.network.partition(fault.groups);
+      case 'partition': {
+        if (event.action === 'heal') return c.network.healAll();
+        // Spares' links are direct (harness-cluster.ts): the proxies cut only the first nodes'.
+        const proxied = (ids: readonly string[]): string[] => ids.filter((id) => c.network.nodeIds.includes(id));
+        const groups = fault.groups.map(proxied).filter((g) => g.length > 0);
+        if (fault.bridge && c.network.nodeIds.includes(fault.bridge) && groups.length === 2) c.network.bridge(groups[0] as string[], groups[1] as string[], fault.bridge);
+        else if (groups.length > 1) c.network.partition(fault.bridge && c.network.nodeIds.includes(fault.bridge) ? [...groups, [fault.bridge]] : groups);
         return;
+      }
       case 'leader-change':
         return this.changeLeader(fault);
       case 'forger':
@@ -181,7 +196,7 @@ export function unhealedAtEnd(schedule: NemesisSchedule): string[] {
   const active = new Map<number, Set<string>>();
   for (const event of schedule.events) {
     if (event.action === 'heal') active.delete(event.faultId);
-    else if (event.fault.kind !== 'leader-change') active.set(event.faultId, faultyNodes(event.fault, schedule.nodes));
+    else if (!isInstant(event.fault)) active.set(event.faultId, faultyNodes(event.fault, schedule.nodes));
   }
   return [...new Set([...active.values()].flatMap((s) => [...s]))];
 }

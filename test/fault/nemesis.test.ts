@@ -134,7 +134,7 @@ describe('swapNodes', () => {
     const swapped = swapNodes(schedule, index, victim, other);
     expect(swapped.events.slice(0, index)).toEqual(schedule.events.slice(0, index));
     const moved = swapped.events[index]!.fault;
-    expect(moved.kind !== 'partition' && moved.kind !== 'leader-change' && moved.kind !== 'forger' && moved.nodes).toContain(other);
+    expect(moved.kind !== 'partition' && moved.kind !== 'leader-change' && moved.kind !== 'forger' && moved.kind !== 'member' && moved.nodes).toContain(other);
     const counts = (s: NemesisSchedule) => faultyIntervals(s).map((i) => i.faulty.length);
     expect(counts(swapped)).toEqual(counts(schedule));
     expect(swapNodes(swapped, index, victim, other)).toEqual(schedule);

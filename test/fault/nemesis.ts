@@ -1,7 +1,7 @@
 import { Prng } from '../../src/checker/prng.js';
 
 /** The faults a schedule can contain. */
-export type NemesisKind = 'kill' | 'pause' | 'partition' | 'restart' | 'leader-change' | 'forger';
+export type NemesisKind = 'kill' | 'pause' | 'partition' | 'restart' | 'leader-change' | 'forger' | 'member';
 
 /** Every default kind, for "all faults" runs (`--nemesis all`, the default, and the campaign in npm test). */
 export const NEMESIS_KINDS: readonly NemesisKind[] = ['kill', 'pause', 'partition', 'restart', 'leader-change'];
@@ -12,7 +12,11 @@ export const NEMESIS_KINDS: readonly NemesisKind[] = ['kill', 'pause', 'partitio
  * secret is trusted, so it is not part of "every fault", but what it shows matters (issue
  * 15): such messages are refused or harmless, never fatal.
  */
-export const OPT_IN_KINDS: readonly NemesisKind[] = ['forger'];
+export const OPT_IN_KINDS: readonly NemesisKind[] = ['forger', 'member'];
+
+/** What a `member` fault asks of the configuration (member-nemesis.ts resolves it against the live one). */
+export type MemberOp = 'add' | 'remove' | 'promote' | 'replace';
+const MEMBER_OPS: readonly MemberOp[] = ['add', 'remove', 'promote', 'replace'];
 
 /** Every kind there is. */
 export const KNOWN_KINDS: readonly NemesisKind[] = [...NEMESIS_KINDS, ...OPT_IN_KINDS];
@@ -44,6 +48,7 @@ export type PartitionShape = 'isolate' | 'split' | 'bridge' | 'no-majority';
  * | partition     | FaultNetwork.partition(groups) or .bridge(...) | FaultNetwork.healAll()    |
  * | leader-change | leader transfers to target (POST /api/admin/transfer-leadership), or controller TIMEOUT to target | none (instant) |
  * | forger        | connect to target as member `as` with the secret, send hostile messages (forger-nemesis.ts) | disconnect |
+ * | member        | add a spare (it joins as a learner), promote a learner, remove a member, or replace a voter (member-nemesis.ts) | none (instant) |
  *
  * `preferLeader`: the harness should hit the current leader. It keeps the schedule's
  * fault budget by renaming, not by choosing: if the leader is healthy and not already in
@@ -54,7 +59,9 @@ export type Fault =
   | { kind: 'kill' | 'pause' | 'restart'; nodes: string[]; preferLeader: boolean }
   | { kind: 'partition'; shape: PartitionShape; groups: string[][]; bridge?: string }
   | { kind: 'leader-change'; via: 'transfer' | 'timeout'; target: string }
-  | { kind: 'forger'; target: string; as: string };
+  | { kind: 'forger'; target: string; as: string }
+  /** `pick` chooses among the candidates the live configuration offers when it runs (member-nemesis.ts). */
+  | { kind: 'member'; op: MemberOp; pick: number };
 
 /** A timed action on a fault. A heal refers to its start by faultId. */
 export interface NemesisEvent {
@@ -84,6 +91,8 @@ export interface NemesisOptions {
   maxFaultMs?: number;
   majorityChance?: number;
   majorityMaxMs?: number;
+  /** How many nodes the fault budget counts (default all): with spares, the first configuration's voters. */
+  budgetNodes?: number;
 }
 
 interface ActiveFault {
@@ -112,11 +121,11 @@ export function generateSchedule(options: NemesisOptions): NemesisSchedule {
   for (let t = gap(prng, config.meanGapMs); t <= lastStart; t += gap(prng, config.meanGapMs)) {
     active = active.filter((a) => a.endMs > t);
     const majority = prng.chance(config.majorityChance) && !active.some((a) => a.majority);
-    const fault = buildFault(prng, prng.pick(options.kinds), options.nodes, active, majority);
+    const fault = buildFault(prng, prng.pick(options.kinds), options.nodes, active, majority, options.budgetNodes ?? options.nodes.length);
     if (!fault) continue;
     const faultId = nextFaultId++;
     events.push({ atMs: t, action: 'start', faultId, fault });
-    if (fault.kind === 'leader-change') continue;
+    if (isInstant(fault)) continue;
     const endMs = Math.min(options.durationMs, t + prng.range(config.minFaultMs, majority ? config.majorityMaxMs : config.maxFaultMs));
     events.push({ atMs: endMs, action: 'heal', faultId, fault });
     active.push({ faulty: faultyNodes(fault, options.nodes), endMs, majority, partition: fault.kind === 'partition' });
@@ -131,7 +140,12 @@ function validate(options: NemesisOptions): void {
   if (!(options.durationMs > 0)) throw new RangeError(`nemesis: durationMs must be positive, got ${options.durationMs}`);
 }
 
-function withDefaults(options: NemesisOptions): Required<Omit<NemesisOptions, 'seed' | 'durationMs' | 'nodes' | 'kinds'>> {
+/** Faults with no heal: they happen at once. */
+export function isInstant(fault: Fault): fault is Extract<Fault, { kind: 'leader-change' | 'member' }> {
+  return fault.kind === 'leader-change' || fault.kind === 'member';
+}
+
+function withDefaults(options: NemesisOptions): Required<Omit<NemesisOptions, 'seed' | 'durationMs' | 'nodes' | 'kinds' | 'budgetNodes'>> {
   const minFaultMs = options.minFaultMs ?? DEFAULT_MIN_FAULT_MS;
   return {
     meanGapMs: options.meanGapMs ?? DEFAULT_MEAN_GAP_MS,
@@ -152,10 +166,11 @@ export function minorityBudget(nodeCount: number): number {
   return Math.floor((nodeCount - 1) / 2);
 }
 
-function buildFault(prng: Prng, kind: NemesisKind, nodes: readonly string[], active: readonly ActiveFault[], majority: boolean): Fault | undefined {
+function buildFault(prng: Prng, kind: NemesisKind, nodes: readonly string[], active: readonly ActiveFault[], majority: boolean, budgetNodes: number): Fault | undefined {
   const faultyNow = new Set(active.flatMap((a) => [...a.faulty]));
-  const limit = majority ? minorityBudget(nodes.length) + 1 : minorityBudget(nodes.length);
+  const limit = majority ? minorityBudget(budgetNodes) + 1 : minorityBudget(budgetNodes);
   if (kind === 'leader-change') return { kind, via: prng.chance(0.5) ? 'transfer' : 'timeout', target: prng.pick(nodes) };
+  if (kind === 'member') return { kind, op: prng.pick(MEMBER_OPS), pick: prng.range(0, 1_000_000) };
   if (kind === 'partition') return active.some((a) => a.partition) ? undefined : buildPartition(prng, nodes, faultyNow, limit, majority);
   const budget = limit - faultyNow.size;
   const healthy = nodes.filter((n) => !faultyNow.has(n));
@@ -211,7 +226,7 @@ function noMajorityPartition(prng: Prng, nodes: readonly string[]): Fault | unde
  * outside the best-connected group of a partition (for a bridge, the smaller side).
  */
 export function faultyNodes(fault: Fault, nodes: readonly string[]): Set<string> {
-  if (fault.kind === 'leader-change') return new Set();
+  if (isInstant(fault)) return new Set();
   if (fault.kind === 'forger') return new Set([fault.as]);
   if (fault.kind !== 'partition') return new Set(fault.nodes);
   const groups = fault.bridge ? fault.groups.map((g) => [...g, fault.bridge as string]) : fault.groups;
@@ -246,7 +261,7 @@ export function faultyIntervals(schedule: NemesisSchedule): FaultyInterval[] {
   for (const event of schedule.events) {
     close(event.atMs);
     if (event.action === 'heal') active.delete(event.faultId);
-    else if (event.fault.kind !== 'leader-change') active.set(event.faultId, faultyNodes(event.fault, schedule.nodes));
+    else if (!isInstant(event.fault)) active.set(event.faultId, faultyNodes(event.fault, schedule.nodes));
   }
   close(schedule.durationMs);
   return intervals;
@@ -262,7 +277,9 @@ export function describeEvent(event: NemesisEvent): string {
         ? `leader-change via ${f.via} to ${f.target}`
         : f.kind === 'forger'
           ? `forger as ${f.as} to ${f.target}`
-          : `${f.kind} ${f.nodes.join(',')}${f.preferLeader ? ' (prefer leader)' : ''}`;
+          : f.kind === 'member'
+            ? `member ${f.op} (pick ${f.pick})`
+            : `${f.kind} ${f.nodes.join(',')}${f.preferLeader ? ' (prefer leader)' : ''}`;
   return `${String(event.atMs).padStart(7)} ms  ${event.action.padEnd(5)} #${event.faultId} ${what}`;
 }
 
@@ -300,6 +317,7 @@ function activeBefore(schedule: NemesisSchedule, index: number): Set<string> {
 }
 
 function renameFault(fault: Fault, rename: (n: string) => string): Fault {
+  if (fault.kind === 'member') return fault;
   if (fault.kind === 'leader-change') return { ...fault, target: rename(fault.target) };
   if (fault.kind === 'forger') return { ...fault, target: rename(fault.target), as: rename(fault.as) };
   if (fault.kind === 'partition') return { ...fault, groups: fault.groups.map((g) => g.map(rename).sort()), ...(fault.bridge ? { bridge: rename(fault.bridge) } : {}) };

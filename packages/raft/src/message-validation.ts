@@ -1,4 +1,4 @@
-import { decodeConfiguration, MAX_MEMBERS } from './configuration.js';
+import { decodeConfiguration, isMemberId, MAX_MEMBERS } from './configuration.js';
 import { MAX_ENTRIES_PER_APPEND, MAX_INDEX, MAX_REQUEST_ID_CHARS, MAX_SNAPSHOT_BYTES, MAX_TERM } from './limits.js';
 import type { Message, MessageType, NodeId, RaftState } from './types.js';
 
@@ -45,6 +45,8 @@ export interface ValidationView {
   id: NodeId;
   /** Every member of every configuration the node holds (configuration.ts ConfigHistory). */
   known: ReadonlySet<NodeId>;
+  /** The runtime vouches for `from`: the message came over a link authenticated as that node (see admitsNewMember). */
+  authenticatedSender: boolean;
   term: number;
   state: RaftState;
   leader: NodeId | null;
@@ -80,12 +82,33 @@ function checkMessage(value: unknown, view: ValidationView): Rejection | null {
   const { from, to, term } = value;
   if (typeof from !== 'string' || typeof to !== 'string') return rejection(value, 'malformed', 'from/to must be strings');
   if (to !== view.id) return rejection(value, 'wrong_recipient', `addressed to ${describe(to)}`);
-  if (from === view.id || !view.known.has(from)) return rejection(value, 'unknown_sender', `${describe(from)} is not a peer of ${view.id}`);
+  if (from === view.id || (!view.known.has(from) && !admitsNewMember(value['type'] as string, from, term, view))) {
+    return rejection(value, 'unknown_sender', `${describe(from)} is not a peer of ${view.id}`);
+  }
   if (!isTerm(term)) return rejection(value, 'term_out_of_range', `term ${describe(term)} (max ${MAX_TERM})`);
   // Every node starts in term 0 and nobody leads or campaigns in it: only a pre-vote refusal
   // from a node that never saw a term can carry it.
   if (term === 0 && value['type'] !== 'PreVoteResponse') return rejection(value, 'term_out_of_range', `${describe(value['type'])} in term 0`);
   return check(value, term, view) ?? checkAgainstState(value as unknown as Message, view);
+}
+
+/** What a voter or leader of a configuration newer than ours sends first. */
+const NEW_MEMBER_TYPES: ReadonlySet<string> = new Set<MessageType>(['PreVote', 'RequestVote', 'AppendEntries', 'Heartbeat', 'InstallSnapshot']);
+
+/**
+ * A node far behind knows only old configurations, so a voter added after them is a stranger
+ * to it; refusing that voter's vote requests and leader traffic can leave a cluster whose every
+ * majority is alive without a leader (sim seed 274: the lagging node's vote is the one the new
+ * voter needs). etcd steps messages from any member id of its cluster for this reason, and
+ * keeps impostors out by authenticating the peer link. Likewise here: a sender outside every
+ * configuration we hold is admitted only when the runtime vouches that its link authenticated
+ * that id, only for requests (a vote request, or leader traffic that will catch us up) of a
+ * term not below ours, and never while we lead (a leader holds the newest configuration of
+ * its term). Stepping it is then safe for the usual reasons: its votes count in no quorum of
+ * ours, and it can only lead a term a quorum of some configuration elected it in.
+ */
+function admitsNewMember(type: string, from: string, term: unknown, view: ValidationView): boolean {
+  return view.authenticatedSender && view.state !== 'leader' && NEW_MEMBER_TYPES.has(type) && isTerm(term) && term >= view.term && isMemberId(from);
 }
 
 // ---------------------------------------------------------------- per-type fields

@@ -490,9 +490,11 @@ export class RaftCore {
    * before anything changes, and returned as a Rejection for the runtime to count and log.
    * That is what keeps every assertion below reachable only by a bug of our own, never by a
    * message (SPEC §7). Returns null when the message was stepped (stale ones included).
+   * `authenticatedSender`: the runtime's link authenticated `m.from` (validation then admits
+   * requests from a member added after every configuration this node holds).
    */
-  step(m: Message): Rejection | null {
-    const rejected = validateMessage(m, this.validationView());
+  step(m: Message, authenticatedSender = false): Rejection | null {
+    const rejected = validateMessage(m, this.validationView(authenticatedSender));
     if (rejected) return rejected;
     this.stepValid(m);
     return null;
@@ -516,10 +518,11 @@ export class RaftCore {
     return this.state === 'follower' && this.forgottenLeader?.term === this.term ? this.forgottenLeader.id : null;
   }
 
-  private validationView(): ValidationView {
+  private validationView(authenticatedSender: boolean): ValidationView {
     return {
       id: this.id,
       known: this.knownIds,
+      authenticatedSender,
       term: this.term,
       state: this.state,
       leader: this.termLeader(),

@@ -204,7 +204,8 @@ export class InteractionEnv {
     out.push(prefix + formatMessage(m));
     const kind = m.type === 'AppendEntriesResponse' && !m.success ? 'AppendEntriesResponse(reject)' : m.type;
     this.stats.set(kind, (this.stats.get(kind) ?? 0) + 1);
-    const rejected = target.core.step(m);
+    // The harness network is an authenticated transport: it vouches for the sender (forge does not).
+    const rejected = target.core.step(m, true);
     if (rejected) out.push(`${prefix}  rejected by ${m.to}: ${rejected.reason}: ${rejected.detail}`);
   }
 
