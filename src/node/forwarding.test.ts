@@ -5,12 +5,12 @@ import type { ApplyResult } from '../state/types.js';
 import { MemoryRaftStorage } from '../storage/memory-storage.js';
 import type { PeerMessage, ProposeMessage, ProposeResponseMessage } from '../transport/forward-message.js';
 import { checkMessage, MAX_PROPOSE_DATA_CHARS } from '../transport/message-shape.js';
-import type { PeerLinkStats, Transport } from '../transport/types.js';
 import { realClock } from './clock.js';
 import { answerProposal, MAX_FORWARDS_IN_FLIGHT, ProposalForwarder, type ProposalAcceptor } from './forwarding.js';
 import { NodeMetrics } from './metrics.js';
 import { RaftNode } from './raft-node.js';
 import { NodeError } from './types.js';
+import { MemoryHub, waitUntil } from '../../test/support/memory-hub.js';
 
 /**
  * Write forwarding over the peer link (issue 19): three real RaftNodes over an in-process
@@ -19,30 +19,7 @@ import { NodeError } from './types.js';
  */
 
 const IDS = ['Node1', 'Node2', 'Node3'];
-const WAIT_MS = 10_000;
 const quiet = { info: () => {}, warn: () => {}, error: () => {} };
-
-class Hub {
-  readonly handlers = new Map<NodeId, (m: PeerMessage) => void>();
-  /** Links that drop everything ("from>to"). */
-  readonly cut = new Set<string>();
-  transport(self: NodeId): Transport {
-    return {
-      start: async () => {},
-      send: (to, message) => {
-        if (this.cut.has(`${self}>${to}`)) return;
-        const copy = structuredClone(message);
-        setImmediate(() => this.handlers.get(to)?.(copy));
-      },
-      linkUp: (peer) => !this.cut.has(`${self}>${peer}`),
-      onMessage: (handler) => void this.handlers.set(self, handler),
-      onPeerDown: () => {},
-      stats: (): PeerLinkStats[] => [],
-      peerHttpUrl: () => null,
-      close: async () => void this.handlers.delete(self),
-    };
-  }
-}
 
 let running: RaftNode[] = [];
 afterEach(async () => {
@@ -50,7 +27,7 @@ afterEach(async () => {
   running = [];
 });
 
-async function startCluster(hub: Hub, quotaBytes?: number): Promise<RaftNode[]> {
+async function startCluster(hub: MemoryHub, quotaBytes?: number): Promise<RaftNode[]> {
   const nodes = IDS.map(
     (id) =>
       new RaftNode(
@@ -63,16 +40,6 @@ async function startCluster(hub: Hub, quotaBytes?: number): Promise<RaftNode[]> 
   return nodes;
 }
 
-async function waitUntil<T>(what: string, check: () => T | undefined | null | false): Promise<T> {
-  const deadline = Date.now() + WAIT_MS;
-  for (;;) {
-    const value = check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
 /** A leader whose no-op has committed, and a follower that knows it. */
 async function settled(nodes: RaftNode[]): Promise<{ leader: RaftNode; follower: RaftNode }> {
   const leader = await waitUntil('a leader', () => nodes.find((n) => n.status().state === 'leader'));
@@ -83,7 +50,7 @@ async function settled(nodes: RaftNode[]): Promise<{ leader: RaftNode; follower:
 
 describe('RaftNode.submit on a follower: forwarded over the peer link, answered from its own apply', () => {
   it('applies the write everywhere and answers with the follower\'s own result and the leader\'s id', async () => {
-    const nodes = await startCluster(new Hub());
+    const nodes = await startCluster(new MemoryHub());
     const { leader, follower } = await settled(nodes);
     const { result, leader: acceptedBy } = await follower.submit({ op: 'put', key: 'k', value: 'via follower' });
     expect(result.ok).toBe(true);
@@ -95,7 +62,7 @@ describe('RaftNode.submit on a follower: forwarded over the peer link, answered 
   });
 
   it('a retry with the same Idempotency-Key through a follower gets the first result and applies once', async () => {
-    const nodes = await startCluster(new Hub());
+    const nodes = await startCluster(new MemoryHub());
     const { follower } = await settled(nodes);
     const other = nodes.find((n) => n !== follower && n.status().state !== 'leader') as RaftNode;
     const command = { op: 'quote' as const, text: 'once', author: 'a', postedAt: '2026-01-01T00:00:00.000Z', idempotencyKey: 'key-1' };
@@ -110,7 +77,7 @@ describe('RaftNode.submit on a follower: forwarded over the peer link, answered 
   });
 
   it('refused results (precondition_failed, not_found) come back as the follower applied them', async () => {
-    const nodes = await startCluster(new Hub());
+    const nodes = await startCluster(new MemoryHub());
     const { follower } = await settled(nodes);
     await follower.submit({ op: 'put', key: 'c', value: 1 });
     const cas = await follower.submit({ op: 'cas', key: 'c', from: 2, to: 3 });
@@ -120,7 +87,7 @@ describe('RaftNode.submit on a follower: forwarded over the peer link, answered 
   });
 
   it('no link up to the leader: 503 no_leader at once, and nothing is written', async () => {
-    const hub = new Hub();
+    const hub = new MemoryHub();
     const nodes = await startCluster(hub);
     const { leader, follower } = await settled(nodes);
     const before = leader.status().lastIndex;
@@ -132,7 +99,7 @@ describe('RaftNode.submit on a follower: forwarded over the peer link, answered 
   });
 
   it('the leader\'s answer is lost: 504 timeout (outcome unknown), never a success or a 503', async () => {
-    const hub = new Hub();
+    const hub = new MemoryHub();
     const nodes = await startCluster(hub);
     const { leader, follower } = await settled(nodes);
     hub.cut.add(`${leader.id}>${follower.id}`);
@@ -143,7 +110,7 @@ describe('RaftNode.submit on a follower: forwarded over the peer link, answered 
   });
 
   it('quota on the leader refuses a forwarded write with quota_exceeded; a delete still works', async () => {
-    const nodes = await startCluster(new Hub(), 400);
+    const nodes = await startCluster(new MemoryHub(), 400);
     const { follower } = await settled(nodes);
     const error = await follower.submit({ op: 'put', key: 'big', value: 'x'.repeat(2_000) }).catch((e: unknown) => e);
     expect((error as NodeError).code).toBe('quota_exceeded');

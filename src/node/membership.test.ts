@@ -1,12 +1,11 @@
-import type { PeerMessage } from '../transport/forward-message.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Configuration, NodeId } from '@raftquotes/raft';
 import { MemoryStateMachine } from '../state/memory-state-machine.js';
 import { MemoryRaftStorage } from '../storage/memory-storage.js';
-import type { PeerLinkStats, Transport } from '../transport/types.js';
 import { MembershipError } from './membership.js';
 import { NodeMetrics } from './metrics.js';
 import { RaftNode, type NodeLogger } from './raft-node.js';
+import { MemoryHub, waitUntil } from '../../test/support/memory-hub.js';
 
 /**
  * Membership changes on real RaftNodes over an in-process transport (messages are
@@ -15,29 +14,6 @@ import { RaftNode, type NodeLogger } from './raft-node.js';
  * as the TCP transport does.
  */
 
-const WAIT_MS = 15_000;
-
-class Hub {
-  readonly handlers = new Map<NodeId, (m: PeerMessage) => void>();
-  readonly links = new Map<NodeId, Set<NodeId>>();
-  transport(self: NodeId, initial: NodeId[]): Transport {
-    this.links.set(self, new Set(initial.filter((id) => id !== self)));
-    return {
-      start: async () => {},
-      send: (to, message) => {
-        if (!this.links.get(self)?.has(to)) return;
-        const copy = structuredClone(message);
-        setImmediate(() => this.handlers.get(to)?.(copy));
-      },
-      onMessage: (handler) => void this.handlers.set(self, handler),
-      onPeerDown: () => {},
-      stats: (): PeerLinkStats[] => [],
-      peerHttpUrl: () => null,
-      setPeers: (peers) => void this.links.set(self, new Set(peers.map((p) => p.id))),
-      close: async () => void this.handlers.delete(self),
-    };
-  }
-}
 
 const quiet: NodeLogger = process.env['MEMBERSHIP_DEBUG'] ? { info: (o, m) => console.log(m ?? o), warn: (o, m) => console.log(m ?? o), error: (o, m) => console.log(m ?? o) } : { info: () => {}, warn: () => {}, error: () => {} };
 let running: RaftNode[] = [];
@@ -49,7 +25,7 @@ afterEach(async () => {
 
 const member = (id: NodeId): { id: NodeId; raft: string; http: string } => ({ id, raft: `127.0.0.1:1${id.slice(4)}`, http: `http://${id}` });
 
-async function startNode(hub: Hub, id: NodeId, config: Configuration): Promise<RaftNode> {
+async function startNode(hub: MemoryHub, id: NodeId, config: Configuration): Promise<RaftNode> {
   const ids = [...config.voters, ...config.learners].map((m) => m.id);
   const node = new RaftNode(
     { id, voters: config.voters.map((m) => m.id), initialConfiguration: config, httpUrl: `http://${id}`, tickMs: 5, snapshotEvery: 50, defaultTimeoutMs: 5_000, raft: { electionTicks: 60, heartbeatTicks: 4 } },
@@ -58,16 +34,6 @@ async function startNode(hub: Hub, id: NodeId, config: Configuration): Promise<R
   running.push(node);
   await node.start();
   return node;
-}
-
-async function waitUntil<T>(what: string, check: () => T | undefined | null | false): Promise<T> {
-  const deadline = Date.now() + WAIT_MS;
-  for (;;) {
-    const value = check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 const leaderOf = (nodes: RaftNode[]): RaftNode | undefined => nodes.find((n) => n.status().state === 'leader');
@@ -79,7 +45,7 @@ async function put(nodes: RaftNode[], key: string, value: unknown): Promise<void
 
 describe('membership changes on the node runtime', () => {
   it('adds a learner (caught up by snapshot), promotes it, removes a follower and then the leader; writes keep working and none is lost', async () => {
-    const hub = new Hub();
+    const hub = new MemoryHub();
     const seed: Configuration = { voters: ['Node1', 'Node2', 'Node3'].map(member), learners: [], outgoing: null };
     const nodes = await Promise.all(seed.voters.map((m) => startNode(hub, m.id, seed)));
     for (let i = 0; i < 120; i++) await put(nodes, `k${i}`, i); // past snapshotEvery: the log is compacted
@@ -124,7 +90,7 @@ describe('membership changes on the node runtime', () => {
   });
 
   it('refuses bad changes naming the field, a second change while one is pending, and a promotion of a learner far behind', async () => {
-    const hub = new Hub();
+    const hub = new MemoryHub();
     const seed: Configuration = { voters: ['Node1', 'Node2', 'Node3'].map(member), learners: [], outgoing: null };
     const nodes = await Promise.all(seed.voters.map((m) => startNode(hub, m.id, seed)));
     await put(nodes, 'first', 0);
@@ -148,7 +114,7 @@ describe('membership changes on the node runtime', () => {
   });
 
   it('goes through joint consensus for a change of two voters and leaves it by itself', async () => {
-    const hub = new Hub();
+    const hub = new MemoryHub();
     const seed: Configuration = { voters: ['Node1', 'Node2', 'Node3'].map(member), learners: [], outgoing: null };
     const nodes = await Promise.all(seed.voters.map((m) => startNode(hub, m.id, seed)));
     await put(nodes, 'first', 0);

@@ -1,12 +1,11 @@
-import type { PeerMessage } from '../transport/forward-message.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Message, NodeId } from '@raftquotes/raft';
+import type { NodeId } from '@raftquotes/raft';
 import { MemoryStateMachine } from '../state/memory-state-machine.js';
 import { MemoryRaftStorage } from '../storage/memory-storage.js';
 import type { PersistBatch } from '../storage/types.js';
-import type { PeerLinkStats, Transport } from '../transport/types.js';
 import { NodeMetrics } from './metrics.js';
 import { RaftNode, type NodeLogger } from './raft-node.js';
+import { MemoryHub, waitUntil } from '../../test/support/memory-hub.js';
 
 /**
  * The runtime against hostile peer messages (issue 15, finding 2): three real RaftNodes over
@@ -15,30 +14,6 @@ import { RaftNode, type NodeLogger } from './raft-node.js';
  */
 
 const IDS = ['Node1', 'Node2', 'Node3'];
-/** Upper bound on any wait below; they poll, so they end as soon as the condition holds. */
-const WAIT_MS = 10_000;
-
-class Hub {
-  readonly handlers = new Map<NodeId, (m: PeerMessage) => void>();
-  transport(self: NodeId): Transport {
-    return {
-      start: async () => {},
-      send: (to, message) => {
-        const copy = structuredClone(message);
-        setImmediate(() => this.handlers.get(to)?.(copy));
-      },
-      onMessage: (handler) => void this.handlers.set(self, handler),
-      onPeerDown: () => {},
-      stats: (): PeerLinkStats[] => [],
-      peerHttpUrl: () => null,
-      close: async () => void this.handlers.delete(self),
-    };
-  }
-  /** Delivers a message as if it came in on a peer connection (no checks: the attacker's view). */
-  inject(to: NodeId, message: unknown): void {
-    this.handlers.get(to)?.(message as Message);
-  }
-}
 
 interface Line {
   level: 'info' | 'warn' | 'error';
@@ -69,7 +44,7 @@ interface TestNode {
 
 let running: TestNode[] = [];
 
-async function startCluster(hub: Hub, storages: Map<NodeId, MemoryRaftStorage> = new Map()): Promise<TestNode[]> {
+async function startCluster(hub: MemoryHub, storages: Map<NodeId, MemoryRaftStorage> = new Map()): Promise<TestNode[]> {
   const nodes = IDS.map((id) => {
     const logger = new RecordingLogger();
     const metrics = new NodeMetrics(id);
@@ -84,16 +59,6 @@ async function startCluster(hub: Hub, storages: Map<NodeId, MemoryRaftStorage> =
   running.push(...nodes);
   for (const n of nodes) await n.node.start();
   return nodes;
-}
-
-async function waitUntil<T>(what: string, check: () => T | undefined | null | false): Promise<T> {
-  const deadline = Date.now() + WAIT_MS;
-  for (;;) {
-    const value = check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 function leaderOf(nodes: TestNode[], minTerm = 0): TestNode | undefined {
@@ -112,7 +77,7 @@ afterEach(async () => {
 
 describe('RaftNode: a hostile peer message is dropped and logged, never fatal (SPEC §7)', () => {
   it('a Heartbeat "from" a follower in the leader\'s own term: the leader survives and stays leader', async () => {
-    const hub = new Hub();
+    const hub = new MemoryHub();
     const nodes = await startCluster(hub);
     const leader = await waitUntil('a leader', () => leaderOf(nodes));
     const { id, term } = leader.node.status();
@@ -128,7 +93,7 @@ describe('RaftNode: a hostile peer message is dropped and logged, never fatal (S
   });
 
   it('a RequestVote at term 2^53-1 to every node: dropped, terms unchanged, and a new election still succeeds', async () => {
-    const hub = new Hub();
+    const hub = new MemoryHub();
     const nodes = await startCluster(hub);
     const leader = await waitUntil('a leader', () => leaderOf(nodes));
     const term = leader.node.status().term;
@@ -147,7 +112,7 @@ describe('RaftNode: a hostile peer message is dropped and logged, never fatal (S
   });
 
   it('garbage from the wire (not an object, unknown type, NaN fields) is rejected as malformed', async () => {
-    const hub = new Hub();
+    const hub = new MemoryHub();
     const nodes = await startCluster(hub);
     const leader = await waitUntil('a leader', () => leaderOf(nodes));
     const id = leader.node.id;
@@ -164,7 +129,7 @@ describe('RaftNode: a hostile peer message is dropped and logged, never fatal (S
   });
 
   it('logs at most 10 rejections per window, then one summary line counting the rest by reason', async () => {
-    const hub = new Hub();
+    const hub = new MemoryHub();
     const nodes = await startCluster(hub);
     const leader = await waitUntil('a leader', () => leaderOf(nodes));
     const id = leader.node.id;
@@ -176,7 +141,7 @@ describe('RaftNode: a hostile peer message is dropped and logged, never fatal (S
 
 describe('RaftNode: the fatal path goes through the injected handler', () => {
   it('a failing fsync stops the node through onFatal (exit 70 by default), logged, without exiting the test process', async () => {
-    const hub = new Hub();
+    const hub = new MemoryHub();
     const storage = new MemoryRaftStorage();
     const persist = storage.persist.bind(storage);
     let failing = false;

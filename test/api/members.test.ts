@@ -9,9 +9,8 @@ import { RaftNode, type NodeLogger } from '../../src/node/raft-node.js';
 import type { Configuration, NodeId } from '@raftquotes/raft';
 import { MemoryStateMachine } from '../../src/state/memory-state-machine.js';
 import { MemoryRaftStorage } from '../../src/storage/memory-storage.js';
-import type { PeerLinkStats, Transport } from '../../src/transport/types.js';
-import type { PeerMessage } from '../../src/transport/forward-message.js';
 import { call, expectErrorShape, makeWebDir } from './helpers.js';
+import { MemoryHub, waitUntil } from '../support/memory-hub.js';
 
 /**
  * POST /api/members refusals through the real HTTP server around real RaftNodes (SPEC §9, §7):
@@ -19,48 +18,18 @@ import { call, expectErrorShape, makeWebDir } from './helpers.js';
  * admin only. The nodes talk over an in-process hub (messages structured-cloned).
  */
 
-const WAIT_MS = 15_000;
 const quiet: NodeLogger = { info: () => {}, warn: () => {}, error: () => {} };
 const member = (id: NodeId): { id: NodeId; raft: string; http: string } => ({ id, raft: `127.0.0.1:1${id.slice(4)}`, http: `http://${id}` });
 const CONFIG: Configuration = { voters: ['Node1', 'Node2', 'Node3'].map(member), learners: [], outgoing: null };
-
-class Hub {
-  readonly handlers = new Map<NodeId, (m: PeerMessage) => void>();
-  transport(self: NodeId): Transport {
-    return {
-      start: async () => {},
-      send: (to, message) => {
-        const copy = structuredClone(message);
-        setImmediate(() => this.handlers.get(to)?.(copy));
-      },
-      onMessage: (handler) => void this.handlers.set(self, handler),
-      onPeerDown: () => {},
-      stats: (): PeerLinkStats[] => [],
-      peerHttpUrl: () => null,
-      setPeers: () => {},
-      close: async () => void this.handlers.delete(self),
-    };
-  }
-}
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function waitUntil<T>(what: string, check: () => T | undefined | null | false): Promise<T> {
-  const deadline = Date.now() + WAIT_MS;
-  for (;;) {
-    const value = check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 /** Three real nodes; the API server runs around the leader, on `host`. */
 async function startCluster(options: { host?: string; adminToken?: string } = {}): Promise<{ nodes: RaftNode[]; leader: RaftNode; url: string }> {
-  const hub = new Hub();
+  const hub = new MemoryHub();
   const nodes: RaftNode[] = [];
   for (const { id } of CONFIG.voters) {
     const node = new RaftNode(
