@@ -11,6 +11,7 @@
  * usage error. A failing run leaves its history, explanation, HTML timeline and node logs
  * in test/fault/artifacts/<seed>/. The last line is the summary as JSON (for tables).
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { DEFAULT_ARTIFACTS_ROOT, DEFAULT_SNAPSHOT_EVERY, parseKinds, renderSummary, runCampaign } from './harness.js';
 import { seedFromString } from '../../src/checker/prng.js';
@@ -46,6 +47,8 @@ async function main(): Promise<void> {
   if (!Number.isInteger(clients) || clients < 1 || clients > 64) usage(`--clients must be an integer within [1, 64], got ${values.clients}`);
   const portBase = Number(values['port-base']);
   if (!Number.isInteger(portBase) || portBase < 1024 || portBase > 65000 - 300) usage(`--port-base must be an integer within [1024, 64700], got ${values['port-base']}`);
+  const overlap = ephemeralOverlap(portBase, portBase + 300);
+  if (overlap) usage(`--port-base ${portBase}: ports ${portBase}-${portBase + 300} overlap the kernel's ephemeral range ${overlap} (outgoing connections take ports there, and a node restarted later finds its port in use); pick a base below it`);
   const snapshotEvery = Number(values['snapshot-every']);
   if (!Number.isInteger(snapshotEvery) || snapshotEvery < 10) usage(`--snapshot-every must be an integer >= 10, got ${values['snapshot-every']}`);
   let kinds;
@@ -74,6 +77,19 @@ async function main(): Promise<void> {
     process.stdout.write(`\n| seed | ops | ok | linearizable | lost writes | membership changes | voters at end | faults | result |\n|---|---|---|---|---|---|---|---|---|\n${rows.join('\n')}\n`);
   }
   process.exit(allOk ? 0 : 1);
+}
+
+/** The kernel's range for outgoing connections' local ports, as "low-high", if [from, to] overlaps it. */
+function ephemeralOverlap(from: number, to: number): string | null {
+  let range: string;
+  try {
+    range = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8');
+  } catch {
+    return null; // not Linux: nothing to check against
+  }
+  const [low, high] = range.trim().split(/\s+/).map(Number);
+  if (low === undefined || high === undefined || !Number.isInteger(low) || !Number.isInteger(high)) return null;
+  return from <= high && to >= low ? `${low}-${high}` : null;
 }
 
 /** Most spares a campaign may have (ports base+6 ... stay below base+100, where Raft ports start). */
