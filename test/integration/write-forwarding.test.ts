@@ -3,7 +3,7 @@ import { TestCluster, http, sleep, waitFor } from '../support/cluster.js';
 
 /**
  * Issue 19: a follower forwards a write to the leader over the authenticated peer link and
- * answers once it has applied the entry itself. On real processes (ports 35000-35999): writes
+ * answers once it has applied the entry itself. On real processes (ports 29000-29099): writes
  * through followers, idempotent retries through followers, and leader changes in the middle
  * of forwarded writes, where every answer must be a success that is in the state, a 503 that
  * is not, or a 504 (unknown).
@@ -14,7 +14,7 @@ describe('write forwarding over the peer link (5 processes)', () => {
   const followersOf = (leader: string): string[] => cluster.nodes.map((n) => n.id).filter((id) => id !== leader);
 
   beforeAll(async () => {
-    cluster = await TestCluster.start({ httpBase: 35080, raftBase: 35000, controllerBase: 35554, env: { RAFTQUOTES_SECRET: 'forwarding-test-secret-0123456' } });
+    cluster = await TestCluster.start({ httpBase: 29080, raftBase: 29000, controllerBase: 29054, env: { RAFTQUOTES_SECRET: 'forwarding-test-secret-0123456' } });
   });
   afterAll(async () => {
     await cluster?.stop();

@@ -9,11 +9,11 @@ import { REPO_ROOT, waitFor } from '../support/cluster.js';
 /**
  * `raftquotes member` against a `cluster --tls` (HTTPS for clients, SPEC §7 and §9): it trusts
  * the cluster's CA (found beside cluster.json, or --ca), and refuses a node it cannot verify.
- * Ports 33500-33799 (this file's range), 127.0.0.1 only. Run under the cluster lock.
+ * Ports 29500-29799 (this file's range), 127.0.0.1 only. Run under the cluster lock.
  */
 
 const MAIN_JS = join(REPO_ROOT, 'dist/cli/main.js');
-const HTTP_BASE = 33500;
+const HTTP_BASE = 29500;
 const STEP_MS = 60_000;
 
 let dataDir: string;
@@ -30,7 +30,7 @@ const https = (i: number): string => `https://127.0.0.1:${HTTP_BASE + i}`;
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'raftquotes-member-tls-'));
-  clusterProcess = spawn(process.execPath, [MAIN_JS, 'cluster', '--tls', '--nodes', '3', '--data-dir', dataDir, '--http-base', String(HTTP_BASE), '--raft-base', '33600', '--controller-base', '33700'], { cwd: REPO_ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  clusterProcess = spawn(process.execPath, [MAIN_JS, 'cluster', '--tls', '--nodes', '3', '--data-dir', dataDir, '--http-base', String(HTTP_BASE), '--raft-base', '29600', '--controller-base', '29700'], { cwd: REPO_ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   clusterProcess.stdout?.on('data', (c: Buffer) => (output += c.toString()));
   clusterProcess.stderr?.on('data', (c: Buffer) => (output += c.toString()));
   await waitFor('cluster.json', () => existsSync(join(dataDir, 'cluster.json')), STEP_MS);
@@ -76,7 +76,7 @@ describe('raftquotes member over HTTPS (cluster --tls)', () => {
   it('refuses a node whose certificate it cannot verify, in one line', () => {
     const { code, out } = member(['list', '--via', https(1), '--cluster-file', '/nonexistent/cluster.json']);
     expect(code).not.toBe(0);
-    expect(out).toMatch(/cannot reach https:\/\/127\.0\.0\.1:33501.*(certificate|self.signed)/i);
+    expect(out).toMatch(/cannot reach https:\/\/127\.0\.0\.1:29501.*(certificate|self.signed)/i);
     expect(out).not.toMatch(/\n\s+at /); // no stack trace
   });
 });

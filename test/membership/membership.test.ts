@@ -8,13 +8,13 @@ import { http, REPO_ROOT, sleep, TestCluster, waitFor } from '../support/cluster
  * Membership changes on real node processes (SPEC §9), under write load: a node joins with
  * --join (learner, caught up, promoted), a follower is removed, the leader is removed, and a
  * kill -9'd node is replaced with `member replace`. No acknowledged write is lost. Ports
- * 33100-33399 (this suite's range), 127.0.0.1 only. Run under the cluster lock.
+ * 29100-29399 (this suite's range), 127.0.0.1 only. Run under the cluster lock.
  */
 
 const MAIN_JS = join(REPO_ROOT, 'dist/cli/main.js');
-const HTTP_BASE = 33100;
-const RAFT_BASE = 33200;
-const CONTROLLER_BASE = 33300;
+const HTTP_BASE = 29100;
+const RAFT_BASE = 29200;
+const CONTROLLER_BASE = 29300;
 
 let cluster: TestCluster;
 const extra: ChildProcess[] = [];
