@@ -142,8 +142,7 @@ describe('the packed tarball of @raftquotes/raft', () => {
   });
 
   it('exposes only its entry points: an internal module cannot be imported', async () => {
-    // An internal module, by a path the exports map does not list (spelled in two parts so the
-    // architecture test's import scan does not take this string for an import of ours).
+    // Spelled in two parts so the architecture test does not take this probe for an import of ours.
     const internal = ['@raftquotes/raft', 'dist/raft.js'].join('/');
     const probe = `import('${internal}').then(() => console.log('reachable'), (e) => console.log(e.code))`;
     expect((await node(['--input-type=module', '-e', probe])).trim()).toBe('ERR_PACKAGE_PATH_NOT_EXPORTED');
