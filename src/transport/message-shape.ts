@@ -1,4 +1,4 @@
-import type { MessageType, NodeId } from '@raftquotes/raft';
+import { MAX_INDEX, MAX_TERM, type MessageType, type NodeId } from '@raftquotes/raft';
 import { FORWARD_REFUSALS, type ForwardMessage, type PeerMessage } from './forward-message.js';
 import { describe } from './handshake.js';
 
@@ -13,14 +13,10 @@ import { describe } from './handshake.js';
  */
 
 /**
- * Largest term a peer may send. Far above any real cluster (a new term every millisecond
- * for 8,900 years), and far below 2^53, so a forged term near Number.MAX_SAFE_INTEGER cannot
- * pin every node to a term where `term + 1` is no longer exact and no election can succeed.
- * TODO(lead): the core may define its own MAX_TERM in src/raft; use that one when merged.
+ * Largest term and log index (commit index, read round) a peer may send: the core's own bounds
+ * (far above any real cluster, far below 2^53, so `term + 1` stays exact), checked here first.
  */
-export const MAX_TERM = 2 ** 48;
-/** Largest log index (and commit index, read round) a peer may send; same reasoning as MAX_TERM. */
-export const MAX_INDEX = 2 ** 48;
+export { MAX_INDEX, MAX_TERM } from '@raftquotes/raft';
 /** Largest byte offset into a snapshot image. */
 export const MAX_SNAPSHOT_OFFSET = 2 ** 48;
 /** Entries in one AppendEntries (the core sends at most maxEntriesPerMessage = 4096 by default). */
