@@ -149,6 +149,16 @@ export class SqliteStateMachine implements StateMachine, StateStore {
     }
   }
 
+  /** GET /healthz: one indexed read of the applied row, through the node's own connection. */
+  checkStorage(): string | null {
+    try {
+      this.stmt.getApplied.get();
+      return null;
+    } catch (err) {
+      return (err as Error).message;
+    }
+  }
+
   private appliedTerm(): number {
     return (this.stmt.getApplied.get() as { term: number } | undefined)?.term ?? 0;
   }

@@ -79,6 +79,11 @@ export interface StateMachine {
    * machine without it has no quota (test doubles).
    */
   sizeBytes?(): number;
+  /**
+   * A cheap read of the durable state for GET /healthz: the reason it failed, or null when the
+   * store answers. Optional: a state machine without storage has nothing to check.
+   */
+  checkStorage?(): string | null;
 }
 
 /** A state image and the applied index and term it holds. */
