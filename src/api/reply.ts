@@ -20,6 +20,13 @@ export interface Reply {
   json?: unknown;
   raw?: Buffer | string;
   contentType?: string;
+  /**
+   * A body streamed with chunked encoding (GET /api/backup), written at the pace the client
+   * reads it. A failure part way destroys the connection, so the client sees a cut stream,
+   * never a clean end; `onStreamError` logs it.
+   */
+  stream?: AsyncIterable<Buffer>;
+  onStreamError?: (err: Error) => void;
 }
 
 /** A JSON answer. */
@@ -43,6 +50,14 @@ export function writeReply(res: ServerResponse, reply: Reply, common: Record<str
     res.end();
     return;
   }
+  if (reply.stream) {
+    res.writeHead(reply.status, { ...common, ...reply.headers, 'Content-Type': reply.contentType ?? 'application/octet-stream' });
+    void pipeStream(res, reply.stream).catch((err: Error) => {
+      res.destroy(err);
+      reply.onStreamError?.(err);
+    });
+    return;
+  }
   const body = reply.json !== undefined ? JSON.stringify(reply.json) : (reply.raw ?? '');
   const headers: Record<string, string | number> = {
     ...common,
@@ -53,4 +68,32 @@ export function writeReply(res: ServerResponse, reply: Reply, common: Record<str
   if (closeConnection) headers.Connection = 'close';
   res.writeHead(reply.status, headers);
   res.end(body);
+}
+
+/**
+ * Writes `chunks` to `res`, waiting for 'drain' whenever the socket's buffer is full, so at
+ * most one chunk beyond the high-water mark is held; stops early (returning the iterator, which
+ * ends its read view) when the client goes away.
+ */
+async function pipeStream(res: ServerResponse, chunks: AsyncIterable<Buffer>): Promise<void> {
+  const iterator = chunks[Symbol.asyncIterator]();
+  try {
+    for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
+      if (res.destroyed) return;
+      if (next.value.length > 0 && !res.write(next.value)) {
+        await new Promise<void>((resolve) => {
+          const done = (): void => {
+            res.off('drain', done);
+            res.off('close', done);
+            resolve();
+          };
+          res.on('drain', done);
+          res.on('close', done);
+        });
+      }
+    }
+    res.end();
+  } finally {
+    await iterator.return?.();
+  }
 }

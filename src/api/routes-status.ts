@@ -87,8 +87,15 @@ export async function getCluster(ctx: ApiContext, request: ApiRequest): Promise<
   return jsonReply(200, { nodes, leader: self.leader, ...(members ? { members } : {}) });
 }
 
-/** GET /healthz: the process is alive. */
-export function getHealth(): Reply {
+/**
+ * GET /healthz (a liveness probe): the process answers and its storage answers a read. A
+ * node that lost its disk is unhealthy, so a supervisor restarts it (and the restart then
+ * stops with a clear error rather than starting empty, SPEC §5). Deliberately not about the
+ * cluster: a node without a leader is alive, and restarting it would not bring one.
+ */
+export function getHealth(ctx: ApiContext): Reply {
+  const problem = ctx.node.stateMachine.checkStorage?.() ?? null;
+  if (problem !== null) throw new ApiError('unavailable', `storage: ${problem.slice(0, 200)}`, { headers: { 'Retry-After': '1' } });
   return jsonReply(200, { ok: true });
 }
 

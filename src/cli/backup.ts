@@ -3,7 +3,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { dirname, resolve } from 'node:path';
 import { fsyncDirectory } from '../storage/identity.js';
-import { MAX_BACKUP_HEADER_BYTES, MAX_BACKUP_IMAGE_BYTES, parseBackup } from '../state/backup-file.js';
+import { BACKUP_TRAILER_BYTES, MAX_BACKUP_HEADER_BYTES, MAX_BACKUP_IMAGE_BYTES, parseBackup } from '../state/backup-file.js';
 import { readClusterFile, tlsDirOf } from './cluster.js';
 import { nodeTlsPaths } from './certs.js';
 import { ConfigError } from './config.js';
@@ -43,8 +43,8 @@ function target(options: BackupOptions): { url: URL; ca: Buffer | undefined } {
 }
 
 /**
- * `raftquotes backup --out FILE [--via URL]` (SPEC §10): saves GET /api/backup. The file is
- * written as FILE.tmp (mode 0600: it holds all the data), checked whole (size, checksum,
+ * `raftquotes backup --out FILE [--via URL]` (SPEC §10): saves GET /api/backup as it streams,
+ * with a progress line on stderr. The file is written as FILE.tmp (mode 0600: it holds all the data), checked whole (size, checksum,
  * every image page), fsynced and only then renamed over FILE, so FILE is either the old file
  * or a complete backup. The admin token, when the node needs one, comes from
  * RAFTQUOTES_ADMIN_TOKEN. Returns the exit code.
@@ -77,7 +77,7 @@ export async function runBackup(options: BackupOptions): Promise<number> {
 function download(url: URL, ca: Buffer | undefined, path: string): Promise<number> {
   const token = process.env.RAFTQUOTES_ADMIN_TOKEN;
   const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
-  const maxBytes = MAX_BACKUP_IMAGE_BYTES + MAX_BACKUP_HEADER_BYTES + 12;
+  const maxBytes = MAX_BACKUP_IMAGE_BYTES + MAX_BACKUP_HEADER_BYTES + 12 + BACKUP_TRAILER_BYTES;
   return new Promise((resolvePromise, reject) => {
     const fail = (err: Error): void => {
       clearTimeout(timer);
@@ -85,25 +85,27 @@ function download(url: URL, ca: Buffer | undefined, path: string): Promise<numbe
     };
     const onResponse = (res: IncomingMessage): void => {
       if (res.statusCode !== 200) return refusal(res, url, fail);
-      const total = Number(res.headers['content-length'] ?? NaN);
-      if (total > maxBytes) return fail(new Error(`${url.href} answered ${total} bytes, more than a backup can be`));
+      // Streamed (chunked): the size is known only at the end; the index from the first header.
+      const index = String(res.headers['x-raft-index'] ?? '?');
       const file = createWriteStream(path, { mode: 0o600 });
       let received = 0;
       let drawn = 0;
+      const progress = (): boolean => process.stderr.write(`\rbackup of index ${index}: ${mib(received)} MiB received`);
       res.on('data', (chunk: Buffer) => {
         received += chunk.length;
+        if (received > maxBytes) res.destroy(new Error(`${url.href} sent more than a backup can be (${maxBytes} bytes)`));
         if (Date.now() - drawn >= PROGRESS_EVERY_MS) {
           drawn = Date.now();
-          process.stderr.write(`\rbackup: ${mib(received)} of ${Number.isFinite(total) ? mib(total) : '?'} MiB`);
+          progress();
         }
       });
+      res.on('aborted', () => fail(new Error(`the backup stream from ${url.origin} was cut after ${received} bytes`)));
       res.on('error', fail);
       file.on('error', fail);
       file.on('finish', () => {
         clearTimeout(timer);
-        process.stderr.write(`\rbackup: ${mib(received)} of ${Number.isFinite(total) ? mib(total) : '?'} MiB`);
-        if (Number.isFinite(total) && received !== total) reject(new Error(`the backup stream ended after ${received} of ${total} bytes`));
-        else resolvePromise(received);
+        progress();
+        resolvePromise(received);
       });
       res.pipe(file);
     };

@@ -61,6 +61,11 @@ export interface NodeConfig {
   join: string | null;
   /** --learner: stay a learner after joining (not promoted). */
   learner: boolean;
+  /**
+   * --force-new-cluster (SPEC §10, etcd's flag): before starting, rewrite this surviving
+   * member's data dir into a one-voter cluster of itself (src/storage/force-new-cluster.ts).
+   */
+  forceNewCluster: boolean;
   controllerAllow: string[];
   tickMs: number;
   heartbeatMs: number;
@@ -119,6 +124,7 @@ const NODE_SETTINGS = {
   init: ['--init', 'RAFTQUOTES_INIT'],
   join: ['--join', 'RAFTQUOTES_JOIN'],
   learner: ['--learner', 'RAFTQUOTES_LEARNER'],
+  forceNewCluster: ['--force-new-cluster', 'RAFTQUOTES_FORCE_NEW_CLUSTER'],
   controllerAllow: ['--controller-allow', 'RAFTQUOTES_CONTROLLER_ALLOW'],
   tickMs: ['--tick-ms', 'RAFTQUOTES_TICK_MS'],
   heartbeatMs: ['--heartbeat-ms', 'RAFTQUOTES_HEARTBEAT_MS'],
@@ -134,7 +140,7 @@ const NODE_SETTINGS = {
 export type NodeSettingName = keyof typeof NODE_SETTINGS;
 
 /** Settings given as a bare flag (`--insecure`), true when present. */
-export const BOOLEAN_SETTINGS: ReadonlySet<NodeSettingName> = new Set<NodeSettingName>(['insecure', 'init', 'unsafeLocalReads', 'learner']);
+export const BOOLEAN_SETTINGS: ReadonlySet<NodeSettingName> = new Set<NodeSettingName>(['insecure', 'init', 'unsafeLocalReads', 'learner', 'forceNewCluster']);
 
 /**
  * Settings whose flag names a file holding the value while the environment variable holds
@@ -248,6 +254,7 @@ export function parseNodeConfig(flags: Partial<Record<NodeSettingName, string | 
     peersGiven,
     join: joinUrl(get('join'), name('join')),
     learner: parseBool(get('learner') ?? 'false', name('learner')),
+    forceNewCluster: forceFlag(get, name),
     controllerAllow: allow,
     tickMs,
     heartbeatMs,
@@ -259,6 +266,13 @@ export function parseNodeConfig(flags: Partial<Record<NodeSettingName, string | 
     unsafeLocalReads: parseBool(get('unsafeLocalReads') ?? 'false', name('unsafeLocalReads')),
     eventRing: parseBool(get('eventRing') ?? 'on', name('eventRing')),
   };
+}
+
+/** --force-new-cluster rewrites a member's own data; joining makes a new one, so not both. */
+function forceFlag(get: Getter, name: Namer): boolean {
+  const force = parseBool(get('forceNewCluster') ?? 'false', name('forceNewCluster'));
+  if (force && get('join')) throw new ConfigError(`${name('forceNewCluster')} restarts a surviving member from its data dir; it cannot be combined with ${name('join')}`);
+  return force;
 }
 
 function joinUrl(value: string | undefined, what: string): string | null {

@@ -12,6 +12,7 @@ import { createLogger } from '../node/logger.js';
 import { NodeMetrics } from '../node/metrics.js';
 import { RaftNode } from '../node/raft-node.js';
 import { readIdentityMarker } from '../storage/identity.js';
+import { forceNewCluster } from '../storage/force-new-cluster.js';
 import { DATABASE_FILE, openNodeDatabase } from '../storage/sqlite-storage.js';
 import { TcpTransport } from '../transport/tcp-transport.js';
 import { ConfigError, type NodeConfig } from './config.js';
@@ -52,12 +53,16 @@ export async function runNode(given: NodeConfig): Promise<void> {
   ensureWritableDir(config.dataDir);
   // --join on an empty data dir is the explicit step that makes this node (SPEC §5, §9).
   const fresh = !existsSync(join(config.dataDir, DATABASE_FILE));
+  if (config.forceNewCluster && fresh) {
+    throw new ConfigError(`--force-new-cluster (RAFTQUOTES_FORCE_NEW_CLUSTER): ${config.dataDir} holds no node data (no ${DATABASE_FILE}); it restarts a surviving member from its own data dir and cannot make a new one`);
+  }
   const joined = config.join !== null && fresh ? await joinCluster(config, logger) : null;
   // Without --init an empty data dir is refused: a node whose database was lost must not start empty (SPEC §5).
   const { storage, stateMachine } = openNodeDatabase(config.dataDir, { clusterId: config.clusterId, nodeId: config.id }, { init: config.init || joined !== null });
   // The configuration it joined with, as the base of its log (index 0), so a restart needs no --join.
   if (joined) storage.saveSnapshot({ meta: { index: 0, term: 0, voters: allVoterIds(joined), config: joined }, data: null });
-  const configuration = joined ?? (config.peersGiven ? seedFromPeers(config.peers) : storedConfiguration(storage));
+  const forced = config.forceNewCluster ? forceOneVoter(config, storage, logger) : null;
+  const configuration = forced ?? joined ?? (config.peersGiven ? seedFromPeers(config.peers) : storedConfiguration(storage));
   const metrics = new NodeMetrics(config.id);
   const peers = configuration ? transportPeers(configuration, config.id) : {};
   const transport = new TcpTransport({
@@ -168,6 +173,25 @@ export function trailingEntriesFor(snapshotEvery: number): number {
 function seedFromPeers(peers: Record<string, { host: string; port: number }>): Configuration {
   const voters = Object.entries(peers).map(([id, address]) => ({ id, raft: `${address.host}:${address.port}`, http: '' }));
   return { voters, learners: [], outgoing: null };
+}
+
+/**
+ * --force-new-cluster (SPEC §10): this survivor's data dir becomes a one-voter cluster of
+ * itself, durably, before anything starts; the configuration is then the log's own.
+ */
+function forceOneVoter(config: NodeConfig, storage: RaftStorage, logger: { warn(msg: string): void; info(msg: string): void }): Configuration {
+  const self = config.peers[config.id] ?? config.raft;
+  const result = forceNewCluster(storage, { id: config.id, raft: `${self.host}:${self.port}`, http: config.advertiseHttp });
+  const was = result.previousVoters.length > 0 ? result.previousVoters : Object.keys(config.peers);
+  if (!result.rewritten) {
+    logger.info(`--force-new-cluster: already a one-voter cluster of ${config.id} (configuration entry ${result.index}); nothing rewritten. Remove the flag for later restarts.`);
+  } else {
+    logger.warn(
+      `--force-new-cluster: ${config.id} is now the only voter (configuration entry ${result.index}, term ${result.term}; was ${was.join(',')}), keeping its whole log including ${result.uncommittedKept} entries past its known commit index. ` +
+        'Add members back with `raftquotes member add` / `node --join` on EMPTY data dirs, and remove this flag for later restarts.',
+    );
+  }
+  return result.configuration;
 }
 
 /** Without --peers: the configuration this data dir holds (joined nodes); refused when it holds none. */

@@ -4,20 +4,28 @@ import { forEachImagePage } from './snapshot-codec.js';
 
 /**
  * The backup file (SPEC §10): the state image that InstallSnapshot sends (snapshot-codec.ts,
- * not a second format), behind a small header that says what it is.
+ * not a second format), between a small header that says what it is and a trailer that seals it.
  *
+ * Format 2 (written since the backup is streamed: its size and hash are known only at the end):
  *   "RQBACKUP"  8 bytes, the magic
  *   u32 BE      length of the header
- *   header      JSON: BackupHeader
- *   image       header.imageBytes bytes, a state image whose applied index is header.index
+ *   header      JSON: format, backupId, createdAt, sourceNode, index, term, voters
+ *   image       a state image whose applied index is header.index, streamed page by page
+ *   trailer     "RQBKEND\n" (8 bytes), u64 BE byte length of the image, 32-byte SHA-256 of the image
  *
- * The length, the SHA-256 of the image and the image's own header let a reader refuse a
- * truncated, damaged or foreign file before it writes anything.
+ * Format 1 (still read) had no trailer: its header carried imageBytes and imageSha256.
+ * The trailer (or the header's length), the SHA-256 and the image's own header let a reader
+ * refuse a truncated, damaged or foreign file before it writes anything: a stream cut short
+ * has no trailer at its end.
  */
 
 export const BACKUP_MAGIC = Buffer.from('RQBACKUP', 'ascii');
 /** The format this code writes and the newest it reads; a newer file is refused, never guessed at. */
-export const BACKUP_FORMAT = 1;
+export const BACKUP_FORMAT = 2;
+/** Marks the end of a format 2 backup; without it at the end, the file was cut short. */
+export const BACKUP_TRAILER_MAGIC = Buffer.from('RQBKEND\n', 'ascii');
+/** Magic, u64 image length, SHA-256. */
+export const BACKUP_TRAILER_BYTES = BACKUP_TRAILER_MAGIC.length + 8 + 32;
 /** A header is a few hundred bytes (voter ids are ≤ 64 characters, ≤ 9 voters). */
 export const MAX_BACKUP_HEADER_BYTES = 64 * 1024;
 /** The largest image a Buffer holds; the state quota (2 GiB default) keeps real ones well under. */
@@ -27,7 +35,7 @@ const MAX_BACKUP_VOTERS = 64;
 const PREFIX_BYTES = BACKUP_MAGIC.length + 4;
 const ID_PATTERN = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 
-/** What a backup says about itself. */
+/** What a backup says about itself (format 2 carries imageBytes and imageSha256 in its trailer). */
 export interface BackupHeader {
   format: number;
   /** Random, per backup: the default cluster id of a cluster restored from it derives from this. */
@@ -57,9 +65,12 @@ export class BackupFormatError extends Error {
   }
 }
 
-/** The bytes before the image: magic, header length, header. */
-export function encodeBackupHead(image: { index: number; term: number; data: Uint8Array }, sourceNode: string, voters: string[]): { head: Buffer; header: BackupHeader } {
-  const header: BackupHeader = {
+/** The header a format 2 backup starts with: everything but the image's size and hash. */
+export type BackupStartHeader = Omit<BackupHeader, 'imageBytes' | 'imageSha256'>;
+
+/** The bytes before the image (format 2): magic, header length, header. */
+export function encodeBackupStart(image: { index: number; term: number }, sourceNode: string, voters: string[]): { head: Buffer; header: BackupStartHeader } {
+  const header: BackupStartHeader = {
     format: BACKUP_FORMAT,
     backupId: randomBytes(12).toString('hex'),
     createdAt: new Date().toISOString(),
@@ -67,13 +78,20 @@ export function encodeBackupHead(image: { index: number; term: number; data: Uin
     index: image.index,
     term: image.term,
     voters: [...voters],
-    imageBytes: image.data.byteLength,
-    imageSha256: createHash('sha256').update(image.data).digest('hex'),
   };
   const json = Buffer.from(JSON.stringify(header), 'utf8');
   const length = Buffer.alloc(4);
   length.writeUInt32BE(json.length, 0);
   return { head: Buffer.concat([BACKUP_MAGIC, length, json]), header };
+}
+
+/** The bytes after the image (format 2): end magic, image length, SHA-256 of the image. */
+export function encodeBackupTrailer(imageBytes: number, imageSha256: Buffer): Buffer {
+  const trailer = Buffer.alloc(BACKUP_TRAILER_BYTES);
+  BACKUP_TRAILER_MAGIC.copy(trailer, 0);
+  trailer.writeBigUInt64BE(BigInt(imageBytes), BACKUP_TRAILER_MAGIC.length);
+  imageSha256.copy(trailer, BACKUP_TRAILER_MAGIC.length + 8);
+  return trailer;
 }
 
 /**
@@ -90,6 +108,10 @@ export function parseBackupHead(prefix: Buffer, totalBytes: number): { header: B
   if (prefix.length < PREFIX_BYTES + headerBytes) throw new BackupFormatError('truncated', `truncated backup: ${totalBytes} bytes, the header alone needs ${PREFIX_BYTES + headerBytes}`);
   const header = checkHeader(prefix.subarray(PREFIX_BYTES, PREFIX_BYTES + headerBytes));
   const imageOffset = PREFIX_BYTES + headerBytes;
+  if (header.format >= 2) {
+    if (totalBytes < imageOffset + BACKUP_TRAILER_BYTES) throw new BackupFormatError('truncated', `truncated backup: ${totalBytes} bytes, too short for an image and its end marker`);
+    return { header, imageOffset };
+  }
   const expected = imageOffset + header.imageBytes;
   if (totalBytes < expected) throw new BackupFormatError('truncated', `truncated backup: ${totalBytes} bytes of ${expected}`);
   if (totalBytes > expected) throw new BackupFormatError('damaged', `damaged backup: ${totalBytes} bytes, but its header says ${expected}`);
@@ -108,7 +130,8 @@ export function backupHeadBytes(prefix: Buffer): number | null {
  */
 export function parseBackup(data: Buffer): { header: BackupHeader; image: Buffer } {
   const { header, imageOffset } = parseBackupHead(data.subarray(0, Math.min(data.length, PREFIX_BYTES + MAX_BACKUP_HEADER_BYTES)), data.length);
-  const image = data.subarray(imageOffset);
+  if (header.format >= 2) sealFromTrailer(header, data, imageOffset);
+  const image = data.subarray(imageOffset, imageOffset + header.imageBytes);
   if (createHash('sha256').update(image).digest('hex') !== header.imageSha256) throw new BackupFormatError('damaged', 'damaged backup: the image does not match its SHA-256');
   let imageHeader: { appliedIndex: number; appliedTerm: number };
   try {
@@ -120,6 +143,19 @@ export function parseBackup(data: Buffer): { header: BackupHeader; image: Buffer
     throw new BackupFormatError('damaged', `damaged backup: the header says index ${header.index} term ${header.term}, the image ${imageHeader.appliedIndex} term ${imageHeader.appliedTerm}`);
   }
   return { header, image };
+}
+
+/** Format 2: the trailer must end the file and agree with it; it gives the image's size and hash. */
+function sealFromTrailer(header: BackupHeader, data: Buffer, imageOffset: number): void {
+  const trailer = data.subarray(data.length - BACKUP_TRAILER_BYTES);
+  if (!trailer.subarray(0, BACKUP_TRAILER_MAGIC.length).equals(BACKUP_TRAILER_MAGIC)) {
+    throw new BackupFormatError('truncated', `truncated backup: ${data.length} bytes and no end marker (the stream was cut short)`);
+  }
+  const imageBytes = Number(trailer.readBigUInt64BE(BACKUP_TRAILER_MAGIC.length));
+  const expected = data.length - imageOffset - BACKUP_TRAILER_BYTES;
+  if (imageBytes !== expected) throw new BackupFormatError('damaged', `damaged backup: its end marker says ${imageBytes} bytes of image, the file holds ${expected}`);
+  header.imageBytes = imageBytes;
+  header.imageSha256 = trailer.subarray(BACKUP_TRAILER_MAGIC.length + 8).toString('hex');
 }
 
 function checkHeader(json: Buffer): BackupHeader {
@@ -141,8 +177,8 @@ function checkHeader(json: Buffer): BackupHeader {
     typeof h.sourceNode === 'string' && ID_PATTERN.test(h.sourceNode) &&
     count(h.index) && count(h.term) &&
     Array.isArray(h.voters) && h.voters.length <= MAX_BACKUP_VOTERS && h.voters.every((v) => typeof v === 'string' && ID_PATTERN.test(v)) &&
-    count(h.imageBytes) && (h.imageBytes as number) > 0 && (h.imageBytes as number) <= MAX_BACKUP_IMAGE_BYTES &&
-    typeof h.imageSha256 === 'string' && /^[0-9a-f]{64}$/.test(h.imageSha256);
+    (h.format !== 1 || (count(h.imageBytes) && (h.imageBytes as number) > 0 && (h.imageBytes as number) <= MAX_BACKUP_IMAGE_BYTES)) &&
+    (h.format !== 1 || (typeof h.imageSha256 === 'string' && /^[0-9a-f]{64}$/.test(h.imageSha256)));
   if (!ok) throw new BackupFormatError('damaged', 'damaged backup: its header lacks a field or has one out of range');
   return h as unknown as BackupHeader;
 }

@@ -78,6 +78,20 @@ export class StateImageWriter {
   }
 }
 
+/**
+ * The first value of a paged image, for a writer that streams its pages (a backup) instead of
+ * collecting them in a StateImageWriter; followed by encodeImagePage values, sections in order.
+ */
+export function encodeImageStart(appliedIndex: number, appliedTerm: number): Buffer {
+  return packr.pack({ version: IMAGE_VERSION, appliedIndex, appliedTerm });
+}
+
+/** One page of a streamed image (see encodeImageStart); an empty page encodes to nothing. */
+export function encodeImagePage<S extends ImageSection>(section: S, rows: Array<SectionRows[S]>): Buffer {
+  assert(rows.length <= IMAGE_PAGE_ROWS, () => `image page of ${rows.length} rows`);
+  return rows.length === 0 ? Buffer.alloc(0) : packr.pack([section, rows]);
+}
+
 export function encodeStateImage(image: StateImage): Uint8Array {
   const writer = new StateImageWriter(image.appliedIndex, image.appliedTerm);
   const quoteRows = image.quotes.map((q): QuoteRow => [q.index, q.term, q.text, q.author, q.postedAt]);

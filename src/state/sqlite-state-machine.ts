@@ -4,9 +4,9 @@ import type { Entry } from '@raftquotes/raft';
 import { applyEntry, retentionLimits, type IdempotencyRecord, type RetentionLimits, type StateStore } from './apply-logic.js';
 import { CorruptionError, rowChecksum, verifyChecksum, type ChecksumPart } from './checksum.js';
 import { StateStorageError } from './errors.js';
-import { forEachImagePage, IMAGE_PAGE_ROWS, StateImageWriter, type ImagePage, type ImageSection } from './snapshot-codec.js';
+import { encodeImagePage, encodeImageStart, forEachImagePage, IMAGE_PAGE_ROWS, StateImageWriter, type ImagePage, type ImageSection } from './snapshot-codec.js';
 import { idempotencyRowBytes, kvRowBytes, quoteRowBytes, ROW_OVERHEAD_BYTES } from './state-size.js';
-import type { ApplyResult, Command, CommittedClientEntry, KvRecord, Quote, SnapshotImage, StateMachine } from './types.js';
+import type { ApplyResult, Command, CommittedClientEntry, ImageStream, KvRecord, Quote, SnapshotImage, StateMachine } from './types.js';
 
 /**
  * Every state row carries `crc`, a rowChecksum of its other columns (SPEC §5), verified on
@@ -146,6 +146,58 @@ export class SqliteStateMachine implements StateMachine, StateStore {
       return { index: applied.idx, term: applied.term, data: writer.finish() };
     } finally {
       reader.close();
+    }
+  }
+
+  /**
+   * GET /api/backup: the image streamed from a second, read-only connection in one read
+   * transaction (WAL: a consistent view as of its first read, while this connection goes on
+   * applying). Pages of `pageRows` rows, one per event-loop turn; the consumer's pace (socket
+   * backpressure) sets the speed, so memory holds about one page. The WAL cannot be
+   * checkpointed past the view while it is open, so it grows by the writes made meanwhile.
+   */
+  openImageStream(pageRows: number): ImageStream {
+    if (this.db.memory) {
+      // No second connection can see an in-memory database (tests): one chunk, built now.
+      const whole = Buffer.from(this.snapshot());
+      return { index: this.applied, term: this.appliedTerm(), chunks: (async function* () { yield whole; })(), close: () => undefined };
+    }
+    const reader = new Database(this.db.name, { readonly: true, fileMustExist: true });
+    let open = true;
+    const close = (): void => {
+      if (!open) return;
+      open = false;
+      if (reader.inTransaction) reader.exec('ROLLBACK');
+      reader.close();
+    };
+    try {
+      reader.exec('BEGIN');
+      const applied = (reader.prepare('SELECT idx, term FROM sm_applied WHERE id = 1').get() as { idx: number; term: number } | undefined) ?? { idx: 0, term: 0 };
+      async function* chunks(): AsyncGenerator<Buffer> {
+        try {
+          yield encodeImageStart(applied.idx, applied.term);
+          for (const [section, rows] of imagePages(reader, pageRows)) {
+            yield encodeImagePage(section, rows as never);
+            await yieldToLoop();
+          }
+        } finally {
+          close();
+        }
+      }
+      return { index: applied.idx, term: applied.term, chunks: chunks(), close };
+    } catch (err) {
+      close();
+      throw err;
+    }
+  }
+
+  /** GET /healthz: one indexed read of the applied row, through the node's own connection. */
+  checkStorage(): string | null {
+    try {
+      this.stmt.getApplied.get();
+      return null;
+    } catch (err) {
+      return (err as Error).message;
     }
   }
 
@@ -362,10 +414,10 @@ const IMAGE_TABLES: Array<{ section: ImageSection; columns: string; table: strin
  * paging: each page is an index seek past the previous page's last key; the key is each
  * table's first column). Each row's checksum is verified and dropped.
  */
-function* imagePages(db: Database.Database): Generator<[ImageSection, unknown[][]]> {
+function* imagePages(db: Database.Database, pageRows = IMAGE_PAGE_ROWS): Generator<[ImageSection, unknown[][]]> {
   for (const { section, columns, table, key, where } of IMAGE_TABLES) {
-    const first = db.prepare(`SELECT ${columns}, crc FROM ${table} ORDER BY ${key} LIMIT ${IMAGE_PAGE_ROWS}`).raw();
-    const next = db.prepare(`SELECT ${columns}, crc FROM ${table} WHERE ${key} > ? ORDER BY ${key} LIMIT ${IMAGE_PAGE_ROWS}`).raw();
+    const first = db.prepare(`SELECT ${columns}, crc FROM ${table} ORDER BY ${key} LIMIT ${pageRows}`).raw();
+    const next = db.prepare(`SELECT ${columns}, crc FROM ${table} WHERE ${key} > ? ORDER BY ${key} LIMIT ${pageRows}`).raw();
     for (let rows = first.all() as unknown[][]; rows.length > 0; rows = next.all((rows[rows.length - 1] as unknown[])[0]) as unknown[][]) {
       yield [section, rows.map((row) => verifiedColumns(row, where))];
     }

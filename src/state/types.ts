@@ -79,6 +79,27 @@ export interface StateMachine {
    * machine without it has no quota (test doubles).
    */
   sizeBytes?(): number;
+  /**
+   * A cheap read of the durable state for GET /healthz: the reason it failed, or null when the
+   * store answers. Optional: a state machine without storage has nothing to check.
+   */
+  checkStorage?(): string | null;
+  /**
+   * The image as a stream (GET /api/backup): opens a consistent read view now (so the index
+   * is known before the first byte), then yields the encoded image a page of at most
+   * `pageRows` rows at a time. Optional: without it the image is built whole (buildImage).
+   */
+  openImageStream?(pageRows: number): ImageStream;
+}
+
+/** A state image being streamed from one consistent read view. */
+export interface ImageStream {
+  index: number;
+  term: number;
+  /** The image's bytes, in order; ends the read view when done, failed or returned early. */
+  chunks: AsyncGenerator<Buffer>;
+  /** Ends the read view if `chunks` was never run to its end (idempotent). */
+  close(): void;
 }
 
 /** A state image and the applied index and term it holds. */

@@ -174,7 +174,10 @@ export class FakeNode implements RaftNodeHandle {
     snapshot: () => new Uint8Array(),
     buildImage: () => Promise.reject(new Error('the fake node has no image')),
     restore: () => undefined,
+    checkStorage: () => this.storageProblem,
   };
+  /** What checkStorage() reports (GET /healthz); null is a healthy store. */
+  storageProblem: string | null = null;
 
   recentLog(from: number, limit: number): { entries: Array<{ index: number; term: number; type: string }>; commitIndex: number; firstIndex: number } {
     const entries: Array<{ index: number; term: number; type: string }> = [];

@@ -68,6 +68,15 @@ describe('status, cluster, health and metrics routes', () => {
     expect(unknown).toEqual({ id: 'Node5', http: null, publicUrls: [], reachable: false, status: null, role: 'voter' });
   });
 
+  it('GET /healthz is 503 while the storage does not answer a read, and 200 again once it does', async () => {
+    node.storageProblem = 'disk I/O error';
+    const sick = await call(api.url, 'GET', '/healthz');
+    node.storageProblem = null;
+    expect(sick.status).toBe(503);
+    expect(expectErrorShape(sick.body, 'unavailable').message).toBe('storage: disk I/O error');
+    expect((await call(api.url, 'GET', '/healthz')).status).toBe(200);
+  });
+
   it('GET /healthz is always 200; /readyz only with a leader, caught up and not shut down', async () => {
     expect(await call(api.url, 'GET', '/healthz')).toMatchObject({ status: 200, body: { ok: true } });
     expect((await call(api.url, 'GET', '/readyz')).status).toBe(200);
