@@ -2,8 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { decodeConfiguration, encodeConfiguration } from '../raft/configuration.js';
-import type { Entry } from '../raft/types.js';
+import { decodeConfiguration, encodeConfiguration, type Entry } from '@raftquotes/raft';
 import { forceNewCluster } from './force-new-cluster.js';
 import { openNodeDatabase } from './sqlite-storage.js';
 

@@ -1,5 +1,4 @@
-import { decodeConfiguration, encodeConfiguration, findMember, type Configuration, type Member } from '../raft/configuration.js';
-import type { Entry } from '../raft/types.js';
+import { decodeConfiguration, encodeConfiguration, findMember, type Configuration, type Entry, type Member } from '@raftquotes/raft';
 import { StorageError } from './errors.js';
 import type { RaftStorage } from './types.js';
 
