@@ -252,9 +252,7 @@ export function parseNodeConfig(flags: Partial<Record<NodeSettingName, string | 
     quotaBytes: intIn(get('quotaBytes') ?? String(DEFAULT_QUOTA_BYTES), name('quotaBytes'), 1024 * 1024, Number.MAX_SAFE_INTEGER),
     init: parseBool(get('init') ?? 'false', name('init')),
     peersGiven,
-    join: joinUrl(get('join'), name('join')),
-    learner: parseBool(get('learner') ?? 'false', name('learner')),
-    forceNewCluster: forceFlag(get, name),
+    ...joinSettings(get, name),
     controllerAllow: allow,
     tickMs,
     heartbeatMs,
@@ -268,11 +266,11 @@ export function parseNodeConfig(flags: Partial<Record<NodeSettingName, string | 
   };
 }
 
-/** --force-new-cluster rewrites a member's own data; joining makes a new one, so not both. */
-function forceFlag(get: Getter, name: Namer): boolean {
-  const force = parseBool(get('forceNewCluster') ?? 'false', name('forceNewCluster'));
-  if (force && get('join')) throw new ConfigError(`${name('forceNewCluster')} restarts a surviving member from its data dir; it cannot be combined with ${name('join')}`);
-  return force;
+/** --join and --learner (SPEC §9), and --force-new-cluster, which rewrites a member's own data: joining makes a new one, so not both. */
+function joinSettings(get: Getter, name: Namer): Pick<NodeConfig, 'join' | 'learner' | 'forceNewCluster'> {
+  const forceNewCluster = parseBool(get('forceNewCluster') ?? 'false', name('forceNewCluster'));
+  if (forceNewCluster && get('join')) throw new ConfigError(`${name('forceNewCluster')} restarts a surviving member from its data dir; it cannot be combined with ${name('join')}`);
+  return { join: joinUrl(get('join'), name('join')), learner: parseBool(get('learner') ?? 'false', name('learner')), forceNewCluster };
 }
 
 function joinUrl(value: string | undefined, what: string): string | null {

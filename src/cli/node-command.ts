@@ -52,10 +52,7 @@ export async function runNode(given: NodeConfig): Promise<void> {
   installCorruptionStop(logger);
   ensureWritableDir(config.dataDir);
   // --join on an empty data dir is the explicit step that makes this node (SPEC §5, §9).
-  const fresh = !existsSync(join(config.dataDir, DATABASE_FILE));
-  if (config.forceNewCluster && fresh) {
-    throw new ConfigError(`--force-new-cluster (RAFTQUOTES_FORCE_NEW_CLUSTER): ${config.dataDir} holds no node data (no ${DATABASE_FILE}); it restarts a surviving member from its own data dir and cannot make a new one`);
-  }
+  const fresh = freshDataDir(config);
   const joined = config.join !== null && fresh ? await joinCluster(config, logger) : null;
   // Without --init an empty data dir is refused: a node whose database was lost must not start empty (SPEC §5).
   const { storage, stateMachine } = openNodeDatabase(config.dataDir, { clusterId: config.clusterId, nodeId: config.id }, { init: config.init || joined !== null });
@@ -173,6 +170,15 @@ export function trailingEntriesFor(snapshotEvery: number): number {
 function seedFromPeers(peers: Record<string, { host: string; port: number }>): Configuration {
   const voters = Object.entries(peers).map(([id, address]) => ({ id, raft: `${address.host}:${address.port}`, http: '' }));
   return { voters, learners: [], outgoing: null };
+}
+
+/** Whether the data dir holds no database yet; --force-new-cluster needs one (one clear line). */
+function freshDataDir(config: NodeConfig): boolean {
+  const fresh = !existsSync(join(config.dataDir, DATABASE_FILE));
+  if (config.forceNewCluster && fresh) {
+    throw new ConfigError(`--force-new-cluster (RAFTQUOTES_FORCE_NEW_CLUSTER): ${config.dataDir} holds no node data (no ${DATABASE_FILE}); it restarts a surviving member from its own data dir and cannot make a new one`);
+  }
+  return fresh;
 }
 
 /**
