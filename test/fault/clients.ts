@@ -1,6 +1,7 @@
 import { canonicalJson, type HistoryOp, type Json, type OpKind, type QuoteLike } from '../../src/checker/index.js';
 import { httpCall, type CallResult } from './http-client.js';
 import type { Prng } from '../../src/checker/prng.js';
+import { sleep } from '../support/cluster.js';
 
 /** Largest page the quote readers ask for (SPEC §3 max limit). */
 const QUOTE_PAGE_LIMIT = 1000;
@@ -391,6 +392,3 @@ export async function readAllQuotes(target: Target, timeoutMs: number, stale: bo
   return null;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}

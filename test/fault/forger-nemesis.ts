@@ -3,6 +3,7 @@ import { forgeHostile, viewOf, type TargetView } from '../support/hostile-messag
 import { HARNESS_CLUSTER_ID, HARNESS_SECRET, type ProcessCluster } from './harness-cluster.js';
 import { httpCall } from './http-client.js';
 import type { Prng } from '../../src/checker/prng.js';
+import { sleep } from '../support/cluster.js';
 
 /** Messages per burst, and the pause between bursts: up to ~250 forged messages a second. */
 const BURST = 5;
@@ -116,6 +117,3 @@ export class ForgerNemesis {
   }
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { NODE_V8_FLAGS } from '../../src/cli/cluster.js';
-import { REPO_ROOT } from '../support/cluster.js';
+import { REPO_ROOT, sleep } from '../support/cluster.js';
 import { httpCall } from './http-client.js';
 import { FaultNetwork } from './network.js';
 
@@ -322,6 +322,4 @@ function waitExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
   });
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
+export { sleep };

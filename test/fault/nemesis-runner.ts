@@ -4,6 +4,7 @@ import { httpCall } from './http-client.js';
 import { MemberNemesis } from './member-nemesis.js';
 import { describeEvent, faultyNodes, isInstant, swapNodes, type Fault, type NemesisEvent, type NemesisSchedule } from './nemesis.js';
 import { Prng } from '../../src/checker/prng.js';
+import { sleep } from '../support/cluster.js';
 
 /** Deadline of an admin request (timeout, transfer-leadership). */
 const ADMIN_TIMEOUT_MS = 3_000;
@@ -201,6 +202,3 @@ export function unhealedAtEnd(schedule: NemesisSchedule): string[] {
   return [...new Set([...active.values()].flatMap((s) => [...s]))];
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, Math.max(1, ms)));
-}

@@ -1,6 +1,7 @@
 import type { Message, NodeId } from '@raftquotes/raft';
 import type { PeerMessage } from '../../src/transport/forward-message.js';
 import type { PeerLinkStats, Transport } from '../../src/transport/types.js';
+import { waitFor } from './cluster.js';
 
 /**
  * An in-process network for real RaftNodes in unit tests: every message is cloned (as a
@@ -41,12 +42,6 @@ export class MemoryHub {
 }
 
 /** Polls `check` every 10 ms until it gives a value, for at most `timeoutMs` (a bound, not a timing). */
-export async function waitUntil<T>(what: string, check: () => T | undefined | null | false, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+export function waitUntil<T>(what: string, check: () => T | undefined | null | false, timeoutMs = 15_000): Promise<T> {
+  return waitFor(what, check, timeoutMs, 10);
 }
