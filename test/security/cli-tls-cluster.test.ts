@@ -139,9 +139,11 @@ describe('raftquotes cluster --tls', () => {
   it('raftquotes status reads every node over HTTPS trusting <data-dir>/tls/ca.crt, and ctl works', () => {
     const r = spawnSync(process.execPath, [MAIN_JS, 'status', '--cluster-file', join(dataDir, 'cluster.json')], { encoding: 'utf8', timeout: 15_000 });
     expect(r.status).toBe(0);
-    const rows = r.stdout.trim().split('\n').slice(1);
+    // A header, one row per node (node, role, state, ...), then the configuration line.
+    const rows = r.stdout.trim().split('\n').filter((line) => /^Node\d/.test(line));
     expect(rows).toHaveLength(5);
-    expect(rows.filter((row) => /\bleader\b/.test(row.split(/\s+/)[1] ?? ''))).toHaveLength(1);
+    expect(rows.filter((row) => row.split(/\s+/)[2] === 'leader')).toHaveLength(1);
+    expect(r.stdout).toMatch(/^configuration \d+: voters Node1,Node2,Node3,Node4,Node5;/m);
     for (const id of dead) expect(rows.find((row) => row.startsWith(id))).toMatch(/down/);
     const ctl = spawnSync(process.execPath, [MAIN_JS, 'ctl', 'LEADER_INFO', '--cluster-file', join(dataDir, 'cluster.json')], { encoding: 'utf8', timeout: 15_000 });
     expect(ctl.status).toBe(0);
