@@ -143,7 +143,7 @@ describe('raftquotes cluster --tls', () => {
     const rows = r.stdout.trim().split('\n').filter((line) => /^Node\d/.test(line));
     expect(rows).toHaveLength(5);
     expect(rows.filter((row) => row.split(/\s+/)[2] === 'leader')).toHaveLength(1);
-    expect(r.stdout).toMatch(/^configuration \d+: voters Node1,Node2,Node3,Node4,Node5;/m);
+    expect(r.stdout).toMatch(/^configuration \d+: voters (Node\d,){4}Node\d;/m);
     for (const id of dead) expect(rows.find((row) => row.startsWith(id))).toMatch(/down/);
     const ctl = spawnSync(process.execPath, [MAIN_JS, 'ctl', 'LEADER_INFO', '--cluster-file', join(dataDir, 'cluster.json')], { encoding: 'utf8', timeout: 15_000 });
     expect(ctl.status).toBe(0);
