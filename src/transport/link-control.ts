@@ -277,11 +277,13 @@ export class ControlledTransport implements Transport {
   }
 
   send(to: NodeId, message: PeerMessage): void {
-    // A forwarded write is not a Raft message (the held table shows those): it passes an open
-    // link and is lost on a held or cut one, like the write of a client behind a bad network.
+    // A forwarded write is a client's request, not a Raft message (the held table shows only
+    // those): like the HTTP forward it replaced, it passes an open or held link (a paused
+    // cluster still receives the lab's writes, then holds the AppendEntries they cause) and is
+    // lost only on a cut one, like the write of a client behind a partition.
     if (isForwardMessage(message)) {
-      if (this.control.modeOf(to) === 'open') this.inner.send(to, message);
-      else this.control.dropped++;
+      if (this.control.modeOf(to) === 'drop') this.control.dropped++;
+      else this.inner.send(to, message);
       return;
     }
     if (this.control.intercept(to, message)) return;
