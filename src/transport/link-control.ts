@@ -302,7 +302,8 @@ export class ControlledTransport implements Transport {
   }
 
   linkUp(peer: NodeId): boolean {
-    return this.control.modeOf(peer) === 'open' && (this.inner.linkUp?.(peer) ?? true);
+    // As send() treats forwarded writes: only a cut link is down for them.
+    return this.control.modeOf(peer) !== 'drop' && (this.inner.linkUp?.(peer) ?? true);
   }
 
   onPeerDown(handler: (peer: NodeId) => void): void {
