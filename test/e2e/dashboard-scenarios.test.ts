@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { chromium as pw, type Browser, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { byTestId, textOf, waitForText } from '../support/page.js';
+import { leaderOf } from '../support/dashboard-view.js';
 import { TestCluster, http, waitFor } from '../support/cluster.js';
 
 /** This file's ports (node i listens on base + i), in the teaching pages' range 31000-31999. */
@@ -375,13 +376,3 @@ describe('dashboard scenarios on the real cluster (SPEC §11)', () => {
     expect(pageErrors).toEqual([]);
   }, 150_000);
 });
-
-/** The dashboard's rule: the leader of the highest term among reachable leaders. */
-function leaderOf(view: any): string {
-  let best: any = null;
-  for (const node of view?.nodes ?? []) {
-    const s = node.reachable ? node.status : null;
-    if (s && s.state === 'leader' && (!best || s.term > best.term)) best = s;
-  }
-  return best ? best.id : '';
-}

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { chromium as pw, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { byTestId, textOf, waitForText } from '../support/page.js';
+import { leaderOf } from '../support/dashboard-view.js';
 import { REPO_ROOT, TestCluster, http, sleep, waitFor } from '../support/cluster.js';
 
 /** This file's ports (the dashboard engineer's range, 32000-32999). */
@@ -222,16 +223,6 @@ describe('dashboard lab on the real cluster (SPEC §11)', () => {
     expect(pageErrors).toEqual([]);
   }, 120_000);
 });
-
-/** The dashboard's rule: the leader of the highest term among reachable leaders. */
-function leaderOf(cluster: any): string {
-  let best: any = null;
-  for (const node of cluster?.nodes ?? []) {
-    const s = node.reachable ? node.status : null;
-    if (s && s.state === 'leader' && (!best || s.term > best.term)) best = s;
-  }
-  return best ? best.id : '';
-}
 
 function collapse(list: string[]): string[] {
   return list.filter((x, i) => i === 0 || x !== list[i - 1]);
