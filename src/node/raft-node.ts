@@ -17,6 +17,7 @@ import type { NodeMetrics } from './metrics.js';
 import { RejectionLog } from './rejection-log.js';
 import { NodeError, type ApplyListener, type NodeStatus, type PeerStatus, type RaftNodeHandle } from './types.js';
 import { Waiters } from './waiters.js';
+import { monotonicMicros, type TraceStage, type WriteTrace } from './write-trace.js';
 
 /** Minimal logger surface (pino-compatible). */
 /** The node logs at three levels (no debug lines on its paths). */
@@ -74,6 +75,8 @@ export interface RaftNodeDeps {
   clock?: Clock;
   /** Seed of the core's election-timeout randomness; defaults to a random one. */
   prngSeed?: number;
+  /** Marks each write's stages (RAFTQUOTES_TRACE_WRITES, bench/timeline.ts); absent: no tracing. */
+  trace?: WriteTrace;
 }
 
 /** Proposals queued before being handed to the core: bounded, so overload answers 429. */
@@ -109,10 +112,14 @@ export class RaftNode implements RaftNodeHandle {
   private imageInProgress = false;
   private readSeq = 0;
   private lastSoftKey = '';
+  /** Tracing only: the highest commit index a leader message has told us of. */
+  private traceCommitSeen = 0;
   private readonly lastContact = new Map<NodeId, number>();
   private readonly rejections: RejectionLog;
   /** The hard state last written, to assert it never goes backwards. */
   private persistedHardState: HardState;
+  /** Marks an HTTP stage of a write (RaftNodeHandle.traceWrite); only present while tracing, so the API skips it otherwise. */
+  readonly traceWrite?: (index: number, stage: 'http_in' | 'http_out', atMicros?: number) => void;
 
   constructor(
     private readonly options: RaftNodeOptions,
@@ -123,6 +130,8 @@ export class RaftNode implements RaftNodeHandle {
     this.clock = deps.clock ?? realClock;
     this.proposals = new Waiters<ApplyResult>(this.clock);
     this.reads = new Waiters<void>(this.clock);
+    const trace = deps.trace;
+    if (trace) this.traceWrite = (index, stage, atMicros) => trace.mark(index, stage, atMicros);
     this.rejections = new RejectionLog(deps.logger, (reason) => deps.metrics.rejectedMessages.inc({ reason }));
     this.forwarder = new ProposalForwarder({
       id: options.id,
@@ -320,6 +329,7 @@ export class RaftNode implements RaftNodeHandle {
     const result = this.core.propose(JSON.stringify(command));
     if (!result.ok) return Promise.reject(this.proposeError(result));
     this.supersedeProposalAt(result.index);
+    this.deps.trace?.mark(result.index, 'propose');
     // Term and index: a leader deposed and re-elected proposes again at indexes it used before.
     const id = `p${result.term}.${result.index}`;
     this.proposalTerms.set(result.index, { id, term: result.term });
@@ -375,6 +385,7 @@ export class RaftNode implements RaftNodeHandle {
       propose: (data) => {
         const result = this.core.propose(data);
         if (result.ok) this.deps.metrics.proposals.inc();
+        if (result.ok) this.deps.trace?.mark(result.index, 'propose');
         return result.ok ? result : { ok: false, error: result.error === 'transferring' || result.error === 'too_many_requests' ? result.error : 'not_leader' };
       },
       admit: (data) => this.admitForwarded(data),
@@ -494,6 +505,7 @@ export class RaftNode implements RaftNodeHandle {
   receive(message: PeerMessage): Rejection | null {
     if (isForwardMessage(message)) return this.receiveForward(message);
     if (this.shutdownByController || this.stopped) return null;
+    const receivedAt = this.deps.trace ? monotonicMicros() : 0;
     let rejected: Rejection | null;
     try {
       rejected = this.core.step(message);
@@ -508,6 +520,7 @@ export class RaftNode implements RaftNodeHandle {
     }
     // Only after validation: `from` is then a member, not a key an attacker chose.
     this.lastContact.set(message.from, this.clock.now());
+    if (this.deps.trace) this.traceReceive(this.deps.trace, message, receivedAt);
     this.schedule();
     return null;
   }
@@ -560,6 +573,7 @@ export class RaftNode implements RaftNodeHandle {
 
   private runReadyLoop(): void {
     if (this.stopped) return;
+    if (this.deps.trace) this.deps.trace.turns++;
     this.guard(() => {
       for (let rounds = 0; rounds < 64 && this.core.hasReady(); rounds++) this.processReady(this.core.ready());
       if (this.core.hasReady()) this.schedule();
@@ -589,6 +603,7 @@ export class RaftNode implements RaftNodeHandle {
   }
 
   private processReady(rd: Ready): void {
+    this.traceEntries(rd.entries, 'ready');
     this.logTransitions(rd);
     // Before sending: the core may now address a member added (or keep one removed) since the last Ready.
     this.syncPeerLinks();
@@ -596,12 +611,17 @@ export class RaftNode implements RaftNodeHandle {
     // On the wire before the fsync below (a queued send would otherwise wait for it): the
     // leader's followers persist in parallel with the leader (SPEC §2 durability rule).
     this.deps.transport.flush?.();
+    this.traceEntries(rd.entries, 'sent');
     const restored = this.persistAndRestore(rd);
+    this.traceEntries(rd.entries, 'persisted');
     this.sendAll(rd.messagesAfterPersist);
     this.deps.transport.flush?.();
+    if (rd.messagesAfterPersist.length > 0) this.traceEntries(rd.entries, 'ack_sent');
     if (rd.snapshot && !restored) this.stateMachine.restore(rd.snapshot.meta.index, rd.snapshot.meta.term, rd.snapshot.data);
     if (rd.snapshot) this.forwarder.onSnapshot(rd.snapshot.meta.index);
+    this.traceEntries(rd.committedEntries, 'apply_ready');
     if (rd.committedEntries.length > 0) this.apply(rd.committedEntries);
+    this.traceEntries(rd.committedEntries, 'applied');
     for (const rs of rd.readStates) this.onReadState(rs.requestId, rs.index);
     if (rd.snapshotImageWanted) this.provideSnapshotImage();
     this.core.advance(rd);
@@ -674,6 +694,30 @@ export class RaftNode implements RaftNodeHandle {
       } catch (err) {
         this.deps.logger.warn(`apply listener failed: ${(err as Error).message}`);
       }
+    }
+  }
+
+  /** Marks `stage` for each entry (tracing only). */
+  private traceEntries(entries: readonly Entry[], stage: TraceStage): void {
+    const trace = this.deps.trace;
+    if (!trace) return;
+    for (const entry of entries) trace.mark(entry.index, stage);
+  }
+
+  /**
+   * Tracing: a follower receives entries (or learns a commit index), the leader an append
+   * acknowledged by a follower. Called only for a message the core validated.
+   */
+  private traceReceive(trace: WriteTrace, message: Message, at: number): void {
+    if (message.type === 'AppendEntries') {
+      for (const entry of message.entries) trace.mark(entry.index, 'recv', at);
+      if (message.commit > this.traceCommitSeen) trace.mark(message.commit, 'commit_recv', at);
+      this.traceCommitSeen = Math.max(this.traceCommitSeen, message.commit);
+    } else if (message.type === 'Heartbeat' && message.commit > this.traceCommitSeen) {
+      trace.mark(message.commit, 'commit_recv', at);
+      this.traceCommitSeen = message.commit;
+    } else if (message.type === 'AppendEntriesResponse' && message.success) {
+      trace.mark(message.matchIndex, `ack:${message.from}`, at);
     }
   }
 
