@@ -655,10 +655,21 @@ export class RaftNode implements RaftNodeHandle {
     if (!rd.hardState && !rd.snapshot && rd.entries.length === 0) return;
     if (rd.hardState) this.checkHardStateMovesForward(rd.hardState);
     const started = process.hrtime.bigint();
-    this.deps.storage.persist({ hardState: rd.hardState, snapshot: rd.snapshot, entries: rd.entries, storeImage });
+    this.deps.storage.persist({ hardState: rd.hardState, snapshot: rd.snapshot, entries: rd.entries, storeImage, mustSync: this.mustSync(rd) });
     if (rd.hardState) this.persistedHardState = { ...rd.hardState };
     this.deps.metrics.persistSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     if (rd.entries.length > 0) this.deps.metrics.appendBatch.observe(rd.entries.length);
+  }
+
+  /**
+   * etcd's raft.MustSync: only entries, a snapshot, a new term or a vote need an fsync before
+   * anything that depends on them is sent (SPEC §2 durability rule). A Ready that only moves
+   * the commit index does not: the leader's commit of each write and a follower learning it
+   * no longer wait for a second fsync before applying (issue 19: one fsync per write, not two).
+   */
+  private mustSync(rd: Ready): boolean {
+    if (rd.entries.length > 0 || rd.snapshot !== null || rd.hardState === null) return true;
+    return rd.hardState.term !== this.persistedHardState.term || rd.hardState.vote !== this.persistedHardState.vote;
   }
 
   /**
