@@ -10,6 +10,7 @@ import { checkMessage } from '../transport/message-shape.js';
 import type { Transport } from '../transport/types.js';
 import { decodeCommand } from '../state/command-codec.js';
 import { quotaProblem } from '../state/quota.js';
+import { CommitNotices } from './commit-notices.js';
 import { answerProposal, ProposalForwarder } from './forwarding.js';
 import { type TickHandle, type Ticker } from './controllable-clock.js';
 import { realClock, type Clock } from './clock.js';
@@ -104,6 +105,8 @@ export class RaftNode implements RaftNodeHandle {
   private readonly applyListeners = new Set<ApplyListener>();
   /** Writes this node forwarded to the leader over the peer link (issue 19). */
   private readonly forwarder: ProposalForwarder;
+  /** Commit-only appends held back for the next append to carry (issue 19; see commit-notices.ts). */
+  private readonly commitNotices: CommitNotices;
   private tickTimer: TickHandle | null = null;
   private loopScheduled = false;
   private shutdownByController = false;
@@ -140,6 +143,13 @@ export class RaftNode implements RaftNodeHandle {
       send: (to, message) => deps.transport.send(to, message),
       linkUp: (peer) => deps.transport.linkUp?.(peer) ?? true,
       appliedIndex: () => this.stateMachine.appliedIndex(),
+    });
+    this.commitNotices = new CommitNotices({
+      clock: this.clock,
+      leading: () => this.core.state === 'leader' && !this.stopped && !this.shutdownByController,
+      term: () => this.core.term,
+      send: (to, message) => deps.transport.send(to, message),
+      flush: () => deps.transport.flush?.(),
     });
     const recovered = deps.storage.recover();
     const appliedIndex = RaftNode.catchUpStateMachine(recovered, deps);
@@ -386,6 +396,7 @@ export class RaftNode implements RaftNodeHandle {
         const result = this.core.propose(data);
         if (result.ok) this.deps.metrics.proposals.inc();
         if (result.ok) this.deps.trace?.mark(result.index, 'propose');
+        if (result.ok) this.commitNotices.forwarded(m.from, result.index);
         return result.ok ? result : { ok: false, error: result.error === 'transferring' || result.error === 'too_many_requests' ? result.error : 'not_leader' };
       },
       admit: (data) => this.admitForwarded(data),
@@ -684,7 +695,7 @@ export class RaftNode implements RaftNodeHandle {
   }
 
   private sendAll(messages: Message[]): void {
-    for (const message of messages) this.deps.transport.send(message.to, message);
+    this.commitNotices.sendAll(messages);
   }
 
   /** Committed entries apply in order, each exactly once: from just past the applied index. */
@@ -806,6 +817,7 @@ export class RaftNode implements RaftNodeHandle {
     for (const event of rd.events) this.deps.logger.info(event);
     const soft = `${rd.softState.state}|${rd.softState.leader}|${rd.softState.term}`;
     if (soft !== this.lastSoftKey) {
+      this.commitNotices.clear();
       if (rd.softState.state === 'leader') this.deps.metrics.leaderChanges.inc();
       this.lastSoftKey = soft;
     }
@@ -829,6 +841,7 @@ export class RaftNode implements RaftNodeHandle {
   private failAllWaiters(error: NodeError): void {
     this.proposals.rejectAll(new NodeError('timeout', `${error.message} before the write was known committed; it may or may not commit`));
     this.forwarder.failAll(error.message);
+    this.commitNotices.clear();
     this.reads.rejectAll(error);
     this.proposalTerms.clear();
     this.readsWaitingApply.length = 0;
