@@ -665,22 +665,30 @@ export class RaftNode implements RaftNodeHandle {
   private persist(rd: Ready, storeImage: boolean): void {
     if (!rd.hardState && !rd.snapshot && rd.entries.length === 0) return;
     if (rd.hardState) this.checkHardStateMovesForward(rd.hardState);
+    if (rd.hardState && this.onlyMovesCommit(rd, rd.hardState)) {
+      this.persistedHardState = { ...rd.hardState };
+      return;
+    }
     const started = process.hrtime.bigint();
-    this.deps.storage.persist({ hardState: rd.hardState, snapshot: rd.snapshot, entries: rd.entries, storeImage, mustSync: this.mustSync(rd) });
+    this.deps.storage.persist({ hardState: rd.hardState, snapshot: rd.snapshot, entries: rd.entries, storeImage });
     if (rd.hardState) this.persistedHardState = { ...rd.hardState };
     this.deps.metrics.persistSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     if (rd.entries.length > 0) this.deps.metrics.appendBatch.observe(rd.entries.length);
   }
 
   /**
-   * etcd's raft.MustSync: only entries, a snapshot, a new term or a vote need an fsync before
-   * anything that depends on them is sent (SPEC §2 durability rule). A Ready that only moves
-   * the commit index does not: the leader's commit of each write and a follower learning it
-   * no longer wait for a second fsync before applying (issue 19: one fsync per write, not two).
+   * A Ready whose only durable change is the commit index is not written (issue 19): it cost
+   * an fsync (SQLite FULL) between a write's commit and its apply on the leader, and between a
+   * follower learning a commit and applying it. etcd's raft.MustSync does not sync it either.
+   * The commit index is volatile state (Figure 2); the stored one is only a lower bound to
+   * re-apply from at restart, and it stays one: it is written with the next entries, term or
+   * vote, the state machine's applied index covers what was applied since, and the core
+   * recovers max(stored commit, applied index). A restarted node learns the rest from the
+   * leader, as it would after a power cut lost an unsynced write.
    */
-  private mustSync(rd: Ready): boolean {
-    if (rd.entries.length > 0 || rd.snapshot !== null || rd.hardState === null) return true;
-    return rd.hardState.term !== this.persistedHardState.term || rd.hardState.vote !== this.persistedHardState.vote;
+  private onlyMovesCommit(rd: Ready, hardState: HardState): boolean {
+    if (rd.entries.length > 0 || rd.snapshot !== null) return false;
+    return hardState.term === this.persistedHardState.term && hardState.vote === this.persistedHardState.vote;
   }
 
   /**

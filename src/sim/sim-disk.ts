@@ -22,11 +22,8 @@ export interface CrashDamage {
   torn: boolean;
 }
 
-/**
- * A transaction not yet covered by an fsync: the state machine's (SQLite's synchronous=NORMAL
- * applies) and the Raft storage's commit-index-only batches (PersistBatch.mustSync false).
- */
-type Tx = { kind: 'apply'; entries: Entry[] } | { kind: 'restore'; index: number; term: number; data: Uint8Array } | { kind: 'commit'; batch: PersistBatch };
+/** A state machine transaction not yet covered by an fsync (SQLite's synchronous=NORMAL applies). */
+type Tx = { kind: 'apply'; entries: Entry[] } | { kind: 'restore'; index: number; term: number; data: Uint8Array };
 
 /** Thrown by a simulated failed fsync: what was written may or may not be on disk. */
 export class SimFsyncError extends StorageError {
@@ -72,12 +69,12 @@ export class SimDisk {
     return new SimStateMachine(this, copyOf(this.durableState));
   }
 
-  /** The process died: unsynced transactions (applies, commit indexes) are lost but for a random prefix. */
+  /** The process died: unsynced state machine transactions are lost but for a random prefix. */
   crash(): CrashDamage {
     const kept = this.prng.int(this.unsynced.length + 1);
     const torn = kept > 0 && this.prng.chance(this.faults.tornRate);
     const survivors = this.unsynced.slice(0, torn ? kept - 1 : kept);
-    for (const tx of survivors) this.applyTx(tx);
+    for (const tx of survivors) applyTx(this.durableState, tx);
     const lost = this.unsynced.length - survivors.length;
     this.counts.unsyncedLost += lost;
     if (torn) this.counts.torn++;
@@ -94,11 +91,7 @@ export class SimDisk {
     if (this.prng.chance(this.faults.fsyncFailRate)) {
       this.fsyncFailed = true;
       this.counts.fsyncFailures++;
-      // A write that landed follows every WAL frame before it: those landed too.
-      if (this.prng.chance(0.5)) {
-        this.foldUnsynced();
-        write();
-      }
+      if (this.prng.chance(0.5)) write();
       throw new SimFsyncError('fsync failed (simulated EIO): the write may or may not be on disk');
     }
     this.foldUnsynced();
@@ -107,15 +100,8 @@ export class SimDisk {
 
   /** Everything written so far is durable (a FULL commit syncs the WAL frames before it). */
   foldUnsynced(): void {
-    for (const tx of this.unsynced) this.applyTx(tx);
+    for (const tx of this.unsynced) applyTx(this.durableState, tx);
     this.unsynced = [];
-  }
-
-  /** One transaction reaching the disk: a commit-only batch to the Raft storage, the rest to the state machine. */
-  private applyTx(tx: Tx): void {
-    if (tx.kind === 'commit') this.storage.persist(tx.batch);
-    else if (tx.kind === 'apply') this.durableState.apply(tx.entries);
-    else this.durableState.restore(tx.index, tx.term, tx.data);
   }
 
   checksumEntries(entries: readonly Entry[]): void {
@@ -143,6 +129,11 @@ function entryChecksum(e: Entry): number {
   return rowChecksum(e.index, e.term, e.type, e.data);
 }
 
+function applyTx(sm: MemoryStateMachine, tx: Tx): void {
+  if (tx.kind === 'apply') sm.apply(tx.entries);
+  else sm.restore(tx.index, tx.term, tx.data);
+}
+
 function copyOf(sm: MemoryStateMachine): MemoryStateMachine {
   const copy = new MemoryStateMachine();
   if (sm.appliedIndex() === 0) return copy;
@@ -162,8 +153,6 @@ class SimRaftStorage implements RaftStorage {
   }
 
   persist(batch: PersistBatch): void {
-    // A commit-index-only batch is not synced (PersistBatch.mustSync): a crash may lose it.
-    if (batch.mustSync === false && !this.inTransaction) return this.disk.record({ kind: 'commit', batch });
     const write = (): void => {
       this.disk.storage.persist(batch);
       this.disk.checksumEntries(batch.entries);

@@ -280,14 +280,7 @@ export class SqliteRaftStorage implements RaftStorage {
 
   persist(batch: PersistBatch): void {
     this.checkOpen();
-    if (batch.mustSync !== false) return this.persistTx(batch);
-    // A commit-index-only batch (PersistBatch.mustSync): no fsync, as the state machine's applies.
-    this.stmt.lazySync.run();
-    try {
-      this.persistTx(batch);
-    } finally {
-      this.stmt.fullSync.run();
-    }
+    this.persistTx(batch);
   }
 
   saveSnapshot(snapshot: StoredSnapshot): void {
@@ -400,8 +393,6 @@ const NO_IMAGE = Buffer.alloc(0);
 function prepareStatements(db: Database.Database) {
   return {
     getState: db.prepare('SELECT term, vote, commit_index, log_offset, log_offset_term, crc FROM raft_state WHERE id = 1'),
-    lazySync: db.prepare('PRAGMA synchronous = NORMAL'),
-    fullSync: db.prepare('PRAGMA synchronous = FULL'),
     putState: db.prepare(
       'INSERT INTO raft_state (id, term, vote, commit_index, log_offset, log_offset_term, crc) VALUES (1, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET term = excluded.term, vote = excluded.vote, commit_index = excluded.commit_index, log_offset = excluded.log_offset, log_offset_term = excluded.log_offset_term, crc = excluded.crc',
     ),

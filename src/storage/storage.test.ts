@@ -193,20 +193,6 @@ describe('SQLite storage files', () => {
     storage.close();
   });
 
-  it('writes a commit-index-only batch (mustSync false) without leaving the connection at NORMAL', () => {
-    const dir = tempDir();
-    const { storage } = openNodeDatabase(dir, { clusterId: 'c1', nodeId: 'Node1' }, { init: true });
-    storage.persist({ hardState: { term: 2, vote: 'Node1', commit: 0 }, snapshot: null, entries: entries(1, 4, 2) });
-    storage.persist({ hardState: { term: 2, vote: 'Node1', commit: 3 }, snapshot: null, entries: [], mustSync: false });
-    expect(storage.settings().synchronous).toBe(2);
-    expect(storage.recover().hardState).toEqual({ term: 2, vote: 'Node1', commit: 3 });
-    storage.close();
-    // A clean close keeps it (only a power cut may lose it; the commit index is then learned again).
-    const reopened = openNodeDatabase(dir, { clusterId: 'c1', nodeId: 'Node1' }).storage;
-    expect(reopened.recover().hardState.commit).toBe(3);
-    reopened.close();
-  });
-
   it('refuses a data dir written by another node id or another cluster', () => {
     const dir = tempDir();
     openNodeDatabase(dir, { clusterId: 'c1', nodeId: 'Node1' }, { init: true }).storage.close();

@@ -37,15 +37,6 @@ export interface PersistBatch {
    * (RaftStorage.atomically): its tables are then the snapshot, so the image is not stored.
    */
   storeImage?: boolean;
-  /**
-   * False when the batch only moves the commit index (no entries, no snapshot, the same term
-   * and vote): it is written without an fsync of its own, like an apply (etcd's raft.MustSync
-   * rule). The commit index is volatile state in Raft (Figure 2): a value lost to a power cut
-   * only makes a restarted node learn its commit again from the leader, and its applied state
-   * never runs ahead of it (both are appended to one WAL, the commit first). The next synced
-   * write makes it durable with everything before it. Absent means true.
-   */
-  mustSync?: boolean;
 }
 
 /**
