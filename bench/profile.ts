@@ -3,7 +3,7 @@
  * FOLLOWER=1, kept a follower), loaded for 10 s, then stopped with SIGTERM so the profile is
  * written; the leader's persist and append-batch histograms from /metrics are printed.
  *
- *   npx tsx bench/profile.ts <profile dir> [clients=64] [write|read|stale]
+ *   npx tsx bench/profile.ts <profile dir> [clients=64] [write|read|stale]   (PROFILE_PORT_BASE=N, FOLLOWER=1)
  */
 import { readdirSync } from 'node:fs';
 import { closedLoop, jsonCall, sleep, waitUntil } from './load.js';
@@ -12,7 +12,9 @@ import { RaftquotesSystem } from './systems.js';
 const dir = process.argv[2] ?? '/tmp/prof';
 const clients = Number(process.argv[3] ?? 64);
 const kind = process.argv[4] ?? 'write';
-const rq = new RaftquotesSystem(5, []);
+/** PROFILE_PORT_BASE moves the cluster's ports (tests and other runs own the defaults). */
+const portBase = Number(process.env.PROFILE_PORT_BASE ?? 0);
+const rq = new RaftquotesSystem(5, [], {}, portBase ? { http: portBase, raft: portBase + 20, controller: portBase + 40 } : undefined);
 await rq.start();
 let leader = await rq.leader();
 const target = 0;

@@ -2,16 +2,25 @@
  * Where the time of one write goes (issue 19): one closed-loop client, one request at a time,
  * on a 5-node cluster. Measures, in the same run, the HTTP round trip alone (GET /healthz), a
  * write on the leader, a write through a follower (forwarded over the peer link), and each
- * node's group-commit fsync (raft_persist_seconds), then prints the timeline they imply.
+ * node's group-commit fsync (raft_persist_seconds). The nodes run with
+ * RAFTQUOTES_TRACE_WRITES=1 (src/node/write-trace.ts): every stage of every entry is marked on
+ * the machine-wide monotonic clock, and the marks of the five nodes are joined by log index
+ * into the median timeline of one write, from the leader's HTTP arrival (t = 0).
  *
  *   npx tsx bench/timeline.ts [requests=400] [portBase=28380]
  */
-import { closedLoop, jsonCall, type LoadStats } from './load.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { closedLoop, jsonCall, sleep, type LoadStats } from './load.js';
 import { RaftquotesSystem } from './systems.js';
 
 const requests = Number(process.argv[2] ?? 400);
 const base = Number(process.argv[3] ?? 28380);
 const SECONDS = Math.max(2, Math.round(requests / 250));
+
+type Mark = [number, string, number, number];
+/** node id -> index -> stage -> [µs, turns] */
+type Marks = Map<string, Map<number, Map<string, [number, number]>>>;
 
 async function persistMeanMs(system: RaftquotesSystem, node: number): Promise<{ meanMs: number; count: number }> {
   const text = await fetch(`${system.url(node)}/metrics`).then((r) => r.text());
@@ -20,7 +29,66 @@ async function persistMeanMs(system: RaftquotesSystem, node: number): Promise<{ 
   return { meanMs: (sum / count) * 1000, count };
 }
 
-const rq = new RaftquotesSystem(5, [], {}, { http: base, raft: base + 20, controller: base + 40 });
+function readMarks(logFile: string): Marks {
+  const marks: Marks = new Map();
+  for (const line of readFileSync(logFile, 'utf8').split('\n')) {
+    const bar = line.indexOf('| {');
+    if (bar < 0 || !line.includes('"write trace"')) continue;
+    const node = line.slice(0, bar).trim();
+    const parsed = JSON.parse(line.slice(bar + 2)) as { trace: Mark[] };
+    const byIndex = marks.get(node) ?? new Map<number, Map<string, [number, number]>>();
+    marks.set(node, byIndex);
+    for (const [index, stage, at, turns] of parsed.trace) {
+      const stages = byIndex.get(index) ?? new Map<string, [number, number]>();
+      byIndex.set(index, stages);
+      if (!stages.has(stage)) stages.set(stage, [at, turns]);
+    }
+  }
+  return marks;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted.length === 0 ? NaN : (sorted[Math.floor(sorted.length / 2)] as number);
+}
+
+/**
+ * The median timeline of the writes answered by `entry` (the node the client talked to):
+ * each stage's offset from that node's HTTP arrival, on the leader, on the follower whose ack
+ * completed the majority (the second ack to arrive, for 5 voters), and on the entry node when
+ * it is a follower. Prints one row per stage, with the event-loop turns on the leader.
+ */
+function timeline(marks: Marks, leaderId: string, entryId: string, title: string): void {
+  const leader = marks.get(leaderId) ?? new Map();
+  const entry = marks.get(entryId) ?? new Map();
+  const rows = new Map<string, number[]>();
+  const turns = new Map<string, number[]>();
+  const push = (key: string, value: number, turn?: number): void => {
+    rows.set(key, [...(rows.get(key) ?? []), value]);
+    if (turn !== undefined) turns.set(key, [...(turns.get(key) ?? []), turn]);
+  };
+  let count = 0;
+  for (const [index, entryStages] of entry) {
+    const httpIn = entryStages.get('http_in');
+    const leaderStages = leader.get(index);
+    if (!httpIn || !leaderStages?.has('applied')) continue;
+    count++;
+    const t0 = httpIn[0];
+    const leaderTurn0 = leaderStages.get('propose')?.[1] ?? 0;
+    const acks = [...leaderStages].filter(([stage]) => stage.startsWith('ack:')).sort((a, b) => a[1][0] - b[1][0]);
+    const quorumPeer = acks[1]?.[0].slice(4);
+    for (const [stage, [at, turn]] of leaderStages) if (!stage.startsWith('ack:') || stage === acks[0]?.[0] || stage === acks[1]?.[0]) push(`leader ${stage.startsWith('ack:') ? (stage === acks[0]?.[0] ? 'ack 1st' : 'ack 2nd (majority)') : stage}`, at - t0, turn - leaderTurn0);
+    const quorum = quorumPeer ? marks.get(quorumPeer)?.get(index) : undefined;
+    for (const [stage, [at]] of quorum ?? []) if (stage !== 'commit_recv' && stage !== 'apply_ready' && stage !== 'applied') push(`follower (2nd ack) ${stage}`, at - t0);
+    if (entryId !== leaderId) for (const [stage, [at]] of entryStages) push(`entry follower ${stage}`, at - t0);
+  }
+  const ordered = [...rows].map(([key, values]) => ({ key, at: median(values), n: values.length, turns: median(turns.get(key) ?? []) })).sort((a, b) => a.at - b.at);
+  console.log(`\n${title}: median over ${count} writes, µs from the HTTP request's arrival (turns: Ready-loop turns on the leader since propose)`);
+  for (const row of ordered) console.log(`  ${String(Math.round(row.at)).padStart(6)} µs  ${row.key.padEnd(34)}${Number.isNaN(row.turns) ? '' : `  turns ${row.turns}`}`);
+  console.log(JSON.stringify({ bench: 'timeline-stages', title, writes: count, stages: Object.fromEntries(ordered.map((r) => [r.key, Math.round(r.at)])) }));
+}
+
+const rq = new RaftquotesSystem(5, [], { RAFTQUOTES_TRACE_WRITES: '1' }, { http: base, raft: base + 20, controller: base + 40 });
 await rq.start();
 try {
   const leader = await rq.leader();
@@ -40,15 +108,17 @@ try {
   const leaderFsync = await persistMeanMs(rq, leader);
   const followerFsync = await persistMeanMs(rq, follower);
   const viaFollower = await one(follower, 'put');
+  await sleep(1_500); // the nodes log their marks once a second
   const p50 = (s: LoadStats): string => s.p50Ms.toFixed(2);
   console.log(JSON.stringify({ bench: 'timeline', healthP50Ms: health.p50Ms, leaderWriteP50Ms: onLeader.p50Ms, leaderWriteP99Ms: onLeader.p99Ms, followerWriteP50Ms: viaFollower.p50Ms, followerWriteP99Ms: viaFollower.p99Ms, leaderFsyncMeanMs: leaderFsync.meanMs, followerFsyncMeanMs: followerFsync.meanMs, persistsBefore: before.map((b) => b.count) }));
   console.log(`HTTP round trip alone (GET /healthz, p50): ${p50(health)} ms`);
   console.log(`write on the leader (p50 / p99): ${p50(onLeader)} / ${onLeader.p99Ms.toFixed(2)} ms, ${onLeader.opsPerSec} ops/s`);
   console.log(`write through a follower (p50 / p99): ${p50(viaFollower)} / ${viaFollower.p99Ms.toFixed(2)} ms, ${viaFollower.opsPerSec} ops/s`);
   console.log(`fsync of one group commit (mean over the run): leader ${leaderFsync.meanMs.toFixed(2)} ms, follower ${followerFsync.meanMs.toFixed(2)} ms`);
-  const raft = onLeader.p50Ms - health.p50Ms;
-  console.log(`→ on the leader, Raft costs ${raft.toFixed(2)} ms beyond HTTP: fsyncs in parallel (max ${Math.max(leaderFsync.meanMs, followerFsync.meanMs).toFixed(2)} ms) + AppendEntries and ack hops + apply: ${(raft - Math.max(leaderFsync.meanMs, followerFsync.meanMs)).toFixed(2)} ms of hops, apply and event-loop turns`);
-  console.log(`→ forwarding adds ${(viaFollower.p50Ms - onLeader.p50Ms).toFixed(2)} ms (Propose hop + answer, and the commit index reaching the follower before it applies)`);
+  const marks = readMarks(join(rq.dataDir, 'cluster.log'));
+  const leaderId = rq.nodes[leader]?.id as string;
+  timeline(marks, leaderId, leaderId, `write on the leader (${leaderId})`);
+  timeline(marks, leaderId, rq.nodes[follower]?.id as string, `write through a follower (${rq.nodes[follower]?.id})`);
 } finally {
   await rq.stop();
 }

@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LogBudget } from '../log/logger.js';
+import { monotonicMicros } from '../node/write-trace.js';
 import { NodeError } from '../node/types.js';
 import { hasBody } from './body.js';
 import type { ApiContext, ApiRequest } from './context.js';
@@ -148,16 +149,26 @@ class ErrorLog {
   }
 }
 
+/** Tracing (issue 19): a write's HTTP arrival and answer, keyed by the index it answers with. */
+function traceHttp(traceWrite: NonNullable<ApiContext['node']['traceWrite']>, reply: Reply, startedMicros: number): void {
+  const index = Number(reply.headers?.[HEADER_INDEX]);
+  if (!Number.isSafeInteger(index) || index <= 0) return;
+  traceWrite(index, 'http_in', startedMicros);
+  traceWrite(index, 'http_out');
+}
+
 /** The `request` listener of the HTTP server. */
 export function createRequestListener(ctx: ApiContext): (req: IncomingMessage, res: ServerResponse) => void {
   const errorLog = new ErrorLog(ctx);
   const refusals = new LogBudget(MAX_FORWARD_REFUSAL_LOGS_PER_SECOND, 1000, (n) => ctx.logger.warn({ suppressed: n }, `${n} more forward proofs refused`));
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = performance.now();
+    const startedMicros = ctx.node.traceWrite ? monotonicMicros() : 0;
     const request = parseRequest(ctx, req, refusals);
     const route = matchRoute(request);
     const { reply, closeConnection } = await answer(ctx, request, route);
     writeReply(res, reply, corsHeaders(ctx, request, route), closeConnection || unreadBodyTooLarge(request));
+    if (ctx.node.traceWrite && request.method !== 'GET' && reply.status < 300) traceHttp(ctx.node.traceWrite, reply, startedMicros);
     ctx.metrics.observe(route?.label ?? 'unknown', request.method, reply.status, (performance.now() - started) / 1000);
     if (reply.status >= 400) errorLog.note(request, reply);
   };

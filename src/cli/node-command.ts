@@ -11,6 +11,7 @@ import { createDebugControls } from '../node/debug-controls.js';
 import { createLogger } from '../node/logger.js';
 import { NodeMetrics } from '../node/metrics.js';
 import { RaftNode } from '../node/raft-node.js';
+import { writeTraceFromEnv } from '../node/write-trace.js';
 import { readIdentityMarker } from '../storage/identity.js';
 import { forceNewCluster } from '../storage/force-new-cluster.js';
 import { DATABASE_FILE, openNodeDatabase } from '../storage/sqlite-storage.js';
@@ -77,6 +78,7 @@ export async function runNode(given: NodeConfig): Promise<void> {
   // SPEC §11: the dashboard's hold/step/drop of messages, clock and event ring sit around the transport and the tick timer.
   const debug = createDebugControls(transport, { events: config.eventRing });
   const ticksPer = (ms: number): number => Math.max(1, Math.round(ms / config.tickMs));
+  const trace = writeTraceFromEnv(process.env, logger); // issue 19's timeline of one write (bench/timeline.ts)
   const node = new RaftNode(
     {
       id: config.id,
@@ -95,7 +97,7 @@ export async function runNode(given: NodeConfig): Promise<void> {
       unsafeLocalReads: config.unsafeLocalReads,
       quotaBytes: config.quotaBytes,
     },
-    { storage, stateMachine, transport: debug.transport, logger, metrics, ticker: debug.controls.clock, observeReady: (rd, snapshotIndex) => debug.controls.recorder.observeReady(rd, snapshotIndex) },
+    { storage, stateMachine, transport: debug.transport, logger, metrics, ticker: debug.controls.clock, observeReady: (rd, snapshotIndex) => debug.controls.recorder.observeReady(rd, snapshotIndex), ...(trace ? { trace } : {}) },
   );
   const api = createApiServer({
     node,

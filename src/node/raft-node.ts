@@ -10,6 +10,7 @@ import { checkMessage } from '../transport/message-shape.js';
 import type { Transport } from '../transport/types.js';
 import { decodeCommand } from '../state/command-codec.js';
 import { quotaProblem } from '../state/quota.js';
+import { CommitNotices } from './commit-notices.js';
 import { answerProposal, ProposalForwarder } from './forwarding.js';
 import { type TickHandle, type Ticker } from './controllable-clock.js';
 import { realClock, type Clock } from './clock.js';
@@ -17,6 +18,7 @@ import type { NodeMetrics } from './metrics.js';
 import { RejectionLog } from './rejection-log.js';
 import { NodeError, type ApplyListener, type NodeStatus, type PeerStatus, type RaftNodeHandle } from './types.js';
 import { Waiters } from './waiters.js';
+import { monotonicMicros, type TraceStage, type WriteTrace } from './write-trace.js';
 
 /** Minimal logger surface (pino-compatible). */
 /** The node logs at three levels (no debug lines on its paths). */
@@ -74,6 +76,8 @@ export interface RaftNodeDeps {
   clock?: Clock;
   /** Seed of the core's election-timeout randomness; defaults to a random one. */
   prngSeed?: number;
+  /** Marks each write's stages (RAFTQUOTES_TRACE_WRITES, bench/timeline.ts); absent: no tracing. */
+  trace?: WriteTrace;
 }
 
 /** Proposals queued before being handed to the core: bounded, so overload answers 429. */
@@ -101,6 +105,8 @@ export class RaftNode implements RaftNodeHandle {
   private readonly applyListeners = new Set<ApplyListener>();
   /** Writes this node forwarded to the leader over the peer link (issue 19). */
   private readonly forwarder: ProposalForwarder;
+  /** Commit-only appends held back for the next append to carry (issue 19; see commit-notices.ts). */
+  private readonly commitNotices: CommitNotices;
   private tickTimer: TickHandle | null = null;
   private loopScheduled = false;
   private shutdownByController = false;
@@ -109,10 +115,14 @@ export class RaftNode implements RaftNodeHandle {
   private imageInProgress = false;
   private readSeq = 0;
   private lastSoftKey = '';
+  /** Tracing only: the highest commit index a leader message has told us of. */
+  private traceCommitSeen = 0;
   private readonly lastContact = new Map<NodeId, number>();
   private readonly rejections: RejectionLog;
   /** The hard state last written, to assert it never goes backwards. */
   private persistedHardState: HardState;
+  /** Marks an HTTP stage of a write (RaftNodeHandle.traceWrite); only present while tracing, so the API skips it otherwise. */
+  readonly traceWrite?: (index: number, stage: 'http_in' | 'http_out', atMicros?: number) => void;
 
   constructor(
     private readonly options: RaftNodeOptions,
@@ -123,6 +133,8 @@ export class RaftNode implements RaftNodeHandle {
     this.clock = deps.clock ?? realClock;
     this.proposals = new Waiters<ApplyResult>(this.clock);
     this.reads = new Waiters<void>(this.clock);
+    const trace = deps.trace;
+    if (trace) this.traceWrite = (index, stage, atMicros) => trace.mark(index, stage, atMicros);
     this.rejections = new RejectionLog(deps.logger, (reason) => deps.metrics.rejectedMessages.inc({ reason }));
     this.forwarder = new ProposalForwarder({
       id: options.id,
@@ -131,6 +143,13 @@ export class RaftNode implements RaftNodeHandle {
       send: (to, message) => deps.transport.send(to, message),
       linkUp: (peer) => deps.transport.linkUp?.(peer) ?? true,
       appliedIndex: () => this.stateMachine.appliedIndex(),
+    });
+    this.commitNotices = new CommitNotices({
+      clock: this.clock,
+      leading: () => this.core.state === 'leader' && !this.stopped && !this.shutdownByController,
+      term: () => this.core.term,
+      send: (to, message) => deps.transport.send(to, message),
+      flush: () => deps.transport.flush?.(),
     });
     const recovered = deps.storage.recover();
     const appliedIndex = RaftNode.catchUpStateMachine(recovered, deps);
@@ -326,6 +345,7 @@ export class RaftNode implements RaftNodeHandle {
     const result = this.core.propose(JSON.stringify(command));
     if (!result.ok) return Promise.reject(this.proposeError(result));
     this.supersedeProposalAt(result.index);
+    this.deps.trace?.mark(result.index, 'propose');
     // Term and index: a leader deposed and re-elected proposes again at indexes it used before.
     const id = `p${result.term}.${result.index}`;
     this.proposalTerms.set(result.index, { id, term: result.term });
@@ -381,6 +401,8 @@ export class RaftNode implements RaftNodeHandle {
       propose: (data) => {
         const result = this.core.propose(data);
         if (result.ok) this.deps.metrics.proposals.inc();
+        if (result.ok) this.deps.trace?.mark(result.index, 'propose');
+        if (result.ok) this.commitNotices.forwarded(m.from, result.index);
         return result.ok ? result : { ok: false, error: result.error === 'transferring' || result.error === 'too_many_requests' ? result.error : 'not_leader' };
       },
       admit: (data) => this.admitForwarded(data),
@@ -500,6 +522,7 @@ export class RaftNode implements RaftNodeHandle {
   receive(message: PeerMessage, authenticatedSender = false): Rejection | null {
     if (isForwardMessage(message)) return this.receiveForward(message);
     if (this.shutdownByController || this.stopped) return null;
+    const receivedAt = this.deps.trace ? monotonicMicros() : 0;
     let rejected: Rejection | null;
     try {
       rejected = this.core.step(message, authenticatedSender);
@@ -514,6 +537,7 @@ export class RaftNode implements RaftNodeHandle {
     }
     // Only after validation: `from` is then a member, not a key an attacker chose.
     this.lastContact.set(message.from, this.clock.now());
+    if (this.deps.trace) this.traceReceive(this.deps.trace, message, receivedAt);
     this.schedule();
     return null;
   }
@@ -566,6 +590,7 @@ export class RaftNode implements RaftNodeHandle {
 
   private runReadyLoop(): void {
     if (this.stopped) return;
+    if (this.deps.trace) this.deps.trace.turns++;
     this.guard(() => {
       for (let rounds = 0; rounds < 64 && this.core.hasReady(); rounds++) this.processReady(this.core.ready());
       if (this.core.hasReady()) this.schedule();
@@ -595,6 +620,7 @@ export class RaftNode implements RaftNodeHandle {
   }
 
   private processReady(rd: Ready): void {
+    this.traceEntries(rd.entries, 'ready');
     this.logTransitions(rd);
     // Before sending: the core may now address a member added (or keep one removed) since the last Ready.
     this.syncPeerLinks();
@@ -602,12 +628,17 @@ export class RaftNode implements RaftNodeHandle {
     // On the wire before the fsync below (a queued send would otherwise wait for it): the
     // leader's followers persist in parallel with the leader (SPEC §2 durability rule).
     this.deps.transport.flush?.();
+    this.traceEntries(rd.entries, 'sent');
     const restored = this.persistAndRestore(rd);
+    this.traceEntries(rd.entries, 'persisted');
     this.sendAll(rd.messagesAfterPersist);
     this.deps.transport.flush?.();
+    if (rd.messagesAfterPersist.length > 0) this.traceEntries(rd.entries, 'ack_sent');
     if (rd.snapshot && !restored) this.stateMachine.restore(rd.snapshot.meta.index, rd.snapshot.meta.term, rd.snapshot.data);
     if (rd.snapshot) this.forwarder.onSnapshot(rd.snapshot.meta.index);
+    this.traceEntries(rd.committedEntries, 'apply_ready');
     if (rd.committedEntries.length > 0) this.apply(rd.committedEntries);
+    this.traceEntries(rd.committedEntries, 'applied');
     for (const rs of rd.readStates) this.onReadState(rs.requestId, rs.index);
     if (rd.snapshotImageWanted) this.provideSnapshotImage();
     this.core.advance(rd);
@@ -640,11 +671,30 @@ export class RaftNode implements RaftNodeHandle {
   private persist(rd: Ready, storeImage: boolean): void {
     if (!rd.hardState && !rd.snapshot && rd.entries.length === 0) return;
     if (rd.hardState) this.checkHardStateMovesForward(rd.hardState);
+    if (rd.hardState && this.onlyMovesCommit(rd, rd.hardState)) {
+      this.persistedHardState = { ...rd.hardState };
+      return;
+    }
     const started = process.hrtime.bigint();
     this.deps.storage.persist({ hardState: rd.hardState, snapshot: rd.snapshot, entries: rd.entries, storeImage });
     if (rd.hardState) this.persistedHardState = { ...rd.hardState };
     this.deps.metrics.persistSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     if (rd.entries.length > 0) this.deps.metrics.appendBatch.observe(rd.entries.length);
+  }
+
+  /**
+   * A Ready whose only durable change is the commit index is not written (issue 19): it cost
+   * an fsync (SQLite FULL) between a write's commit and its apply on the leader, and between a
+   * follower learning a commit and applying it. etcd's raft.MustSync does not sync it either.
+   * The commit index is volatile state (Figure 2); the stored one is only a lower bound to
+   * re-apply from at restart, and it stays one: it is written with the next entries, term or
+   * vote, the state machine's applied index covers what was applied since, and the core
+   * recovers max(stored commit, applied index). A restarted node learns the rest from the
+   * leader, as it would after a power cut lost an unsynced write.
+   */
+  private onlyMovesCommit(rd: Ready, hardState: HardState): boolean {
+    if (rd.entries.length > 0 || rd.snapshot !== null) return false;
+    return hardState.term === this.persistedHardState.term && hardState.vote === this.persistedHardState.vote;
   }
 
   /**
@@ -659,7 +709,7 @@ export class RaftNode implements RaftNodeHandle {
   }
 
   private sendAll(messages: Message[]): void {
-    for (const message of messages) this.deps.transport.send(message.to, message);
+    this.commitNotices.sendAll(messages);
   }
 
   /** Committed entries apply in order, each exactly once: from just past the applied index. */
@@ -680,6 +730,30 @@ export class RaftNode implements RaftNodeHandle {
       } catch (err) {
         this.deps.logger.warn(`apply listener failed: ${(err as Error).message}`);
       }
+    }
+  }
+
+  /** Marks `stage` for each entry (tracing only). */
+  private traceEntries(entries: readonly Entry[], stage: TraceStage): void {
+    const trace = this.deps.trace;
+    if (!trace) return;
+    for (const entry of entries) trace.mark(entry.index, stage);
+  }
+
+  /**
+   * Tracing: a follower receives entries (or learns a commit index), the leader an append
+   * acknowledged by a follower. Called only for a message the core validated.
+   */
+  private traceReceive(trace: WriteTrace, message: Message, at: number): void {
+    if (message.type === 'AppendEntries') {
+      for (const entry of message.entries) trace.mark(entry.index, 'recv', at);
+      if (message.commit > this.traceCommitSeen) trace.mark(message.commit, 'commit_recv', at);
+      this.traceCommitSeen = Math.max(this.traceCommitSeen, message.commit);
+    } else if (message.type === 'Heartbeat' && message.commit > this.traceCommitSeen) {
+      trace.mark(message.commit, 'commit_recv', at);
+      this.traceCommitSeen = message.commit;
+    } else if (message.type === 'AppendEntriesResponse' && message.success) {
+      trace.mark(message.matchIndex, `ack:${message.from}`, at);
     }
   }
 
@@ -757,6 +831,7 @@ export class RaftNode implements RaftNodeHandle {
     for (const event of rd.events) this.deps.logger.info(event);
     const soft = `${rd.softState.state}|${rd.softState.leader}|${rd.softState.term}`;
     if (soft !== this.lastSoftKey) {
+      this.commitNotices.clear();
       if (rd.softState.state === 'leader') this.deps.metrics.leaderChanges.inc();
       this.lastSoftKey = soft;
     }
@@ -780,6 +855,7 @@ export class RaftNode implements RaftNodeHandle {
   private failAllWaiters(error: NodeError): void {
     this.proposals.rejectAll(new NodeError('timeout', `${error.message} before the write was known committed; it may or may not commit`));
     this.forwarder.failAll(error.message);
+    this.commitNotices.clear();
     this.reads.rejectAll(error);
     this.proposalTerms.clear();
     this.readsWaitingApply.length = 0;

@@ -94,6 +94,8 @@ export interface RaftNodeHandle {
   recentLog(from: number, limit: number): { entries: Array<{ index: number; term: number; type: string }>; commitIndex: number; firstIndex: number };
   /** Subscribes to applied entries; returns the unsubscribe function. */
   onApply(listener: ApplyListener): () => void;
+  /** Marks an HTTP stage of the write at `index` (RAFTQUOTES_TRACE_WRITES); optional, a no-op when not tracing. */
+  traceWrite?(index: number, stage: 'http_in' | 'http_out', atMicros?: number): void;
   /** Controller TIMEOUT: a forced campaign that skips pre-vote and ignores leases. */
   campaign(): void;
   /** Controller CONVERT_FOLLOWER: follower now, same term; also resumes after shutdown. */

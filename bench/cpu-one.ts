@@ -1,0 +1,32 @@
+/**
+ * CPU per write by role at ONE closed-loop client (issue 19's latency row): on 2 shared
+ * cores every node's CPU per write sits on the path of the next write, so this is the
+ * noise-robust half of the latency story (timings swing with the machine's load; CPU per
+ * write much less). Optional A/B: a second build's main.js, alternated in rounds.
+ *
+ *   npx tsx bench/cpu-one.ts [portBase=37300] [seconds=5] [rounds=3] [other main.js]
+ */
+import { CpuMeter } from './cpu.js';
+import { closedLoop } from './load.js';
+import { RaftquotesSystem } from './systems.js';
+
+const base = Number(process.argv[2] ?? 37300);
+const seconds = Number(process.argv[3] ?? 5);
+const rounds = Number(process.argv[4] ?? 3);
+const other = process.argv[5];
+const systems = [new RaftquotesSystem(5, [], {}, { http: base, raft: base + 20, controller: base + 40 })];
+if (other) systems.push(new RaftquotesSystem(5, [], {}, { http: base + 100, raft: base + 120, controller: base + 140 }, other));
+try {
+  await Promise.all(systems.map((s) => s.start()));
+  for (let r = 0; r < rounds; r++) {
+    for (const [i, sys] of systems.entries()) {
+      const leader = await sys.leader();
+      const meter = new CpuMeter(sys.nodes.map((_, n) => sys.pid(n)), leader);
+      const s = await closedLoop({ clients: 1, durationMs: seconds * 1000, warmupMs: 300, targetOf: () => sys.target(leader), requestOf: (_c, seq) => sys.put(`c${seq % 64}`, 'v'.repeat(100)), window: meter.window });
+      const cpu = meter.perOp(s.ops);
+      console.log(JSON.stringify({ bench: 'cpu-one', build: i === 0 ? 'this' : 'other', round: r, opsPerSec: s.opsPerSec, p50Ms: s.p50Ms, p99Ms: s.p99Ms, cpuUsPerWrite: cpu }));
+    }
+  }
+} finally {
+  await Promise.all(systems.map((s) => s.stop()));
+}
