@@ -8,7 +8,11 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Command } from 'commander';
-import { catchUp, failover, fanout, memory, paired, planFor, reads, soak, writes, type BenchPlan, type BenchRecord } from './benchmarks.js';
+import { failover, paired, planFor, reads, soak, writes, type BenchPlan, type BenchRecord } from './benchmarks.js';
+// Issue 19 rows (memory split, catch-up phases, 10,000-subscriber fan-out from client processes).
+import { catchUp } from './catchup.js';
+import { fanout } from './fanout.js';
+import { memory } from './memory.js';
 import { chartSvg, markdownTable, summarize, summaryRows, textTable, updateReadme, writesTable } from './report.js';
 import { EtcdSystem, RaftquotesSystem, REPO_ROOT, type BenchSystem } from './systems.js';
 
