@@ -1,5 +1,5 @@
 import { type Configuration, isMember, validateConfiguration } from './configuration.js';
-import { MAX_ENTRIES_PER_APPEND, MAX_SNAPSHOT_WINDOW_CHUNKS } from './limits.js';
+import { MAX_ENTRIES_PER_APPEND } from './limits.js';
 import type { NodeId } from './types.js';
 
 /** Tunables of the core. Time is in ticks; the runtime decides how long a tick is. */
@@ -26,13 +26,6 @@ export interface RaftConfig {
   maxUncommittedEntries: number;
   /** InstallSnapshot chunk size. */
   snapshotChunkBytes: number;
-  /**
-   * InstallSnapshot chunks sent ahead of the follower's acknowledgement. One is stop-and-wait:
-   * a round trip (and the follower's turn of its event loop) per chunk, ~88 MB/s on loopback
-   * (issue 19). A few in flight keep the link busy; bounded so a transfer holds at most
-   * window × chunk bytes in the peer's send queue.
-   */
-  snapshotWindowChunks: number;
   /** Committed entries handed to the state machine per Ready. */
   maxApplyBatch: number;
   /** Entries kept in memory behind a snapshot, so slightly lagging peers avoid InstallSnapshot. */
@@ -50,7 +43,6 @@ export const DEFAULT_RAFT_CONFIG: Omit<RaftConfig, 'id' | 'voters' | 'initialCon
   maxEntriesPerMessage: 4096,
   maxUncommittedEntries: 50_000,
   snapshotChunkBytes: 512 * 1024,
-  snapshotWindowChunks: 4,
   maxApplyBatch: 4096,
   compactionTrailingEntries: 5_000,
 };
@@ -68,9 +60,6 @@ export function validateRaftConfig(config: RaftConfig): string | null {
   if (!(config.maxInflightMessages >= 1)) return 'maxInflightMessages must be >= 1';
   if (!(config.maxMessageBytes >= 1)) return 'maxMessageBytes must be >= 1';
   if (!(config.snapshotChunkBytes >= 1)) return 'snapshotChunkBytes must be >= 1';
-  if (!(Number.isInteger(config.snapshotWindowChunks) && config.snapshotWindowChunks >= 1 && config.snapshotWindowChunks <= MAX_SNAPSHOT_WINDOW_CHUNKS)) {
-    return `snapshotWindowChunks must be an integer in [1, ${MAX_SNAPSHOT_WINDOW_CHUNKS}]`;
-  }
   // Followers reject larger appends (message-validation.ts), so a larger batch could never land.
   if (!(config.maxEntriesPerMessage >= 1 && config.maxEntriesPerMessage <= MAX_ENTRIES_PER_APPEND)) {
     return `maxEntriesPerMessage must be in [1, ${MAX_ENTRIES_PER_APPEND}]`;

@@ -29,8 +29,6 @@ export const MAX_ENTRIES_PER_APPEND = 65_536;
  * SQLite's blob limit is 1 GB and images are stored page by page; 2 GiB leaves room.
  */
 export const MAX_SNAPSHOT_BYTES = 2 ** 31;
-/** Upper bound of RaftConfig.snapshotWindowChunks: what one transfer may queue toward a peer. */
-export const MAX_SNAPSHOT_WINDOW_CHUNKS = 16;
 
 /** Length of a ReadIndex request id (the runtime's are `r<sequence>`). */
 export const MAX_REQUEST_ID_CHARS = 128;

@@ -21,19 +21,11 @@ export class Progress {
   recentActive = false;
   /** Ticks since we last heard from this peer (for status only). */
   ticksSinceContact: number | null = null;
-  /**
-   * InstallSnapshot transfer state. Invariant: 0 <= snapshotOffset <= snapshotSentOffset.
-   * snapshotOffset is what the follower has acknowledged (bytes received in order);
-   * snapshotSentOffset is the next byte to send: the chunks in between are in flight.
-   */
+  /** InstallSnapshot transfer state. */
   snapshotIndex = 0;
   snapshotOffset = 0;
-  snapshotSentOffset = 0;
-  /** Some chunk (or the last, empty one) is unacknowledged. */
   snapshotAwaitingAck = false;
   snapshotTicksWaiting = 0;
-  /** The acknowledged offset at which the window was last rewound (one rewind per gap). */
-  snapshotRewoundAt = -1;
 
   constructor(nextIndex: number, private readonly maxInflight: number) {
     this.nextIndex = nextIndex;
@@ -138,10 +130,8 @@ export class Progress {
     this.inflight.length = 0;
     this.snapshotIndex = 0;
     this.snapshotOffset = 0;
-    this.snapshotSentOffset = 0;
     this.snapshotAwaitingAck = false;
     this.snapshotTicksWaiting = 0;
-    this.snapshotRewoundAt = -1;
   }
 }
 

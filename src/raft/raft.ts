@@ -1257,7 +1257,7 @@ export class RaftCore {
     }
     pr.becomeSnapshot(image.meta.index);
     this.event(`sending snapshot index=${image.meta.index} to ${peer}`);
-    this.sendSnapshotWindow(peer, pr);
+    this.sendSnapshotChunk(peer, pr);
   }
 
   /** The image, if a follower that installs it can continue from our log. */
@@ -1272,40 +1272,14 @@ export class RaftCore {
     this.image = null;
   }
 
-  /**
-   * Sends chunks from snapshotSentOffset while fewer than snapshotWindowChunks are
-   * unacknowledged. An empty image still goes out once, as a single `done` chunk.
-   * snapshotAwaitingAck stays set until the follower answers `done` (which ends the
-   * transfer), so the retransmit timer watches the whole transfer for a stall.
-   */
-  private sendSnapshotWindow(peer: NodeId, pr: Progress): void {
+  private sendSnapshotChunk(peer: NodeId, pr: Progress): void {
     const snapshot = this.image as Snapshot;
-    const length = snapshot.data.length;
-    const windowBytes = this.config.snapshotWindowChunks * this.config.snapshotChunkBytes;
-    assert(pr.snapshotOffset <= pr.snapshotSentOffset, () => `snapshot acked ${pr.snapshotOffset} beyond sent ${pr.snapshotSentOffset}`);
-    let sent = false;
-    while (pr.snapshotSentOffset - pr.snapshotOffset < windowBytes) {
-      const offset = pr.snapshotSentOffset;
-      // At the end with the last chunk unanswered: nothing more to send. After a rewind to
-      // the end (awaiting nothing), the `done` chunk goes again, empty.
-      if (offset >= length && pr.snapshotAwaitingAck) break;
-      const end = Math.min(offset + this.config.snapshotChunkBytes, length);
-      const chunk = snapshot.data.subarray(offset, end);
-      this.send({ type: 'InstallSnapshot', from: this.id, to: peer, term: this.term, meta: snapshot.meta, offset, chunk, done: end >= length });
-      pr.snapshotSentOffset = end;
-      pr.snapshotAwaitingAck = true;
-      sent = true;
-      if (end >= length) break;
-    }
-    if (sent) pr.snapshotTicksWaiting = 0;
-  }
-
-  /** Sends the window again from the follower's acknowledged offset. */
-  private rewindSnapshotWindow(peer: NodeId, pr: Progress): void {
-    pr.snapshotSentOffset = pr.snapshotOffset;
-    pr.snapshotAwaitingAck = false;
-    pr.snapshotRewoundAt = pr.snapshotOffset;
-    this.sendSnapshotWindow(peer, pr);
+    const end = Math.min(pr.snapshotOffset + this.config.snapshotChunkBytes, snapshot.data.length);
+    const chunk = snapshot.data.subarray(pr.snapshotOffset, end);
+    const done = end >= snapshot.data.length;
+    this.send({ type: 'InstallSnapshot', from: this.id, to: peer, term: this.term, meta: snapshot.meta, offset: pr.snapshotOffset, chunk, done });
+    pr.snapshotAwaitingAck = true;
+    pr.snapshotTicksWaiting = 0;
   }
 
   private handleSnapshotResponse(m: InstallSnapshotResponse): void {
@@ -1323,43 +1297,11 @@ export class RaftCore {
       this.sendAppend(m.from, true);
       return;
     }
-    this.onSnapshotAck(m.from, pr, Math.min(m.nextOffset, this.image.data.length));
+    pr.snapshotOffset = Math.min(m.nextOffset, this.image.data.length);
+    this.sendSnapshotChunk(m.from, pr);
   }
 
-  /**
-   * The follower holds `received` bytes in order. An ack that moves forward frees room in the
-   * window; one that repeats the acknowledged offset while chunks are in flight means the
-   * follower rejected a chunk out of order (one was lost): the window is rewound, once per
-   * acknowledged offset (the other in-flight chunks it rejects repeat the same offset). Any
-   * other stall is left to the retransmit timer.
-   */
-  private onSnapshotAck(peer: NodeId, pr: Progress, received: number): void {
-    if (received > pr.snapshotOffset) {
-      pr.snapshotOffset = Math.min(received, pr.snapshotSentOffset);
-      pr.snapshotTicksWaiting = 0;
-      if (received > pr.snapshotSentOffset) {
-        // It has more than we sent (a transfer of this image resumed): continue from there.
-        pr.snapshotOffset = received;
-        pr.snapshotSentOffset = received;
-      }
-      this.sendSnapshotWindow(peer, pr);
-      return;
-    }
-    if (received < pr.snapshotOffset) {
-      // A late reply (replies to older chunks can be duplicated or reordered) says nothing
-      // new and is ignored: rewinding on it let stale replies trigger resends whose replies
-      // triggered more (a storm found by the simulator, seed 3). Only 0 is news: the
-      // follower dropped what it had (it restarted) and asks for the image from the start.
-      if (received === 0) {
-        pr.snapshotOffset = 0;
-        this.rewindSnapshotWindow(peer, pr);
-      }
-      return;
-    }
-    if (pr.snapshotSentOffset > received && pr.snapshotRewoundAt !== received) this.rewindSnapshotWindow(peer, pr);
-  }
-
-  /** A lost chunk or ack would stall the transfer: resend after an election timeout of silence. */
+  /** A lost chunk would stall the transfer: resend after an election timeout of silence. */
   private tickSnapshotRetransmits(): void {
     for (const [peer, pr] of this.progress) {
       if (pr.state !== 'snapshot' || !pr.snapshotAwaitingAck) continue;
@@ -1369,8 +1311,7 @@ export class RaftCore {
         this.releaseImageIfIdle();
         this.sendAppend(peer, true);
       } else {
-        this.rewindSnapshotWindow(peer, pr);
-        pr.snapshotTicksWaiting = 0;
+        this.sendSnapshotChunk(peer, pr);
       }
     }
   }
