@@ -2,10 +2,9 @@
  * The benchmarks of SPEC §8 (and issue 8). Each one is bounded in time, drives a BenchSystem
  * through the shared closed-loop load generator, and emits its results as JSON lines.
  */
-import WebSocket from 'ws';
-import { closedLoop, fill, percentile, round2, Samples, sleep, waitUntil, jsonCall, type LoadStats, type Target } from './load.js';
+import { closedLoop, fill, percentile, round2, sleep, waitUntil, type LoadStats, type Target } from './load.js';
 import { CpuMeter, type CpuPerOp } from './cpu.js';
-import { rssOf, type BenchSystem, type RaftquotesSystem } from './systems.js';
+import { type BenchSystem, type RaftquotesSystem } from './systems.js';
 
 /** One JSON line of output. */
 export type BenchRecord = { bench: string; system: string } & Record<string, unknown>;
@@ -213,127 +212,6 @@ export async function failover(system: BenchSystem, plan: BenchPlan, emit: Emit)
   }
   const sorted = [...times].sort((a, b) => a - b);
   emit({ bench: 'failover', system: system.name, trials: times.length, p50Ms: round2(percentile(sorted, 50)), maxMs: round2(sorted[sorted.length - 1] as number), minMs: round2(sorted[0] as number), failed: times.filter((t) => !Number.isFinite(t)).length });
-}
-
-function rssAll(system: BenchSystem): Array<{ node: number; rssMb: number; peakMb: number; privateMb: number; pssMb: number } | null> {
-  return Array.from({ length: system.size }, (_, i) => {
-    const r = rssOf(system.pid(i));
-    return r ? { node: i + 1, ...r } : null;
-  });
-}
-
-/** RSS of every node after fillCount writes (distinct keys), and again after the next snapshot. */
-export async function memory(system: RaftquotesSystem, plan: BenchPlan, emit: Emit): Promise<void> {
-  const leader = await system.leader();
-  const filled = await fill({ clients: 256, count: plan.fillCount, targetOf: () => system.target(leader), requestOf: (n) => system.put(`m${n}`, VALUE_100), deadlineMs: 300_000 });
-  await sleep(1_000);
-  const after = rssAll(system);
-  emit({ bench: 'memory', system: system.name, phase: 'after-writes', writes: filled.done, errors: filled.errors, fillSeconds: filled.seconds, maxRssMb: Math.max(...after.map((r) => r?.rssMb ?? 0)), maxPrivateMb: Math.max(...after.map((r) => r?.privateMb ?? 0)), nodes: after });
-  const before = await Promise.all(system.nodes.map((_, i) => system.status(i).then((s) => s.snapshotIndex as number)));
-  let extra = 0;
-  const deadline = Date.now() + 90_000;
-  while (Date.now() < deadline) {
-    const now = await Promise.all(system.nodes.map((_, i) => system.status(i).then((s) => s.snapshotIndex as number).catch(() => 0)));
-    if (now.every((s, i) => s > (before[i] as number))) break;
-    const r = await fill({ clients: 64, count: 1000, targetOf: () => system.target(leader), requestOf: (n) => system.put(`m${plan.fillCount + extra + n}`, VALUE_100), deadlineMs: 30_000 });
-    extra += r.done;
-  }
-  await sleep(1_000);
-  const snap = rssAll(system);
-  emit({ bench: 'memory', system: system.name, phase: 'after-snapshot', extraWrites: extra, maxRssMb: Math.max(...snap.map((r) => r?.rssMb ?? 0)), maxPrivateMb: Math.max(...snap.map((r) => r?.privateMb ?? 0)), nodes: snap });
-}
-
-/** A follower killed, fillCount writes, restarted: time until its applied index reaches the leader's. */
-export async function catchUp(system: RaftquotesSystem, plan: BenchPlan, via: 'log' | 'snapshot', emit: Emit): Promise<void> {
-  const leader = await system.leader();
-  const follower = (leader + 1) % system.size;
-  system.kill9(follower);
-  const filled = await fill({ clients: 256, count: plan.fillCount, targetOf: () => system.target(leader), requestOf: (n) => system.put(`c${via}${n}`, VALUE_100), deadlineMs: 300_000 });
-  const leaderStatus = await system.status(leader);
-  const goal = leaderStatus.commitIndex as number;
-  const started = performance.now();
-  await system.spawnNode(follower);
-  let upAt = NaN;
-  let behindAtStart = NaN;
-  const done = await waitUntil(`${system.nodes[follower]?.id} applied ≥ ${goal}`, async () => {
-    const s = await system.status(follower, 500).catch(() => null);
-    if (!s) return null;
-    if (Number.isNaN(upAt)) {
-      upAt = performance.now() - started;
-      behindAtStart = goal - (s.appliedIndex as number);
-    }
-    return (s.appliedIndex as number) >= goal ? performance.now() - started : null;
-  }, 120_000, 10).catch(() => NaN);
-  emit({
-    bench: 'catch-up',
-    system: system.name,
-    via,
-    entriesBehind: behindAtStart,
-    writes: filled.done,
-    leaderSnapshotIndex: leaderStatus.snapshotIndex,
-    ms: round2(done),
-    msFromProcessUp: round2(done - upAt),
-    processUpMs: round2(upAt),
-  });
-}
-
-/** N WebSocket subscribers on /api/live (spread over the nodes): POST /api/quotes to delivery. */
-export async function fanout(system: RaftquotesSystem, plan: BenchPlan, emit: Emit): Promise<void> {
-  const leader = await system.leader();
-  const commit = (await system.status(leader)).commitIndex as number;
-  const prefix = `bench-fanout-${process.pid}-${Date.now()}-`;
-  const postedAt = new Map<number, number>();
-  const samples = new Samples();
-  let received = 0;
-  const sockets: WebSocket[] = [];
-  const opened = Array.from({ length: plan.fanoutClients }, (_, i) => {
-    const node = i % system.size;
-    const url = `${system.url(node).replace('http:', 'ws:')}/api/live?after=${commit}`;
-    return new Promise<void>((resolve, reject) => {
-      const ws = new WebSocket(url, { perMessageDeflate: false });
-      sockets.push(ws);
-      ws.on('open', () => resolve());
-      ws.on('error', reject);
-      ws.on('message', (data: Buffer) => {
-        // {"type":"quote",... : only quote events are parsed (status events arrive 5×/s).
-        if (data[9] !== 0x71) return;
-        const now = performance.now();
-        const message = JSON.parse(data.toString()) as { quote?: { text?: string } };
-        const text = message.quote?.text ?? '';
-        if (!text.startsWith(prefix)) return;
-        const sent = postedAt.get(Number(text.slice(prefix.length)));
-        if (sent === undefined) return;
-        samples.push(now - sent);
-        received++;
-      });
-    });
-  });
-  try {
-    await Promise.race([Promise.all(opened), sleep(30_000).then(() => Promise.reject(new Error('subscribers did not connect within 30 s')))]);
-    await sleep(1_000);
-    const url = `${system.url(leader)}/api/quotes`;
-    for (let q = 0; q < plan.fanoutQuotes; q++) {
-      postedAt.set(q, performance.now());
-      await jsonCall(url, 'POST', { text: `${prefix}${q}`, author: 'bench' }, 5_000);
-      await sleep(100);
-    }
-    const expected = plan.fanoutQuotes * plan.fanoutClients;
-    await waitUntil('every delivery', async () => received >= expected, 15_000, 50).catch(() => undefined);
-    const sorted = samples.sorted();
-    emit({
-      bench: 'fanout',
-      system: system.name,
-      subscribers: plan.fanoutClients,
-      quotes: plan.fanoutQuotes,
-      deliveries: received,
-      missing: expected - received,
-      p50Ms: round2(percentile(sorted, 50)),
-      p99Ms: round2(percentile(sorted, 99)),
-      maxMs: round2(sorted.length ? (sorted[sorted.length - 1] as number) : NaN),
-    });
-  } finally {
-    for (const ws of sockets) ws.terminate();
-  }
 }
 
 /** 64 clients spread over the nodes for soakSeconds, counting leader changes seen by polling. */

@@ -8,7 +8,10 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Command } from 'commander';
-import { catchUp, failover, fanout, memory, paired, planFor, reads, soak, writes, type BenchPlan, type BenchRecord } from './benchmarks.js';
+import { failover, paired, planFor, reads, soak, writes, type BenchPlan, type BenchRecord } from './benchmarks.js';
+import { catchUp } from './catchup.js';
+import { fanout } from './fanout.js';
+import { memory } from './memory.js';
 import { chartSvg, cpuTable, markdownTable, pairedTable, summarize, summaryRows, textTable, updateReadme, writesTable } from './report.js';
 import { EtcdSystem, RaftquotesSystem, REPO_ROOT, type BenchSystem } from './systems.js';
 

@@ -54,7 +54,12 @@ async function waitExit(child: ChildProcess | undefined, ms: number): Promise<vo
 }
 
 /** Port bases of the benchmark cluster, away from the SPEC defaults and the tests'. */
-export const RQ_PORTS = { http: 28080, raft: 27000, controller: 25554 };
+/**
+ * RAFTQUOTES_BENCH_PORT_BASE=B moves the raftquotes cluster to B+80.., B+0.., B+554.. (so two
+ * engineers' runs on one machine do not collide); unset, the defaults below.
+ */
+const PORT_BASE = Number(process.env.RAFTQUOTES_BENCH_PORT_BASE ?? NaN);
+export const RQ_PORTS = Number.isInteger(PORT_BASE) && PORT_BASE >= 1024 && PORT_BASE <= 64_000 ? { http: PORT_BASE + 80, raft: PORT_BASE, controller: PORT_BASE + 554 } : { http: 28080, raft: 27000, controller: 25554 };
 export const ETCD_PORTS = { client: 22380, peer: 22480 };
 
 interface ClusterJsonNode {

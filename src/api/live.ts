@@ -20,8 +20,9 @@
  */
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { createRequire } from 'node:module';
 import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises';
-import { WebSocketServer, type WebSocket } from 'ws';
+import type { WebSocket, WebSocketServer } from 'ws';
 import type { ApplyResult, Quote } from '../state/types.js';
 import type { Entry } from '@raftquotes/raft';
 import type { ApiContext } from './context.js';
@@ -43,6 +44,16 @@ const CLOSE_GRACE_MS = 1_000;
 const BACKLOG_DRAIN_POLL_MS = 10;
 
 export const LIVE_PATH = '/api/live';
+
+const requireCjs = createRequire(import.meta.url);
+/**
+ * `ws` is loaded by the first upgrade, synchronously (so the client counts checked in `admit`
+ * still cannot be overtaken): a node nobody watches live never carries it (issue 19, memory).
+ */
+function newWebSocketServer(): WebSocketServer {
+  const ws = requireCjs('ws') as typeof import('ws');
+  return new ws.WebSocketServer({ noServer: true, clientTracking: false, perMessageDeflate: false, maxPayload: MAX_WS_INCOMING_BYTES });
+}
 
 interface LiveClient {
   ws: WebSocket;
@@ -135,7 +146,7 @@ class BacklogCache {
 
 /** All /api/live clients of one node (see the file comment). */
 export class LiveHub {
-  private readonly wss = new WebSocketServer({ noServer: true, clientTracking: false, perMessageDeflate: false, maxPayload: MAX_WS_INCOMING_BYTES });
+  private wss: WebSocketServer | null = null;
   private readonly clients = new Set<LiveClient>();
   private readonly perAddress = new Map<string, number>();
   private readonly backlog = new BacklogCache(WS_BACKLOG_CACHE_BYTES);
@@ -158,6 +169,7 @@ export class LiveHub {
     try {
       const after = this.admit(req);
       // ws completes a valid handshake synchronously, so the client counts above cannot be overtaken.
+      this.wss ??= newWebSocketServer();
       this.wss.handleUpgrade(req, socket, head, (ws) => this.attach(ws, after, clientAddress(req.socket.remoteAddress)));
     } catch (err) {
       const apiError = err instanceof ApiError ? err : new ApiError('internal', (err as Error).message);
@@ -381,6 +393,6 @@ export class LiveHub {
     this.perAddress.clear();
     this.metrics.wsClients.set(0);
     this.unsubscribeAll();
-    this.wss.close();
+    this.wss?.close();
   }
 }

@@ -2,7 +2,8 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import forge from 'node-forge';
+import { createRequire } from 'node:module';
+import type forge from 'node-forge';
 
 /**
  * Certificates for mutual TLS between peers and HTTPS for clients (SPEC §7), for tests and
@@ -11,6 +12,16 @@ import forge from 'node-forge';
  * deployments bring their own. Keys come from Node's native RSA generator (forge's pure-JS
  * one takes seconds); forge only builds and signs the X.509 structures.
  */
+
+const requireCjs = createRequire(import.meta.url);
+/**
+ * node-forge, loaded on first use: only `certs` and `cluster --tls` make certificates, and
+ * every node process imports this file (through cluster.js) for its paths alone; forge is
+ * ~2-3 MB of heap a node would otherwise carry for nothing (issue 19, memory).
+ */
+function forgeLib(): typeof forge {
+  return requireCjs('node-forge') as typeof forge;
+}
 
 /** A PEM certificate and its PEM (PKCS#8) private key. */
 export interface CertPair {
@@ -26,12 +37,12 @@ const NODE_DAYS = 825;
 
 function newKeys(): { privateKeyPem: string; publicKey: forge.pki.PublicKey; privateKey: forge.pki.rsa.PrivateKey } {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: RSA_BITS, privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
-  const forgeKey = forge.pki.privateKeyFromPem(privateKey) as forge.pki.rsa.PrivateKey;
-  return { privateKeyPem: privateKey, privateKey: forgeKey, publicKey: forge.pki.setRsaPublicKey(forgeKey.n, forgeKey.e) };
+  const forgeKey = forgeLib().pki.privateKeyFromPem(privateKey) as forge.pki.rsa.PrivateKey;
+  return { privateKeyPem: privateKey, privateKey: forgeKey, publicKey: forgeLib().pki.setRsaPublicKey(forgeKey.n, forgeKey.e) };
 }
 
 function baseCertificate(publicKey: forge.pki.PublicKey, days: number): forge.pki.Certificate {
-  const cert = forge.pki.createCertificate();
+  const cert = forgeLib().pki.createCertificate();
   cert.publicKey = publicKey;
   // Positive serial: a leading 0x00..0x7f byte keeps DER from reading it as negative.
   cert.serialNumber = `0${randomBytes(15).toString('hex')}`;
@@ -53,8 +64,8 @@ export function makeCa(commonName = 'raftquotes CA'): CertPair {
     { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
     { name: 'subjectKeyIdentifier' },
   ]);
-  cert.sign(keys.privateKey, forge.md.sha256.create());
-  return { cert: forge.pki.certificateToPem(cert), key: keys.privateKeyPem };
+  cert.sign(keys.privateKey, forgeLib().md.sha256.create());
+  return { cert: forgeLib().pki.certificateToPem(cert), key: keys.privateKeyPem };
 }
 
 /**
@@ -62,8 +73,8 @@ export function makeCa(commonName = 'raftquotes CA'): CertPair {
  * address as an IP SAN), usable as both TLS server and client (peers dial each other).
  */
 export function makeNodeCert(ca: CertPair, id: string, hosts: readonly string[] = []): CertPair {
-  const caCert = forge.pki.certificateFromPem(ca.cert);
-  const caKey = forge.pki.privateKeyFromPem(ca.key) as forge.pki.rsa.PrivateKey;
+  const caCert = forgeLib().pki.certificateFromPem(ca.cert);
+  const caKey = forgeLib().pki.privateKeyFromPem(ca.key) as forge.pki.rsa.PrivateKey;
   const keys = newKeys();
   const cert = baseCertificate(keys.publicKey, NODE_DAYS);
   cert.setSubject([{ name: 'commonName', value: id }]);
@@ -75,8 +86,8 @@ export function makeNodeCert(ca: CertPair, id: string, hosts: readonly string[] 
     { name: 'extKeyUsage', serverAuth: true, clientAuth: true },
     { name: 'subjectAltName', altNames: names.map((name) => (isIP(name) ? { type: 7, ip: name } : { type: 2, value: name })) },
   ]);
-  cert.sign(caKey, forge.md.sha256.create());
-  return { cert: forge.pki.certificateToPem(cert), key: keys.privateKeyPem };
+  cert.sign(caKey, forgeLib().md.sha256.create());
+  return { cert: forgeLib().pki.certificateToPem(cert), key: keys.privateKeyPem };
 }
 
 /** A certificate request that cannot be made (a bad node id or host name); the message names it. */

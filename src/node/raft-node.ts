@@ -661,10 +661,12 @@ export class RaftNode implements RaftNodeHandle {
       this.persist(rd, true);
       return false;
     }
+    const started = this.clock.now();
     storage.atomically(() => {
       this.persist(rd, false);
       this.stateMachine.restore(snapshot.meta.index, snapshot.meta.term, snapshot.data);
     });
+    this.deps.logger.info(`installed snapshot index=${snapshot.meta.index} term=${snapshot.meta.term} (${snapshot.data.length} bytes, ${this.clock.now() - started} ms)`);
     return true;
   }
 

@@ -14,7 +14,7 @@ import { TestCluster, http, sleep, waitFor } from '../support/cluster.js';
  * idempotent at one index: that rests on the apply and its applied index sharing one
  * transaction, which the simulator's disk tests with torn and lost unsynced applies.)
  *
- * Ports 37900-37959 (this work's range); runs under the global lock like the other process tests.
+ * Ports 20100-20159 (this work's range); runs under the global lock like the other process tests.
  */
 const KILLS = 6;
 const RUN_MS = 12_000;
@@ -25,7 +25,7 @@ describe('kill -9 while writing: nothing acknowledged is lost, nothing is applie
   const url = (id: string, path: string): string => `${cluster.node(id).http}${path}`;
 
   beforeAll(async () => {
-    cluster = await TestCluster.start({ httpBase: 37900, raftBase: 37920, controllerBase: 37940, nodeArgs: ['--snapshot-every', '40'], env: { RAFTQUOTES_SECRET: 'lazy-commit-crash-secret-0123' } });
+    cluster = await TestCluster.start({ httpBase: 20100, raftBase: 20120, controllerBase: 20140, nodeArgs: ['--snapshot-every', '40'], env: { RAFTQUOTES_SECRET: 'lazy-commit-crash-secret-0123' } });
   });
 
   afterAll(async () => {

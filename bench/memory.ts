@@ -1,0 +1,95 @@
+/**
+ * SPEC §8 "resident memory per node, after 100,000 writes" (issue 19: ≤ 80 MB per node).
+ * Measures every node idle, after fillCount writes, and after the next snapshot, each with the
+ * split of its RSS into anonymous memory (heap, SQLite cache, malloc) and file-backed pages
+ * (the node binary, shared by all nodes), so a regression shows where it comes from.
+ *
+ *   npx tsx bench/memory.ts [--fill 100000]     (standalone: its own 5-node cluster)
+ */
+import { readFileSync } from 'node:fs';
+import { fill, sleep } from './load.js';
+import type { BenchPlan, Emit } from './benchmarks.js';
+import { rssOf, RaftquotesSystem } from './systems.js';
+
+/** The issue-19 target: RSS of each node after 100,000 writes. */
+export const MEMORY_TARGET_MB = 80;
+
+const VALUE_100 = 'v'.repeat(100);
+
+interface NodeMemory {
+  node: number;
+  rssMb: number;
+  peakMb: number;
+  privateMb: number;
+  pssMb: number;
+  anonMb: number;
+  fileMb: number;
+}
+
+/** RssAnon / RssFile of a process from /proc (Linux); NaN elsewhere. */
+function rssSplit(pid: number): { anonMb: number; fileMb: number } {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const mb = (field: string): number => Math.round(Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN) / 102.4) / 10;
+    return { anonMb: mb('RssAnon'), fileMb: mb('RssFile') };
+  } catch {
+    return { anonMb: NaN, fileMb: NaN };
+  }
+}
+
+function memoryOfAll(system: RaftquotesSystem): Array<NodeMemory | null> {
+  return Array.from({ length: system.size }, (_, i) => {
+    const pid = system.pid(i);
+    const r = rssOf(pid);
+    return r && pid ? { node: i + 1, ...r, ...rssSplit(pid) } : null;
+  });
+}
+
+function summary(nodes: Array<NodeMemory | null>): Record<string, number | boolean> {
+  const maxRssMb = Math.max(...nodes.map((r) => r?.rssMb ?? 0));
+  return { maxRssMb, maxPrivateMb: Math.max(...nodes.map((r) => r?.privateMb ?? 0)), maxAnonMb: Math.max(...nodes.map((r) => r?.anonMb ?? 0)), targetMb: MEMORY_TARGET_MB, met: maxRssMb <= MEMORY_TARGET_MB };
+}
+
+/** RSS of every node idle, after fillCount writes (distinct keys), and after the next snapshot. */
+export async function memory(system: RaftquotesSystem, plan: BenchPlan, emit: Emit): Promise<void> {
+  const leader = await system.leader();
+  const idle = memoryOfAll(system);
+  emit({ bench: 'memory', system: system.name, phase: 'idle', ...summary(idle), nodes: idle });
+  const filled = await fill({ clients: 256, count: plan.fillCount, targetOf: () => system.target(leader), requestOf: (n) => system.put(`m${n}`, VALUE_100), deadlineMs: 300_000 });
+  await sleep(1_000);
+  const after = memoryOfAll(system);
+  emit({ bench: 'memory', system: system.name, phase: 'after-writes', writes: filled.done, errors: filled.errors, fillSeconds: filled.seconds, ...summary(after), nodes: after });
+  const before = await Promise.all(system.nodes.map((_, i) => system.status(i).then((s) => s.snapshotIndex as number)));
+  let extra = 0;
+  const deadline = Date.now() + 90_000;
+  while (Date.now() < deadline) {
+    const now = await Promise.all(system.nodes.map((_, i) => system.status(i).then((s) => s.snapshotIndex as number).catch(() => 0)));
+    if (now.every((s, i) => s > (before[i] as number))) break;
+    const r = await fill({ clients: 64, count: 1000, targetOf: () => system.target(leader), requestOf: (n) => system.put(`m${plan.fillCount + extra + n}`, VALUE_100), deadlineMs: 30_000 });
+    extra += r.done;
+  }
+  await sleep(1_000);
+  const snap = memoryOfAll(system);
+  emit({ bench: 'memory', system: system.name, phase: 'after-snapshot', extraWrites: extra, ...summary(snap), nodes: snap });
+}
+
+async function standalone(): Promise<void> {
+  const fillAt = process.argv.indexOf('--fill');
+  const fillCount = fillAt > 0 ? Number(process.argv[fillAt + 1]) : 100_000;
+  const { planFor } = await import('./benchmarks.js');
+  const plan = { ...planFor(true), fillCount };
+  const rq = new RaftquotesSystem();
+  try {
+    await rq.start();
+    await memory(rq, plan, (r) => process.stdout.write(`${JSON.stringify(r)}\n`));
+  } finally {
+    await rq.stop();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  standalone().then(() => process.exit(0), (err: Error) => {
+    process.stderr.write(`${err.stack ?? err.message}\n`);
+    process.exit(1);
+  });
+}
