@@ -4,11 +4,13 @@
  * over IPC:
  *   parent → { kind: 'start', urls, count, localAddresses, prefix }   open `count` sockets
  *   child  → { kind: 'ready', opened } | { kind: 'failed', error }
+ *   parent → { kind: 'mark' }                                         count status events from here
  *   parent → { kind: 'report' }                                       send what arrived
- *   child  → { kind: 'arrivals', arrivals: [quoteNumber, epochMs][] , closed }
- * Only quote events are parsed (status events, 5 a second per socket, are skipped by one byte
- * compare), and each arrival is stamped with the epoch in ms at sub-ms precision, so the
- * parent compares it with the time it posted the quote.
+ *   child  → { kind: 'arrivals', arrivals: [quoteNumber, epochMs][], closed, duplicates, outOfOrder, statuses }
+ * Only quote events are parsed (status events, 5 a second per socket, are counted and skipped
+ * by one byte compare), and each arrival is stamped with the epoch in ms at sub-ms precision,
+ * so the parent compares it with the time it posted the quote. A quote a socket receives twice
+ * or after a later one is counted, not timed, so `arrivals` never hides a missing delivery.
  */
 import WebSocket from 'ws';
 
@@ -24,6 +26,9 @@ interface StartMessage {
 const sockets: WebSocket[] = [];
 const arrivals: number[] = [];
 let closed = 0;
+let duplicates = 0;
+let outOfOrder = 0;
+let statuses = 0;
 
 function now(): number {
   return performance.timeOrigin + performance.now();
@@ -36,12 +41,24 @@ function open(url: string, localAddress: string, prefix: string): Promise<void> 
     ws.once('open', () => resolve());
     ws.once('error', reject);
     ws.on('close', () => closed++);
+    /** Highest quote number this socket received. */
+    let last = -1;
     ws.on('message', (data: Buffer) => {
       // {"type":"quote",...: byte 9 is the 'q' of "quote" (a status event has 's').
-      if (data[9] !== 0x71) return;
+      if (data[9] !== 0x71) {
+        statuses++;
+        return;
+      }
       const at = now();
       const text = (JSON.parse(data.toString()) as { quote?: { text?: string } }).quote?.text ?? '';
-      if (text.startsWith(prefix)) arrivals.push(Number(text.slice(prefix.length)), at);
+      if (!text.startsWith(prefix)) return;
+      const n = Number(text.slice(prefix.length));
+      if (n === last) duplicates++;
+      else if (n < last) outOfOrder++;
+      else {
+        last = n;
+        arrivals.push(n, at);
+      }
     });
   });
 }
@@ -72,10 +89,12 @@ process.on('message', (message: { kind: string } & Partial<StartMessage>) => {
         process.send?.({ kind: 'failed', error: err.message });
       },
     );
+  } else if (message.kind === 'mark') {
+    statuses = 0;
   } else if (message.kind === 'report') {
     const pairs: Array<[number, number]> = [];
     for (let i = 0; i < arrivals.length; i += 2) pairs.push([arrivals[i] as number, arrivals[i + 1] as number]);
-    process.send?.({ kind: 'arrivals', arrivals: pairs, closed });
+    process.send?.({ kind: 'arrivals', arrivals: pairs, closed, duplicates, outOfOrder, statuses });
   } else if (message.kind === 'stop') {
     for (const ws of sockets) ws.terminate();
     process.exit(0);

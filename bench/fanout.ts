@@ -11,7 +11,9 @@
  *   npx tsx bench/fanout.ts [subscribers=10000] [spread|one]   (standalone: its own cluster)
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
+import { cpuSecondsOf } from './cpu.js';
 import { jsonCall, percentile, round2, sleep, waitUntil } from './load.js';
 import type { BenchPlan, Emit } from './benchmarks.js';
 import { RaftquotesSystem, REPO_ROOT } from './systems.js';
@@ -21,7 +23,7 @@ export const FANOUT_TARGET_P99_MS = 250;
 /** Subscribers per client process. */
 const SUBSCRIBERS_PER_PROCESS = 2_500;
 const LOCAL_ADDRESSES = Array.from({ length: 16 }, (_, i) => `127.0.0.${10 + i}`);
-const CONNECT_TIMEOUT_MS = 120_000;
+const CONNECT_TIMEOUT_MS = 300_000;
 
 export interface FanoutRow {
   subscribers: number;
@@ -73,6 +75,17 @@ export async function fanoutRow(system: RaftquotesSystem, row: FanoutRow, emit: 
     });
     for (const answer of await Promise.all(ready)) if (answer.kind !== 'ready') throw new Error(`fan-out subscribers: ${String(answer.error)}`);
     await sleep(1_000);
+    // CPU over the posting window, by role: the nodes serving subscribers, the others, and the
+    // subscriber processes (to show they are not what limits the measurement).
+    const pids = { nodes: system.nodes.map((n) => n.pid), clients: clients.map((c) => c.child.pid ?? 0) };
+    const cpuAt = (): { nodes: number[]; clients: number[]; at: number } => ({
+      nodes: pids.nodes.map((pid) => cpuSecondsOf(pid) ?? NaN),
+      clients: pids.clients.map((pid) => cpuSecondsOf(pid) ?? NaN),
+      at: performance.now(),
+    });
+    const load1 = loadavg()[0] as number;
+    const cpuStart = cpuAt();
+    for (const c of clients) c.child.send({ kind: 'mark' });
     const postedAt: number[] = [];
     const url = `${system.url(leader)}/api/quotes`;
     for (let q = 0; q < row.quotes; q++) {
@@ -81,9 +94,17 @@ export async function fanoutRow(system: RaftquotesSystem, row: FanoutRow, emit: 
       await sleep(row.gapMs);
     }
     await sleep(2_000);
+    const cpuEnd = cpuAt();
+    const windowS = (cpuEnd.at - cpuStart.at) / 1000;
+    const pct = (end: number[], start: number[]): number[] => end.map((v, i) => Math.round(((v - (start[i] as number)) / windowS) * 100));
+    const nodeCpuPct = pct(cpuEnd.nodes, cpuStart.nodes);
+    const clientCpuPct = pct(cpuEnd.clients, cpuStart.clients);
     const expected = row.quotes * row.subscribers;
     let latencies: number[] = [];
     let closed = 0;
+    let duplicates = 0;
+    let outOfOrder = 0;
+    let statusRate = NaN;
     // Late deliveries still count (and show in p99/max): ask until all arrived or 20 s passed.
     await waitUntil('every delivery', async () => {
       const reports = clients.map((c) => c.next('arrivals'));
@@ -91,10 +112,17 @@ export async function fanoutRow(system: RaftquotesSystem, row: FanoutRow, emit: 
       const answers = await Promise.all(reports);
       latencies = [];
       closed = 0;
+      duplicates = 0;
+      outOfOrder = 0;
+      let statuses = 0;
       for (const answer of answers) {
         closed += Number(answer.closed ?? 0);
+        duplicates += Number(answer.duplicates ?? 0);
+        outOfOrder += Number(answer.outOfOrder ?? 0);
+        statuses += Number(answer.statuses ?? 0);
         for (const [q, at] of (answer.arrivals ?? []) as Array<[number, number]>) latencies.push(at - (postedAt[q] as number));
       }
+      if (Number.isNaN(statusRate)) statusRate = statuses / row.subscribers / ((performance.now() - cpuStart.at) / 1000);
       return latencies.length >= expected ? true : null;
     }, 20_000, 1_000).catch(() => undefined);
     latencies.sort((a, b) => a - b);
@@ -110,6 +138,16 @@ export async function fanoutRow(system: RaftquotesSystem, row: FanoutRow, emit: 
       deliveries: latencies.length,
       missing: expected - latencies.length,
       closedByServer: closed,
+      duplicates,
+      outOfOrder,
+      /** Status events received per subscriber per second, from the first post to the first report. */
+      statusPerSubscriberPerS: round2(statusRate),
+      load1: round2(load1),
+      /** % of one core over the posting window: the nodes (in node order; leader marked) and each subscriber process. */
+      leaderNode: leader,
+      servingNodes: nodes,
+      nodeCpuPct,
+      clientCpuPct,
       p50Ms: round2(percentile(latencies, 50)),
       p99Ms,
       maxMs: round2(latencies.length ? (latencies[latencies.length - 1] as number) : NaN),

@@ -7,10 +7,20 @@
  * the backlog is caught up, skipping anything at or below the last index sent. Every send
  * goes through `lastSent`, so a quote can never go out twice or out of order.
  *
- * Fan-out: happens on the turn after the apply (never inside Raft's apply loop); each quote
- * and each status is serialized once for all clients, and one timer drives the status events.
- * Backlog pages are serialized once too and shared (BacklogCache), so clients catching up from
- * the same place share the same bytes.
+ * Fan-out: happens on the turn after the apply (never inside Raft's apply loop). Each quote and
+ * each status is serialized and framed once (live-frame.ts), and the quotes applied together go
+ * to a live client as one write of their frames: one Buffer, the same for every client, so the
+ * cost per client is one socket write. The clients are visited WS_FANOUT_CHUNK at a time with
+ * a turn of the event loop in between, so timers and Raft's messages are never starved by a
+ * fan-out to thousands. Backlog pages are serialized once too and shared (BacklogCache), so
+ * clients catching up from the same place share the same bytes.
+ *
+ * Status events: one timer ticks every WS_STATUS_TICK_MS and sends the current status to the
+ * next few clients in turn, so each gets one about every wsStatusIntervalMs (5 a second) and a
+ * burst of thousands of writes never sits in front of a quote. A node's status writes are
+ * capped at MAX_WS_STATUS_FRAMES_PER_S in all: past 2,000 clients each client's status comes
+ * less often (once a second at the 10,000 limit), still well inside a page's 5 s silence timer.
+ * A tick that finds a quote fan-out under way waits for it: quotes first.
  *
  * Memory (issue 15, finding 9): a client whose unsent queue passes its limit is closed with
  * 1013 instead of buffering without bound; so is one that drains nothing for WS_STALL_MS (it
@@ -32,6 +42,7 @@ import {
   MAX_WS_INCOMING_BYTES, MAX_WS_PENDING_LIVE_QUOTES, WS_BACKLOG_CACHE_BYTES, WS_BACKLOG_LOW_WATER_BYTES, WS_BACKLOG_PAGE_QUOTES, WS_BACKLOG_SEND_CHUNK, WS_BUDGET_CHECK_MS,
   WS_STALL_MIN_BYTES,
 } from './limits.js';
+import { jsonFrame } from './live-frame.js';
 import type { ApiMetrics } from './metrics.js';
 import { clientAddress } from './rate-limit.js';
 import { JSON_TYPE } from './reply.js';
@@ -42,6 +53,16 @@ export const CLOSE_SLOW_CONSUMER = 1013;
 /** A closing slow client that does not finish the close handshake (it is not reading) is dropped after this. */
 const CLOSE_GRACE_MS = 1_000;
 const BACKLOG_DRAIN_POLL_MS = 10;
+/** Clients visited per turn of the event loop in a fan-out (a write each, a few µs apiece). */
+export const WS_FANOUT_CHUNK = 500;
+/** Quotes fanned out together are one write up to this many bytes; a larger run is split. */
+export const WS_FANOUT_BATCH_BYTES = 64 * 1024;
+/** How often the status timer sends to its next share of clients. */
+export const WS_STATUS_TICK_MS = 50;
+/** Status events per second over all clients of a node (5 a second each up to 2,000 clients). */
+export const MAX_WS_STATUS_FRAMES_PER_S = 10_000;
+/** WebSocket readyState OPEN (ws's constant, without loading ws). */
+const WS_OPEN = 1;
 
 export const LIVE_PATH = '/api/live';
 
@@ -57,9 +78,11 @@ function newWebSocketServer(): WebSocketServer {
 
 interface LiveClient {
   ws: WebSocket;
+  /** The upgraded socket: frames are written to it directly, in order with ws's own (close, pong). */
+  socket: Duplex;
   /** Remote address (the per-address cap). */
   address: string;
-  /** Bytes handed to ws.send so far, and the queue and count at the last budget check: progress = sent - queued grew. */
+  /** Bytes written so far, and the queue and count at the last budget check: progress = sent - queued grew. */
   sentBytes: number;
   checkedSent: number;
   checkedQueued: number;
@@ -72,22 +95,47 @@ interface LiveClient {
   closing: boolean;
 }
 
-/** A quote and its message, serialized and UTF-8 encoded at most once for all clients. */
+/** A quote and its frame, serialized and framed at most once for all clients. */
 interface Outgoing {
   quote: Quote;
-  message: Buffer | null;
+  frame: Buffer | null;
 }
 
-/** Sent as a text frame: the Buffer is not re-encoded per client, as a string would be. */
-const TEXT_FRAME = { binary: false } as const;
-
-function quoteMessage(outgoing: Outgoing): Buffer {
-  outgoing.message ??= Buffer.from(JSON.stringify({ type: 'quote', quote: outgoing.quote }));
-  return outgoing.message;
+function quoteFrame(outgoing: Outgoing): Buffer {
+  outgoing.frame ??= jsonFrame({ type: 'quote', quote: outgoing.quote });
+  return outgoing.frame;
 }
 
-function statusMessage(ctx: ApiContext): Buffer {
-  return Buffer.from(JSON.stringify({ type: 'status', status: ctx.node.status() }));
+/**
+ * Quotes applied together, in index order, and all their frames in one Buffer: what every live
+ * client that has none of them yet receives, as one write.
+ */
+interface Fanout {
+  quotes: Outgoing[];
+  frames: Buffer;
+  first: number;
+  last: number;
+  /** The clients not yet visited (a Set iterator: clients that leave meanwhile are skipped). */
+  cursor: Iterator<LiveClient>;
+}
+
+/** Splits applied quotes into runs of at most WS_FANOUT_BATCH_BYTES of frames (at least one quote each). */
+function fanoutRuns(queue: Outgoing[]): Outgoing[][] {
+  const runs: Outgoing[][] = [];
+  let run: Outgoing[] = [];
+  let bytes = 0;
+  for (const outgoing of queue) {
+    const size = quoteFrame(outgoing).length;
+    if (run.length > 0 && bytes + size > WS_FANOUT_BATCH_BYTES) {
+      runs.push(run);
+      run = [];
+      bytes = 0;
+    }
+    run.push(outgoing);
+    bytes += size;
+  }
+  if (run.length > 0) runs.push(run);
+  return runs;
 }
 
 /** Answers a refused upgrade with a plain HTTP error and the JSON error body. */
@@ -124,10 +172,10 @@ class BacklogCache {
       this.pages.set(after, cached);
       return cached.messages;
     }
-    const messages = read().map((quote) => ({ quote, message: null }) as Outgoing);
+    const messages = read().map((quote) => ({ quote, frame: null }) as Outgoing);
     if (messages.length < WS_BACKLOG_PAGE_QUOTES) return messages;
     let bytes = 0;
-    for (const outgoing of messages) bytes += quoteMessage(outgoing).length;
+    for (const outgoing of messages) bytes += quoteFrame(outgoing).length;
     this.pages.set(after, { messages, bytes });
     this.bytes += bytes;
     for (const [key, page] of this.pages) {
@@ -153,9 +201,19 @@ export class LiveHub {
   private statusTimer: NodeJS.Timeout | null = null;
   private budgetTimer: NodeJS.Timeout | null = null;
   private unsubscribe: (() => void) | null = null;
-  /** Quotes applied since the last flush, oldest first. */
+  /** Quotes applied and not yet being fanned out, oldest first. */
   private queue: Outgoing[] = [];
+  /** Runs of quotes waiting for the fan-out in progress, oldest first. */
+  private runs: Outgoing[][] = [];
+  /** The fan-out in progress (one at a time, so every client gets the runs in order). */
+  private fanout: Fanout | null = null;
   private flushScheduled = false;
+  /** The status timer's place among the clients, and the status events it owes them (fractional). */
+  private statusCursor: Iterator<LiveClient> | null = null;
+  private statusCredit = 0;
+  /** The latest status frame and when it was built (ms), reused within a tick. */
+  private statusFrame: Buffer | null = null;
+  private statusFrameAt = 0;
 
   constructor(private readonly ctx: ApiContext, private readonly metrics: ApiMetrics) {}
 
@@ -170,7 +228,7 @@ export class LiveHub {
       const after = this.admit(req);
       // ws completes a valid handshake synchronously, so the client counts above cannot be overtaken.
       this.wss ??= newWebSocketServer();
-      this.wss.handleUpgrade(req, socket, head, (ws) => this.attach(ws, after, clientAddress(req.socket.remoteAddress)));
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.attach(ws, socket, after, clientAddress(req.socket.remoteAddress)));
     } catch (err) {
       const apiError = err instanceof ApiError ? err : new ApiError('internal', (err as Error).message);
       this.ctx.logger.info({ path: req.url?.slice(0, 200), status: apiError.status }, `upgrade refused: ${apiError.message}`);
@@ -201,8 +259,8 @@ export class LiveHub {
     return after;
   }
 
-  private attach(ws: WebSocket, after: number, address: string): void {
-    const client: LiveClient = { ws, address, sentBytes: 0, checkedSent: 0, checkedQueued: 0, progressAt: Date.now(), lastSent: after, pending: [], closing: false };
+  private attach(ws: WebSocket, socket: Duplex, after: number, address: string): void {
+    const client: LiveClient = { ws, socket, address, sentBytes: 0, checkedSent: 0, checkedQueued: 0, progressAt: Date.now(), lastSent: after, pending: [], closing: false };
     // Registered before the backlog is read: from here on, the apply listener buffers for it.
     this.clients.add(client);
     this.perAddress.set(address, (this.perAddress.get(address) ?? 0) + 1);
@@ -229,7 +287,7 @@ export class LiveHub {
   /** One apply listener and one status timer for all clients, while there are clients. */
   private subscribe(): void {
     this.unsubscribe ??= this.ctx.node.onApply((entries, results) => this.onApply(entries, results));
-    this.statusTimer ??= setInterval(() => this.broadcastStatus(), this.ctx.tuning.wsStatusIntervalMs).unref();
+    this.statusTimer ??= setInterval(() => this.statusTick(), this.statusTickMs()).unref();
     this.budgetTimer ??= setInterval(() => this.enforceBudget(), WS_BUDGET_CHECK_MS).unref();
   }
 
@@ -237,8 +295,13 @@ export class LiveHub {
     this.unsubscribe?.();
     this.unsubscribe = null;
     this.queue = [];
+    this.runs = [];
+    this.fanout = null;
     if (this.statusTimer) clearInterval(this.statusTimer);
     this.statusTimer = null;
+    this.statusCursor = null;
+    this.statusCredit = 0;
+    this.statusFrame = null;
     if (this.budgetTimer) clearInterval(this.budgetTimer);
     this.budgetTimer = null;
     this.backlog.clear();
@@ -253,18 +316,18 @@ export class LiveHub {
       if (page.length < WS_BACKLOG_PAGE_QUOTES) {
         // A short page is sent at once, synchronous with the flush of `pending` below: nothing
         // can be applied in between, so nothing falls in a gap.
-        for (const outgoing of page) this.send(client, outgoing);
+        this.sendEach(client, page);
         break;
       }
       for (let from = 0; from < page.length && !client.closing; from += WS_BACKLOG_SEND_CHUNK) {
-        for (const outgoing of page.slice(from, from + WS_BACKLOG_SEND_CHUNK)) this.send(client, outgoing);
+        this.sendEach(client, page.slice(from, from + WS_BACKLOG_SEND_CHUNK));
         await yieldToLoop();
       }
     }
     const pending = client.pending ?? [];
     client.pending = null;
-    for (const quote of pending) this.send(client, { quote, message: null });
-    this.sendStatus(client, statusMessage(this.ctx));
+    this.sendEach(client, pending.map((quote) => ({ quote, frame: null })));
+    this.sendStatus(client, this.currentStatusFrame());
   }
 
   /**
@@ -315,27 +378,59 @@ export class LiveHub {
   private onApply(entries: Entry[], results: ApplyResult[]): void {
     for (let i = 0; i < entries.length; i++) {
       const result = results[i];
-      if (result?.ok && result.quote) this.queue.push({ quote: result.quote, message: null });
+      if (result?.ok && result.quote) this.queue.push({ quote: result.quote, frame: null });
     }
-    if (this.queue.length > 0 && !this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(this.flush);
-    }
+    if (this.queue.length > 0) this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(this.flush);
   }
 
   /**
-   * Sends the queued quotes to every live client and buffers them for clients still in their
-   * backlog. Any quote a client already got from its backlog is skipped by `lastSent`.
+   * One turn of the fan-out: up to WS_FANOUT_CHUNK clients of the run in progress (starting the
+   * next run, oldest first, when there is none), then again on the next turn if anything is left.
+   * Each live client gets each run in order; clients still in their backlog buffer it. Any quote
+   * a client already got from its backlog is skipped by `lastSent`.
    */
   private readonly flush = (): void => {
     this.flushScheduled = false;
-    const quotes = this.queue;
-    this.queue = [];
-    for (const client of this.clients) {
-      if (client.pending) this.buffer(client, quotes);
-      else for (const outgoing of quotes) this.send(client, outgoing);
+    for (let visited = 0; visited < WS_FANOUT_CHUNK; visited++) {
+      const fanout = this.fanout ?? this.nextFanout();
+      if (!fanout) return;
+      const next = fanout.cursor.next();
+      if (next.done) this.fanout = null;
+      else this.deliver(next.value, fanout);
     }
+    this.scheduleFlush();
   };
+
+  /** Starts fanning out the oldest waiting run, if any. */
+  private nextFanout(): Fanout | null {
+    if (this.runs.length === 0 && this.queue.length > 0) {
+      this.runs = fanoutRuns(this.queue);
+      this.queue = [];
+    }
+    const quotes = this.runs.shift();
+    if (!quotes) return null;
+    const frames = quotes.length === 1 ? quoteFrame(quotes[0] as Outgoing) : Buffer.concat(quotes.map(quoteFrame));
+    this.fanout = { quotes, frames, first: (quotes[0] as Outgoing).quote.index, last: (quotes.at(-1) as Outgoing).quote.index, cursor: this.clients.values() };
+    return this.fanout;
+  }
+
+  private deliver(client: LiveClient, fanout: Fanout): void {
+    if (client.closing) return;
+    if (client.pending) {
+      this.buffer(client, fanout.quotes);
+    } else if (client.lastSent < fanout.first) {
+      client.lastSent = fanout.last;
+      this.write(client, fanout.frames);
+    } else {
+      this.sendEach(client, fanout.quotes);
+    }
+  }
 
   /**
    * Buffers live quotes during a backlog. Past the bound the buffer is dropped: those quotes
@@ -347,28 +442,73 @@ export class LiveHub {
     else for (const outgoing of quotes) pending.push(outgoing.quote);
   }
 
-  /** Sends one quote if it is after `lastSent` (never a gap backwards, never a duplicate). */
-  private send(client: LiveClient, outgoing: Outgoing): void {
-    if (client.closing || outgoing.quote.index <= client.lastSent) return;
-    client.lastSent = outgoing.quote.index;
-    this.sendBytes(client, quoteMessage(outgoing));
+  /**
+   * Sends the quotes after `lastSent`, in order (never a gap backwards, never a duplicate), as
+   * one write.
+   */
+  private sendEach(client: LiveClient, quotes: Outgoing[]): void {
+    const frames: Buffer[] = [];
+    for (const outgoing of quotes) {
+      if (outgoing.quote.index <= client.lastSent) continue;
+      client.lastSent = outgoing.quote.index;
+      frames.push(quoteFrame(outgoing));
+    }
+    if (frames.length > 0) this.write(client, frames.length === 1 ? (frames[0] as Buffer) : Buffer.concat(frames));
   }
 
-  private sendStatus(client: LiveClient, message: Buffer): void {
-    if (client.closing) return;
-    this.sendBytes(client, message);
+  private sendStatus(client: LiveClient, frame: Buffer): void {
+    this.write(client, frame);
   }
 
-  private sendBytes(client: LiveClient, message: Buffer): void {
-    client.ws.send(message, TEXT_FRAME);
-    client.sentBytes += message.length;
+  /**
+   * Writes whole frames to the client's socket. ws writes its own frames (close, pong) to the
+   * same socket synchronously, so frames never interleave; nothing is written once ws is
+   * closing (its close frame must be the last).
+   */
+  private write(client: LiveClient, frames: Buffer): void {
+    if (client.closing || client.ws.readyState !== WS_OPEN) return;
+    client.socket.write(frames);
+    client.sentBytes += frames.length;
     if (client.ws.bufferedAmount > this.ctx.tuning.maxWsBufferedBytes) this.closeSlow(client, `queue over ${this.ctx.tuning.maxWsBufferedBytes} bytes`);
   }
 
-  private broadcastStatus(): void {
-    if (this.clients.size === 0) return;
-    const message = statusMessage(this.ctx);
-    for (const client of this.clients) this.sendStatus(client, message);
+  private statusTickMs(): number {
+    return Math.min(WS_STATUS_TICK_MS, this.ctx.tuning.wsStatusIntervalMs);
+  }
+
+  /** The current status as a frame, built at most once per tick. */
+  private currentStatusFrame(): Buffer {
+    const now = Date.now();
+    if (!this.statusFrame || now - this.statusFrameAt >= this.statusTickMs()) {
+      this.statusFrame = jsonFrame({ type: 'status', status: this.ctx.node.status() });
+      this.statusFrameAt = now;
+    }
+    return this.statusFrame;
+  }
+
+  /**
+   * Sends the current status to this tick's share of the clients, in turn. A tick during a
+   * quote fan-out sends nothing: quotes first.
+   */
+  private statusTick(): void {
+    const count = this.clients.size;
+    if (count === 0) return;
+    const tickMs = this.statusTickMs();
+    const intervalMs = Math.max(this.ctx.tuning.wsStatusIntervalMs, (count * 1000) / MAX_WS_STATUS_FRAMES_PER_S);
+    const share = (count * tickMs) / intervalMs;
+    // What a skipped tick owes is carried to the next one only: a long fan-out is not followed by a burst.
+    this.statusCredit = Math.min(Math.max(1, 2 * share), this.statusCredit + share);
+    if (this.fanout || this.queue.length > 0 || this.statusCredit < 1) return;
+    const frame = this.currentStatusFrame();
+    for (; this.statusCredit >= 1; this.statusCredit--) {
+      let next = (this.statusCursor ??= this.clients.values()).next();
+      if (next.done) {
+        this.statusCursor = this.clients.values();
+        next = this.statusCursor.next();
+        if (next.done) return;
+      }
+      this.sendStatus(next.value, frame);
+    }
   }
 
   /**
