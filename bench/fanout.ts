@@ -148,6 +148,8 @@ export async function fanoutRow(system: RaftquotesSystem, row: FanoutRow, emit: 
       servingNodes: nodes,
       nodeCpuPct,
       clientCpuPct,
+      /** CPU ms of the serving nodes per 1,000 deliveries (status events and Raft included): the cost that does not depend on the machine's load. */
+      servingCpuMsPer1k: round2((nodes.reduce((sum, i) => sum + ((cpuEnd.nodes[i] as number) - (cpuStart.nodes[i] as number)), 0) * 1e6) / expected),
       p50Ms: round2(percentile(latencies, 50)),
       p99Ms,
       maxMs: round2(latencies.length ? (latencies[latencies.length - 1] as number) : NaN),
@@ -172,10 +174,17 @@ export async function fanout(system: RaftquotesSystem, plan: BenchPlan, emit: Em
 async function standalone(): Promise<void> {
   const subscribers = Number(process.argv[2] ?? 10_000);
   const placement = process.argv[3] === 'one' ? 'one-node' : 'spread';
-  const rq = new RaftquotesSystem();
+  // RAFTQUOTES_FANOUT_PROFILE=DIR: every node runs with --cpu-prof and is stopped with SIGTERM
+  // (a clean exit writes the profile) before the cluster is killed.
+  const profileDir = process.env.RAFTQUOTES_FANOUT_PROFILE;
+  const rq = new RaftquotesSystem(5, [], profileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` } : {});
   try {
     await rq.start();
     await fanoutRow(rq, { subscribers, placement, quotes: 20, gapMs: 400 }, (r) => process.stdout.write(`${JSON.stringify(r)}\n`));
+    if (profileDir) {
+      for (const node of rq.nodes) process.kill(node.pid, 'SIGTERM');
+      await sleep(5_000);
+    }
   } finally {
     await rq.stop();
   }

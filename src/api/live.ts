@@ -88,6 +88,8 @@ interface LiveClient {
   checkedQueued: number;
   /** When the client last drained anything (or had little queued), ms. */
   progressAt: number;
+  /** When the client was last sent a status event, ms. */
+  statusAt: number;
   /** Highest quote index sent to this client. */
   lastSent: number;
   /** Live quotes that arrived while the backlog was being sent (null once live). */
@@ -115,6 +117,8 @@ interface Fanout {
   frames: Buffer;
   first: number;
   last: number;
+  /** `frames` then a status event: for a client whose status is due, in the same write. */
+  withStatus: Buffer | null;
   /** The clients not yet visited (a Set iterator: clients that leave meanwhile are skipped). */
   cursor: Iterator<LiveClient>;
 }
@@ -260,7 +264,7 @@ export class LiveHub {
   }
 
   private attach(ws: WebSocket, socket: Duplex, after: number, address: string): void {
-    const client: LiveClient = { ws, socket, address, sentBytes: 0, checkedSent: 0, checkedQueued: 0, progressAt: Date.now(), lastSent: after, pending: [], closing: false };
+    const client: LiveClient = { ws, socket, address, sentBytes: 0, checkedSent: 0, checkedQueued: 0, progressAt: Date.now(), statusAt: 0, lastSent: after, pending: [], closing: false };
     // Registered before the backlog is read: from here on, the apply listener buffers for it.
     this.clients.add(client);
     this.perAddress.set(address, (this.perAddress.get(address) ?? 0) + 1);
@@ -327,7 +331,7 @@ export class LiveHub {
     const pending = client.pending ?? [];
     client.pending = null;
     this.sendEach(client, pending.map((quote) => ({ quote, frame: null })));
-    this.sendStatus(client, this.currentStatusFrame());
+    this.sendStatus(client, this.currentStatusFrame(), Date.now());
   }
 
   /**
@@ -397,12 +401,14 @@ export class LiveHub {
    */
   private readonly flush = (): void => {
     this.flushScheduled = false;
+    const now = Date.now();
+    const statusMs = this.statusIntervalMs();
     for (let visited = 0; visited < WS_FANOUT_CHUNK; visited++) {
       const fanout = this.fanout ?? this.nextFanout();
       if (!fanout) return;
       const next = fanout.cursor.next();
       if (next.done) this.fanout = null;
-      else this.deliver(next.value, fanout);
+      else this.deliver(next.value, fanout, now, statusMs);
     }
     this.scheduleFlush();
   };
@@ -416,17 +422,28 @@ export class LiveHub {
     const quotes = this.runs.shift();
     if (!quotes) return null;
     const frames = quotes.length === 1 ? quoteFrame(quotes[0] as Outgoing) : Buffer.concat(quotes.map(quoteFrame));
-    this.fanout = { quotes, frames, first: (quotes[0] as Outgoing).quote.index, last: (quotes.at(-1) as Outgoing).quote.index, cursor: this.clients.values() };
+    const first = (quotes[0] as Outgoing).quote.index;
+    this.fanout = { quotes, frames, first, last: (quotes.at(-1) as Outgoing).quote.index, withStatus: null, cursor: this.clients.values() };
     return this.fanout;
   }
 
-  private deliver(client: LiveClient, fanout: Fanout): void {
+  /**
+   * Gives one client a run: the shared frames (with the status event when one is due, which
+   * spares the status timer a write), or only the quotes it lacks, or buffers them.
+   */
+  private deliver(client: LiveClient, fanout: Fanout, now: number, statusMs: number): void {
     if (client.closing) return;
     if (client.pending) {
       this.buffer(client, fanout.quotes);
     } else if (client.lastSent < fanout.first) {
       client.lastSent = fanout.last;
-      this.write(client, fanout.frames);
+      if (now - client.statusAt >= statusMs) {
+        client.statusAt = now;
+        fanout.withStatus ??= Buffer.concat([fanout.frames, this.currentStatusFrame()]);
+        this.write(client, fanout.withStatus);
+      } else {
+        this.write(client, fanout.frames);
+      }
     } else {
       this.sendEach(client, fanout.quotes);
     }
@@ -456,7 +473,8 @@ export class LiveHub {
     if (frames.length > 0) this.write(client, frames.length === 1 ? (frames[0] as Buffer) : Buffer.concat(frames));
   }
 
-  private sendStatus(client: LiveClient, frame: Buffer): void {
+  private sendStatus(client: LiveClient, frame: Buffer, now: number): void {
+    client.statusAt = now;
     this.write(client, frame);
   }
 
@@ -470,6 +488,11 @@ export class LiveHub {
     client.socket.write(frames);
     client.sentBytes += frames.length;
     if (client.ws.bufferedAmount > this.ctx.tuning.maxWsBufferedBytes) this.closeSlow(client, `queue over ${this.ctx.tuning.maxWsBufferedBytes} bytes`);
+  }
+
+  /** Each client's time between status events: 5 a second, or less often past MAX_WS_STATUS_FRAMES_PER_S in all. */
+  private statusIntervalMs(): number {
+    return Math.max(this.ctx.tuning.wsStatusIntervalMs, (this.clients.size * 1000) / MAX_WS_STATUS_FRAMES_PER_S);
   }
 
   private statusTickMs(): number {
@@ -487,19 +510,21 @@ export class LiveHub {
   }
 
   /**
-   * Sends the current status to this tick's share of the clients, in turn. A tick during a
-   * quote fan-out sends nothing: quotes first.
+   * Visits this tick's share of the clients, in turn, and sends the current status to those that
+   * had none for half an interval (the others had it with a run of quotes). A tick during a
+   * quote fan-out sends nothing: quotes first, and the fan-out carries the status anyway.
    */
   private statusTick(): void {
     const count = this.clients.size;
     if (count === 0) return;
     const tickMs = this.statusTickMs();
-    const intervalMs = Math.max(this.ctx.tuning.wsStatusIntervalMs, (count * 1000) / MAX_WS_STATUS_FRAMES_PER_S);
+    const intervalMs = this.statusIntervalMs();
     const share = (count * tickMs) / intervalMs;
     // What a skipped tick owes is carried to the next one only: a long fan-out is not followed by a burst.
     this.statusCredit = Math.min(Math.max(1, 2 * share), this.statusCredit + share);
     if (this.fanout || this.queue.length > 0 || this.statusCredit < 1) return;
     const frame = this.currentStatusFrame();
+    const now = Date.now();
     for (; this.statusCredit >= 1; this.statusCredit--) {
       let next = (this.statusCursor ??= this.clients.values()).next();
       if (next.done) {
@@ -507,7 +532,7 @@ export class LiveHub {
         next = this.statusCursor.next();
         if (next.done) return;
       }
-      this.sendStatus(next.value, frame);
+      if (now - next.value.statusAt >= intervalMs / 2) this.sendStatus(next.value, frame, now);
     }
   }
 
