@@ -34,13 +34,37 @@ function now(): number {
   return performance.timeOrigin + performance.now();
 }
 
-function open(url: string, localAddress: string, prefix: string): Promise<void> {
+/** Connection attempts per subscriber: a node this busy may answer a handshake 408 or 503, as it would a browser, which retries. */
+const CONNECT_ATTEMPTS = 5;
+const RETRY_DELAY_MS = 500;
+
+async function open(url: string, localAddress: string, prefix: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await openOnce(url, localAddress, prefix);
+      return;
+    } catch (err) {
+      if (attempt >= CONNECT_ATTEMPTS) throw err;
+      await new Promise((resolve) => setTimeout(resolve, RETRY_DELAY_MS * attempt));
+    }
+  }
+}
+
+function openOnce(url: string, localAddress: string, prefix: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, { perMessageDeflate: false, localAddress });
-    sockets.push(ws);
-    ws.once('open', () => resolve());
-    ws.once('error', reject);
-    ws.on('close', () => closed++);
+    let opened = false;
+    ws.once('open', () => {
+      opened = true;
+      sockets.push(ws);
+      resolve();
+    });
+    ws.once('error', (err) => {
+      if (ws.readyState !== WebSocket.OPEN) reject(err);
+    });
+    ws.on('close', () => {
+      if (opened) closed++;
+    });
     /** Highest quote number this socket received. */
     let last = -1;
     ws.on('message', (data: Buffer) => {

@@ -84,6 +84,8 @@ export async function fanoutRow(system: RaftquotesSystem, row: FanoutRow, emit: 
       at: performance.now(),
     });
     const load1 = loadavg()[0] as number;
+    // With RAFTQUOTES_FANOUT_PROFILE, the profile of the connecting phase ends here.
+    if (process.env.RAFTQUOTES_FANOUT_PROFILE) for (const pid of pids.nodes) process.kill(pid, 'SIGUSR2');
     const cpuStart = cpuAt();
     for (const c of clients) c.child.send({ kind: 'mark' });
     const postedAt: number[] = [];
@@ -174,16 +176,16 @@ export async function fanout(system: RaftquotesSystem, plan: BenchPlan, emit: Em
 async function standalone(): Promise<void> {
   const subscribers = Number(process.argv[2] ?? 10_000);
   const placement = process.argv[3] === 'one' ? 'one-node' : 'spread';
-  // RAFTQUOTES_FANOUT_PROFILE=DIR: every node runs with --cpu-prof and is stopped with SIGTERM
-  // (a clean exit writes the profile) before the cluster is killed.
+  // RAFTQUOTES_FANOUT_PROFILE=DIR: every node is profiled (bench/fanout-profiler.cjs) and
+  // writes DIR/<pid>.cpuprofile when the row is done.
   const profileDir = process.env.RAFTQUOTES_FANOUT_PROFILE;
-  const rq = new RaftquotesSystem(5, [], profileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` } : {});
+  const rq = new RaftquotesSystem(5, [], profileDir ? { NODE_OPTIONS: `--require ${join(REPO_ROOT, 'bench/fanout-profiler.cjs')}` } : {});
   try {
     await rq.start();
     await fanoutRow(rq, { subscribers, placement, quotes: 20, gapMs: 400 }, (r) => process.stdout.write(`${JSON.stringify(r)}\n`));
     if (profileDir) {
-      for (const node of rq.nodes) process.kill(node.pid, 'SIGTERM');
-      await sleep(5_000);
+      for (const node of rq.nodes) process.kill(node.pid, 'SIGUSR2');
+      await sleep(3_000);
     }
   } finally {
     await rq.stop();
