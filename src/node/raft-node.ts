@@ -7,6 +7,7 @@ import { StorageError } from '../storage/errors.js';
 import type { RaftStorage, RecoveredLog } from '../storage/types.js';
 import { isForwardMessage, type ForwardMessage, type PeerMessage } from '../transport/forward-message.js';
 import { checkMessage } from '../transport/message-shape.js';
+import { SNAPSHOT_CHUNK_BYTES } from '../transport/limits.js';
 import type { Transport } from '../transport/types.js';
 import { decodeCommand } from '../state/command-codec.js';
 import { quotaProblem } from '../state/quota.js';
@@ -155,7 +156,7 @@ export class RaftNode implements RaftNodeHandle {
     const appliedIndex = RaftNode.catchUpStateMachine(recovered, deps);
     this.persistedHardState = { ...recovered.hardState };
     const seed = options.initialConfiguration === undefined ? {} : { initialConfiguration: options.initialConfiguration };
-    this.core = new RaftCore({ ...options.raft, id: options.id, voters: options.voters, ...seed }, new SeededPrng(deps.prngSeed ?? randomInt(2 ** 31)), {
+    this.core = new RaftCore({ snapshotChunkBytes: SNAPSHOT_CHUNK_BYTES, ...options.raft, id: options.id, voters: options.voters, ...seed }, new SeededPrng(deps.prngSeed ?? randomInt(2 ** 31)), {
       ...recovered,
       appliedIndex,
     });
