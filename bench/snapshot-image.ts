@@ -3,9 +3,12 @@
  * the image of a state machine holding `--rows` puts (as bench/catchup.ts writes them), and a
  * follower installing it into an empty database. No cluster, no network: CPU and SQLite only.
  *
- *   npx tsx bench/snapshot-image.ts [--rows 100000] [--rounds 3]
+ *   npx tsx bench/snapshot-image.ts [--rows 100000] [--rounds 3] [--leader-dir DIR]
+ *
+ * --leader-dir keeps the filled leader database in DIR and reuses it on the next run (a
+ * profile of the build and install then holds no fill).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Entry } from '@raftquotes/raft';
@@ -20,6 +23,7 @@ function argOf(name: string, fallback: number): number {
 }
 
 function fillDir(dir: string, rows: number): ReturnType<typeof openNodeDatabase> {
+  if (existsSync(join(dir, 'raftquotes.db'))) return openNodeDatabase(dir, { clusterId: 'bench', nodeId: 'n1' });
   initDataDir(dir, { clusterId: 'bench', nodeId: 'n1' });
   const opened = openNodeDatabase(dir, { clusterId: 'bench', nodeId: 'n1' });
   for (let from = 1; from <= rows; from += APPLY_BATCH) {
@@ -43,7 +47,8 @@ async function main(): Promise<void> {
   const rounds = argOf('--rounds', 3);
   const root = mkdtempSync(join(tmpdir(), 'rq-image-bench-'));
   try {
-    const leader = fillDir(join(root, 'leader'), rows);
+    const leaderDirAt = process.argv.indexOf('--leader-dir');
+    const leader = fillDir(leaderDirAt > 0 ? String(process.argv[leaderDirAt + 1]) : join(root, 'leader'), rows);
     for (let round = 0; round < rounds; round++) {
       let started = performance.now();
       let cpu = process.cpuUsage();
