@@ -68,7 +68,8 @@ function transfer(a: TcpTransport, b: TcpTransport, image: Buffer, chunkBytes: n
 }
 
 async function main(): Promise<void> {
-  const image = Buffer.alloc(argOf('--mb', 28) * 1024 * 1024).map((_, i) => (i * 2_654_435_761) >>> 24);
+  const image = Buffer.alloc(argOf('--mb', 28) * 1024 * 1024);
+  for (let i = 0; i < image.length; i++) image[i] = (i * 2_654_435_761) >>> 24;
   const rounds = argOf('--rounds', 3);
   const ports = { A: await freePort(), B: await freePort() };
   const a = transport('A', 'B', ports);
