@@ -2,12 +2,14 @@
  * SPEC §8 catch-up time of a node 100,000 entries behind (issue 19: ≤ 2.5 s by InstallSnapshot).
  * A follower is killed, fillCount writes go in, it is restarted: time until its applied index
  * reaches the leader's commit at the time of the restart. With the snapshot variant the row
- * also carries the phases the nodes log (image build on the leader, the install on the
- * follower), read back from the cluster log, so the time can be attributed.
+ * also carries the phases the nodes log (image build on the leader, transfer, the install on
+ * the follower), read back from the cluster log, so the time can be attributed; and the load
+ * average, since the machine may be shared.
  *
  *   npx tsx bench/catchup.ts [--fill 100000] [snapshot|log]    (standalone: its own cluster)
  */
 import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fill, round2, waitUntil } from './load.js';
 import type { BenchPlan, Emit } from './benchmarks.js';
@@ -18,24 +20,56 @@ export const CATCHUP_TARGET_MS = 2_500;
 
 const VALUE_100 = 'v'.repeat(100);
 
-/** The leader's image line and the follower's install line, when the nodes logged them. */
-function phasesFromLog(system: RaftquotesSystem, follower: string, sinceBytes: number): Record<string, number> {
-  const phases: Record<string, number> = {};
-  try {
-    const text = readFileSync(join(system.dataDir, 'cluster.log'), 'utf8').slice(sinceBytes);
-    const image = /snapshot image for InstallSnapshot at index=\d+ term=\d+ \((\d+) bytes, (\d+) ms\)/.exec(text);
-    if (image) {
-      phases.imageBytes = Number(image[1]);
-      phases.imageBuildMs = Number(image[2]);
+/** A line of the cluster log: the node that wrote it, when (epoch ms) and what. */
+interface LogLine {
+  node: string;
+  time: number;
+  msg: string;
+}
+
+function parseLines(text: string): LogLine[] {
+  const lines: LogLine[] = [];
+  for (const raw of text.split('\n')) {
+    const json = raw.slice(raw.indexOf('{'));
+    try {
+      const line = JSON.parse(json) as Partial<LogLine>;
+      if (typeof line.msg === 'string' && typeof line.time === 'number') lines.push({ node: String(line.node), time: line.time, msg: line.msg });
+    } catch {
+      // not a JSON log line
     }
-    for (const line of text.split('\n')) {
-      if (!line.includes(`"node":"${follower}"`)) continue;
-      const install = /installed snapshot .*?\((\d+) ms\)/.exec(line);
-      if (install) phases.followerInstallMs = Number(install[1]);
-    }
-  } catch {
-    // no log: the row simply has no phases
   }
+  return lines;
+}
+
+/**
+ * The phases of the catch-up as the nodes logged them: the leader's image build, the transfer
+ * (from the leader's "sending snapshot" to the follower's "installing snapshot", which the core
+ * logs on the last chunk), the follower's install; how many images were built and how many
+ * elections were won meanwhile (each new leader builds an image of its own).
+ */
+export function phasesFromLog(system: RaftquotesSystem, follower: string, sinceBytes: number): Record<string, number> {
+  const phases: Record<string, number> = {};
+  let lines: LogLine[];
+  try {
+    lines = parseLines(readFileSync(join(system.dataDir, 'cluster.log'), 'utf8').slice(sinceBytes));
+  } catch {
+    return phases; // no log: the row simply has no phases
+  }
+  const images = lines.filter((l) => l.msg.startsWith('snapshot image for InstallSnapshot'));
+  const last = images[images.length - 1];
+  const image = last ? /\((\d+) bytes, (\d+) ms\)/.exec(last.msg) : null;
+  if (image) {
+    phases.imageBytes = Number(image[1]);
+    phases.imageBuildMs = Number(image[2]);
+  }
+  phases.imagesBuilt = images.length;
+  phases.leadersElected = lines.filter((l) => l.msg.startsWith('became leader')).length;
+  const sending = lines.filter((l) => l.msg.startsWith('sending snapshot') && l.msg.endsWith(` to ${follower}`)).pop();
+  const installing = lines.find((l) => l.node === follower && l.msg.startsWith('installing snapshot') && (!sending || l.time >= sending.time));
+  if (sending && installing) phases.transferMs = installing.time - sending.time;
+  const installed = lines.find((l) => l.node === follower && l.msg.startsWith('installed snapshot'));
+  const install = installed ? /, (\d+) ms\)/.exec(installed.msg) : null;
+  if (install) phases.followerInstallMs = Number(install[1]);
   return phases;
 }
 
@@ -56,6 +90,7 @@ export async function catchUp(system: RaftquotesSystem, plan: BenchPlan, via: 'l
   const leaderStatus = await system.status(leader);
   const goal = leaderStatus.commitIndex as number;
   const logFrom = logSize(system);
+  const loadAtStart = round2(loadavg()[0] as number);
   const started = performance.now();
   await system.spawnNode(follower);
   let upAt = NaN;
@@ -80,6 +115,7 @@ export async function catchUp(system: RaftquotesSystem, plan: BenchPlan, via: 'l
     ms,
     msFromProcessUp: round2(done - upAt),
     processUpMs: round2(upAt),
+    loadAverage1m: { atStart: loadAtStart, atEnd: round2(loadavg()[0] as number) },
     ...(via === 'snapshot' ? { ...phasesFromLog(system, system.nodes[follower]?.id ?? '', logFrom), targetMs: CATCHUP_TARGET_MS, met: ms <= CATCHUP_TARGET_MS } : {}),
   });
 }

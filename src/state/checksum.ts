@@ -8,31 +8,55 @@ import { crc32 } from 'node:zlib';
  */
 export type ChecksumPart = string | Uint8Array | number | null;
 
+/** Bytes before each part: a type tag and the part's length (uint32 big-endian). */
+const PART_HEADER_BYTES = 5;
+/**
+ * Largest scratch buffer kept between calls. Rows are small (keys and values of a few hundred
+ * bytes); a larger one (a 1 MiB value) gets a buffer of its own, so a single big row does not
+ * pin megabytes for the life of the process.
+ */
+const MAX_KEPT_SCRATCH_BYTES = 64 * 1024;
+let scratch = Buffer.allocUnsafe(4096);
+
 /**
  * CRC-32 over the parts in order, each preceded by a tag and its length, so no two different
  * sequences of parts hash the same bytes (`("ab","c")` differs from `("a","bc")`).
+ *
+ * The tagged parts are laid out in one scratch buffer and summed by one crc32 call: CRC-32 of
+ * a concatenation equals the running CRC over its pieces, so the sum is the one stored rows
+ * already carry, and every row read or written (every row of a snapshot image, twice) costs
+ * one native call and no allocation instead of two calls and three buffers per part.
  */
 export function rowChecksum(...parts: ChecksumPart[]): number {
-  let crc = 0;
-  const header = Buffer.alloc(5);
-  for (const part of parts) {
-    const bytes = part === null ? EMPTY : typeof part === 'number' ? numberBytes(part) : typeof part === 'string' ? Buffer.from(part, 'utf8') : part;
-    header.writeUInt8(part === null ? 0 : typeof part === 'number' ? 1 : typeof part === 'string' ? 2 : 3, 0);
-    header.writeUInt32BE(bytes.length, 1);
-    crc = crc32(header, crc);
-    // zlib's crc32 of a buffer with no backing memory (an empty blob read by better-sqlite3)
-    // returns 0, not the running value, so an empty part would erase everything before it.
-    if (bytes.length > 0) crc = crc32(bytes, crc);
-  }
-  return crc;
+  let worst = 0;
+  for (const part of parts) worst += PART_HEADER_BYTES + (part === null ? 0 : typeof part === 'number' ? 8 : typeof part === 'string' ? part.length * 3 : part.length);
+  const out = worst <= scratch.length ? scratch : worst <= MAX_KEPT_SCRATCH_BYTES ? (scratch = Buffer.allocUnsafe(MAX_KEPT_SCRATCH_BYTES)) : Buffer.allocUnsafe(worst);
+  let at = 0;
+  for (const part of parts) at = writePart(out, at, part);
+  return crc32(out.subarray(0, at), 0);
 }
 
-const EMPTY = new Uint8Array(0);
-
-function numberBytes(value: number): Buffer {
-  const bytes = Buffer.alloc(8);
-  bytes.writeDoubleBE(value, 0);
-  return bytes;
+/** Writes one part with its tag and length at `at`; returns the offset after it. */
+function writePart(out: Buffer, at: number, part: ChecksumPart): number {
+  let length: number;
+  let tagByte: number;
+  if (part === null) {
+    tagByte = 0;
+    length = 0;
+  } else if (typeof part === 'number') {
+    tagByte = 1;
+    length = out.writeDoubleBE(part, at + PART_HEADER_BYTES) - at - PART_HEADER_BYTES;
+  } else if (typeof part === 'string') {
+    tagByte = 2;
+    length = out.write(part, at + PART_HEADER_BYTES, 'utf8');
+  } else {
+    tagByte = 3;
+    out.set(part, at + PART_HEADER_BYTES);
+    length = part.length;
+  }
+  out[at] = tagByte;
+  out.writeUInt32BE(length, at + 1);
+  return at + PART_HEADER_BYTES + length;
 }
 
 /** What the process does when corruption is found (see setCorruptionListener). */

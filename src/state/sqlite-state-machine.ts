@@ -124,10 +124,13 @@ export class SqliteStateMachine implements StateMachine, StateStore {
   }
 
   /**
-   * The same image as snapshot(), built a page per event-loop turn so the node keeps serving
-   * (the leader builds one for a follower that needs InstallSnapshot). It reads through a
-   * second, read-only connection in one read transaction: WAL gives it a consistent view of
-   * the state as of its first read, while this connection goes on applying.
+   * The same image as snapshot(), built in slices of at most IMAGE_SLICE_MS so the node keeps
+   * serving (the leader builds one for a follower that needs InstallSnapshot). It reads through
+   * a second, read-only connection in one read transaction: WAL gives it a consistent view of
+   * the state as of its first read, while this connection goes on applying. Rows are read
+   * IMAGE_READ_ROWS at a time and gathered into IMAGE_PAGE_ROWS pages (the same bytes as
+   * snapshot()): a whole page per turn held a loaded leader's event loop long enough for its
+   * followers' election timers to fire, and the new leader then built an image of its own.
    */
   async buildImage(): Promise<SnapshotImage> {
     if (this.db.memory) return { index: this.applied, term: this.appliedTerm(), data: this.snapshot() };
@@ -138,10 +141,15 @@ export class SqliteStateMachine implements StateMachine, StateStore {
       reader.exec('BEGIN');
       const applied = (reader.prepare('SELECT idx, term FROM sm_applied WHERE id = 1').get() as { idx: number; term: number } | undefined) ?? { idx: 0, term: 0 };
       const writer = new StateImageWriter(applied.idx, applied.term);
-      for (const [section, rows] of imagePages(reader)) {
-        writer.page(section, rows as never);
+      const pages = new PageGatherer(writer);
+      let sliceStarted = performance.now();
+      for (const [section, rows] of imagePages(reader, IMAGE_READ_ROWS)) {
+        pages.add(section, rows);
+        if (performance.now() - sliceStarted < IMAGE_SLICE_MS) continue;
         await yieldToLoop();
+        sliceStarted = performance.now();
       }
+      pages.finish();
       reader.exec('COMMIT');
       return { index: applied.idx, term: applied.term, data: writer.finish() };
     } finally {
@@ -398,6 +406,40 @@ function prepareStatements(db: Database.Database) {
 }
 
 /**
+ * Longest stretch of image building between two turns of the event loop: well under the
+ * heartbeat interval (50 ms), so a leader building an image for a follower keeps its own.
+ */
+const IMAGE_SLICE_MS = 5;
+/** Rows read per query while building an image (a slice holds one or more of these reads). */
+const IMAGE_READ_ROWS = 512;
+
+/** Gathers rows read in small batches into the image's IMAGE_PAGE_ROWS pages, section by section. */
+class PageGatherer {
+  private section: ImageSection | null = null;
+  private rows: unknown[][] = [];
+
+  constructor(private readonly writer: StateImageWriter) {}
+
+  add(section: ImageSection, rows: unknown[][]): void {
+    if (section !== this.section) this.flush();
+    this.section = section;
+    for (const row of rows) {
+      this.rows.push(row);
+      if (this.rows.length === IMAGE_PAGE_ROWS) this.flush();
+    }
+  }
+
+  finish(): void {
+    this.flush();
+  }
+
+  private flush(): void {
+    if (this.section !== null && this.rows.length > 0) this.writer.page(this.section, this.rows as never);
+    this.rows = [];
+  }
+}
+
+/**
  * The image's tables in its section order, with the columns of a row as the image stores it,
  * then the row's checksum (verified and dropped as the page is read: a corrupt row is never
  * sent to a follower).
@@ -424,10 +466,10 @@ function* imagePages(db: Database.Database, pageRows = IMAGE_PAGE_ROWS): Generat
   }
 }
 
-/** The row without its last column (the checksum), which must match the others. */
+/** The row without its last column (the checksum), which must match the others; `where` names it only when it does not. */
 function verifiedColumns(row: unknown[], where: (row: unknown[]) => string): unknown[] {
   const columns = row.slice(0, -1);
-  verifyChecksum(where(row), row[row.length - 1], ...(columns as ChecksumPart[]));
+  if (row[row.length - 1] !== rowChecksum(...(columns as ChecksumPart[]))) verifyChecksum(where(row), row[row.length - 1], ...(columns as ChecksumPart[]));
   return columns;
 }
 

@@ -1,9 +1,10 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodePayload, encodeFrame, FRAME_HEADER_BYTES, FrameDecoder, FrameError } from './frame-codec.js';
+import { BULK_FRAME_MARKER, BULK_PREFIX_BYTES, decodePayload, encodeBulkFrame, encodeFrame, FRAME_HEADER_BYTES, FrameDecoder, FrameError, MAX_BULK_HEADER_BYTES, type BulkFrame } from './frame-codec.js';
 import { HANDSHAKE_VERSION, handshakeMac, macMatches, MAX_PUBLIC_URL_LENGTH, MAX_PUBLIC_URLS, newNonce, parseHandshake, sessionKey, welcomeAssertions, type Transcript } from './handshake.js';
 import { backoffDelay, resolveLimits } from './limits.js';
 import { limitKey, RepeatLimiter } from './log.js';
-import { checkMessage, MAX_ENTRIES_PER_MESSAGE, MAX_INDEX, MAX_TERM } from './message-shape.js';
+import { checkMessage, MAX_ENTRIES_PER_MESSAGE, MAX_INDEX, MAX_SNAPSHOT_CHUNK_BYTES, MAX_TERM } from './message-shape.js';
 import { FRAME_TAG_BYTES, FrameOpener, FrameSealer } from './session-mac.js';
 import { SendQueue } from './send-queue.js';
 
@@ -61,8 +62,8 @@ describe('frame codec', () => {
   it('reports undecodable payloads as FrameError', () => {
     expect(() => decodePayload(Buffer.from('81a174', 'hex'))).toThrow(FrameError); // truncated map
     expect(() => decodePayload(Buffer.from('c0c0', 'hex'))).toThrow(FrameError); // trailing bytes
-    // 0xc1 ("never used") decodes to a marker object, which the shape check then rejects.
-    expect(checkMessage(decodePayload(Buffer.from([0xc1])), 'Node1', 'Node2')).toHaveProperty('reason');
+    // 0xc1 ("never used" in msgpack) starts a bulk frame, and one byte is not a whole one.
+    expect(() => decodePayload(Buffer.from([0xc1]))).toThrow(FrameError);
   });
 });
 
@@ -147,6 +148,116 @@ describe('handshake', () => {
   });
 });
 
+/** A snapshot chunk message as the core sends it. */
+function snapshotChunk(chunk: Uint8Array, offset = 0): { type: 'InstallSnapshot'; from: string; to: string; term: number; meta: { index: number; term: number; voters: string[] }; offset: number; chunk: Uint8Array; done: boolean } {
+  return { type: 'InstallSnapshot', from: 'Node1', to: 'Node2', term: 4, meta: { index: 50, term: 4, voters: ['Node1', 'Node2'] }, offset, chunk, done: false };
+}
+
+/** A bulk frame's bytes as they go on the wire (no MAC). */
+function joined(frame: BulkFrame): Buffer {
+  return Buffer.concat([frame.head, frame.body]);
+}
+
+/** A bulk payload (what the decoder hands over) with the given header bytes and body. */
+function bulkPayload(header: Buffer, body: Buffer = Buffer.alloc(0), declaredHeaderBytes = header.length): Buffer {
+  const prefix = Buffer.alloc(BULK_PREFIX_BYTES);
+  prefix[0] = BULK_FRAME_MARKER;
+  prefix.writeUInt32BE(declaredHeaderBytes, 1);
+  return Buffer.concat([prefix, header, body]);
+}
+
+const packed = (value: unknown): Buffer => encodeFrame(value).subarray(FRAME_HEADER_BYTES);
+
+describe('bulk frames (InstallSnapshot chunks outside msgpack)', () => {
+  it('round-trip the message; the body is the chunk itself, not a copy', () => {
+    const image = Buffer.alloc(3 * 1024 * 1024).map((_, i) => (i * 31) % 251);
+    const chunk = image.subarray(1024 * 1024, 2 * 1024 * 1024);
+    const message = snapshotChunk(chunk, 1024 * 1024);
+    const frame = encodeBulkFrame(message);
+    expect(frame.body).toBe(chunk);
+    expect(frame.head.readUInt32BE(0)).toBe(frame.head.length + frame.body.length - FRAME_HEADER_BYTES);
+    const [payload] = new FrameDecoder(16 * 1024 * 1024).push(joined(frame));
+    const decoded = decodePayload(payload as Buffer) as typeof message;
+    expect(Buffer.from(decoded.chunk).equals(chunk)).toBe(true);
+    expect({ ...decoded, chunk: null }).toEqual({ ...message, chunk: null });
+    expect(decoded.chunk.buffer).toBe((payload as Buffer).buffer); // a view of the frame read, no copy
+  });
+
+  it('an empty or small chunk is copied out of a larger read buffer, so the core does not pin it', () => {
+    const frames = [encodeBulkFrame(snapshotChunk(new Uint8Array(0))), encodeBulkFrame(snapshotChunk(new Uint8Array([1, 2, 3]), 7))];
+    const stream = Buffer.concat([...frames.map(joined), encodeFrame(appendEntries)]);
+    const payloads = new FrameDecoder(1024).push(stream);
+    const [empty, small] = payloads.slice(0, 2).map((p) => decodePayload(p) as ReturnType<typeof snapshotChunk>);
+    expect(empty?.chunk.length).toBe(0);
+    expect([...(small?.chunk ?? [])]).toEqual([1, 2, 3]);
+    expect(small?.chunk.buffer.byteLength).toBe(3);
+    expect(decodePayload(payloads[2] as Buffer)).toMatchObject({ type: 'AppendEntries', commit: 9 });
+  });
+
+  it('the MAC of a frame sealed in parts equals that of the joined frame', () => {
+    const transcript: Transcript = { clusterId: 'c', dialer: 'Node1', acceptor: 'Node2', dialerNonce: newNonce(), acceptorNonce: newNonce() };
+    const key = sessionKey(Buffer.from('s3cret-s3cret-s3cret'), transcript);
+    const sealer = new FrameSealer(key);
+    const opener = new FrameOpener(key);
+    const first = encodeFrame(appendEntries);
+    const bulk = encodeBulkFrame(snapshotChunk(Buffer.alloc(70_000, 5)));
+    const stream = Buffer.concat([first, sealer.seal(first), bulk.head, bulk.body, sealer.sealParts(bulk.head, bulk.body)]);
+    const payloads = new FrameDecoder(1024 * 1024).push(stream);
+    expect(decodePayload(opener.open(payloads[0] as Buffer) as Buffer)).toMatchObject({ type: 'AppendEntries' });
+    const opened = opener.open(payloads[1] as Buffer);
+    expect(opened).not.toBeNull();
+    expect(Buffer.from((decodePayload(opened as Buffer) as { chunk: Uint8Array }).chunk).equals(Buffer.alloc(70_000, 5))).toBe(true);
+  });
+
+  it('refuses only InstallSnapshot with a byte chunk as a bulk frame', () => {
+    expect(() => encodeBulkFrame({ ...appendEntries })).toThrow(TypeError);
+    expect(() => encodeBulkFrame({ ...snapshotChunk(new Uint8Array(1)), chunk: 'text' as unknown as Uint8Array })).toThrow(TypeError);
+  });
+
+  it.each<[string, Buffer, RegExp]>([
+    ['a bare marker', Buffer.from([BULK_FRAME_MARKER]), /shorter than its prefix/],
+    ['an empty header', bulkPayload(Buffer.alloc(0)), /header of 0 bytes/],
+    ['a header over the limit', bulkPayload(Buffer.alloc(8), Buffer.alloc(8), MAX_BULK_HEADER_BYTES + 1), /limit/],
+    ['a header overrunning the payload', bulkPayload(packed({ type: 'InstallSnapshot' }), Buffer.alloc(0), 4000), /overruns/],
+    ['an undecodable header', bulkPayload(Buffer.from([0xc1, 0xc1])), /bad header/],
+    ['a header that is not a message', bulkPayload(packed([1, 2])), /not a message/],
+    ['a header that is a byte string', bulkPayload(packed(new Uint8Array(4))), /not a message/],
+    ['another message type', bulkPayload(packed({ ...appendEntries })), /not InstallSnapshot/],
+    ['a header with its own chunk', bulkPayload(packed({ ...snapshotChunk(new Uint8Array(2)) }), Buffer.alloc(9)), /its own chunk/],
+  ])('refuses %s with a FrameError', (_name, payload, reason) => {
+    expect(() => decodePayload(payload)).toThrow(FrameError);
+    expect(() => decodePayload(payload)).toThrow(reason);
+  });
+
+  it('a decoded bulk header still goes through the message checks (hostile fields are refused)', () => {
+    const { chunk: _chunk, ...header } = snapshotChunk(new Uint8Array(0));
+    const check = (fields: Record<string, unknown>, body = Buffer.alloc(4)) => checkMessage(decodePayload(bulkPayload(packed(fields), body)), 'Node1', 'Node2');
+    expect(check(header)).toHaveProperty('message');
+    expect(check({ ...header, meta: null })).toMatchObject({ reason: expect.stringMatching(/meta must be an object/) });
+    expect(check({ ...header, offset: -1 })).toMatchObject({ reason: expect.stringMatching(/offset must be/) });
+    expect(check({ ...header, from: 'Node3' })).toMatchObject({ reason: expect.stringMatching(/on the connection of Node1/) });
+    expect(check(header, Buffer.alloc(MAX_SNAPSHOT_CHUNK_BYTES + 1))).toMatchObject({ reason: expect.stringMatching(/chunk must be at most/) });
+  });
+
+  it('random bytes after the marker give a FrameError or a value for the message checks, never anything else', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.boolean(), (bytes, plausibleLength) => {
+        const payload = Buffer.concat([Buffer.from([BULK_FRAME_MARKER]), Buffer.from(bytes)]);
+        if (plausibleLength && payload.length >= BULK_PREFIX_BYTES) payload.writeUInt32BE(Math.min(payload.length - BULK_PREFIX_BYTES, bytes[0] ?? 0), 1);
+        let value: unknown;
+        try {
+          value = decodePayload(payload);
+        } catch (err) {
+          expect(err).toBeInstanceOf(FrameError);
+          return;
+        }
+        expect(() => checkMessage(value, 'Node1', 'Node2')).not.toThrow();
+      }),
+      { seed: 19, numRuns: 3000 },
+    );
+  });
+});
+
 describe('per-frame MAC', () => {
   const transcript: Transcript = { clusterId: 'c', dialer: 'Node1', acceptor: 'Node2', dialerNonce: newNonce(), acceptorNonce: newNonce() };
   const key = sessionKey(Buffer.from('s3cret-s3cret-s3cret'), transcript);
@@ -203,7 +314,7 @@ describe('send queue', () => {
     let pushed = 0;
     for (let round = 0; round < 50; round++) {
       for (let i = 0; i < 97; i++) queue.push(Buffer.from([pushed++ % 256]));
-      for (const frame of queue.takeBatch(61).frames) expect(frame[0]).toBe(expectedNext++ % 256);
+      for (const frame of queue.takeBatch(61).frames) expect((frame as Buffer)[0]).toBe(expectedNext++ % 256);
     }
     expect(queue.length).toBe(pushed - expectedNext);
     expect(queue.bytes).toBe(pushed - expectedNext);

@@ -65,6 +65,17 @@ export const MAX_UNAUTHENTICATED_PER_ADDRESS = 8;
  */
 export const MAX_STRANGER_LINKS = 8;
 
+/**
+ * InstallSnapshot chunk a node's core sends (the core's default, 512 KiB, is kept by the
+ * simulator). Each chunk waits for its ack, so on loopback the transfer of a 28 MB image
+ * (100,000 keys) costs one round trip through both nodes' event loops per chunk: 54 of them at
+ * 512 KiB, 14 at this size. It travels as one bulk frame (frame-codec.ts), well under
+ * MAX_FRAME_BYTES. Bounded above by the retransmission timer: the leader resends a chunk
+ * unacknowledged for an election timeout (300 ms by default), so a chunk must cross the slowest
+ * link well within it: 2 MiB takes 17 ms at 1 Gbit/s and 170 ms at 100 Mbit/s.
+ */
+export const SNAPSHOT_CHUNK_BYTES = 2 * 1024 * 1024;
+
 /** Every bound the transport enforces. Tests shrink some of them to reach them quickly. */
 export interface TransportLimits {
   maxQueuedMessages: number;

@@ -23,7 +23,7 @@ export const MAX_SNAPSHOT_OFFSET = 2 ** 48;
 export const MAX_ENTRIES_PER_MESSAGE = 65_536;
 /** Characters of one entry's data (an encoded command: client bodies are at most 1 MiB). */
 export const MAX_ENTRY_DATA_CHARS = 8 * 1024 * 1024;
-/** Bytes of one snapshot chunk (the core sends ~512 KiB). */
+/** Bytes of one snapshot chunk (a node sends SNAPSHOT_CHUNK_BYTES, 2 MiB; limits.ts). */
 export const MAX_SNAPSHOT_CHUNK_BYTES = 8 * 1024 * 1024;
 /** Voters named in a snapshot's metadata. */
 export const MAX_VOTERS = 64;

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { NodeId } from '@raftquotes/raft';
-import { decodePayload, encodeFrame, FrameDecoder, FrameError } from './frame-codec.js';
+import { decodePayload, encodeFrame, FrameDecoder, FrameError, type OutboundFrame } from './frame-codec.js';
 import { handshakeMac, welcomeAssertions, macMatches, MAX_HANDSHAKE_FRAME_BYTES, newNonce, parseHandshake, HANDSHAKE_VERSION, sessionKey, type AuthMode, type Hello, type Transcript, type Welcome } from './handshake.js';
 import { backoffDelay, KEEPALIVE_DELAY_MS, STABLE_LINK_MS, type TransportLimits } from './limits.js';
 import { limitKey, logLimited, type RepeatLimiter, type TransportLogger } from './log.js';
@@ -126,7 +126,7 @@ export class PeerLink {
   }
 
   /** Queues an encoded frame, or counts it as dropped. Never blocks, never throws. */
-  enqueue(frame: Buffer): void {
+  enqueue(frame: OutboundFrame): void {
     if (!(this.state === 'connecting' || this.state === 'connected') || !this.queue.push(frame)) {
       this.droppedMessages++;
       return;
@@ -406,17 +406,28 @@ export class PeerLink {
     });
   }
 
-  /** Writes queued frames in batches until the queue is empty or the socket pushes back. */
+  /**
+   * Writes queued frames in batches until the queue is empty or the socket pushes back. A
+   * batch of small frames is one buffer; a bulk frame's parts (the image's own bytes) are
+   * written as they are, corked together so the kernel gets them in one writev.
+   */
   private flush(): void {
     const socket = this.attempt?.socket;
     if (this.state !== 'connected' || !socket) return;
     while (!this.blocked && this.queue.length > 0) {
       const { frames, bytes } = this.queue.takeBatch(this.ctx.limits.writeBatchBytes);
-      const sealer = this.attempt?.sealer ?? null;
-      const data = sealer ? sealAll(sealer, frames, bytes) : frames.length === 1 ? (frames[0] as Buffer) : Buffer.concat(frames, bytes);
+      const pieces = wirePieces(this.attempt?.sealer ?? null, frames, bytes);
       this.sentMessages += frames.length;
       this.lastWriteAt = Date.now();
-      if (!socket.write(data)) this.blocked = true;
+      if (pieces.length === 1) {
+        if (!socket.write(pieces[0] as Uint8Array)) this.blocked = true;
+        continue;
+      }
+      socket.cork();
+      let room = true;
+      for (const piece of pieces) room = socket.write(piece);
+      socket.uncork();
+      if (!room) this.blocked = true;
     }
   }
 
@@ -427,8 +438,35 @@ export class PeerLink {
   }
 }
 
-/** Tags each frame (in order) and joins frames and tags into one write. */
-function sealAll(sealer: FrameSealer, frames: Buffer[], bytes: number): Buffer {
+/**
+ * The bytes of a batch, in order: runs of encoded frames joined into one buffer (each followed
+ * by its tag in secret mode), a bulk frame as its head, its body and its tag.
+ */
+function wirePieces(sealer: FrameSealer | null, frames: OutboundFrame[], bytes: number): Uint8Array[] {
+  if (frames.every((frame) => Buffer.isBuffer(frame))) return [joinFrames(sealer, frames as Buffer[], bytes)];
+  const pieces: Uint8Array[] = [];
+  let run: Buffer[] = [];
+  const endRun = (): void => {
+    if (run.length > 0) pieces.push(joinFrames(sealer, run, run.reduce((sum, frame) => sum + frame.length, 0)));
+    run = [];
+  };
+  for (const frame of frames) {
+    if (Buffer.isBuffer(frame)) {
+      run.push(frame);
+      continue;
+    }
+    endRun();
+    const tag = sealer ? sealer.sealParts(frame.head, frame.body) : null;
+    pieces.push(frame.head, frame.body);
+    if (tag) pieces.push(tag);
+  }
+  endRun();
+  return pieces;
+}
+
+/** Encoded frames as one buffer, each tagged (in order) in secret mode. */
+function joinFrames(sealer: FrameSealer | null, frames: Buffer[], bytes: number): Buffer {
+  if (!sealer) return frames.length === 1 ? (frames[0] as Buffer) : Buffer.concat(frames, bytes);
   const parts: Buffer[] = [];
   for (const frame of frames) parts.push(frame, sealer.seal(frame));
   return Buffer.concat(parts, bytes + frames.length * FRAME_TAG_BYTES);

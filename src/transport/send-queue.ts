@@ -1,3 +1,5 @@
+import { outboundFrameBytes, type OutboundFrame } from './frame-codec.js';
+
 /** Limits of one peer's send queue. */
 export interface SendQueueLimits {
   maxMessages: number;
@@ -12,7 +14,7 @@ const COMPACT_AFTER = 1024;
  * or dead peer costs at most a known amount of memory; `push` refuses instead of growing.
  */
 export class SendQueue {
-  private frames: Buffer[] = [];
+  private frames: OutboundFrame[] = [];
   /** Index of the oldest frame still queued (avoids O(n) shift on every dequeue). */
   private head = 0;
   private queuedBytes = 0;
@@ -35,10 +37,11 @@ export class SendQueue {
   }
 
   /** Queues a frame; false (nothing queued) when it would exceed either limit. */
-  push(frame: Buffer): boolean {
-    if (this.length >= this.limits.maxMessages || this.queuedBytes + frame.length > this.limits.maxBytes) return false;
+  push(frame: OutboundFrame): boolean {
+    const size = outboundFrameBytes(frame);
+    if (this.length >= this.limits.maxMessages || this.queuedBytes + size > this.limits.maxBytes) return false;
     this.frames.push(frame);
-    this.queuedBytes += frame.length;
+    this.queuedBytes += size;
     return true;
   }
 
@@ -46,14 +49,15 @@ export class SendQueue {
    * Dequeues the oldest frames up to maxBytes in total, at least one (a frame larger than
    * maxBytes comes out alone). Empty when the queue is.
    */
-  takeBatch(maxBytes: number): { frames: Buffer[]; bytes: number } {
-    const frames: Buffer[] = [];
+  takeBatch(maxBytes: number): { frames: OutboundFrame[]; bytes: number } {
+    const frames: OutboundFrame[] = [];
     let bytes = 0;
     while (this.head < this.frames.length) {
-      const frame = this.frames[this.head] as Buffer;
-      if (frames.length > 0 && bytes + frame.length > maxBytes) break;
+      const frame = this.frames[this.head] as OutboundFrame;
+      const size = outboundFrameBytes(frame);
+      if (frames.length > 0 && bytes + size > maxBytes) break;
       frames.push(frame);
-      bytes += frame.length;
+      bytes += size;
       this.head++;
     }
     this.queuedBytes -= bytes;

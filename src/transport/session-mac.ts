@@ -13,10 +13,12 @@ import { FRAME_HEADER_BYTES } from './frame-codec.js';
 /** Truncated HMAC-SHA256: 128 bits is plenty against forgery online (NIST SP 800-107 allows it). */
 export const FRAME_TAG_BYTES = 16;
 
-function tag(key: Buffer, seq: bigint, payload: Buffer): Buffer {
+function tag(key: Buffer, seq: bigint, payload: Uint8Array, more?: Uint8Array): Buffer {
   const seqBytes = Buffer.allocUnsafe(8);
   seqBytes.writeBigUInt64BE(seq, 0);
-  return createHmac('sha256', key).update(seqBytes).update(payload).digest().subarray(0, FRAME_TAG_BYTES);
+  const hmac = createHmac('sha256', key).update(seqBytes).update(payload);
+  if (more) hmac.update(more);
+  return hmac.digest().subarray(0, FRAME_TAG_BYTES);
 }
 
 /** The sending side: tags frames in the order they are written. */
@@ -34,6 +36,16 @@ export class FrameSealer {
     const payloadLength = frame.readUInt32BE(0);
     frame.writeUInt32BE(payloadLength + FRAME_TAG_BYTES, 0);
     return tag(this.key, this.seq++, frame.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + payloadLength));
+  }
+
+  /**
+   * Seals a frame written in two parts (a bulk frame: `head` holds the frame header, `body`
+   * the rest of the payload), without joining them: the tag is the same as for the joined frame.
+   */
+  sealParts(head: Buffer, body: Uint8Array): Buffer {
+    const payloadLength = head.readUInt32BE(0);
+    head.writeUInt32BE(payloadLength + FRAME_TAG_BYTES, 0);
+    return tag(this.key, this.seq++, head.subarray(FRAME_HEADER_BYTES), body);
   }
 }
 

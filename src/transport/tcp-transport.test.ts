@@ -3,7 +3,7 @@ import net from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Message, NodeId } from '@raftquotes/raft';
 import { RawPeer } from '../../test/support/raw-peer.js';
-import { encodeFrame, FrameDecoder, decodePayload } from './frame-codec.js';
+import { BULK_FRAME_MARKER, encodeBulkFrame, encodeFrame, FrameDecoder, decodePayload } from './frame-codec.js';
 import { newNonce } from './handshake.js';
 import type { TransportLimits } from './limits.js';
 import type { TransportLogger } from './log.js';
@@ -246,6 +246,28 @@ describe('TcpTransport delivery', () => {
     expect(a.transport.peerHttpUrl('Node9')).toBeNull();
   });
 
+  it.each([['secret', SECRET] as const, ['insecure', null] as const])('delivers multi-MiB snapshot chunks as bulk frames byte for byte, in order with other messages (%s mode)', async (_mode, secret) => {
+    const image = createHash('sha256').update('image').digest();
+    const bytes = Buffer.alloc(9 * 1024 * 1024).map((_, i) => (image[i % 32] as number) ^ (i >> 10));
+    const chunkBytes = 2 * 1024 * 1024;
+    const { nodes } = await startGroup(['Node1', 'Node2'], { Node1: { secret }, Node2: { secret } });
+    const [a, b] = [nodes.Node1 as TestNode, nodes.Node2 as TestNode];
+    await connected(a, 'Node2');
+    const sent: Message[] = [];
+    for (let offset = 0, i = 1; offset < bytes.length; offset += chunkBytes, i++) {
+      const chunk = bytes.subarray(offset, Math.min(offset + chunkBytes, bytes.length));
+      sent.push({ type: 'InstallSnapshot', from: 'Node1', to: 'Node2', term: 3, meta: { index: 77, term: 3, voters: ['Node1', 'Node2'] }, offset, chunk, done: offset + chunk.length >= bytes.length } as Message);
+      sent.push(heartbeat('Node1', 'Node2', i));
+    }
+    for (const message of sent) a.transport.send('Node2', message);
+    await waitFor(() => b.inbox.length === sent.length, 'every chunk delivered');
+    expect(b.inbox.map((m) => m.type)).toEqual(sent.map((m) => m.type));
+    const received = Buffer.concat(b.inbox.flatMap((m) => (m.type === 'InstallSnapshot' ? [m.chunk] : [])));
+    expect(received.equals(bytes)).toBe(true);
+    expect(link(a, 'Node2')).toMatchObject({ sentMessages: sent.length, droppedMessages: 0, queuedBytes: 0 });
+    expect(encodeBulkFrame(sent[0] as unknown as Record<string, unknown> & { type: string }).body).toBe((sent[0] as { chunk: Uint8Array }).chunk);
+  });
+
   it('keeps order per link, in both directions, over thousands of messages', async () => {
     const { nodes } = await startGroup(['Node1', 'Node2', 'Node3']);
     const [a, b, c] = [nodes.Node1 as TestNode, nodes.Node2 as TestNode, nodes.Node3 as TestNode];
@@ -420,7 +442,7 @@ describe('TcpTransport against bad input', () => {
     await waitFor(() => b.inbox.length === 1, 'delivery still works');
   });
 
-  type Attack = { raw: Buffer } | { sealed: unknown };
+  type Attack = { raw: Buffer } | { sealed: unknown } | { sealedPayload: Buffer };
   it.each<[string, (peer: RawPeer) => Attack, RegExp]>([
     ['an oversized length', () => ({ raw: Buffer.from([0xff, 0xff, 0xff, 0xff]) }), /exceeds the limit/],
     ['an empty frame', () => ({ raw: Buffer.alloc(4) }), /empty frame/],
@@ -435,6 +457,9 @@ describe('TcpTransport against bad input', () => {
     ['a term of 2^53-1', () => ({ sealed: { type: 'RequestVote', from: 'Node1', to: 'Node2', term: Number.MAX_SAFE_INTEGER, lastLogIndex: 0, lastLogTerm: 0, force: false } }), /RequestVote: term 9007199254740991 must be an integer/],
     ['a missing field', () => ({ sealed: { type: 'Heartbeat', from: 'Node1', to: 'Node2', term: 1, commit: 1 } }), /Heartbeat: readRound must be/],
     ['a string index', () => ({ sealed: { type: 'PreVote', from: 'Node1', to: 'Node2', term: 1, lastLogIndex: '5', lastLogTerm: 0 } }), /lastLogIndex must be/],
+    ['a bulk frame carrying another message type', () => ({ sealedPayload: bulkPayloadOf({ ...heartbeat('Node1', 'Node2', 8) }, Buffer.alloc(10)) }), /undecodable bulk frame: carries a message that is not InstallSnapshot/],
+    ['a bulk frame whose header overruns it', () => ({ sealedPayload: bulkPayloadOf(bulkSnapshot(), Buffer.alloc(0), 9999) }), /undecodable bulk frame: header of 9999 bytes overruns/],
+    ['a bulk frame with a hostile field', () => ({ sealedPayload: bulkPayloadOf({ ...bulkSnapshot(), offset: -5 }, Buffer.alloc(10)) }), /InstallSnapshot: offset must be/],
     ['entries out of sequence', () => ({ sealed: { type: 'AppendEntries', from: 'Node1', to: 'Node2', term: 2, prevLogIndex: 3, prevLogTerm: 1, commit: 0, entries: [{ index: 9, term: 2, type: 'normal', data: '' }] } }), /entries\[0\]\.index is 9, expected 4/],
   ])('closes an authenticated connection that sends %s', async (_name, attack, logged) => {
     // Node1 is played by a raw dialer (its configured address is dead, so no real Node1 competes).
@@ -445,7 +470,7 @@ describe('TcpTransport against bad input', () => {
     const replay = dialer.sealed(heartbeat('Node1', 'Node2', 7));
     dialer.socket.write(replay);
     const bad = attack(dialer);
-    dialer.socket.write('raw' in bad ? (_name === 'a replayed frame' ? replay : bad.raw) : bad.sealed === null ? sealedGarbage(dialer) : dialer.sealed(bad.sealed));
+    dialer.socket.write('sealedPayload' in bad ? dialer.sealedPayload(bad.sealedPayload) : 'raw' in bad ? (_name === 'a replayed frame' ? replay : bad.raw) : bad.sealed === null ? sealedGarbage(dialer) : dialer.sealed(bad.sealed));
     expect(await dialer.waitClosed(WAIT_MS)).toBe(true);
     expect(b.logger.text()).toMatch(logged);
     expect(b.inbox.map((m) => (m as { commit: number }).commit)).toEqual([7]); // the good frame before it was delivered
@@ -479,6 +504,20 @@ describe('TcpTransport against bad input', () => {
 });
 
 /** A sealed frame whose payload is not msgpack (a holder of the secret sending junk). */
+/** An InstallSnapshot header without its chunk, from Node1 to Node2. */
+function bulkSnapshot(): Record<string, unknown> {
+  return { type: 'InstallSnapshot', from: 'Node1', to: 'Node2', term: 1, meta: { index: 9, term: 1, voters: ['Node1', 'Node2'] }, offset: 0, done: false };
+}
+
+/** A bulk frame payload: marker, header length (as declared), msgpack header, raw body. */
+function bulkPayloadOf(header: unknown, body: Buffer, declaredHeaderBytes?: number): Buffer {
+  const packed = encodeFrame(header).subarray(4);
+  const prefix = Buffer.alloc(5);
+  prefix[0] = BULK_FRAME_MARKER;
+  prefix.writeUInt32BE(declaredHeaderBytes ?? packed.length, 1);
+  return Buffer.concat([prefix, packed, body]);
+}
+
 function sealedGarbage(peer: RawPeer): Buffer {
   return peer.sealedPayload(Buffer.from([0xc1]));
 }

@@ -1,7 +1,7 @@
 import { type NodeId, parseRaftAddress } from '@raftquotes/raft';
 import net from 'node:net';
 import type { PeerMessage } from './forward-message.js';
-import { encodeFrame, FRAME_HEADER_BYTES } from './frame-codec.js';
+import { BULK_MESSAGE_TYPE, encodeBulkFrame, encodeFrame, FRAME_HEADER_BYTES, outboundFrameBytes, type OutboundFrame } from './frame-codec.js';
 import type { AuthMode } from './handshake.js';
 import { InboundConnection, type InboundContext } from './inbound-connection.js';
 import { MAX_STRANGER_LINKS, resolveLimits, type TransportLimits } from './limits.js';
@@ -202,15 +202,17 @@ export class TcpTransport implements Transport {
     }
     // Cheap checks first: a message that would be dropped is never encoded.
     if (!link.canAccept()) return link.countDropped();
-    let frame: Buffer;
+    let frame: OutboundFrame;
     try {
-      frame = encodeFrame(message);
+      // A snapshot chunk goes raw after a small header (frame-codec.ts encodeBulkFrame).
+      frame = message.type === BULK_MESSAGE_TYPE ? encodeBulkFrame(message as unknown as Record<string, unknown> & { type: string }) : encodeFrame(message);
     } catch (err) {
       logLimited(this.limiter, this.options.logger, 'error', limitKey('encode', message.type), { err, type: message.type }, `cannot encode ${message.type} for ${to}: ${(err as Error).message}`);
       return link.countDropped();
     }
-    if (frame.length - FRAME_HEADER_BYTES > this.limits.maxFrameBytes) {
-      logLimited(this.limiter, this.options.logger, 'error', limitKey('oversize', message.type), { type: message.type, bytes: frame.length }, `dropped ${message.type} for ${to}: ${frame.length} bytes exceeds the frame limit ${this.limits.maxFrameBytes}`);
+    const bytes = outboundFrameBytes(frame);
+    if (bytes - FRAME_HEADER_BYTES > this.limits.maxFrameBytes) {
+      logLimited(this.limiter, this.options.logger, 'error', limitKey('oversize', message.type), { type: message.type, bytes }, `dropped ${message.type} for ${to}: ${bytes} bytes exceeds the frame limit ${this.limits.maxFrameBytes}`);
       return link.countDropped();
     }
     link.enqueue(frame);

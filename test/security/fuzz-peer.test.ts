@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_TERM } from '@raftquotes/raft';
-import { encodeFrame, MAX_FRAME_BYTES } from '../../src/transport/frame-codec.js';
+import { BULK_FRAME_MARKER, encodeFrame, MAX_FRAME_BYTES } from '../../src/transport/frame-codec.js';
 import { http, TestCluster, waitFor, isAlive } from '../support/cluster.js';
 import { openRawPeerSocket, rawFrame, type ForgerPeerOptions } from '../support/forger-peer.js';
 import { forgeHostile, MESSAGE_TYPES, viewOf } from '../support/hostile-messages.js';
@@ -12,7 +12,8 @@ import { forgeHostile, MESSAGE_TYPES, viewOf } from '../support/hostile-messages
  * Issue 15: random and mutated peer frames on authenticated connections. A dialer that holds
  * the secret passes the handshake as a member, then writes: random bytes, valid frame headers
  * with garbage payloads, valid msgpack of the wrong shape, message-shaped objects with random
- * fields, hostile messages, headers announcing huge or empty frames, and all of these split
+ * fields, hostile messages, bulk frames (raw snapshot chunks) with any header, headers
+ * announcing huge or empty frames, and all of these split
  * at random points or several in one write. Afterwards no node has exited, the cluster elects
  * a leader, and writes and linearizable reads work through every node. Seeded.
  * Ports 28300-28599 (HTTP 28300+i, Raft 28400+i, controller 28500+i).
@@ -66,6 +67,15 @@ describe('fuzz: random and mutated peer frames after a valid handshake', () => {
         // Message-shaped: right addressing, a random type, random fields, a hostile term; sealed.
         fc.record({ type: fc.oneof(fc.constantFrom(...MESSAGE_TYPES), fc.string({ maxLength: 12 })), term: hostileTerm, fields: fc.dictionary(fc.string({ maxLength: 12 }), fc.anything({ maxDepth: 2 }), { maxKeys: 8 }) })
           .map(({ type, term, fields }) => ({ sealed: payloadOf({ ...fields, type, from: as, to: target, term }) })),
+        // Bulk frames (raw snapshot chunks): a marker, a declared header length (true or not), a
+        // header of any shape or an InstallSnapshot with hostile fields, and a random body; sealed.
+        fc.record({ declared: fc.option(fc.nat({ max: 70_000 }), { nil: undefined }), header: fc.oneof(fc.anything({ maxDepth: 2 }), fc.record({ type: fc.constant('InstallSnapshot'), term: hostileTerm, fields: fc.dictionary(fc.constantFrom('meta', 'offset', 'done', 'chunk', 'x'), fc.anything({ maxDepth: 2 }), { maxKeys: 4 }) }).map(({ term, fields }) => ({ ...fields, type: 'InstallSnapshot', from: as, to: target, term }))), body: fc.uint8Array({ maxLength: 600 }) })
+          .map(({ declared, header, body }) => {
+            const packed = payloadOf(header);
+            const prefix = Buffer.from([BULK_FRAME_MARKER, 0, 0, 0, 0]);
+            prefix.writeUInt32BE(declared ?? packed.length, 1);
+            return { sealed: Buffer.concat([prefix, packed, Buffer.from(body)]) };
+          }),
         // Headers announcing a frame that is empty, over the limit, or huge and never sent.
         fc.constantFrom(0, MAX_FRAME_BYTES + 1, 0xffff_ffff, MAX_FRAME_BYTES, 1 << 20).map((length) => {
           const header = Buffer.alloc(4);

@@ -1,0 +1,96 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Configuration, NodeId } from '@raftquotes/raft';
+import { MemoryStateMachine } from '../state/memory-state-machine.js';
+import type { SnapshotImage } from '../state/types.js';
+import { MemoryRaftStorage } from '../storage/memory-storage.js';
+import { NodeMetrics } from './metrics.js';
+import { RaftNode, type NodeLogger } from './raft-node.js';
+import { MemoryHub, waitUntil } from '../../test/support/memory-hub.js';
+
+const SEED: Configuration = { voters: ['Node1', 'Node2', 'Node3'].map(member), learners: [], outgoing: null };
+
+function member(id: NodeId): { id: NodeId; raft: string; http: string } {
+  return { id, raft: `127.0.0.1:1${id.slice(4)}`, http: `http://${id}` };
+}
+
+/** The real in-memory state machine, counting the InstallSnapshot images it was asked to build. */
+class CountingStateMachine extends MemoryStateMachine {
+  builds = 0;
+  override buildImage(): Promise<SnapshotImage> {
+    this.builds++;
+    return super.buildImage();
+  }
+}
+
+interface TestNode {
+  node: RaftNode;
+  stateMachine: CountingStateMachine;
+  lines: string[];
+}
+
+let running: TestNode[] = [];
+
+afterEach(async () => {
+  for (const n of running) await n.node.stop();
+  running = [];
+});
+
+function recordingLogger(lines: string[]): NodeLogger {
+  const record = (...args: unknown[]): void => void lines.push(String(args[args.length - 1]));
+  return { info: record, warn: record, error: record };
+}
+
+async function startNode(hub: MemoryHub, id: NodeId, config: Configuration): Promise<TestNode> {
+  const stateMachine = new CountingStateMachine();
+  const lines: string[] = [];
+  const ids = [...config.voters, ...config.learners].map((m) => m.id);
+  const node = new RaftNode(
+    { id, voters: config.voters.map((m) => m.id), initialConfiguration: config, httpUrl: `http://${id}`, tickMs: 5, snapshotEvery: 50, defaultTimeoutMs: 5_000, raft: { electionTicks: 60, heartbeatTicks: 4, compactionTrailingEntries: 10, snapshotChunkBytes: 300 } },
+    { storage: new MemoryRaftStorage(), stateMachine, transport: hub.transport(id, ids), logger: recordingLogger(lines), metrics: new NodeMetrics(id) },
+  );
+  const started = { node, stateMachine, lines };
+  running.push(started);
+  await node.start();
+  return started;
+}
+
+const leaderOf = (nodes: TestNode[]): TestNode | undefined => nodes.find((n) => n.node.status().state === 'leader');
+
+async function putAll(nodes: TestNode[], from: number, count: number): Promise<TestNode> {
+  const leader = await waitUntil('a leader', () => leaderOf(nodes));
+  for (let i = from; i < from + count; i++) await leader.node.propose({ op: 'put', key: `k${i}`, value: i });
+  return leader;
+}
+
+/** Adds `id` as a learner and waits until it has applied everything the leader had committed. */
+async function addLearner(hub: MemoryHub, nodes: TestNode[], id: NodeId, learners: NodeId[]): Promise<TestNode> {
+  const leader = await waitUntil('a leader', () => leaderOf(nodes));
+  await leader.node.changeMembers([{ op: 'add-learner', id, raft: member(id).raft, http: member(id).http }]);
+  const added = await startNode(hub, id, { ...SEED, learners: [...learners, id].map(member) });
+  nodes.push(added);
+  await waitUntil(`${id} caught up`, () => added.stateMachine.appliedIndex() >= leader.node.status().commitIndex);
+  return added;
+}
+
+describe('InstallSnapshot images on the node runtime', () => {
+  it('a second follower behind the log gets the image already built; once the log is compacted past it, a new one is built; every install equals the leader state', async () => {
+    const hub = new MemoryHub();
+    const nodes = await Promise.all(SEED.voters.map((m) => startNode(hub, m.id, SEED)));
+    let leader = await putAll(nodes, 0, 120); // past snapshotEvery and the trailing window: a new member needs InstallSnapshot
+
+    await addLearner(hub, nodes, 'Node4', []);
+    expect(leader.stateMachine.builds).toBe(1);
+    await addLearner(hub, nodes, 'Node5', ['Node4']); // the log still holds everything after the image
+    expect(leader.stateMachine.builds).toBe(1);
+    expect(leader.lines.some((line) => line.startsWith('snapshot image for InstallSnapshot reused'))).toBe(true);
+
+    leader = await putAll(nodes, 120, 120); // compacted past the image
+    await addLearner(hub, nodes, 'Node6', ['Node4', 'Node5']);
+    expect(leader.stateMachine.builds).toBe(2);
+
+    await waitUntil('all applied alike', () => nodes.every((n) => n.stateMachine.appliedIndex() === leader.stateMachine.appliedIndex()));
+    const image = Buffer.from(leader.stateMachine.snapshot());
+    for (const n of nodes) expect(Buffer.from(n.stateMachine.snapshot()).equals(image), `${n.node.id} state equals the leader's`).toBe(true);
+    expect(nodes[5]?.stateMachine.get('k239')?.value).toBe(239);
+  }, 60_000);
+});
