@@ -80,6 +80,10 @@ describe('HTTPS for the API (SPEC §7)', () => {
     const stranger = makeNodeCert(makeCa('another CA'), 'stranger', HOSTS);
     await expect(rawRequest('GET', url, { ca: ca.cert, cert: stranger.cert, key: stranger.key, timeoutMs: 2_000 })).rejects.toThrow();
     await expect(rawRequest('GET', url.replace('https:', 'http:'), { timeoutMs: 2_000 }).then((r) => r.status)).rejects.toThrow();
+    // Each refusal is logged by the node (rate-limited), naming the address and OpenSSL's reason.
+    const refusals = (): string[] => cluster.output.split('\n').filter((line) => /refused HTTPS connection from \S+: TLS handshake failed/.test(line));
+    await waitFor('the three refusals logged', () => refusals().length >= 3, 10_000, 50);
+    expect(cluster.alive()).toBe(true);
   });
 
   it('forwards a write from a follower to the leader over HTTPS, and sees every peer in /api/cluster', async () => {
