@@ -226,5 +226,5 @@ describe('HTTP attacks on a live cluster (issue 15)', () => {
       good.close();
     }
     expect(cluster.alive()).toBe(true);
-  }, 120_000);
+  }, 180_000);
 });
