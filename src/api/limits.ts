@@ -71,6 +71,8 @@ export const MAX_FORWARD_SKEW_MS = 30_000;
 export const MAX_FORWARD_NONCES = 100_000;
 /** Forward proofs refused, logged at most this often per second (the rest are counted). */
 export const MAX_FORWARD_REFUSAL_LOGS_PER_SECOND = 5;
+/** HTTPS connections refused in the TLS handshake, logged at most this often per second (the rest are counted). */
+export const MAX_TLS_REFUSAL_LOGS_PER_SECOND = 5;
 
 /** A request's headers must all arrive within this (slow-header clients lose their socket). */
 export const HEADERS_TIMEOUT_MS = 10_000;

@@ -16,6 +16,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { SecureContextOptions } from 'node:tls';
 import type { Registry } from 'prom-client';
 import type { DebugControls } from '../node/debug-controls.js';
+import { LogBudget } from '../log/logger.js';
 import type { RaftNodeHandle } from '../node/types.js';
 import { isLoopback } from './admin.js';
 import { NO_PUBLIC_URLS, type ApiContext, type ApiLogger, type ApiTuning, type MemberPublicUrls } from './context.js';
@@ -25,7 +26,7 @@ import { createRequestListener } from './handler.js';
 import {
   CLIENT_ERROR_GRACE_MS, CONNECTIONS_CHECK_INTERVAL_MS, FORWARD_TIMEOUT_MS, HEADERS_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS, MAX_ERROR_LOGS_PER_SECOND,
   MAX_HTTP_CONNECTIONS, MAX_HTTP_CONNECTIONS_PER_ADDRESS, MAX_HTTP_CONNECTIONS_PER_LOOPBACK, MAX_WS_BUFFERED_BYTES, MAX_WS_CLIENTS,
-  MAX_WS_CLIENTS_PER_ADDRESS, MAX_WS_CLIENTS_PER_LOOPBACK, MAX_WS_TOTAL_BUFFERED_BYTES, PEER_STATUS_TIMEOUT_MS, REQUEST_TIMEOUT_MS,
+  MAX_TLS_REFUSAL_LOGS_PER_SECOND, MAX_WS_CLIENTS_PER_ADDRESS, MAX_WS_CLIENTS_PER_LOOPBACK, MAX_WS_TOTAL_BUFFERED_BYTES, PEER_STATUS_TIMEOUT_MS, REQUEST_TIMEOUT_MS,
   WS_STALL_MS, WS_STATUS_INTERVAL_MS,
 } from './limits.js';
 import { LeaderView } from './leader-view.js';
@@ -130,6 +131,21 @@ function onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
   const status = tooLarge ? '431 Request Header Fields Too Large' : timedOut ? '408 Request Timeout' : '400 Bad Request';
   socket.end(`HTTP/1.1 ${status}\r\nContent-Type: ${JSON_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
   setTimeout(() => socket.destroy(), CLIENT_ERROR_GRACE_MS).unref();
+}
+
+/**
+ * SPEC §7: a client refused in the TLS handshake (no certificate, another CA, plaintext on the
+ * HTTPS port) is logged, like a refused peer, and its socket destroyed. The budget is global
+ * and the line carries only the address and OpenSSL's code, nothing the client wrote.
+ */
+function tlsRefusalLogger(ctx: ApiContext): (err: Error & { code?: string }, socket: Socket) => void {
+  const budget = new LogBudget(MAX_TLS_REFUSAL_LOGS_PER_SECOND, 1000, (n) => ctx.logger.warn({ suppressed: n }, `${n} more HTTPS connections refused in the TLS handshake`));
+  return (err, socket) => {
+    const address = clientAddress(socket.remoteAddress);
+    const why = (err.code ?? err.message).slice(0, 200);
+    if (budget.admit()) ctx.logger.warn({ address, code: err.code }, `refused HTTPS connection from ${address}: TLS handshake failed (${why})`);
+    socket.destroy();
+  };
 }
 
 /**
@@ -250,7 +266,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   server.on('request', createRequestListener(ctx));
   server.on('connection', (socket: Socket) => connections.admit(socket));
   server.on('clientError', onClientError);
-  server.on('tlsClientError', (_err: Error, socket: Socket) => socket.destroy());
+  server.on('tlsClientError', tlsRefusalLogger(ctx));
   server.on('upgrade', (req, socket, head) => live.handleUpgrade(req, socket as Socket, head));
 
   return {

@@ -501,6 +501,26 @@ describe('TcpTransport against bad input', () => {
     expect(b.logger.text()).toMatch(/too many unauthenticated connections/);
     expect(b.logger.lines.filter((l) => /too many unauthenticated/.test(l.message)).length).toBe(1); // rate-limited
   });
+
+  it('past the total limit the busiest address loses its oldest: a lone dial from another address keeps its place', async () => {
+    const limits = { maxUnauthenticatedConnections: 8, maxUnauthenticatedPerAddress: 6, acceptHandshakeTimeoutMs: 60_000 };
+    const { ports } = await startGroup(['Node1', 'Node2'], { Node2: { limits } });
+    let closed = 0;
+    const open = (localAddress: string): Promise<net.Socket> =>
+      new Promise((resolve) => {
+        const socket = net.connect({ host: HOST, port: ports.Node2 as number, localAddress }, () => resolve(socket));
+        socket.on('error', () => undefined).once('close', () => closed++);
+        cleanups.push(() => {
+          socket.destroy();
+        });
+      });
+    // The oldest unauthenticated connection of all, alone on its address (a member mid-handshake).
+    const lone = await open('127.0.0.3');
+    for (let i = 0; i < 30; i++) await open(i % 2 === 0 ? '127.0.0.2' : '127.0.0.4');
+    await waitFor(() => closed >= 30 - (limits.maxUnauthenticatedConnections - 1), 'flood trimmed to the total limit');
+    expect(lone.destroyed).toBe(false);
+    expect(lone.readyState).toBe('open');
+  });
 });
 
 /** A sealed frame whose payload is not msgpack (a holder of the secret sending junk). */

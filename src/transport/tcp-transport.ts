@@ -276,9 +276,12 @@ export class TcpTransport implements Transport {
   // ------------------------------------------------------------------ inbound
 
   /**
-   * Admits a new socket into the unauthenticated pool, making room by dropping the oldest
-   * unauthenticated connection (from the same address first) when a limit is reached.
-   * Authenticated connections never count here: each configured peer keeps its own slot.
+   * Admits a new socket into the unauthenticated pool, making room when a limit is reached:
+   * past the per-address limit, by dropping that address's oldest connection; past the total,
+   * by dropping the oldest connection of the address holding the most. A flood from a few
+   * addresses thus only evicts itself, and a member's dial (one connection from its address)
+   * keeps its place while it authenticates. Authenticated connections never count here:
+   * each configured peer keeps its own slot.
    */
   private accept(socket: net.Socket): void {
     if (this.state !== 'started') {
@@ -286,14 +289,9 @@ export class TcpTransport implements Transport {
       return;
     }
     const address = socket.remoteAddress ?? '?';
-    let fromAddress = 0;
-    let oldestFromAddress: InboundConnection | null = null;
-    for (const connection of this.unauthenticated) {
-      if (connection.address !== address) continue;
-      fromAddress++;
-      oldestFromAddress ??= connection;
-    }
-    const evict = fromAddress >= this.limits.maxUnauthenticatedPerAddress ? oldestFromAddress : this.unauthenticated.size >= this.limits.maxUnauthenticatedConnections ? (this.unauthenticated.values().next().value ?? null) : null;
+    const { count, oldest } = this.unauthenticatedByAddress();
+    const fromAddress = count.get(address) ?? 0;
+    const evict = fromAddress >= this.limits.maxUnauthenticatedPerAddress ? (oldest.get(address) ?? null) : this.unauthenticated.size >= this.limits.maxUnauthenticatedConnections ? this.oldestOfBusiestAddress(count, oldest) : null;
     if (evict) {
       logLimited(this.limiter, this.options.logger, 'warn', limitKey('flood', address), { remote: address, unauthenticated: this.unauthenticated.size, fromAddress }, `refused peer connection from ${evict.address}: too many unauthenticated connections (${this.unauthenticated.size} in total, ${fromAddress} from ${address}); dropping the oldest`);
       this.forgetUnauthenticated(evict);
@@ -302,6 +300,24 @@ export class TcpTransport implements Transport {
     const connection = new InboundConnection(socket, this.inboundContext);
     this.inbound.add(connection);
     this.unauthenticated.add(connection);
+  }
+
+  /** Unauthenticated connections per source address, and each address's oldest (the pool is at most maxUnauthenticatedConnections). */
+  private unauthenticatedByAddress(): { count: Map<string, number>; oldest: Map<string, InboundConnection> } {
+    const count = new Map<string, number>();
+    const oldest = new Map<string, InboundConnection>();
+    for (const connection of this.unauthenticated) {
+      count.set(connection.address, (count.get(connection.address) ?? 0) + 1);
+      if (!oldest.has(connection.address)) oldest.set(connection.address, connection);
+    }
+    return { count, oldest };
+  }
+
+  /** The oldest connection of the address with the most unauthenticated connections (ties: the address seen first, i.e. the oldest). */
+  private oldestOfBusiestAddress(count: Map<string, number>, oldest: Map<string, InboundConnection>): InboundConnection | null {
+    let busiest: string | null = null;
+    for (const [address, n] of count) if (busiest === null || n > (count.get(busiest) ?? 0)) busiest = address;
+    return busiest === null ? null : (oldest.get(busiest) ?? null);
   }
 
   private forgetUnauthenticated(connection: InboundConnection): void {

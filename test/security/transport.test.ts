@@ -204,15 +204,15 @@ class MitmProxy {
   private relay(client: net.Socket, targetPort: number): void {
     const upstream = net.connect({ host: '127.0.0.1', port: targetPort });
     this.sockets.add(client).add(upstream);
-    let relayed = 0;
+    const frames = new FrameTracker();
     client.on('data', (chunk: Buffer) => {
-      relayed += chunk.length;
-      // Past the handshake (hello ~120 B + auth ~50 B): flip a byte in the middle of a frame.
-      if (this.flipPending && relayed > 400 && chunk.length > 8) {
+      // The tag's last byte of the next sealed frame (never a length header): a flipped tag byte
+      // must fail the frame MAC, where a flipped header byte would only stall the stream.
+      const at = frames.lastByteOfSealedFrameIn(chunk);
+      if (this.flipPending && at >= 0) {
         this.flipPending = false;
         this.flipped++;
         const copy = Buffer.from(chunk);
-        const at = Math.floor(copy.length / 2);
         copy[at] = (copy[at] as number) ^ 0x20;
         upstream.write(copy);
         return;
@@ -233,5 +233,49 @@ class MitmProxy {
   close(): void {
     for (const socket of this.sockets) socket.destroy();
     this.server.close();
+  }
+}
+
+/**
+ * Follows frame boundaries in a dialer's byte stream (4-byte length, then that many bytes; the
+ * length of a sealed frame includes its 16-byte MAC tag). The first two frames, hello and
+ * auth, are not sealed.
+ */
+class FrameTracker {
+  private header: number[] = [];
+  private bodyLeft = 0;
+  private frames = 0;
+
+  /** Consumes the chunk; returns the offset in it where a sealed frame ends, or -1. */
+  lastByteOfSealedFrameIn(chunk: Buffer): number {
+    let found = -1;
+    this.consume(chunk, (end) => {
+      if (found < 0 && this.frames >= 2) found = end;
+    });
+    return found;
+  }
+
+  /** Calls onFrameEnd(offset of the frame's last byte) before counting each frame that ends in this chunk. */
+  private consume(chunk: Buffer, onFrameEnd: (end: number) => void): void {
+    let i = 0;
+    while (i < chunk.length) {
+      if (this.bodyLeft === 0) {
+        this.header.push(chunk[i] as number);
+        i++;
+        if (this.header.length === 4) {
+          this.bodyLeft = Buffer.from(this.header).readUInt32BE(0);
+          this.header = [];
+          if (this.bodyLeft === 0) this.frames++;
+        }
+        continue;
+      }
+      const take = Math.min(this.bodyLeft, chunk.length - i);
+      i += take;
+      this.bodyLeft -= take;
+      if (this.bodyLeft === 0) {
+        onFrameEnd(i - 1);
+        this.frames++;
+      }
+    }
   }
 }
