@@ -336,7 +336,9 @@ export class Simulation {
   }
 
   private nodeLogger(id: NodeId): NodeLogger {
-    const line = (obj: object | string, msg?: string): void => this.log(`${id} ${msg ?? (typeof obj === 'string' ? obj : JSON.stringify(obj))}`);
+    const line = (obj: object | string, msg?: string): void => {
+      if (this.options.trace) this.log(`${id} ${msg ?? (typeof obj === 'string' ? obj : JSON.stringify(obj))}`);
+    };
     return { info: line, warn: line, error: line };
   }
 
