@@ -1,4 +1,4 @@
-import type { HistoryOp } from './types.js';
+import type { HistoryOp, Json } from './types.js';
 
 /** A broken invariant of the checker or the simulator: a bug in them, never a verdict on a history. */
 export class CheckedAccessError extends Error {
@@ -26,4 +26,18 @@ export function completionMs(op: HistoryOp): number {
   if (op.outcome === 'indeterminate') return Number.POSITIVE_INFINITY;
   if (op.completeMs === null) throw new CheckedAccessError(`op ${String(op.id)} is ${op.outcome} but has no completeMs`);
   return op.completeMs;
+}
+
+/**
+ * A value a node read back from its state machine, which stores only what JSON.parse gave it:
+ * checked to be JSON, so the history holds exactly what the checker compares.
+ */
+export function jsonValue(value: unknown): Json {
+  if (value === null || typeof value === 'boolean' || typeof value === 'string') return value;
+  if (typeof value === 'number' && Number.isFinite(value)) return value;
+  if (Array.isArray(value)) return value.map(jsonValue);
+  if (typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, jsonValue(v)]));
+  }
+  throw new CheckedAccessError(`not a JSON value: ${String(value)}`);
 }

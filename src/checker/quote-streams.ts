@@ -1,6 +1,5 @@
-import type { Json } from './types.js';
 import { canonicalJson } from './values.js';
-import { itemAt } from './checked.js';
+import { itemAt, jsonValue } from './checked.js';
 
 /** Longest quote text shown in a divergence message. */
 const MAX_SHOWN_QUOTE_CHARS = 120;
@@ -60,7 +59,7 @@ function prefixProblems(node: string, quotes: readonly QuoteLike[], referenceNod
 
 /** Canonical JSON of a quote; JSON round trip first so undefined fields vanish as on the wire. */
 function canonicalQuote(quote: QuoteLike): string {
-  return canonicalJson(JSON.parse(JSON.stringify(quote)) as Json);
+  return canonicalJson(jsonValue(JSON.parse(JSON.stringify(quote))));
 }
 
 function cut(text: string): string {

@@ -1,3 +1,4 @@
+import { itemAt } from '../checker/index.js';
 import type { Entry, SeededPrng } from '@raftquotes/raft';
 import { CorruptionError } from '../state/checksum.js';
 import { MemoryStateMachine } from '../state/memory-state-machine.js';
@@ -95,7 +96,7 @@ export class SimDisk {
   }
 
   /** A FULL commit: it fails now and then (fsyncgate), else makes everything before it durable. */
-  sync(write: () => void): void {
+  sync<T>(write: () => T): T {
     if (this.prng.chance(this.faults.fsyncFailRate)) {
       this.fsyncFailed = true;
       this.counts.fsyncFailures++;
@@ -103,7 +104,7 @@ export class SimDisk {
       throw new SimFsyncError('fsync failed (simulated EIO): the write may or may not be on disk');
     }
     this.foldUnsynced();
-    write();
+    return write();
   }
 
   /** Everything written so far is durable (a FULL commit syncs the WAL frames before it). */
@@ -126,7 +127,7 @@ export class SimDisk {
   verify(log: RecoveredLog): RecoveredLog {
     if (this.corruptNextRecovery && log.entries.length > 0) {
       const i = this.prng.int(log.entries.length);
-      const entry = log.entries[i] as Entry;
+      const entry = itemAt(log.entries, i, 'recovered log');
       log.entries[i] = { ...entry, data: `${entry.data}\u0001` };
     }
     for (const entry of log.entries) {
@@ -202,9 +203,9 @@ class SimRaftStorage implements RaftStorage {
 
   /** One transaction with the durable state machine: the log and its restore commit together. */
   atomically<T>(body: () => T): T {
-    let result: T | undefined;
-    this.disk.sync(() => {
+    return this.disk.sync(() => {
       this.inTransaction = true;
+      let result: T;
       try {
         result = body();
       } finally {
@@ -212,8 +213,8 @@ class SimRaftStorage implements RaftStorage {
       }
       // The restore the body recorded is part of this commit.
       this.disk.foldUnsynced();
+      return result;
     });
-    return result as T;
   }
 
   close(): void {
