@@ -1,5 +1,6 @@
 import type { HistoryOp, Json } from './types.js';
 import { canonicalJson } from './values.js';
+import { completionMs, itemAt } from './checked.js';
 
 /** Most ops brute force accepts (n! orders). */
 export const BRUTE_FORCE_MAX_OPS = 9;
@@ -16,13 +17,12 @@ export function bruteForceLinearizable(history: readonly HistoryOp[]): boolean {
   const ops = history.filter((op) => (op.kind === 'read' ? op.outcome === 'ok' : !(op.kind === 'write' && op.outcome === 'fail')));
   if (ops.length > BRUTE_FORCE_MAX_OPS) throw new RangeError(`brute force is for at most ${BRUTE_FORCE_MAX_OPS} ops`);
   const placed = new Array<boolean>(ops.length).fill(false);
-  const complete = (op: HistoryOp): number => (op.outcome === 'indeterminate' ? Infinity : (op.completeMs as number));
   const search = (state: string, left: number): boolean => {
     if (left === 0) return true;
     for (let i = 0; i < ops.length; i++) {
       if (placed[i]) continue;
-      const op = ops[i] as HistoryOp;
-      if (ops.some((p, j) => !placed[j] && j !== i && complete(p) < op.invokeMs)) continue; // p must come first
+      const op = itemAt(ops, i, 'brute force ops');
+      if (ops.some((p, j) => !placed[j] && j !== i && completionMs(p) < op.invokeMs)) continue; // p must come first
       const next = apply(op, state);
       if (next === undefined) continue;
       placed[i] = true;

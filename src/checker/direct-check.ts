@@ -2,6 +2,7 @@ import { describeOp, showMs, uniqueOps } from './explain.js';
 import { NONE, isDefiniteChange, observedValue, producedValue, type ModelOp } from './model.js';
 import type { Failure } from './types.js';
 import { ABSENT, showValue, type ValueTable } from './values.js';
+import { CheckedAccessError, itemAt } from './checked.js';
 
 /** Observers whose value has more writers than this are left to the search (keeps this check O(n log n)). */
 export const MAX_PRODUCERS_PER_OBSERVATION = 64;
@@ -72,7 +73,7 @@ class WitnessIndex {
       const pool = [this.changes[i], this.best1[i + 1], this.best2[i + 1]].filter((x): x is ModelOp => x !== undefined);
       const first = minBy(pool);
       this.best1[i] = first;
-      this.best2[i] = minBy(pool.filter((x) => producedValue(x) !== producedValue(first as ModelOp)));
+      this.best2[i] = first === undefined ? undefined : minBy(pool.filter((x) => producedValue(x) !== producedValue(first)));
     }
   }
 
@@ -82,7 +83,7 @@ class WitnessIndex {
     let hi = this.changes.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      if ((this.changes[mid] as ModelOp).invokeMs > t) hi = mid;
+      if (itemAt(this.changes, mid, 'witness changes').invokeMs > t) hi = mid;
       else lo = mid + 1;
     }
     const first = this.best1[lo];
@@ -113,7 +114,9 @@ function staleFailure(key: string, ops: readonly ModelOp[], values: ValueTable, 
     const firstWriter = writers[0];
     lines.push(`  but ${seen} was only written later, by an op invoked after this one completed:`, firstWriter ? `    ${describeOp(firstWriter.source)}` : '    (no write in the history)');
   } else {
-    const x = latestChangeBetween(ops, latest.completeMs, o.invokeMs, observedValue(o)) as ModelOp;
+    // The read was found stale because such a change exists: it is what hides the value it saw.
+    const x = latestChangeBetween(ops, latest.completeMs, o.invokeMs, observedValue(o));
+    if (x === undefined) throw new CheckedAccessError(`stale read of op ${String(o.source.id)} without a change between its value and it`);
     lines.push(`  but the latest acknowledged write before it was ${describeChange(x, values)} by ${x.source.clientId}, completed at ${showMs(x.completeMs)} ms:`, `    ${describeOp(x.source)}`);
     lines.push(latest.source ? `  and ${seen} was written earlier, acknowledged before that write was invoked:` : `  and ${seen} is only the initial state.`);
     if (latest.source) lines.push(`    ${describeOp(latest.source)}`);

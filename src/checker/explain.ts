@@ -2,6 +2,7 @@ import { ILLEGAL, NONE, observedValue, producedValue, step, type ModelOp } from 
 import type { StuckPoint } from './search.js';
 import type { Failure, HistoryOp } from './types.js';
 import { ABSENT, showValue, type ValueTable } from './values.js';
+import { itemAt } from './checked.js';
 
 /** Most ops listed in one failure window (the focus op, concurrent ops, related writes). */
 export const MAX_WINDOW_OPS = 24;
@@ -63,9 +64,9 @@ export function latestAcknowledgedChangeBefore(ops: readonly ModelOp[], op: Mode
 
 /** Builds the failure report for the deepest point where the search got stuck. */
 export function explainStuck(key: string, ops: readonly ModelOp[], values: ValueTable, stuck: StuckPoint): Failure {
-  const focus = ops[stuck.op] as ModelOp;
+  const focus = itemAt(ops, stuck.op, 'stuck op');
   const lastChange = stuck.lastChange >= 0 ? ops[stuck.lastChange] : undefined;
-  const pending = stuck.pending.map((i) => ops[i] as ModelOp);
+  const pending = stuck.pending.map((i) => itemAt(ops, i, 'pending ops'));
   const acknowledged = latestAcknowledgedChangeBefore(ops, focus);
   const v = observedValue(focus);
   const producers = v === NONE ? [] : producersOf(ops, v).filter((p) => p !== focus);

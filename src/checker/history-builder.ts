@@ -31,7 +31,7 @@ export class HistoryBuilder {
   }
 
   private add(op: Omit<HistoryOp, 'id'>): HistoryOp {
-    const full = { id: this.ops.length, ...op } as HistoryOp;
+    const full: HistoryOp = { id: this.ops.length, ...op };
     this.ops.push(full);
     return full;
   }

@@ -4,6 +4,7 @@ export { DEFAULT_MAX_CACHE_ENTRIES, DEFAULT_MAX_STEPS } from './search.js';
 export { describeOp } from './explain.js';
 export { HistoryError } from './prepare.js';
 export { canonicalJson } from './values.js';
+export { CheckedAccessError, completionMs, itemAt, jsonValue } from './checked.js';
 export type { CheckOptions, CheckResult, Failure, FailCode, HistoryOp, Json, KeyResult, OpInput, OpKind, Outcome } from './types.js';
 export { checkNoLostWrites, finalReadOps, type FinalRead, type LostWriteProblem, type LostWritesResult } from './lost-writes.js';
 export { checkIdempotency, type AppliedRecord, type DuplicateApplication, type IdempotencyResult } from './idempotency.js';

@@ -2,6 +2,7 @@ import { describeOp, showMs } from './explain.js';
 import { checkLinearizability } from './linearizability.js';
 import type { CheckOptions, CheckResult, HistoryOp, Json } from './types.js';
 import { canonicalJson, showValue } from './values.js';
+import { completionMs } from './checked.js';
 
 /** A read of one key taken after the faults healed and the cluster settled. */
 export interface FinalRead {
@@ -86,7 +87,7 @@ function directCheck(ops: readonly HistoryOp[], read: FinalRead): LostWriteProbl
     return [{ key: read.key, kind: 'phantom-value', finalRead: read, message: `final read of ${JSON.stringify(read.key)}${where} returned ${showValue(read.value)}, which no op ever wrote` }];
   }
   // The initial state (absent) was "written" at -infinity; indeterminate writers may land any time.
-  const lastWriterDone = writers.reduce((latest, w) => Math.max(latest, w.outcome === 'indeterminate' ? Infinity : (w.completeMs as number)), Number.NEGATIVE_INFINITY);
+  const lastWriterDone = writers.reduce((latest, w) => Math.max(latest, completionMs(w)), Number.NEGATIVE_INFINITY);
   const latestWriter = writers.reduce<HistoryOp | undefined>((a, w) => (!a || (w.completeMs ?? Infinity) > (a.completeMs ?? Infinity) ? w : a), undefined);
   return ops
     .filter((op) => op.outcome === 'ok' && op.kind !== 'read' && produced(op) !== finalValue && lastWriterDone < op.invokeMs)

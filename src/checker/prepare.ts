@@ -1,6 +1,7 @@
 import { NONE, isVagueObserver, observedValue, producedValue, type ModelOp } from './model.js';
 import type { HistoryOp, Json } from './types.js';
 import { ValueTable } from './values.js';
+import { completionMs } from './checked.js';
 
 /** A malformed history: the harness recorded something the checker cannot interpret. */
 export class HistoryError extends Error {
@@ -55,8 +56,9 @@ function validateOp(op: HistoryOp, seen: Set<HistoryOp['id']>): void {
   seen.add(op.id);
   if (!Number.isFinite(op.invokeMs)) fail('invokeMs must be a finite number');
   if (op.outcome !== 'indeterminate') {
-    if (op.completeMs === null || !Number.isFinite(op.completeMs)) fail(`completeMs must be a finite number for outcome ${op.outcome}`);
-    if ((op.completeMs as number) < op.invokeMs) fail('completeMs is before invokeMs');
+    const completeMs = op.completeMs;
+    if (completeMs === null || !Number.isFinite(completeMs)) return fail(`completeMs must be a finite number for outcome ${op.outcome}`);
+    if (completeMs < op.invokeMs) fail('completeMs is before invokeMs');
   }
   if (op.kind === 'write' && (op.input.value === undefined || op.input.value === null)) fail('write needs input.value, and null is reserved for "absent"');
   if (op.kind === 'cas' && (op.input.from === undefined || op.input.to === undefined || op.input.to === null)) fail('cas needs input.from and a non-null input.to');
@@ -86,7 +88,7 @@ function compileOp(op: HistoryOp, index: number, values: ValueTable): ModelOp {
     from: op.kind === 'cas' ? id(op.input.from) : NONE,
     output: op.kind === 'read' || op.outcome === 'fail' ? id(op.output) : NONE,
     invokeMs: op.invokeMs,
-    completeMs: op.outcome === 'indeterminate' ? Number.POSITIVE_INFINITY : (op.completeMs as number),
+    completeMs: completionMs(op),
   };
 }
 

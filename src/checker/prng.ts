@@ -1,3 +1,5 @@
+import { itemAt } from './checked.js';
+
 /**
  * A small deterministic PRNG for fault schedules and generated histories.
  *
@@ -48,7 +50,7 @@ export class Prng {
   /** One element of a non-empty array. */
   pick<T>(items: readonly T[]): T {
     if (items.length === 0) throw new RangeError('Prng.pick: empty array');
-    return items[this.int(items.length)] as T;
+    return itemAt(items, this.int(items.length), 'Prng.pick');
   }
 
   /** A shuffled copy (Fisher-Yates); the input is left alone. */
@@ -56,7 +58,7 @@ export class Prng {
     const out = [...items];
     for (let i = out.length - 1; i > 0; i--) {
       const j = this.int(i + 1);
-      [out[i], out[j]] = [out[j] as T, out[i] as T];
+      [out[i], out[j]] = [itemAt(out, j, 'Prng.shuffle'), itemAt(out, i, 'Prng.shuffle')];
     }
     return out;
   }

@@ -1,5 +1,5 @@
-import type { Json } from './types.js';
 import { canonicalJson } from './values.js';
+import { itemAt, jsonValue } from './checked.js';
 
 /** Longest quote text shown in a divergence message. */
 const MAX_SHOWN_QUOTE_CHARS = 120;
@@ -38,8 +38,8 @@ export function checkQuoteStreams(perNodeQuotes: Readonly<Record<string, readonl
 
 function orderProblems(node: string, quotes: readonly QuoteLike[]): string[] {
   for (let i = 1; i < quotes.length; i++) {
-    const previous = quotes[i - 1] as QuoteLike;
-    const current = quotes[i] as QuoteLike;
+    const previous = itemAt(quotes, i - 1, 'quotes');
+    const current = itemAt(quotes, i, 'quotes');
     if (current.index <= previous.index) {
       return [`${node}: quote at position ${i} has index ${current.index}, not after the previous one (${previous.index}): a duplicate or reordering`];
     }
@@ -49,8 +49,9 @@ function orderProblems(node: string, quotes: readonly QuoteLike[]): string[] {
 
 function prefixProblems(node: string, quotes: readonly QuoteLike[], referenceNode: string, reference: readonly QuoteLike[]): string[] {
   for (let i = 0; i < quotes.length; i++) {
-    const mine = canonicalQuote(quotes[i] as QuoteLike);
-    const theirs = canonicalQuote(reference[i] as QuoteLike);
+    const mine = canonicalQuote(itemAt(quotes, i, 'quotes'));
+    // The reference is the longest stream: it has an element wherever another stream does.
+    const theirs = canonicalQuote(itemAt(reference, i, 'reference quotes'));
     if (mine !== theirs) return [`${node} diverges from ${referenceNode} at position ${i}: ${node} has ${cut(mine)}, ${referenceNode} has ${cut(theirs)}`];
   }
   return [];
@@ -58,7 +59,7 @@ function prefixProblems(node: string, quotes: readonly QuoteLike[], referenceNod
 
 /** Canonical JSON of a quote; JSON round trip first so undefined fields vanish as on the wire. */
 function canonicalQuote(quote: QuoteLike): string {
-  return canonicalJson(JSON.parse(JSON.stringify(quote)) as Json);
+  return canonicalJson(jsonValue(JSON.parse(JSON.stringify(quote))));
 }
 
 function cut(text: string): string {

@@ -140,10 +140,17 @@ class Search {
     this.linkEvents();
   }
 
+  /** Op i: every op index the search handles comes from 0..n-1 (events are 2*op and 2*op+1). */
+  private op(i: number): ModelOp {
+    const op = this.ops[i];
+    if (op === undefined) throw new RangeError(`search: op ${i} of ${this.n}`);
+    return op;
+  }
+
   /** Events are 2*op (call) and 2*op+1 (return), ordered by time; calls first on ties, so equal timestamps count as concurrent. */
   private linkEvents(): void {
     const events = Array.from({ length: 2 * this.n }, (_, e) => e);
-    const time = (e: number): number => ((e & 1) === 0 ? this.ops[e >> 1]!.invokeMs : this.ops[e >> 1]!.completeMs);
+    const time = (e: number): number => ((e & 1) === 0 ? this.op(e >> 1).invokeMs : this.op(e >> 1).completeMs);
     events.sort((a, b) => time(a) - time(b) || (a & 1) - (b & 1) || a - b);
     let last = this.head;
     for (const e of events) {
@@ -172,9 +179,9 @@ class Search {
   /** Linearizes the op of call event `entry` if legal and new; returns the next event to look at. */
   private tryLinearize(entry: number): number {
     const op = entry >> 1;
-    const newState = step(this.ops[op]!, this.state);
+    const newState = step(this.op(op), this.state);
     if (newState === ILLEGAL || this.strandsObservers(op, newState) || this.needlessOptional(op, newState) || !this.push(op, newState, false)) {
-      return this.next[entry]!;
+      return slot(this.next, entry);
     }
     return this.applyForcedMoves();
   }
@@ -187,9 +194,9 @@ class Search {
    * keeps ops that never happened from multiplying the configurations by 2^k.
    */
   private needlessOptional(op: number, newState: number): boolean {
-    if (this.definite[op]! === 1) return false;
+    if (slot(this.definite, op) === 1) return false;
     if (newState === this.state || this.earlierTwinPending(op)) return true;
-    for (let e = this.next[this.head]!; e !== NIL && (e & 1) === 0; e = this.next[e]!) {
+    for (let e = slot(this.next, this.head); e !== NIL && (e & 1) === 0; e = slot(this.next, e)) {
       if (e >> 1 !== op && this.consumes(e >> 1, newState)) return false;
     }
     return true;
@@ -201,10 +208,10 @@ class Search {
    * one of each class may be placed next; any other choice has a mirror image through it.
    */
   private earlierTwinPending(op: number): boolean {
-    const twinClass = this.twinClass[op]!;
+    const twinClass = slot(this.twinClass, op);
     if (twinClass === 0) return false;
-    for (let e = this.next[this.head]!; e !== NIL && e !== 2 * op; e = this.next[e]!) {
-      if ((e & 1) === 0 && this.twinClass[e >> 1]! === twinClass) return true;
+    for (let e = slot(this.next, this.head); e !== NIL && e !== 2 * op; e = slot(this.next, e)) {
+      if ((e & 1) === 0 && slot(this.twinClass, e >> 1) === twinClass) return true;
     }
     return false;
   }
@@ -215,7 +222,7 @@ class Search {
    * set the same value")? Only then is an optional write of v worth placing before it.
    */
   private consumes(c: number, v: number): boolean {
-    const op = this.ops[c]!;
+    const op = this.op(c);
     const atV = step(op, v);
     if (atV === ILLEGAL) return false;
     const atState = step(op, this.state);
@@ -232,16 +239,16 @@ class Search {
   private strandsObservers(op: number, newState: number): boolean {
     const v = this.state;
     if (newState === v || this.limits.stranding === false) return false;
-    const waiting = this.observersLeft[v]! - (this.needs[op]! === v ? 1 : 0);
-    return waiting > 0 && this.producersLeft[v]! - (this.writes[op]! === v ? 1 : 0) === 0;
+    const waiting = slot(this.observersLeft, v) - (slot(this.needs, op) === v ? 1 : 0);
+    return waiting > 0 && slot(this.producersLeft, v) - (slot(this.writes, op) === v ? 1 : 0) === 0;
   }
 
   /** Adds delta to the "not linearized yet" counts of op's observed and written values. */
   private count(op: number, delta: number): void {
-    const needs = this.needs[op]!;
-    const writes = this.writes[op]!;
-    if (needs !== NONE) this.observersLeft[needs]! += delta;
-    if (writes !== NONE) this.producersLeft[writes]! += delta;
+    const needs = slot(this.needs, op);
+    const writes = slot(this.writes, op);
+    if (needs !== NONE) this.observersLeft[needs] = slot(this.observersLeft, needs) + delta;
+    if (writes !== NONE) this.producersLeft[writes] = slot(this.producersLeft, writes) + delta;
   }
 
   /**
@@ -252,16 +259,16 @@ class Search {
    * leads to a configuration already explored (so this one fails too).
    */
   private applyForcedMoves(): number {
-    for (let e = this.next[this.head]!; e !== NIL && (e & 1) === 0; ) {
+    for (let e = slot(this.next, this.head); e !== NIL && (e & 1) === 0; ) {
       const op = e >> 1;
-      if (!this.observer[op]! || step(this.ops[op]!, this.state) === ILLEGAL) {
-        e = this.next[e]!;
+      if (!slot(this.observer, op) || step(this.op(op), this.state) === ILLEGAL) {
+        e = slot(this.next, e);
         continue;
       }
       if (!this.push(op, this.state, true)) return DEAD;
-      e = this.next[this.head]!;
+      e = slot(this.next, this.head);
     }
-    return this.next[this.head]!;
+    return slot(this.next, this.head);
   }
 
   /** Records op as linearized with the given resulting state; false if that configuration was already explored. */
@@ -278,7 +285,7 @@ class Search {
     this.state = newState;
     this.lift(op);
     this.count(op, -1);
-    this.definiteLeft -= this.definite[op]!;
+    this.definiteLeft -= slot(this.definite, op);
     return true;
   }
 
@@ -289,21 +296,21 @@ class Search {
   private backtrack(): number {
     while (this.stackLength > 0) {
       this.stackLength--;
-      const op = this.stackOp[this.stackLength]!;
-      this.state = this.stackState[this.stackLength]!;
+      const op = slot(this.stackOp, this.stackLength);
+      this.state = slot(this.stackState, this.stackLength);
       this.flip(op);
       this.unlift(op);
       this.count(op, 1);
-      this.definiteLeft += this.definite[op]!;
-      if (this.stackForced[this.stackLength]! === 0) return this.next[2 * op]!;
+      this.definiteLeft += slot(this.definite, op);
+      if (slot(this.stackForced, this.stackLength) === 0) return slot(this.next, 2 * op);
     }
     return DEAD;
   }
 
   private flip(op: number): void {
-    this.bits[op >>> 5]! ^= 1 << (op & 31);
-    this.hash1 ^= this.zobrist1[op]!;
-    this.hash2 ^= this.zobrist2[op]!;
+    this.bits[op >>> 5] = slot(this.bits, op >>> 5) ^ (1 << (op & 31));
+    this.hash1 ^= slot(this.zobrist1, op);
+    this.hash2 ^= slot(this.zobrist2, op);
   }
 
   /** Adds the current (bits, state) configuration to the cache; false if it was there already. */
@@ -336,13 +343,13 @@ class Search {
 
   /** Removes event e from the list; e keeps its own pointers for relink. */
   private unlink(e: number): void {
-    this.next[this.prev[e]!] = this.next[e]!;
-    if (this.next[e]! !== NIL) this.prev[this.next[e]!] = this.prev[e]!;
+    this.next[slot(this.prev, e)] = slot(this.next, e);
+    if (slot(this.next, e) !== NIL) this.prev[slot(this.next, e)] = slot(this.prev, e);
   }
 
   private relink(e: number): void {
-    this.next[this.prev[e]!] = e;
-    if (this.next[e]! !== NIL) this.prev[this.next[e]!] = e;
+    this.next[slot(this.prev, e)] = e;
+    if (slot(this.next, e) !== NIL) this.prev[slot(this.next, e)] = e;
   }
 
   private overBudget(): string | undefined {
@@ -357,7 +364,7 @@ class Search {
   private noteStuck(op: number): void {
     if (this.stuck && this.stuck.depth >= this.stackLength) return;
     const pending: number[] = [];
-    for (let e = this.next[this.head]!; e !== NIL && e !== 2 * op + 1; e = this.next[e]!) {
+    for (let e = slot(this.next, this.head); e !== NIL && e !== 2 * op + 1; e = slot(this.next, e)) {
       if ((e & 1) === 0 && e >> 1 !== op) pending.push(e >> 1);
     }
     this.stuck = { op, state: this.state, depth: this.stackLength, lastChange: this.lastChange(), pending };
@@ -366,9 +373,9 @@ class Search {
   private lastChange(): number {
     const bottom = Math.max(0, this.stackLength - MAX_STUCK_STACK_SCAN);
     for (let i = this.stackLength - 1; i >= bottom; i--) {
-      const after = i === this.stackLength - 1 ? this.state : this.stackState[i + 1]!;
-      const op = this.ops[this.stackOp[i]!]!;
-      if (after !== this.stackState[i]! || op.kind === 'write' || (op.kind === 'delete' && op.outcome !== 'fail')) return op.index;
+      const after = i === this.stackLength - 1 ? this.state : slot(this.stackState, i + 1);
+      const op = this.op(slot(this.stackOp, i));
+      if (after !== slot(this.stackState, i) || op.kind === 'write' || (op.kind === 'delete' && op.outcome !== 'fail')) return op.index;
     }
     return -1;
   }
@@ -394,6 +401,16 @@ function twinClasses(ops: readonly ModelOp[]): Uint8Array {
     if (op.kind === 'delete') return TWIN_DELETE;
     return op.kind === 'write' && mentions.get(op.value) === 1 ? TWIN_ANONYMOUS_WRITE : TWIN_NONE;
   });
+}
+
+/**
+ * Slot i of one of the search's typed arrays, each sized for every op, event or value id it
+ * is indexed by: a miss is a bug in the search, not a verdict.
+ */
+function slot(array: Int32Array | Uint32Array | Uint8Array, i: number): number {
+  const value = array[i];
+  if (value === undefined) throw new RangeError(`search: index ${i} outside an array of ${array.length}`);
+  return value;
 }
 
 function sameBits(a: Uint32Array, b: Uint32Array): boolean {

@@ -1,4 +1,4 @@
-import { canonicalJson, type HistoryOp, type Json, type OpKind } from '../checker/index.js';
+import { canonicalJson, itemAt, jsonValue, type HistoryOp, type Json, type OpKind } from '../checker/index.js';
 import { NodeError } from '../node/types.js';
 import type { Entry, NodeId, SeededPrng } from '@raftquotes/raft';
 import { MemoryStateMachine } from '../state/memory-state-machine.js';
@@ -31,6 +31,8 @@ type Answer = { kind: 'ok'; result: ApplyResult } | { kind: 'not_leader'; leader
 
 /** Keys the clients share: few, so operations on one key overlap. */
 const KEYS = 3;
+/** The think times a seed draws from (ms). */
+const PAUSES_MS = [10, 40, 150, 400];
 /** Attempts per operation (one, then retries on not_leader, no_leader, or timeout with an Idempotency-Key). */
 const MAX_ATTEMPTS = 4;
 /** The client gives up this long after the node's own deadline (a node that crashed never answers). */
@@ -69,7 +71,7 @@ export class SimClients {
     private readonly prng: SeededPrng,
     private readonly options: SimOptions,
   ) {
-    this.pauseMs = [10, 40, 150, 400][prng.int(4)] as number;
+    this.pauseMs = itemAt(PAUSES_MS, prng.int(PAUSES_MS.length), 'client pauses');
   }
 
   start(): void {
@@ -149,7 +151,8 @@ export class SimClients {
     if (result.ok) {
       op.outcome = 'ok';
       this.stats.ok++;
-      if (op.kind === 'write' || op.kind === 'cas') client.lastSeen.set(op.key, (op.kind === 'write' ? op.input.value : op.input.to) as Json);
+      const written = op.kind === 'write' ? op.input.value : op.kind === 'cas' ? op.input.to : undefined;
+      if (written !== undefined) client.lastSeen.set(op.key, written);
       if (this.sim.isHealed && this.recoveryMs === null && op.invokeMs >= this.options.faultMs) this.recoveryMs = this.sim.now - this.options.faultMs;
       return;
     }
@@ -161,7 +164,7 @@ export class SimClients {
     op.outcome = 'fail';
     op.error = result.error;
     if (result.error === 'precondition_failed') {
-      op.output = result.current === null ? null : (JSON.parse(canonicalJson(result.current as Json)) as Json);
+      op.output = result.current === null ? null : jsonValue(result.current);
       client.lastSeen.set(op.key, op.output);
     }
     this.stats.fail++;
@@ -180,7 +183,7 @@ export class SimClients {
     try {
       pending = node.propose(command);
     } catch (err) {
-      this.sim.report('propose threw', `${target}: ${(err as Error).stack ?? String(err)}`);
+      this.sim.report('propose threw', `${target}: ${errorText(err)}`);
       return { kind: 'refused' };
     }
     const answer = await this.withDeadline(pending.then((result): Answer => ({ kind: 'ok', result }), (err: unknown) => this.classify(err)));
@@ -193,7 +196,7 @@ export class SimClients {
 
   private classify(err: unknown): Answer {
     if (!(err instanceof NodeError)) {
-      this.sim.report('unexpected client error', (err as Error)?.stack ?? String(err));
+      this.sim.report('unexpected client error', errorText(err));
       return { kind: 'refused' };
     }
     if (err.code === 'timeout') return { kind: 'timeout', byNode: true };
@@ -219,7 +222,7 @@ export class SimClients {
     try {
       barrier = node.readBarrier();
     } catch (err) {
-      this.sim.report('readBarrier threw', `${target}: ${(err as Error).stack ?? String(err)}`);
+      this.sim.report('readBarrier threw', `${target}: ${errorText(err)}`);
       return;
     }
     const answer = await this.withDeadline(barrier.then((): Answer => ({ kind: 'ok', result: { ok: true, index: 0 } }), (err: unknown) => this.classify(err)));
@@ -231,8 +234,8 @@ export class SimClients {
     const record = node.stateMachine.get(key);
     op.outcome = 'ok';
     op.completeMs = this.sim.now;
-    op.output = record ? (record.value as Json) : null;
-    if (record) client.lastSeen.set(key, record.value as Json);
+    op.output = record ? jsonValue(record.value) : null;
+    if (record) client.lastSeen.set(key, op.output);
     this.stats.ok++;
   }
 
@@ -255,13 +258,13 @@ export class SimClients {
     const history = this.changes.get(key) ?? [];
     let expected: { valueJson: string | null; recordIndex: number } | undefined;
     for (let i = history.length - 1; i >= 0; i--) {
-      const change = history[i] as { index: number; valueJson: string | null; recordIndex: number };
+      const change = itemAt(history, i, 'key changes');
       if (change.index <= applied) {
         expected = change;
         break;
       }
     }
-    const seen = record ? canonicalJson(record.value as Json) : null;
+    const seen = record ? canonicalJson(jsonValue(record.value)) : null;
     const want = expected?.valueJson ?? null;
     if (seen !== want || (record?.index ?? 0) !== (expected?.recordIndex ?? 0)) {
       this.sim.report('stale read', `${target} at applied ${applied} read ${key} = ${seen} (index ${record?.index ?? 0}); the committed log has ${want} (index ${expected?.recordIndex ?? 0})`);
@@ -277,7 +280,7 @@ export class SimClients {
       const key = entry.type === 'normal' ? keyOf(entry.data) : null;
       if (key === null) continue;
       const record = this.reference.get(key);
-      const valueJson = record ? canonicalJson(record.value as Json) : null;
+      const valueJson = record ? canonicalJson(jsonValue(record.value)) : null;
       const list = this.changes.get(key) ?? [];
       const last = list[list.length - 1];
       if (!last || last.valueJson !== valueJson || last.recordIndex !== (record?.index ?? 0)) list.push({ index: entry.index, valueJson, recordIndex: record?.index ?? 0 });
@@ -286,15 +289,20 @@ export class SimClients {
   }
 
   private randomNode(): NodeId {
-    return this.sim.ids[this.prng.int(this.sim.ids.length)] as NodeId;
+    return itemAt(this.sim.ids, this.prng.int(this.sim.ids.length), 'node ids');
   }
 }
 
 function keyOf(data: string): string | null {
   try {
-    const command = JSON.parse(data) as { key?: unknown };
-    return typeof command.key === 'string' ? command.key : null;
+    const command: unknown = JSON.parse(data);
+    return typeof command === 'object' && command !== null && 'key' in command && typeof command.key === 'string' ? command.key : null;
   } catch {
     return null;
   }
+}
+
+/** An error's stack, or what was thrown when it is not an Error. */
+export function errorText(err: unknown): string {
+  return err instanceof Error ? (err.stack ?? err.message) : String(err);
 }

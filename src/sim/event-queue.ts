@@ -1,3 +1,5 @@
+import { itemAt } from '../checker/index.js';
+
 /** A scheduled simulator event; `seq` breaks ties so runs are deterministic. */
 interface Scheduled<T> {
   at: number;
@@ -25,8 +27,8 @@ export class EventQueue<T> {
 
   pop(): { at: number; event: T } | undefined {
     const top = this.heap[0];
-    if (!top) return undefined;
-    const last = this.heap.pop() as Scheduled<T>;
+    const last = this.heap.pop();
+    if (top === undefined || last === undefined) return undefined;
     if (this.heap.length > 0) {
       this.heap[0] = last;
       this.siftDown(0);
@@ -35,13 +37,13 @@ export class EventQueue<T> {
   }
 
   private less(a: number, b: number): boolean {
-    const x = this.heap[a] as Scheduled<T>;
-    const y = this.heap[b] as Scheduled<T>;
+    const x = itemAt(this.heap, a, 'event heap');
+    const y = itemAt(this.heap, b, 'event heap');
     return x.at < y.at || (x.at === y.at && x.seq < y.seq);
   }
 
   private swap(a: number, b: number): void {
-    [this.heap[a], this.heap[b]] = [this.heap[b] as Scheduled<T>, this.heap[a] as Scheduled<T>];
+    [this.heap[a], this.heap[b]] = [itemAt(this.heap, b, 'event heap'), itemAt(this.heap, a, 'event heap')];
   }
 
   private siftUp(i: number): void {

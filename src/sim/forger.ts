@@ -1,4 +1,5 @@
 import { MAX_ENTRIES_PER_APPEND, MAX_INDEX, MAX_TERM, type Message, MESSAGE_TYPES, type MessageType, type NodeId, type RaftCore, type SeededPrng } from '@raftquotes/raft';
+import { CheckedAccessError } from '../checker/index.js';
 
 /**
  * A nemesis that speaks the peer protocol with hostile messages (issue 15). Two modes:
@@ -122,6 +123,13 @@ function notLeader(prng: SeededPrng, target: RaftCore, ids: readonly NodeId[]): 
   return pick(prng, others.length > 0 ? others : ids.filter((id) => id !== target.id));
 }
 
+/**
+ * One of `items`. Hostile values include `undefined` on purpose, so a checked read cannot tell
+ * a miss from a choice: the draw is checked to be in bounds instead, and the element is then
+ * of type T whatever it holds.
+ */
 function pick<T>(prng: SeededPrng, items: readonly T[]): T {
-  return items[prng.int(items.length)] as T;
+  const i = prng.int(items.length);
+  if (i >= items.length) throw new CheckedAccessError(`forger choices: draw ${i} of ${items.length}`);
+  return items[i] as T;
 }

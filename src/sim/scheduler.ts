@@ -25,9 +25,10 @@ export class Scheduler {
   runNext(until: number): boolean {
     const next = this.queue.peekTime();
     if (next === undefined || next > until) return false;
-    const { at, event } = this.queue.pop() as { at: number; event: Callback };
-    this.now = at;
-    event();
+    const due = this.queue.pop();
+    if (due === undefined) return false;
+    this.now = due.at;
+    due.event();
     return true;
   }
 }
@@ -37,7 +38,7 @@ export class Scheduler {
  * as the timers of a dead process do.
  */
 export class SimClock implements Clock {
-  private readonly timers = new Set<number>();
+  private readonly timers = new Set<TimerHandle>();
   private nextId = 1;
   private alive = true;
 
@@ -58,7 +59,7 @@ export class SimClock implements Clock {
   }
 
   clearTimeout(handle: TimerHandle): void {
-    this.timers.delete(handle as number);
+    this.timers.delete(handle);
   }
 
   setInterval(fn: () => void, ms: number): TimerHandle {
@@ -74,7 +75,7 @@ export class SimClock implements Clock {
   }
 
   clearInterval(handle: TimerHandle): void {
-    this.timers.delete(handle as number);
+    this.timers.delete(handle);
   }
 
   setImmediate(fn: () => void): void {

@@ -1,4 +1,4 @@
-import { checkLinearizability, type HistoryOp } from '../checker/index.js';
+import { checkLinearizability, itemAt, type HistoryOp } from '../checker/index.js';
 import { NodeMetrics } from '../node/metrics.js';
 import { RaftNode, type NodeLogger } from '../node/raft-node.js';
 import { allMembers, type ConfChange, type Configuration, type Entry, type Message, type NodeId, planConfChange, type RaftConfig, type Rejection, SeededPrng } from '@raftquotes/raft';
@@ -6,7 +6,7 @@ import { SafetyChecker, type Violation } from '@raftquotes/raft/testing';
 import { CorruptionError } from '../state/checksum.js';
 import { MemoryStateMachine } from '../state/memory-state-machine.js';
 import type { StateMachine } from '../state/types.js';
-import { SimClients, type ClientStats } from './clients.js';
+import { errorText, SimClients, type ClientStats } from './clients.js';
 import { coreFingerprint, forgeChaos, forgeInvalid, type ForgerMode } from './forger.js';
 import { SimNetwork, SimTransport } from './network.js';
 import { Scheduler, SimClock } from './scheduler.js';
@@ -47,6 +47,23 @@ export interface SimOptions {
    * members, or to change two voters at once through joint consensus, keeping 1..MAX_SIM_VOTERS voters.
    */
   spares?: number;
+}
+
+/** Of every MEMBERSHIP_SEED_CHOICES seeds run in the default mode, this many have no membership nemesis. */
+const SEEDS_WITHOUT_MEMBERSHIP = 2;
+const MEMBERSHIP_SEED_CHOICES = 10;
+/** Spare nodes a seed of the default mode draws: 1..MAX_SEED_SPARES. */
+const MAX_SEED_SPARES = 3;
+
+/**
+ * The membership nemesis of a seed run in the default mode (`npm run sim` without --spares):
+ * spare nodes drawn from the seed, or undefined (no nemesis, the first configuration stays) for
+ * one seed in five, so fixed clusters keep being tested too. A pure function of the seed: a
+ * seed reproduces alone.
+ */
+export function seedSpares(seed: number): number | undefined {
+  const roll = new SeededPrng(seed ^ 0x5a4e5).int(MEMBERSHIP_SEED_CHOICES);
+  return roll < SEEDS_WITHOUT_MEMBERSHIP ? undefined : 1 + ((roll - SEEDS_WITHOUT_MEMBERSHIP) % MAX_SEED_SPARES);
 }
 
 /** Voters the membership nemesis never goes past. */
@@ -108,6 +125,8 @@ interface Host {
   joinedWith: Configuration | null;
 }
 
+/** The node's request deadline of a seed: one of these multiples of SimOptions.requestTimeoutMs. */
+const TIMEOUT_SCALES = [0.5, 1, 3];
 const MAX_TRACE_LINES = 400;
 const MAX_EVENTS_PER_RUN = 3_000_000;
 /** Microtask turns drained after each event, so promise continuations run before the next one. */
@@ -164,7 +183,7 @@ export class Simulation {
       boots: 0,
       joinedWith: i < options.nodes ? first : null,
     }));
-    const requestTimeoutMs = Math.round(options.requestTimeoutMs * ([0.5, 1, 3][this.prng.int(3)] as number));
+    const requestTimeoutMs = Math.round(options.requestTimeoutMs * itemAt(TIMEOUT_SCALES, this.prng.int(TIMEOUT_SCALES.length), 'timeout scales'));
     this.options = { ...options, requestTimeoutMs };
     this.clients = new SimClients(this, new SeededPrng(options.seed ^ 0xc11e), this.options);
   }
@@ -264,6 +283,11 @@ export class Simulation {
     if (this.trace.length > MAX_TRACE_LINES) this.trace.shift();
   }
 
+  /** Host i: callers pass an index of `hosts` (a loop over it, or a draw below its length). */
+  private host(i: number): Host {
+    return itemAt(this.hosts, i, 'hosts');
+  }
+
   /** The running nodes (cached: read after every event, changed only by boots and kills). */
   private liveNodes(): RaftNode[] {
     this.live ??= this.hosts.flatMap((h) => (h.process ? [h.process.node] : []));
@@ -273,7 +297,7 @@ export class Simulation {
   // ---------------------------------------------------------------- node lifecycle
 
   private async boot(i: number): Promise<void> {
-    const host = this.hosts[i] as Host;
+    const host = this.host(i);
     if (host.process || host.corrupt || !host.joinedWith) return;
     const joined = host.joinedWith;
     host.boots++;
@@ -293,7 +317,7 @@ export class Simulation {
         this.log(`${host.id} refused to start: ${err.message.slice(0, 80)}`);
         return;
       }
-      this.report('boot failed', `${host.id}: ${(err as Error).stack ?? String(err)}`);
+      this.report('boot failed', `${host.id}: ${errorText(err)}`);
       return;
     }
     node.onApply((entries) => this.onApplied(host, node, entries));
@@ -312,7 +336,7 @@ export class Simulation {
 
   /** The process dies: its timers stop, its socket closes, unsynced writes are lost. */
   private kill(i: number, why: string): void {
-    const host = this.hosts[i] as Host;
+    const host = this.host(i);
     const proc = host.process;
     if (!proc) return;
     proc.clock.kill();
@@ -326,17 +350,19 @@ export class Simulation {
   }
 
   private onFatal(i: number, err: unknown): void {
-    const host = this.hosts[i] as Host;
+    const host = this.host(i);
     if (err instanceof SimFsyncError) {
       this.kill(i, 'stopped on a failed fsync (exit 70, supervisor restarts it)');
       return;
     }
-    this.report('node fatal', `${host.id}: ${(err as Error)?.stack ?? String(err)}`);
+    this.report('node fatal', `${host.id}: ${errorText(err)}`);
     this.kill(i, 'fatal');
   }
 
   private nodeLogger(id: NodeId): NodeLogger {
-    const line = (obj: object | string, msg?: string): void => this.log(`${id} ${msg ?? (typeof obj === 'string' ? obj : JSON.stringify(obj))}`);
+    const line = (obj: object | string, msg?: string): void => {
+      if (this.options.trace) this.log(`${id} ${msg ?? (typeof obj === 'string' ? obj : JSON.stringify(obj))}`);
+    };
     return { info: line, warn: line, error: line };
   }
 
@@ -350,8 +376,8 @@ export class Simulation {
 
   private deliver(message: Message): void {
     const host = this.hosts[this.ids.indexOf(message.to)];
-    const rejected = host?.process?.transport.receive(message) as Rejection | null | undefined;
-    if (!rejected) return;
+    const rejected = host?.process?.transport.receive(message);
+    if (!isRejection(rejected)) return;
     this.honestRejections[rejected.reason] = (this.honestRejections[rejected.reason] ?? 0) + 1;
     // A late reply to a read forwarded before a restart is expected; any other honest message
     // refused as impossible would be logged to operators as an attack, and its news lost.
@@ -398,6 +424,7 @@ export class Simulation {
     const forged = scripted !== undefined ? { message: withRecipient(scripted, core.id), mutation: 'scripted' } : (forger.mode === 'invalid' ? forgeInvalid : forgeChaos)(this.prng, base, core, this.ids);
     this.forged++;
     const before = coreFingerprint(core);
+    // A hostile peer sends anything: the node must refuse it by validating at run time, whatever the static type says.
     const rejected = node.receive(forged.message as Message);
     this.log(`forged -> ${core.id} (${forged.mutation}): ${rejected ? `rejected ${rejected.reason}` : 'stepped'}`);
     if (forger.mode === 'invalid' && rejected === null) this.report('forged message accepted', `${core.id} stepped ${JSON.stringify(forged.message)?.slice(0, 300)} (${forged.mutation})`);
@@ -426,7 +453,7 @@ export class Simulation {
   private corruptDisk(): void {
     if (!this.options.storageFaults || this.hosts.some((h) => h.disk.corruptNextRecovery)) return;
     const i = this.prng.int(this.hosts.length);
-    const host = this.hosts[i] as Host;
+    const host = this.host(i);
     if (!host.process) return;
     // Down for good: with membership changes the cluster may have shrunk so far that this
     // disk is part of every majority; an operator would restore it first (not simulated).
@@ -461,14 +488,14 @@ export class Simulation {
 
   /** Cuts the leader off right after it appended, the classic way to strand uncommitted entries. */
   private isolateLeader(): void {
-    const leader = this.ids[this.leaderIndex()] as NodeId;
+    const leader = itemAt(this.ids, this.leaderIndex(), 'node ids');
     this.partition([[leader], this.ids.filter((id) => id !== leader)]);
     this.log(`isolate ${leader}`);
   }
 
   private asymmetricCut(): void {
-    const from = this.ids[this.prng.int(this.ids.length)] as NodeId;
-    const to = this.ids[this.prng.int(this.ids.length)] as NodeId;
+    const from = itemAt(this.ids, this.prng.int(this.ids.length), 'node ids');
+    const to = itemAt(this.ids, this.prng.int(this.ids.length), 'node ids');
     if (from !== to) this.network.cutLink(from, to);
     this.log(`cut link ${from} -> ${to}`);
   }
@@ -503,7 +530,7 @@ export class Simulation {
     const old = this.hosts[i]?.process?.node;
     if (!old || old.raftView().state !== 'leader') return;
     const others = this.ids.filter((id) => id !== old.id);
-    const rival = others[this.prng.int(others.length)] as NodeId;
+    const rival = itemAt(others, this.prng.int(others.length), 'rivals');
     this.partition([[old.id], others]);
     this.log(`flap leader ${old.id}: isolated, ${rival} to campaign`);
     let at = 20 + this.prng.int(100);
@@ -563,7 +590,7 @@ export class Simulation {
     const voters = config.voters.map((m) => m.id);
     const learners = config.learners.map((m) => m.id);
     const spare = this.hosts.find((h) => h.joinedWith === null);
-    const pick = (list: NodeId[]): NodeId => list[this.prng.int(list.length)] as NodeId;
+    const pick = (list: NodeId[]): NodeId => itemAt(list, this.prng.int(list.length), 'members');
     const roll = this.prng.int(5);
     if (roll === 0 && spare) return [{ op: 'add-learner', ...simMember(spare.id) }];
     if (roll === 1 && learners.length > 0 && voters.length < MAX_SIM_VOTERS) return [{ op: 'promote', id: pick(learners) }];
@@ -635,6 +662,11 @@ export class Simulation {
 /** The addresses a simulated member is known by (its transport ignores them: links are by id). */
 function simMember(id: NodeId): { id: NodeId; raft: string; http: string } {
   return { id, raft: `sim:${id}`, http: `sim://${id}` };
+}
+
+/** Whether what a node's message handler returned is a refusal (RaftNode.receive returns a Rejection or null). */
+function isRejection(value: unknown): value is Rejection {
+  return typeof value === 'object' && value !== null && 'reason' in value && typeof value.reason === 'string' && 'detail' in value && typeof value.detail === 'string';
 }
 
 /** Lets promise continuations (client code awaiting the node) run before the next event. */
