@@ -89,7 +89,9 @@ export async function joinCluster(config: NodeConfig, logger: JoinLogger): Promi
     await new Promise((resolve) => setTimeout(resolve, JOIN_RETRY_MS));
   }
   // Already added (by `member add` or `member replace`, which then wait for this node): start
-  // from the current configuration if it names this node at these addresses.
+  // from the current configuration if it names this node at this HTTP URL. The Raft address
+  // recorded may differ from the one it listens on: the operator may have recorded an address
+  // in front of it (a NAT, a proxy), which the node then advertises to its peers.
   if (answer.status === 400 && answer.json['field'] === 'changes[0].id') answer = await alreadyAdded(config, change, answer);
   if (answer.status !== 200) throw new ConfigError(`--join: ${url} refused: ${String(answer.json['error'])}: ${String(answer.json['message'])}`);
   const members = answer.json['members'] as { voters?: Member[]; learners?: Member[] } | undefined;
@@ -100,7 +102,7 @@ export async function joinCluster(config: NodeConfig, logger: JoinLogger): Promi
 async function alreadyAdded(config: NodeConfig, change: { id: string; raft: string; http: string }, refusal: { status: number; json: Record<string, unknown> }): Promise<{ status: number; json: Record<string, unknown> }> {
   const members = (await callMembers(config, 'GET')).json as { voters?: Member[]; learners?: Member[] };
   const self = [...(members.voters ?? []), ...(members.learners ?? [])].find((m) => m.id === change.id);
-  return self && self.raft === change.raft && self.http === change.http ? { status: 200, json: { members } } : refusal;
+  return self && self.http === change.http ? { status: 200, json: { members } } : refusal;
 }
 
 /** Once caught up (within the leader's bound), asks to be promoted; retries while behind. */
