@@ -7,8 +7,9 @@ import { http, REPO_ROOT, sleep, TestCluster, waitFor } from '../support/cluster
 /**
  * Growing and shrinking on real node processes under write load (SPEC §9, issue 17): a
  * 3-voter cluster grows to 5 (two `node --join --learner`, then one joint change promotes
- * both) and shrinks back to 3 (one joint change removes both), with one of the two killed
- * before its removal. That node is then restarted with its old data, still believing it is
+ * both), a follower forwards a write to Node4 once it leads (known only from the
+ * configuration), and the cluster shrinks back to 3 (one joint change removes both, the
+ * leader Node4 among them), with Node5 killed before its removal. That node is then restarted with its old data, still believing it is
  * a voter: it must cause no election (pre-vote keeps it out), so leader and term stay. No
  * acknowledged write is lost. Ports 11900-11959 (this file's range), 127.0.0.1 only. Run
  * under the cluster lock.
@@ -100,6 +101,19 @@ describe('growing and shrinking on real processes (SPEC §9)', () => {
     await waitFor('the joint state left', async () => (await members(leader).catch(() => null))?.joint === null, 10_000);
     for (const i of [4, 5]) expect(['follower', 'leader']).toContain((await statusOf(i)).state);
   }, 120_000);
+
+  it('forwards to a leader that joined later, through the HTTP URL in the configuration', async () => {
+    const leader = await leaderIndex(voters);
+    if (leader !== 4) {
+      const res = await http('POST', `${url(leader)}/api/admin/transfer-leadership`, { to: 'Node4' }, {}, 10_000);
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+    }
+    await waitFor('Node4 leads', async () => (await statusOf(4).catch(() => null))?.state === 'leader', 15_000);
+    // Node1 knows Node4 only from the configuration entry that added it (not from --peers).
+    const put = await http('PUT', `${url(1)}/api/kv/through-node1`, { value: 'forwarded' }, {}, 10_000);
+    expect(put.status, JSON.stringify(put.body)).toBe(200);
+    expect((await http('GET', `${url(4)}/api/kv/through-node1`)).body.value).toBe('forwarded');
+  }, 60_000);
 
   it('shrinks back to 3 in one joint change, with Node5 killed first', async () => {
     joiners.get(5)?.kill('SIGKILL');
