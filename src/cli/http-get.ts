@@ -19,8 +19,11 @@ export function httpGet(url: string, options: { ca?: string | Buffer | undefined
   return httpSend(url, { ...options, method: 'GET' });
 }
 
-/** Any method with optional headers and body (e.g. a JSON POST), trusting `ca` for https:// URLs. */
-export function httpSend(url: string, options: { method: string; headers?: Record<string, string>; body?: string; ca?: string | Buffer | undefined; timeoutMs: number }): Promise<GetResult> {
+/**
+ * Any method with optional headers and body (e.g. a JSON POST), trusting `ca` for https:// URLs
+ * and presenting `clientCert` when given (a node calling a cluster that asks for certificates).
+ */
+export function httpSend(url: string, options: { method: string; headers?: Record<string, string>; body?: string; ca?: string | Buffer | Array<string | Buffer> | undefined; clientCert?: { cert: Buffer; key: Buffer } | undefined; timeoutMs: number }): Promise<GetResult> {
   return new Promise((resolve, reject) => {
     const target = new URL(url);
     const onResponse = (res: import('node:http').IncomingMessage): void => {
@@ -36,7 +39,7 @@ export function httpSend(url: string, options: { method: string; headers?: Recor
     };
     const headers = { ...options.headers, ...(options.body === undefined ? {} : { 'content-length': String(Buffer.byteLength(options.body)) }) };
     const req = target.protocol === 'https:'
-      ? httpsRequest(target, { method: options.method, headers, ca: options.ca, timeout: options.timeoutMs }, onResponse)
+      ? httpsRequest(target, { method: options.method, headers, ca: options.ca, ...options.clientCert, timeout: options.timeoutMs }, onResponse)
       : httpRequest(target, { method: options.method, headers, timeout: options.timeoutMs }, onResponse);
     // A hard deadline (the socket timeout only bounds idle gaps).
     const timer = setTimeout(() => req.destroy(new Error(`no answer from ${url} within ${options.timeoutMs} ms`)), options.timeoutMs);

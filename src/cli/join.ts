@@ -4,10 +4,16 @@
  * needs no --join), catches up, and is promoted once within the catch-up bound unless --learner.
  * The request is an admin action: the joining host must be loopback to the node at URL, or
  * RAFTQUOTES_ADMIN_TOKEN must be set; the peer secret or TLS then authenticate Raft traffic.
+ * An https:// URL (a `cluster --tls` cluster, SPEC §7) is verified against the system's CAs and
+ * the node's own --tls-ca (the cluster CA that signed its peers' certificates), and the node
+ * presents its certificate, as nodes do when they forward to each other.
  */
+import { readFileSync } from 'node:fs';
+import { rootCertificates } from 'node:tls';
 import type { Configuration, Member } from '@raftquotes/raft';
 import type { Logger } from '../log/logger.js';
 import { ConfigError, type NodeConfig } from './config.js';
+import { httpSend } from './http-get.js';
 
 /** One join or promote request. */
 const JOIN_REQUEST_TIMEOUT_MS = 15_000;
@@ -22,19 +28,47 @@ const MAX_ANSWER_CHARS = 1024 * 1024;
 
 type JoinLogger = Pick<Logger, 'info' | 'warn'>;
 
-async function postMembers(url: string, changes: unknown[]): Promise<{ status: number; json: Record<string, unknown> }> {
-  const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
+/** How the join requests reach an HTTPS cluster: whom to trust and which certificate to show. */
+interface JoinTls {
+  ca: Array<string | Buffer> | undefined;
+  clientCert: { cert: Buffer; key: Buffer } | undefined;
+}
+
+/**
+ * The TLS settings of the join requests, read once per request (certificates may be renewed
+ * while a learner waits to be promoted). Without --tls-ca only the system's CAs are trusted.
+ */
+function joinTls(config: NodeConfig): JoinTls {
+  const read = (path: string, what: string): Buffer => {
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new ConfigError(`--join: cannot read ${what} ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+  };
+  const ca = config.tls ? [...rootCertificates, read(config.tls.ca, 'the CA')] : undefined;
+  const own = config.httpTls ?? config.tls;
+  const clientCert = own ? { cert: read(own.cert, 'the certificate'), key: read(own.key, 'the key') } : undefined;
+  return { ca, clientCert };
+}
+
+async function callMembers(config: NodeConfig, method: 'GET' | 'POST', changes?: unknown[]): Promise<{ status: number; json: Record<string, unknown> }> {
+  const url = config.join as string;
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (changes !== undefined) headers['content-type'] = 'application/json';
   const token = process.env['RAFTQUOTES_ADMIN_TOKEN'];
   if (token) headers['authorization'] = `Bearer ${token}`;
-  const res = await fetch(`${url}/api/members`, { method: 'POST', headers, body: JSON.stringify({ changes }), signal: AbortSignal.timeout(JOIN_REQUEST_TIMEOUT_MS) });
-  const text = await res.text();
-  if (text.length > MAX_ANSWER_CHARS) throw new ConfigError(`--join: the answer from ${url} is too large`);
+  const body = changes === undefined ? {} : { body: JSON.stringify({ changes }) };
+  const res = await httpSend(`${url}/api/members`, { method, headers, ...body, ...joinTls(config), timeoutMs: JOIN_REQUEST_TIMEOUT_MS });
+  if (res.body.length > MAX_ANSWER_CHARS) throw new ConfigError(`--join: the answer from ${url} is too large`);
   try {
-    return { status: res.status, json: JSON.parse(text) as Record<string, unknown> };
+    return { status: res.status, json: JSON.parse(res.body) as Record<string, unknown> };
   } catch {
     throw new ConfigError(`--join: ${url} answered ${res.status} without JSON`);
   }
 }
+
+const postMembers = (config: NodeConfig, changes: unknown[]): Promise<{ status: number; json: Record<string, unknown> }> => callMembers(config, 'POST', changes);
 
 /** Asks the cluster at config.join to add this node as a learner; returns the configuration it is in. */
 export async function joinCluster(config: NodeConfig, logger: JoinLogger): Promise<Configuration> {
@@ -45,7 +79,7 @@ export async function joinCluster(config: NodeConfig, logger: JoinLogger): Promi
   // A cluster between leaders answers 503 (or a change is pending, 409): retry for a while.
   for (let attempt = 1; attempt <= JOIN_ATTEMPTS; attempt++) {
     try {
-      answer = await postMembers(url, [change]);
+      answer = await postMembers(config, [change]);
     } catch (err) {
       if (err instanceof ConfigError) throw err;
       throw new ConfigError(`--join: cannot reach ${url} (${(err as Error).message})`);
@@ -55,29 +89,29 @@ export async function joinCluster(config: NodeConfig, logger: JoinLogger): Promi
     await new Promise((resolve) => setTimeout(resolve, JOIN_RETRY_MS));
   }
   // Already added (by `member add` or `member replace`, which then wait for this node): start
-  // from the current configuration if it names this node at these addresses.
-  if (answer.status === 400 && answer.json['field'] === 'changes[0].id') answer = await alreadyAdded(url, change, answer);
+  // from the current configuration if it names this node at this HTTP URL. The Raft address
+  // recorded may differ from the one it listens on: the operator may have recorded an address
+  // in front of it (a NAT, a proxy), which the node then advertises to its peers.
+  if (answer.status === 400 && answer.json['field'] === 'changes[0].id') answer = await alreadyAdded(config, change, answer);
   if (answer.status !== 200) throw new ConfigError(`--join: ${url} refused: ${String(answer.json['error'])}: ${String(answer.json['message'])}`);
   const members = answer.json['members'] as { voters?: Member[]; learners?: Member[] } | undefined;
   if (!members || !Array.isArray(members.voters) || !Array.isArray(members.learners)) throw new ConfigError(`--join: ${url} answered without a configuration`);
   return { voters: members.voters, learners: members.learners, outgoing: null };
 }
 
-async function alreadyAdded(url: string, change: { id: string; raft: string; http: string }, refusal: { status: number; json: Record<string, unknown> }): Promise<{ status: number; json: Record<string, unknown> }> {
-  const res = await fetch(`${url}/api/members`, { signal: AbortSignal.timeout(JOIN_REQUEST_TIMEOUT_MS) });
-  const members = (await res.json()) as { voters?: Member[]; learners?: Member[] };
+async function alreadyAdded(config: NodeConfig, change: { id: string; raft: string; http: string }, refusal: { status: number; json: Record<string, unknown> }): Promise<{ status: number; json: Record<string, unknown> }> {
+  const members = (await callMembers(config, 'GET')).json as { voters?: Member[]; learners?: Member[] };
   const self = [...(members.voters ?? []), ...(members.learners ?? [])].find((m) => m.id === change.id);
-  return self && self.raft === change.raft && self.http === change.http ? { status: 200, json: { members } } : refusal;
+  return self && self.http === change.http ? { status: 200, json: { members } } : refusal;
 }
 
 /** Once caught up (within the leader's bound), asks to be promoted; retries while behind. */
 export async function promoteWhenCaughtUp(config: NodeConfig, logger: JoinLogger): Promise<void> {
-  const url = config.join as string;
   const deadline = Date.now() + PROMOTE_TIMEOUT_MS;
   while (Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, PROMOTE_POLL_MS));
     try {
-      const { status, json } = await postMembers(url, [{ op: 'promote', id: config.id }]);
+      const { status, json } = await postMembers(config, [{ op: 'promote', id: config.id }]);
       if (status === 200) return logger.info(`promoted to voter`);
       if (status === 400) return logger.warn(`promotion refused: ${String(json['message'])}`);
       if (json['lag'] !== undefined) logger.info(`catching up: ${String(json['lag'])} entries behind the leader`);

@@ -21,6 +21,8 @@ const START_TIMEOUT_MS = 30_000;
 const TERM_TIMEOUT_MS = 10_000;
 /** How long to wait for the exit event after SIGKILL. */
 const KILL_WAIT_MS = 5_000;
+/** Deadline of the POST that adds a spare (it answers once the change committed, SPEC §9). */
+const ADD_TIMEOUT_MS = 10_000;
 
 /** Port bases: node i (1-based) uses base + i. Proxies take ephemeral ports. */
 export interface PortBases {
@@ -66,11 +68,9 @@ export interface ProcessClusterOptions {
   /** Extra flags for every node. */
   nodeArgs?: string[];
   /**
-   * Spare nodes (Node6, ...) for the member nemesis: not started; joinSpare starts one with
-   * --join. Their Raft links are direct (not through the proxies): a member added at run time
-   * is recorded in the configuration at one Raft address that every node dials, while each
-   * proxy belongs to one (from, to) pair. Partitions therefore cut only the links that still
-   * go through the proxies.
+   * Spare nodes (Node6, ...) for the member nemesis: not started; joinSpare adds one at its
+   * FaultNetwork entrance and starts it with --join, so its links go through the same faults
+   * as the first nodes'.
    */
   spares?: number;
 }
@@ -98,7 +98,8 @@ function installExitHook(): void {
 
 /**
  * Five `raftquotes node` processes on loopback whose peer links all go through a
- * FaultNetwork: node i's --peers names proxy(i→j) for every j ≠ i. The harness starts,
+ * FaultNetwork: every node's --peers names each node's entrance (its own too: that is the
+ * address the configuration records; it listens on --raft). The harness starts,
  * kills (-9), pauses (SIGSTOP/SIGCONT), stops (SIGTERM) and restarts them by pid; each
  * node runs in its own process group and is only ever signalled by its own pid.
  * Node output goes to <workDir>/logs/<id>.log (appended across restarts).
@@ -122,7 +123,9 @@ export class ProcessCluster {
     installExitHook();
     const count = options.nodes ?? 5;
     const ids = Array.from({ length: count }, (_, i) => `Node${i + 1}`);
-    const network = await FaultNetwork.start(ids.map((id, i) => ({ id, raft: { host: '127.0.0.1', port: options.ports.raftBase + i + 1 } })));
+    // Spares too: the Raft address recorded for a spare when it joins is its entrance, so it is behind the same faults.
+    const everyId = Array.from({ length: count + (options.spares ?? 0) }, (_, i) => `Node${i + 1}`);
+    const network = await FaultNetwork.start(everyId.map((id, i) => ({ id, raft: { host: '127.0.0.1', port: options.ports.raftBase + i + 1 } })));
     mkdirSync(join(options.workDir, 'logs'), { recursive: true });
     const nodes = ids.map((id, i): HarnessNode => {
       const httpPort = options.ports.httpBase + i + 1;
@@ -131,7 +134,7 @@ export class ProcessCluster {
       const dataDir = join(options.workDir, 'data', id);
       // The production V8 flags (heap caps included), so faults hit nodes as `cluster` runs them.
       const argv = [
-        ...NODE_V8_FLAGS, MAIN_JS, 'node', '--id', id, '--peers', network.peersFlag(id),
+        ...NODE_V8_FLAGS, MAIN_JS, 'node', '--id', id, '--peers', network.peersFlag(id, ids),
         '--http', `127.0.0.1:${httpPort}`, '--raft', `127.0.0.1:${raftPort}`, '--controller', `127.0.0.1:${controllerPort}`,
         '--data-dir', dataDir, '--cluster-id', HARNESS_CLUSTER_ID, '--rate-limit', '0', ...(options.nodeArgs ?? []),
       ];
@@ -247,14 +250,19 @@ export class ProcessCluster {
   }
 
   /**
-   * Starts a spare on an empty data dir with `--join via --learner` (SPEC §9): it asks the
-   * cluster to add it as a learner, and answers /healthz once it is in (startNode waits).
-   * Restarts (kill, heal) reuse the argv: --join is ignored once the data dir holds a configuration.
+   * The `member add` + `node --join` runbook (SPEC §9) for a spare: the cluster at `via` adds
+   * it as a learner recorded at its FaultNetwork entrance (so every link to it is faultable),
+   * then it starts on an empty data dir with `--join via --learner`, finds itself added, and
+   * answers /healthz (startNode waits). Restarts (kill, heal) reuse the argv: --join is
+   * ignored once the data dir holds a configuration.
    */
   async joinSpare(id: string, via: string): Promise<void> {
     const node = this.node(id);
     if (node.member || node.child) throw new Error(`${id} is not a spare`);
     rmSync(node.dataDir, { recursive: true, force: true });
+    const add = await httpCall({ method: 'POST', url: `${via}/api/members`, body: { changes: [{ op: 'add-learner', id, raft: this.network.entranceOf(id), http: node.http }] }, timeoutMs: ADD_TIMEOUT_MS });
+    if (add.kind === 'error') throw new Error(`add ${id}: ${add.error} (${add.message})`);
+    if (add.status !== 200) throw new Error(`add ${id}: HTTP ${add.status} ${JSON.stringify(add.body).slice(0, 200)}`);
     node.argv = [
       ...NODE_V8_FLAGS, MAIN_JS, 'node', '--id', id, '--join', via, '--learner',
       '--http', `127.0.0.1:${node.http.split(':').pop()}`, '--raft', `127.0.0.1:${node.raftPort}`, '--controller', `127.0.0.1:${node.controllerPort}`,

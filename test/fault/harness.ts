@@ -103,7 +103,7 @@ export interface CampaignResult {
 }
 
 /**
- * One fault campaign on real processes: five nodes behind per-link fault proxies, a
+ * One fault campaign on real processes: five nodes behind the fault network (every directed link faultable), a
  * seeded nemesis schedule, concurrent clients recording a history; then heal, liveness,
  * final reads through every node, and every check. Reproducible from the seed as far as
  * the schedule and the workload's choices go (timing on a real machine is not).
@@ -117,7 +117,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRes
   let cluster: ProcessCluster | undefined;
   try {
     const spares = options.spares ?? (options.kinds.includes('member') ? DEFAULT_SPARES : 0);
-    log(`seed ${options.seed}: starting 5 nodes behind 20 link proxies${spares ? ` (and ${spares} spares)` : ''} (work dir ${workDir})`);
+    log(`seed ${options.seed}: starting 5 nodes behind the fault network${spares ? ` (and ${spares} spares)` : ''} (work dir ${workDir})`);
     const nodeArgs = ['--snapshot-every', String(options.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY)];
     cluster = await ProcessCluster.start({ ports: options.ports, workDir, env: options.env, nodeArgs, spares });
     // Clients and the monitor use every node, spares included (a stopped one refuses connections: known not applied).

@@ -149,11 +149,10 @@ export class NemesisRunner {
         return;
       case 'partition': {
         if (event.action === 'heal') return c.network.healAll();
-        // Spares' links are direct (harness-cluster.ts): the proxies cut only the first nodes'.
-        const proxied = (ids: readonly string[]): string[] => ids.filter((id) => c.network.nodeIds.includes(id));
-        const groups = fault.groups.map(proxied).filter((g) => g.length > 0);
-        if (fault.bridge && c.network.nodeIds.includes(fault.bridge) && groups.length === 2) c.network.bridge(groups[0] as string[], groups[1] as string[], fault.bridge);
-        else if (groups.length > 1) c.network.partition(fault.bridge && c.network.nodeIds.includes(fault.bridge) ? [...groups, [fault.bridge]] : groups);
+        // Spares are in the network too (their links go through their entrances, harness-cluster.ts).
+        const groups = fault.groups.filter((g) => g.length > 0);
+        if (fault.bridge && groups.length === 2) c.network.bridge(groups[0] as string[], groups[1] as string[], fault.bridge);
+        else if (groups.length > 1) c.network.partition(fault.bridge ? [...groups, [fault.bridge]] : groups);
         return;
       }
       case 'leader-change':

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { FaultNetwork } from './network.js';
-import { linkWorks, startEchoServer, type EchoServer } from './socket-helpers.js';
+import { linkWorksFrom, startEchoServer, type EchoServer } from './socket-helpers.js';
 
 /** "Did not arrive" wait for a cut link; a working link answers well within ARRIVES_MS. */
 const SILENCE_MS = 300;
@@ -33,7 +33,7 @@ async function workingLinks(net: FaultNetwork): Promise<string[]> {
   const results = await Promise.all(
     links.map(async ([from, to]) => {
       const cut = net.link(from, to).isCut();
-      const works = await linkWorks(net.link(from, to).port, to, cut ? SILENCE_MS : ARRIVES_MS);
+      const works = await linkWorksFrom(net.link(from, to).port, from, to, cut ? SILENCE_MS : ARRIVES_MS);
       return works ? `${from}→${to}` : undefined;
     }),
   );
@@ -45,14 +45,36 @@ function allLinksExcept(ids: readonly string[], cut: (from: string, to: string) 
 }
 
 describe('FaultNetwork', () => {
-  it('gives each node a --peers list through its own proxies, and forwards to the right node', async () => {
+  it('gives every node the same --peers list of entrances, and forwards each connection to the right node', async () => {
     const net = await startNetwork(3);
     const flag = net.peersFlag('Node2');
     expect(flag.split(',').map((entry) => entry.split('=')[0])).toEqual(['Node1', 'Node2', 'Node3']);
-    expect(flag).toContain(`Node2=127.0.0.1:${echoes[1]?.port}`);
-    expect(flag).toContain(`Node1=${net.link('Node2', 'Node1').address}`);
-    expect(net.link('Node2', 'Node1').port).not.toBe(net.link('Node3', 'Node1').port);
+    expect(net.peersFlag('Node1')).toBe(flag);
+    expect(flag).toContain(`Node2=${net.entranceOf('Node2')}`);
+    expect(flag).not.toContain(`:${echoes[1]?.port}`);
+    expect(net.link('Node2', 'Node1').address).toBe(net.entranceOf('Node1'));
     expect(await workingLinks(net)).toHaveLength(6);
+  });
+
+  it('tells dialers of one entrance apart by their hello: cutting Node1→Node3 leaves Node2→Node3 up', async () => {
+    const net = await startNetwork(3);
+    net.cutLink('Node1', 'Node3');
+    expect(await workingLinks(net)).toEqual(allLinksExcept(net.nodeIds, (a, b) => a === 'Node1' && b === 'Node3'));
+  });
+
+  it('puts a node added at run time behind the same faults: isolated by partition(), and back after healAll()', async () => {
+    const net = await startNetwork(3);
+    const late = await startEchoServer('Node4');
+    echoes.push(late);
+    await net.addNode({ id: 'Node4', raft: { host: '127.0.0.1', port: late.port } });
+    expect(net.peersFlag('Node1')).toContain(`Node4=${net.entranceOf('Node4')}`);
+    expect(await workingLinks(net)).toHaveLength(12);
+    net.partition([['Node1', 'Node2', 'Node3'], ['Node4']]);
+    expect(await workingLinks(net)).toEqual(allLinksExcept(net.nodeIds, (a, b) => (a === 'Node4') !== (b === 'Node4')));
+    expect(net.describe()).toContain('Node1→Node4');
+    expect(net.describe()).toContain('Node4→Node1');
+    net.healAll();
+    expect(await workingLinks(net)).toHaveLength(12);
   });
 
   it('partition() cuts exactly the links between groups', async () => {

@@ -1,4 +1,10 @@
+import net from 'node:net';
+import { decodePayload, FRAME_HEADER_BYTES } from '../../src/transport/frame-codec.js';
+import { MAX_HANDSHAKE_FRAME_BYTES } from '../../src/transport/handshake.js';
 import { FaultProxy, type CutMode } from './proxy.js';
+
+/** How long an entrance waits for a dialer's hello before it drops the connection. */
+const HELLO_TIMEOUT_MS = 10_000;
 
 /** A node as the network needs it: its id and the address its Raft transport listens on. */
 export interface NetworkNode {
@@ -10,62 +16,88 @@ export interface NetworkNode {
 export type Link = readonly [from: string, to: string];
 
 /**
- * The cluster's network as a set of directed links, one FaultProxy each. Node i's
- * --peers entry for node j points at proxy(i→j); its own entry is its real Raft
- * address (it listens there). So proxy(i→j) carries the connections node i opens to
- * node j: with a transport that dials one connection per direction (i sends to j on
- * the connection i opened), cutting i→j silences exactly i's messages to j, and
- * asymmetric partitions are possible. If a transport answered on the connection it
- * accepted, cutting i→j would silence both directions of that connection.
+ * The cluster's network as a set of directed links. Every node has one entrance: a listener
+ * that every other node dials to reach it, and the Raft address the configuration records
+ * for it (--peers for the first nodes, `member add --raft` for a node added at run time), so
+ * a member added later is behind the same faults as the first ones. The entrance reads the
+ * first frame of each connection, the transport's hello, which names the dialer (`from`; it
+ * is plaintext in secret mode, the harness's mode), and hands the connection to link
+ * from→to: a FaultProxy without a listener of its own, which forwards, holds or resets it.
+ * With a transport that dials one connection per direction (i sends to j on the connection
+ * i opened), cutting i→j silences exactly i's messages to j, and asymmetric partitions are
+ * possible.
  *
  * Start it before the nodes (ports must be known for --peers), keep it across node
  * restarts (a restarted node listens on the same Raft port), close it last.
  */
 export class FaultNetwork {
-  readonly nodeIds: readonly string[];
+  private readonly links = new Map<string, FaultProxy>();
+  /** Delay given to every link, including links made later. */
+  private delayMs = 0;
 
-  private constructor(private readonly nodes: readonly NetworkNode[], private readonly links: ReadonlyMap<string, FaultProxy>) {
-    this.nodeIds = nodes.map((node) => node.id);
-  }
+  private constructor(private readonly nodes: NetworkNode[], private readonly entrances: Map<string, Entrance>) {}
 
-  /** Starts a proxy for every ordered pair of distinct nodes (n·(n−1) proxies). */
+  /** Starts one entrance per node; links are made on first use. */
   static async start(nodes: readonly NetworkNode[], listenHost = '127.0.0.1'): Promise<FaultNetwork> {
     const ids = nodes.map((node) => node.id);
     if (new Set(ids).size !== ids.length) throw new Error(`FaultNetwork: node ids must be unique, got ${ids.join(', ')}`);
-    const links = new Map<string, FaultProxy>();
+    const network = new FaultNetwork([], new Map());
     try {
-      for (const from of nodes) {
-        for (const to of nodes) {
-          if (from.id === to.id) continue;
-          const proxy = await FaultProxy.start({ target: to.raft, listen: { host: listenHost }, name: `${from.id}→${to.id}` });
-          links.set(linkKey(from.id, to.id), proxy);
-        }
-      }
+      for (const node of nodes) await network.addNode(node, listenHost);
     } catch (err) {
-      await Promise.all([...links.values()].map((proxy) => proxy.close()));
+      await network.close();
       throw err;
     }
-    return new FaultNetwork(nodes, links);
+    return network;
   }
 
-  /** The proxy of link from→to. */
+  /** Every node, in the order added. */
+  get nodeIds(): string[] {
+    return this.nodes.map((node) => node.id);
+  }
+
+  /** Adds a node (one that joins at run time): its entrance listens from now on. */
+  async addNode(node: NetworkNode, listenHost = '127.0.0.1'): Promise<void> {
+    if (this.entrances.has(node.id)) throw new Error(`FaultNetwork: ${node.id} is already in the network`);
+    const entrance = await Entrance.start(node, listenHost, (from, socket, head) => this.link(from, node.id).adopt(socket, head));
+    this.entrances.set(node.id, entrance);
+    this.nodes.push(node);
+  }
+
+  /** Link from→to, made on first use (a connection from a dialer the network does not list still gets one). */
   link(from: string, to: string): FaultProxy {
-    const proxy = this.links.get(linkKey(from, to));
-    if (!proxy) throw new Error(`FaultNetwork: no link ${from}→${to} (nodes: ${this.nodeIds.join(', ')})`);
+    const entrance = this.entrances.get(to);
+    if (!entrance) throw new Error(`FaultNetwork: no link ${from}→${to} (nodes: ${this.nodeIds.join(', ')})`);
+    let proxy = this.links.get(linkKey(from, to));
+    if (!proxy) {
+      proxy = FaultProxy.detached({ target: entrance.node.raft, address: entrance.bound, name: `${from}→${to}` });
+      proxy.setDelay(this.delayMs);
+      this.links.set(linkKey(from, to), proxy);
+    }
     return proxy;
   }
 
-  /** host:port node `from` must dial to reach `to`: the proxy, or its own address for itself. */
-  peerAddress(from: string, to: string): string {
-    if (from !== to) return this.link(from, to).address;
-    const node = this.node(from);
-    return `${node.raft.host}:${node.raft.port}`;
+  /** host:port every node dials to reach `id` (its entrance): the Raft address to record for it. */
+  entranceOf(id: string): string {
+    const entrance = this.entrances.get(id);
+    if (!entrance) throw new Error(`FaultNetwork: unknown node ${id} (nodes: ${this.nodeIds.join(', ')})`);
+    return `${entrance.bound.host}:${entrance.bound.port}`;
   }
 
-  /** The --peers value for node `from`: "Node1=127.0.0.1:p1,Node2=...". */
-  peersFlag(from: string): string {
+  /** host:port node `from` must dial to reach `to`: `to`'s entrance, whoever dials. */
+  peerAddress(from: string, to: string): string {
     this.node(from);
-    return this.nodeIds.map((to) => `${to}=${this.peerAddress(from, to)}`).join(',');
+    return this.entranceOf(to);
+  }
+
+  /**
+   * The --peers value, the same for every node: "Node1=<entrance1>,Node2=..." over `members`
+   * (default every node; not the spares that join later). A node's own entry is its entrance
+   * too (what the configuration records); it listens where --raft says.
+   */
+  peersFlag(from: string, members: readonly string[] = this.nodeIds): string {
+    this.node(from);
+    return members.map((to) => `${to}=${this.entranceOf(to)}`).join(',');
   }
 
   cutLink(from: string, to: string, mode?: CutMode): void {
@@ -109,9 +141,10 @@ export class FaultNetwork {
     for (const proxy of this.links.values()) proxy.heal();
   }
 
-  /** Delay on every link, both directions of every connection. */
+  /** Delay on every link, now and made later, both directions of every connection. */
   setDelay(ms: number): void {
-    for (const proxy of this.links.values()) proxy.setDelay(ms);
+    for (const proxy of this.allLinks().map(([from, to]) => this.link(from, to))) proxy.setDelay(ms);
+    this.delayMs = ms;
   }
 
   setLinkDelay(from: string, to: string, ms: number): void {
@@ -120,7 +153,7 @@ export class FaultNetwork {
 
   /** The links cut now, in node order. */
   cutLinks(): Link[] {
-    return this.allLinks().filter(([from, to]) => this.link(from, to).isCut());
+    return this.allLinks().filter(([from, to]) => this.links.get(linkKey(from, to))?.isCut() === true);
   }
 
   /** One line for fault logs: "cut: Node1→Node2, Node2→Node1" or "all links up". */
@@ -129,9 +162,12 @@ export class FaultNetwork {
     return cut.length === 0 ? 'all links up' : `cut: ${cut.map(([from, to]) => `${from}→${to}`).join(', ')}`;
   }
 
-  /** Closes every proxy. */
+  /** Closes every entrance and drops every connection. */
   async close(): Promise<void> {
+    // Links first: a listener's close waits for the connections it accepted, which the links hold.
+    const entrances = Promise.all([...this.entrances.values()].map((entrance) => entrance.close()));
     await Promise.all([...this.links.values()].map((proxy) => proxy.close()));
+    await entrances;
   }
 
   private allLinks(): Link[] {
@@ -164,4 +200,73 @@ export class FaultNetwork {
 
 function linkKey(from: string, to: string): string {
   return `${from}\u0000${to}`;
+}
+
+/**
+ * Where connections to one node arrive. It reads the first frame (the hello, at most
+ * MAX_HANDSHAKE_FRAME_BYTES, within HELLO_TIMEOUT_MS) to learn who dials, then hands the
+ * paused connection and the bytes read to that dialer's link. A connection whose first frame
+ * names no dialer (not a hello: a stray client, or TLS) goes to link "?→to", which is cut
+ * only by hand.
+ */
+class Entrance {
+  private readonly pending = new Set<net.Socket>();
+
+  private constructor(readonly node: NetworkNode, private readonly server: net.Server, readonly bound: { host: string; port: number }) {}
+
+  static async start(node: NetworkNode, listenHost: string, handOver: (from: string, socket: net.Socket, head: Buffer) => void): Promise<Entrance> {
+    const server = net.createServer({ allowHalfOpen: true });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, listenHost, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const address = server.address() as net.AddressInfo;
+    const entrance = new Entrance(node, server, { host: address.address, port: address.port });
+    server.on('connection', (socket) => entrance.readHello(socket, handOver));
+    return entrance;
+  }
+
+  async close(): Promise<void> {
+    for (const socket of this.pending) socket.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private readHello(socket: net.Socket, handOver: (from: string, socket: net.Socket, head: Buffer) => void): void {
+    this.pending.add(socket);
+    socket.on('error', () => undefined);
+    let head = Buffer.alloc(0);
+    const finish = (from: string | null): void => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      this.pending.delete(socket);
+      if (from === null) socket.resetAndDestroy();
+      else handOver(from, socket, head);
+    };
+    const timer = setTimeout(() => finish(null), HELLO_TIMEOUT_MS);
+    const onData = (chunk: Buffer): void => {
+      head = Buffer.concat([head, chunk]);
+      if (head.length < FRAME_HEADER_BYTES) return;
+      const length = head.readUInt32BE(0);
+      if (length === 0 || length > MAX_HANDSHAKE_FRAME_BYTES) return finish('?');
+      if (head.length < FRAME_HEADER_BYTES + length) return;
+      finish(helloSender(head.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + length)) ?? '?');
+    };
+    socket.on('data', onData);
+    socket.once('close', () => {
+      if (this.pending.has(socket)) finish(null);
+    });
+  }
+}
+
+/** The dialer a hello frame names, or null when the payload is not a hello. */
+function helloSender(payload: Buffer): string | null {
+  try {
+    const hello = decodePayload(payload) as { kind?: unknown; from?: unknown } | null;
+    return hello !== null && typeof hello === 'object' && hello.kind === 'hello' && typeof hello.from === 'string' ? hello.from : null;
+  } catch {
+    return null;
+  }
 }

@@ -60,14 +60,35 @@ export class FaultProxy {
   /** Where the proxy listens; kept after close, for messages. */
   private bound = { host: '', port: 0 };
 
-  private constructor(private readonly server: net.Server, private readonly options: ProxyOptions, readonly name: string) {}
+  private constructor(private readonly server: net.Server | null, private readonly options: ProxyOptions, readonly name: string) {}
+
+  /**
+   * A link without a listener of its own: another listener (FaultNetwork's entrance of a node,
+   * which tells dialers apart by their hello) hands it connections with adopt(). Its address
+   * is that listener's.
+   */
+  static detached(options: ProxyOptions & { address: { host: string; port: number } }): FaultProxy {
+    const proxy = new FaultProxy(null, options, options.name ?? `proxy→${options.target.host}:${options.target.port}`);
+    proxy.bound = { ...options.address };
+    return proxy;
+  }
+
+  /**
+   * Takes a connection accepted elsewhere, paused, whose first bytes (`head`) were already read:
+   * forwarded after `head`, held or reset as the link's state says (a held one loses `head`,
+   * as a partition loses packets).
+   */
+  adopt(client: net.Socket, head: Buffer): void {
+    client.pause();
+    this.accept(client, head);
+  }
 
   /** Starts listening; resolves once the port is bound. */
   static async start(options: ProxyOptions): Promise<FaultProxy> {
     const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true });
     const name = options.name ?? `proxy→${options.target.host}:${options.target.port}`;
     const proxy = new FaultProxy(server, options, name);
-    server.on('connection', (socket) => proxy.accept(socket));
+    server.on('connection', (socket) => proxy.accept(socket, Buffer.alloc(0)));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(options.listen?.port ?? 0, options.listen?.host ?? '127.0.0.1', () => {
@@ -127,19 +148,20 @@ export class FaultProxy {
     for (const connection of [...this.active]) connection.destroy();
     for (const socket of [...this.held]) socket.destroy();
     this.held.clear();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const server = this.server;
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
-  private accept(client: net.Socket): void {
+  private accept(client: net.Socket, head: Buffer): void {
     this.counters.accepted++;
     client.on('error', () => undefined); // a reset dialer is normal here
     if (this.cutMode === 'reset') client.resetAndDestroy();
     else if (this.cutMode === 'blackhole') this.hold(client);
-    else this.forward(client);
+    else this.forward(client, head);
   }
 
-  private forward(client: net.Socket): void {
-    const connection = new ProxiedConnection(client, this.options.target, {
+  private forward(client: net.Socket, head: Buffer): void {
+    const connection = new ProxiedConnection(client, head, this.options.target, {
       delayMs: () => this.delayMs,
       counted: (direction, bytes) => (this.counters[direction] += bytes),
       closed: () => this.active.delete(connection),
@@ -166,7 +188,7 @@ class ProxiedConnection {
   private readonly pipes: DelayedPipe[] = [];
   private finished = false;
 
-  constructor(private readonly client: net.Socket, target: ProxyOptions['target'], private readonly hooks: ConnectionHooks) {
+  constructor(private readonly client: net.Socket, private readonly head: Buffer, target: ProxyOptions['target'], private readonly hooks: ConnectionHooks) {
     this.upstream = net.connect({ host: target.host, port: target.port, allowHalfOpen: true });
     this.upstream.on('error', () => undefined);
     this.upstream.once('connect', () => this.startForwarding());
@@ -176,10 +198,9 @@ class ProxiedConnection {
   }
 
   private startForwarding(): void {
-    this.pipes.push(
-      new DelayedPipe(this.client, this.upstream, this.hooks.delayMs, (n) => this.hooks.counted('bytesToTarget', n)),
-      new DelayedPipe(this.upstream, this.client, this.hooks.delayMs, (n) => this.hooks.counted('bytesFromTarget', n)),
-    );
+    const toTarget = new DelayedPipe(this.client, this.upstream, this.hooks.delayMs, (n) => this.hooks.counted('bytesToTarget', n));
+    this.pipes.push(toTarget, new DelayedPipe(this.upstream, this.client, this.hooks.delayMs, (n) => this.hooks.counted('bytesFromTarget', n)));
+    if (this.head.length > 0) toTarget.push(this.head);
     this.client.resume();
   }
 
@@ -229,10 +250,18 @@ class DelayedPipe {
   constructor(private readonly source: net.Socket, private readonly sink: net.Socket, private readonly delayMs: () => number, private readonly counted: (bytes: number) => void) {
     source.on('data', (chunk: Buffer) => this.enqueue(chunk));
     source.on('end', () => this.enqueue(null));
+    if (source.readableEnded) this.enqueue(null);
     sink.on('drain', () => {
       this.sinkFull = false;
       this.release();
     });
+  }
+
+  /** Bytes read from the source before this pipe existed (a hello read by the entrance), sent first. */
+  push(chunk: Buffer): void {
+    this.queue.unshift({ due: performance.now(), chunk });
+    this.queuedBytes += chunk.length;
+    this.release();
   }
 
   /** Stops everything; queued bytes are lost, as in a reset connection. */

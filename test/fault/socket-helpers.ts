@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { encodeFrame } from '../../src/transport/frame-codec.js';
 
 /** An echo server for socket tests: answers each chunk with `<tag>:<chunk>`. */
 export interface EchoServer {
@@ -42,6 +43,10 @@ export class Probe {
     this.socket.write(text);
   }
 
+  sendBytes(bytes: Buffer): void {
+    this.socket.write(bytes);
+  }
+
   /** Waits until `received` contains text; false after timeoutMs (bounded wait). */
   async receives(text: string, timeoutMs: number): Promise<boolean> {
     return waitUntil(() => this.received.includes(text), timeoutMs);
@@ -73,6 +78,22 @@ export async function linkWorks(port: number, tag: string, timeoutMs: number): P
   try {
     probe.send('ping');
     return await probe.receives(`${tag}:ping`, timeoutMs);
+  } finally {
+    probe.destroy();
+  }
+}
+
+/**
+ * Like linkWorks, for a FaultNetwork entrance: the connection first sends a transport hello
+ * naming `from` (the entrance picks the link by it), then `ping`.
+ */
+export async function linkWorksFrom(port: number, from: string, tag: string, timeoutMs: number): Promise<boolean> {
+  const probe = new Probe(port);
+  try {
+    probe.sendBytes(encodeFrame({ kind: 'hello', from, to: tag }));
+    probe.send('ping');
+    // The echo may answer the hello and the ping in one chunk: the ping came back, from `tag`.
+    return (await probe.receives('ping', timeoutMs)) && probe.received.startsWith(`${tag}:`);
   } finally {
     probe.destroy();
   }

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { http, REPO_ROOT, sleep, TestCluster, waitFor } from '../support/cluster.js';
@@ -18,6 +18,8 @@ const CONTROLLER_BASE = 29300;
 
 let cluster: TestCluster;
 const extra: ChildProcess[] = [];
+/** Each joiner's own output (chunks of one process stay together, so log lines are whole). */
+const joinerOutput = new Map<string, string>();
 const acked = new Map<string, number>();
 let writing = true;
 let writer: Promise<void> = Promise.resolve();
@@ -27,8 +29,12 @@ function startJoiner(i: number, args: string[], via: number): ChildProcess {
   const id = `Node${i}`;
   const argv = [MAIN_JS, 'node', '--id', id, '--join', url(via), '--data-dir', join(cluster.dataDir, id), '--raft', `127.0.0.1:${RAFT_BASE + i}`, '--http', `127.0.0.1:${HTTP_BASE + i}`, '--controller', `127.0.0.1:${CONTROLLER_BASE + i}`, '--secret-file', join(cluster.dataDir, 'secret'), '--cluster-id', clusterId(), ...args];
   const child = spawn(process.execPath, argv, { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout?.on('data', (c: Buffer) => (cluster.output += `${id} | ${c.toString()}`));
-  child.stderr?.on('data', (c: Buffer) => (cluster.output += `${id} | ${c.toString()}`));
+  const record = (c: Buffer): void => {
+    cluster.output += `${id} | ${c.toString()}`;
+    joinerOutput.set(id, (joinerOutput.get(id) ?? '') + c.toString());
+  };
+  child.stdout?.on('data', record);
+  child.stderr?.on('data', record);
   extra.push(child);
   return child;
 }
@@ -81,13 +87,17 @@ afterAll(async () => {
 });
 
 describe('membership on real processes (SPEC §9)', () => {
-  it('Node4 joins with --join after the log is compacted, catches up and is promoted', async () => {
+  it('Node4 joins with --join after the log is compacted, catches up by InstallSnapshot and is promoted', async () => {
     await waitFor('the log compacted (writes past --snapshot-every)', () => acked.size > 300, 60_000);
     startJoiner(4, [], 1);
     await waitFor('Node4 a voter', async () => (await members(1).catch(() => null))?.voters?.some((m: any) => m.id === 'Node4'), 60_000);
     voters = [1, 2, 3, 4];
     const s = await statusOf(4);
     expect(s.state === 'follower' || s.state === 'leader').toBe(true);
+    // The leader's log no longer held the start: Node4 was sent a snapshot, not entries 1..n.
+    const installed = /installed snapshot index=(\d+)/.exec(joinerOutput.get('Node4') ?? '');
+    expect(installed, (joinerOutput.get('Node4') ?? '').slice(-2_000)).not.toBeNull();
+    expect(Number(installed?.[1])).toBeGreaterThanOrEqual(200);
   }, 90_000);
 
   it('removes a follower, which reports "removed" within 5 s and never disturbs the cluster', async () => {
@@ -114,7 +124,7 @@ describe('membership on real processes (SPEC §9)', () => {
     await waitFor(`Node${leader} removed`, async () => (await statusOf(leader).catch(() => null))?.state === 'removed', 5_000);
   }, 30_000);
 
-  it('replaces a kill -9\'d voter with member replace; writes keep working and no acknowledged write is lost', async () => {
+  it('replaces a kill -9\'d voter whose data dir is wiped with member replace; writes keep working and no acknowledged write is lost', async () => {
     // Two voters left: grow to three first, so one can die without losing the quorum.
     startJoiner(5, [], voters[0] as number);
     await waitFor('Node5 a voter', async () => (await members(voters[0] as number).catch(() => null))?.voters?.some((m: any) => m.id === 'Node5'), 60_000);
@@ -124,6 +134,9 @@ describe('membership on real processes (SPEC §9)', () => {
     const victimProcess = extra.find((c) => c.spawnargs.includes(`Node${victim}`));
     if (victimProcess) victimProcess.kill('SIGKILL');
     else cluster.kill9(`Node${victim}`);
+    // The machine is gone for good: its disk too (the runbook replaces it, never restarts it).
+    await sleep(200);
+    rmSync(join(cluster.dataDir, `Node${victim}`), { recursive: true, force: true });
     voters = voters.filter((i) => i !== victim);
     const replace = spawn(process.execPath, [MAIN_JS, 'member', 'replace', `Node${victim}`, '--with', 'Node6', '--raft', `127.0.0.1:${RAFT_BASE + 6}`, '--http', url(6), '--via', url(leader)], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let replaceOutput = '';
