@@ -1,4 +1,7 @@
-import { canonicalJson, itemAt, jsonValue, type HistoryOp, type Json, type OpKind } from '../checker/index.js';
+// Leaf modules, not the checker's index: the browser bundle of the simulator must not reach its file-writing parts.
+import { itemAt, jsonValue } from '../checker/checked.js';
+import type { HistoryOp, Json, OpKind } from '../checker/types.js';
+import { canonicalJson } from '../checker/values.js';
 import { NodeError } from '../node/types.js';
 import type { Entry, NodeId, SeededPrng } from '@raftquotes/raft';
 import { MemoryStateMachine } from '../state/memory-state-machine.js';

@@ -1,4 +1,4 @@
-import { itemAt } from '../checker/index.js';
+import { itemAt } from '../checker/checked.js';
 
 /** A scheduled simulator event; `seq` breaks ties so runs are deterministic. */
 interface Scheduled<T> {

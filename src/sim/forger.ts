@@ -1,5 +1,5 @@
 import { MAX_ENTRIES_PER_APPEND, MAX_INDEX, MAX_TERM, type Message, MESSAGE_TYPES, type MessageType, type NodeId, type RaftCore, type SeededPrng } from '@raftquotes/raft';
-import { CheckedAccessError } from '../checker/index.js';
+import { CheckedAccessError } from '../checker/checked.js';
 
 /**
  * A nemesis that speaks the peer protocol with hostile messages (issue 15). Two modes:

@@ -1,4 +1,4 @@
-import { itemAt } from '../checker/index.js';
+import { itemAt } from '../checker/checked.js';
 import type { Entry, SeededPrng } from '@raftquotes/raft';
 import { CorruptionError } from '../state/checksum.js';
 import { MemoryStateMachine } from '../state/memory-state-machine.js';

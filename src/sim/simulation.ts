@@ -1,4 +1,6 @@
-import { checkLinearizability, itemAt, type HistoryOp } from '../checker/index.js';
+import { itemAt } from '../checker/checked.js';
+import { checkLinearizability } from '../checker/linearizability.js';
+import type { HistoryOp } from '../checker/types.js';
 import { NodeMetrics } from '../node/metrics.js';
 import { RaftNode, type NodeLogger } from '../node/raft-node.js';
 import { allMembers, type ConfChange, type Configuration, type Entry, type Message, type NodeId, planConfChange, type RaftConfig, type Rejection, SeededPrng } from '@raftquotes/raft';
