@@ -8,3 +8,13 @@ export class RaftInvariantError extends Error {
 export function assert(condition: unknown, message: string | (() => string)): asserts condition {
   if (!condition) throw new RaftInvariantError(typeof message === 'string' ? message : message());
 }
+
+/**
+ * Returns `value`, asserting that an invariant makes it present: an index already checked to
+ * be in range, a map key the owner always sets. Under noUncheckedIndexedAccess this replaces a
+ * silent `as T` or `!` with a check that names the rule when it breaks.
+ */
+export function defined<T>(value: T | undefined, message: string | (() => string)): T {
+  assert(value !== undefined, message);
+  return value;
+}

@@ -121,7 +121,7 @@ export class Progress {
   }
 
   private freeInflightUpTo(index: number): void {
-    while (this.inflight.length > 0 && (this.inflight[0] as number) <= index) this.inflight.shift();
+    for (let oldest = this.inflight[0]; oldest !== undefined && oldest <= index; oldest = this.inflight[0]) this.inflight.shift();
   }
 
   private resetState(state: ProgressState): void {

@@ -1,4 +1,4 @@
-import { assert } from './assert.js';
+import { assert, defined } from './assert.js';
 import { type ConfChange, leaveJoint, planConfChange } from './confchange.js';
 import { allMembers, allVoterIds, ConfigHistory, type Configuration, decodeConfiguration, encodeConfiguration, isJoint, isMember, isVoter, type Member, seedConfiguration, voterSets } from './configuration.js';
 import { DEFAULT_RAFT_CONFIG, type RaftConfig, validateRaftConfig } from './config.js';
@@ -390,7 +390,7 @@ export class RaftCore {
     // without this it is aborted at the next boundary, which may be one tick away.
     this.electionElapsed = 0;
     this.event(`transferring leadership to ${to} term=${this.term}`);
-    const pr = this.progress.get(to) as Progress;
+    const pr = defined(this.progress.get(to), () => `no progress for transfer target ${to}`);
     if (pr.matchIndex === this.log.lastIndex()) this.sendTimeoutNow(to);
     // Even an empty append: if the entries in flight to the target were lost, its
     // rejection starts the catch-up now instead of at the next heartbeat response.
@@ -905,7 +905,9 @@ export class RaftCore {
   private conflictReply(m: AppendEntriesRequest): AppendEntriesResponse {
     const log = this.log;
     if (m.prevLogIndex > log.lastIndex()) return this.rejectAppend(m.from, m.prevLogIndex, log.lastIndex() + 1, null);
-    const conflictTerm = log.termAt(m.prevLogIndex) as number;
+    // Here commitIndex <= prevLogIndex <= lastIndex (handleAppendEntries answers a lower one),
+    // and the offset never passes the commit index, so the log knows this term.
+    const conflictTerm = defined(log.termAt(m.prevLogIndex), () => `no term at prevLogIndex ${m.prevLogIndex} (log ${log.offset}..${log.lastIndex()})`);
     let first = m.prevLogIndex;
     while (first - 1 > log.commitIndex && log.termAt(first - 1) === conflictTerm) first--;
     return this.rejectAppend(m.from, m.prevLogIndex, first, conflictTerm);
@@ -1043,8 +1045,7 @@ export class RaftCore {
 
   /** A learner to promote that is more than MAX_PROMOTE_LAG entries behind would stall commits. */
   private laggingPromotion(changes: readonly ConfChange[]): { field: string; message: string; lag: number } | null {
-    for (let i = 0; i < changes.length; i++) {
-      const change = changes[i] as ConfChange;
+    for (const [i, change] of changes.entries()) {
       if (change.op !== 'promote') continue;
       const pr = this.progress.get(change.id);
       const lag = this.log.lastIndex() - (pr?.matchIndex ?? 0);
@@ -1221,7 +1222,8 @@ export class RaftCore {
   private nextFromHint(m: AppendEntriesResponse): number {
     if (m.conflictTerm === null) return m.conflictIndex;
     let index = Math.min(m.rejectedIndex, this.log.lastIndex());
-    while (index > this.log.offset && (this.log.termAt(index) as number) > m.conflictTerm) index--;
+    const termAt = (i: number): number => defined(this.log.termAt(i), () => `no term at ${i} (log ${this.log.offset}..${this.log.lastIndex()})`);
+    while (index > this.log.offset && termAt(index) > m.conflictTerm) index--;
     return this.log.termAt(index) === m.conflictTerm ? index + 1 : m.conflictIndex;
   }
 
@@ -1297,7 +1299,7 @@ export class RaftCore {
     }
     pr.becomeSnapshot(image.meta.index);
     this.event(`sending snapshot index=${image.meta.index} to ${peer}`);
-    this.sendSnapshotChunk(peer, pr);
+    this.sendSnapshotChunk(peer, pr, image);
   }
 
   /** The image, if a follower that installs it can continue from our log. */
@@ -1313,8 +1315,7 @@ export class RaftCore {
   }
 
   /** §7: the next chunk of the snapshot at the follower's offset. */
-  private sendSnapshotChunk(peer: NodeId, pr: Progress): void {
-    const snapshot = this.image as Snapshot;
+  private sendSnapshotChunk(peer: NodeId, pr: Progress, snapshot: Snapshot): void {
     const end = Math.min(pr.snapshotOffset + this.config.snapshotChunkBytes, snapshot.data.length);
     const chunk = snapshot.data.subarray(pr.snapshotOffset, end);
     const done = end >= snapshot.data.length;
@@ -1340,7 +1341,7 @@ export class RaftCore {
       return;
     }
     pr.snapshotOffset = Math.min(m.nextOffset, this.image.data.length);
-    this.sendSnapshotChunk(m.from, pr);
+    this.sendSnapshotChunk(m.from, pr, this.image);
   }
 
   /** A lost chunk would stall the transfer: resend after an election timeout of silence. */
@@ -1353,7 +1354,7 @@ export class RaftCore {
         this.releaseImageIfIdle();
         this.sendAppend(peer, true);
       } else {
-        this.sendSnapshotChunk(peer, pr);
+        this.sendSnapshotChunk(peer, pr, this.image);
       }
     }
   }
@@ -1421,9 +1422,12 @@ export class RaftCore {
   /** Asks the leader for a read index; the oldest unanswered forward fails when too many wait. */
   private forwardRead(requestId: string, leader: NodeId): void {
     if (this.forwardedReads.size >= MAX_FORWARDED_READS) {
-      const oldest = this.forwardedReads.keys().next().value as string;
-      this.forwardedReads.delete(oldest);
-      this.readStates.push({ requestId: oldest, index: null });
+      // The map is full (size >= MAX_FORWARDED_READS > 0), so its first key exists.
+      const [oldest] = this.forwardedReads.keys();
+      if (oldest !== undefined) {
+        this.forwardedReads.delete(oldest);
+        this.readStates.push({ requestId: oldest, index: null });
+      }
     }
     this.forwardedReads.set(requestId, leader);
     this.send({ type: 'ReadIndex', from: this.id, to: leader, term: this.term, requestId });
