@@ -8,6 +8,7 @@ import { dirname } from 'node:path';
 import { nodeTlsPaths } from './certs.js';
 import { readClusterFile, tlsDirOf } from './cluster.js';
 import { httpSend } from './http-get.js';
+import { errorCode, errorMessage } from '../narrow.js';
 
 /** Largest answer read from the API (a configuration is a few KB). */
 const MAX_ANSWER_BYTES = 1024 * 1024;
@@ -51,7 +52,7 @@ export function useCa(caFile: string | undefined, clusterFile: string): void {
     try {
       trustedCa = readFileSync(explicit);
     } catch (err) {
-      throw new MemberCommandError(`--ca: cannot read ${explicit} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      throw new MemberCommandError(`--ca: cannot read ${explicit} (${errorCode(err) ?? errorMessage(err)})`);
     }
     return;
   }
@@ -77,7 +78,7 @@ async function call(via: string, method: 'GET' | 'POST', body?: unknown): Promis
   try {
     res = await httpSend(`${via.replace(/\/$/, '')}/api/members`, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }), ca: trustedCa, timeoutMs: REQUEST_TIMEOUT_MS });
   } catch (err) {
-    throw new MemberCommandError(`cannot reach ${via}: ${(err as Error).message}`, { cause: err });
+    throw new MemberCommandError(`cannot reach ${via}: ${errorMessage(err)}`, { cause: err });
   }
   const text = res.body;
   if (text.length > MAX_ANSWER_BYTES) throw new MemberCommandError(`answer from ${via} larger than ${MAX_ANSWER_BYTES} bytes`);

@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import { allMembers, assert, type ConfChange, type Configuration, describeValue, type Entry, findMember, type HardState, type Message, type NodeId, type ProposeResult, type RaftConfig, RaftCore, type Ready, type Rejection, SeededPrng } from '@raftquotes/raft';
+import { allMembers, assert, type ConfChange, defined, type Configuration, describeValue, type Entry, findMember, type HardState, type Message, type NodeId, type ProposeResult, type RaftConfig, RaftCore, type Ready, type Rejection, SeededPrng } from '@raftquotes/raft';
 import type { Logger } from '../log/logger.js';
 import { changeFinished, confChangeRefusal, membersView, type MembersView, voterIds } from './membership.js';
 import type { ApplyResult, Command, StateMachine } from '../state/types.js';
@@ -330,7 +330,7 @@ export class RaftNode implements RaftNodeHandle {
     const start = Math.max(from, log.firstIndex());
     const entries: Array<{ index: number; term: number; type: string }> = [];
     for (let index = start; index <= log.lastIndex() && entries.length < limit; index++) {
-      const entry = log.entryAt(index) as Entry;
+      const entry = defined(log.entryAt(index), () => `no entry ${index} in ${log.firstIndex()}..${log.lastIndex()}`);
       entries.push({ index, term: entry.term, type: entry.type });
     }
     return { entries, commitIndex: log.commitIndex, firstIndex: log.firstIndex() };
@@ -527,8 +527,7 @@ export class RaftNode implements RaftNodeHandle {
     try {
       rejected = this.core.step(message, authenticatedSender);
     } catch (err) {
-      const m = message as unknown as Record<string, unknown>;
-      this.fatal(err, `while stepping ${describeValue(m['type'])} from ${describeValue(m['from'])} term ${describeValue(m['term'])}`);
+      this.fatal(err, `while stepping ${describeValue(message.type)} from ${describeValue(message.from)} term ${describeValue(message.term)}`);
       return null;
     }
     if (rejected) {
@@ -719,18 +718,19 @@ export class RaftNode implements RaftNodeHandle {
     const applied = this.stateMachine.appliedIndex();
     assert(entries[0]?.index === applied + 1, () => `applying from ${entries[0]?.index} after applied ${applied}`);
     const results = this.stateMachine.apply(entries);
-    const last = entries[entries.length - 1] as Entry;
-    assert(this.stateMachine.appliedIndex() === last.index, () => `state machine at ${this.stateMachine.appliedIndex()} after applying up to ${last.index}`);
+    const last = entries[entries.length - 1]?.index;
+    assert(this.stateMachine.appliedIndex() === last, () => `state machine at ${this.stateMachine.appliedIndex()} after applying up to ${last}`);
     assert(results.length === entries.length, () => `${results.length} results for ${entries.length} entries`);
     entries.forEach((entry, i) => {
-      this.settleProposal(entry, results[i] as ApplyResult);
-      this.forwarder.onApplied(entry, results[i] as ApplyResult);
+      const result = defined(results[i], () => `no result for entry ${entry.index}`);
+      this.settleProposal(entry, result);
+      this.forwarder.onApplied(entry, result);
     });
     for (const listener of this.applyListeners) {
       try {
         listener(entries, results);
       } catch (err) {
-        this.deps.logger.warn(`apply listener failed: ${(err as Error).message}`);
+        this.deps.logger.warn(`apply listener failed: ${err instanceof Error ? err.message : String(err)}`);
       }
     }
   }

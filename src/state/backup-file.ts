@@ -1,6 +1,7 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { createHash, randomBytes } from 'node:crypto';
 import { forEachImagePage } from './snapshot-codec.js';
+import { errorMessage } from '../narrow.js';
 
 /**
  * The backup file (SPEC §10): the state image that InstallSnapshot sends (snapshot-codec.ts,
@@ -137,7 +138,7 @@ export function parseBackup(data: Buffer): { header: BackupHeader; image: Buffer
   try {
     imageHeader = forEachImagePage(image, () => undefined);
   } catch (err) {
-    throw new BackupFormatError('damaged', `damaged backup: ${(err as Error).message}`, { cause: err });
+    throw new BackupFormatError('damaged', `damaged backup: ${errorMessage(err)}`, { cause: err });
   }
   if (imageHeader.appliedIndex !== header.index || imageHeader.appliedTerm !== header.term) {
     throw new BackupFormatError('damaged', `damaged backup: the header says index ${header.index} term ${header.term}, the image ${imageHeader.appliedIndex} term ${imageHeader.appliedTerm}`);

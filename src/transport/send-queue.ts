@@ -49,8 +49,7 @@ export class SendQueue {
   takeBatch(maxBytes: number): { frames: Buffer[]; bytes: number } {
     const frames: Buffer[] = [];
     let bytes = 0;
-    while (this.head < this.frames.length) {
-      const frame = this.frames[this.head] as Buffer;
+    for (let frame = this.frames[this.head]; frame !== undefined; frame = this.frames[this.head]) {
       if (frames.length > 0 && bytes + frame.length > maxBytes) break;
       frames.push(frame);
       bytes += frame.length;

@@ -9,6 +9,7 @@ import { limitKey, logLimited, RepeatLimiter, type TransportLogger } from './log
 import { PeerLink, type PeerLinkContext } from './peer-link.js';
 import { loadPeerTls, type PeerTls, type PeerTlsFiles } from './tls-identity.js';
 import type { PeerLinkStats, Transport } from './types.js';
+import { errorMessage } from '../narrow.js';
 
 /** A host and port to listen on or dial. */
 export interface HostPort {
@@ -206,7 +207,7 @@ export class TcpTransport implements Transport {
     try {
       frame = encodeFrame(message);
     } catch (err) {
-      logLimited(this.limiter, this.options.logger, 'error', limitKey('encode', message.type), { err, type: message.type }, `cannot encode ${message.type} for ${to}: ${(err as Error).message}`);
+      logLimited(this.limiter, this.options.logger, 'error', limitKey('encode', message.type), { err, type: message.type }, `cannot encode ${message.type} for ${to}: ${errorMessage(err)}`);
       return link.countDropped();
     }
     if (frame.length - FRAME_HEADER_BYTES > this.limits.maxFrameBytes) {
