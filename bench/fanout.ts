@@ -12,7 +12,8 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { jsonCall, percentile, round2, sleep, waitUntil } from './load.js';
+import { jsonCall, percentile, round2 } from './load.js';
+import { sleep, waitFor } from '../test/support/wait.js';
 import type { BenchPlan, Emit } from './benchmarks.js';
 import { RaftquotesSystem, REPO_ROOT } from './systems.js';
 
@@ -85,7 +86,7 @@ export async function fanoutRow(system: RaftquotesSystem, row: FanoutRow, emit: 
     let latencies: number[] = [];
     let closed = 0;
     // Late deliveries still count (and show in p99/max): ask until all arrived or 20 s passed.
-    await waitUntil('every delivery', async () => {
+    await waitFor('every delivery', async () => {
       const reports = clients.map((c) => c.next('arrivals'));
       for (const c of clients) c.child.send({ kind: 'report' });
       const answers = await Promise.all(reports);
