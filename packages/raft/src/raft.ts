@@ -2,12 +2,12 @@ import { assert, defined } from './assert.js';
 import { type ConfChange, leaveJoint, planConfChange } from './confchange.js';
 import { allMembers, allVoterIds, ConfigHistory, type Configuration, decodeConfiguration, encodeConfiguration, isJoint, isMember, isVoter, type Member, seedConfiguration, voterSets } from './configuration.js';
 import { DEFAULT_RAFT_CONFIG, type RaftConfig, validateRaftConfig } from './config.js';
-import { MAX_FORWARDED_READS, MAX_PENDING_READS, MAX_PROMOTE_LAG } from './limits.js';
+import { MAX_PROMOTE_LAG } from './limits.js';
 import { type Rejection, validateMessage, type ValidationView } from './message-validation.js';
 import { Progress } from './progress.js';
 import { jointCommittedIndex, jointTally, majority } from './quorum.js';
 import { RaftLog } from './raft-log.js';
-import { ReadQueue } from './read-queue.js';
+import { ReadOnly } from './read-only.js';
 import type {
   AppendEntriesRequest,
   AppendEntriesResponse,
@@ -23,9 +23,6 @@ import type {
   PreVoteRequest,
   Prng,
   RaftState,
-  ReadIndexRequest,
-  ReadIndexResponse,
-  ReadState,
   Ready,
   Snapshot,
   SnapshotMeta,
@@ -34,61 +31,9 @@ import type {
   VoteResponse,
   PreVoteResponse,
 } from './types.js';
+import type { BasicStatus, ConfChangeError, ConfChangeResult, MembershipView, PeerProgressView, ProposeResult, RaftRestore } from './status.js';
 
-/** What a node recovered from disk, handed to the core at start. */
-export interface RaftRestore {
-  hardState: HardState;
-  /** What covers the compacted prefix of the log (the image itself is not needed here). */
-  snapshot: { meta: SnapshotMeta } | null;
-  offset: number;
-  offsetTerm: number;
-  entries: Entry[];
-  /** The state machine's durable applied index. */
-  appliedIndex: number;
-}
-
-/** Why a proposal was refused. */
-/** A copy of the core's state at one moment (etcd's BasicStatus): what the runtime and the metrics read. */
-export interface BasicStatus {
-  id: NodeId;
-  term: number;
-  vote: NodeId | null;
-  state: RaftState;
-  leader: NodeId | null;
-  commitIndex: number;
-  appliedIndex: number;
-  lastIndex: number;
-  snapshotIndex: number;
-}
-
-/** Why a proposal was refused: not the leader, a leadership transfer in progress, or back-pressure (maxUncommittedEntries). */
-export type ProposeError = 'not_leader' | 'transferring' | 'too_many_requests';
-
-/** An accepted proposal's index and term (it is committed when a Ready's committedEntries holds it), or why it was refused and which leader to ask instead. */
-export type ProposeResult = { ok: true; index: number; term: number } | { ok: false; error: ProposeError; leader: NodeId | null };
-
-/**
- * Why a membership change was refused: `pending` (another change is uncommitted or joint: one
- * at a time), `own_term` (no entry of this leader's term is committed yet: the 2015
- * single-server-change bug), `lagging` (a learner to promote is more than MAX_PROMOTE_LAG
- * entries behind), `invalid` (the changes themselves; `field` names the JSON path).
- */
-export type ConfChangeError = ProposeError | 'pending' | 'own_term' | 'lagging' | 'invalid';
-
-/** Where an accepted membership change sits in the log (and whether it entered a joint configuration), or why it was refused. */
-export type ConfChangeResult =
-  | { ok: true; index: number; term: number; joint: boolean }
-  | { ok: false; error: ConfChangeError; leader: NodeId | null; field?: string; message?: string; lag?: number };
-
-/** The configuration in effect and where it came from (thesis §4.1: the latest in the log). */
-export interface MembershipView {
-  config: Configuration;
-  /** Index of the entry (or snapshot) that carried it; 0 for the seed. */
-  configIndex: number;
-  committed: boolean;
-  /** Not a member of a committed configuration: this node was removed and must stay quiet. */
-  removed: boolean;
-}
+export type { BasicStatus, ConfChangeError, ConfChangeResult, MembershipView, PeerProgressView, ProposeError, ProposeResult, RaftRestore } from './status.js';
 
 /**
  * A member removed from the configuration keeps receiving heartbeats for this many ticks after
@@ -118,15 +63,6 @@ interface IncomingSnapshot {
   meta: Snapshot['meta'];
   chunks: Uint8Array[];
   received: number;
-}
-
-/** Per-peer view for status pages. */
-export interface PeerProgressView {
-  matchIndex: number;
-  nextIndex: number;
-  state: string;
-  inflight: number;
-  ticksSinceContact: number | null;
 }
 
 /**
@@ -185,19 +121,11 @@ export class RaftCore {
   private votes = new Map<NodeId, boolean>();
   private progress = new Map<NodeId, Progress>();
   private leadTransferee: NodeId | null = null;
-  private readonly reads = new ReadQueue();
-  /**
-   * Follower: reads forwarded to the leader and not answered yet, by request id, with the node
-   * asked. A ReadIndexResponse is accepted only from that node (a forged one would release a
-   * read at any index). Bounded by MAX_FORWARDED_READS; insertion order is age.
-   */
-  private readonly forwardedReads = new Map<string, NodeId>();
+  /** ReadIndex (thesis §6.4): pending and forwarded reads, and their answers for the next Ready. */
+  private readonly readOnly: ReadOnly;
   /** Peers with new entries or commit to receive at the next flush (batches proposals). */
   private readonly dirtyPeers = new Set<NodeId>();
   private commitBroadcastPending = false;
-  private readRoundBroadcastPending = false;
-  /** The read round the last heartbeat broadcast carried (this leadership). */
-  private lastReadRoundSent = 0;
 
   /** What covers the compacted prefix of the log: the last local or installed snapshot. */
   private snapshotMeta: SnapshotMeta | null;
@@ -214,7 +142,6 @@ export class RaftCore {
 
   private messages: Message[] = [];
   private messagesAfterPersist: Message[] = [];
-  private readStates: ReadState[] = [];
   private events: string[] = [];
   private persistedHardState: HardState;
   private readyOutstanding = false;
@@ -231,6 +158,16 @@ export class RaftCore {
     assert(problem === null, () => `invalid raft config: ${problem}`);
     this.id = this.config.id;
     this.prng = prng;
+    this.readOnly = new ReadOnly({
+      id: this.id,
+      term: () => this.term,
+      commitIndex: () => this.log.commitIndex,
+      committedInCurrentTerm: () => this.committedInCurrentTerm(),
+      soleVoter: () => this.otherVoters().length === 0,
+      transferring: () => this.leadTransferee !== null,
+      quorumOf: (valueOf) => jointCommittedIndex(voterSets(this.configs.latest().config), valueOf),
+      send: (m) => this.send(m),
+    });
     const r = restore ?? emptyRestore();
     this.#term = r.hardState.term;
     this.#vote = r.hardState.vote;
@@ -371,11 +308,11 @@ export class RaftCore {
    */
   readIndex(requestId: string): void {
     if (this.state === 'leader') {
-      this.leaderReadIndex(requestId, this.id);
+      this.readOnly.leaderRead(requestId, this.id);
     } else if (this.leader !== null && this.state === 'follower') {
-      this.forwardRead(requestId, this.leader);
+      this.readOnly.forward(requestId, this.leader);
     } else {
-      this.readStates.push({ requestId, index: null });
+      this.readOnly.refuse(requestId);
     }
   }
 
@@ -527,8 +464,8 @@ export class RaftCore {
       state: this.state,
       leader: this.termLeader(),
       lastIndex: this.log.lastIndex(),
-      lastReadRoundSent: this.lastReadRoundSent,
-      forwardedReadTarget: (requestId) => this.forwardedReads.get(requestId),
+      lastReadRoundSent: this.readOnly.lastRoundSent,
+      forwardedReadTarget: (requestId) => this.readOnly.forwardedTarget(requestId),
     };
   }
 
@@ -540,11 +477,11 @@ export class RaftCore {
       !this.readyOutstanding &&
       (this.messages.length > 0 ||
         this.messagesAfterPersist.length > 0 ||
-        this.readStates.length > 0 ||
+        this.readOnly.hasStates() ||
         this.events.length > 0 ||
         this.dirtyPeers.size > 0 ||
         this.commitBroadcastPending ||
-        this.readRoundBroadcastPending ||
+        this.readOnly.roundPending ||
         this.pendingSnapshot !== null ||
         this.imageWanted ||
         this.log.stableIndex < this.log.lastIndex() ||
@@ -570,14 +507,13 @@ export class RaftCore {
       messages: this.messages,
       messagesAfterPersist: this.messagesAfterPersist,
       committedEntries,
-      readStates: this.readStates,
+      readStates: this.readOnly.takeStates(),
       events: this.events,
     };
     this.pendingSnapshot = null;
     this.imageWanted = false;
     this.messages = [];
     this.messagesAfterPersist = [];
-    this.readStates = [];
     this.events = [];
     this.readyOutstanding = true;
     this.outstandingReady = rd;
@@ -691,11 +627,10 @@ export class RaftCore {
     this.dirtyPeers.clear();
     this.leadTransferee = null;
     this.commitBroadcastPending = false;
-    this.readRoundBroadcastPending = false;
     this.image = null;
     this.imageWanted = false;
     this.resetElectionTimer();
-    if (wasLeader) this.failPendingReads();
+    this.readOnly.onStepDown(wasLeader);
     this.event(`became follower term=${this.term}${leader ? ` leader=${leader}` : ''}: ${reason}`);
   }
 
@@ -751,8 +686,7 @@ export class RaftCore {
     this.electionElapsed = 0;
     this.progress.clear();
     for (const peer of this.replicationTargets()) this.addProgress(peer);
-    this.reads.resetPeerAcks();
-    this.lastReadRoundSent = 0;
+    this.readOnly.onBecomeLeader();
     this.event(`became leader term=${this.term}`);
     // §8: a new leader commits an entry of its own term before it can know its commit index.
     this.log.append([{ index: this.log.lastIndex() + 1, term: this.term, type: 'noop', data: '' }]);
@@ -826,9 +760,9 @@ export class RaftCore {
       case 'TimeoutNow':
         return this.handleTimeoutNow(m);
       case 'ReadIndex':
-        return this.handleReadIndexRequest(m);
+        return this.readOnly.handleRequest(m, this.state === 'leader');
       case 'ReadIndexResponse':
-        return this.handleReadIndexResponse(m);
+        return this.readOnly.handleResponse(m);
     }
   }
 
@@ -1174,7 +1108,7 @@ export class RaftCore {
     }
     this.dirtyPeers.clear();
     this.commitBroadcastPending = false;
-    if (this.readRoundBroadcastPending) this.broadcastHeartbeat();
+    if (this.readOnly.roundPending) this.broadcastHeartbeat();
   }
 
   /** Sends the next batch of entries to a peer if flow control allows. */
@@ -1248,15 +1182,13 @@ export class RaftCore {
     if (quorumIndex <= this.log.commitIndex || this.log.termAt(quorumIndex) !== this.term) return;
     this.log.commitTo(quorumIndex);
     this.commitBroadcastPending = true;
-    this.releasePendingReadsAfterFirstCommit();
+    this.readOnly.onCommit();
     this.afterLeaderCommit();
   }
 
   /** §5.2: leaders send periodic heartbeats to keep their authority; the ReadIndex round rides on them (thesis §6.4). */
   private broadcastHeartbeat(): void {
-    this.readRoundBroadcastPending = false;
-    const readRound = this.reads.currentRound();
-    this.lastReadRoundSent = readRound;
+    const readRound = this.readOnly.startRound();
     for (const [peer, pr] of this.progress) {
       const commit = Math.min(pr.matchIndex, this.log.commitIndex);
       this.send({ type: 'Heartbeat', from: this.id, to: peer, term: this.term, commit, readRound });
@@ -1274,8 +1206,7 @@ export class RaftCore {
     // proposal; and a caught-up follower left in probe (reportUnreachable) gets an empty
     // probe whose ack moves it back to replicate. In snapshot state sendAppend is paused.
     if (pr.matchIndex < this.log.lastIndex() || pr.state === 'probe') this.sendAppend(m.from, true);
-    this.reads.ack(m.from, m.readRound);
-    this.releaseConfirmedReads();
+    this.readOnly.onHeartbeatAck(m.from, m.readRound);
   }
 
   private sendTimeoutNow(to: NodeId): void {
@@ -1359,88 +1290,10 @@ export class RaftCore {
     }
   }
 
-  // ---------------------------------------------------------------- ReadIndex
-
-  private leaderReadIndex(requestId: string, from: NodeId): void {
-    if (this.leadTransferee !== null || this.reads.size() >= MAX_PENDING_READS) {
-      this.answerRead(requestId, from, null);
-      return;
-    }
-    if (this.otherVoters().length === 0 && this.committedInCurrentTerm()) {
-      this.answerRead(requestId, from, this.log.commitIndex);
-      return;
-    }
-    // §6.4: the read index is the commit index, valid once it includes our own term's no-op.
-    this.reads.add({ requestId, from, index: this.committedInCurrentTerm() ? this.log.commitIndex : null });
-    if (!this.readRoundBroadcastPending) this.requestReadRound(this.confirmedReadRound());
-  }
+  // ---------------------------------------------------------------- ReadIndex (read-only.ts)
 
   private committedInCurrentTerm(): boolean {
     return this.log.termAt(this.log.commitIndex) === this.term;
-  }
-
-  private releasePendingReadsAfterFirstCommit(): void {
-    if (this.reads.fillUnknownIndexes(this.log.commitIndex)) this.releaseConfirmedReads();
-  }
-
-  /**
-   * One read round in flight at a time: reads that arrive while a round is out share the next
-   * one, sent as soon as a majority confirms the current round (or with the next regular
-   * heartbeat, which always carries the latest round, should an ack be lost). Under load this
-   * turns a heartbeat broadcast per Ready into one per round trip, at no cost in safety: a read
-   * is still released only by acks of a round sent after it arrived.
-   */
-  private releaseConfirmedReads(): void {
-    const confirmedRound = this.confirmedReadRound();
-    for (const read of this.reads.takeConfirmed(confirmedRound)) this.answerRead(read.requestId, read.from, read.index);
-    this.requestReadRound(confirmedRound);
-  }
-
-  /** Asks for the next read round if reads wait for one and none is unconfirmed. */
-  private requestReadRound(confirmedRound: number): void {
-    if (confirmedRound >= this.lastReadRoundSent && this.reads.currentRound() > this.lastReadRoundSent && this.reads.hasPending()) this.readRoundBroadcastPending = true;
-  }
-
-  /** The highest read round a majority (this leader included) has acknowledged. */
-  private confirmedReadRound(): number {
-    return jointCommittedIndex(voterSets(this.configs.latest().config), (id) => (id === this.id ? Number.MAX_SAFE_INTEGER : this.reads.peerAck(id)));
-  }
-
-  private answerRead(requestId: string, from: NodeId, index: number | null): void {
-    if (from === this.id) this.readStates.push({ requestId, index });
-    else this.send({ type: 'ReadIndexResponse', from: this.id, to: from, term: this.term, requestId, index });
-  }
-
-  private handleReadIndexRequest(m: ReadIndexRequest): void {
-    if (this.state !== 'leader') {
-      this.send({ type: 'ReadIndexResponse', from: this.id, to: m.from, term: this.term, requestId: m.requestId, index: null });
-      return;
-    }
-    this.leaderReadIndex(m.requestId, m.from);
-  }
-
-  /** Asks the leader for a read index; the oldest unanswered forward fails when too many wait. */
-  private forwardRead(requestId: string, leader: NodeId): void {
-    if (this.forwardedReads.size >= MAX_FORWARDED_READS) {
-      // The map is full (size >= MAX_FORWARDED_READS > 0), so its first key exists.
-      const [oldest] = this.forwardedReads.keys();
-      if (oldest !== undefined) {
-        this.forwardedReads.delete(oldest);
-        this.readStates.push({ requestId: oldest, index: null });
-      }
-    }
-    this.forwardedReads.set(requestId, leader);
-    this.send({ type: 'ReadIndex', from: this.id, to: leader, term: this.term, requestId });
-  }
-
-  /** Validation has checked that we forwarded this read to its sender. */
-  private handleReadIndexResponse(m: ReadIndexResponse): void {
-    this.forwardedReads.delete(m.requestId);
-    this.readStates.push({ requestId: m.requestId, index: m.index });
-  }
-
-  private failPendingReads(): void {
-    for (const read of this.reads.drain()) this.answerRead(read.requestId, read.from, null);
   }
 
   // ---------------------------------------------------------------- output
