@@ -79,7 +79,7 @@ export async function runNode(given: NodeConfig): Promise<void> {
   // SPEC §11: the dashboard's hold/step/drop of messages, clock and event ring sit around the transport and the tick timer.
   const debug = createDebugControls(transport, { events: config.eventRing });
   const ticksPer = (ms: number): number => Math.max(1, Math.round(ms / config.tickMs));
-  const trace = writeTraceFromEnv(process.env, logger); // issue 19's timeline of one write (bench/timeline.ts)
+  const trace = writeTraceFromEnv(process.env, logger); // the timeline of one write (bench/timeline.ts)
   const node = new RaftNode(
     {
       id: config.id,

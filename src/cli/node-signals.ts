@@ -1,5 +1,5 @@
 /**
- * Process-level handlers of a node: a crash is logged before exit (issue 15), and SIGHUP
+ * Process-level handlers of a node: a crash is logged before exit, and SIGHUP
  * reloads certificates and secret files without a restart (SPEC §7).
  */
 import type { Logger } from '../log/logger.js';

@@ -1,5 +1,5 @@
 /**
- * Write forwarding over the peer link (issue 19), like etcd's MsgProp: a follower that gets a
+ * Write forwarding over the peer link, like etcd's MsgProp: a follower that gets a
  * client's write sends the encoded command to the leader in a Propose frame; the leader
  * proposes it and answers (term, index) or a refusal; the follower answers its client once it
  * has applied the entry at that index itself (its own apply gives the result, so an

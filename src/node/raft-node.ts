@@ -103,9 +103,9 @@ export class RaftNode implements RaftNodeHandle {
   private readonly readsWaitingApply: Array<{ id: string; index: number }> = [];
   private readonly proposalTerms = new Map<number, { id: string; term: number }>();
   private readonly applyListeners = new Set<ApplyListener>();
-  /** Writes this node forwarded to the leader over the peer link (issue 19). */
+  /** Writes this node forwarded to the leader over the peer link. */
   private readonly forwarder: ProposalForwarder;
-  /** Commit-only appends held back for the next append to carry (issue 19; see commit-notices.ts). */
+  /** Commit-only appends held back for the next append to carry (see commit-notices.ts). */
   private readonly commitNotices: CommitNotices;
   private tickTimer: TickHandle | null = null;
   private loopScheduled = false;
@@ -507,8 +507,7 @@ export class RaftNode implements RaftNodeHandle {
    *   for one that is malformed or impossible from a correct peer. Validation is a pure
    *   read of the core that cannot throw (message-validation.ts), so a rejected message
    *   provably left the core as it was: it is counted, logged (rate-limited) and dropped,
-   *   and the node goes on. This is how the forged Heartbeat and the term-2^53 RequestVote
-   *   of issue 15 now end.
+   *   and the node goes on: a forged Heartbeat or a RequestVote of term 2^53 ends here.
    * - A throw from step() can then only come after validation accepted the message, while
    *   the core was changing its state: the core may be half-updated (say, a new term without
    *   the vote reset), and going on could break safety. So it stays fatal, loudly, naming the
@@ -542,7 +541,7 @@ export class RaftNode implements RaftNodeHandle {
   }
 
   /**
-   * A forwarding frame (issue 19): not Raft, never stepped. Checked field by field again here
+   * A forwarding frame: not Raft, never stepped. Checked field by field again here
    * (the transport did, but the simulator's forger calls receive directly), then handled;
    * answered even while shut down (a refusal), so a follower's client gets its 503 at once.
    */
@@ -684,7 +683,7 @@ export class RaftNode implements RaftNodeHandle {
   }
 
   /**
-   * A Ready whose only durable change is the commit index is not written (issue 19): it cost
+   * A Ready whose only durable change is the commit index is not written: it would cost
    * an fsync (SQLite FULL) between a write's commit and its apply on the leader, and between a
    * follower learning a commit and applying it. etcd's raft.MustSync does not sync it either.
    * The commit index is volatile state (Figure 2); the stored one is only a lower bound to

@@ -96,8 +96,8 @@ const COMMA = new Text(',');
  * cas: clients think of JSON objects as unordered.
  *
  * Iterative (an explicit work stack, popped in output order): a value nested thousands deep
- * in a committed entry overflowed the call stack of the recursive version on every node, and
- * again on every restart (issue 15). Memory is linear in the value's size whatever its depth.
+ * in a committed entry would overflow the call stack of a recursive version on every node, and
+ * again on every restart. Memory is linear in the value's size whatever its depth.
  */
 export function canonicalJson(value: unknown): string {
   const out: string[] = [];

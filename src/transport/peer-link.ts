@@ -65,7 +65,7 @@ interface DialAttempt {
  *
  * Liveness. A TCP connection whose path dies says nothing: writes go into the kernel's
  * buffer, and the kernel retransmits with a backoff that doubles up to 120 s, so after the
- * path heals the link stays dead until the next retransmission (issue 18 measured 23-29 s
+ * path heals the link stays dead until the next retransmission (tens of seconds
  * after a 30 s cut). TCP keepalive does not help (it probes idle sockets only, and ours
  * write heartbeats), Node gives no TCP_USER_TIMEOUT, and socket.setTimeout counts our own
  * writes as activity. Nor can this connection read an answer: the peer only ever writes on
