@@ -586,7 +586,7 @@ export class RaftCore {
 
   private tickPeerContact(): void {
     for (const pr of this.progress.values()) {
-      if (pr.ticksSinceContact !== null) pr.ticksSinceContact++;
+      pr.tickContact();
     }
   }
 
@@ -595,7 +595,7 @@ export class RaftCore {
     const active = (id: NodeId): boolean => id === this.id || this.progress.get(id)?.recentActive === true;
     // Joint consensus (§4.3): a majority of each voter set must be in contact.
     const ok = voterSets(this.configs.latest().config).every((voters) => voters.filter(active).length >= majority(voters.length));
-    for (const pr of this.progress.values()) pr.recentActive = false;
+    for (const pr of this.progress.values()) pr.startQuorumRound();
     return ok;
   }
 
@@ -696,7 +696,7 @@ export class RaftCore {
   /** Progress for a new replication target, probing from our last index (§5.3). */
   private addProgress(peer: NodeId): void {
     const pr = new Progress(this.log.lastIndex() + 1, this.config.maxInflightMessages);
-    pr.recentActive = true;
+    pr.markActive();
     this.progress.set(peer, pr);
   }
 
@@ -1166,8 +1166,7 @@ export class RaftCore {
     if (this.state !== 'leader') return undefined;
     const pr = this.progress.get(peer);
     if (pr) {
-      pr.recentActive = true;
-      pr.ticksSinceContact = 0;
+      pr.markContact();
     }
     return pr;
   }
@@ -1251,8 +1250,7 @@ export class RaftCore {
     const chunk = snapshot.data.subarray(pr.snapshotOffset, end);
     const done = end >= snapshot.data.length;
     this.send({ type: 'InstallSnapshot', from: this.id, to: peer, term: this.term, meta: snapshot.meta, offset: pr.snapshotOffset, chunk, done });
-    pr.snapshotAwaitingAck = true;
-    pr.snapshotTicksWaiting = 0;
+    pr.chunkSent();
   }
 
   /** §7: a chunk acknowledged moves the offset; the last one moves the follower's match to the snapshot index. */
@@ -1271,7 +1269,7 @@ export class RaftCore {
       this.sendAppend(m.from, true);
       return;
     }
-    pr.snapshotOffset = Math.min(m.nextOffset, this.image.data.length);
+    pr.chunkAcked(Math.min(m.nextOffset, this.image.data.length));
     this.sendSnapshotChunk(m.from, pr, this.image);
   }
 
@@ -1279,7 +1277,7 @@ export class RaftCore {
   private tickSnapshotRetransmits(): void {
     for (const [peer, pr] of this.progress) {
       if (pr.state !== 'snapshot' || !pr.snapshotAwaitingAck) continue;
-      if (++pr.snapshotTicksWaiting < this.config.electionTicks) continue;
+      if (pr.tickSnapshotWait() < this.config.electionTicks) continue;
       if (this.image === null || this.image.meta.index !== pr.snapshotIndex) {
         pr.becomeProbe();
         this.releaseImageIfIdle();
