@@ -1,3 +1,5 @@
+import { assert } from '@raftquotes/raft';
+
 /** Limits of one peer's send queue. */
 export interface SendQueueLimits {
   maxMessages: number;
@@ -39,6 +41,7 @@ export class SendQueue {
     if (this.length >= this.limits.maxMessages || this.queuedBytes + frame.length > this.limits.maxBytes) return false;
     this.frames.push(frame);
     this.queuedBytes += frame.length;
+    this.checkBounds();
     return true;
   }
 
@@ -57,6 +60,7 @@ export class SendQueue {
     }
     this.queuedBytes -= bytes;
     this.compact();
+    this.checkBounds();
     return { frames, bytes };
   }
 
@@ -67,6 +71,12 @@ export class SendQueue {
     this.head = 0;
     this.queuedBytes = 0;
     return dropped;
+  }
+
+  /** The queue never holds more than its limits, nor a negative byte count (TigerStyle: assert where state moves). */
+  private checkBounds(): void {
+    assert(this.length <= this.limits.maxMessages && this.queuedBytes <= this.limits.maxBytes, () => `send queue over its limits: ${this.length} frames, ${this.queuedBytes} bytes`);
+    assert(this.queuedBytes >= 0 && (this.length > 0 || this.queuedBytes === 0), () => `send queue byte count ${this.queuedBytes} with ${this.length} frames`);
   }
 
   private compact(): void {

@@ -1171,7 +1171,7 @@ export class RaftCore {
     return pr;
   }
 
-  /** §5.3/§5.4.2: commit the majority match index, but only by counting current-term entries. */
+  /** Figure 2 (leader rules, last) with §5.3/§5.4.2: commit the majority match index, but only by counting current-term entries. */
   private maybeCommit(): void {
     // §4.3: while joint, a majority of both the incoming and the outgoing voters. A leader
     // that is not a voter any more (it is removing itself, §4.2.2) does not count itself.
@@ -1217,7 +1217,7 @@ export class RaftCore {
   // ---------------------------------------------------------------- leader: snapshot transfer
 
   /**
-   * The follower needs entries the log no longer has. Without an image that covers the log's
+   * §7: the follower needs entries the log no longer has. Without an image that covers the log's
    * offset, ask the runtime for one; the peer stays in probe and is started when it arrives.
    */
   private startSnapshotTransfer(peer: NodeId, pr: Progress): void {
