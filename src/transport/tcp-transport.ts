@@ -81,7 +81,7 @@ export class TcpTransport implements Transport {
     if (options.selfId in options.peers) throw new RangeError(`transport peers must not include this node (${options.selfId})`);
     this.limits = resolveLimits(options.limits);
     this.mode = options.tls ? 'tls' : options.secret !== undefined ? 'secret' : options.insecure === true ? 'insecure' : failUnauthenticated();
-    this.secret = this.mode === 'secret' ? Buffer.from(options.secret as string, 'utf8') : null;
+    this.secret = this.mode === 'secret' && options.secret !== undefined ? Buffer.from(options.secret, 'utf8') : null;
     if (options.tls) this.peerTls = loadPeerTls(options.tls);
     const linkContext = this.linkContext();
     for (const [peer, address] of Object.entries(options.peers)) {
