@@ -156,6 +156,11 @@ export function nodeFlags(): Array<{ key: NodeSettingName; flag: string; env: st
 
 const ID_PATTERN = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 
+/** parseHostPort of a flag that may be unset or empty (null then). */
+function optionalHostPort(value: string | undefined, what: string): HostPort | null {
+  return value ? parseHostPort(value, what) : null;
+}
+
 /** Parses "host:port" (IPv6 as "[::1]:port"); `what` names the flag in errors. */
 export function parseHostPort(value: string, what: string): HostPort {
   const match = /^(?:\[([^\]]+)\]|([^:\s]+)):(\d{1,5})$/.exec(value.trim());
@@ -222,8 +227,7 @@ export function parseNodeConfig(flags: Partial<Record<NodeSettingName, string | 
   const ownPeer = peers[id];
   if (!ownPeer) throw new ConfigError(`${name('peers')} must include this node (${id})`);
   if (Object.keys(peers).length > 9) throw new ConfigError(`${name('peers')}: at most 9 voters are supported`);
-  const raftFlag = get('raft');
-  const raft = raftFlag ? parseHostPort(raftFlag, name('raft')) : ownPeer;
+  const raft = optionalHostPort(get('raft'), name('raft')) ?? ownPeer;
   const http = parseHostPort(get('http') ?? '127.0.0.1:8080', name('http'));
   const controller = parseHostPort(get('controller') ?? '127.0.0.1:5555', name('controller'));
   const tickMs = intIn(get('tickMs') ?? '10', name('tickMs'), 1, 1000);
