@@ -2,7 +2,8 @@
  * The benchmarks of SPEC §8 (and issue 8). Each one is bounded in time, drives a BenchSystem
  * through the shared closed-loop load generator, and emits its results as JSON lines.
  */
-import { closedLoop, fill, percentile, round2, sleep, waitUntil, type LoadStats, type Target } from './load.js';
+import { closedLoop, fill, percentile, round2, type LoadStats, type Target } from './load.js';
+import { sleep, waitFor } from '../test/support/wait.js';
 import { CpuMeter, type CpuPerOp } from './cpu.js';
 import { type BenchSystem, type RaftquotesSystem } from './systems.js';
 
@@ -243,7 +244,7 @@ export async function soak(system: RaftquotesSystem, plan: BenchPlan, emit: Emit
   polling = false;
   await poller;
   // A node busy past the deadline (e.g. writing a large snapshot) answers null; wait for one.
-  const last = await waitUntil('a status after the soak', async () => {
+  const last = await waitFor('a status after the soak', async () => {
     const statuses = await Promise.all(system.nodes.map((_, i) => system.status(i, 2000).catch(() => null)));
     return statuses.some(Boolean) ? statuses : null;
   }, 30_000, 200).catch(() => []);

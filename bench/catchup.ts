@@ -11,7 +11,8 @@
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { fill, round2, waitUntil } from './load.js';
+import { fill, round2 } from './load.js';
+import { waitFor } from '../test/support/wait.js';
 import type { BenchPlan, Emit } from './benchmarks.js';
 import { RaftquotesSystem } from './systems.js';
 
@@ -95,7 +96,7 @@ export async function catchUp(system: RaftquotesSystem, plan: BenchPlan, via: 'l
   await system.spawnNode(follower);
   let upAt = NaN;
   let behindAtStart = NaN;
-  const done = await waitUntil(`${system.nodes[follower]?.id} applied ≥ ${goal}`, async () => {
+  const done = await waitFor(`${system.nodes[follower]?.id} applied ≥ ${goal}`, async () => {
     const s = await system.status(follower, 500).catch(() => null);
     if (!s) return null;
     if (Number.isNaN(upAt)) {

@@ -14,7 +14,8 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { cpuSecondsOf } from './cpu.js';
-import { jsonCall, percentile, round2, sleep, waitUntil } from './load.js';
+import { jsonCall, percentile, round2 } from './load.js';
+import { sleep, waitFor } from '../test/support/wait.js';
 import type { BenchPlan, Emit } from './benchmarks.js';
 import { RaftquotesSystem, REPO_ROOT } from './systems.js';
 
@@ -108,7 +109,7 @@ export async function fanoutRow(system: RaftquotesSystem, row: FanoutRow, emit: 
     let outOfOrder = 0;
     let statusRate = NaN;
     // Late deliveries still count (and show in p99/max): ask until all arrived or 20 s passed.
-    await waitUntil('every delivery', async () => {
+    await waitFor('every delivery', async () => {
       const reports = clients.map((c) => c.next('arrivals'));
       for (const c of clients) c.child.send({ kind: 'report' });
       const answers = await Promise.all(reports);

@@ -16,6 +16,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { waitFor as pollFor } from '../test/support/wait.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const MAIN_JS = join(ROOT, 'dist/cli/main.js');
@@ -52,14 +53,9 @@ async function json(method: string, target: string, body?: unknown, timeoutMs = 
   return { status: res.status, body: await res.json().catch(() => null) };
 }
 
-async function waitFor<T>(what: string, check: () => Promise<T | null | undefined | false>, timeoutMs = STEP_TIMEOUT_MS): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check().catch(() => null);
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+/** A step of the run, polled for at most STEP_TIMEOUT_MS unless told otherwise. */
+function waitFor<T>(what: string, check: () => Promise<T | null | undefined | false>, timeoutMs = STEP_TIMEOUT_MS): Promise<T> {
+  return pollFor(what, check, timeoutMs);
 }
 
 const status = (i: number): Promise<any> => json('GET', `${url(i)}/api/status`, undefined, 2_000).then((r) => r.body);

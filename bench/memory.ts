@@ -7,7 +7,8 @@
  *   npx tsx bench/memory.ts [--fill 100000]     (standalone: its own 5-node cluster)
  */
 import { readFileSync } from 'node:fs';
-import { fill, sleep } from './load.js';
+import { fill } from './load.js';
+import { sleep } from '../test/support/wait.js';
 import type { BenchPlan, Emit } from './benchmarks.js';
 import { rssOf, RaftquotesSystem } from './systems.js';
 

@@ -6,7 +6,8 @@
  *   npx tsx bench/profile.ts <profile dir> [clients=64] [write|read|stale]   (PROFILE_PORT_BASE=N, FOLLOWER=1)
  */
 import { readdirSync } from 'node:fs';
-import { closedLoop, jsonCall, sleep, waitUntil } from './load.js';
+import { closedLoop, jsonCall } from './load.js';
+import { sleep, waitFor } from '../test/support/wait.js';
 import { RaftquotesSystem } from './systems.js';
 
 const dir = process.argv[2] ?? '/tmp/prof';
@@ -20,7 +21,7 @@ let leader = await rq.leader();
 const target = 0;
 rq.kill9(target);
 const child = await rq.spawnNode(target, ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
-await waitUntil('up', async () => (await jsonCall(`${rq.url(target)}/healthz`)).status === 200, 20000);
+await waitFor('up', async () => (await jsonCall(`${rq.url(target)}/healthz`)).status === 200, 20000);
 await sleep(1000);
 leader = await rq.leader();
 if (process.env.FOLLOWER) { if (leader === target) console.log(await jsonCall(`${rq.url(leader)}/api/admin/transfer-leadership`, 'POST', {})); } else if (leader !== target) console.log(await jsonCall(`${rq.url(leader)}/api/admin/transfer-leadership`, 'POST', { to: rq.nodes[target]!.id }));

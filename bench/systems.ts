@@ -8,7 +8,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, type WriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { jsonCall, sleep, waitUntil, type PreparedRequest, type Target } from './load.js';
+import { jsonCall, type PreparedRequest, type Target } from './load.js';
+import { sleep, waitFor } from '../test/support/wait.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '..');
 /** RAFTQUOTES_BENCH_MAIN points at another build's main.js (A/B runs of an optimisation). */
@@ -103,7 +104,7 @@ export class RaftquotesSystem implements BenchSystem {
     child.stdout?.pipe(this.log, { end: false });
     child.stderr?.pipe(this.log, { end: false });
     const file = join(this.dataDir, 'cluster.json');
-    await waitUntil('cluster.json', async () => {
+    await waitFor('cluster.json', async () => {
       if (child.exitCode !== null) throw new Error(`cluster exited with ${child.exitCode}; see ${this.dataDir}/cluster.log`);
       return existsSync(file);
     }, 45_000, 100);
@@ -156,7 +157,7 @@ export class RaftquotesSystem implements BenchSystem {
   }
 
   async leader(timeoutMs = 15_000): Promise<number> {
-    return waitUntil('a raftquotes leader', async () => {
+    return waitFor('a raftquotes leader', async () => {
       const statuses = await Promise.all(this.nodes.map((_, i) => this.status(i, 500).catch(() => null)));
       const leaders = statuses.filter((s) => s?.state === 'leader');
       if (leaders.length !== 1) return null;
@@ -183,7 +184,7 @@ export class RaftquotesSystem implements BenchSystem {
 
   async restart(node: number): Promise<void> {
     await this.spawnNode(node);
-    await waitUntil(`node ${node + 1} healthz`, async () => (await jsonCall(`${this.url(node)}/healthz`, 'GET', undefined, 500)).status === 200, 20_000, 25);
+    await waitFor(`node ${node + 1} healthz`, async () => (await jsonCall(`${this.url(node)}/healthz`, 'GET', undefined, 500)).status === 200, 20_000, 25);
   }
 
   /** Starts a killed node again from its argv (does not wait); `execArgv` e.g. ['--cpu-prof']. */
@@ -191,7 +192,7 @@ export class RaftquotesSystem implements BenchSystem {
     const info = this.nodes[node] as ClusterJsonNode;
     // The old process must be gone before its ports and database are reused.
     const old = this.killed.get(node);
-    if (old) await waitUntil(`old ${info.id} gone`, async () => !isRunning(old), 5_000, 10).catch(() => undefined);
+    if (old) await waitFor(`old ${info.id} gone`, async () => !isRunning(old), 5_000, 10).catch(() => undefined);
     const [cmd, ...args] = info.argv as [string, ...string[]];
     const child = spawn(cmd, [...execArgv, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...this.env } });
     child.stdout?.pipe(this.log, { end: false });
@@ -296,7 +297,7 @@ export class EtcdSystem implements BenchSystem {
   }
 
   async leader(timeoutMs = 15_000): Promise<number> {
-    return waitUntil('an etcd leader', async () => {
+    return waitFor('an etcd leader', async () => {
       const statuses = await Promise.all(
         Array.from({ length: this.size }, (_, i) => jsonCall(`${this.clientUrl(i)}/v3/maintenance/status`, 'POST', {}, 500).then((r) => (r.status === 200 ? r.body : null)).catch(() => null)),
       );
@@ -327,7 +328,7 @@ export class EtcdSystem implements BenchSystem {
     const old = this.procs.get(node);
     await waitExit(old, 3_000);
     this.spawnMember(node);
-    await waitUntil(`etcd member ${node + 1} health`, async () => (await jsonCall(`${this.clientUrl(node)}/health`, 'GET', undefined, 500)).status === 200, 30_000, 50);
+    await waitFor(`etcd member ${node + 1} health`, async () => (await jsonCall(`${this.clientUrl(node)}/health`, 'GET', undefined, 500)).status === 200, 30_000, 50);
   }
 }
 

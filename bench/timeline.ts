@@ -11,7 +11,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { closedLoop, jsonCall, sleep, type LoadStats } from './load.js';
+import { closedLoop, jsonCall, type LoadStats } from './load.js';
+import { sleep } from '../test/support/wait.js';
 import { RaftquotesSystem } from './systems.js';
 
 const requests = Number(process.argv[2] ?? 400);

@@ -11,6 +11,7 @@ import { readOptionalJson, type ApiContext, type ApiRequest } from './context.js
 import { ApiError, badRequest } from './errors.js';
 import { forwardToNode } from './forwarding.js';
 import { jsonReply, type Reply } from './reply.js';
+import { oneOf } from '../narrow.js';
 
 export const ADMIN_ACTIONS = ['timeout', 'step-down', 'shutdown', 'resume', 'transfer-leadership'] as const;
 export type AdminAction = (typeof ADMIN_ACTIONS)[number];
@@ -30,9 +31,9 @@ function digest(text: string): Buffer {
 /** Whether `authorization` is `Bearer <token>` (compared in constant time, over digests of equal length). */
 function hasToken(authorization: string | undefined, token: string | undefined): boolean {
   if (!token || !authorization) return false;
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
-  if (!match) return false;
-  return timingSafeEqual(digest(match[1] as string), digest(token));
+  const given = /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1];
+  if (given === undefined) return false;
+  return timingSafeEqual(digest(given), digest(token));
 }
 
 /** SPEC §7: admin actions from loopback, or with `Authorization: Bearer <admin token>` when one is set. */
@@ -88,7 +89,8 @@ export function requireAdminJson(request: ApiRequest): void {
 /** POST /api/admin/<action>. A not_leader from transfer-leadership is forwarded to the leader by the server. */
 export async function postAdmin(ctx: ApiContext, request: ApiRequest, action: string): Promise<Reply> {
   requireAdmin(ctx, request);
-  if (!(ADMIN_ACTIONS as readonly string[]).includes(action)) {
+  const known = oneOf(ADMIN_ACTIONS, action);
+  if (known === undefined) {
     throw new ApiError('not_found', `no admin action ${JSON.stringify(action.slice(0, 64))}; use one of ${ADMIN_ACTIONS.join(', ')}`);
   }
   requireAdminJson(request);
@@ -96,6 +98,6 @@ export async function postAdmin(ctx: ApiContext, request: ApiRequest, action: st
   const target = voterField(ctx, body, 'node');
   // A forwarded request was already routed by the node that forwarded it: act here.
   if (target !== undefined && target !== ctx.node.id && request.mayForward) return forwardToNode(ctx, request, target);
-  await runAction(ctx, action as AdminAction, body);
+  await runAction(ctx, known, body);
   return jsonReply(200, { ok: true, node: ctx.node.id, action });
 }

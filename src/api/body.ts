@@ -5,6 +5,7 @@
 import type { IncomingMessage } from 'node:http';
 import { ApiError, badRequest } from './errors.js';
 import { MAX_BODY_BYTES, MAX_DRAIN_BYTES } from './limits.js';
+import { errorMessage, isRecord } from '../narrow.js';
 
 /** `application/json`, optionally with a UTF-8 charset. */
 const JSON_CONTENT_TYPE = /^application\/json\s*(;\s*charset\s*=\s*"?utf-?8"?\s*)?$/i;
@@ -55,7 +56,8 @@ export function readRawBody(req: IncomingMessage, maxBytes = MAX_BODY_BYTES): Pr
     };
     const onEnd = (): void => {
       cleanup();
-      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
+      const [only] = chunks;
+      resolve(chunks.length === 1 && only !== undefined ? only : Buffer.concat(chunks, size));
     };
     const onError = (err: Error): void => {
       cleanup();
@@ -92,12 +94,10 @@ export function parseJsonObject(raw: Buffer): Record<string, unknown> {
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw badRequest('body', `invalid JSON (${(err as Error).message})`);
+    throw badRequest('body', `invalid JSON (${errorMessage(err)})`);
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw badRequest('body', 'expected a JSON object');
-  }
-  return value as Record<string, unknown>;
+  if (!isRecord(value)) throw badRequest('body', 'expected a JSON object');
+  return value;
 }
 
 /** Checks the Content-Type of a request that has a body (415 unless JSON). */

@@ -60,8 +60,8 @@ export class NonceCache {
     if (timestamp <= this.floor || this.seen.has(nonce)) return false;
     this.expire(now);
     this.seen.set(nonce, timestamp);
-    while (this.seen.size > this.maxEntries) {
-      const [oldest, at] = this.seen.entries().next().value as [string, number];
+    for (const [oldest, at] of this.seen) {
+      if (this.seen.size <= this.maxEntries) break;
       this.seen.delete(oldest);
       this.floor = Math.max(this.floor, at);
     }

@@ -10,6 +10,7 @@ import { ApiError, noLeader } from './errors.js';
 import { PeerRequestError, type PeerResponse } from './forward.js';
 import { MAX_FORWARD_RESPONSE_BYTES } from './limits.js';
 import { HEADER_FORWARDED, HEADER_INDEX, HEADER_LEADER, type Reply } from './reply.js';
+import { errorMessage } from '../narrow.js';
 
 /** Response headers relayed from the node that answered. */
 const RELAYED_HEADERS = [HEADER_LEADER, HEADER_INDEX, 'Retry-After'] as const;
@@ -86,6 +87,6 @@ export async function forwardToNode(ctx: ApiContext, request: ApiRequest, target
     return await send(ctx, request, baseUrl, true);
   } catch (err) {
     if (err instanceof PeerRequestError && err.kind === 'connect') throw unreachable(err.message, err);
-    throw new ApiError('timeout', `${target} did not answer (${(err as Error).message}); the outcome is unknown`, { cause: err });
+    throw new ApiError('timeout', `${target} did not answer (${errorMessage(err)}); the outcome is unknown`, { cause: err });
   }
 }

@@ -149,7 +149,7 @@ class ErrorLog {
   }
 }
 
-/** Tracing (issue 19): a write's HTTP arrival and answer, keyed by the index it answers with. */
+/** Tracing: a write's HTTP arrival and answer, keyed by the index it answers with. */
 function traceHttp(traceWrite: NonNullable<ApiContext['node']['traceWrite']>, reply: Reply, startedMicros: number): void {
   const index = Number(reply.headers?.[HEADER_INDEX]);
   if (!Number.isSafeInteger(index) || index <= 0) return;

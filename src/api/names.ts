@@ -34,9 +34,10 @@ export function urlAuthority(url: string): { scheme: 'http' | 'https'; host: str
 /** A Host header as `host:port` (lower case, default port filled in), or null if malformed. */
 export function hostAuthority(host: string, scheme: 'http' | 'https'): string | null {
   const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+)(?::(\d{1,5}))?$/.exec(host.trim());
-  if (!match) return null;
+  const name = match?.[1];
+  if (match === null || name === undefined) return null;
   const port = match[2] !== undefined ? Number(match[2]) : scheme === 'https' ? 443 : 80;
-  return `${(match[1] as string).toLowerCase().replace(/\.$/, '')}:${port}`;
+  return `${name.toLowerCase().replace(/\.$/, '')}:${port}`;
 }
 
 /** The origins one URL stands for: itself, and for a loopback host every loopback name on its port. */

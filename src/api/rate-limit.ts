@@ -66,9 +66,9 @@ export class RateLimiter {
 
   /** Drops the least recently used buckets beyond the bound (an idle bucket is full anyway). */
   private evict(): void {
-    while (this.buckets.size > this.maxBuckets) {
-      const oldest = this.buckets.keys().next().value as string;
-      this.buckets.delete(oldest);
+    for (const client of this.buckets.keys()) {
+      if (this.buckets.size <= this.maxBuckets) break;
+      this.buckets.delete(client);
     }
   }
 }

@@ -6,7 +6,7 @@
  * `"node"` (the events route in `?node=`), to drive any node through the one serving the page.
  */
 import { MAX_CLOCK_TICKS, MIN_CLOCK_RATE, MAX_CLOCK_RATE, ClockError, isValidRate } from '../node/controllable-clock.js';
-import { LINK_MODES, MAX_LINK_STEP, type DebugControls, type HeldMessageView, type LinkMode } from '../node/debug-controls.js';
+import { LINK_MODES, MAX_LINK_STEP, type DebugControls, type HeldMessageView } from '../node/debug-controls.js';
 import { DEFAULT_EVENTS_PAGE, MAX_EVENTS_PAGE } from '../node/event-ring.js';
 import type { NodeId } from '@raftquotes/raft';
 import { requireAdmin, requireAdminJson } from './admin.js';
@@ -15,6 +15,7 @@ import { ApiError, badRequest } from './errors.js';
 import { forwardToNode } from './forwarding.js';
 import { jsonReply, type Reply } from './reply.js';
 import { nonNegativeInt } from './validate.js';
+import { oneOf } from '../narrow.js';
 
 /** Held messages listed per peer in GET /api/status (the count is always given in full). */
 export const MAX_HELD_IN_STATUS = 100;
@@ -39,8 +40,9 @@ function onlyFields(body: Record<string, unknown>, allowed: Set<string>): void {
 /** Exactly one of `fields` is present in `body`; returns it. */
 function exactlyOne(body: Record<string, unknown>, fields: readonly string[]): string {
   const present = fields.filter((field) => body[field] !== undefined);
-  if (present.length !== 1) throw badRequest(present[1] ?? fields[0] ?? 'body', `give exactly one of ${fields.join(', ')}`);
-  return present[0] as string;
+  const [only, second] = present;
+  if (only === undefined || second !== undefined) throw badRequest(second ?? fields[0] ?? 'body', `give exactly one of ${fields.join(', ')}`);
+  return only;
 }
 
 /** A voter named by `field` (or undefined when absent). */
@@ -84,11 +86,11 @@ export async function postLink(ctx: ApiContext, request: ApiRequest): Promise<Re
   const action = exactlyOne(body, ['mode', 'step', 'drop']);
   const reply: Record<string, unknown> = { ok: true, node: ctx.node.id, to };
   if (action === 'mode') {
-    const mode = body.mode;
-    if (typeof mode !== 'string' || !(LINK_MODES as readonly string[]).includes(mode)) throw badRequest('mode', `must be one of ${LINK_MODES.join(', ')}`);
+    const mode = oneOf(LINK_MODES, body.mode);
+    if (mode === undefined) throw badRequest('mode', `must be one of ${LINK_MODES.join(', ')}`);
     // Recorded first: opening a link releases what it held, and the timeline reads in that order.
     recorder.observeControl('link', { to, mode });
-    link.setMode(to, mode as LinkMode);
+    link.setMode(to, mode);
     reply.mode = mode;
   } else if (action === 'step') {
     reply.released = link.step(to, count(body.step, 'step', MAX_LINK_STEP));

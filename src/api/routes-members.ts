@@ -3,12 +3,13 @@
  * action (SPEC §7: loopback or the admin token, JSON content type); a follower forwards it to
  * the leader like any write (the server does, on the runtime's not_leader).
  */
-import { CONF_CHANGE_OPS, type ConfChange, type ConfChangeOp, MAX_CHANGES_PER_REQUEST, MAX_MEMBER_ADDRESS_CHARS, parseRaftAddress } from '@raftquotes/raft';
+import { CONF_CHANGE_OPS, type ConfChange, MAX_CHANGES_PER_REQUEST, MAX_MEMBER_ADDRESS_CHARS, parseRaftAddress } from '@raftquotes/raft';
 import { MembershipError } from '../node/membership.js';
 import { requireAdmin, requireAdminJson } from './admin.js';
 import { type ApiContext, type ApiRequest, readJson } from './context.js';
 import { ApiError, badRequest } from './errors.js';
 import { jsonReply, type Reply } from './reply.js';
+import { isRecord, oneOf } from '../narrow.js';
 
 /** Node ids as `--id` accepts them (src/cli/config.ts). */
 const MEMBER_ID_PATTERN = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
@@ -45,13 +46,14 @@ function parseChanges(value: unknown): ConfChange[] {
   const seen = new Set<string>();
   return value.map((raw: unknown, i) => {
     const path = `changes[${i}]`;
-    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw badRequest(path, 'must be an object');
-    const { op, id, raft, http } = raw as Record<string, unknown>;
-    if (typeof op !== 'string' || !(CONF_CHANGE_OPS as readonly string[]).includes(op)) throw badRequest(`${path}.op`, `must be one of ${CONF_CHANGE_OPS.join(', ')}`);
+    if (!isRecord(raw)) throw badRequest(path, 'must be an object');
+    const { op, id, raft, http } = raw;
+    const known = oneOf(CONF_CHANGE_OPS, op);
+    if (known === undefined) throw badRequest(`${path}.op`, `must be one of ${CONF_CHANGE_OPS.join(', ')}`);
     if (typeof id !== 'string' || !MEMBER_ID_PATTERN.test(id)) throw badRequest(`${path}.id`, 'must be a node id like Node6');
     if (seen.has(id)) throw badRequest(`${path}.id`, `${id} appears twice in this request`);
     seen.add(id);
-    const change: ConfChange = { op: op as ConfChangeOp, id };
+    const change: ConfChange = { op: known, id };
     if (op !== 'add-learner' && op !== 'add-voter') {
       if (raft !== undefined || http !== undefined) throw badRequest(`${path}.${raft !== undefined ? 'raft' : 'http'}`, `only an add carries addresses`);
       return change;

@@ -3,7 +3,7 @@
  * with keep-alive for the JSON routes and the web pages, and `ws` on the same server for
  * /api/live. Everything the API knows about Raft goes through RaftNodeHandle.
  *
- * Slow and greedy clients (issue 15, finding 8): headers must arrive within HEADERS_TIMEOUT_MS
+ * Slow and greedy clients: headers must arrive within HEADERS_TIMEOUT_MS
  * (checked every second, not node's default 30 s), a client that got an error answer and does
  * not close is cut off after a short grace, and open connections are capped per node and per
  * remote address (see limits.ts for why loopback has its own cap).

@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ApiError } from './errors.js';
 import type { Reply } from './reply.js';
+import { errorCode } from '../narrow.js';
 
 const CONTENT_TYPES: Record<string, string> = {
   js: 'text/javascript; charset=utf-8',
@@ -44,7 +45,7 @@ async function fileReply(webDir: string, name: string, contentType: string, head
   try {
     return { status: 200, raw: await readFile(join(webDir, name)), contentType, headers };
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
+    const code = errorCode(err);
     if (code === 'ENOENT' || code === 'EISDIR' || code === 'ENOTDIR') throw new ApiError('not_found', `no such page: ${name}`);
     throw err;
   }
@@ -57,7 +58,8 @@ export function servePage(webDir: string, page: 'index.html' | 'dashboard.html' 
 
 /** GET /static/<name>, where `name` is the raw (still encoded) rest of the path. */
 export function serveStatic(webDir: string, name: string): Promise<Reply> {
-  const match = name.length <= MAX_STATIC_NAME ? STATIC_NAME.exec(name) : null;
-  if (!match) return Promise.reject(new ApiError('not_found', 'no such file'));
-  return fileReply(webDir, name, CONTENT_TYPES[match[1] as string] as string, COMMON_HEADERS);
+  const extension = name.length <= MAX_STATIC_NAME ? STATIC_NAME.exec(name)?.[1] : undefined;
+  const contentType = extension === undefined ? undefined : CONTENT_TYPES[extension];
+  if (contentType === undefined) return Promise.reject(new ApiError('not_found', 'no such file'));
+  return fileReply(webDir, name, contentType, COMMON_HEADERS);
 }

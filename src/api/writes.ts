@@ -35,7 +35,7 @@ export interface Written {
 /**
  * Proposes `command` and returns the successful result; a refused one (not_found,
  * precondition_failed, idempotency_key_reused) is thrown as its API error. On a follower the
- * node forwards the command over the peer link and answers from its own apply (issue 19); a
+ * node forwards the command over the peer link and answers from its own apply; a
  * request that was itself forwarded over HTTP (by an older node) is only proposed here, so a
  * not_leader reaches the server, which answers it as before. NodeErrors pass through.
  */

@@ -1,5 +1,6 @@
 import { CertsError, writeClusterCerts } from './certs.js';
 import { ConfigError } from './config.js';
+import { errorCode, errorMessage } from '../narrow.js';
 
 /** Splits a comma-separated flag value, dropping empty items. */
 function list(value: string): string[] {
@@ -18,8 +19,8 @@ export function runCerts(opts: { out: string; nodes: string; hosts: string }): n
     written = writeClusterCerts(opts.out, list(opts.nodes), list(opts.hosts));
   } catch (err) {
     if (err instanceof CertsError) throw new ConfigError(err.message);
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new ConfigError(`--out: cannot write to ${opts.out} (${code ?? (err as Error).message})`);
+    const code = errorCode(err);
+    throw new ConfigError(`--out: cannot write to ${opts.out} (${code ?? errorMessage(err)})`);
   }
   console.log(`raftquotes certs: wrote ${written.length} files to ${opts.out} (keys mode 0600; keep ca.key offline in a real deployment)`);
   for (const path of written) console.log(`  ${path}`);

@@ -17,7 +17,7 @@ const requireCjs = createRequire(import.meta.url);
 /**
  * node-forge, loaded on first use: only `certs` and `cluster --tls` make certificates, and
  * every node process imports this file (through cluster.js) for its paths alone; forge is
- * ~2-3 MB of heap a node would otherwise carry for nothing (issue 19, memory).
+ * ~2-3 MB of heap a node would otherwise carry for nothing.
  */
 function forgeLib(): typeof forge {
   return requireCjs('node-forge') as typeof forge;

@@ -9,6 +9,7 @@ import { initDataDir } from '../storage/sqlite-storage.js';
 import { CertsError, ensureClusterCerts, nodeTlsPaths } from './certs.js';
 import { ConfigError } from './config.js';
 import { httpGet } from './http-get.js';
+import { errorMessage } from '../narrow.js';
 
 /** Options of `raftquotes cluster`. */
 export interface ClusterOptions {
@@ -86,7 +87,7 @@ function initNodes(dataDir: string, clusterId: string, plan: Array<{ id: string;
     try {
       initDataDir(node.dataDir, { clusterId, nodeId: node.id });
     } catch (err) {
-      throw new ConfigError(`${node.id}: cannot initialize ${node.dataDir}: ${(err as Error).message}`);
+      throw new ConfigError(`${node.id}: cannot initialize ${node.dataDir}: ${errorMessage(err)}`);
     }
   }
   const file = join(dataDir, 'cluster-id');
@@ -183,7 +184,7 @@ export async function runCluster(options: ClusterOptions): Promise<number> {
     mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
     chmodSync(options.dataDir, 0o700);
   } catch (err) {
-    throw new ConfigError(`--data-dir: cannot create ${options.dataDir}: ${(err as Error).message}`);
+    throw new ConfigError(`--data-dir: cannot create ${options.dataDir}: ${errorMessage(err)}`);
   }
   const { clusterId, firstStart } = loadClusterId(options.dataDir);
   const secretFile = ensureSecretFile(options.dataDir);
@@ -217,7 +218,7 @@ export async function runCluster(options: ClusterOptions): Promise<number> {
       throw new Error(`${node.id} ${err.message}`);
     })));
   } catch (err) {
-    console.error(`raftquotes cluster: ${(err as Error).message}; stopping the other nodes`);
+    console.error(`raftquotes cluster: ${errorMessage(err)}; stopping the other nodes`);
     await stopAll();
     return 1;
   }
@@ -273,7 +274,7 @@ function makeTlsFiles(options: ClusterOptions): Buffer {
     return readFileSync(join(dir, 'ca.crt'));
   } catch (err) {
     if (err instanceof CertsError) throw new ConfigError(err.message.replace(/^--hosts/, '--host'));
-    throw new ConfigError(`--tls: cannot make certificates in ${dir}: ${(err as Error).message}`);
+    throw new ConfigError(`--tls: cannot make certificates in ${dir}: ${errorMessage(err)}`);
   }
 }
 

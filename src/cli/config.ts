@@ -1,6 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { CidrError, DEFAULT_CONTROLLER_ALLOW, parseCidr } from '../controller/cidr.js';
 import { MAX_PUBLIC_URL_LENGTH, MAX_PUBLIC_URLS } from '../transport/handshake.js';
+import { errorCode, errorMessage } from '../narrow.js';
 
 /** A user mistake in flags or environment: printed as one line, exit code 2, no stack trace. */
 export class ConfigError extends Error {
@@ -155,12 +156,18 @@ export function nodeFlags(): Array<{ key: NodeSettingName; flag: string; env: st
 
 const ID_PATTERN = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 
+/** parseHostPort of a flag that may be unset or empty (null then). */
+function optionalHostPort(value: string | undefined, what: string): HostPort | null {
+  return value ? parseHostPort(value, what) : null;
+}
+
 /** Parses "host:port" (IPv6 as "[::1]:port"); `what` names the flag in errors. */
 export function parseHostPort(value: string, what: string): HostPort {
   const match = /^(?:\[([^\]]+)\]|([^:\s]+)):(\d{1,5})$/.exec(value.trim());
+  const host = match?.[1] ?? match?.[2];
   const port = match ? Number(match[3]) : NaN;
-  if (!match || !(port >= 0 && port <= 65535)) throw new ConfigError(`${what}: expected host:port, got "${value}"`);
-  return { host: (match[1] ?? match[2]) as string, port };
+  if (host === undefined || !(port >= 0 && port <= 65535)) throw new ConfigError(`${what}: expected host:port, got "${value}"`);
+  return { host, port };
 }
 
 /** Parses "Node1=h:p,Node2=h:p,...". */
@@ -217,9 +224,10 @@ export function parseNodeConfig(flags: Partial<Record<NodeSettingName, string | 
   // or, on first start, from the cluster at --join; --raft is then required.
   const peersGiven = get('peers') !== undefined && get('peers') !== '';
   const peers = peersGiven ? parsePeers(required('peers'), name('peers')) : { [id]: parseHostPort(required('raft'), name('raft')) };
-  if (!peers[id]) throw new ConfigError(`${name('peers')} must include this node (${id})`);
+  const ownPeer = peers[id];
+  if (!ownPeer) throw new ConfigError(`${name('peers')} must include this node (${id})`);
   if (Object.keys(peers).length > 9) throw new ConfigError(`${name('peers')}: at most 9 voters are supported`);
-  const raft = get('raft') ? parseHostPort(get('raft') as string, name('raft')) : (peers[id] as HostPort);
+  const raft = optionalHostPort(get('raft'), name('raft')) ?? ownPeer;
   const http = parseHostPort(get('http') ?? '127.0.0.1:8080', name('http'));
   const controller = parseHostPort(get('controller') ?? '127.0.0.1:5555', name('controller'));
   const tickMs = intIn(get('tickMs') ?? '10', name('tickMs'), 1, 1000);
@@ -232,7 +240,7 @@ export function parseNodeConfig(flags: Partial<Record<NodeSettingName, string | 
   const logLevel = get('logLevel') ?? 'info';
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) throw new ConfigError(`${name('logLevel')}: expected one of error, warn, info, debug`);
   const security = parseSecurity(get, name, secretOf);
-  const advertiseHost = http.host === '0.0.0.0' || http.host === '::' ? raft.host === '0.0.0.0' ? '127.0.0.1' : (peers[id] as HostPort).host : http.host;
+  const advertiseHost = http.host === '0.0.0.0' || http.host === '::' ? raft.host === '0.0.0.0' ? '127.0.0.1' : ownPeer.host : http.host;
   const advertiseHttp = get('advertiseHttp') ?? `${security.httpTls ? 'https' : 'http'}://${advertiseHost}:${http.port}`;
   checkUrl(name('advertiseHttp'), advertiseHttp);
   const publicUrls = (get('publicUrl') ?? '').split(',').map((u) => u.trim()).filter(Boolean);
@@ -330,12 +338,14 @@ function fileGroup<K extends NodeSettingName>(get: Getter, name: Namer, keys: re
   if (given.every(([, v]) => v === null)) return null;
   const missing = given.filter(([, v]) => v === null).map(([k]) => k);
   if (missing.length > 0) throw new ConfigError(`${missing.map(name).join(', ')} must be set together with ${keys.filter((k) => !missing.includes(k)).map(name).join(', ')}`);
-  const paths = {} as Record<K, string>;
+  const paths: Partial<Record<K, string>> = {};
   for (const [key, path] of given) {
-    checkReadable(path as string, name(key));
-    paths[key] = path as string;
+    if (path === null) continue; // none is: `missing` above is empty
+    checkReadable(path, name(key));
+    paths[key] = path;
   }
-  return paths;
+  // Every key of `keys` was given a path just above.
+  return paths as Record<K, string>;
 }
 
 function checkReadable(path: string, what: string): void {
@@ -343,7 +353,7 @@ function checkReadable(path: string, what: string): void {
     if (!statSync(path).isFile()) throw new Error('not a file');
     readFileSync(path);
   } catch (err) {
-    throw new ConfigError(`${what}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new ConfigError(`${what}: cannot read ${path} (${errorCode(err) ?? errorMessage(err)})`);
   }
 }
 
@@ -356,7 +366,7 @@ export function readSecretFile(path: string, what: string): string {
     if ((stat.mode & 0o077) !== 0) throw new Error(`mode ${(stat.mode & 0o777).toString(8)} lets others read it; chmod 600 it`);
     text = readFileSync(path, 'utf8').replace(/\r?\n$/, '');
   } catch (err) {
-    throw new ConfigError(`${what}: cannot use ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new ConfigError(`${what}: cannot use ${path}: ${errorCode(err) ?? errorMessage(err)}`);
   }
   if (text === '') throw new ConfigError(`${what}: ${path} is empty`);
   return text;

@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { clearLine, createInterface, cursorTo, type Interface } from 'node:readline';
 import type { ControllerClient, ControllerOutcome, ControllerReply } from '../controller/client.js';
 import { canonicalRequest, CONTROLLER_REQUESTS, REQUEST_ALIASES, SILENT_REQUESTS, type ControllerRequest } from '../controller/protocol.js';
+import { errorMessage } from '../narrow.js';
+import { defined } from '@raftquotes/raft';
 
 /** Lines of history kept across sessions. */
 const HISTORY_SIZE = 500;
@@ -199,7 +201,7 @@ async function runCommand(command: ReplCommand, client: ControllerClient, say: (
       if (line) say(line);
     }
   } catch (err) {
-    say(`! ${(err as Error).message}`);
+    say(`! ${errorMessage(err)}`);
   }
 }
 
@@ -231,7 +233,7 @@ async function sendRaw(client: ControllerClient, target: string, text: string): 
 
 async function executeRequest(command: Extract<ReplCommand, { kind: 'request' }>, client: ControllerClient): Promise<ControllerOutcome[]> {
   const one = command.targets === 'leader' ? undefined : command.targets === 'all' ? null : command.targets[0];
-  if (command.request === 'STORE') return [await client.store(command.key as string, command.value, { ack: command.ack, node: one ?? undefined })];
+  if (command.request === 'STORE') return [await client.store(defined(command.key, 'a parsed STORE has a key'), command.value, { ack: command.ack, node: one ?? undefined })];
   if (command.request === 'RETRIEVE') return [await client.retrieve({ node: one ?? undefined, from: command.from })];
   const targets = one ? [one] : client.nodes.map((n) => n.id);
   const silent = SILENT_REQUESTS.has(command.request);

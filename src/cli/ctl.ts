@@ -9,6 +9,7 @@ import { ControllerClient, DEFAULT_TIMEOUT_MS, type ControllerOutcome, type Cont
 import { canonicalRequest, SILENT_REQUESTS, type ControllerRequest } from '../controller/protocol.js';
 import { ConfigError, parseHostPort, parsePeers } from './config.js';
 import { parseValueArgument, runRepl } from './ctl-repl.js';
+import { errorMessage } from '../narrow.js';
 
 /** Where `ctl` looks for nodes when neither --nodes nor RAFTQUOTES_NODES is given. */
 export const DEFAULT_CLUSTER_FILE = './data/cluster.json';
@@ -47,7 +48,7 @@ export function nodesFromClusterFile(path: string): ControllerTarget[] {
   try {
     parsed = clusterFileSchema.parse(JSON.parse(readFileSync(path, 'utf8')));
   } catch (err) {
-    throw new ConfigError(`--cluster-file: ${path} is not a cluster.json with nodes[].id and nodes[].controller (${(err as Error).message.split('\n')[0]})`);
+    throw new ConfigError(`--cluster-file: ${path} is not a cluster.json with nodes[].id and nodes[].controller (${errorMessage(err).split('\n')[0]})`);
   }
   return parsed.nodes.map((n) => ({ id: n.id, ...parseHostPort(n.controller, `--cluster-file (${n.id}.controller)`) }));
 }
@@ -118,7 +119,7 @@ async function retrieve(client: ControllerClient, options: CtlOptions): Promise<
 async function askEveryone(client: ControllerClient, request: string, io: CtlIo): Promise<number> {
   if (request === 'LEADER_INFO') {
     const leader = await client.findLeader();
-    const outcome = await client.ask((leader ?? client.nodes[0]!).id, request);
+    const outcome = await client.ask((leader ?? client.firstNode).id, request);
     print(io, outcome);
     return exitCode(outcome, 'LEADER_INFO');
   }

@@ -8,6 +8,8 @@ import { dirname } from 'node:path';
 import { nodeTlsPaths } from './certs.js';
 import { readClusterFile, tlsDirOf } from './cluster.js';
 import { httpSend } from './http-get.js';
+import { errorCode, errorMessage, isRecord } from '../narrow.js';
+import { type MembersView, parseMembersView } from '../node/membership.js';
 
 /** Largest answer read from the API (a configuration is a few KB). */
 const MAX_ANSWER_BYTES = 1024 * 1024;
@@ -17,20 +19,6 @@ const REQUEST_TIMEOUT_MS = 15_000;
 const CATCH_UP_POLL_MS = 500;
 /** Default bound on waiting for a learner to catch up. */
 export const DEFAULT_CATCH_UP_TIMEOUT_MS = 300_000;
-
-/** One member as GET /api/members lists it. */
-interface MemberView {
-  id: string;
-  raft: string;
-  http: string;
-}
-
-interface MembersView {
-  configIndex: number;
-  voters: MemberView[];
-  learners: MemberView[];
-  joint: null | { outgoing: string[] };
-}
 
 /** A failure of the command, printed as one line. */
 export class MemberCommandError extends Error {
@@ -51,7 +39,7 @@ export function useCa(caFile: string | undefined, clusterFile: string): void {
     try {
       trustedCa = readFileSync(explicit);
     } catch (err) {
-      throw new MemberCommandError(`--ca: cannot read ${explicit} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      throw new MemberCommandError(`--ca: cannot read ${explicit} (${errorCode(err) ?? errorMessage(err)})`);
     }
     return;
   }
@@ -77,17 +65,25 @@ async function call(via: string, method: 'GET' | 'POST', body?: unknown): Promis
   try {
     res = await httpSend(`${via.replace(/\/$/, '')}/api/members`, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }), ca: trustedCa, timeoutMs: REQUEST_TIMEOUT_MS });
   } catch (err) {
-    throw new MemberCommandError(`cannot reach ${via}: ${(err as Error).message}`, { cause: err });
+    throw new MemberCommandError(`cannot reach ${via}: ${errorMessage(err)}`, { cause: err });
   }
   const text = res.body;
   if (text.length > MAX_ANSWER_BYTES) throw new MemberCommandError(`answer from ${via} larger than ${MAX_ANSWER_BYTES} bytes`);
-  let json: Record<string, unknown>;
+  let json: unknown;
   try {
-    json = JSON.parse(text) as Record<string, unknown>;
+    json = JSON.parse(text);
   } catch {
     throw new MemberCommandError(`${via} answered ${res.status} with no JSON`);
   }
+  if (!isRecord(json)) throw new MemberCommandError(`${via} answered ${res.status} with JSON that is not an object`);
   return { status: res.status, json };
+}
+
+/** The configuration in an answer (GET's whole body, a change's `members`), checked field by field. */
+function membersOf(via: string, value: unknown): MembersView {
+  const view = parseMembersView(value);
+  if (view === null) throw new MemberCommandError(`${via} answered with no configuration`);
+  return view;
 }
 
 function describe(json: Record<string, unknown>): string {
@@ -98,14 +94,14 @@ function describe(json: Record<string, unknown>): string {
 async function change(via: string, changes: unknown[]): Promise<MembersView> {
   const { status, json } = await call(via, 'POST', { changes });
   if (status !== 200) throw new MemberCommandError(describe(json));
-  return json['members'] as MembersView;
+  return membersOf(via, json['members']);
 }
 
 /** Prints the configuration as a table. */
 export async function memberList(via: string): Promise<number> {
   const { status, json } = await call(via, 'GET');
   if (status !== 200) throw new MemberCommandError(describe(json));
-  const view = json as unknown as MembersView;
+  const view = membersOf(via, json);
   console.log(`configuration index ${view.configIndex}${view.joint ? ` (joint: outgoing ${view.joint.outgoing.join(', ')})` : ''}`);
   const rows = [...view.voters.map((m) => ({ ...m, role: 'voter' })), ...view.learners.map((m) => ({ ...m, role: 'learner' }))];
   const width = Math.max(2, ...rows.map((r) => r.id.length));
@@ -120,7 +116,7 @@ async function promoteWhenCaughtUp(via: string, id: string, timeoutMs: number): 
   let lastLag: unknown = null;
   for (;;) {
     const { status, json } = await call(via, 'POST', { changes: [{ op: 'promote', id }] });
-    if (status === 200) return json['members'] as MembersView;
+    if (status === 200) return membersOf(via, json['members']);
     if (status !== 409 && status !== 503) throw new MemberCommandError(describe(json));
     if (json['lag'] !== undefined && json['lag'] !== lastLag) {
       lastLag = json['lag'];

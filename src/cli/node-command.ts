@@ -18,6 +18,7 @@ import { DATABASE_FILE, openNodeDatabase } from '../storage/sqlite-storage.js';
 import { TcpTransport } from '../transport/tcp-transport.js';
 import { ConfigError, type NodeConfig } from './config.js';
 import { installCorruptionStop, installCrashHandlers, installReloadHandler, type Reloadable } from './node-signals.js';
+import { errorCode, errorMessage } from '../narrow.js';
 
 const WEB_DIR = fileURLToPath(new URL('../../web', import.meta.url));
 /** Default deadline for a client write or read before answering 504 timeout. */
@@ -28,13 +29,13 @@ function ensureWritableDir(dir: string): void {
     mkdirSync(dir, { recursive: true, mode: 0o700 }); // a new data dir is the node's alone (SPEC §7)
     accessSync(dir, constants.W_OK);
   } catch (err) {
-    throw new ConfigError(`--data-dir (RAFTQUOTES_DATA_DIR): ${dir} is not a writable directory (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new ConfigError(`--data-dir (RAFTQUOTES_DATA_DIR): ${dir} is not a writable directory (${errorCode(err) ?? errorMessage(err)})`);
   }
 }
 
 /** Turns a listen failure into one clear line naming the flag. */
 function listenError(err: unknown, flag: string, address: string): never {
-  const code = (err as NodeJS.ErrnoException).code;
+  const code = errorCode(err);
   if (code === 'EADDRINUSE') throw new ConfigError(`${flag}: ${address} is already in use`);
   if (code === 'EADDRNOTAVAIL' || code === 'EACCES') throw new ConfigError(`${flag}: cannot listen on ${address} (${code})`);
   throw err;
@@ -78,7 +79,7 @@ export async function runNode(given: NodeConfig): Promise<void> {
   // SPEC §11: the dashboard's hold/step/drop of messages, clock and event ring sit around the transport and the tick timer.
   const debug = createDebugControls(transport, { events: config.eventRing });
   const ticksPer = (ms: number): number => Math.max(1, Math.round(ms / config.tickMs));
-  const trace = writeTraceFromEnv(process.env, logger); // issue 19's timeline of one write (bench/timeline.ts)
+  const trace = writeTraceFromEnv(process.env, logger); // the timeline of one write (bench/timeline.ts)
   const node = new RaftNode(
     {
       id: config.id,

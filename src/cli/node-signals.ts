@@ -1,10 +1,11 @@
 /**
- * Process-level handlers of a node: a crash is logged before exit (issue 15), and SIGHUP
+ * Process-level handlers of a node: a crash is logged before exit, and SIGHUP
  * reloads certificates and secret files without a restart (SPEC §7).
  */
 import type { Logger } from '../log/logger.js';
 import { setCorruptionListener } from '../state/checksum.js';
 import { readSecretFile, type NodeConfig } from './config.js';
+import { errorMessage } from '../narrow.js';
 
 /** Exit code of a node that stopped on a bug (sysexits EX_SOFTWARE), as raft-node uses. */
 export const CRASH_EXIT_CODE = 70;
@@ -82,7 +83,7 @@ export async function reloadOnSighup(config: NodeConfig, parts: { transport: Rel
       await run();
       logger.info({}, `SIGHUP: reloaded ${what}`);
     } catch (err) {
-      logger.error({ err }, `SIGHUP: could not reload ${what}, keeping the current one: ${(err as Error).message}`);
+      logger.error({ err }, `SIGHUP: could not reload ${what}, keeping the current one: ${errorMessage(err)}`);
     }
   };
   const { transport, api } = parts;

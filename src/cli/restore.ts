@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { BackupFormatError, backupHeadBytes, MAX_BACKUP_HEADER_BYTES, parseBackup, parseBackupHead } from '../state/backup-file.js';
 import { restoreBackup } from '../storage/restore-backup.js';
 import { ConfigError, parsePeers } from './config.js';
+import { errorCode, errorMessage } from '../narrow.js';
 
 export interface RestoreCliOptions {
   dataDir: string;
@@ -45,7 +46,7 @@ function readBackup(file: string): ReturnType<typeof parseBackup> {
     if (!stat.isFile()) throw new Error('not a file');
     size = stat.size;
   } catch (err) {
-    throw new ConfigError(`cannot read backup ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new ConfigError(`cannot read backup ${file}: ${errorCode(err) ?? errorMessage(err)}`);
   }
   try {
     // The head first: a file that is not a backup, or is too short or too long for what its

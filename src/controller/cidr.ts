@@ -38,8 +38,9 @@ function ipv4ToBigInt(address: string): bigint {
 function ipv6ToBigInt(address: string): bigint {
   let text = address;
   const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
-  if (dotted) {
-    const v4 = ipv4ToBigInt(dotted[1] as string);
+  const tail4 = dotted?.[1];
+  if (dotted && tail4 !== undefined) {
+    const v4 = ipv4ToBigInt(tail4);
     text = `${text.slice(0, dotted.index)}${(v4 >> 16n).toString(16)}:${(v4 & 0xffffn).toString(16)}`;
   }
   const [head = '', tail] = text.split('::');

@@ -8,6 +8,7 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { requestMessage, type ControllerMessage } from './protocol.js';
 import { STORE_ACK_TIMEOUT_MS } from './server.js';
+import { errorMessage } from '../narrow.js';
 
 /** Default wait for one reply. */
 export const DEFAULT_TIMEOUT_MS = 2_000;
@@ -61,6 +62,8 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 /** A UDP controller client for a fixed set of nodes. Call close() when done. */
 export class ControllerClient {
   readonly nodes: readonly ControllerTarget[];
+  /** The first node given: where a request goes when no leader is known. */
+  readonly firstNode: ControllerTarget;
   readonly timeoutMs: number;
   readonly senderName: string;
   private readonly socket: Socket;
@@ -72,8 +75,10 @@ export class ControllerClient {
   private closed = false;
 
   constructor(options: ControllerClientOptions) {
-    if (options.nodes.length === 0) throw new Error('no controller nodes given');
+    const [first] = options.nodes;
+    if (first === undefined) throw new Error('no controller nodes given');
     this.nodes = options.nodes;
+    this.firstNode = first;
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.senderName = options.senderName ?? 'Controller';
     this.socket = createSocket('udp4');
@@ -110,16 +115,17 @@ export class ControllerClient {
 
   /** Sends `message` and waits for the next datagram from that node; null on timeout or send failure. */
   async exchange(target: ControllerTarget, message: ControllerMessage, timeoutMs = this.timeoutMs): Promise<ControllerReply | null> {
-    let waiter: Waiter | undefined;
+    let resolveReply: (reply: ControllerReply | null) => void = () => undefined;
     const reply = new Promise<ControllerReply | null>((resolve) => {
-      waiter = { node: target.id, resolve };
-      this.waiters.add(waiter);
+      resolveReply = resolve;
     });
-    const timer = setTimeout(() => this.settle(waiter as Waiter, null), timeoutMs);
+    const waiter: Waiter = { node: target.id, resolve: resolveReply };
+    this.waiters.add(waiter);
+    const timer = setTimeout(() => this.settle(waiter, null), timeoutMs);
     try {
       await this.send(target, message);
     } catch {
-      this.settle(waiter as Waiter, null);
+      this.settle(waiter, null);
     }
     const result = await reply;
     clearTimeout(timer);
@@ -203,7 +209,7 @@ export class ControllerClient {
     try {
       await this.send(target, message);
     } catch (err) {
-      return { kind: 'no_reply', node: target.id, detail: `cannot send to ${target.id} (${target.host}:${target.port}): ${(err as Error).message}` };
+      return { kind: 'no_reply', node: target.id, detail: `cannot send to ${target.id} (${target.host}:${target.port}): ${errorMessage(err)}` };
     }
     return { kind: 'sent', node: target.id, message };
   }
@@ -225,7 +231,7 @@ export class ControllerClient {
 
   private async startingNode(id: string | undefined): Promise<ControllerTarget> {
     if (id) return this.requireNode(id);
-    return (await this.findLeader()) ?? (this.nodes[0] as ControllerTarget);
+    return (await this.findLeader()) ?? this.firstNode;
   }
 
   /**

@@ -7,6 +7,7 @@ import type { NodeStatus } from '../node/types.js';
 import { MAX_JSON_DEPTH, isTooDeep } from '../state/json-limits.js';
 import { keyProblem as keyProblemOf } from '../state/keys.js';
 import type { CommittedClientEntry } from '../state/types.js';
+import { errorMessage, oneOf } from '../narrow.js';
 
 /** SPEC §4: a reply never exceeds this many bytes. */
 export const MAX_REPLY_BYTES = 60_000;
@@ -60,8 +61,7 @@ export interface BadDatagram {
 
 /** The canonical request for a name or alias, or null when unknown. */
 export function canonicalRequest(name: string): ControllerRequest | null {
-  if ((CONTROLLER_REQUESTS as readonly string[]).includes(name)) return name as ControllerRequest;
-  return REQUEST_ALIASES[name] ?? null;
+  return oneOf(CONTROLLER_REQUESTS, name) ?? REQUEST_ALIASES[name] ?? null;
 }
 
 /** Bytes of a value's compact JSON encoding. */
@@ -90,7 +90,7 @@ function decodeObject(data: Uint8Array, maxBytes: number): { message: Record<str
   try {
     parsed = JSON.parse(text);
   } catch (err) {
-    return bad(null, `datagram is not JSON (${(err as Error).message})`);
+    return bad(null, `datagram is not JSON (${errorMessage(err)})`);
   }
   if (kindOf(parsed) !== 'object') return bad(null, `expected a JSON object, got ${kindOf(parsed)}`);
   return { message: parsed as Record<string, unknown> };
@@ -113,15 +113,16 @@ export function keyProblem(key: unknown): string | null {
 }
 
 function parseStore(message: Record<string, unknown>): ParsedRequest | BadDatagram {
-  const problem = keyProblem(message.key);
-  if (problem) return bad('STORE', problem);
+  const key = message.key;
+  const problem = keyProblem(key);
+  if (problem !== null || typeof key !== 'string') return bad('STORE', problem ?? 'key: expected a string');
   if (message.value === undefined) return bad('STORE', 'value: missing (any JSON value, null included)');
   // SPEC §3 limit, as PUT /api/kv checks it: a deeper value is refused before anything walks it
   // recursively (JSON.stringify in the replies, canonicalJson when applied).
   if (isTooDeep(message.value)) return bad('STORE', `value: nested deeper than ${MAX_JSON_DEPTH} arrays/objects`);
   const ack = message.ack;
   if (ack !== undefined && ack !== null && typeof ack !== 'boolean') return bad('STORE', `ack: expected true or false, got ${kindOf(ack)}`);
-  return { request: 'STORE', key: message.key as string, value: message.value, ack: ack === true };
+  return { request: 'STORE', key, value: message.value, ack: ack === true };
 }
 
 /**

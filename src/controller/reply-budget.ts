@@ -1,5 +1,5 @@
 /**
- * Per-source budget of controller reply BYTES (SPEC §7, issue 15 finding 6). UDP sources are
+ * Per-source budget of controller reply BYTES (SPEC §7). UDP sources are
  * spoofable and a RETRIEVE reply is ~2,700 times its request, so without a budget an allowed
  * range is an amplifier aimed at whoever the attacker names as the source. Each source address
  * gets a token bucket of bytes: a burst a course grader paging through a log never exhausts,

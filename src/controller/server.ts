@@ -23,6 +23,7 @@ import {
   type ControllerMessage,
   type ParsedRequest,
 } from './protocol.js';
+import { errorMessage } from '../narrow.js';
 
 /** How long a STORE with "ack": true waits for its entry to commit before answering timeout. */
 export const STORE_ACK_TIMEOUT_MS = 3_000;
@@ -250,7 +251,7 @@ export class ControllerServer {
     } catch (err) {
       if (err instanceof NodeError && (err.code === 'not_leader' || err.code === 'unavailable')) return this.reply(this.leaderInfo(err.leader ?? undefined), from, MAX_REPLY_BYTES);
       // Timed out: still answer with what is applied, which is committed (never speculative).
-      this.logger.debug({ err: (err as Error).message }, 'RETRIEVE read barrier failed; listing applied entries');
+      this.logger.debug({ err: errorMessage(err) }, 'RETRIEVE read barrier failed; listing applied entries');
     }
     const machine = this.node.stateMachine;
     this.reply(retrieveReply(this.node.id, (start, limit) => machine.clientEntriesFrom(start, limit), fromIndex), from, MAX_REPLY_BYTES);

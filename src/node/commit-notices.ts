@@ -1,5 +1,5 @@
 /**
- * Commit notices held back for the next append (issue 19).
+ * Commit notices held back for the next append.
  *
  * When a write commits, the core tells every follower at once with an empty AppendEntries
  * carrying the new commit index (§5.3: the commit index travels on the next append or

@@ -52,11 +52,10 @@ export class EventRecorder {
     }
     for (const text of rd.events) this.ring.record('note', { text });
     this.observeHardState(rd);
-    const entries = rd.entries;
-    if (entries.length > 0) {
-      const first = entries[0] as Entry;
-      const last = entries[entries.length - 1] as Entry;
-      this.ring.record('append', { first: first.index, last: last.index, terms: termRuns(entries) });
+    const first = rd.entries[0];
+    const last = rd.entries[rd.entries.length - 1];
+    if (first !== undefined && last !== undefined) {
+      this.ring.record('append', { first: first.index, last: last.index, terms: termRuns(rd.entries) });
     }
     if (rd.snapshot) {
       this.lastSnapshotIndex = rd.snapshot.meta.index;

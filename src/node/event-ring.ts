@@ -4,6 +4,7 @@
  * store, with no growth and no scan. Sequence numbers are consecutive, so a page after a
  * given seq is found by arithmetic.
  */
+import { defined } from '@raftquotes/raft';
 
 /** Events kept (SPEC §11): older ones are overwritten. */
 export const EVENT_RING_CAPACITY = 10_000;
@@ -73,7 +74,8 @@ export class EventRing {
     if (first > 0) {
       const from = Math.max(after + 1, first);
       const to = Math.min(this.lastSeq, from + Math.max(0, limit) - 1);
-      for (let seq = from; seq <= to; seq++) page.push(this.slots[seq % this.capacity] as RaftEvent);
+      // Every seq in [firstSeq, lastSeq] still has its slot: the ring overwrites only older ones.
+      for (let seq = from; seq <= to; seq++) page.push(defined(this.slots[seq % this.capacity], () => `event ${seq} missing from the ring`));
     }
     return { events: page, firstSeq: first, lastSeq: this.lastSeq };
   }

@@ -1,5 +1,5 @@
 /**
- * Write forwarding over the peer link (issue 19), like etcd's MsgProp: a follower that gets a
+ * Write forwarding over the peer link, like etcd's MsgProp: a follower that gets a
  * client's write sends the encoded command to the leader in a Propose frame; the leader
  * proposes it and answers (term, index) or a refusal; the follower answers its client once it
  * has applied the entry at that index itself (its own apply gives the result, so an
@@ -18,7 +18,7 @@
  * Nothing here is in the Raft core: these frames are never stepped, and the core only ever
  * sees the leader's ordinary propose().
  */
-import { assert, type Entry, type NodeId } from '@raftquotes/raft';
+import { assert, defined, type Entry, type NodeId } from '@raftquotes/raft';
 import type { ApplyResult } from '../state/types.js';
 import type { ForwardRefusal, PeerMessage, ProposeMessage, ProposeResponseMessage } from '../transport/forward-message.js';
 import { MAX_FORWARD_REQUEST_ID } from '../transport/message-shape.js';
@@ -161,13 +161,12 @@ export class ProposalForwarder {
     this.pending.delete(p.requestId);
     this.bytesInFlight -= p.bytes;
     if (clearTimer) this.host.clock.clearTimeout(p.timer);
-    if (p.at) this.forgetIndex(p);
+    if (p.at) this.forgetIndex(p, p.at.index);
     if (error) p.reject(error);
-    else p.resolve(result as ApplyResult);
+    else p.resolve(defined(result, 'a forwarded write settles with an error or a result'));
   }
 
-  private forgetIndex(p: Pending): void {
-    const index = (p.at as { index: number }).index;
+  private forgetIndex(p: Pending, index: number): void {
     const list = this.byIndex.get(index);
     if (!list) return;
     const kept = list.filter((x) => x !== p);

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Configuration, NodeId } from '@raftquotes/raft';
 import { MemoryStateMachine } from '../state/memory-state-machine.js';
 import { MemoryRaftStorage } from '../storage/memory-storage.js';
-import { MembershipError } from './membership.js';
+import { MembershipError, parseMembersView } from './membership.js';
 import { NodeMetrics } from './metrics.js';
 import { RaftNode, type NodeLogger } from './raft-node.js';
 import { MemoryHub, waitUntil } from '../../test/support/memory-hub.js';
@@ -136,5 +136,20 @@ describe('membership changes on the node runtime', () => {
     expect(result.members.voters.map((m) => m.id).sort()).toEqual([leader.id, 'Node4', 'Node5'].sort());
     await put(nodes, 'after-joint', 1);
     for (const id of others) await waitUntil(`${id} removed`, () => nodes.find((n) => n.id === id)?.status().state === 'removed');
+  });
+});
+
+describe('parseMembersView (what `raftquotes member` reads back)', () => {
+  const member = { id: 'Node1', raft: '127.0.0.1:7001', http: 'http://127.0.0.1:8081' };
+
+  it('reads a configuration, joint or not, and ignores fields it does not know', () => {
+    expect(parseMembersView({ ok: true, configIndex: 3, voters: [member], learners: [], joint: null })).toEqual({ configIndex: 3, voters: [member], learners: [], joint: null });
+    expect(parseMembersView({ configIndex: 9, voters: [member], learners: [], joint: { outgoing: ['Node1', 'Node2'] } })?.joint).toEqual({ outgoing: ['Node1', 'Node2'] });
+  });
+
+  it('refuses anything else instead of trusting its shape', () => {
+    for (const bad of [null, [], 'x', { configIndex: '3', voters: [], learners: [], joint: null }, { configIndex: 3, voters: [{ id: 'Node1' }], learners: [], joint: null }, { configIndex: 3, voters: [], learners: [], joint: { outgoing: [7] } }, { configIndex: 3, voters: [], learners: [] }]) {
+      expect(parseMembersView(bad)).toBeNull();
+    }
   });
 });

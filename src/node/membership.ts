@@ -1,4 +1,5 @@
 import { allVoterIds, type ConfChangeResult, type Configuration, type Member, type MembershipView, type NodeId } from '@raftquotes/raft';
+import { isRecord } from '../narrow.js';
 
 /** The configuration as GET /api/members shows it (SPEC §9). */
 export interface MembersView {
@@ -6,6 +7,24 @@ export interface MembersView {
   voters: Member[];
   learners: Member[];
   joint: null | { outgoing: NodeId[] };
+}
+
+/**
+ * Reads a MembersView from an untrusted answer (what `raftquotes member` gets back from a
+ * node), field by field; null when it is not one.
+ */
+export function parseMembersView(value: unknown): MembersView | null {
+  if (!isRecord(value)) return null;
+  const { configIndex, voters, learners, joint } = value;
+  if (typeof configIndex !== 'number' || !isMemberList(voters) || !isMemberList(learners)) return null;
+  if (joint === null) return { configIndex, voters, learners, joint };
+  if (!isRecord(joint) || !Array.isArray(joint['outgoing'])) return null;
+  const outgoing = joint['outgoing'].filter((id): id is NodeId => typeof id === 'string');
+  return outgoing.length === joint['outgoing'].length ? { configIndex, voters, learners, joint: { outgoing } } : null;
+}
+
+function isMemberList(value: unknown): value is Member[] {
+  return Array.isArray(value) && value.every((m) => isRecord(m) && typeof m['id'] === 'string' && typeof m['raft'] === 'string' && typeof m['http'] === 'string');
 }
 
 /** Why a membership change was refused; the API maps `code` to 400 or 409. */

@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import { allMembers, assert, type ConfChange, type Configuration, describeValue, type Entry, findMember, type HardState, type Message, type NodeId, type ProposeResult, type RaftConfig, RaftCore, type Ready, type Rejection, SeededPrng } from '@raftquotes/raft';
+import { allMembers, assert, type ConfChange, defined, type Configuration, describeValue, type Entry, findMember, type HardState, type Message, type NodeId, type ProposeResult, type RaftConfig, RaftCore, type Ready, type Rejection, SeededPrng } from '@raftquotes/raft';
 import type { Logger } from '../log/logger.js';
 import { changeFinished, confChangeRefusal, membersView, type MembersView, voterIds } from './membership.js';
 import type { ApplyResult, Command, StateMachine } from '../state/types.js';
@@ -104,9 +104,9 @@ export class RaftNode implements RaftNodeHandle {
   private readonly readsWaitingApply: Array<{ id: string; index: number }> = [];
   private readonly proposalTerms = new Map<number, { id: string; term: number }>();
   private readonly applyListeners = new Set<ApplyListener>();
-  /** Writes this node forwarded to the leader over the peer link (issue 19). */
+  /** Writes this node forwarded to the leader over the peer link. */
   private readonly forwarder: ProposalForwarder;
-  /** Commit-only appends held back for the next append to carry (issue 19; see commit-notices.ts). */
+  /** Commit-only appends held back for the next append to carry (see commit-notices.ts). */
   private readonly commitNotices: CommitNotices;
   private tickTimer: TickHandle | null = null;
   private loopScheduled = false;
@@ -333,7 +333,7 @@ export class RaftNode implements RaftNodeHandle {
     const start = Math.max(from, log.firstIndex());
     const entries: Array<{ index: number; term: number; type: string }> = [];
     for (let index = start; index <= log.lastIndex() && entries.length < limit; index++) {
-      const entry = log.entryAt(index) as Entry;
+      const entry = defined(log.entryAt(index), () => `no entry ${index} in ${log.firstIndex()}..${log.lastIndex()}`);
       entries.push({ index, term: entry.term, type: entry.type });
     }
     return { entries, commitIndex: log.commitIndex, firstIndex: log.firstIndex() };
@@ -510,8 +510,7 @@ export class RaftNode implements RaftNodeHandle {
    *   for one that is malformed or impossible from a correct peer. Validation is a pure
    *   read of the core that cannot throw (message-validation.ts), so a rejected message
    *   provably left the core as it was: it is counted, logged (rate-limited) and dropped,
-   *   and the node goes on. This is how the forged Heartbeat and the term-2^53 RequestVote
-   *   of issue 15 now end.
+   *   and the node goes on: a forged Heartbeat or a RequestVote of term 2^53 ends here.
    * - A throw from step() can then only come after validation accepted the message, while
    *   the core was changing its state: the core may be half-updated (say, a new term without
    *   the vote reset), and going on could break safety. So it stays fatal, loudly, naming the
@@ -530,8 +529,7 @@ export class RaftNode implements RaftNodeHandle {
     try {
       rejected = this.core.step(message, authenticatedSender);
     } catch (err) {
-      const m = message as unknown as Record<string, unknown>;
-      this.fatal(err, `while stepping ${describeValue(m['type'])} from ${describeValue(m['from'])} term ${describeValue(m['term'])}`);
+      this.fatal(err, `while stepping ${describeValue(message.type)} from ${describeValue(message.from)} term ${describeValue(message.term)}`);
       return null;
     }
     if (rejected) {
@@ -546,7 +544,7 @@ export class RaftNode implements RaftNodeHandle {
   }
 
   /**
-   * A forwarding frame (issue 19): not Raft, never stepped. Checked field by field again here
+   * A forwarding frame: not Raft, never stepped. Checked field by field again here
    * (the transport did, but the simulator's forger calls receive directly), then handled;
    * answered even while shut down (a refusal), so a follower's client gets its 503 at once.
    */
@@ -691,7 +689,7 @@ export class RaftNode implements RaftNodeHandle {
   }
 
   /**
-   * A Ready whose only durable change is the commit index is not written (issue 19): it cost
+   * A Ready whose only durable change is the commit index is not written: it would cost
    * an fsync (SQLite FULL) between a write's commit and its apply on the leader, and between a
    * follower learning a commit and applying it. etcd's raft.MustSync does not sync it either.
    * The commit index is volatile state (Figure 2); the stored one is only a lower bound to
@@ -725,18 +723,19 @@ export class RaftNode implements RaftNodeHandle {
     const applied = this.stateMachine.appliedIndex();
     assert(entries[0]?.index === applied + 1, () => `applying from ${entries[0]?.index} after applied ${applied}`);
     const results = this.stateMachine.apply(entries);
-    const last = entries[entries.length - 1] as Entry;
-    assert(this.stateMachine.appliedIndex() === last.index, () => `state machine at ${this.stateMachine.appliedIndex()} after applying up to ${last.index}`);
+    const last = entries[entries.length - 1]?.index;
+    assert(this.stateMachine.appliedIndex() === last, () => `state machine at ${this.stateMachine.appliedIndex()} after applying up to ${last}`);
     assert(results.length === entries.length, () => `${results.length} results for ${entries.length} entries`);
     entries.forEach((entry, i) => {
-      this.settleProposal(entry, results[i] as ApplyResult);
-      this.forwarder.onApplied(entry, results[i] as ApplyResult);
+      const result = defined(results[i], () => `no result for entry ${entry.index}`);
+      this.settleProposal(entry, result);
+      this.forwarder.onApplied(entry, result);
     });
     for (const listener of this.applyListeners) {
       try {
         listener(entries, results);
       } catch (err) {
-        this.deps.logger.warn(`apply listener failed: ${(err as Error).message}`);
+        this.deps.logger.warn(`apply listener failed: ${err instanceof Error ? err.message : String(err)}`);
       }
     }
   }

@@ -78,7 +78,7 @@ export interface RaftNodeHandle {
   propose(command: Command, timeoutMs?: number): Promise<ApplyResult>;
   /**
    * Like propose, but a follower forwards the command to the leader over the peer link and
-   * resolves with its own apply result once it has applied the entry (issue 19). `leader` is
+   * resolves with its own apply result once it has applied the entry. `leader` is
    * the node that accepted it. Throws NodeError: no_leader, unavailable, timeout,
    * too_many_requests, quota_exceeded. Optional: test doubles may only have propose.
    */

@@ -1,5 +1,5 @@
 /**
- * Where the time of one write goes (issue 19): with RAFTQUOTES_TRACE_WRITES=1 a node marks
+ * Where the time of one write goes: with RAFTQUOTES_TRACE_WRITES=1 a node marks
  * each stage of each log entry it handles (HTTP in, propose, Ready, send, fsync, receive, ack,
  * commit, apply, HTTP out) with the monotonic clock and the count of Ready-loop turns so far.
  * process.hrtime is CLOCK_MONOTONIC, one clock for every process on the machine, so the marks

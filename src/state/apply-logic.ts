@@ -89,7 +89,7 @@ const NOTHING = (): void => {};
  * computation on user data, then `commit` only writes. A logic error while deciding becomes
  * an `apply_failed` result, identically on every replica (nothing in it depends on the node:
  * no clock, no recursion on user data, whose depth would depend on the stack left), and the
- * node goes on: a state machine error must never become a crash loop (issue 15). A storage
+ * node goes on: a state machine error must never become a crash loop. A storage
  * failure (I/O, disk full, a checksum mismatch) stays fatal: that is this node's problem, and
  * recording it as the entry's result would make replicas differ.
  */

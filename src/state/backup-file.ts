@@ -1,6 +1,7 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { createHash, randomBytes } from 'node:crypto';
 import { forEachImagePage } from './snapshot-codec.js';
+import { errorMessage, isRecord } from '../narrow.js';
 
 /**
  * The backup file (SPEC §10): the state image that InstallSnapshot sends (snapshot-codec.ts,
@@ -137,7 +138,7 @@ export function parseBackup(data: Buffer): { header: BackupHeader; image: Buffer
   try {
     imageHeader = forEachImagePage(image, () => undefined);
   } catch (err) {
-    throw new BackupFormatError('damaged', `damaged backup: ${(err as Error).message}`, { cause: err });
+    throw new BackupFormatError('damaged', `damaged backup: ${errorMessage(err)}`, { cause: err });
   }
   if (imageHeader.appliedIndex !== header.index || imageHeader.appliedTerm !== header.term) {
     throw new BackupFormatError('damaged', `damaged backup: the header says index ${header.index} term ${header.term}, the image ${imageHeader.appliedIndex} term ${imageHeader.appliedTerm}`);
@@ -165,20 +166,21 @@ function checkHeader(json: Buffer): BackupHeader {
   } catch {
     throw new BackupFormatError('not_a_backup', 'not a raftquotes backup (its header is not JSON)');
   }
-  const h = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
-  if (!Number.isSafeInteger(h.format) || (h.format as number) < 1) throw new BackupFormatError('not_a_backup', 'not a raftquotes backup (its header has no format)');
-  if ((h.format as number) > BACKUP_FORMAT) {
+  const h = isRecord(value) ? value : {};
+  const count = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
+  if (!count(h.format) || h.format < 1) throw new BackupFormatError('not_a_backup', 'not a raftquotes backup (its header has no format)');
+  if (h.format > BACKUP_FORMAT) {
     throw new BackupFormatError('newer_format', `backup format ${String(h.format)} is newer than this raftquotes reads (${BACKUP_FORMAT}); restore it with the version that made it`);
   }
-  const count = (n: unknown): boolean => Number.isSafeInteger(n) && (n as number) >= 0;
   const ok =
     typeof h.backupId === 'string' && /^[0-9a-f]{8,64}$/.test(h.backupId) &&
     typeof h.createdAt === 'string' && h.createdAt.length <= 64 &&
     typeof h.sourceNode === 'string' && ID_PATTERN.test(h.sourceNode) &&
     count(h.index) && count(h.term) &&
     Array.isArray(h.voters) && h.voters.length <= MAX_BACKUP_VOTERS && h.voters.every((v) => typeof v === 'string' && ID_PATTERN.test(v)) &&
-    (h.format !== 1 || (count(h.imageBytes) && (h.imageBytes as number) > 0 && (h.imageBytes as number) <= MAX_BACKUP_IMAGE_BYTES)) &&
+    (h.format !== 1 || (count(h.imageBytes) && h.imageBytes > 0 && h.imageBytes <= MAX_BACKUP_IMAGE_BYTES)) &&
     (h.format !== 1 || (typeof h.imageSha256 === 'string' && /^[0-9a-f]{64}$/.test(h.imageSha256)));
   if (!ok) throw new BackupFormatError('damaged', 'damaged backup: its header lacks a field or has one out of range');
+  // Every field of BackupHeader was checked just above.
   return h as unknown as BackupHeader;
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { isTooDeep } from './json-limits.js';
 import type { Command } from './types.js';
+import { isRecord } from '../narrow.js';
 
 /**
  * Decodes the JSON of a normal entry into a Command. Entries come from the replicated log,
@@ -74,9 +75,6 @@ export function compareCodePoints(a: string, b: string): number {
   return a.length - b.length;
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function optionalString(value: unknown): boolean {
   return value === undefined || typeof value === 'string';
@@ -98,8 +96,8 @@ const COMMA = new Text(',');
  * cas: clients think of JSON objects as unordered.
  *
  * Iterative (an explicit work stack, popped in output order): a value nested thousands deep
- * in a committed entry overflowed the call stack of the recursive version on every node, and
- * again on every restart (issue 15). Memory is linear in the value's size whatever its depth.
+ * in a committed entry would overflow the call stack of a recursive version on every node, and
+ * again on every restart. Memory is linear in the value's size whatever its depth.
  */
 export function canonicalJson(value: unknown): string {
   const out: string[] = [];
@@ -108,7 +106,7 @@ export function canonicalJson(value: unknown): string {
     const item = work.pop();
     if (item instanceof Text) out.push(item.text);
     else if (Array.isArray(item)) pushArray(work, item);
-    else if (item !== null && typeof item === 'object') pushObject(work, item as Record<string, unknown>);
+    else if (isRecord(item)) pushObject(work, item);
     else out.push(JSON.stringify(item ?? null));
   }
   return out.join('');
@@ -130,8 +128,7 @@ function pushObject(work: unknown[], record: Record<string, unknown>): void {
     .filter((k) => record[k] !== undefined)
     .sort();
   work.push(CLOSE_OBJECT);
-  for (let i = keys.length - 1; i >= 0; i--) {
-    const key = keys[i] as string;
+  for (const [i, key] of [...keys.entries()].reverse()) {
     work.push(record[key], new Text(`${JSON.stringify(key)}:`));
     if (i > 0) work.push(COMMA);
   }

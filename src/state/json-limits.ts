@@ -21,7 +21,7 @@ export function jsonDepth(value: unknown, limit = MAX_JSON_DEPTH): number {
     const depth = item.depth + 1;
     if (depth > limit) return limit + 1;
     if (depth > deepest) deepest = depth;
-    const children = Array.isArray(item.value) ? item.value : Object.values(item.value as Record<string, unknown>);
+    const children = Array.isArray(item.value) ? item.value : Object.values(item.value);
     for (const child of children) if (child !== null && typeof child === 'object') stack.push({ value: child, depth });
   }
   return deepest;

@@ -1,4 +1,4 @@
-import { assert, type Entry } from '@raftquotes/raft';
+import { assert, defined, type Entry } from '@raftquotes/raft';
 import { applyEntry, retentionLimits, type IdempotencyRecord, type RetentionLimits, type StateStore } from './apply-logic.js';
 import { compareCodePoints } from './command-codec.js';
 import { decodeStateImage, encodeStateImage, type StateImage } from './snapshot-codec.js';
@@ -160,7 +160,7 @@ function firstAtOrAfter<T>(items: readonly T[], index: number, indexOf: (item: T
   let hi = items.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (indexOf(items[mid] as T) < index) lo = mid + 1;
+    if (indexOf(defined(items[mid], 'lo <= mid < hi <= items.length')) < index) lo = mid + 1;
     else hi = mid;
   }
   return lo;

@@ -1,6 +1,7 @@
 import { Packr } from 'msgpackr';
 import { assert } from '@raftquotes/raft';
 import type { Quote } from './types.js';
+import { errorMessage } from '../narrow.js';
 
 /**
  * The whole applied state, as carried in a Raft snapshot.
@@ -150,7 +151,7 @@ export function forEachImagePage(data: Uint8Array, visit: (page: ImagePage) => v
       }
     });
   } catch (err) {
-    throw new Error(`snapshot data is not decodable: ${(err as Error).message}`);
+    throw new Error(`snapshot data is not decodable: ${errorMessage(err)}`);
   }
   if (walk.ourError !== undefined) throw walk.ourError;
   if (walk.header) return walk.header;

@@ -7,6 +7,7 @@ import { StateStorageError } from './errors.js';
 import { encodeImagePage, encodeImageStart, forEachImagePage, IMAGE_PAGE_ROWS, StateImageWriter, type ImagePage, type ImageSection } from './snapshot-codec.js';
 import { idempotencyRowBytes, kvRowBytes, quoteRowBytes, ROW_OVERHEAD_BYTES } from './state-size.js';
 import type { ApplyResult, Command, CommittedClientEntry, ImageStream, KvRecord, Quote, SnapshotImage, StateMachine } from './types.js';
+import { errorMessage } from '../narrow.js';
 
 /**
  * Every state row carries `crc`, a rowChecksum of its other columns (SPEC §5), verified on
@@ -205,7 +206,7 @@ export class SqliteStateMachine implements StateMachine, StateStore {
       this.stmt.getApplied.get();
       return null;
     } catch (err) {
-      return (err as Error).message;
+      return errorMessage(err);
     }
   }
 
@@ -347,7 +348,7 @@ function storageRead<T>(read: () => T): T {
     return read();
   } catch (err) {
     if (err instanceof CorruptionError) throw err;
-    throw new StateStorageError(`state machine read failed: ${(err as Error).message}`, { cause: err });
+    throw new StateStorageError(`state machine read failed: ${errorMessage(err)}`, { cause: err });
   }
 }
 

@@ -1,6 +1,7 @@
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { StorageError } from './errors.js';
+import { errorCode, errorMessage, isRecord } from '../narrow.js';
 
 /**
  * The identity marker: `<data-dir>/node-identity.json`, kept outside the database (SPEC §5).
@@ -40,8 +41,8 @@ export function readIdentityMarker(dataDir: string): IdentityMarker | null {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new StorageError(`identity marker ${path} is unreadable (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); refusing to start`, { cause: err });
+    if (errorCode(err) === 'ENOENT') return null;
+    throw new StorageError(`identity marker ${path} is unreadable (${errorCode(err) ?? errorMessage(err)}); refusing to start`, { cause: err });
   }
   const marker = text.length <= MAX_MARKER_BYTES ? parseMarker(text) : null;
   if (!marker) throw new StorageError(`identity marker ${path} is damaged (not a ${IDENTITY_FILE} of format ${MARKER_FORMAT}); refusing to start — restore it from a backup`);
@@ -55,8 +56,8 @@ function parseMarker(text: string): IdentityMarker | null {
   } catch {
     return null;
   }
-  if (typeof value !== 'object' || value === null) return null;
-  const { format, clusterId, nodeId, createdAt } = value as Record<string, unknown>;
+  if (!isRecord(value)) return null;
+  const { format, clusterId, nodeId, createdAt } = value;
   if (format !== MARKER_FORMAT || typeof clusterId !== 'string' || typeof nodeId !== 'string' || typeof createdAt !== 'string') return null;
   return { clusterId, nodeId, createdAt };
 }
@@ -70,7 +71,7 @@ export function writeIdentityMarker(dataDir: string, marker: IdentityMarker): vo
   try {
     fsyncDirectory(dirname(resolve(dataDir)));
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EACCES') throw err;
+    if (errorCode(err) !== 'EACCES') throw err;
   }
 }
 

@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import type { BackupHeader } from '../state/backup-file.js';
 import { StorageError } from './errors.js';
 import { openNodeDatabase } from './sqlite-storage.js';
+import { errorMessage } from '../narrow.js';
 
 /** What seeds one node of a new cluster from a backup (SPEC §10). */
 export interface RestoreOptions {
@@ -50,6 +51,6 @@ export function restoreBackup(options: RestoreOptions): void {
   } catch (err) {
     if (existed) for (const name of readdirSync(dataDir)) rmSync(`${dataDir}/${name}`, { recursive: true, force: true });
     else rmSync(dataDir, { recursive: true, force: true });
-    throw err instanceof StorageError ? err : new StorageError(`restore into ${dataDir} failed: ${(err as Error).message}`, { cause: err });
+    throw err instanceof StorageError ? err : new StorageError(`restore into ${dataDir} failed: ${errorMessage(err)}`, { cause: err });
   }
 }

@@ -9,6 +9,7 @@ import { StorageError } from './errors.js';
 import { checkMarker, IDENTITY_FILE, readIdentityMarker, writeIdentityMarker, type NodeIdentity } from './identity.js';
 import { validateRecoveredLog } from './log-validation.js';
 import type { PersistBatch, RaftStorage, RecoveredLog, StoredSnapshot } from './types.js';
+import { errorCode, errorMessage, isRecord } from '../narrow.js';
 
 /** File name of the node's single database inside --data-dir (SPEC §5). */
 export const DATABASE_FILE = 'raftquotes.db';
@@ -77,9 +78,12 @@ function decodeSnapshotMembers(text: string): Pick<SnapshotMeta, 'voters' | 'con
   } catch {
     return 'is not JSON';
   }
-  if (Array.isArray(value)) return value.every((id) => typeof id === 'string') ? { voters: value as string[] } : 'names a voter that is not a string';
-  if (typeof value !== 'object' || value === null) return 'holds no membership';
-  const config = decodeConfiguration((value as Record<string, unknown>)['config']);
+  if (Array.isArray(value)) {
+    const voters = value.filter((id): id is string => typeof id === 'string');
+    return voters.length === value.length ? { voters } : 'names a voter that is not a string';
+  }
+  if (!isRecord(value)) return 'holds no membership';
+  const config = decodeConfiguration(value['config']);
   if (typeof config === 'string') return `holds a bad configuration: ${config}`;
   return { voters: allVoterIds(config), config };
 }
@@ -141,7 +145,7 @@ export function initDataDir(dataDir: string, identity: NodeIdentity): void {
   try {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 }); // the node's alone (SPEC §7)
   } catch (err) {
-    throw new StorageError(`cannot create data dir ${dataDir} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { cause: err });
+    throw new StorageError(`cannot create data dir ${dataDir} (${errorCode(err) ?? errorMessage(err)})`, { cause: err });
   }
   openNodeDatabase(dataDir, identity, { init: true }).storage.close();
 }
@@ -197,7 +201,7 @@ function openChecked(path: string, existed: boolean): Database.Database {
 
 function asStorageError(err: unknown, path: string): StorageError | CorruptionError {
   if (err instanceof StorageError || err instanceof CorruptionError) return err;
-  const message = (err as Error).message;
+  const message = errorMessage(err);
   return new StorageError(`database ${path} is corrupt or unreadable (${message}); refusing to start — restore it from a backup, never delete it while it may hold acknowledged writes`);
 }
 

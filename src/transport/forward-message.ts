@@ -1,7 +1,7 @@
 import type { Message, NodeId } from '@raftquotes/raft';
 
 /**
- * The peer frames of write forwarding (issue 19), beside the Raft messages on the same
+ * The peer frames of write forwarding, beside the Raft messages on the same
  * authenticated, MAC'd links. Like etcd's MsgProp: a follower hands a client's command to the
  * leader over the peer link instead of making a second HTTP request. They never reach the
  * Raft core; the node runtime handles them (src/node/forwarding.ts).

@@ -1,5 +1,5 @@
 import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { NodeId } from '@raftquotes/raft';
+import { defined, type NodeId } from '@raftquotes/raft';
 
 /**
  * The peer handshake, sent as ordinary frames before any Raft message.
@@ -134,6 +134,11 @@ function transcriptFields(transcript: Transcript): Array<string | Uint8Array> {
   return [`v${HANDSHAKE_VERSION}`, transcript.clusterId, transcript.dialer, transcript.acceptor, transcript.dialerNonce, transcript.acceptorNonce];
 }
 
+/** The shared secret of secret mode: TcpTransport refuses that mode without one, so null here is a bug. */
+export function secretOf(secret: Buffer | null): Buffer {
+  return defined(secret, 'secret mode without a secret');
+}
+
 /**
  * HMAC-SHA256(secret, role | version | clusterId | dialer | acceptor | dialerNonce | acceptorNonce | extra...).
  * The role keeps the dialer's proof from being reflected back as the acceptor's; `extra` is
@@ -175,7 +180,7 @@ type Parsed<T> = { frame: T } | { reason: string };
 /** Parses an untrusted handshake frame of the expected kinds; never throws. */
 export function parseHandshake<K extends HandshakeFrame['kind']>(value: unknown, kinds: readonly K[]): Parsed<Extract<HandshakeFrame, { kind: K }>> {
   if (typeof value !== 'object' || value === null) return { reason: 'handshake frame is not an object' };
-  const fields = value as Record<string, unknown>;
+  const fields: Record<string, unknown> = { ...value };
   const kind = fields.kind;
   if (typeof kind !== 'string' || !(kinds as readonly string[]).includes(kind)) {
     return { reason: `expected a ${kinds.join(' or ')} handshake frame` };

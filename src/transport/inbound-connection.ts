@@ -1,8 +1,8 @@
 import type net from 'node:net';
 import tls from 'node:tls';
-import type { NodeId } from '@raftquotes/raft';
+import { defined, type NodeId } from '@raftquotes/raft';
 import type { PeerMessage } from './forward-message.js';
-import { decodePayload, encodeFrame, FrameDecoder, FrameError } from './frame-codec.js';
+import { decodePayload, encodeFrame, FrameDecoder } from './frame-codec.js';
 import {
   handshakeMac,
   welcomeAssertions,
@@ -11,6 +11,7 @@ import {
   newNonce,
   parseHandshake,
   REFUSED_FRAME,
+  secretOf,
   sessionKey,
   type AuthMode,
   type Hello,
@@ -22,6 +23,10 @@ import { limitKey, logLimited, type RepeatLimiter, type TransportLogger } from '
 import { checkMessage, rejectionCategory } from './message-shape.js';
 import { FRAME_TAG_BYTES, FrameOpener } from './session-mac.js';
 import { certificateNames, verifyPeerCertificate, type PeerTls } from './tls-identity.js';
+import { errorMessage } from '../narrow.js';
+
+/** The rate-limit key of a connection whose dialer has not yet said who it is. */
+const UNIDENTIFIED = '(unidentified)';
 
 /** What an accepted connection needs from its transport. */
 export interface InboundContext {
@@ -159,7 +164,7 @@ export class InboundConnection {
       const stalled = now - this.lastIdleCheckAt > every + idle / 2;
       this.lastIdleCheckAt = now;
       if (stalled || this.state !== 'open' || now - this.lastDataAt <= idle) return;
-      logLimited(this.ctx.limiter, this.ctx.logger, 'info', limitKey('inbound-idle', this.peer as NodeId), { peer: this.peer, remote: this.remote, silentMs: now - this.lastDataAt }, `closing connection from ${this.peer} (${this.remote}): nothing received for ${now - this.lastDataAt} ms`);
+      logLimited(this.ctx.limiter, this.ctx.logger, 'info', limitKey('inbound-idle', this.peer ?? UNIDENTIFIED), { peer: this.peer, remote: this.remote, silentMs: now - this.lastDataAt }, `closing connection from ${this.peer} (${this.remote}): nothing received for ${now - this.lastDataAt} ms`);
       this.destroy();
     }, every);
   }
@@ -193,7 +198,7 @@ export class InboundConnection {
     try {
       payloads = this.decoder.push(chunk);
     } catch (err) {
-      this.protocolError((err as FrameError).message);
+      this.protocolError(errorMessage(err));
       return;
     }
     for (const payload of payloads) {
@@ -215,7 +220,7 @@ export class InboundConnection {
     try {
       value = decodePayload(payload);
     } catch (err) {
-      this.protocolError((err as FrameError).message);
+      this.protocolError(errorMessage(err));
       return;
     }
     // A link ping (msgpack nil, see PeerLink "Liveness"): its arrival was the whole message.
@@ -227,7 +232,7 @@ export class InboundConnection {
 
   private protocolError(reason: string, category = 'bad-frame'): void {
     if (this.state !== 'open') return this.refuse('refused-handshake', reason);
-    logLimited(this.ctx.limiter, this.ctx.logger, 'warn', limitKey(category, this.peer as NodeId), { peer: this.peer, remote: this.remote, reason }, `closing connection from ${this.peer} (${this.remote}): ${reason}`);
+    logLimited(this.ctx.limiter, this.ctx.logger, 'warn', limitKey(category, this.peer ?? UNIDENTIFIED), { peer: this.peer, remote: this.remote, reason }, `closing connection from ${this.peer} (${this.remote}): ${reason}`);
     this.destroy();
   }
 
@@ -238,7 +243,7 @@ export class InboundConnection {
     try {
       value = decodePayload(payload);
     } catch (err) {
-      return this.refuse('refused-handshake', (err as FrameError).message);
+      return this.refuse('refused-handshake', errorMessage(err));
     }
     if (this.state === 'hello') {
       const parsed = parseHandshake(value, ['hello'] as const);
@@ -260,7 +265,7 @@ export class InboundConnection {
     if (hello.mode !== this.ctx.mode) return this.refuse('refused-auth', `peer uses ${hello.mode} authentication, this node ${this.ctx.mode}`);
     if (this.ctx.mode !== 'secret') {
       const problem = this.checkClaims(hello);
-      return problem ? this.refuse('refused-member', problem) : this.open(null, null);
+      return problem ? this.refuse('refused-member', problem) : this.open(hello, null, null);
     }
     this.acceptorNonce = newNonce();
     this.state = 'auth';
@@ -268,13 +273,14 @@ export class InboundConnection {
   }
 
   private onAuth(mac: Uint8Array): void {
-    const secret = this.ctx.secret as Buffer;
-    const hello = this.hello as Hello;
-    const transcript = this.transcript(hello);
+    // The auth state is entered only from onHello in secret mode, which set both.
+    const secret = secretOf(this.ctx.secret);
+    const hello = defined(this.hello, 'auth frame before a hello');
+    const transcript = this.transcript(hello, defined(this.acceptorNonce, 'auth frame before a challenge'));
     if (!macMatches(handshakeMac(secret, 'dialer', transcript), mac)) return this.refuse('refused-auth', 'authentication failed (wrong secret, or the hello was altered)');
     const problem = this.checkClaims(hello);
     if (problem) return this.refuse('refused-member', problem);
-    this.open(handshakeMac(secret, 'acceptor', transcript, welcomeAssertions(this.welcomeUrls())), sessionKey(secret, transcript));
+    this.open(hello, handshakeMac(secret, 'acceptor', transcript, welcomeAssertions(this.welcomeUrls())), sessionKey(secret, transcript));
   }
 
   /** What the dialer claims (cluster, its id, ours), checked against the configuration and, under TLS, its certificate. */
@@ -289,10 +295,10 @@ export class InboundConnection {
     return null;
   }
 
-  private transcript(hello: Hello): Transcript {
+  private transcript(hello: Hello, acceptorNonce: Buffer): Transcript {
     // What the dialer claims: a MAC that checks with it proves the secret, and checkClaims
     // then names the real problem (wrong cluster, misdialed node) in the log.
-    return { clusterId: hello.clusterId, dialer: hello.from, acceptor: hello.to, dialerNonce: hello.nonce, acceptorNonce: this.acceptorNonce as Buffer };
+    return { clusterId: hello.clusterId, dialer: hello.from, acceptor: hello.to, dialerNonce: hello.nonce, acceptorNonce };
   }
 
   /** The URLs this node asserts in its welcome (`public` only when it has some, as older nodes sent it). */
@@ -300,8 +306,7 @@ export class InboundConnection {
     return this.ctx.publicUrls.length > 0 ? { http: this.ctx.http, public: [...this.ctx.publicUrls] } : { http: this.ctx.http };
   }
 
-  private open(mac: Buffer | null, key: Buffer | null): void {
-    const hello = this.hello as Hello;
+  private open(hello: Hello, mac: Buffer | null, key: Buffer | null): void {
     this.clearHandshakeTimer();
     this.state = 'open';
     this.peer = hello.from;

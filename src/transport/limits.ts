@@ -33,7 +33,7 @@ export const REFUSED_BACKOFF_MS = 1_000;
  * (longest default) election timeout, 600 ms, plus room for a busy event loop: by then Raft
  * itself has given up on the peer. etcd puts 5 s read and write deadlines on its peer streams.
  * Without it, a link over a cable that was pulled and plugged back stays dead until the
- * kernel's next retransmission, whose backoff doubles to 120 s (issue 18: 23-26 s after a
+ * kernel's next retransmission, whose backoff doubles to 120 s (tens of seconds after a
  * 30 s cut).
  */
 export const LINK_IDLE_TIMEOUT_MS = 1_000;

@@ -170,8 +170,8 @@ export class LinkControl {
       return true;
     }
     const queue = this.queueOf(to);
-    if (queue.length >= this.maxHeldPerPeer) {
-      const oldest = queue.shift() as Held;
+    const oldest = queue.length >= this.maxHeldPerPeer ? queue.shift() : undefined;
+    if (oldest !== undefined) {
       this.dropped++;
       this.overflowed++;
       this.listener('drop', oldest.message);

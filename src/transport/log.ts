@@ -73,7 +73,7 @@ export class RepeatLimiter {
       this.lastLogged.delete(old);
     }
     if (this.lastLogged.size < this.maxKeys) return key;
-    const category = key.split('|', 1)[0] as string;
+    const [category = key] = key.split('|', 1);
     const overflow = limitKey(category, '*');
     if (!this.lastLogged.has(overflow)) {
       // Make room for the overflow key itself: evict the oldest entry (its next line logs sooner, which is harmless).

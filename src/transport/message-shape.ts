@@ -46,14 +46,16 @@ type Fields = Record<string, unknown>;
 /** Returns null when the field is fine, else what is wrong with it. */
 type Check = (value: unknown) => string | null;
 
-const term: Check = (v) => (Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= MAX_TERM ? null : `must be an integer in [0, ${MAX_TERM}]`);
-const index: Check = (v) => (Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= MAX_INDEX ? null : `must be an integer in [0, ${MAX_INDEX}]`);
-const offset: Check = (v) => (Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) <= MAX_SNAPSHOT_OFFSET ? null : `must be an integer in [0, ${MAX_SNAPSHOT_OFFSET}]`);
+/** A safe integer in [min, max]. */
+const intIn = (v: unknown, min: number, max: number): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= min && v <= max;
+const term: Check = (v) => (intIn(v, 0, MAX_TERM) ? null : `must be an integer in [0, ${MAX_TERM}]`);
+const index: Check = (v) => (intIn(v, 0, MAX_INDEX) ? null : `must be an integer in [0, ${MAX_INDEX}]`);
+const offset: Check = (v) => (intIn(v, 0, MAX_SNAPSHOT_OFFSET) ? null : `must be an integer in [0, ${MAX_SNAPSHOT_OFFSET}]`);
 const bool: Check = (v) => (typeof v === 'boolean' ? null : 'must be a boolean');
 const nodeId: Check = (v) => (typeof v === 'string' && v.length > 0 && v.length <= MAX_NODE_ID_CHARS ? null : `must be a string of 1..${MAX_NODE_ID_CHARS} characters`);
 const requestId: Check = (v) => (typeof v === 'string' && v.length <= MAX_REQUEST_ID_CHARS ? null : `must be a string of at most ${MAX_REQUEST_ID_CHARS} characters`);
 const nullable = (check: Check): Check => (v) => (v === null ? null : check(v));
-const forwardRequestId: Check = (v) => (Number.isSafeInteger(v) && (v as number) >= 1 && (v as number) <= MAX_FORWARD_REQUEST_ID ? null : `must be an integer in [1, ${MAX_FORWARD_REQUEST_ID}]`);
+const forwardRequestId: Check = (v) => (intIn(v, 1, MAX_FORWARD_REQUEST_ID) ? null : `must be an integer in [1, ${MAX_FORWARD_REQUEST_ID}]`);
 const proposeData: Check = (v) => (typeof v === 'string' && v.length > 0 && v.length <= MAX_PROPOSE_DATA_CHARS ? null : `must be a string of 1..${MAX_PROPOSE_DATA_CHARS} characters`);
 const refusal: Check = (v) => (v === null || (FORWARD_REFUSALS as readonly unknown[]).includes(v) ? null : `must be null or one of ${FORWARD_REFUSALS.join(', ')}`);
 
@@ -112,21 +114,19 @@ const SHAPES: Record<MessageType | ForwardMessage['type'], Record<string, Check>
  * Relations between fields that the core relies on: appended entries follow prevLogIndex
  * one by one and are no newer than the leader's term; the entries' terms never decrease.
  */
-function checkRelations(m: Fields): string | null {
+function checkRelations(m: PeerMessage): string | null {
   if (m.type === 'AppendEntries') {
-    const entries = m.entries as Array<{ index: number; term: number }>;
-    let previousTerm = m.prevLogTerm as number;
-    for (let i = 0; i < entries.length; i++) {
-      const entry = entries[i] as { index: number; term: number };
-      if (entry.index !== (m.prevLogIndex as number) + 1 + i) return `entries[${i}].index is ${entry.index}, expected ${(m.prevLogIndex as number) + 1 + i}`;
-      if (entry.term > (m.term as number) || entry.term < previousTerm) return `entries[${i}].term ${entry.term} out of order (prevLogTerm ${m.prevLogTerm as number}, term ${m.term as number})`;
+    let previousTerm = m.prevLogTerm;
+    for (const [i, entry] of m.entries.entries()) {
+      if (entry.index !== m.prevLogIndex + 1 + i) return `entries[${i}].index is ${entry.index}, expected ${m.prevLogIndex + 1 + i}`;
+      if (entry.term > m.term || entry.term < previousTerm) return `entries[${i}].term ${entry.term} out of order (prevLogTerm ${m.prevLogTerm}, term ${m.term})`;
       previousTerm = entry.term;
     }
-    if ((m.prevLogTerm as number) > (m.term as number)) return `prevLogTerm ${m.prevLogTerm as number} is newer than term ${m.term as number}`;
+    if (m.prevLogTerm > m.term) return `prevLogTerm ${m.prevLogTerm} is newer than term ${m.term}`;
   }
-  if (m.type === 'InstallSnapshot' && (m.meta as { term: number }).term > (m.term as number)) return 'snapshot term is newer than the message term';
+  if (m.type === 'InstallSnapshot' && m.meta.term > m.term) return 'snapshot term is newer than the message term';
   // An accepted proposal has an index (≥ 1); a refused one has none.
-  if (m.type === 'ProposeResponse' && (m.refusal === null) !== (m.index as number) >= 1) return `index ${m.index as number} with refusal ${describe(m.refusal)}`;
+  if (m.type === 'ProposeResponse' && (m.refusal === null) !== m.index >= 1) return `index ${m.index} with refusal ${describe(m.refusal)}`;
   return null;
 }
 
@@ -147,9 +147,11 @@ export function checkMessage(value: unknown, peer: NodeId, selfId: NodeId): { me
     const problem = check(value[field]);
     if (problem) return { reason: `${type}: ${field} ${problem}` };
   }
-  const relation = checkRelations(value);
+  // The boundary cast: every field PeerMessage declares for this type was checked above.
+  const message = value as unknown as PeerMessage;
+  const relation = checkRelations(message);
   if (relation) return { reason: `${type}: ${relation}` };
-  return { message: value as unknown as PeerMessage };
+  return { message };
 }
 
 /**

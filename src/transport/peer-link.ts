@@ -1,14 +1,15 @@
 import net from 'node:net';
 import tls from 'node:tls';
-import type { NodeId } from '@raftquotes/raft';
-import { decodePayload, encodeFrame, FrameDecoder, FrameError, type OutboundFrame } from './frame-codec.js';
-import { handshakeMac, welcomeAssertions, macMatches, MAX_HANDSHAKE_FRAME_BYTES, newNonce, parseHandshake, HANDSHAKE_VERSION, sessionKey, type AuthMode, type Hello, type Transcript, type Welcome } from './handshake.js';
+import { defined, type NodeId } from '@raftquotes/raft';
+import { decodePayload, encodeFrame, FrameDecoder, type OutboundFrame } from './frame-codec.js';
+import { handshakeMac, secretOf, welcomeAssertions, macMatches, MAX_HANDSHAKE_FRAME_BYTES, newNonce, parseHandshake, HANDSHAKE_VERSION, sessionKey, type AuthMode, type Hello, type Transcript, type Welcome } from './handshake.js';
 import { backoffDelay, KEEPALIVE_DELAY_MS, STABLE_LINK_MS, type TransportLimits } from './limits.js';
 import { limitKey, logLimited, type RepeatLimiter, type TransportLogger } from './log.js';
 import { SendQueue } from './send-queue.js';
 import { FRAME_TAG_BYTES, FrameSealer } from './session-mac.js';
 import { expectPeerIdentity, type PeerTls } from './tls-identity.js';
 import type { PeerLinkStats } from './types.js';
+import { errorMessage } from '../narrow.js';
 
 /** What an outbound link needs from its transport. */
 export interface PeerLinkContext {
@@ -64,7 +65,7 @@ interface DialAttempt {
  *
  * Liveness. A TCP connection whose path dies says nothing: writes go into the kernel's
  * buffer, and the kernel retransmits with a backoff that doubles up to 120 s, so after the
- * path heals the link stays dead until the next retransmission (issue 18 measured 23-29 s
+ * path heals the link stays dead until the next retransmission (tens of seconds
  * after a 30 s cut). TCP keepalive does not help (it probes idle sockets only, and ours
  * write heartbeats), Node gives no TCP_USER_TIMEOUT, and socket.setTimeout counts our own
  * writes as activity. Nor can this connection read an answer: the peer only ever writes on
@@ -229,7 +230,7 @@ export class PeerLink {
     try {
       payloads = attempt.decoder.push(chunk);
     } catch (err) {
-      this.protocolError(attempt, (err as FrameError).message);
+      this.protocolError(attempt, errorMessage(err));
       return;
     }
     for (const payload of payloads) {
@@ -244,7 +245,7 @@ export class PeerLink {
     try {
       value = decodePayload(payload);
     } catch (err) {
-      return this.refuse(attempt, (err as FrameError).message);
+      return this.refuse(attempt, errorMessage(err));
     }
     const expected = this.ctx.mode === 'secret' && attempt.acceptorNonce === null ? (['challenge', 'refused'] as const) : (['welcome', 'refused'] as const);
     const parsed = parseHandshake(value, expected);
@@ -256,7 +257,7 @@ export class PeerLink {
   }
 
   private answerChallenge(attempt: DialAttempt, acceptorNonce: Uint8Array): void {
-    const secret = this.ctx.secret as Buffer;
+    const secret = secretOf(this.ctx.secret);
     attempt.acceptorNonce = acceptorNonce;
     const mac = handshakeMac(secret, 'dialer', this.transcript(attempt, acceptorNonce));
     attempt.socket.write(encodeFrame({ kind: 'auth', mac }));
@@ -264,10 +265,12 @@ export class PeerLink {
 
   private onWelcome(attempt: DialAttempt, welcome: Welcome): void {
     if (this.ctx.mode === 'secret') {
-      const transcript = this.transcript(attempt, attempt.acceptorNonce as Uint8Array);
-      const expected = handshakeMac(this.ctx.secret as Buffer, 'acceptor', transcript, welcomeAssertions(welcome));
+      // parseHandshake admits a welcome in secret mode only after a challenge set the nonce.
+      const transcript = this.transcript(attempt, defined(attempt.acceptorNonce, 'welcome before a challenge'));
+      const secret = secretOf(this.ctx.secret);
+      const expected = handshakeMac(secret, 'acceptor', transcript, welcomeAssertions(welcome));
       if (!macMatches(expected, welcome.mac)) return this.refuse(attempt, 'peer failed authentication (wrong secret, or an impostor)');
-      attempt.sealer = new FrameSealer(sessionKey(this.ctx.secret as Buffer, transcript));
+      attempt.sealer = new FrameSealer(sessionKey(secret, transcript));
     } else if (welcome.mac !== null) {
       return this.refuse(attempt, `peer uses a shared secret, this node ${this.ctx.mode}`);
     }

@@ -1,3 +1,4 @@
+import { assert } from '@raftquotes/raft';
 import { outboundFrameBytes, type OutboundFrame } from './frame-codec.js';
 
 /** Limits of one peer's send queue. */
@@ -42,6 +43,7 @@ export class SendQueue {
     if (this.length >= this.limits.maxMessages || this.queuedBytes + size > this.limits.maxBytes) return false;
     this.frames.push(frame);
     this.queuedBytes += size;
+    this.checkBounds();
     return true;
   }
 
@@ -52,8 +54,7 @@ export class SendQueue {
   takeBatch(maxBytes: number): { frames: OutboundFrame[]; bytes: number } {
     const frames: OutboundFrame[] = [];
     let bytes = 0;
-    while (this.head < this.frames.length) {
-      const frame = this.frames[this.head] as OutboundFrame;
+    for (let frame = this.frames[this.head]; frame !== undefined; frame = this.frames[this.head]) {
       const size = outboundFrameBytes(frame);
       if (frames.length > 0 && bytes + size > maxBytes) break;
       frames.push(frame);
@@ -62,6 +63,7 @@ export class SendQueue {
     }
     this.queuedBytes -= bytes;
     this.compact();
+    this.checkBounds();
     return { frames, bytes };
   }
 
@@ -72,6 +74,12 @@ export class SendQueue {
     this.head = 0;
     this.queuedBytes = 0;
     return dropped;
+  }
+
+  /** The queue never holds more than its limits, nor a negative byte count (TigerStyle: assert where state moves). */
+  private checkBounds(): void {
+    assert(this.length <= this.limits.maxMessages && this.queuedBytes <= this.limits.maxBytes, () => `send queue over its limits: ${this.length} frames, ${this.queuedBytes} bytes`);
+    assert(this.queuedBytes >= 0 && (this.length > 0 || this.queuedBytes === 0), () => `send queue byte count ${this.queuedBytes} with ${this.length} frames`);
   }
 
   private compact(): void {

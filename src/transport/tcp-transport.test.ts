@@ -8,6 +8,7 @@ import { newNonce } from './handshake.js';
 import type { TransportLimits } from './limits.js';
 import type { TransportLogger } from './log.js';
 import { TcpTransport } from './tcp-transport.js';
+import { waitFor } from '../../test/support/wait.js';
 
 // ---------------------------------------------------------------- helpers
 
@@ -28,14 +29,6 @@ function recordingLogger(): TransportLogger & { lines: LogLine[]; text(): string
   const lines: LogLine[] = [];
   const at = (level: string) => (fields: object, message: string) => lines.push({ level, fields, message });
   return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), text: () => lines.map((l) => `${l.level} ${l.message}`).join('\n') };
-}
-
-async function waitFor(condition: () => boolean, what: string, timeoutMs = WAIT_MS): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 /** Ports the kernel just handed out and that are free again (all reserved at once, so distinct). */
@@ -118,7 +111,7 @@ function link(node: TestNode, peer: NodeId) {
 }
 
 async function connected(node: TestNode, peer: NodeId): Promise<void> {
-  await waitFor(() => link(node, peer).connected, `${node.id} → ${peer} connected`);
+  await waitFor(`${node.id} → ${peer} connected`, () => link(node, peer).connected, WAIT_MS, 5);
 }
 
 function heartbeat(from: NodeId, to: NodeId, commit: number): Message {
@@ -235,13 +228,13 @@ describe('TcpTransport delivery', () => {
     await connected(a, 'Node2');
     const messages = everyMessageType();
     for (const message of messages) a.transport.send('Node2', message);
-    await waitFor(() => b.inbox.length === messages.length, 'every message delivered');
+    await waitFor('every message delivered', () => b.inbox.length === messages.length, WAIT_MS, 5);
     expect(b.inbox.map(normalize)).toEqual(messages.map(normalize));
     const snapshot = b.inbox.find((m) => m.type === 'InstallSnapshot');
     expect(snapshot?.type === 'InstallSnapshot' && snapshot.chunk).toBeInstanceOf(Uint8Array);
     expect(link(a, 'Node2')).toMatchObject({ sentMessages: messages.length, droppedMessages: 0, queuedMessages: 0, queuedBytes: 0 });
     expect(a.transport.peerHttpUrl('Node2')).toBe(httpOf('Node2')); // from the acceptor's authenticated welcome
-    await waitFor(() => b.transport.peerHttpUrl('Node1') !== null, 'Node2 learns Node1 URL');
+    await waitFor('Node2 learns Node1 URL', () => b.transport.peerHttpUrl('Node1') !== null, WAIT_MS, 5);
     expect(b.transport.peerHttpUrl('Node1')).toBe(httpOf('Node1')); // from its own dial to Node1
     expect(a.transport.peerHttpUrl('Node9')).toBeNull();
   });
@@ -260,7 +253,7 @@ describe('TcpTransport delivery', () => {
       sent.push(heartbeat('Node1', 'Node2', i));
     }
     for (const message of sent) a.transport.send('Node2', message);
-    await waitFor(() => b.inbox.length === sent.length, 'every chunk delivered');
+    await waitFor('every chunk delivered', () => b.inbox.length === sent.length, WAIT_MS, 5);
     expect(b.inbox.map((m) => m.type)).toEqual(sent.map((m) => m.type));
     const received = Buffer.concat(b.inbox.flatMap((m) => (m.type === 'InstallSnapshot' ? [m.chunk] : [])));
     expect(received.equals(bytes)).toBe(true);
@@ -280,7 +273,7 @@ describe('TcpTransport delivery', () => {
       c.transport.send('Node1', heartbeat('Node3', 'Node1', i));
       if (i % 500 === 0) await new Promise((resolve) => setImmediate(resolve)); // let the sockets drain
     }
-    await waitFor(() => b.inbox.length === count && c.inbox.length === count && a.inbox.length === 2 * count, 'all delivered');
+    await waitFor('all delivered', () => b.inbox.length === count && c.inbox.length === count && a.inbox.length === 2 * count, WAIT_MS, 5);
     const commits = (inbox: Message[], from: NodeId) => inbox.filter((m) => m.from === from).map((m) => (m as { commit: number }).commit);
     const ascending = Array.from({ length: count }, (_, i) => i + 1);
     expect(commits(b.inbox, 'Node1')).toEqual(ascending);
@@ -294,14 +287,14 @@ describe('TcpTransport delivery', () => {
     const a = nodes.Node1 as TestNode;
     await connected(a, 'Node2');
     await (nodes.Node2 as TestNode).transport.close();
-    await waitFor(() => a.down.includes('Node2'), 'onPeerDown(Node2)');
+    await waitFor('onPeerDown(Node2)', () => a.down.includes('Node2'), WAIT_MS, 5);
     expect(link(a, 'Node2').connected).toBe(false);
 
     const restarted = makeNode('Node2', ports);
     await restarted.transport.start();
     await connected(a, 'Node2');
     a.transport.send('Node2', heartbeat('Node1', 'Node2', 42));
-    await waitFor(() => restarted.inbox.length === 1, 'delivery after restart');
+    await waitFor('delivery after restart', () => restarted.inbox.length === 1, WAIT_MS, 5);
     expect(restarted.inbox[0]).toMatchObject({ type: 'Heartbeat', commit: 42 });
     expect(a.logger.text()).toMatch(/link to Node2 down/);
   });
@@ -320,7 +313,7 @@ describe('TcpTransport handshake', () => {
     const [a, b] = [nodes.Node1 as TestNode, nodes.Node2 as TestNode];
     await Promise.all([connected(a, 'Node2'), connected(b, 'Node1')]);
     a.transport.send('Node2', heartbeat('Node1', 'Node2', 1));
-    await waitFor(() => b.inbox.length === 1, 'delivery');
+    await waitFor('delivery', () => b.inbox.length === 1, WAIT_MS, 5);
     expect(a.transport.peerHttpUrl('Node2')).toBe(httpOf('Node2'));
     expect(a.logger.lines.filter((l) => l.level === 'warn')).toEqual([]);
   });
@@ -328,11 +321,11 @@ describe('TcpTransport handshake', () => {
   it('refuses a peer with the wrong secret, and logs it', async () => {
     const { nodes } = await startGroup(['Node1', 'Node2'], { Node1: { secret: 'alpha-7f3k-000000' }, Node2: { secret: 'bravo-9x2q-000000' } });
     const [a, b] = [nodes.Node1 as TestNode, nodes.Node2 as TestNode];
-    await waitFor(() => /refused peer connection.*authentication failed/i.test(a.logger.text()), 'Node1 refusal logged');
-    await waitFor(() => /refused peer connection.*authentication failed/i.test(b.logger.text()), 'Node2 refusal logged');
-    await waitFor(() => /Node1 refused our handshake/.test(b.logger.text()), 'dialer notes the refusal');
+    await waitFor('Node1 refusal logged', () => /refused peer connection.*authentication failed/i.test(a.logger.text()), WAIT_MS, 5);
+    await waitFor('Node2 refusal logged', () => /refused peer connection.*authentication failed/i.test(b.logger.text()), WAIT_MS, 5);
+    await waitFor('dialer notes the refusal', () => /Node1 refused our handshake/.test(b.logger.text()), WAIT_MS, 5);
     for (let i = 0; i < 10; i++) b.transport.send('Node1', heartbeat('Node2', 'Node1', i));
-    await waitFor(() => link(b, 'Node1').droppedMessages === 10, 'messages dropped');
+    await waitFor('messages dropped', () => link(b, 'Node1').droppedMessages === 10, WAIT_MS, 5);
     expect(a.inbox).toEqual([]);
     expect(link(a, 'Node2').connected).toBe(false);
     expect(a.transport.peerHttpUrl('Node2')).toBeNull(); // nothing an unauthenticated peer says is kept
@@ -342,16 +335,16 @@ describe('TcpTransport handshake', () => {
 
   it('refuses an insecure peer when this node requires a secret', async () => {
     const { nodes } = await startGroup(['Node1', 'Node2'], { Node2: { secret: null } });
-    await waitFor(() => /refused peer connection.*uses insecure authentication, this node secret/i.test((nodes.Node1 as TestNode).logger.text()), 'refusal logged');
-    await waitFor(() => /refused peer connection.*uses secret authentication, this node insecure/i.test((nodes.Node2 as TestNode).logger.text()), 'refusal logged');
+    await waitFor('refusal logged', () => /refused peer connection.*uses insecure authentication, this node secret/i.test((nodes.Node1 as TestNode).logger.text()), WAIT_MS, 5);
+    await waitFor('refusal logged', () => /refused peer connection.*uses secret authentication, this node insecure/i.test((nodes.Node2 as TestNode).logger.text()), WAIT_MS, 5);
     expect(link(nodes.Node2 as TestNode, 'Node1').connected).toBe(false);
   });
 
   it('refuses a peer of another cluster (after it authenticated), telling it nothing', async () => {
     const { nodes } = await startGroup(['Node1', 'Node2'], { Node2: { clusterId: 'other-cluster' } });
     const [a, b] = [nodes.Node1 as TestNode, nodes.Node2 as TestNode];
-    await waitFor(() => /refused peer connection.*wrong cluster id "other-cluster"/i.test(a.logger.text()), 'refusal logged');
-    await waitFor(() => /Node1 refused our handshake/i.test(b.logger.text()), 'dialer notes the refusal');
+    await waitFor('refusal logged', () => /refused peer connection.*wrong cluster id "other-cluster"/i.test(a.logger.text()), WAIT_MS, 5);
+    await waitFor('dialer notes the refusal', () => /Node1 refused our handshake/i.test(b.logger.text()), WAIT_MS, 5);
     expect(b.logger.lines.filter((l) => /refused our handshake/.test(l.message)).map((l) => l.message).join()).not.toContain(CLUSTER);
     expect(link(b, 'Node1').connected).toBe(false);
   });
@@ -399,7 +392,7 @@ describe('TcpTransport as a dialer', () => {
     const impostor = await silentPeer('Node7');
     const { nodes } = await startGroup(['Node1'], { Node1: { secret: null, extraPeers: { Node3: { host: HOST, port: impostor.port } } } });
     const a = nodes.Node1 as TestNode;
-    await waitFor(() => /refused peer connection to Node3 .*answered as "Node7"/.test(a.logger.text()), 'refusal logged');
+    await waitFor('refusal logged', () => /refused peer connection to Node3 .*answered as "Node7"/.test(a.logger.text()), WAIT_MS, 5);
     expect(link(a, 'Node3').connected).toBe(false);
     expect(a.transport.peerHttpUrl('Node3')).toBeNull();
   });
@@ -411,7 +404,7 @@ describe('TcpTransport as a dialer', () => {
     ]);
     const { nodes } = await startGroup(['Node1'], { Node1: { extraPeers: { Node3: { host: HOST, port: impostor.port } } } });
     const a = nodes.Node1 as TestNode;
-    await waitFor(() => /refused peer connection to Node3 .*failed authentication/.test(a.logger.text()), 'refusal logged');
+    await waitFor('refusal logged', () => /refused peer connection to Node3 .*failed authentication/.test(a.logger.text()), WAIT_MS, 5);
     expect(link(a, 'Node3').connected).toBe(false);
     expect(a.transport.peerHttpUrl('Node3')).toBeNull();
   });
@@ -424,7 +417,7 @@ describe('TcpTransport as a dialer', () => {
     const second = await authenticatedRawDialer(ports.Node2 as number, 'Node1');
     expect(await first.waitClosed()).toBe(true);
     second.sendSealed(heartbeat('Node1', 'Node2', 5));
-    await waitFor(() => b.inbox.length === 1, 'newer connection delivers');
+    await waitFor('newer connection delivers', () => b.inbox.length === 1, WAIT_MS, 5);
     expect(second.isClosed).toBe(false);
   });
 });
@@ -439,7 +432,7 @@ describe('TcpTransport against bad input', () => {
     expect(b.logger.text()).toMatch(/refused peer connection .*exceeds the limit/);
     await connected(a, 'Node2');
     a.transport.send('Node2', heartbeat('Node1', 'Node2', 1));
-    await waitFor(() => b.inbox.length === 1, 'delivery still works');
+    await waitFor('delivery still works', () => b.inbox.length === 1, WAIT_MS, 5);
   });
 
   type Attack = { raw: Buffer } | { sealed: unknown } | { sealedPayload: Buffer };
@@ -476,7 +469,7 @@ describe('TcpTransport against bad input', () => {
     expect(b.inbox.map((m) => (m as { commit: number }).commit)).toEqual([7]); // the good frame before it was delivered
     await connected(c, 'Node2');
     c.transport.send('Node2', heartbeat('Node3', 'Node2', 8));
-    await waitFor(() => b.inbox.length === 2, 'another peer still delivers');
+    await waitFor('another peer still delivers', () => b.inbox.length === 2, WAIT_MS, 5);
   });
 
   it('times out a dialer that never completes the handshake', async () => {
@@ -492,10 +485,10 @@ describe('TcpTransport against bad input', () => {
     const [a, b] = [nodes.Node1 as TestNode, nodes.Node2 as TestNode];
     await connected(a, 'Node2');
     const flood = await Promise.all(Array.from({ length: 50 }, () => rawDialer(ports.Node2 as number)));
-    await waitFor(() => flood.filter((peer) => !peer.isClosed).length <= limits.maxUnauthenticatedPerAddress, 'flood trimmed to the per-address limit');
+    await waitFor('flood trimmed to the per-address limit', () => flood.filter((peer) => !peer.isClosed).length <= limits.maxUnauthenticatedPerAddress, WAIT_MS, 5);
     // The established link was never touched; a redial (as after a restart) gets in too.
     a.transport.send('Node2', heartbeat('Node1', 'Node2', 1));
-    await waitFor(() => b.inbox.length === 1, 'delivery during the flood');
+    await waitFor('delivery during the flood', () => b.inbox.length === 1, WAIT_MS, 5);
     const late = await authenticatedRawDialer(ports.Node2 as number, 'Node1');
     expect(late.isClosed).toBe(false);
     expect(b.logger.text()).toMatch(/too many unauthenticated connections/);
@@ -517,7 +510,7 @@ describe('TcpTransport against bad input', () => {
     // The oldest unauthenticated connection of all, alone on its address (a member mid-handshake).
     const lone = await open('127.0.0.3');
     for (let i = 0; i < 30; i++) await open(i % 2 === 0 ? '127.0.0.2' : '127.0.0.4');
-    await waitFor(() => closed >= 30 - (limits.maxUnauthenticatedConnections - 1), 'flood trimmed to the total limit');
+    await waitFor('flood trimmed to the total limit', () => closed >= 30 - (limits.maxUnauthenticatedConnections - 1), WAIT_MS, 5);
     expect(lone.destroyed).toBe(false);
     expect(lone.readyState).toBe('open');
   });
@@ -556,7 +549,7 @@ describe('TcpTransport bounded queues', () => {
     const { nodes } = await startGroup(['Node1'], { Node1: { extraPeers: { Node2: { host: HOST, port: deadPort as number } } } });
     const a = nodes.Node1 as TestNode;
     for (let i = 0; i < 100; i++) a.transport.send('Node2', heartbeat('Node1', 'Node2', i));
-    await waitFor(() => link(a, 'Node2').droppedMessages === 100, 'all dropped');
+    await waitFor('all dropped', () => link(a, 'Node2').droppedMessages === 100, WAIT_MS, 5);
     expect(link(a, 'Node2')).toMatchObject({ connected: false, queuedMessages: 0, queuedBytes: 0, sentMessages: 0 });
     expect(a.down).toEqual([]); // never up, so never reported down
   });
@@ -596,7 +589,7 @@ describe('TcpTransport bounded queues', () => {
       await new Promise((resolve) => setImmediate(resolve));
     }
     for (let i = 1; i <= 100; i++) a.transport.send('Node2', heartbeat('Node1', 'Node2', i));
-    await waitFor(() => b.inbox.length === 100, 'delivery to the healthy peer');
+    await waitFor('delivery to the healthy peer', () => b.inbox.length === 100, WAIT_MS, 5);
     const stats = link(a, 'Node3');
     expect(stats.connected).toBe(true);
     expect(maxSeen).toBeLessThanOrEqual(maxQueuedBytes);
@@ -624,12 +617,12 @@ describe('TcpTransport lifecycle', () => {
     const { nodes, ports } = await startGroup(['Node1', 'Node2'], { Node1: { extraPeers: { Node3: { host: HOST, port: deadPort as number } } } });
     await connected(nodes.Node1 as TestNode, 'Node2');
     await rawDialer(ports.Node1 as number); // an inbound connection stuck in its handshake
-    await waitFor(() => (nodes.Node1 as TestNode).logger.text().includes('cannot reach Node3'), 'a reconnect pending');
+    await waitFor('a reconnect pending', () => (nodes.Node1 as TestNode).logger.text().includes('cannot reach Node3'), WAIT_MS, 5);
     expect(liveTimers.size).toBeGreaterThan(0);
     for (const node of Object.values(nodes)) await node.transport.close();
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
     expect(liveTimers.size).toBe(0);
-    await waitFor(() => sockets() <= socketsBefore, 'sockets released');
+    await waitFor('sockets released', () => sockets() <= socketsBefore, WAIT_MS, 5);
   });
 
   it('close is idempotent, and send after close drops without throwing', async () => {
@@ -649,11 +642,11 @@ describe('TcpTransport: an authenticated member added later (issue 17, sim seed 
     const { nodes } = await startGroup(['Node1', 'Node3'], { Node1: { only: [] }, Node3: { advertiseRaft: true } });
     const [old, added] = [nodes['Node1'] as TestNode, nodes['Node3'] as TestNode];
     added.transport.send('Node1', heartbeat('Node3', 'Node1', 4));
-    await waitFor(() => old.inbox.length === 1, 'Node1 hears the stranger');
+    await waitFor('Node1 hears the stranger', () => old.inbox.length === 1, WAIT_MS, 5);
     expect(old.inbox[0]).toMatchObject({ from: 'Node3', commit: 4 });
     expect(old.logger.text()).toContain('admitted Node3');
     old.transport.send('Node3', { type: 'RequestVoteResponse', from: 'Node1', to: 'Node3', term: 1, granted: true });
-    await waitFor(() => added.inbox.length === 1, 'the answer reaches Node3 over the link back');
+    await waitFor('the answer reaches Node3 over the link back', () => added.inbox.length === 1, WAIT_MS, 5);
     // Learning a configuration (setPeers) ends the stranger's link unless it is a member there.
     old.transport.setPeers([]);
     expect(old.transport.stats().map((l) => l.peer)).toEqual([]);
@@ -664,7 +657,7 @@ describe('TcpTransport: an authenticated member added later (issue 17, sim seed 
     const old = nodes['Node1'] as TestNode;
     (nodes['Node3'] as TestNode).transport.send('Node1', heartbeat('Node3', 'Node1', 1));
     (nodes['Node4'] as TestNode).transport.send('Node1', heartbeat('Node4', 'Node1', 1));
-    await waitFor(() => (old.logger.text().match(/refused peer connection/g) ?? []).length >= 2, 'both refused');
+    await waitFor('both refused', () => (old.logger.text().match(/refused peer connection/g) ?? []).length >= 2, WAIT_MS, 5);
     expect(old.logger.text()).toContain('authentication failed');
     expect(old.logger.text()).toContain('"Node4" is not a configured peer');
     expect(old.inbox).toEqual([]);

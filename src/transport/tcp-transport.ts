@@ -9,6 +9,7 @@ import { limitKey, logLimited, RepeatLimiter, type TransportLogger } from './log
 import { PeerLink, type PeerLinkContext } from './peer-link.js';
 import { loadPeerTls, type PeerTls, type PeerTlsFiles } from './tls-identity.js';
 import type { PeerLinkStats, Transport } from './types.js';
+import { errorMessage } from '../narrow.js';
 
 /** A host and port to listen on or dial. */
 export interface HostPort {
@@ -80,7 +81,7 @@ export class TcpTransport implements Transport {
     if (options.selfId in options.peers) throw new RangeError(`transport peers must not include this node (${options.selfId})`);
     this.limits = resolveLimits(options.limits);
     this.mode = options.tls ? 'tls' : options.secret !== undefined ? 'secret' : options.insecure === true ? 'insecure' : failUnauthenticated();
-    this.secret = this.mode === 'secret' ? Buffer.from(options.secret as string, 'utf8') : null;
+    this.secret = this.mode === 'secret' && options.secret !== undefined ? Buffer.from(options.secret, 'utf8') : null;
     if (options.tls) this.peerTls = loadPeerTls(options.tls);
     const linkContext = this.linkContext();
     for (const [peer, address] of Object.entries(options.peers)) {
@@ -207,7 +208,7 @@ export class TcpTransport implements Transport {
       // A snapshot chunk goes raw after a small header (frame-codec.ts encodeBulkFrame).
       frame = message.type === BULK_MESSAGE_TYPE ? encodeBulkFrame(message as unknown as Record<string, unknown> & { type: string }) : encodeFrame(message);
     } catch (err) {
-      logLimited(this.limiter, this.options.logger, 'error', limitKey('encode', message.type), { err, type: message.type }, `cannot encode ${message.type} for ${to}: ${(err as Error).message}`);
+      logLimited(this.limiter, this.options.logger, 'error', limitKey('encode', message.type), { err, type: message.type }, `cannot encode ${message.type} for ${to}: ${errorMessage(err)}`);
       return link.countDropped();
     }
     const bytes = outboundFrameBytes(frame);

@@ -2,6 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
 import type { NodeId } from '@raftquotes/raft';
+import { errorMessage } from '../narrow.js';
 
 /** PEM files of this node's peer certificate, its key, and the cluster CA (SPEC §7). */
 export interface PeerTlsFiles {
@@ -34,12 +35,12 @@ export function loadPeerTls(files: PeerTlsFiles): PeerTls {
   try {
     pem = { cert: readFileSync(files.cert), key: readFileSync(files.key), ca: readFileSync(files.ca) };
   } catch (err) {
-    throw new TlsConfigError(`cannot read peer TLS files: ${(err as Error).message}`, { cause: err });
+    throw new TlsConfigError(`cannot read peer TLS files: ${errorMessage(err)}`, { cause: err });
   }
   try {
     return { context: tls.createSecureContext({ ...pem, minVersion: MIN_PEER_TLS_VERSION }), ca: new X509Certificate(pem.ca) };
   } catch (err) {
-    throw new TlsConfigError(`unusable peer TLS files (${files.cert}, ${files.key}, ${files.ca}): ${(err as Error).message}`, { cause: err });
+    throw new TlsConfigError(`unusable peer TLS files (${files.cert}, ${files.key}, ${files.ca}): ${errorMessage(err)}`, { cause: err });
   }
 }
 

@@ -9,6 +9,7 @@ import type { Message, NodeId } from '@raftquotes/raft';
 import type { TransportLogger } from './log.js';
 import { TcpTransport } from './tcp-transport.js';
 import type { PeerTlsFiles } from './tls-identity.js';
+import { waitFor } from '../../test/support/wait.js';
 
 const HOST = '127.0.0.1';
 const CLUSTER = 'tls-cluster';
@@ -34,14 +35,6 @@ function recordingLogger(): TransportLogger & { text(): string } {
   const lines: string[] = [];
   const at = (level: string) => (_fields: object, message: string) => void lines.push(`${level} ${message}`);
   return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), text: () => lines.join('\n') };
-}
-
-async function waitFor(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + WAIT_MS;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 async function freePorts(n: number): Promise<number[]> {
@@ -101,9 +94,9 @@ describe('TcpTransport over mutual TLS', () => {
     const { nodes } = await startTlsGroup(['Node1', 'Node2'], (id) => files(certs[id] as CertPair));
     const [a, b] = [nodes.Node1 as TlsNode, nodes.Node2 as TlsNode];
     expect(a.transport.authMode).toBe('tls');
-    await waitFor(() => connected(a, 'Node2') && connected(b, 'Node1'), 'links up');
+    await waitFor('links up', () => connected(a, 'Node2') && connected(b, 'Node1'), WAIT_MS, 5);
     a.transport.send('Node2', heartbeat('Node1', 'Node2', 3));
-    await waitFor(() => b.inbox.length === 1, 'delivery');
+    await waitFor('delivery', () => b.inbox.length === 1, WAIT_MS, 5);
     expect(a.transport.peerHttpUrl('Node2')).toBe('https://Node2.example:8443');
     expect(a.logger.text()).toMatch(/shared secret is not used/);
   });
@@ -122,7 +115,7 @@ describe('TcpTransport over mutual TLS', () => {
     const b = nodes.Node2 as TlsNode;
     const peer = await dial(ports.Node2 as number);
     expect(await peer.waitClosed(WAIT_MS)).toBe(true);
-    await waitFor(() => logged.test(b.logger.text()), 'refusal logged');
+    await waitFor('refusal logged', () => logged.test(b.logger.text()), WAIT_MS, 5);
     expect(peer.received.filter((f) => f.kind === 'welcome')).toEqual([]);
   });
 
@@ -130,7 +123,7 @@ describe('TcpTransport over mutual TLS', () => {
     // Node1 dials Node2's address, but Node2 presents Node3's certificate.
     const { nodes } = await startTlsGroup(['Node1', 'Node2'], (id) => files((id === 'Node2' ? certs.Node3 : certs[id]) as CertPair));
     const a = nodes.Node1 as TlsNode;
-    await waitFor(() => /refused peer connection to Node2 .*certificate names \["Node3"/.test(a.logger.text()), 'dialer refusal logged');
+    await waitFor('dialer refusal logged', () => /refused peer connection to Node2 .*certificate names \["Node3"/.test(a.logger.text()), WAIT_MS, 5);
     expect(connected(a, 'Node2')).toBe(false);
     expect(a.transport.peerHttpUrl('Node2')).toBeNull();
   });
@@ -140,7 +133,7 @@ describe('TcpTransport over mutual TLS', () => {
     const { nodes, ports } = await startTlsGroup(['Node1', 'Node2'], (id) => (paths[id] = files(certs[id] as CertPair)));
     const a = nodes.Node1 as TlsNode;
     const mine = paths.Node1 as PeerTlsFiles;
-    await waitFor(() => connected(a, 'Node2'), 'link up');
+    await waitFor('link up', () => connected(a, 'Node2'), WAIT_MS, 5);
     const install = (pair: CertPair): void => {
       writeFileSync(mine.cert, pair.cert);
       writeFileSync(mine.key, pair.key);
@@ -148,7 +141,7 @@ describe('TcpTransport over mutual TLS', () => {
     /** Replaces Node2 by a fresh process-like transport on the same port, so Node1 must dial anew. */
     const restartNode2 = async (): Promise<TlsNode> => {
       await (nodes.Node2 as TlsNode).transport.close();
-      await waitFor(() => !connected(a, 'Node2'), 'link down');
+      await waitFor('link down', () => !connected(a, 'Node2'), WAIT_MS, 5);
       const fresh = makeTlsNode('Node2', ports, paths.Node2 as PeerTlsFiles);
       await fresh.transport.start();
       nodes.Node2 = fresh;
@@ -160,13 +153,13 @@ describe('TcpTransport over mutual TLS', () => {
     install(makeNodeCert(otherCa, 'Node1'));
     a.transport.reloadTls();
     let b = await restartNode2();
-    await waitFor(() => /refused peer connection .*certificate not accepted/.test(b.logger.text()), 'new dial uses the reloaded certificate');
+    await waitFor('new dial uses the reloaded certificate', () => /refused peer connection .*certificate not accepted/.test(b.logger.text()), WAIT_MS, 5);
     // A renewed certificate of the right CA: the next dial gets in.
     install(makeNodeCert(ca, 'Node1', ['127.0.0.1']));
     a.transport.reloadTls();
     b = await restartNode2();
-    await waitFor(() => connected(a, 'Node2'), 'link up with the renewed certificate');
+    await waitFor('link up with the renewed certificate', () => connected(a, 'Node2'), WAIT_MS, 5);
     a.transport.send('Node2', heartbeat('Node1', 'Node2', 9));
-    await waitFor(() => b.inbox.length === 1, 'delivery');
+    await waitFor('delivery', () => b.inbox.length === 1, WAIT_MS, 5);
   });
 });

@@ -38,16 +38,18 @@ export class FakeNode implements RaftNodeHandle {
     this.voters = voters;
   }
 
-  /** Makes this node the leader. */
-  lead(): this {
+  /** Makes this node the leader (of `term`). */
+  lead(term = this.term): this {
     this.role = 'leader';
+    this.term = term;
     this.leader = this.id;
     return this;
   }
 
-  /** Makes this node a follower of `leader`. */
-  follow(leader: NodeId | null): this {
+  /** Makes this node a follower of `leader` (in `term`). */
+  follow(leader: NodeId | null, term = this.term): this {
     this.role = 'follower';
+    this.term = term;
     this.leader = leader;
     return this;
   }
@@ -165,7 +167,7 @@ export class FakeNode implements RaftNodeHandle {
       let hi = this.quotes.length;
       while (lo < hi) {
         const mid = (lo + hi) >> 1;
-        if ((this.quotes[mid] as Quote).index <= after) lo = mid + 1;
+        if ((this.quotes[mid]?.index ?? Infinity) <= after) lo = mid + 1;
         else hi = mid;
       }
       return this.quotes.slice(lo, lo + limit);

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { rawRequest } from '../support/raw-http.js';
+import { waitFor } from '../support/wait.js';
 import { createApiServer, type ApiServer, type ApiServerOptions } from '../../src/api/server.js';
 import type { FakeNode } from './fake-node.js';
 
@@ -100,15 +101,9 @@ export async function call(base: string, method: string, path: string, body?: un
   return { status: res.status, headers: res.headers, body: parsed };
 }
 
-/** Polls `check` until it returns a value (no timing assertions: just a bounded wait). */
-export async function waitUntil<T>(what: string, check: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
+/** Polls `check` every 5 ms until it returns a value (no timing assertions: just a bounded wait). */
+export function waitUntil<T>(what: string, check: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
+  return waitFor(what, check, timeoutMs, 5);
 }
 
 /** The SPEC §3 error shape. */

@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { request } from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
 import { REPO_ROOT, sleep } from '../support/cluster.js';
+import { rawRequest } from '../support/raw-http.js';
 import type { HostNetwork } from './netns.js';
 
 /** What the tests need from the hosts: HTTP by host name (as in the containers), processes, port maps. */
@@ -20,40 +20,17 @@ export interface HttpAnswer {
  * header names the host (the nodes check it, SPEC §7), while the connection goes to the
  * address the hosts files give that name (the test process itself runs outside the namespaces).
  */
-export function httpTo(net: HostNetwork, url: string, method = 'GET', body?: unknown, headers: Record<string, string> = {}, timeoutMs = 3_000): Promise<HttpAnswer> {
+export async function httpTo(net: HostNetwork, url: string, method = 'GET', body?: unknown, headers: Record<string, string> = {}, timeoutMs = 3_000): Promise<HttpAnswer> {
   const target = new URL(url);
   const address = net.hosts.find((h) => h.name.toLowerCase() === target.hostname.toLowerCase())?.address ?? target.hostname;
   const payload = body === undefined ? undefined : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: address,
-        port: Number(target.port),
-        path: `${target.pathname}${target.search}`,
-        method,
-        headers: { host: target.host, ...(payload === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
-        timeout: timeoutMs,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let parsed: unknown = text;
-          try {
-            parsed = text ? JSON.parse(text) : null;
-          } catch {
-            // html or text
-          }
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: parsed });
-        });
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`timeout after ${timeoutMs} ms`)));
-    req.on('error', reject);
-    req.end(payload);
+  const answer = await rawRequest(method, `${target.protocol}//${address}:${target.port}${target.pathname}${target.search}`, {
+    headers: { host: target.host, ...(payload === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+    body: payload,
+    timeoutMs,
   });
+  // JSON where it is JSON, the text otherwise (html), null when empty.
+  return { status: answer.status, headers: answer.headers, body: answer.text === '' ? null : answer.json !== undefined ? answer.json : answer.text };
 }
 
 /** A process in a namespace, with its output kept (tail) for failure messages. */

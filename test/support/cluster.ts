@@ -6,6 +6,10 @@ import { join, resolve } from 'node:path';
 /** A node as listed in cluster.json (SPEC §6): the type `raftquotes cluster` writes. */
 export type { ClusterNodeInfo as ClusterNode } from '../../src/cli/cluster.js';
 import type { ClusterNodeInfo as ClusterNode } from '../../src/cli/cluster.js';
+import { sleep, waitFor } from './wait.js';
+
+// Re-exported: most tests import their waits with the cluster helpers.
+export { sleep, waitFor };
 
 export interface StartOptions {
   nodes?: number;
@@ -23,21 +27,6 @@ export interface StartOptions {
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 const MAIN_JS = join(REPO_ROOT, 'dist/cli/main.js');
 
-/** Polls `check` until it returns a value, or throws after `timeoutMs` (bounded waits only). */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 15_000, intervalMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await check();
-      if (value !== undefined && value !== null && value !== false) return value as T;
-    } catch (err) {
-      lastError = err;
-    }
-    await sleep(intervalMs);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${(lastError as Error).message})` : ''}`);
-}
 
 /** Whether a process we started is still running (signal 0 checks without touching it). */
 /**
@@ -62,9 +51,6 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 /** JSON over HTTP with a timeout; returns status, headers and parsed body. */
 export async function http(method: string, url: string, body?: unknown, headers: Record<string, string> = {}, timeoutMs = 5_000): Promise<{ status: number; headers: Headers; body: any }> {

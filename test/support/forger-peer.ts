@@ -12,6 +12,7 @@ import net from 'node:net';
 import type { Message, NodeId } from '@raftquotes/raft';
 import { TcpTransport } from '../../src/transport/tcp-transport.js';
 import { RawPeer } from './raw-peer.js';
+import { becomesTrue } from './wait.js';
 
 export interface HostPort {
   host: string;
@@ -40,15 +41,6 @@ export interface ForgerLogLine {
   text: string;
 }
 
-/** Polls `check` every 20 ms until it holds or `timeoutMs` passes; returns whether it held. */
-async function until(check: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() >= deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return true;
-}
 
 /**
  * A one-link TcpTransport posing as `as`, dialing only `target`. Note what connecting does to
@@ -88,7 +80,7 @@ export class ForgerPeer {
 
   /** Waits for the handshake to succeed; false after timeoutMs (refused, or nobody answers). */
   waitConnected(timeoutMs = 5_000): Promise<boolean> {
-    return until(() => this.connected, timeoutMs);
+    return becomesTrue(() => this.connected, timeoutMs, 20);
   }
 
   get connected(): boolean {
@@ -107,7 +99,7 @@ export class ForgerPeer {
 
   /** Waits until `count` messages in all were written (or timeoutMs); returns whether they were. */
   waitSent(count: number, timeoutMs = 5_000): Promise<boolean> {
-    return until(() => this.sent >= count, timeoutMs);
+    return becomesTrue(() => this.sent >= count, timeoutMs, 20);
   }
 
   close(): Promise<void> {

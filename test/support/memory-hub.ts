@@ -1,7 +1,7 @@
 import type { Message, NodeId } from '@raftquotes/raft';
 import type { PeerMessage } from '../../src/transport/forward-message.js';
 import type { PeerLinkStats, Transport } from '../../src/transport/types.js';
-import { waitFor } from './cluster.js';
+import { waitFor } from './wait.js';
 
 /**
  * An in-process network for real RaftNodes in unit tests: every message is cloned (as a

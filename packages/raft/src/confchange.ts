@@ -34,8 +34,8 @@ export function planConfChange(current: Configuration, changes: readonly ConfCha
   const voters = current.voters.slice();
   const learners = current.learners.slice();
   const seen = new Set<NodeId>();
-  for (let i = 0; i < changes.length; i++) {
-    const problem = applyOne(voters, learners, changes[i] as ConfChange, `changes[${i}]`, seen);
+  for (const [i, change] of changes.entries()) {
+    const problem = applyOne(voters, learners, change, `changes[${i}]`, seen);
     if (problem) return problem;
   }
   const next: Configuration = { voters, learners, outgoing: null };
@@ -63,41 +63,50 @@ function applyOne(voters: Member[], learners: Member[], change: ConfChange, path
   seen.add(id);
   const voterAt = voters.findIndex((m) => m.id === id);
   const learnerAt = learners.findIndex((m) => m.id === id);
+  const voter = voters[voterAt];
+  const learner = learners[learnerAt];
   switch (op) {
     case 'add-learner':
     case 'add-voter': {
-      if (voterAt >= 0 || learnerAt >= 0) return refuse(`${path}.id`, `${id} is already a member`);
+      if (voter !== undefined || learner !== undefined) return refuse(`${path}.id`, `${id} is already a member`);
       const member = memberFrom(change, path);
       if ('ok' in member) return member;
       (op === 'add-voter' ? voters : learners).push(member);
       return null;
     }
     case 'promote':
-      if (learnerAt < 0) return refuse(`${path}.id`, `${id} is not a learner`);
-      voters.push(learners.splice(learnerAt, 1)[0] as Member);
+      if (learner === undefined) return refuse(`${path}.id`, `${id} is not a learner`);
+      learners.splice(learnerAt, 1);
+      voters.push(learner);
       return null;
     case 'demote':
-      if (voterAt < 0) return refuse(`${path}.id`, `${id} is not a voter`);
+      if (voter === undefined) return refuse(`${path}.id`, `${id} is not a voter`);
       if (voters.length === 1) return refuse(`${path}.id`, `${id} is the last voter`);
-      learners.push(voters.splice(voterAt, 1)[0] as Member);
+      voters.splice(voterAt, 1);
+      learners.push(voter);
       return null;
     case 'remove':
-      if (voterAt < 0 && learnerAt < 0) return refuse(`${path}.id`, `${id} is not a member`);
-      if (voterAt >= 0 && voters.length === 1) return refuse(`${path}.id`, `${id} is the last voter`);
-      if (voterAt >= 0) voters.splice(voterAt, 1);
+      if (voter === undefined && learner === undefined) return refuse(`${path}.id`, `${id} is not a member`);
+      if (voter !== undefined && voters.length === 1) return refuse(`${path}.id`, `${id} is the last voter`);
+      if (voter !== undefined) voters.splice(voterAt, 1);
       else learners.splice(learnerAt, 1);
       return null;
   }
 }
 
 function memberFrom(change: ConfChange, path: string): Member | ConfChangePlan {
-  for (const key of ['raft', 'http'] as const) {
-    const value = change[key];
-    if (typeof value !== 'string' || value.length === 0 || value.length > MAX_MEMBER_ADDRESS_CHARS) {
-      return refuse(`${path}.${key}`, `must be a non-empty address of at most ${MAX_MEMBER_ADDRESS_CHARS} characters`);
-    }
-  }
-  return { id: change.id, raft: change.raft as string, http: change.http as string };
+  const { id, raft, http } = change;
+  if (!isChangeAddress(raft)) return refuseAddress(`${path}.raft`);
+  if (!isChangeAddress(http)) return refuseAddress(`${path}.http`);
+  return { id, raft, http };
+}
+
+function isChangeAddress(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= MAX_MEMBER_ADDRESS_CHARS;
+}
+
+function refuseAddress(field: string): ConfChangePlan {
+  return refuse(field, `must be a non-empty address of at most ${MAX_MEMBER_ADDRESS_CHARS} characters`);
 }
 
 function refuse(field: string, message: string): ConfChangePlan {

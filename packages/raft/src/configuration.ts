@@ -1,4 +1,4 @@
-import { assert } from './assert.js';
+import { assert, defined } from './assert.js';
 import type { NodeId } from './types.js';
 
 /**
@@ -112,12 +112,12 @@ export function decodeConfiguration(value: unknown): Configuration | string {
     }
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'configuration must be an object';
-  const fields = value as Record<string, unknown>;
-  const voters = decodeMembers(fields['voters'], 'voters');
+  const fields: { voters?: unknown; learners?: unknown; outgoing?: unknown } = value;
+  const voters = decodeMembers(fields.voters, 'voters');
   if (typeof voters === 'string') return voters;
-  const learners = decodeMembers(fields['learners'], 'learners');
+  const learners = decodeMembers(fields.learners, 'learners');
   if (typeof learners === 'string') return learners;
-  const outgoing = fields['outgoing'] === null || fields['outgoing'] === undefined ? null : decodeMembers(fields['outgoing'], 'outgoing');
+  const outgoing = fields.outgoing === null || fields.outgoing === undefined ? null : decodeMembers(fields.outgoing, 'outgoing');
   if (typeof outgoing === 'string') return outgoing;
   const config: Configuration = { voters, learners, outgoing };
   return validateConfiguration(config) ?? config;
@@ -126,10 +126,10 @@ export function decodeConfiguration(value: unknown): Configuration | string {
 function decodeMembers(value: unknown, field: string): Member[] | string {
   if (!Array.isArray(value) || value.length > MAX_MEMBERS) return `${field} must be an array of at most ${MAX_MEMBERS} members`;
   const members: Member[] = [];
-  for (let i = 0; i < value.length; i++) {
-    const m = value[i] as unknown;
+  const list: readonly unknown[] = value;
+  for (const [i, m] of list.entries()) {
     if (typeof m !== 'object' || m === null) return `${field}[${i}] must be an object`;
-    const { id, raft, http } = m as Record<string, unknown>;
+    const { id, raft, http }: { id?: unknown; raft?: unknown; http?: unknown } = m;
     if (!isMemberId(id)) return `${field}[${i}].id must be 1..${MAX_MEMBER_ID_CHARS} printable characters`;
     if (!isAddress(raft) || !isAddress(http)) return `${field}[${i}] addresses must be strings of at most ${MAX_MEMBER_ADDRESS_CHARS} printable characters`;
     members.push({ id, raft, http });
@@ -206,14 +206,14 @@ export class ConfigHistory {
 
   /** The configuration in effect: the latest in the log. */
   latest(): ConfigPoint {
-    return this.points[this.points.length - 1] as ConfigPoint;
+    return defined(this.points[this.points.length - 1], 'the history always holds its base');
   }
 
   /** The configuration in effect at `index`, or undefined below the base. */
   at(index: number): ConfigPoint | undefined {
     for (let i = this.points.length - 1; i >= 0; i--) {
-      const point = this.points[i] as ConfigPoint;
-      if (point.index <= index) return point;
+      const point = this.points[i];
+      if (point !== undefined && point.index <= index) return point;
     }
     return undefined;
   }
@@ -241,7 +241,7 @@ export class ConfigHistory {
 
   /** Folds every point at or below `index` into the base (the log was compacted through it). */
   compactTo(index: number): void {
-    while (this.points.length > 1 && (this.points[1] as ConfigPoint).index <= index) this.points.shift();
+    for (let next = this.points[1]; next !== undefined && next.index <= index; next = this.points[1]) this.points.shift();
   }
 
   /** Replaces everything (a snapshot was installed). */

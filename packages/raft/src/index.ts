@@ -103,7 +103,7 @@ export {
 export { describe as describeValue } from './message-validation.js';
 export type { Rejection, RejectReason } from './message-validation.js';
 export { SeededPrng } from './prng.js';
-export { assert, RaftInvariantError } from './assert.js';
+export { assert, defined, RaftInvariantError } from './assert.js';
 /** The core's log (`RaftCore.log`): read its indexes and entries; only the core changes it. */
 export type { RaftLog } from './raft-log.js';
 

@@ -71,24 +71,25 @@ export function validateMessage(value: unknown, view: ValidationView): Rejection
   try {
     return checkMessage(value, view);
   } catch (err) {
-    return rejection(value, 'malformed', `validation failed: ${describe((err as Error)?.message)}`);
+    return rejection(value, 'malformed', `validation failed: ${describe(err instanceof Error ? err.message : err)}`);
   }
 }
 
 function checkMessage(value: unknown, view: ValidationView): Rejection | null {
   if (!isRecord(value)) return rejection(value, 'malformed', 'not an object');
-  const check = typeof value['type'] === 'string' ? FIELD_CHECKS.get(value['type']) : undefined;
-  if (check === undefined) return rejection(value, 'malformed', `unknown type ${describe(value['type'])}`);
-  const { from, to, term } = value;
+  const { type, from, to, term } = value;
+  const check = typeof type === 'string' ? FIELD_CHECKS.get(type) : undefined;
+  if (check === undefined || typeof type !== 'string') return rejection(value, 'malformed', `unknown type ${describe(type)}`);
   if (typeof from !== 'string' || typeof to !== 'string') return rejection(value, 'malformed', 'from/to must be strings');
   if (to !== view.id) return rejection(value, 'wrong_recipient', `addressed to ${describe(to)}`);
-  if (from === view.id || (!view.known.has(from) && !admitsNewMember(value['type'] as string, from, term, view))) {
+  if (from === view.id || (!view.known.has(from) && !admitsNewMember(type, from, term, view))) {
     return rejection(value, 'unknown_sender', `${describe(from)} is not a peer of ${view.id}`);
   }
   if (!isTerm(term)) return rejection(value, 'term_out_of_range', `term ${describe(term)} (max ${MAX_TERM})`);
   // Every node starts in term 0 and nobody leads or campaigns in it: only a pre-vote refusal
   // from a node that never saw a term can carry it.
-  if (term === 0 && value['type'] !== 'PreVoteResponse') return rejection(value, 'term_out_of_range', `${describe(value['type'])} in term 0`);
+  if (term === 0 && type !== 'PreVoteResponse') return rejection(value, 'term_out_of_range', `${describe(type)} in term 0`);
+  // The one boundary cast: `check` has just validated every field that Message declares for this type.
   return check(value, term, view) ?? checkAgainstState(value as unknown as Message, view);
 }
 
@@ -136,13 +137,13 @@ function checkVoteRequest(m: Fields, term: number): Rejection | null {
 
 function checkAppendEntries(m: Fields, term: number): Rejection | null {
   const bad = index(m, 'prevLogIndex') ?? termAtMost(m, 'prevLogTerm', term) ?? index(m, 'commit');
-  if (bad) return bad;
-  const entries = m['entries'];
+  const { prevLogIndex, prevLogTerm, entries } = m;
+  // The guards restate the checks above for the compiler; `bad` names the field when they fail.
+  if (bad || !isIndex(prevLogIndex) || !isTerm(prevLogTerm)) return bad ?? rejection(m, 'malformed', 'bad prevLogIndex/prevLogTerm');
   if (!Array.isArray(entries)) return rejection(m, 'malformed', 'entries must be an array');
   if (entries.length > MAX_ENTRIES_PER_APPEND) return rejection(m, 'too_many_entries', `${entries.length} entries (max ${MAX_ENTRIES_PER_APPEND})`);
-  const prevLogIndex = m['prevLogIndex'] as number;
   if (prevLogIndex + entries.length > MAX_INDEX) return rejection(m, 'index_out_of_range', `entries end past ${MAX_INDEX}`);
-  return checkEntries(m, entries, prevLogIndex, m['prevLogTerm'] as number, term);
+  return checkEntries(m, entries, prevLogIndex, prevLogTerm, term);
 }
 
 /**
@@ -159,7 +160,7 @@ function checkEntries(m: Fields, entries: unknown[], prevLogIndex: number, prevL
     if (!isTerm(entryTerm) || entryTerm < Math.max(lastTerm, 1) || entryTerm > term) {
       return rejection(m, 'bad_entries', `entry ${prevLogIndex + 1 + i} has term ${describe(entryTerm)} (previous ${lastTerm}, message ${term})`);
     }
-    if (!ENTRY_TYPES.has(entry['type'] as string)) return rejection(m, 'malformed', `entry ${prevLogIndex + 1 + i} has type ${describe(entry['type'])}`);
+    if (typeof entry['type'] !== 'string' || !ENTRY_TYPES.has(entry['type'])) return rejection(m, 'malformed', `entry ${prevLogIndex + 1 + i} has type ${describe(entry['type'])}`);
     if (typeof entry['data'] !== 'string') return rejection(m, 'malformed', `entry ${prevLogIndex + 1 + i} data must be a string`);
     if (entry['type'] === 'config') {
       const config = decodeConfiguration(entry['data']);
@@ -196,7 +197,8 @@ function checkInstallSnapshot(m: Fields, term: number): Rejection | null {
   if (typeof config === 'string') return rejection(m, 'malformed', `meta.config: ${describe(config)}`);
   const chunk = m['chunk'];
   if (!(chunk instanceof Uint8Array)) return rejection(m, 'malformed', 'chunk must be bytes');
-  if ((m['offset'] as number) + chunk.length > MAX_SNAPSHOT_BYTES) return rejection(m, 'index_out_of_range', `snapshot larger than ${MAX_SNAPSHOT_BYTES} bytes`);
+  const start = m['offset'];
+  if (typeof start !== 'number' || start + chunk.length > MAX_SNAPSHOT_BYTES) return rejection(m, 'index_out_of_range', `snapshot larger than ${MAX_SNAPSHOT_BYTES} bytes`);
   return null;
 }
 

@@ -34,7 +34,7 @@ describe('Progress: probe state', () => {
   it('never moves nextIndex below the rejected index or to/below the match', () => {
     const pr = new Progress(11, 4);
     pr.maybeUpdate(4);
-    pr.nextIndex = 11;
+    expect(pr.nextIndex).toBe(11);
     expect(pr.maybeDecrease(10, 50)).toBe(true); // a hint beyond the rejected index
     expect(pr.nextIndex).toBe(10);
     expect(pr.maybeDecrease(9, 1)).toBe(true); // a hint at or below the match
@@ -109,7 +109,7 @@ describe('Progress: snapshot state', () => {
     const pr = new Progress(5, 4);
     pr.becomeSnapshot(40);
     expect(pr.isPaused()).toBe(true);
-    pr.snapshotOffset = 1024;
+    pr.chunkAcked(1024);
     pr.becomeProbe();
     expect([pr.state, pr.nextIndex, pr.snapshotIndex, pr.snapshotOffset]).toEqual(['probe', 41, 0, 0]);
   });

@@ -10,34 +10,113 @@ export type ProgressState = 'probe' | 'replicate' | 'snapshot';
 
 /** Leader-side replication state for one peer. */
 export class Progress {
-  matchIndex = 0;
-  nextIndex: number;
-  state: ProgressState = 'probe';
+  // Written only by the methods below; the core reads them through the getters.
+  #matchIndex = 0;
+  #nextIndex: number;
+  #state: ProgressState = 'probe';
+  #probeSent = false;
+  readonly #inflight: number[] = [];
+  #recentActive = false;
+  #ticksSinceContact: number | null = null;
+  #snapshotIndex = 0;
+  #snapshotOffset = 0;
+  #snapshotAwaitingAck = false;
+  #snapshotTicksWaiting = 0;
+
+  /** Highest index known replicated on the peer (Figure 2: matchIndex). */
+  get matchIndex(): number {
+    return this.#matchIndex;
+  }
+
+  /** Next index to send (Figure 2: nextIndex); always above matchIndex. */
+  get nextIndex(): number {
+    return this.#nextIndex;
+  }
+
+  get state(): ProgressState {
+    return this.#state;
+  }
+
   /** In probe state: a message is outstanding, wait for a reply or a heartbeat response. */
-  probeSent = false;
+  get probeSent(): boolean {
+    return this.#probeSent;
+  }
+
   /** Last index of each in-flight AppendEntries, oldest first (replicate state). */
-  readonly inflight: number[] = [];
-  /** Heard from since the last check-quorum round. */
-  recentActive = false;
-  /** Ticks since we last heard from this peer (for status only). */
-  ticksSinceContact: number | null = null;
-  /** InstallSnapshot transfer state. */
-  snapshotIndex = 0;
-  snapshotOffset = 0;
-  snapshotAwaitingAck = false;
-  snapshotTicksWaiting = 0;
+  get inflight(): readonly number[] {
+    return this.#inflight;
+  }
+
+  /** Heard from since the last check-quorum round (§6.2). */
+  get recentActive(): boolean {
+    return this.#recentActive;
+  }
+
+  /** Ticks since we last heard from this peer (status, and promotion checks); null before the first contact. */
+  get ticksSinceContact(): number | null {
+    return this.#ticksSinceContact;
+  }
+
+  /** InstallSnapshot transfer state (§7). */
+  get snapshotIndex(): number {
+    return this.#snapshotIndex;
+  }
+
+  get snapshotOffset(): number {
+    return this.#snapshotOffset;
+  }
+
+  get snapshotAwaitingAck(): boolean {
+    return this.#snapshotAwaitingAck;
+  }
+
+  /** A new leadership counts the peer active until the first check-quorum round says otherwise. */
+  markActive(): void {
+    this.#recentActive = true;
+  }
+
+  /** The peer answered: active for check-quorum, and its silence counter restarts. */
+  markContact(): void {
+    this.#recentActive = true;
+    this.#ticksSinceContact = 0;
+  }
+
+  /** A check-quorum round begins (§6.2): the peer must be heard from again. */
+  startQuorumRound(): void {
+    this.#recentActive = false;
+  }
+
+  tickContact(): void {
+    if (this.#ticksSinceContact !== null) this.#ticksSinceContact++;
+  }
+
+  /** A snapshot chunk went out: wait for its ack, counting ticks (a lost chunk is resent). */
+  chunkSent(): void {
+    this.#snapshotAwaitingAck = true;
+    this.#snapshotTicksWaiting = 0;
+  }
+
+  /** The follower has the snapshot up to `offset`. */
+  chunkAcked(offset: number): void {
+    this.#snapshotOffset = offset;
+  }
+
+  /** One more tick without an ack for the chunk in flight; returns how many so far. */
+  tickSnapshotWait(): number {
+    return ++this.#snapshotTicksWaiting;
+  }
 
   constructor(nextIndex: number, private readonly maxInflight: number) {
-    this.nextIndex = nextIndex;
+    this.#nextIndex = nextIndex;
   }
 
   /** True when no more appends may be sent right now. */
   isPaused(): boolean {
-    switch (this.state) {
+    switch (this.#state) {
       case 'probe':
-        return this.probeSent;
+        return this.#probeSent;
       case 'replicate':
-        return this.inflight.length >= this.maxInflight;
+        return this.#inflight.length >= this.maxInflight;
       case 'snapshot':
         return true;
     }
@@ -45,31 +124,31 @@ export class Progress {
 
   becomeProbe(): void {
     // After a snapshot, resume from just past it; otherwise from just past the match.
-    const resumeFrom = this.state === 'snapshot' ? Math.max(this.matchIndex, this.snapshotIndex) : this.matchIndex;
+    const resumeFrom = this.#state === 'snapshot' ? Math.max(this.#matchIndex, this.#snapshotIndex) : this.#matchIndex;
     this.resetState('probe');
-    this.nextIndex = resumeFrom + 1;
+    this.#nextIndex = resumeFrom + 1;
   }
 
   becomeReplicate(): void {
     this.resetState('replicate');
-    this.nextIndex = this.matchIndex + 1;
+    this.#nextIndex = this.#matchIndex + 1;
   }
 
   becomeSnapshot(snapshotIndex: number): void {
     this.resetState('snapshot');
-    this.snapshotIndex = snapshotIndex;
+    this.#snapshotIndex = snapshotIndex;
   }
 
   /** Records an append covering up to `lastIndex` as sent. */
   sentEntries(lastIndex: number, entryCount: number): void {
-    if (this.state === 'replicate') {
+    if (this.#state === 'replicate') {
       if (entryCount > 0) {
-        assert(!this.isPaused(), () => `sending past a full in-flight window (${this.inflight.length} of ${this.maxInflight})`);
-        this.nextIndex = lastIndex + 1;
-        this.inflight.push(lastIndex);
+        assert(!this.isPaused(), () => `sending past a full in-flight window (${this.#inflight.length} of ${this.maxInflight})`);
+        this.#nextIndex = lastIndex + 1;
+        this.#inflight.push(lastIndex);
       }
-    } else if (this.state === 'probe') {
-      this.probeSent = true;
+    } else if (this.#state === 'probe') {
+      this.#probeSent = true;
     }
     this.checkInvariants();
   }
@@ -77,12 +156,12 @@ export class Progress {
   /** Applies a successful ack; returns false if it was stale (nothing new learned). */
   maybeUpdate(matchIndex: number): boolean {
     let updated = false;
-    if (matchIndex > this.matchIndex) {
-      this.matchIndex = matchIndex;
-      this.probeSent = false;
+    if (matchIndex > this.#matchIndex) {
+      this.#matchIndex = matchIndex;
+      this.#probeSent = false;
       updated = true;
     }
-    this.nextIndex = Math.max(this.nextIndex, matchIndex + 1);
+    this.#nextIndex = Math.max(this.#nextIndex, matchIndex + 1);
     this.freeInflightUpTo(matchIndex);
     this.checkInvariants();
     return updated;
@@ -93,45 +172,45 @@ export class Progress {
    * back to `hintNext`. Returns false if the rejection is stale.
    */
   maybeDecrease(rejectedIndex: number, hintNext: number): boolean {
-    if (this.state === 'replicate') {
+    if (this.#state === 'replicate') {
       // In replicate state a rejection below the match is a stale, reordered reply.
-      if (rejectedIndex <= this.matchIndex) return false;
+      if (rejectedIndex <= this.#matchIndex) return false;
       this.becomeProbe();
-      this.nextIndex = clampNext(hintNext, this.matchIndex);
+      this.#nextIndex = clampNext(hintNext, this.#matchIndex);
       return true;
     }
     // In probe state only the reply to the outstanding probe (prevLogIndex = next-1) counts.
-    if (this.nextIndex - 1 !== rejectedIndex) return false;
-    this.nextIndex = clampNext(Math.min(hintNext, rejectedIndex), this.matchIndex);
-    this.probeSent = false;
+    if (this.#nextIndex - 1 !== rejectedIndex) return false;
+    this.#nextIndex = clampNext(Math.min(hintNext, rejectedIndex), this.#matchIndex);
+    this.#probeSent = false;
     return true;
   }
 
   /** A heartbeat response proves the link works: let one more message through. */
   onHeartbeatResponse(): void {
-    this.probeSent = false;
+    this.#probeSent = false;
     // Appends lost on a reconnecting link would otherwise hold the window shut forever.
-    if (this.state === 'replicate' && this.inflight.length >= this.maxInflight) this.inflight.shift();
+    if (this.#state === 'replicate' && this.#inflight.length >= this.maxInflight) this.#inflight.shift();
   }
 
   /** match < next, and the in-flight window never holds more than it may (etcd's Inflights). */
   private checkInvariants(): void {
-    assert(this.matchIndex < this.nextIndex, () => `progress match ${this.matchIndex} not below next ${this.nextIndex}`);
-    assert(this.inflight.length <= this.maxInflight, () => `in-flight window overflow: ${this.inflight.length} > ${this.maxInflight}`);
+    assert(this.#matchIndex < this.#nextIndex, () => `progress match ${this.#matchIndex} not below next ${this.#nextIndex}`);
+    assert(this.#inflight.length <= this.maxInflight, () => `in-flight window overflow: ${this.#inflight.length} > ${this.maxInflight}`);
   }
 
   private freeInflightUpTo(index: number): void {
-    while (this.inflight.length > 0 && (this.inflight[0] as number) <= index) this.inflight.shift();
+    for (let oldest = this.#inflight[0]; oldest !== undefined && oldest <= index; oldest = this.#inflight[0]) this.#inflight.shift();
   }
 
   private resetState(state: ProgressState): void {
-    this.state = state;
-    this.probeSent = false;
-    this.inflight.length = 0;
-    this.snapshotIndex = 0;
-    this.snapshotOffset = 0;
-    this.snapshotAwaitingAck = false;
-    this.snapshotTicksWaiting = 0;
+    this.#state = state;
+    this.#probeSent = false;
+    this.#inflight.length = 0;
+    this.#snapshotIndex = 0;
+    this.#snapshotOffset = 0;
+    this.#snapshotAwaitingAck = false;
+    this.#snapshotTicksWaiting = 0;
   }
 }
 

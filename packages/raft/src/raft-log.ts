@@ -1,4 +1,4 @@
-import { assert } from './assert.js';
+import { assert, defined } from './assert.js';
 import type { Entry } from './types.js';
 
 /**
@@ -87,14 +87,14 @@ export class RaftLog {
 
   /** Term of the last entry. */
   lastTerm(): number {
-    return this.termAt(this.lastIndex()) as number;
+    // termAt is defined from offset to lastIndex, and lastIndex >= offset always.
+    return defined(this.termAt(this.lastIndex()), 'the last index has a term');
   }
 
   /** Term of the entry at `index`, or undefined if compacted away or beyond the end. */
   termAt(index: number): number | undefined {
     if (index === this.offset) return this.offsetTerm;
-    if (index < this.offset || index > this.lastIndex()) return undefined;
-    return (this.entries[index - this.offset - 1] as Entry).term;
+    return this.entryAt(index)?.term;
   }
 
   /** The entry at `index`, or undefined if compacted away or beyond the end. */
@@ -120,7 +120,7 @@ export class RaftLog {
     const result: Entry[] = [];
     let bytes = 0;
     for (let index = from; index <= Math.min(to, this.lastIndex()) && result.length < maxCount; index++) {
-      const entry = this.entries[index - this.offset - 1] as Entry;
+      const entry = defined(this.entryAt(index), () => `entry ${index} within ${this.offset + 1}..${this.lastIndex()}`);
       bytes += entry.data.length + 24;
       if (result.length > 0 && bytes > maxBytes) break;
       result.push(entry);
@@ -142,8 +142,7 @@ export class RaftLog {
    * Returns the index of the last entry of the message.
    */
   mergeFromLeader(entries: Entry[]): void {
-    for (let i = 0; i < entries.length; i++) {
-      const entry = entries[i] as Entry;
+    for (const [i, entry] of entries.entries()) {
       if (entry.index <= this.offset) continue;
       const ourTerm = this.termAt(entry.index);
       if (ourTerm === entry.term) continue;
@@ -171,8 +170,8 @@ export class RaftLog {
    */
   stableTo(persisted: Entry[]): void {
     for (let i = persisted.length - 1; i >= 0; i--) {
-      const entry = persisted[i] as Entry;
-      if (this.matchesTerm(entry.index, entry.term)) {
+      const entry = persisted[i];
+      if (entry !== undefined && this.matchesTerm(entry.index, entry.term)) {
         this.#stableIndex = Math.max(this.stableIndex, entry.index);
         return;
       }
@@ -198,7 +197,7 @@ export class RaftLog {
   compact(index: number): void {
     if (index <= this.offset) return;
     assert(index <= this.appliedIndex, 'compacting beyond the applied index');
-    const term = this.termAt(index) as number;
+    const term = defined(this.termAt(index), () => `compacting to ${index}, beyond the last index ${this.lastIndex()}`);
     this.entries = this.entries.slice(index - this.offset);
     this.#offset = index;
     this.#offsetTerm = term;

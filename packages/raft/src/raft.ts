@@ -1,13 +1,13 @@
-import { assert } from './assert.js';
+import { assert, defined } from './assert.js';
 import { type ConfChange, leaveJoint, planConfChange } from './confchange.js';
 import { allMembers, allVoterIds, ConfigHistory, type Configuration, decodeConfiguration, encodeConfiguration, isJoint, isMember, isVoter, type Member, seedConfiguration, voterSets } from './configuration.js';
 import { DEFAULT_RAFT_CONFIG, type RaftConfig, validateRaftConfig } from './config.js';
-import { MAX_FORWARDED_READS, MAX_PENDING_READS, MAX_PROMOTE_LAG } from './limits.js';
+import { MAX_PROMOTE_LAG } from './limits.js';
 import { type Rejection, validateMessage, type ValidationView } from './message-validation.js';
 import { Progress } from './progress.js';
 import { jointCommittedIndex, jointTally, majority } from './quorum.js';
 import { RaftLog } from './raft-log.js';
-import { ReadQueue } from './read-queue.js';
+import { ReadOnly } from './read-only.js';
 import type {
   AppendEntriesRequest,
   AppendEntriesResponse,
@@ -23,9 +23,6 @@ import type {
   PreVoteRequest,
   Prng,
   RaftState,
-  ReadIndexRequest,
-  ReadIndexResponse,
-  ReadState,
   Ready,
   Snapshot,
   SnapshotMeta,
@@ -34,61 +31,9 @@ import type {
   VoteResponse,
   PreVoteResponse,
 } from './types.js';
+import type { BasicStatus, ConfChangeError, ConfChangeResult, MembershipView, PeerProgressView, ProposeResult, RaftRestore } from './status.js';
 
-/** What a node recovered from disk, handed to the core at start. */
-export interface RaftRestore {
-  hardState: HardState;
-  /** What covers the compacted prefix of the log (the image itself is not needed here). */
-  snapshot: { meta: SnapshotMeta } | null;
-  offset: number;
-  offsetTerm: number;
-  entries: Entry[];
-  /** The state machine's durable applied index. */
-  appliedIndex: number;
-}
-
-/** Why a proposal was refused. */
-/** A copy of the core's state at one moment (etcd's BasicStatus): what the runtime and the metrics read. */
-export interface BasicStatus {
-  id: NodeId;
-  term: number;
-  vote: NodeId | null;
-  state: RaftState;
-  leader: NodeId | null;
-  commitIndex: number;
-  appliedIndex: number;
-  lastIndex: number;
-  snapshotIndex: number;
-}
-
-/** Why a proposal was refused: not the leader, a leadership transfer in progress, or back-pressure (maxUncommittedEntries). */
-export type ProposeError = 'not_leader' | 'transferring' | 'too_many_requests';
-
-/** An accepted proposal's index and term (it is committed when a Ready's committedEntries holds it), or why it was refused and which leader to ask instead. */
-export type ProposeResult = { ok: true; index: number; term: number } | { ok: false; error: ProposeError; leader: NodeId | null };
-
-/**
- * Why a membership change was refused: `pending` (another change is uncommitted or joint: one
- * at a time), `own_term` (no entry of this leader's term is committed yet: the 2015
- * single-server-change bug), `lagging` (a learner to promote is more than MAX_PROMOTE_LAG
- * entries behind), `invalid` (the changes themselves; `field` names the JSON path).
- */
-export type ConfChangeError = ProposeError | 'pending' | 'own_term' | 'lagging' | 'invalid';
-
-/** Where an accepted membership change sits in the log (and whether it entered a joint configuration), or why it was refused. */
-export type ConfChangeResult =
-  | { ok: true; index: number; term: number; joint: boolean }
-  | { ok: false; error: ConfChangeError; leader: NodeId | null; field?: string; message?: string; lag?: number };
-
-/** The configuration in effect and where it came from (thesis §4.1: the latest in the log). */
-export interface MembershipView {
-  config: Configuration;
-  /** Index of the entry (or snapshot) that carried it; 0 for the seed. */
-  configIndex: number;
-  committed: boolean;
-  /** Not a member of a committed configuration: this node was removed and must stay quiet. */
-  removed: boolean;
-}
+export type { BasicStatus, ConfChangeError, ConfChangeResult, MembershipView, PeerProgressView, ProposeError, ProposeResult, RaftRestore } from './status.js';
 
 /**
  * A member removed from the configuration keeps receiving heartbeats for this many ticks after
@@ -118,15 +63,6 @@ interface IncomingSnapshot {
   meta: Snapshot['meta'];
   chunks: Uint8Array[];
   received: number;
-}
-
-/** Per-peer view for status pages. */
-export interface PeerProgressView {
-  matchIndex: number;
-  nextIndex: number;
-  state: string;
-  inflight: number;
-  ticksSinceContact: number | null;
 }
 
 /**
@@ -185,19 +121,11 @@ export class RaftCore {
   private votes = new Map<NodeId, boolean>();
   private progress = new Map<NodeId, Progress>();
   private leadTransferee: NodeId | null = null;
-  private readonly reads = new ReadQueue();
-  /**
-   * Follower: reads forwarded to the leader and not answered yet, by request id, with the node
-   * asked. A ReadIndexResponse is accepted only from that node (a forged one would release a
-   * read at any index). Bounded by MAX_FORWARDED_READS; insertion order is age.
-   */
-  private readonly forwardedReads = new Map<string, NodeId>();
+  /** ReadIndex (thesis §6.4): pending and forwarded reads, and their answers for the next Ready. */
+  private readonly readOnly: ReadOnly;
   /** Peers with new entries or commit to receive at the next flush (batches proposals). */
   private readonly dirtyPeers = new Set<NodeId>();
   private commitBroadcastPending = false;
-  private readRoundBroadcastPending = false;
-  /** The read round the last heartbeat broadcast carried (this leadership). */
-  private lastReadRoundSent = 0;
 
   /** What covers the compacted prefix of the log: the last local or installed snapshot. */
   private snapshotMeta: SnapshotMeta | null;
@@ -214,7 +142,6 @@ export class RaftCore {
 
   private messages: Message[] = [];
   private messagesAfterPersist: Message[] = [];
-  private readStates: ReadState[] = [];
   private events: string[] = [];
   private persistedHardState: HardState;
   private readyOutstanding = false;
@@ -231,6 +158,16 @@ export class RaftCore {
     assert(problem === null, () => `invalid raft config: ${problem}`);
     this.id = this.config.id;
     this.prng = prng;
+    this.readOnly = new ReadOnly({
+      id: this.id,
+      term: () => this.term,
+      commitIndex: () => this.log.commitIndex,
+      committedInCurrentTerm: () => this.committedInCurrentTerm(),
+      soleVoter: () => this.otherVoters().length === 0,
+      transferring: () => this.leadTransferee !== null,
+      quorumOf: (valueOf) => jointCommittedIndex(voterSets(this.configs.latest().config), valueOf),
+      send: (m) => this.send(m),
+    });
     const r = restore ?? emptyRestore();
     this.#term = r.hardState.term;
     this.#vote = r.hardState.vote;
@@ -371,11 +308,11 @@ export class RaftCore {
    */
   readIndex(requestId: string): void {
     if (this.state === 'leader') {
-      this.leaderReadIndex(requestId, this.id);
+      this.readOnly.leaderRead(requestId, this.id);
     } else if (this.leader !== null && this.state === 'follower') {
-      this.forwardRead(requestId, this.leader);
+      this.readOnly.forward(requestId, this.leader);
     } else {
-      this.readStates.push({ requestId, index: null });
+      this.readOnly.refuse(requestId);
     }
   }
 
@@ -390,7 +327,7 @@ export class RaftCore {
     // without this it is aborted at the next boundary, which may be one tick away.
     this.electionElapsed = 0;
     this.event(`transferring leadership to ${to} term=${this.term}`);
-    const pr = this.progress.get(to) as Progress;
+    const pr = defined(this.progress.get(to), () => `no progress for transfer target ${to}`);
     if (pr.matchIndex === this.log.lastIndex()) this.sendTimeoutNow(to);
     // Even an empty append: if the entries in flight to the target were lost, its
     // rejection starts the catch-up now instead of at the next heartbeat response.
@@ -527,8 +464,8 @@ export class RaftCore {
       state: this.state,
       leader: this.termLeader(),
       lastIndex: this.log.lastIndex(),
-      lastReadRoundSent: this.lastReadRoundSent,
-      forwardedReadTarget: (requestId) => this.forwardedReads.get(requestId),
+      lastReadRoundSent: this.readOnly.lastRoundSent,
+      forwardedReadTarget: (requestId) => this.readOnly.forwardedTarget(requestId),
     };
   }
 
@@ -540,11 +477,11 @@ export class RaftCore {
       !this.readyOutstanding &&
       (this.messages.length > 0 ||
         this.messagesAfterPersist.length > 0 ||
-        this.readStates.length > 0 ||
+        this.readOnly.hasStates() ||
         this.events.length > 0 ||
         this.dirtyPeers.size > 0 ||
         this.commitBroadcastPending ||
-        this.readRoundBroadcastPending ||
+        this.readOnly.roundPending ||
         this.pendingSnapshot !== null ||
         this.imageWanted ||
         this.log.stableIndex < this.log.lastIndex() ||
@@ -570,14 +507,13 @@ export class RaftCore {
       messages: this.messages,
       messagesAfterPersist: this.messagesAfterPersist,
       committedEntries,
-      readStates: this.readStates,
+      readStates: this.readOnly.takeStates(),
       events: this.events,
     };
     this.pendingSnapshot = null;
     this.imageWanted = false;
     this.messages = [];
     this.messagesAfterPersist = [];
-    this.readStates = [];
     this.events = [];
     this.readyOutstanding = true;
     this.outstandingReady = rd;
@@ -650,7 +586,7 @@ export class RaftCore {
 
   private tickPeerContact(): void {
     for (const pr of this.progress.values()) {
-      if (pr.ticksSinceContact !== null) pr.ticksSinceContact++;
+      pr.tickContact();
     }
   }
 
@@ -659,7 +595,7 @@ export class RaftCore {
     const active = (id: NodeId): boolean => id === this.id || this.progress.get(id)?.recentActive === true;
     // Joint consensus (§4.3): a majority of each voter set must be in contact.
     const ok = voterSets(this.configs.latest().config).every((voters) => voters.filter(active).length >= majority(voters.length));
-    for (const pr of this.progress.values()) pr.recentActive = false;
+    for (const pr of this.progress.values()) pr.startQuorumRound();
     return ok;
   }
 
@@ -691,11 +627,10 @@ export class RaftCore {
     this.dirtyPeers.clear();
     this.leadTransferee = null;
     this.commitBroadcastPending = false;
-    this.readRoundBroadcastPending = false;
     this.image = null;
     this.imageWanted = false;
     this.resetElectionTimer();
-    if (wasLeader) this.failPendingReads();
+    this.readOnly.onStepDown(wasLeader);
     this.event(`became follower term=${this.term}${leader ? ` leader=${leader}` : ''}: ${reason}`);
   }
 
@@ -751,8 +686,7 @@ export class RaftCore {
     this.electionElapsed = 0;
     this.progress.clear();
     for (const peer of this.replicationTargets()) this.addProgress(peer);
-    this.reads.resetPeerAcks();
-    this.lastReadRoundSent = 0;
+    this.readOnly.onBecomeLeader();
     this.event(`became leader term=${this.term}`);
     // §8: a new leader commits an entry of its own term before it can know its commit index.
     this.log.append([{ index: this.log.lastIndex() + 1, term: this.term, type: 'noop', data: '' }]);
@@ -762,7 +696,7 @@ export class RaftCore {
   /** Progress for a new replication target, probing from our last index (§5.3). */
   private addProgress(peer: NodeId): void {
     const pr = new Progress(this.log.lastIndex() + 1, this.config.maxInflightMessages);
-    pr.recentActive = true;
+    pr.markActive();
     this.progress.set(peer, pr);
   }
 
@@ -826,9 +760,9 @@ export class RaftCore {
       case 'TimeoutNow':
         return this.handleTimeoutNow(m);
       case 'ReadIndex':
-        return this.handleReadIndexRequest(m);
+        return this.readOnly.handleRequest(m, this.state === 'leader');
       case 'ReadIndexResponse':
-        return this.handleReadIndexResponse(m);
+        return this.readOnly.handleResponse(m);
     }
   }
 
@@ -905,7 +839,9 @@ export class RaftCore {
   private conflictReply(m: AppendEntriesRequest): AppendEntriesResponse {
     const log = this.log;
     if (m.prevLogIndex > log.lastIndex()) return this.rejectAppend(m.from, m.prevLogIndex, log.lastIndex() + 1, null);
-    const conflictTerm = log.termAt(m.prevLogIndex) as number;
+    // Here commitIndex <= prevLogIndex <= lastIndex (handleAppendEntries answers a lower one),
+    // and the offset never passes the commit index, so the log knows this term.
+    const conflictTerm = defined(log.termAt(m.prevLogIndex), () => `no term at prevLogIndex ${m.prevLogIndex} (log ${log.offset}..${log.lastIndex()})`);
     let first = m.prevLogIndex;
     while (first - 1 > log.commitIndex && log.termAt(first - 1) === conflictTerm) first--;
     return this.rejectAppend(m.from, m.prevLogIndex, first, conflictTerm);
@@ -1043,8 +979,7 @@ export class RaftCore {
 
   /** A learner to promote that is more than MAX_PROMOTE_LAG entries behind would stall commits. */
   private laggingPromotion(changes: readonly ConfChange[]): { field: string; message: string; lag: number } | null {
-    for (let i = 0; i < changes.length; i++) {
-      const change = changes[i] as ConfChange;
+    for (const [i, change] of changes.entries()) {
       if (change.op !== 'promote') continue;
       const pr = this.progress.get(change.id);
       const lag = this.log.lastIndex() - (pr?.matchIndex ?? 0);
@@ -1173,7 +1108,7 @@ export class RaftCore {
     }
     this.dirtyPeers.clear();
     this.commitBroadcastPending = false;
-    if (this.readRoundBroadcastPending) this.broadcastHeartbeat();
+    if (this.readOnly.roundPending) this.broadcastHeartbeat();
   }
 
   /** Sends the next batch of entries to a peer if flow control allows. */
@@ -1221,7 +1156,8 @@ export class RaftCore {
   private nextFromHint(m: AppendEntriesResponse): number {
     if (m.conflictTerm === null) return m.conflictIndex;
     let index = Math.min(m.rejectedIndex, this.log.lastIndex());
-    while (index > this.log.offset && (this.log.termAt(index) as number) > m.conflictTerm) index--;
+    const termAt = (i: number): number => defined(this.log.termAt(i), () => `no term at ${i} (log ${this.log.offset}..${this.log.lastIndex()})`);
+    while (index > this.log.offset && termAt(index) > m.conflictTerm) index--;
     return this.log.termAt(index) === m.conflictTerm ? index + 1 : m.conflictIndex;
   }
 
@@ -1230,13 +1166,12 @@ export class RaftCore {
     if (this.state !== 'leader') return undefined;
     const pr = this.progress.get(peer);
     if (pr) {
-      pr.recentActive = true;
-      pr.ticksSinceContact = 0;
+      pr.markContact();
     }
     return pr;
   }
 
-  /** §5.3/§5.4.2: commit the majority match index, but only by counting current-term entries. */
+  /** Figure 2 (leader rules, last) with §5.3/§5.4.2: commit the majority match index, but only by counting current-term entries. */
   private maybeCommit(): void {
     // §4.3: while joint, a majority of both the incoming and the outgoing voters. A leader
     // that is not a voter any more (it is removing itself, §4.2.2) does not count itself.
@@ -1246,15 +1181,13 @@ export class RaftCore {
     if (quorumIndex <= this.log.commitIndex || this.log.termAt(quorumIndex) !== this.term) return;
     this.log.commitTo(quorumIndex);
     this.commitBroadcastPending = true;
-    this.releasePendingReadsAfterFirstCommit();
+    this.readOnly.onCommit();
     this.afterLeaderCommit();
   }
 
   /** §5.2: leaders send periodic heartbeats to keep their authority; the ReadIndex round rides on them (thesis §6.4). */
   private broadcastHeartbeat(): void {
-    this.readRoundBroadcastPending = false;
-    const readRound = this.reads.currentRound();
-    this.lastReadRoundSent = readRound;
+    const readRound = this.readOnly.startRound();
     for (const [peer, pr] of this.progress) {
       const commit = Math.min(pr.matchIndex, this.log.commitIndex);
       this.send({ type: 'Heartbeat', from: this.id, to: peer, term: this.term, commit, readRound });
@@ -1272,8 +1205,7 @@ export class RaftCore {
     // proposal; and a caught-up follower left in probe (reportUnreachable) gets an empty
     // probe whose ack moves it back to replicate. In snapshot state sendAppend is paused.
     if (pr.matchIndex < this.log.lastIndex() || pr.state === 'probe') this.sendAppend(m.from, true);
-    this.reads.ack(m.from, m.readRound);
-    this.releaseConfirmedReads();
+    this.readOnly.onHeartbeatAck(m.from, m.readRound);
   }
 
   private sendTimeoutNow(to: NodeId): void {
@@ -1285,7 +1217,7 @@ export class RaftCore {
   // ---------------------------------------------------------------- leader: snapshot transfer
 
   /**
-   * The follower needs entries the log no longer has. Without an image that covers the log's
+   * §7: the follower needs entries the log no longer has. Without an image that covers the log's
    * offset, ask the runtime for one; the peer stays in probe and is started when it arrives.
    */
   private startSnapshotTransfer(peer: NodeId, pr: Progress): void {
@@ -1297,7 +1229,7 @@ export class RaftCore {
     }
     pr.becomeSnapshot(image.meta.index);
     this.event(`sending snapshot index=${image.meta.index} to ${peer}`);
-    this.sendSnapshotChunk(peer, pr);
+    this.sendSnapshotChunk(peer, pr, image);
   }
 
   /** The image, if a follower that installs it can continue from our log. */
@@ -1313,14 +1245,12 @@ export class RaftCore {
   }
 
   /** §7: the next chunk of the snapshot at the follower's offset. */
-  private sendSnapshotChunk(peer: NodeId, pr: Progress): void {
-    const snapshot = this.image as Snapshot;
+  private sendSnapshotChunk(peer: NodeId, pr: Progress, snapshot: Snapshot): void {
     const end = Math.min(pr.snapshotOffset + this.config.snapshotChunkBytes, snapshot.data.length);
     const chunk = snapshot.data.subarray(pr.snapshotOffset, end);
     const done = end >= snapshot.data.length;
     this.send({ type: 'InstallSnapshot', from: this.id, to: peer, term: this.term, meta: snapshot.meta, offset: pr.snapshotOffset, chunk, done });
-    pr.snapshotAwaitingAck = true;
-    pr.snapshotTicksWaiting = 0;
+    pr.chunkSent();
   }
 
   /** §7: a chunk acknowledged moves the offset; the last one moves the follower's match to the snapshot index. */
@@ -1339,104 +1269,29 @@ export class RaftCore {
       this.sendAppend(m.from, true);
       return;
     }
-    pr.snapshotOffset = Math.min(m.nextOffset, this.image.data.length);
-    this.sendSnapshotChunk(m.from, pr);
+    pr.chunkAcked(Math.min(m.nextOffset, this.image.data.length));
+    this.sendSnapshotChunk(m.from, pr, this.image);
   }
 
   /** A lost chunk would stall the transfer: resend after an election timeout of silence. */
   private tickSnapshotRetransmits(): void {
     for (const [peer, pr] of this.progress) {
       if (pr.state !== 'snapshot' || !pr.snapshotAwaitingAck) continue;
-      if (++pr.snapshotTicksWaiting < this.config.electionTicks) continue;
+      if (pr.tickSnapshotWait() < this.config.electionTicks) continue;
       if (this.image === null || this.image.meta.index !== pr.snapshotIndex) {
         pr.becomeProbe();
         this.releaseImageIfIdle();
         this.sendAppend(peer, true);
       } else {
-        this.sendSnapshotChunk(peer, pr);
+        this.sendSnapshotChunk(peer, pr, this.image);
       }
     }
   }
 
-  // ---------------------------------------------------------------- ReadIndex
-
-  private leaderReadIndex(requestId: string, from: NodeId): void {
-    if (this.leadTransferee !== null || this.reads.size() >= MAX_PENDING_READS) {
-      this.answerRead(requestId, from, null);
-      return;
-    }
-    if (this.otherVoters().length === 0 && this.committedInCurrentTerm()) {
-      this.answerRead(requestId, from, this.log.commitIndex);
-      return;
-    }
-    // §6.4: the read index is the commit index, valid once it includes our own term's no-op.
-    this.reads.add({ requestId, from, index: this.committedInCurrentTerm() ? this.log.commitIndex : null });
-    if (!this.readRoundBroadcastPending) this.requestReadRound(this.confirmedReadRound());
-  }
+  // ---------------------------------------------------------------- ReadIndex (read-only.ts)
 
   private committedInCurrentTerm(): boolean {
     return this.log.termAt(this.log.commitIndex) === this.term;
-  }
-
-  private releasePendingReadsAfterFirstCommit(): void {
-    if (this.reads.fillUnknownIndexes(this.log.commitIndex)) this.releaseConfirmedReads();
-  }
-
-  /**
-   * One read round in flight at a time: reads that arrive while a round is out share the next
-   * one, sent as soon as a majority confirms the current round (or with the next regular
-   * heartbeat, which always carries the latest round, should an ack be lost). Under load this
-   * turns a heartbeat broadcast per Ready into one per round trip, at no cost in safety: a read
-   * is still released only by acks of a round sent after it arrived.
-   */
-  private releaseConfirmedReads(): void {
-    const confirmedRound = this.confirmedReadRound();
-    for (const read of this.reads.takeConfirmed(confirmedRound)) this.answerRead(read.requestId, read.from, read.index);
-    this.requestReadRound(confirmedRound);
-  }
-
-  /** Asks for the next read round if reads wait for one and none is unconfirmed. */
-  private requestReadRound(confirmedRound: number): void {
-    if (confirmedRound >= this.lastReadRoundSent && this.reads.currentRound() > this.lastReadRoundSent && this.reads.hasPending()) this.readRoundBroadcastPending = true;
-  }
-
-  /** The highest read round a majority (this leader included) has acknowledged. */
-  private confirmedReadRound(): number {
-    return jointCommittedIndex(voterSets(this.configs.latest().config), (id) => (id === this.id ? Number.MAX_SAFE_INTEGER : this.reads.peerAck(id)));
-  }
-
-  private answerRead(requestId: string, from: NodeId, index: number | null): void {
-    if (from === this.id) this.readStates.push({ requestId, index });
-    else this.send({ type: 'ReadIndexResponse', from: this.id, to: from, term: this.term, requestId, index });
-  }
-
-  private handleReadIndexRequest(m: ReadIndexRequest): void {
-    if (this.state !== 'leader') {
-      this.send({ type: 'ReadIndexResponse', from: this.id, to: m.from, term: this.term, requestId: m.requestId, index: null });
-      return;
-    }
-    this.leaderReadIndex(m.requestId, m.from);
-  }
-
-  /** Asks the leader for a read index; the oldest unanswered forward fails when too many wait. */
-  private forwardRead(requestId: string, leader: NodeId): void {
-    if (this.forwardedReads.size >= MAX_FORWARDED_READS) {
-      const oldest = this.forwardedReads.keys().next().value as string;
-      this.forwardedReads.delete(oldest);
-      this.readStates.push({ requestId: oldest, index: null });
-    }
-    this.forwardedReads.set(requestId, leader);
-    this.send({ type: 'ReadIndex', from: this.id, to: leader, term: this.term, requestId });
-  }
-
-  /** Validation has checked that we forwarded this read to its sender. */
-  private handleReadIndexResponse(m: ReadIndexResponse): void {
-    this.forwardedReads.delete(m.requestId);
-    this.readStates.push({ requestId: m.requestId, index: m.index });
-  }
-
-  private failPendingReads(): void {
-    for (const read of this.reads.drain()) this.answerRead(read.requestId, read.from, null);
   }
 
   // ---------------------------------------------------------------- output

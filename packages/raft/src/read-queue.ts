@@ -65,10 +65,10 @@ export class ReadQueue {
   /** Removes and returns reads, in order, whose round a majority has confirmed. */
   takeConfirmed(confirmedRound: number): Array<PendingRead & { index: number }> {
     const released: Array<PendingRead & { index: number }> = [];
-    while (this.pending.length > 0) {
-      const read = this.pending[0] as PendingRead;
-      if (read.round > confirmedRound || read.index === null) break;
-      released.push(read as PendingRead & { index: number });
+    for (let read = this.pending[0]; read !== undefined; read = this.pending[0]) {
+      const { index } = read;
+      if (read.round > confirmedRound || index === null) break;
+      released.push({ ...read, index });
       this.pending.shift();
     }
     return released;

@@ -160,8 +160,8 @@ export class SafetyChecker {
 
   /** Log matching over every pair of nodes (quadratic: call it every few hundred events). */
   checkLogMatching(nodes: readonly RaftView[]): void {
-    for (let i = 0; i < nodes.length; i++) {
-      for (let j = i + 1; j < nodes.length; j++) this.checkPair(nodes[i] as RaftView, nodes[j] as RaftView);
+    for (const [i, a] of nodes.entries()) {
+      for (const b of nodes.slice(i + 1)) this.checkPair(a, b);
     }
   }
 
@@ -170,9 +170,10 @@ export class SafetyChecker {
     let high = Math.min(a.log.lastIndex(), b.log.lastIndex());
     while (high >= low && a.log.termAt(high) !== b.log.termAt(high)) high--;
     for (let index = high; index >= low; index--) {
-      const x = a.log.entryAt(index) as Entry;
-      const y = b.log.entryAt(index) as Entry;
-      if (x.term !== y.term || x.data !== y.data) {
+      // Both logs hold every index in [low, high]: above both offsets, at most both last indexes.
+      const x = a.log.entryAt(index);
+      const y = b.log.entryAt(index);
+      if (x?.term !== y?.term || x?.data !== y?.data) {
         this.report('log matching', `${a.id} and ${b.id} agree at ${high} but differ at ${index}`);
         return;
       }

@@ -33,7 +33,7 @@ export function runTranscript(text: string, name = 'transcript'): TranscriptResu
     try {
       output = runCommand(env, command, args);
     } catch (error) {
-      throw new Error(`${name}:${line}: "${input}" failed: ${(error as Error).message}`, { cause: error });
+      throw new Error(`${name}:${line}: "${input}" failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     }
     outputs.push(output);
     if (firstMismatch === null && output !== expected) firstMismatch = `${name}:${line}: "${input}"`;

@@ -1,6 +1,6 @@
-import type { ConfChange, ConfChangeOp } from '../confchange.js';
+import { CONF_CHANGE_OPS, type ConfChange } from '../confchange.js';
 import { seedConfiguration } from '../configuration.js';
-import type { Entry, EntryType, Message, MessageType, NodeId } from '../types.js';
+import { type Entry, type EntryType, type Message, MESSAGE_TYPES, type NodeId } from '../types.js';
 import type { CommandArg } from './datadriven.js';
 import { type InteractionEnv, type NodeOptions } from './env.js';
 import { formatMessage } from './format.js';
@@ -20,6 +20,13 @@ export class Args {
     return this.raw.filter((a) => a.values.length === 0).map((a) => a.key);
   }
 
+  /** The `i`-th bare word; a script that leaves it out fails loudly. */
+  word(i: number, what: string): string {
+    const word = this.words()[i];
+    if (word === undefined) throw new Error(`${this.command}: missing ${what}`);
+    return word;
+  }
+
   /** Keys of the key=value arguments, in order. */
   keys(): string[] {
     return this.raw.filter((a) => a.values.length > 0).map((a) => a.key);
@@ -32,6 +39,13 @@ export class Args {
 
   string(key: string): string | undefined {
     return this.values(key)?.[0];
+  }
+
+  /** A key=value argument the command cannot do without. */
+  required(key: string): string {
+    const value = this.string(key);
+    if (value === undefined) throw new Error(`${this.command}: missing ${key}=`);
+    return value;
   }
 
   int(key: string): number | undefined {
@@ -70,12 +84,22 @@ function nodeIds(env: InteractionEnv, args: Args, all: boolean): NodeId[] {
 function oneNode(env: InteractionEnv, args: Args): NodeId {
   const ids = nodeIds(env, args, false);
   if (ids.length !== 1) throw new Error(`${args.command}: expected one node, got ${ids.join(' ')}`);
-  return ids[0] as NodeId;
+  return args.word(0, 'node');
 }
+
+/** Narrows a script word to one of `allowed`, so a typo fails instead of matching nothing. */
+function oneOf<T extends string>(command: string, value: string, allowed: readonly T[]): T {
+  const found = allowed.find((a) => a === value);
+  if (found === undefined) throw new Error(`${command}: ${value} is not one of ${allowed.join(' ')}`);
+  return found;
+}
+
+const ENTRY_TYPES: readonly EntryType[] = ['normal', 'noop', 'config'];
 
 function filterFrom(env: InteractionEnv, args: Args): MessageFilter {
   const to = args.values('to') ?? (args.words().length > 0 ? nodeIds(env, args, false) : undefined);
-  return { from: args.values('from'), to, type: args.values('type') as MessageType[] | undefined };
+  const type = args.values('type')?.map((t) => oneOf(args.command, t, MESSAGE_TYPES));
+  return { from: args.values('from'), to, type };
 }
 
 function nodeOptions(args: Args): NodeOptions {
@@ -98,7 +122,9 @@ function nodeOptions(args: Args): NodeOptions {
 }
 
 function describeOptions(env: InteractionEnv): string {
-  const c = env.core(env.ids()[0] as NodeId).config;
+  const [first] = env.ids();
+  if (first === undefined) throw new Error('no nodes');
+  const c = env.core(first).config;
   return (
     `election=${c.electionTicks} heartbeat=${c.heartbeatTicks} prevote=${c.preVote} checkquorum=${c.checkQuorum} ` +
     `max-inflight=${c.maxInflightMessages} max-msg-bytes=${c.maxMessageBytes} chunk-bytes=${c.snapshotChunkBytes} trailing=${c.compactionTrailingEntries}`
@@ -125,10 +151,10 @@ const nodeCommands: Record<string, Handler> = {
   status: (env, args, out) => nodeIds(env, args, true).forEach((id) => env.status(id, out)),
   'raft-log': (env, args, out) => env.raftLog(oneNode(env, args), out),
   compact: (env, args, out) => {
-    const [id, indexWord] = args.words();
-    const node = env.node(id as NodeId);
-    const core = env.core(id as NodeId);
-    const index = Number(indexWord);
+    const id = args.word(0, 'node');
+    const node = env.node(id);
+    const core = env.core(id);
+    const index = Number(args.word(1, 'index'));
     const { meta, offset, offsetTerm } = core.compact(index);
     const data = node.disk.stateMachine.serializeAt(index);
     node.disk.saveSnapshot({ meta, data }, offset, offsetTerm);
@@ -138,11 +164,16 @@ const nodeCommands: Record<string, Handler> = {
 
 /** `conf-change 1 add-learner 4 promote 5`: op/id pairs after the leader's id. */
 function confChange(env: InteractionEnv, args: Args, out: string[]): void {
-  const [id, ...rest] = args.words();
+  const id = args.word(0, 'leader');
+  const rest = args.words().slice(1);
   if (rest.length === 0 || rest.length % 2 !== 0) throw new Error('conf-change: N then op id pairs');
   const changes: ConfChange[] = [];
-  for (let i = 0; i < rest.length; i += 2) changes.push({ op: rest[i] as ConfChangeOp, id: rest[i + 1] as NodeId, raft: `r${rest[i + 1]}`, http: `h${rest[i + 1]}` });
-  const result = env.core(id as NodeId).proposeConfChange(changes);
+  for (let i = 1; i <= rest.length; i += 2) {
+    const op = oneOf(args.command, args.word(i, 'op'), CONF_CHANGE_OPS);
+    const target = args.word(i + 1, 'id');
+    changes.push({ op, id: target, raft: `r${target}`, http: `h${target}` });
+  }
+  const result = env.core(id).proposeConfChange(changes);
   if (result.ok) out.push(`ok index=${result.index} term=${result.term}${result.joint ? ' joint' : ''}`);
   else out.push(`refused: ${result.error}${result.field ? ` field=${result.field}` : ''}${result.message ? `: ${result.message}` : ''}`);
 }
@@ -167,7 +198,7 @@ const inputCommands: Record<string, Handler> = {
   'conf-change': confChange,
   members,
   'add-node': (env, args, out) => {
-    const id = args.words()[0] as NodeId;
+    const id = args.word(0, 'node');
     env.addJoiningNode(id, args.values('voters') ?? [], args.values('learners') ?? [], nodeOptions(args));
     out.push(`added node ${id} (election timeout ${env.core(id).electionTimerView().timeout} ticks)`);
   },
@@ -184,9 +215,9 @@ const inputCommands: Record<string, Handler> = {
     out.push('ok');
   },
   tick: (env, args, out) => {
-    const [id, n] = args.words();
-    const core = env.core(id as NodeId);
-    for (let i = 0; i < Number(n ?? 1); i++) core.tick();
+    const core = env.core(args.word(0, 'node'));
+    const n = Number(args.words()[1] ?? 1);
+    for (let i = 0; i < n; i++) core.tick();
     out.push('ok');
   },
   'tick-election': (env, args, out) => {
@@ -207,11 +238,11 @@ const inputCommands: Record<string, Handler> = {
     out.push('ok');
   },
   propose: (env, args, out) => {
-    const [id, data = 'x'] = args.words();
-    const core = env.core(id as NodeId);
+    const core = env.core(args.word(0, 'node'));
+    const data = args.words()[1] ?? 'x';
     const size = args.int('size');
     const count = args.int('count') ?? 1;
-    const type = (args.string('type') ?? 'normal') as EntryType;
+    const type = oneOf(args.command, args.string('type') ?? 'normal', ENTRY_TYPES);
     for (let i = 1; i <= count; i++) {
       const base = count > 1 ? `${data}${i}` : data;
       const result = core.propose(size === undefined ? base : base.padEnd(size, '.'), type);
@@ -219,17 +250,14 @@ const inputCommands: Record<string, Handler> = {
     }
   },
   'read-index': (env, args, out) => {
-    const [id, requestId] = args.words();
-    env.core(id as NodeId).readIndex(requestId ?? 'read');
+    env.core(args.word(0, 'node')).readIndex(args.words()[1] ?? 'read');
     out.push('ok');
   },
   'transfer-leadership': (env, args, out) => {
-    const from = args.string('from') as NodeId;
-    const to = args.string('to') as NodeId;
-    out.push(env.core(from).transferLeadership(to) ? 'ok' : 'refused');
+    out.push(env.core(args.required('from')).transferLeadership(args.required('to')) ? 'ok' : 'refused');
   },
   'report-unreachable': (env, args, out) => {
-    env.core(args.string('from') as NodeId).reportUnreachable(args.string('to') as NodeId);
+    env.core(args.required('from')).reportUnreachable(args.required('to'));
     out.push('ok');
   },
 };
@@ -304,12 +332,14 @@ const networkCommands: Record<string, Handler> = {
 function forge(env: InteractionEnv, args: Args, out: string[]): void {
   const message: Record<string, unknown> = {};
   for (const key of args.keys()) {
-    const values = args.values(key) as string[];
-    if (key === 'entries') message[key] = values[0] === 'none' ? [] : values.map(parseEntry);
-    else if (key === 'meta') message[key] = { ...parsePosition(values[0] as string), voters: env.ids(), config: seedConfiguration(env.ids()) };
-    else if (key === 'chunk') message[key] = new Uint8Array(Number(values[0]));
-    else message[key] = STRING_FIELDS.has(key) ? values[0] : parseValue(values[0] as string);
+    const values = args.values(key) ?? [];
+    const first = args.required(key);
+    if (key === 'entries') message[key] = first === 'none' ? [] : values.map(parseEntry);
+    else if (key === 'meta') message[key] = { ...parsePosition(first), voters: env.ids(), config: seedConfiguration(env.ids()) };
+    else if (key === 'chunk') message[key] = new Uint8Array(Number(first));
+    else message[key] = STRING_FIELDS.has(key) ? first : parseValue(first);
   }
+  // Deliberately unvalidated: a forged message is hostile input, and step() must refuse it.
   const rejected = env.core(String(message['to'])).step(message as unknown as Message);
   out.push(rejected ? `rejected ${rejected.reason}: ${rejected.detail}` : 'stepped');
 }
@@ -318,8 +348,8 @@ function forge(env: InteractionEnv, args: Args, out: string[]): void {
 const STRING_FIELDS: ReadonlySet<string> = new Set(['type', 'from', 'to', 'requestId']);
 
 function parsePosition(text: string): { term: number; index: number } {
-  const [term, index] = text.split('/').map(Number);
-  return { term: term as number, index: index as number };
+  const [term = NaN, index = NaN] = text.split('/').map(Number);
+  return { term, index };
 }
 
 function parseEntry(text: string): Entry {

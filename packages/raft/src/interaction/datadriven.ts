@@ -53,8 +53,7 @@ export function parseDataDriven(text: string): Chunk[] {
   const chunks: Chunk[] = [];
   let verbatim: string[] = [];
   let i = 0;
-  while (i < lines.length) {
-    const line = lines[i] as string;
+  for (let line = lines[i]; line !== undefined; line = lines[i]) {
     if (line.trim() === '' || line.startsWith('#')) {
       verbatim.push(line);
       i++;
@@ -65,7 +64,7 @@ export function parseDataDriven(text: string): Chunk[] {
     if (lines[i + 1] !== SEPARATOR) throw new Error(`line ${i + 1}: expected "${SEPARATOR}" after "${line}"`);
     const expected: string[] = [];
     let j = i + 2;
-    while (j < lines.length && (lines[j] as string).trim() !== '') expected.push(lines[j++] as string);
+    for (let next = lines[j]; next !== undefined && next.trim() !== ''; next = lines[++j]) expected.push(next);
     chunks.push({ kind: 'case', testCase: { line: i + 1, input: line, ...parseCommandLine(line), expected: expected.join('\n') } });
     i = j;
   }

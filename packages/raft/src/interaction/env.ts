@@ -1,4 +1,4 @@
-import { assert } from '../assert.js';
+import { assert, defined } from '../assert.js';
 import type { RaftConfig } from '../config.js';
 import { SeededPrng } from '../prng.js';
 import { RaftCore } from '../raft.js';
@@ -87,10 +87,12 @@ export class InteractionEnv {
     return this.nodes.map((n) => n.id);
   }
 
-  private boot(node: HarnessNode): void {
-    node.core = new RaftCore(node.config, new SeededPrng(node.seed + node.boots), node.disk.recover());
+  private boot(node: HarnessNode): RaftCore {
+    const core = new RaftCore(node.config, new SeededPrng(node.seed + node.boots), node.disk.recover());
+    node.core = core;
     node.boots++;
     node.inFlight = null;
+    return core;
   }
 
   /** Loses everything not on disk: memory, the unpersisted Ready, its after-persist messages. */
@@ -106,8 +108,7 @@ export class InteractionEnv {
   restart(id: NodeId, out: string[]): void {
     const node = this.node(id);
     if (node.core) throw new Error(`restart: node ${id} is running (crash it first)`);
-    this.boot(node);
-    const core = node.core as unknown as RaftCore;
+    const core = this.boot(node);
     out.push(`${id} restarted: ${formatHardState(core.hardState())} applied=${core.log.appliedIndex} last=${core.log.lastTerm()}/${core.log.lastIndex()} snapshot=${snapshotText(core)}`);
   }
 
@@ -286,7 +287,7 @@ export class InteractionEnv {
     const log = core.log;
     if (log.offset > 0) out.push(`compacted through ${log.offsetTerm}/${log.offset}`);
     const entries: Entry[] = [];
-    for (let i = log.firstIndex(); i <= log.lastIndex(); i++) entries.push(log.entryAt(i) as Entry);
+    for (let i = log.firstIndex(); i <= log.lastIndex(); i++) entries.push(defined(log.entryAt(i), () => `no entry ${i} in ${log.firstIndex()}..${log.lastIndex()}`));
     const stable = entries.filter((e) => e.index <= log.stableIndex);
     const unstable = entries.filter((e) => e.index > log.stableIndex);
     out.push(entries.length === 0 ? '(empty)' : formatEntries(stable) + (unstable.length > 0 ? ` unstable ${formatEntries(unstable)}` : ''));

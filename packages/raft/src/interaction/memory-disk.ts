@@ -24,6 +24,7 @@ export class ListStateMachine {
   }
 
   restore(snapshot: Snapshot): void {
+    // Only serializeAt above writes these bytes: a JSON array of strings.
     const values = JSON.parse(new TextDecoder().decode(snapshot.data)) as string[];
     this.applied = snapshot.meta.index;
     this.values = values.map((value) => {
