@@ -4,6 +4,7 @@
  * event-loop histogram), so a node that is never scraped pays nothing for them.
  */
 import { readdirSync, readFileSync } from 'node:fs';
+import { getHeapSpaceStatistics } from 'node:v8';
 import { Counter, Gauge, type Registry } from './prometheus.js';
 
 /** Reads a /proc file, or null off Linux (or when it cannot be read). */
@@ -70,10 +71,26 @@ export function collectProcessMetrics(registry: Registry): void {
   gauge('nodejs_heap_size_used_bytes', 'Process heap size used from Node.js in bytes.', () => process.memoryUsage().heapUsed);
   gauge('nodejs_external_memory_bytes', 'Node.js external memory size in bytes.', () => process.memoryUsage().external);
   gauge('nodejs_active_resources_total', 'Number of active resources that are currently keeping the event loop alive.', () => process.getActiveResourcesInfo().length);
+  heapSpaces(registers);
   const lag: Gauge = new Gauge({ name: 'nodejs_eventloop_lag_seconds', help: 'Lag of event loop in seconds.', registers, collect: async () => lag.set(await eventLoopLagSeconds()) });
   const [major, minor, patch] = process.versions.node.split('.');
   const version = new Gauge<'version' | 'major' | 'minor' | 'patch'>({ name: 'nodejs_version_info', help: 'Node.js version info.', labelNames: ['version', 'major', 'minor', 'patch'], registers });
   version.set({ version: process.version, major: major ?? '', minor: minor ?? '', patch: patch ?? '' }, 1);
+}
+
+/** nodejs_heap_space_size_{total,used,available}_bytes{space}: where the heap's committed memory sits. */
+function heapSpaces(registers: Registry[]): void {
+  const labelNames = ['space'] as const;
+  const total = new Gauge<'space'>({ name: 'nodejs_heap_space_size_total_bytes', help: 'Process heap space size total from Node.js in bytes.', labelNames, registers, collect: () => {
+    for (const space of getHeapSpaceStatistics()) {
+      const name = space.space_name.replace(/_space$/, '');
+      total.set({ space: name }, space.space_size);
+      used.set({ space: name }, space.space_used_size);
+      available.set({ space: name }, space.space_available_size);
+    }
+  } });
+  const used = new Gauge<'space'>({ name: 'nodejs_heap_space_size_used_bytes', help: 'Process heap space size used from Node.js in bytes.', labelNames, registers });
+  const available = new Gauge<'space'>({ name: 'nodejs_heap_space_size_available_bytes', help: 'Process heap space size available from Node.js in bytes.', labelNames, registers });
 }
 
 /** A counter read from a cumulative source: it moves by the difference (never down). */
