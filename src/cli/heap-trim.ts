@@ -4,7 +4,7 @@
  * scavenges; when the load stops nothing shrinks it again: its memory reducer does not run on a
  * node that only heartbeats, so a node that took 100,000 writes kept ~25 MB of dead heap for
  * good (issue 19). One full GC once the node is quiet returns it. It never runs under load
- * (the event loop must have been nearly idle for seconds), and only after the heap grew, so an
+ * (nothing applied and a loop mostly idle, for seconds), and only after the heap grew, so an
  * idle node is not collected over and over.
  */
 import { performance } from 'node:perf_hooks';
@@ -13,8 +13,11 @@ import { runInNewContext } from 'node:vm';
 
 /** How often the trimmer looks at the heap and the event loop. */
 export const HEAP_TRIM_CHECK_MS = 1_000;
-/** The event loop busier than this over the last check means load: never collect then. */
-export const HEAP_TRIM_MAX_BUSY = 0.1;
+/**
+ * The event loop busier than this over a check means load (reads, which apply nothing): never
+ * collect then. Not lower: on a starved machine an idle leader's 10 ms ticks alone come near 0.2.
+ */
+export const HEAP_TRIM_MAX_BUSY = 0.5;
 /**
  * Quiet time before collecting. V8 shrinks the young generation (8 MB committed under load)
  * in a full GC only once its measured allocation rate, averaged over ~5 s, is low; sooner, the
@@ -49,17 +52,23 @@ export function fullGc(): () => void {
   return runInNewContext('gc') as () => void;
 }
 
-/** Starts the trimmer (an unref'd timer); returns its stop function. */
-export function startHeapTrim(onTrim: (before: number, after: number) => void = () => {}): () => void {
+/**
+ * Starts the trimmer (an unref'd timer); returns its stop function. `progress` is the node's
+ * applied index: quiet means nothing applied and a loop at most HEAP_TRIM_MAX_BUSY busy.
+ */
+export function startHeapTrim(progress: () => number, onTrim: (before: number, after: number) => void = () => {}): () => void {
   const gc = fullGc();
   let afterLastTrim = 0;
   let lastLoop = performance.eventLoopUtilization();
   let quietMs = 0;
+  let lastProgress = progress();
   const timer = setInterval(() => {
     const loop = performance.eventLoopUtilization();
     const busy = performance.eventLoopUtilization(loop, lastLoop).utilization;
     lastLoop = loop;
-    quietMs = busy <= HEAP_TRIM_MAX_BUSY ? quietMs + HEAP_TRIM_CHECK_MS : 0;
+    const now = progress();
+    quietMs = busy <= HEAP_TRIM_MAX_BUSY && now === lastProgress ? quietMs + HEAP_TRIM_CHECK_MS : 0;
+    lastProgress = now;
     const heapTotal = process.memoryUsage().heapTotal;
     if (!shouldTrim({ heapTotal, quietMs }, afterLastTrim)) return;
     gc();
