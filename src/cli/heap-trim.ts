@@ -14,10 +14,12 @@ import { runInNewContext } from 'node:vm';
 /** How often the trimmer looks at the heap and the event loop. */
 export const HEAP_TRIM_CHECK_MS = 1_000;
 /**
- * The event loop busier than this over a check means load (reads, which apply nothing): never
- * collect then. Not lower: on a starved machine an idle leader's 10 ms ticks alone come near 0.2.
+ * The event loop busier than this over a check means heavy load (reads apply nothing): never
+ * collect then. Not lower: on a CPU-starved machine an idle leader's ticks alone keep it half
+ * busy. Under lighter read load a trim costs one full GC (~10-20 ms) per 8 MB of heap growth,
+ * at most one per HEAP_TRIM_QUIET_MS.
  */
-export const HEAP_TRIM_MAX_BUSY = 0.5;
+export const HEAP_TRIM_MAX_BUSY = 0.8;
 /**
  * Quiet time before collecting. V8 shrinks the young generation (8 MB committed under load)
  * in a full GC only once its measured allocation rate, averaged over ~5 s, is low; sooner, the
