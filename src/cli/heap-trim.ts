@@ -22,8 +22,9 @@ export const HEAP_TRIM_CHECK_MS = 1_000;
 export const HEAP_TRIM_MAX_BUSY = 0.8;
 /**
  * Quiet time before collecting. V8 shrinks the young generation (8 MB committed under load)
- * in a full GC only once its measured allocation rate, averaged over ~5 s, is low; sooner, the
- * old generation shrinks but the young one stays at its peak.
+ * in a full GC only once its measured allocation rate, averaged over ~5 s, is below ~1 MB/s;
+ * sooner, the old generation shrinks but the young one stays at its peak. An idle leader's
+ * heartbeats keep it above that, so a leader gives back its old generation only.
  */
 export const HEAP_TRIM_QUIET_MS = 6_000;
 /** Growth of the committed heap since the last trim that is worth a full GC. */
