@@ -14,6 +14,12 @@ import { rssOf, RaftquotesSystem } from './systems.js';
 
 /** The issue-19 target: RSS of each node after 100,000 writes. */
 export const MEMORY_TARGET_MB = 80;
+/**
+ * Quiet time before each reading: what a node holds once a burst is over, not in its last
+ * millisecond (a node gives its dead heap back within ~7 s of going quiet: src/cli/heap-trim.ts).
+ * The peak during the writes is reported beside it (peakMb, the kernel's high-water mark).
+ */
+export const MEMORY_SETTLE_MS = 10_000;
 
 const VALUE_100 = 'v'.repeat(100);
 
@@ -54,10 +60,11 @@ function summary(nodes: Array<NodeMemory | null>): Record<string, number | boole
 /** RSS of every node idle, after fillCount writes (distinct keys), and after the next snapshot. */
 export async function memory(system: RaftquotesSystem, plan: BenchPlan, emit: Emit): Promise<void> {
   const leader = await system.leader();
+  await sleep(MEMORY_SETTLE_MS);
   const idle = memoryOfAll(system);
   emit({ bench: 'memory', system: system.name, phase: 'idle', ...summary(idle), nodes: idle });
   const filled = await fill({ clients: 256, count: plan.fillCount, targetOf: () => system.target(leader), requestOf: (n) => system.put(`m${n}`, VALUE_100), deadlineMs: 300_000 });
-  await sleep(1_000);
+  await sleep(MEMORY_SETTLE_MS);
   const after = memoryOfAll(system);
   emit({ bench: 'memory', system: system.name, phase: 'after-writes', writes: filled.done, errors: filled.errors, fillSeconds: filled.seconds, ...summary(after), nodes: after });
   const before = await Promise.all(system.nodes.map((_, i) => system.status(i).then((s) => s.snapshotIndex as number)));
@@ -69,7 +76,7 @@ export async function memory(system: RaftquotesSystem, plan: BenchPlan, emit: Em
     const r = await fill({ clients: 64, count: 1000, targetOf: () => system.target(leader), requestOf: (n) => system.put(`m${plan.fillCount + extra + n}`, VALUE_100), deadlineMs: 30_000 });
     extra += r.done;
   }
-  await sleep(1_000);
+  await sleep(MEMORY_SETTLE_MS);
   const snap = memoryOfAll(system);
   emit({ bench: 'memory', system: system.name, phase: 'after-snapshot', extraWrites: extra, ...summary(snap), nodes: snap });
 }

@@ -4,7 +4,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { NodeId } from '@raftquotes/raft';
-import type { Registry } from 'prom-client';
+import type { Registry } from '../metrics/prometheus.js';
 import type { Logger } from '../log/logger.js';
 import type { DebugControls } from '../node/debug-controls.js';
 import { NodeError, type RaftNodeHandle } from '../node/types.js';

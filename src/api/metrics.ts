@@ -3,7 +3,7 @@
  * (a second API server on the same registry, e.g. in tests, reuses the metrics), and label
  * children are cached so counting a request is a map lookup.
  */
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from '../metrics/prometheus.js';
 
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS']);
 const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -18,8 +18,8 @@ export class ApiMetrics {
   private readonly duration: Histogram<'route'>;
   readonly wsClients: Gauge;
   readonly forwards: Counter<'outcome'>;
-  private readonly requestChildren = new Map<string, Counter.Internal>();
-  private readonly durationChildren = new Map<string, Histogram.Internal<'route'>>();
+  private readonly requestChildren = new Map<string, { inc(): void }>();
+  private readonly durationChildren = new Map<string, { observe(seconds: number): void }>();
 
   constructor(registry: Registry) {
     const registers = [registry];

@@ -2,7 +2,7 @@
  * Status routes: GET /api/status, /api/cluster (every voter as this node can reach it),
  * /healthz, /readyz and /metrics.
  */
-import type { Registry } from 'prom-client';
+import type { Registry } from '../metrics/prometheus.js';
 import type { NodeStatus } from '../node/types.js';
 import type { NodeId } from '@raftquotes/raft';
 import { debugStatus } from './routes-debug.js';

@@ -14,7 +14,7 @@ import { createServer, type Server } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { SecureContextOptions } from 'node:tls';
-import type { Registry } from 'prom-client';
+import type { Registry } from '../metrics/prometheus.js';
 import type { DebugControls } from '../node/debug-controls.js';
 import { LogBudget } from '../log/logger.js';
 import type { RaftNodeHandle } from '../node/types.js';

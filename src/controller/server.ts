@@ -4,7 +4,7 @@
  * shut down by SHUTDOWN, so CONVERT_FOLLOWER can revive it.
  */
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
-import { Counter, type Registry } from 'prom-client';
+import { Counter, type Registry } from '../metrics/prometheus.js';
 import { SILENT_LOGGER, type Logger } from '../log/logger.js';
 import { NodeError, type RaftNodeHandle } from '../node/types.js';
 import { quotaProblem } from '../state/quota.js';

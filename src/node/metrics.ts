@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { collectProcessMetrics } from '../metrics/process-metrics.js';
+import { Counter, Gauge, Histogram, Registry } from '../metrics/prometheus.js';
 import type { RaftCore } from '@raftquotes/raft';
 
 /** Prometheus metrics of one node (SPEC §3 /metrics): Raft state, queues and latencies. */
@@ -9,9 +10,9 @@ export class NodeMetrics {
   readonly appliedIndex = this.gauge('raft_applied_index', 'Highest log index applied to the state machine');
   readonly lastIndex = this.gauge('raft_last_index', 'Last log index');
   readonly isLeader = this.gauge('raft_is_leader', '1 when this node is the leader');
-  readonly peerLag = new Gauge({ name: 'raft_peer_lag_entries', help: 'Leader lastIndex minus the peer matchIndex', labelNames: ['peer'], registers: [this.registry] });
+  readonly peerLag = new Gauge<'peer'>({ name: 'raft_peer_lag_entries', help: 'Leader lastIndex minus the peer matchIndex', labelNames: ['peer'], registers: [this.registry] });
   readonly leaderChanges = new Counter({ name: 'raft_leader_changes_total', help: 'Times this node became leader', registers: [this.registry] });
-  readonly rejectedMessages = new Counter({
+  readonly rejectedMessages = new Counter<'reason'>({
     name: 'raft_rejected_messages_total',
     help: 'Peer messages dropped by validation before the core stepped them, by reason',
     labelNames: ['reason'],
@@ -34,7 +35,7 @@ export class NodeMetrics {
   /** `processMetrics: false` leaves out the process's own (CPU, event-loop lag): the simulator runs many nodes in one process. */
   constructor(nodeId: string, { processMetrics = true }: { processMetrics?: boolean } = {}) {
     this.registry.setDefaultLabels({ node: nodeId });
-    if (processMetrics) collectDefaultMetrics({ register: this.registry });
+    if (processMetrics) collectProcessMetrics(this.registry);
   }
 
   private gauge(name: string, help: string): Gauge {

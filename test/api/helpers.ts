@@ -7,7 +7,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Registry } from 'prom-client';
+import { Registry } from '../../src/metrics/prometheus.js';
 import { rawRequest } from '../support/raw-http.js';
 import { waitFor } from '../support/wait.js';
 import { createApiServer, type ApiServer, type ApiServerOptions } from '../../src/api/server.js';

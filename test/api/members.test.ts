@@ -1,5 +1,5 @@
 import { networkInterfaces } from 'node:os';
-import { Registry } from 'prom-client';
+import { Registry } from '../../src/metrics/prometheus.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createApiServer, type ApiServer } from '../../src/api/server.js';
 import { describeMembers } from '../../src/cli/status.js';

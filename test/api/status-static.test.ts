@@ -1,7 +1,7 @@
 /* eslint-disable max-lines-per-function -- a describe block groups many short tests around one server */
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { Registry } from 'prom-client';
+import { Registry } from '../../src/metrics/prometheus.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiServer } from '../../src/api/server.js';
 import { FakeNode } from './fake-node.js';

@@ -1,0 +1,83 @@
+/**
+ * Gives the heap back after a burst. Under load V8 grows the old generation to ~1.6x what
+ * survives (cluster.ts NODE_V8_FLAGS) and fills it with requests that lived through two
+ * scavenges; when the load stops nothing shrinks it again: its memory reducer does not run on a
+ * node that only heartbeats, so a node that took 100,000 writes kept ~25 MB of dead heap for
+ * good (issue 19). One full GC once the node is quiet returns it. It never runs under load
+ * (nothing applied and a loop mostly idle, for seconds), and only after the heap grew, so an
+ * idle node is not collected over and over.
+ */
+import { performance } from 'node:perf_hooks';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+/** How often the trimmer looks at the heap and the event loop. */
+export const HEAP_TRIM_CHECK_MS = 1_000;
+/**
+ * The event loop busier than this over a check means heavy load (reads apply nothing): never
+ * collect then. Not lower: on a CPU-starved machine an idle leader's ticks alone keep it half
+ * busy. Under lighter read load a trim costs one full GC (~10-20 ms) per 8 MB of heap growth,
+ * at most one per HEAP_TRIM_QUIET_MS.
+ */
+export const HEAP_TRIM_MAX_BUSY = 0.8;
+/**
+ * Quiet time before collecting. V8 shrinks the young generation (8 MB committed under load)
+ * in a full GC only once its measured allocation rate, averaged over ~5 s, is below ~1 MB/s;
+ * sooner, the old generation shrinks but the young one stays at its peak. An idle leader's
+ * heartbeats keep it above that, so a leader gives back its old generation only.
+ */
+export const HEAP_TRIM_QUIET_MS = 6_000;
+/** Growth of the committed heap since the last trim that is worth a full GC. */
+export const HEAP_TRIM_MIN_GROWTH_BYTES = 8 * 1024 * 1024;
+
+/** One look at the process: committed heap, and for how long the loop has been quiet. */
+export interface HeapSample {
+  heapTotal: number;
+  quietMs: number;
+}
+
+/**
+ * Whether to collect now: the loop has been quiet for HEAP_TRIM_QUIET_MS and the committed heap
+ * grew by HEAP_TRIM_MIN_GROWTH_BYTES since the size after the last trim (0 before the first).
+ */
+export function shouldTrim(sample: HeapSample, afterLastTrim: number): boolean {
+  return sample.quietMs >= HEAP_TRIM_QUIET_MS && sample.heapTotal - afterLastTrim >= HEAP_TRIM_MIN_GROWTH_BYTES;
+}
+
+/**
+ * V8's gc(): the global one when node runs with --expose-gc, else the same function turned on
+ * at run time (the flag must be set before the context that reads it is made).
+ */
+export function fullGc(): () => void {
+  const exposed = (globalThis as { gc?: () => void }).gc;
+  if (exposed) return exposed;
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+}
+
+/**
+ * Starts the trimmer (an unref'd timer); returns its stop function. `progress` is the node's
+ * applied index: quiet means nothing applied and a loop at most HEAP_TRIM_MAX_BUSY busy.
+ */
+export function startHeapTrim(progress: () => number, onTrim: (before: number, after: number) => void = () => {}): () => void {
+  const gc = fullGc();
+  let afterLastTrim = 0;
+  let lastLoop = performance.eventLoopUtilization();
+  let quietMs = 0;
+  let lastProgress = progress();
+  const timer = setInterval(() => {
+    const loop = performance.eventLoopUtilization();
+    const busy = performance.eventLoopUtilization(loop, lastLoop).utilization;
+    lastLoop = loop;
+    const now = progress();
+    quietMs = busy <= HEAP_TRIM_MAX_BUSY && now === lastProgress ? quietMs + HEAP_TRIM_CHECK_MS : 0;
+    lastProgress = now;
+    const heapTotal = process.memoryUsage().heapTotal;
+    if (!shouldTrim({ heapTotal, quietMs }, afterLastTrim)) return;
+    gc();
+    afterLastTrim = process.memoryUsage().heapTotal;
+    onTrim(heapTotal, afterLastTrim);
+  }, HEAP_TRIM_CHECK_MS);
+  timer.unref();
+  return () => clearInterval(timer);
+}
