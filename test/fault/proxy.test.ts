@@ -1,7 +1,8 @@
 import net from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FaultProxy } from './proxy.js';
-import { Probe, startEchoServer, waitUntil, type EchoServer } from './socket-helpers.js';
+import { Probe, startEchoServer, type EchoServer } from './socket-helpers.js';
+import { becomesTrue } from '../support/wait.js';
 
 /** How long "did not arrive" waits; "did arrive" waits use ARRIVES_MS. */
 const SILENCE_MS = 300;
@@ -80,7 +81,7 @@ describe('FaultProxy: delay', () => {
     expect(await p.receives('echo:a', SILENCE_MS / 2)).toBe(false);
     proxy.setDelay(0);
     p.send('b'); // must not overtake "a"
-    expect(await waitUntil(() => p.received.endsWith('b'), ARRIVES_MS)).toBe(true);
+    expect(await becomesTrue(() => p.received.endsWith('b'), ARRIVES_MS)).toBe(true);
     expect(p.received).toMatch(/^echo:warmecho:a(echo:)?b$/); // one or two chunks, "a" first
   });
 
@@ -96,7 +97,7 @@ describe('FaultProxy: edges', () => {
       const socket = net.connect({ host: '127.0.0.1', port: big.port });
       socket.on('error', () => undefined);
       socket.end(payload);
-      expect(await waitUntil(() => sink.received() === payload.length, 10_000)).toBe(true);
+      expect(await becomesTrue(() => sink.received() === payload.length, 10_000)).toBe(true);
       expect(big.stats().bytesToTarget).toBe(payload.length);
     } finally {
       await big.close();

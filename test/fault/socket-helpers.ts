@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { encodeFrame } from '../../src/transport/frame-codec.js';
+import { becomesTrue } from '../support/wait.js';
 
 /** An echo server for socket tests: answers each chunk with `<tag>:<chunk>`. */
 export interface EchoServer {
@@ -49,27 +50,17 @@ export class Probe {
 
   /** Waits until `received` contains text; false after timeoutMs (bounded wait). */
   async receives(text: string, timeoutMs: number): Promise<boolean> {
-    return waitUntil(() => this.received.includes(text), timeoutMs);
+    return becomesTrue(() => this.received.includes(text), timeoutMs);
   }
 
   /** Waits until the connection is closed by the other side; false after timeoutMs. */
   async closes(timeoutMs: number): Promise<boolean> {
-    return waitUntil(() => this.closed, timeoutMs);
+    return becomesTrue(() => this.closed, timeoutMs);
   }
 
   destroy(): void {
     this.socket.destroy();
   }
-}
-
-/** Polls a condition every 10 ms; resolves false when timeoutMs passes first. */
-export async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  return true;
 }
 
 /** Opens a connection, sends `ping`, and reports whether `<tag>:ping` came back in time. */

@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { request } from 'node:https';
+import { rawRequest } from '../support/raw-http.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,28 +20,11 @@ const MAIN_JS = join(REPO_ROOT, 'dist/cli/main.js');
 const PORTS = { http: 25400, raft: 25410, controller: 25420 };
 
 /** JSON over HTTPS trusting `ca` (fetch in Node 20 cannot take a CA). */
-function https(method: string, url: string, ca: Buffer | undefined, body?: unknown): Promise<{ status: number; body: any }> {
-  return new Promise((resolve, reject) => {
-    const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const req = request(url, { method, ca, timeout: 3_000, headers: data ? { 'content-type': 'application/json', 'content-length': data.length } : {} }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let parsed: unknown = text;
-        try {
-          parsed = text ? JSON.parse(text) : null;
-        } catch {
-          // not JSON
-        }
-        resolve({ status: res.statusCode ?? 0, body: parsed });
-      });
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error(`timeout: ${method} ${url}`)));
-    req.on('error', reject);
-    req.end(data);
-  });
+/** One HTTPS request trusting `ca` (none: the system's CAs only), answered as status and parsed body. */
+async function https(method: string, url: string, ca: Buffer | undefined, body?: unknown): Promise<{ status: number; body: any }> {
+  const payload = body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } };
+  const answer = await rawRequest(method, url, { ...(ca ? { ca: ca.toString() } : {}), timeoutMs: 3_000, ...payload });
+  return { status: answer.status, body: answer.json ?? answer.text };
 }
 
 describe('raftquotes cluster --tls', () => {
