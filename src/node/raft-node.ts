@@ -848,7 +848,9 @@ export class RaftNode implements RaftNodeHandle {
   private offerImage(index: number, data: Uint8Array): void {
     this.imageInProgress = false;
     if (this.stopped) return;
-    this.guard(() => this.core.provideSnapshotImage(index, data));
+    this.guard(() => {
+      if (!this.core.provideSnapshotImage(index, data) && this.lastImage?.index === index) this.lastImage = null;
+    });
     this.schedule();
   }
 
@@ -864,7 +866,9 @@ export class RaftNode implements RaftNodeHandle {
    */
   private dropStaleImage(): void {
     const image = this.lastImage;
-    if (image && (image.index < this.core.log.offset || this.clock.now() - image.builtAt > IMAGE_REUSE_MS)) this.lastImage = null;
+    // Older than the core's own snapshot: the configuration at its index is compacted away too.
+    const compactedPast = image !== null && (image.index < this.core.log.offset || image.index < this.core.snapshotIndex());
+    if (image && (compactedPast || this.clock.now() - image.builtAt > IMAGE_REUSE_MS)) this.lastImage = null;
   }
 
   private logTransitions(rd: Ready): void {

@@ -46,6 +46,12 @@ const REGRESSION_SEEDS: ReadonlyArray<{ seed: number; nodes: number; spares: num
   { seed: 20, nodes: 5, spares: 3 },
   { seed: 1025, nodes: 3, spares: 4 },
   { seed: 1059, nodes: 3, spares: 4 },
+  // The controller's CONVERT_FOLLOWER made Node1 forget its leader, which then refused the
+  // leader's honest TimeoutNow (raft.ts becomeFollowerKeepTerm keeps it as the forgotten leader).
+  { seed: 2310, nodes: 5, spares: 2 },
+  // The leader offered a reused InstallSnapshot image older than its own snapshot, whose
+  // configuration was compacted away: the core refused it silently, forever (no write for 10 s).
+  { seed: 441, nodes: 5, spares: 2 },
 ];
 
 async function expectSafeAndLive(seed: number, nodes: number, spares: number): Promise<number> {

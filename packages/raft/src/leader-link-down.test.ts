@@ -106,6 +106,17 @@ describe('reportLeaderLinkDown', () => {
     expect(c.term).toBe(2);
   });
 
+  it('a follower told to become follower (CONVERT_FOLLOWER) still takes its term leader\'s TimeoutNow', () => {
+    // Simulator seed 2310 (5 + 2 spares): the controller reset Node1, then the leader, removing
+    // itself, handed leadership to Node1, whose validation refused the honest TimeoutNow.
+    const c = followerOf('b', 'a');
+    c.becomeFollowerKeepTerm('told to become follower');
+    expect(c.leader).toBeNull();
+    expect(c.step({ type: 'TimeoutNow', from: 'c', to: 'b', term: 1 })?.reason).toBe('not_from_leader');
+    expect(c.step({ type: 'TimeoutNow', from: 'a', to: 'b', term: 1 })).toBeNull();
+    expect(drain(c).some((m) => m.type === 'RequestVote')).toBe(true);
+  });
+
   it('does nothing on a leader or a candidate', () => {
     const c = core('a');
     c.campaign(true);

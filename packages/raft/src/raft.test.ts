@@ -270,7 +270,8 @@ describe('InstallSnapshot on the leader: the image is asked for, used, then drop
     const core = compactedLeader();
     rejectFrom(core, 'b');
     expect(cycle(core).snapshotImageWanted).toBe(true);
-    core.provideSnapshotImage(4, new Uint8Array([4])); // built before the log was compacted past 4
+    // Built before the log was compacted past 4: refused, so the runtime must not offer it again.
+    expect(core.provideSnapshotImage(4, new Uint8Array([4]))).toBe(false);
     expect(installs(cycle(core))).toEqual([]);
     core.step({ type: 'HeartbeatResponse', from: 'b', to: 'a', term: 2, readRound: 0 });
     expect(cycle(core).snapshotImageWanted).toBe(true);

@@ -358,7 +358,10 @@ export class RaftCore {
 
   /** Becomes a follower now, keeping the term (controller CONVERT_FOLLOWER, admin step-down). */
   becomeFollowerKeepTerm(reason: string): void {
+    const leader = this.termLeader();
     this.becomeFollower(this.term, null, reason);
+    // Forgetting the leader must not make its TimeoutNow look forged: it still leads this term.
+    if (leader !== null && leader !== this.id) this.forgottenLeader = { term: this.term, id: leader };
   }
 
   /** Tells the core that the link to `peer` broke: messages in flight were probably lost. */
@@ -408,17 +411,20 @@ export class RaftCore {
    * (an applied index, so committed). Starts the transfers to every follower that needs one.
    * The image is built asynchronously, so it may come after a step-down (dropped) or be older
    * than the log's offset by then (dropped: a follower's next probe asks again).
+   * Returns false when the image cannot be used: its term or its configuration is no longer
+   * known (compacted away), so the runtime must not offer that image again.
    */
-  provideSnapshotImage(index: number, data: Uint8Array): void {
+  provideSnapshotImage(index: number, data: Uint8Array): boolean {
     this.imageWanted = false;
-    if (this.state !== 'leader') return;
+    if (this.state !== 'leader') return true;
     assert(index <= this.log.commitIndex, () => `snapshot image at ${index} beyond commit ${this.log.commitIndex}`);
     const term = this.log.termAt(index);
-    if (term === undefined || this.configs.at(index) === undefined) return;
+    if (term === undefined || this.configs.at(index) === undefined) return false;
     this.image = { meta: this.snapshotMetaAt(index, term), data };
     for (const [peer, pr] of this.progress) {
       if (pr.state !== 'snapshot' && this.log.termAt(pr.nextIndex - 1) === undefined) this.startSnapshotTransfer(peer, pr);
     }
+    return true;
   }
 
   /**
