@@ -52,6 +52,7 @@ const REGRESSION_SEEDS: ReadonlyArray<{ seed: number; nodes: number; spares: num
   // The leader offered a reused InstallSnapshot image older than its own snapshot, whose
   // configuration was compacted away: the core refused it silently, forever (no write for 10 s).
   { seed: 441, nodes: 5, spares: 2 },
+  { seed: 8945, nodes: 5, spares: 2 },
 ];
 
 async function expectSafeAndLive(seed: number, nodes: number, spares: number): Promise<number> {
