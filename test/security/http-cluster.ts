@@ -68,7 +68,7 @@ export class HttpCluster {
   }
 
   /** The id every node agrees is the leader (bounded wait). */
-  async leader(get: (url: string) => Promise<{ status: number; json: any }>, timeoutMs = 20_000): Promise<string> {
+  async leader(get: (url: string) => Promise<{ status: number; json: any }>, timeoutMs = 45_000): Promise<string> {
     return waitFor('a leader', async () => {
       const statuses = await Promise.all(this.nodes.map((n) => get(`${n.http}/api/status`).then((r) => r.json, () => null)));
       const leaders = new Set(statuses.map((s) => s?.leader));

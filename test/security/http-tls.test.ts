@@ -58,7 +58,7 @@ describe('HTTPS for the API (SPEC §7)', () => {
     await cluster.start();
     leader = await cluster.leader(get);
     follower = cluster.nodes.find((n) => n.id !== leader)?.id as string;
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async () => {
     await cluster.stop();

@@ -44,7 +44,7 @@ describe('HTTP attacks on a live cluster (issue 15)', () => {
       const view = (await get(`${cluster.node(follower).http}/api/cluster`)).json as { nodes: Array<{ reachable: boolean }> };
       return view.nodes.every((n) => n.reachable);
     }, 15_000, 100);
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async () => {
     await cluster.stop();
