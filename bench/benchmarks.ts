@@ -2,7 +2,7 @@
  * The benchmarks of SPEC §8 (and issue 8). Each one is bounded in time, drives a BenchSystem
  * through the shared closed-loop load generator, and emits its results as JSON lines.
  */
-import { closedLoop, fill, percentile, round2, type LoadStats, type Target } from './load.js';
+import { closedLoop, fill, percentile, round2, VALUE_100, type LoadStats, type Target } from './load.js';
 import { sleep, waitFor } from '../test/support/wait.js';
 import { CpuMeter, type CpuPerOp } from './cpu.js';
 import { type BenchSystem, type RaftquotesSystem } from './systems.js';
@@ -35,7 +35,6 @@ export function planFor(quick: boolean): BenchPlan {
 
 export type Emit = (record: BenchRecord) => void;
 
-const VALUE_100 = 'v'.repeat(100);
 
 function stats(record: BenchRecord, s: LoadStats): BenchRecord {
   return { ...record, ...s };

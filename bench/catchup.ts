@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { fill, round2 } from './load.js';
+import { fill, round2, runIfMain, VALUE_100 } from './load.js';
 import { waitFor } from '../test/support/wait.js';
 import type { BenchPlan, Emit } from './benchmarks.js';
 import { RaftquotesSystem } from './systems.js';
@@ -19,7 +19,6 @@ import { RaftquotesSystem } from './systems.js';
 /** The issue-19 target for InstallSnapshot of 100,000 entries. */
 export const CATCHUP_TARGET_MS = 2_500;
 
-const VALUE_100 = 'v'.repeat(100);
 
 /** A line of the cluster log: the node that wrote it, when (epoch ms) and what. */
 interface LogLine {
@@ -136,9 +135,4 @@ async function standalone(): Promise<void> {
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  standalone().then(() => process.exit(0), (err: Error) => {
-    process.stderr.write(`${err.stack ?? err.message}\n`);
-    process.exit(1);
-  });
-}
+runIfMain(import.meta.url, standalone);

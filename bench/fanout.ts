@@ -14,7 +14,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { cpuSecondsOf } from './cpu.js';
-import { jsonCall, percentile, round2 } from './load.js';
+import { jsonCall, percentile, round2, runIfMain } from './load.js';
 import { sleep, waitFor } from '../test/support/wait.js';
 import type { BenchPlan, Emit } from './benchmarks.js';
 import { RaftquotesSystem, REPO_ROOT } from './systems.js';
@@ -193,9 +193,4 @@ async function standalone(): Promise<void> {
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  standalone().then(() => process.exit(0), (err: Error) => {
-    process.stderr.write(`${err.stack ?? err.message}\n`);
-    process.exit(1);
-  });
-}
+runIfMain(import.meta.url, standalone);

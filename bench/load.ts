@@ -158,3 +158,18 @@ export async function jsonCall(url: string, method = 'GET', body?: unknown, time
   return { status, body: parsed };
 }
 
+
+/** The 100-byte value every write benchmark puts (SPEC §8). */
+export const VALUE_100 = 'v'.repeat(100);
+
+/** Runs `main` when the module at `moduleUrl` is the process's entry point (a bench file run by itself). */
+export function runIfMain(moduleUrl: string, main: () => Promise<void>): void {
+  if (moduleUrl !== `file://${process.argv[1]}`) return;
+  main().then(
+    () => process.exit(0),
+    (err: Error) => {
+      process.stderr.write(`${err.stack ?? err.message}\n`);
+      process.exit(1);
+    },
+  );
+}

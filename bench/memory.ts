@@ -7,7 +7,7 @@
  *   npx tsx bench/memory.ts [--fill 100000]     (standalone: its own 5-node cluster)
  */
 import { readFileSync } from 'node:fs';
-import { fill } from './load.js';
+import { fill, runIfMain, VALUE_100 } from './load.js';
 import { sleep } from '../test/support/wait.js';
 import type { BenchPlan, Emit } from './benchmarks.js';
 import { rssOf, RaftquotesSystem } from './systems.js';
@@ -21,7 +21,6 @@ export const MEMORY_TARGET_MB = 80;
  */
 export const MEMORY_SETTLE_MS = 10_000;
 
-const VALUE_100 = 'v'.repeat(100);
 
 interface NodeMemory {
   node: number;
@@ -95,9 +94,4 @@ async function standalone(): Promise<void> {
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  standalone().then(() => process.exit(0), (err: Error) => {
-    process.stderr.write(`${err.stack ?? err.message}\n`);
-    process.exit(1);
-  });
-}
+runIfMain(import.meta.url, standalone);

@@ -13,8 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Entry } from '@raftquotes/raft';
 import { initDataDir, openNodeDatabase } from '../src/storage/sqlite-storage.js';
+import { VALUE_100 } from './load.js';
 
-const VALUE_100 = 'v'.repeat(100);
 const APPLY_BATCH = 1000;
 
 function argOf(name: string, fallback: number): number {
