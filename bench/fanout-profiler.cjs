@@ -4,6 +4,7 @@
  * process from its start, and on each SIGUSR2 writes DIR/<pid>-<n>.cpuprofile (Chrome DevTools
  * format) of the time since the last one, the node carrying on.
  */
+/* eslint-disable @typescript-eslint/no-require-imports, no-undef -- a CommonJS preload for node --require */
 'use strict';
 const { Session } = require('node:inspector');
 const { writeFileSync } = require('node:fs');
