@@ -14,7 +14,7 @@ if (dir) {
   const session = new Session();
   session.connect();
   session.post('Profiler.enable');
-  session.post('Profiler.setSamplingInterval', { interval: 500 });
+  session.post('Profiler.setSamplingInterval', { interval: 1000 });
   session.post('Profiler.start');
   let dumps = 0;
   process.on('SIGUSR2', () => {
