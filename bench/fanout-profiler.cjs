@@ -5,6 +5,8 @@
  * format) of the time since the last one, the node carrying on.
  */
 'use strict';
+/* global require */
+/* eslint-disable @typescript-eslint/no-require-imports -- a --require preload is CommonJS, loaded by plain node (no tsx) */
 const { Session } = require('node:inspector');
 const { writeFileSync } = require('node:fs');
 const { join } = require('node:path');
