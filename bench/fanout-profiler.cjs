@@ -6,6 +6,8 @@
  */
 /* eslint-disable @typescript-eslint/no-require-imports, no-undef -- a CommonJS preload for node --require */
 'use strict';
+/* global require */
+/* eslint-disable @typescript-eslint/no-require-imports -- a --require preload is CommonJS, loaded by plain node (no tsx) */
 const { Session } = require('node:inspector');
 const { writeFileSync } = require('node:fs');
 const { join } = require('node:path');
@@ -15,7 +17,7 @@ if (dir) {
   const session = new Session();
   session.connect();
   session.post('Profiler.enable');
-  session.post('Profiler.setSamplingInterval', { interval: 500 });
+  session.post('Profiler.setSamplingInterval', { interval: 1000 });
   session.post('Profiler.start');
   let dumps = 0;
   process.on('SIGUSR2', () => {

@@ -8,7 +8,14 @@
  * loopback addresses (127.0.0.10-25), which keeps every address under the node's per-address
  * cap of live clients (a cap this benchmark must respect, not raise).
  *
+ * Each row also reports what the run was up against: the load average, the CPU (% of one core)
+ * of every node and of every subscriber process over the posting window, the serving nodes' CPU
+ * per 1,000 deliveries (the cost that does not depend on the machine's load), status events
+ * received per subscriber per second, and deliveries missing, duplicated or out of order (a
+ * late delivery is still counted, up to 20 s after the last post; a missing one never is).
+ *
  *   npx tsx bench/fanout.ts [subscribers=10000] [spread|one]   (standalone: its own cluster)
+ *   RAFTQUOTES_FANOUT_PROFILE=DIR ...                           (and a CPU profile of each node)
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { loadavg } from 'node:os';

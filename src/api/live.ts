@@ -460,17 +460,26 @@ export class LiveHub {
   }
 
   /**
-   * Sends the quotes after `lastSent`, in order (never a gap backwards, never a duplicate), as
-   * one write.
+   * Sends the quotes after `lastSent`, in order (never a gap backwards, never a duplicate), in
+   * one corked write: their shared frames are queued as they are (a backlog page's frames are
+   * shared by every client reading it, so they are never copied per client).
    */
   private sendEach(client: LiveClient, quotes: Outgoing[]): void {
-    const frames: Buffer[] = [];
+    if (client.closing || client.ws.readyState !== WS_OPEN) return;
+    let corked = false;
+    let bytes = 0;
     for (const outgoing of quotes) {
       if (outgoing.quote.index <= client.lastSent) continue;
       client.lastSent = outgoing.quote.index;
-      frames.push(quoteFrame(outgoing));
+      if (!corked) client.socket.cork();
+      corked = true;
+      const frame = quoteFrame(outgoing);
+      client.socket.write(frame);
+      bytes += frame.length;
     }
-    if (frames.length > 0) this.write(client, frames.length === 1 ? (frames[0] as Buffer) : Buffer.concat(frames));
+    if (!corked) return;
+    client.socket.uncork();
+    this.wrote(client, bytes);
   }
 
   private sendStatus(client: LiveClient, frame: Buffer, now: number): void {
@@ -486,7 +495,12 @@ export class LiveHub {
   private write(client: LiveClient, frames: Buffer): void {
     if (client.closing || client.ws.readyState !== WS_OPEN) return;
     client.socket.write(frames);
-    client.sentBytes += frames.length;
+    this.wrote(client, frames.length);
+  }
+
+  /** Counts what was written, and closes the client if its queue is now over its limit. */
+  private wrote(client: LiveClient, bytes: number): void {
+    client.sentBytes += bytes;
     if (client.ws.bufferedAmount > this.ctx.tuning.maxWsBufferedBytes) this.closeSlow(client, `queue over ${this.ctx.tuning.maxWsBufferedBytes} bytes`);
   }
 
