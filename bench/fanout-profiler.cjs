@@ -6,8 +6,6 @@
  */
 /* eslint-disable @typescript-eslint/no-require-imports, no-undef -- a CommonJS preload for node --require */
 'use strict';
-/* global require */
-/* eslint-disable @typescript-eslint/no-require-imports -- a --require preload is CommonJS, loaded by plain node (no tsx) */
 const { Session } = require('node:inspector');
 const { writeFileSync } = require('node:fs');
 const { join } = require('node:path');
