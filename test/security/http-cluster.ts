@@ -69,13 +69,18 @@ export class HttpCluster {
 
   /** The id every node agrees is the leader (bounded wait). */
   async leader(get: (url: string) => Promise<{ status: number; json: any }>, timeoutMs = 45_000): Promise<string> {
+    let last: unknown[] = [];
     return waitFor('a leader', async () => {
-      const statuses = await Promise.all(this.nodes.map((n) => get(`${n.http}/api/status`).then((r) => r.json, () => null)));
-      const leaders = new Set(statuses.map((s) => s?.leader));
+      const statuses = await Promise.all(this.nodes.map((n) => get(`${n.http}/api/status`).then((r) => r.json, (err: Error) => ({ error: err.message }))));
+      last = statuses.map((st) => ({ leader: st?.leader, state: st?.state, error: st?.error }));
+      const leaders = new Set(statuses.map((s) => (s?.error ? null : s?.leader)));
       if (leaders.size !== 1) return undefined;
       const [leader] = leaders;
       return typeof leader === 'string' ? leader : undefined;
-    }, timeoutMs, 100);
+    }, timeoutMs, 100).catch((err: Error) => {
+      // What each node answered last, and the end of their logs: the wait itself says too little.
+      throw new Error(`${err.message}; last answers ${JSON.stringify(last)}; log tail:\n${this.output.slice(-3_000)}`);
+    });
   }
 
   alive(): boolean {
