@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureClusterCerts, nodeTlsPaths } from '../../src/cli/certs.js';
 import { httpGet, httpSend } from '../../src/cli/http-get.js';
 import { REPO_ROOT, waitFor } from '../support/cluster.js';
+import { stopProcessGroup } from '../support/stop-group.js';
 
 /**
  * `raftquotes node --join https://...` against a `cluster --tls` cluster (SPEC §7, §9): the
@@ -45,16 +46,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (joiner?.pid && joiner.exitCode === null) joiner.kill('SIGKILL');
-  if (clusterProcess?.pid) {
-    try {
-      process.kill(-clusterProcess.pid, 'SIGINT');
-    } catch {
-      // already gone
-    }
-    await waitFor('the cluster to stop', () => clusterProcess.exitCode !== null || clusterProcess.signalCode !== null, 20_000).catch(() => {
-      if (clusterProcess.pid) process.kill(-clusterProcess.pid, 'SIGKILL');
-    });
-  }
+  await stopProcessGroup(clusterProcess);
   rmSync(dataDir, { recursive: true, force: true });
 }, 30_000);
 

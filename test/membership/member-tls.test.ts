@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { httpGet } from '../../src/cli/http-get.js';
 import { REPO_ROOT, waitFor } from '../support/cluster.js';
+import { stopProcessGroup } from '../support/stop-group.js';
 
 /**
  * `raftquotes member` against a `cluster --tls` (HTTPS for clients, SPEC §7 and §9): it trusts
@@ -41,16 +42,7 @@ beforeAll(async () => {
 }, STEP_MS * 2);
 
 afterAll(async () => {
-  if (clusterProcess?.pid) {
-    try {
-      process.kill(-clusterProcess.pid, 'SIGINT');
-    } catch {
-      // already gone
-    }
-    await waitFor('the cluster to stop', () => clusterProcess.exitCode !== null || clusterProcess.signalCode !== null, 20_000).catch(() => {
-      if (clusterProcess.pid) process.kill(-clusterProcess.pid, 'SIGKILL');
-    });
-  }
+  await stopProcessGroup(clusterProcess);
   rmSync(dataDir, { recursive: true, force: true });
 }, 30_000);
 
