@@ -3,11 +3,28 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { makeCa, makeNodeCert, writeClusterCerts } from './certs.js';
+import { makeCa, makeNodeCert, positiveSerialHex, writeClusterCerts } from './certs.js';
 
 describe('certs: a CA and node certificates for mutual TLS', () => {
   const dir = mkdtempSync(join(tmpdir(), 'rq-certs-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('draws serial numbers that DER encodes minimally and as positive (OpenSSL refuses the rest)', () => {
+    // The old serial, '0' + 30 hex digits, became a leading 0x00 byte in front of a random
+    // byte: whenever that byte was below 0x80 the certificate failed to load with "illegal
+    // padding", so about one node in a few hundred could not start.
+    for (let i = 0; i < 20_000; i++) {
+      const hex = positiveSerialHex();
+      expect(hex).toMatch(/^[4-7][0-9a-f]{31}$/);
+    }
+    const ca = makeCa();
+    for (let i = 0; i < 8; i++) {
+      const pair = makeNodeCert(ca, `Node${i}`, ['127.0.0.1']);
+      const cert = new X509Certificate(pair.cert);
+      expect(cert.serialNumber).toMatch(/^[4-7][0-9A-F]{31}$/);
+      expect(cert.verify(new X509Certificate(ca.cert).publicKey)).toBe(true);
+    }
+  });
 
   it('signs node certificates that name the node id and its hosts, verified by the CA', () => {
     const ca = makeCa();

@@ -41,11 +41,22 @@ function newKeys(): { privateKeyPem: string; publicKey: forge.pki.PublicKey; pri
   return { privateKeyPem: privateKey, privateKey: forgeKey, publicKey: forgeLib().pki.setRsaPublicKey(forgeKey.n, forgeKey.e) };
 }
 
+/**
+ * 16 random bytes as an even-length hex string whose first byte is 0x40..0x7f. DER encodes an
+ * INTEGER in its fewest bytes: the first byte must not be 0x00 followed by a byte below 0x80
+ * (OpenSSL refuses that as "illegal padding"), and a first byte of 0x80 or more would read as
+ * negative. Forge writes the hex as given, so the hex itself must be minimal and positive.
+ */
+export function positiveSerialHex(): string {
+  const bytes = randomBytes(16);
+  bytes[0] = ((bytes[0] ?? 0) & 0x3f) | 0x40;
+  return bytes.toString('hex');
+}
+
 function baseCertificate(publicKey: forge.pki.PublicKey, days: number): forge.pki.Certificate {
   const cert = forgeLib().pki.createCertificate();
   cert.publicKey = publicKey;
-  // Positive serial: a leading 0x00..0x7f byte keeps DER from reading it as negative.
-  cert.serialNumber = `0${randomBytes(15).toString('hex')}`;
+  cert.serialNumber = positiveSerialHex();
   const now = Date.now();
   cert.validity.notBefore = new Date(now - 60 * 60 * 1000); // an hour of slack for clock skew
   cert.validity.notAfter = new Date(now + days * 24 * 60 * 60 * 1000);
