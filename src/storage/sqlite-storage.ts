@@ -261,6 +261,12 @@ export class SqliteRaftStorage implements RaftStorage {
    * rolled-back row is not the one cached.
    */
   private cachedState: StateRow | null = null;
+  /**
+   * The highest index this connection knows the log holds (null: unknown). An append past it
+   * has no suffix to replace, so it skips the DELETE: the common case, on the leader always.
+   * Were it ever wrong, the INSERT of an index still stored would fail loudly (no OR REPLACE).
+   */
+  private lastStoredIndex: number | null = null;
 
   constructor(
     private readonly db: Database.Database,
@@ -274,6 +280,7 @@ export class SqliteRaftStorage implements RaftStorage {
 
   recover(): RecoveredLog {
     this.cachedState = null; // recovery reads and checks what is on disk
+    this.lastStoredIndex = null;
     try {
       const state = this.readState();
       const entries = (this.stmt.allEntries.all(state.log_offset) as LogRow[]).map((row) => this.toEntry(row));
@@ -316,6 +323,7 @@ export class SqliteRaftStorage implements RaftStorage {
       return body();
     } catch (err) {
       this.cachedState = null;
+      this.lastStoredIndex = null;
       throw err;
     }
   }
@@ -337,11 +345,12 @@ export class SqliteRaftStorage implements RaftStorage {
     if (batch.snapshot) state = this.installSnapshot(batch.snapshot, batch.storeImage ?? true);
     const first = batch.entries[0];
     if (first) {
-      this.stmt.truncateFrom.run(first.index);
+      if (this.lastStoredIndex === null || first.index <= this.lastStoredIndex) this.stmt.truncateFrom.run(first.index);
       for (const entry of batch.entries) {
         const type = ENTRY_TYPES.indexOf(entry.type);
         this.stmt.insertEntry.run(entry.index, entry.term, type, entry.data, entryChecksum(entry.index, entry.term, type, entry.data));
       }
+      this.lastStoredIndex = batch.entries[batch.entries.length - 1]?.index ?? null;
     }
     if (batch.hardState) {
       const hs = batch.hardState;
@@ -354,6 +363,7 @@ export class SqliteRaftStorage implements RaftStorage {
   private installSnapshot(snapshot: Snapshot, storeImage: boolean): StateRow {
     this.writeSnapshot(storeImage ? snapshot : { meta: snapshot.meta, data: null });
     this.stmt.truncateFrom.run(0);
+    this.lastStoredIndex = 0;
     const state = this.readState();
     const { index, term } = snapshot.meta;
     return { ...state, log_offset: index, log_offset_term: term, commit_index: Math.max(state.commit_index, index) };
