@@ -591,7 +591,7 @@ export class RaftNode implements RaftNodeHandle {
           this.linkedFor = null;
         }
       });
-      // Most ticks only count (9 in 10 on a follower): a Ready-loop turn for them is idle CPU.
+      // Most ticks only count time (a follower sends nothing on them): a Ready-loop turn for them is idle CPU.
       if (!this.stopped && this.core.hasReady()) this.schedule();
     });
   }
