@@ -14,17 +14,24 @@ const base = Number(process.argv[2] ?? 37300);
 const seconds = Number(process.argv[3] ?? 5);
 const rounds = Number(process.argv[4] ?? 3);
 const other = process.argv[5];
-const systems = [new RaftquotesSystem(5, [], {}, { http: base, raft: base + 20, controller: base + 40 })];
-if (other) systems.push(new RaftquotesSystem(5, [], {}, { http: base + 100, raft: base + 120, controller: base + 140 }, other));
+/** CPU_ONE_ENV / CPU_ONE_OTHER_ENV: JSON objects of environment for each cluster's nodes (experiments). */
+const envOf = (name: string): Record<string, string> => JSON.parse(process.env[name] ?? '{}') as Record<string, string>;
+/** SPREAD=1: the client writes through a follower instead of the leader. */
+const spread = process.env.SPREAD === '1';
+/** CLIENTS=n closed-loop clients (default 1). */
+const clients = Number(process.env.CLIENTS ?? 1);
+const systems = [new RaftquotesSystem(5, [], envOf('CPU_ONE_ENV'), { http: base, raft: base + 20, controller: base + 40 })];
+if (other) systems.push(new RaftquotesSystem(5, [], envOf('CPU_ONE_OTHER_ENV'), { http: base + 100, raft: base + 120, controller: base + 140 }, other));
 try {
   await Promise.all(systems.map((s) => s.start()));
   for (let r = 0; r < rounds; r++) {
     for (const [i, sys] of systems.entries()) {
       const leader = await sys.leader();
       const meter = new CpuMeter(sys.nodes.map((_, n) => sys.pid(n)), leader);
-      const s = await closedLoop({ clients: 1, durationMs: seconds * 1000, warmupMs: 300, targetOf: () => sys.target(leader), requestOf: (_c, seq) => sys.put(`c${seq % 64}`, 'v'.repeat(100)), window: meter.window });
+      const entry = spread ? (leader + 1) % sys.size : leader;
+      const s = await closedLoop({ clients, durationMs: seconds * 1000, warmupMs: 300, targetOf: () => sys.target(entry), requestOf: (c, seq) => sys.put(`c${c}-${seq % 64}`, 'v'.repeat(100)), window: meter.window });
       const cpu = meter.perOp(s.ops);
-      console.log(JSON.stringify({ bench: 'cpu-one', build: i === 0 ? 'this' : 'other', round: r, opsPerSec: s.opsPerSec, p50Ms: s.p50Ms, p99Ms: s.p99Ms, cpuUsPerWrite: cpu }));
+      console.log(JSON.stringify({ bench: 'cpu-one', build: i === 0 ? 'this' : 'other', round: r, clients, spread, opsPerSec: s.opsPerSec, p50Ms: s.p50Ms, p99Ms: s.p99Ms, cpuUsPerWrite: cpu }));
     }
   }
 } finally {

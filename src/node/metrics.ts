@@ -2,14 +2,23 @@ import { collectProcessMetrics } from '../metrics/process-metrics.js';
 import { Counter, Gauge, Histogram, Registry } from '../metrics/prometheus.js';
 import type { RaftCore } from '@raftquotes/raft';
 
+/** What the core gauges show. */
+interface CoreGauges {
+  term: number;
+  commitIndex: number;
+  appliedIndex: number;
+  lastIndex: number;
+  state: string;
+}
+
 /** Prometheus metrics of one node (SPEC §3 /metrics): Raft state, queues and latencies. */
 export class NodeMetrics {
   readonly registry = new Registry();
-  readonly term = this.gauge('raft_term', 'Current Raft term');
-  readonly commitIndex = this.gauge('raft_commit_index', 'Highest log index known committed');
-  readonly appliedIndex = this.gauge('raft_applied_index', 'Highest log index applied to the state machine');
-  readonly lastIndex = this.gauge('raft_last_index', 'Last log index');
-  readonly isLeader = this.gauge('raft_is_leader', '1 when this node is the leader');
+  readonly term = this.gauge('raft_term', 'Current Raft term', (c) => c.term);
+  readonly commitIndex = this.gauge('raft_commit_index', 'Highest log index known committed', (c) => c.commitIndex);
+  readonly appliedIndex = this.gauge('raft_applied_index', 'Highest log index applied to the state machine', (c) => c.appliedIndex);
+  readonly lastIndex = this.gauge('raft_last_index', 'Last log index', (c) => c.lastIndex);
+  readonly isLeader = this.gauge('raft_is_leader', '1 when this node is the leader', (c) => (c.state === 'leader' ? 1 : 0));
   readonly peerLag = new Gauge<'peer'>({ name: 'raft_peer_lag_entries', help: 'Leader lastIndex minus the peer matchIndex', labelNames: ['peer'], registers: [this.registry] });
   readonly leaderChanges = new Counter({ name: 'raft_leader_changes_total', help: 'Times this node became leader', registers: [this.registry] });
   readonly rejectedMessages = new Counter<'reason'>({
@@ -38,18 +47,25 @@ export class NodeMetrics {
     if (processMetrics) collectProcessMetrics(this.registry);
   }
 
-  private gauge(name: string, help: string): Gauge {
-    return new Gauge({ name, help, registers: [this.registry] });
+  /** Where the core gauges read from at scrape time (see watchCore). */
+  private coreSource: (() => CoreGauges) | null = null;
+
+  /** A gauge of the core's state, read when scraped (0 until watchCore). */
+  private gauge(name: string, help: string, read: (c: CoreGauges) => number): Gauge {
+    const gauge: Gauge = new Gauge({ name, help, registers: [this.registry], collect: () => {
+      const source = this.coreSource;
+      if (source) gauge.set(read(source()));
+    } });
+    return gauge;
   }
 
-  /** Refreshes the gauges from the core after each Ready. */
-  observeCore(core: RaftCore, appliedIndex: number): void {
-    const status = core.basicStatus();
-    this.term.set(status.term);
-    this.commitIndex.set(status.commitIndex);
-    this.appliedIndex.set(appliedIndex);
-    this.lastIndex.set(status.lastIndex);
-    this.isLeader.set(status.state === 'leader' ? 1 : 0);
+  /**
+   * The core gauges read `core` (and the state machine's applied index) when /metrics is
+   * scraped, instead of being set after every Ready: a scrape comes every few seconds, a Ready
+   * several times per write.
+   */
+  watchCore(core: RaftCore, appliedIndex: () => number): void {
+    this.coreSource = () => ({ ...core.basicStatus(), appliedIndex: appliedIndex() });
   }
 
   /** Refreshes per-peer lag (called on a slower timer: label lookups are not free). */

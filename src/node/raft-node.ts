@@ -96,6 +96,8 @@ export class RaftNode implements RaftNodeHandle {
   readonly stateMachine: StateMachine;
   /** The peers the transport was last told to link to (see syncPeerLinks). */
   private linkedPeersKey = '';
+  /** What syncPeerLinks last ran for (see syncPeerLinksIfChanged); null forces the next. */
+  private linkedFor: { config: Configuration; leader: NodeId | null; state: string } | null = null;
   private readonly core: RaftCore;
   private readonly clock: Clock;
   private readonly proposals: Waiters<ApplyResult>;
@@ -117,7 +119,7 @@ export class RaftNode implements RaftNodeHandle {
   /** The last image built, offered again to a follower that needs one (see provideSnapshotImage). */
   private lastImage: { index: number; data: Uint8Array; builtAt: number } | null = null;
   private readSeq = 0;
-  private lastSoftKey = '';
+  private lastSoft: Pick<Ready['softState'], 'state' | 'leader' | 'term'> | null = null;
   /** Tracing only: the highest commit index a leader message has told us of. */
   private traceCommitSeen = 0;
   private readonly lastContact = new Map<NodeId, number>();
@@ -162,6 +164,7 @@ export class RaftNode implements RaftNodeHandle {
       ...recovered,
       appliedIndex,
     });
+    deps.metrics.watchCore(this.core, () => this.stateMachine.appliedIndex());
     deps.logger.info(
       { term: recovered.hardState.term, lastIndex: this.core.log.lastIndex(), appliedIndex, snapshotIndex: this.core.snapshotIndex() },
       `recovered term=${recovered.hardState.term} lastIndex=${this.core.log.lastIndex()} applied=${appliedIndex}`,
@@ -268,6 +271,20 @@ export class RaftNode implements RaftNodeHandle {
       throw new NodeError('timeout', `the membership change at index ${result.index} was not known committed within ${timeoutMs} ms; it may still complete`);
     }
     return { index: this.core.membership().configIndex, members: this.members() };
+  }
+
+  /**
+   * syncPeerLinks when what it reads may have changed: the configuration in effect (a new
+   * point, or one dropped by truncation), the leader or role (a leader's progress), an
+   * installed snapshot. The ticker also forces it now and then (a retired member's progress
+   * ends on a tick). Building its key on every Ready was idle CPU on every node.
+   */
+  private syncPeerLinksIfChanged(rd: Ready): void {
+    const config = this.core.membership().config;
+    const seen = this.linkedFor;
+    if (seen && !rd.snapshot && seen.config === config && seen.leader === rd.softState.leader && seen.state === rd.softState.state) return;
+    this.syncPeerLinks();
+    this.linkedFor = { config, leader: rd.softState.leader, state: rd.softState.state };
   }
 
   /**
@@ -571,9 +588,11 @@ export class RaftNode implements RaftNodeHandle {
         if (++ticks % 50 === 0) {
           this.deps.metrics.observePeers(this.core);
           this.dropStaleImage();
+          this.linkedFor = null;
         }
       });
-      this.schedule();
+      // Most ticks only count time (a follower sends nothing on them): a Ready-loop turn for them is idle CPU.
+      if (!this.stopped && this.core.hasReady()) this.schedule();
     });
   }
 
@@ -627,7 +646,7 @@ export class RaftNode implements RaftNodeHandle {
     this.traceEntries(rd.entries, 'ready');
     this.logTransitions(rd);
     // Before sending: the core may now address a member added (or keep one removed) since the last Ready.
-    this.syncPeerLinks();
+    this.syncPeerLinksIfChanged(rd);
     this.sendAll(rd.messages);
     // On the wire before the fsync below (a queued send would otherwise wait for it): the
     // leader's followers persist in parallel with the leader (SPEC §2 durability rule).
@@ -649,7 +668,6 @@ export class RaftNode implements RaftNodeHandle {
     this.releaseReads();
     this.maybeSnapshot();
     this.deps.observeReady?.(rd, this.core.snapshotIndex());
-    this.deps.metrics.observeCore(this.core, this.stateMachine.appliedIndex());
   }
 
   /**
@@ -873,12 +891,12 @@ export class RaftNode implements RaftNodeHandle {
 
   private logTransitions(rd: Ready): void {
     for (const event of rd.events) this.deps.logger.info(event);
-    const soft = `${rd.softState.state}|${rd.softState.leader}|${rd.softState.term}`;
-    if (soft !== this.lastSoftKey) {
-      this.commitNotices.clear();
-      if (rd.softState.state === 'leader') this.deps.metrics.leaderChanges.inc();
-      this.lastSoftKey = soft;
-    }
+    const soft = rd.softState;
+    const last = this.lastSoft;
+    if (last && soft.state === last.state && soft.leader === last.leader && soft.term === last.term) return;
+    this.commitNotices.clear();
+    if (soft.state === 'leader') this.deps.metrics.leaderChanges.inc();
+    this.lastSoft = { state: soft.state, leader: soft.leader, term: soft.term };
   }
 
   // ---------------------------------------------------------------- helpers

@@ -63,6 +63,8 @@ export class SqliteStateMachine implements StateMachine, StateStore {
   readonly durable = true;
   private readonly stmt;
   private applied: number;
+  /** The term of `applied` when it moved in the current batch and is not yet written. */
+  private appliedTermPending: number | null = null;
   /** sm_applied.size_bytes as of the last write (see state-size.ts). */
   private size: number;
   private readonly applyBatch: (entries: Entry[]) => ApplyResult[];
@@ -79,7 +81,11 @@ export class SqliteStateMachine implements StateMachine, StateStore {
     const row = this.stmt.getApplied.get() as { idx: number; size_bytes: number } | undefined;
     this.applied = row?.idx ?? 0;
     this.size = row?.size_bytes ?? 0;
-    this.applyBatch = db.transaction((entries: Entry[]) => entries.map((entry) => applyEntry(this, entry, this.applied, limits)));
+    this.applyBatch = db.transaction((entries: Entry[]) => {
+      const results = entries.map((entry) => applyEntry(this, entry, this.applied, limits));
+      this.writeApplied();
+      return results;
+    });
     this.restoreImage = db.transaction((data: Uint8Array, index: number, term: number) => this.replaceAll(data, index, term));
   }
 
@@ -215,6 +221,7 @@ export class SqliteStateMachine implements StateMachine, StateStore {
   }
 
   private reloadApplied(fallbackIndex: number): void {
+    this.appliedTermPending = null;
     try {
       const row = this.stmt.getApplied.get() as { idx: number; size_bytes: number } | undefined;
       this.applied = row?.idx ?? 0;
@@ -245,6 +252,7 @@ export class SqliteStateMachine implements StateMachine, StateStore {
     this.size = 0;
     forEachImagePage(data, (page) => this.insertPage(page));
     this.setApplied(index, term);
+    this.writeApplied();
   }
 
   private insertPage(page: ImagePage): void {
@@ -328,9 +336,21 @@ export class SqliteStateMachine implements StateMachine, StateStore {
     this.stmt.pruneClient.run(index);
   }
 
+  /**
+   * Noted here, written once at the end of the batch's transaction (writeApplied): the row is
+   * read only outside a batch, and one write per batch instead of one per entry saves a
+   * statement per entry of a group commit.
+   */
   setApplied(index: number, term: number): void {
-    this.stmt.setApplied.run(index, term, this.size);
     this.applied = index;
+    this.appliedTermPending = term;
+  }
+
+  /** Writes the applied index, its term and the state's size, in the transaction that moved them. */
+  private writeApplied(): void {
+    if (this.appliedTermPending === null) return;
+    this.stmt.setApplied.run(this.applied, this.appliedTermPending, this.size);
+    this.appliedTermPending = null;
   }
 }
 

@@ -254,6 +254,19 @@ export class SqliteRaftStorage implements RaftStorage {
   private readonly persistTx: (batch: PersistBatch) => void;
   private readonly compactTx: (index: number, term: number) => void;
   private closed = false;
+  /**
+   * The state row as last written by this connection (null: read it). A persist with a hard
+   * state rewrites the row around its log offset; reading and checking it back on every write
+   * was a statement and a checksum per write. Dropped whenever a transaction fails, since a
+   * rolled-back row is not the one cached.
+   */
+  private cachedState: StateRow | null = null;
+  /**
+   * The highest index this connection knows the log holds (null: unknown). An append past it
+   * has no suffix to replace, so it skips the DELETE: the common case, on the leader always.
+   * Were it ever wrong, the INSERT of an index still stored would fail loudly (no OR REPLACE).
+   */
+  private lastStoredIndex: number | null = null;
 
   constructor(
     private readonly db: Database.Database,
@@ -266,6 +279,8 @@ export class SqliteRaftStorage implements RaftStorage {
   }
 
   recover(): RecoveredLog {
+    this.cachedState = null; // recovery reads and checks what is on disk
+    this.lastStoredIndex = null;
     try {
       const state = this.readState();
       const entries = (this.stmt.allEntries.all(state.log_offset) as LogRow[]).map((row) => this.toEntry(row));
@@ -284,7 +299,7 @@ export class SqliteRaftStorage implements RaftStorage {
 
   persist(batch: PersistBatch): void {
     this.checkOpen();
-    this.persistTx(batch);
+    this.uncachedOnFailure(() => this.persistTx(batch));
   }
 
   saveSnapshot(snapshot: StoredSnapshot): void {
@@ -294,13 +309,23 @@ export class SqliteRaftStorage implements RaftStorage {
 
   compact(index: number, term: number): void {
     this.checkOpen();
-    this.compactTx(index, term);
+    this.uncachedOnFailure(() => this.compactTx(index, term));
   }
 
   /** One transaction with the state machine on this connection (theirs nest as savepoints). */
   atomically<T>(body: () => T): T {
     this.checkOpen();
-    return this.db.transaction(body)();
+    return this.uncachedOnFailure(() => this.db.transaction(body)());
+  }
+
+  private uncachedOnFailure<T>(body: () => T): T {
+    try {
+      return body();
+    } catch (err) {
+      this.cachedState = null;
+      this.lastStoredIndex = null;
+      throw err;
+    }
   }
 
   /** The connection's durability and cache settings, as SQLite reports them. */
@@ -320,11 +345,12 @@ export class SqliteRaftStorage implements RaftStorage {
     if (batch.snapshot) state = this.installSnapshot(batch.snapshot, batch.storeImage ?? true);
     const first = batch.entries[0];
     if (first) {
-      this.stmt.truncateFrom.run(first.index);
+      if (this.lastStoredIndex === null || first.index <= this.lastStoredIndex) this.stmt.truncateFrom.run(first.index);
       for (const entry of batch.entries) {
         const type = ENTRY_TYPES.indexOf(entry.type);
         this.stmt.insertEntry.run(entry.index, entry.term, type, entry.data, entryChecksum(entry.index, entry.term, type, entry.data));
       }
+      this.lastStoredIndex = batch.entries[batch.entries.length - 1]?.index ?? null;
     }
     if (batch.hardState) {
       const hs = batch.hardState;
@@ -337,6 +363,7 @@ export class SqliteRaftStorage implements RaftStorage {
   private installSnapshot(snapshot: Snapshot, storeImage: boolean): StateRow {
     this.writeSnapshot(storeImage ? snapshot : { meta: snapshot.meta, data: null });
     this.stmt.truncateFrom.run(0);
+    this.lastStoredIndex = 0;
     const state = this.readState();
     const { index, term } = snapshot.meta;
     return { ...state, log_offset: index, log_offset_term: term, commit_index: Math.max(state.commit_index, index) };
@@ -349,17 +376,21 @@ export class SqliteRaftStorage implements RaftStorage {
     this.putState({ ...state, log_offset: index, log_offset_term: term });
   }
 
-  /** The hard state and log offset, checksum verified. */
+  /** The hard state and log offset: as last written, or read and checksum verified. */
   private readState(): StateRow {
+    if (this.cachedState) return { ...this.cachedState };
     const row = this.stmt.getState.get() as StoredStateRow | undefined;
     if (!row) throw new StorageError(`database ${this.path} has no Raft state row; refusing to start`);
     const state: StateRow = { term: row.term, vote: row.vote, commit_index: row.commit_index, log_offset: row.log_offset, log_offset_term: row.log_offset_term };
     if (row.crc !== stateChecksum(state)) throw new CorruptionError(`the hard state (term ${row.term}, vote ${row.vote ?? 'none'}, commit ${row.commit_index}) of database ${this.path}`);
+    this.cachedState = { ...state };
     return state;
   }
 
   private putState(state: StateRow): void {
+    this.cachedState = null;
     this.stmt.putState.run(state.term, state.vote, state.commit_index, state.log_offset, state.log_offset_term, stateChecksum(state));
+    this.cachedState = { ...state };
   }
 
   /** No image is stored as a zero-length blob (a real image is never empty), so the schema stays. */

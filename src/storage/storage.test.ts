@@ -185,6 +185,30 @@ describe('SQLite storage files', () => {
     storage.close();
   });
 
+  it('after a rolled-back install, the next writes build on the state on disk, not on the install', () => {
+    const dir = tempDir();
+    const identity = { clusterId: 'c1', nodeId: 'Node1' };
+    const { storage, stateMachine } = openNodeDatabase(dir, identity, { init: true });
+    storage.persist({ hardState: { term: 1, vote: null, commit: 3 }, snapshot: null, entries: entries(1, 3, 1) });
+    const { data } = imageOf(50);
+    const truncated = data.subarray(0, data.length - 10);
+    expect(() =>
+      storage.atomically(() => {
+        storage.persist({ hardState: { term: 3, vote: null, commit: 50 }, snapshot: { meta: { index: 50, term: 3, voters: ['Node1'] }, data: truncated }, entries: [], storeImage: false });
+        stateMachine.restore(50, 3, truncated);
+      }),
+    ).toThrow(/snapshot data/);
+    // Same connection, no recover() in between: appends, a conflicting suffix, more appends.
+    storage.persist({ hardState: { term: 2, vote: 'Node1', commit: 3 }, snapshot: null, entries: entries(4, 6, 2) });
+    storage.persist({ hardState: { term: 3, vote: null, commit: 4 }, snapshot: null, entries: entries(5, 5, 3) });
+    storage.persist({ hardState: null, snapshot: null, entries: entries(6, 7, 3) });
+    storage.close();
+    const recovered = openNodeDatabase(dir, identity).storage.recover();
+    expect(recovered.offset).toBe(0);
+    expect(recovered.hardState).toEqual({ term: 3, vote: null, commit: 4 });
+    expect(recovered.entries.map((e) => `${e.index}/${e.term}`)).toEqual(['1/1', '2/1', '3/1', '4/2', '5/3', '6/3', '7/3']);
+  });
+
   it('runs in WAL mode at synchronous=FULL with a bounded page cache', () => {
     const dir = tempDir();
     const { storage } = openNodeDatabase(dir, { clusterId: 'c1', nodeId: 'Node1' }, { init: true });
