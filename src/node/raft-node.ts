@@ -395,8 +395,8 @@ export class RaftNode implements RaftNodeHandle {
     return { result, leader };
   }
 
-  /** A forwarded proposal arrived from a follower: propose it and answer (term, index) or a refusal. */
-  private acceptForwarded(m: Extract<PeerMessage, { type: 'Propose' }>): void {
+  /** Forwarded proposals arrived from a follower: propose them and answer (term, index) or a refusal each. */
+  private acceptForwarded(m: Extract<PeerMessage, { type: 'Propose' | 'ProposeBatch' }>): void {
     answerProposal(m, {
       id: this.id,
       unavailable: () => this.refusal() !== null,
@@ -557,7 +557,7 @@ export class RaftNode implements RaftNodeHandle {
       return rejection;
     }
     const m = checked.message;
-    if (m.type === 'Propose') this.guard(() => this.acceptForwarded(m));
+    if (m.type === 'Propose' || m.type === 'ProposeBatch') this.guard(() => this.acceptForwarded(m));
     else this.forwarder.onResponse(m);
     return null;
   }
