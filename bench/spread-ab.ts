@@ -3,7 +3,8 @@
  * dist/cli/main.js), the same closed-loop PUT load alternated between them (ABBA) on each row:
  * writes spread over all nodes (client i to node i mod 5, so 4 in 5 are forwarded) and on the
  * leader. Per row and build: ops/s, p50/p99, and per role (leader, mean follower, load
- * generator) CPU µs and read/write syscalls (/proc/<pid>/io syscr+syscw) per write.
+ * generator) CPU µs per write beyond the node's idle CPU (sampled for 1 s before each run) and
+ * read/write syscalls (/proc/<pid>/io syscr+syscw) per write.
  *
  *   npx tsx bench/spread-ab.ts <A main.js> <B main.js> [rounds=2] [seconds=4] [rows=s16,s64,s256,l64]
  *   (SPREAD_AB_PORT_BASE=N: A on N.., B on N+100..; default 29700)
@@ -19,6 +20,8 @@ const seconds = Number(secondsArg ?? 4);
 const rows = (rowsArg ?? 's16,s64,s256,l64').split(',').map((r) => ({ name: r, spread: r.startsWith('s'), clients: Number(r.slice(1)) }));
 const base = Number(process.env.SPREAD_AB_PORT_BASE ?? 29700);
 const TICKS = 100;
+/** How long each cluster's idle CPU is sampled before a run. */
+const IDLE_SAMPLE_MS = 1_000;
 
 /** [cpu seconds, syscalls] of a process so far. */
 function usage(pid: number): [number, number] {
@@ -46,9 +49,19 @@ const systems = {
   B: new RaftquotesSystem(5, [], {}, { http: base + 100, raft: base + 120, controller: base + 140 }, mainB),
 };
 
+/** CPU seconds per second of each process while nothing loads it (ticks, pings), to subtract. */
+async function idleRates(pids: number[]): Promise<number[]> {
+  const before = pids.map(usage);
+  const started = process.hrtime.bigint();
+  await new Promise((resolve) => setTimeout(resolve, IDLE_SAMPLE_MS));
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  return pids.map((pid, i) => (usage(pid)[0] - before[i]![0]) / seconds);
+}
+
 async function measure(sys: RaftquotesSystem, row: (typeof rows)[number]): Promise<Sample> {
   const leader = await sys.leader();
   const pids = sys.nodes.map((n) => n.pid);
+  const idle = await idleRates(pids);
   let before: Array<[number, number]> = [];
   let after: Array<[number, number]> = [];
   let gen = process.cpuUsage();
@@ -71,9 +84,11 @@ async function measure(sys: RaftquotesSystem, row: (typeof rows)[number]): Promi
     },
   });
   const per = (v: number): number => (s.ops > 0 ? v / s.ops : NaN);
-  const delta = pids.map((_, i) => [after[i]![0] - before[i]![0], after[i]![1] - before[i]![1]] as const);
+  // CPU beyond idle: what the writes cost, not the ticks (at a few ops/s idle would dominate).
+  const delta = pids.map((_, i) => [after[i]![0] - before[i]![0] - idle[i]! * s.seconds, after[i]![1] - before[i]![1]] as const);
   const followers = delta.filter((_, i) => i !== leader);
   const mean = (xs: number[]): number => xs.reduce((x, y) => x + y, 0) / xs.length;
+  if (s.errors > 0) console.error(`# errors: ${JSON.stringify(s.errorKinds)}`);
   return {
     ops: s.ops,
     opsPerSec: s.opsPerSec,
