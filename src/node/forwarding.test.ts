@@ -61,12 +61,23 @@ describe('RaftNode.submit on a follower: forwarded over the peer link, answered 
     await waitUntil('every node applied it', () => nodes.every((n) => n.stateMachine.get('k')?.value === 'via follower'));
   });
 
-  it('many writes at once through a follower share frames, and each gets its own entry and result', async () => {
+  it('many writes at once through a follower share one frame each way, and each gets its own entry and result', async () => {
     const hub = new MemoryHub();
     const nodes = await startCluster(hub);
     const { leader, follower } = await settled(nodes);
+    const seen = { byLeader: [] as PeerMessage[], byFollower: [] as PeerMessage[] };
+    for (const [node, log] of [[leader, seen.byLeader], [follower, seen.byFollower]] as const) {
+      const deliver = hub.handlers.get(node.id) as (m: PeerMessage) => void;
+      hub.handlers.set(node.id, (m) => (log.push(m), deliver(m)));
+    }
     const results = await Promise.all(Array.from({ length: 50 }, (_, i) => follower.submit({ op: 'put', key: `k${i}`, value: i })));
     const indexes = results.map((r) => r.result.index);
+    expect(seen.byLeader.filter((m) => m.type === 'ProposeBatch').map((m) => (m as ProposeBatchMessage).data.length)).toEqual([50]);
+    // The answer reaches the follower before any AppendEntries carrying the entries it names.
+    const answerAt = seen.byFollower.findIndex((m) => m.type === 'ProposeBatchResponse');
+    const firstEntriesAt = seen.byFollower.findIndex((m) => m.type === 'AppendEntries' && m.entries.some((e) => indexes.includes(e.index)));
+    expect(answerAt).toBeGreaterThanOrEqual(0);
+    expect(firstEntriesAt).toBeGreaterThan(answerAt);
     expect(new Set(indexes).size).toBe(50);
     expect(results.every((r) => r.result.ok && r.leader === leader.id)).toBe(true);
     await waitUntil('applied on the leader', () => leader.status().appliedIndex >= Math.max(...indexes) || undefined);

@@ -300,6 +300,34 @@ export interface ProposalAcceptor {
 }
 
 /**
+ * The leader's answers to forwarded proposals, held from the moment they are proposed until
+ * the Ready that sends their entries (which the proposing schedules in the same turn): sent
+ * just before that Ready's messages, each follower gets its answers and the AppendEntries in
+ * one write, and wakes once for both instead of twice. The order on the link is kept: the
+ * answer still precedes the entries. Holds at most what arrived in one turn.
+ */
+export class HeldAnswers {
+  private held: Array<{ to: NodeId; message: ProposeResponseMessage | ProposeBatchResponseMessage }> = [];
+
+  hold(to: NodeId, message: PeerMessage): void {
+    assert(message.type === 'ProposeResponse' || message.type === 'ProposeBatchResponse', () => `holding a ${message.type} as a forward answer`);
+    this.held.push({ to, message });
+  }
+
+  get size(): number {
+    return this.held.length;
+  }
+
+  /** Sends everything held, in order. */
+  sendAll(send: (to: NodeId, message: PeerMessage) => void): void {
+    if (this.held.length === 0) return;
+    const held = this.held;
+    this.held = [];
+    for (const { to, message } of held) send(to, message);
+  }
+}
+
+/**
  * The leader's side: proposes forwarded commands (a Propose or a ProposeBatch) and answers at
  * once, before the Ready that sends the entries, so the answer precedes the entries on the
  * link to the follower. The leader keeps no state for them: the follower waits on its own apply.

@@ -12,7 +12,7 @@ import type { Transport } from '../transport/types.js';
 import { decodeCommand } from '../state/command-codec.js';
 import { quotaProblem } from '../state/quota.js';
 import { CommitNotices } from './commit-notices.js';
-import { answerProposal, ProposalForwarder } from './forwarding.js';
+import { answerProposal, HeldAnswers, ProposalForwarder } from './forwarding.js';
 import { type TickHandle, type Ticker } from './controllable-clock.js';
 import { realClock, type Clock } from './clock.js';
 import type { NodeMetrics } from './metrics.js';
@@ -106,6 +106,8 @@ export class RaftNode implements RaftNodeHandle {
   private readonly applyListeners = new Set<ApplyListener>();
   /** Writes this node forwarded to the leader over the peer link. */
   private readonly forwarder: ProposalForwarder;
+  /** Answers to forwarded proposals, sent with the next Ready's messages (see HeldAnswers). */
+  private readonly forwardAnswers = new HeldAnswers();
   /** Commit-only appends held back for the next append to carry (see commit-notices.ts). */
   private readonly commitNotices: CommitNotices;
   private tickTimer: TickHandle | null = null;
@@ -409,7 +411,7 @@ export class RaftNode implements RaftNodeHandle {
         return result.ok ? result : { ok: false, error: result.error === 'transferring' || result.error === 'too_many_requests' ? result.error : 'not_leader' };
       },
       admit: (data) => this.admitForwarded(data),
-      send: (to, message) => this.deps.transport.send(to, message),
+      send: (to, message) => this.forwardAnswers.hold(to, message),
     });
     this.schedule();
   }
@@ -596,6 +598,8 @@ export class RaftNode implements RaftNodeHandle {
     if (this.stopped) return;
     if (this.deps.trace) this.deps.trace.turns++;
     this.guard(() => {
+      // Before the Ready's messages: an answer precedes the entries it names on the link.
+      this.forwardAnswers.sendAll((to, message) => this.deps.transport.send(to, message));
       for (let rounds = 0; rounds < 64 && this.core.hasReady(); rounds++) this.processReady(this.core.ready());
       if (this.core.hasReady()) this.schedule();
     });
