@@ -88,7 +88,10 @@ async function measure(sys: RaftquotesSystem, row: (typeof rows)[number]): Promi
   const delta = pids.map((_, i) => [after[i]![0] - before[i]![0] - idle[i]! * s.seconds, after[i]![1] - before[i]![1]] as const);
   const followers = delta.filter((_, i) => i !== leader);
   const mean = (xs: number[]): number => xs.reduce((x, y) => x + y, 0) / xs.length;
-  if (s.errors > 0) console.error(`# errors: ${JSON.stringify(s.errorKinds)}`);
+  if (s.errors > 0) {
+    const terms = await Promise.all(sys.nodes.map((_, i) => sys.status(i).then((st: { id: string; state: string; term: number }) => `${st.id} ${st.state} term ${st.term}`, () => '?')));
+    console.error(`# errors: ${JSON.stringify(s.errorKinds)}; now ${terms.join(', ')}`);
+  }
   return {
     ops: s.ops,
     opsPerSec: s.opsPerSec,

@@ -600,6 +600,8 @@ export class RaftNode implements RaftNodeHandle {
     this.guard(() => {
       // Before the Ready's messages: an answer precedes the entries it names on the link.
       this.forwardAnswers.sendAll((to, message) => this.deps.transport.send(to, message));
+      // Writes forwarded this turn go out with the Ready's first flush, not after its fsync.
+      this.forwarder.flush();
       for (let rounds = 0; rounds < 64 && this.core.hasReady(); rounds++) this.processReady(this.core.ready());
       if (this.core.hasReady()) this.schedule();
     });
