@@ -3,9 +3,9 @@ import type { NodeId } from '@raftquotes/raft';
 import { MemoryStateMachine } from '../state/memory-state-machine.js';
 import type { ApplyResult } from '../state/types.js';
 import { MemoryRaftStorage } from '../storage/memory-storage.js';
-import type { PeerMessage, ProposeMessage, ProposeResponseMessage } from '../transport/forward-message.js';
-import { checkMessage, MAX_PROPOSE_DATA_CHARS } from '../transport/message-shape.js';
-import { realClock } from './clock.js';
+import type { PeerMessage, ProposeBatchMessage, ProposeMessage, ProposeResponseMessage } from '../transport/forward-message.js';
+import { checkMessage, MAX_FORWARD_REQUEST_ID, MAX_PROPOSALS_PER_BATCH, MAX_PROPOSE_BATCH_CHARS, MAX_PROPOSE_DATA_CHARS } from '../transport/message-shape.js';
+import { type Clock, realClock } from './clock.js';
 import { answerProposal, MAX_FORWARDS_IN_FLIGHT, ProposalForwarder, type ProposalAcceptor } from './forwarding.js';
 import { NodeMetrics } from './metrics.js';
 import { RaftNode } from './raft-node.js';
@@ -59,6 +59,29 @@ describe('RaftNode.submit on a follower: forwarded over the peer link, answered 
     expect(follower.stateMachine.appliedIndex()).toBeGreaterThanOrEqual(result.index);
     expect(follower.stateMachine.get('k')?.value).toBe('via follower');
     await waitUntil('every node applied it', () => nodes.every((n) => n.stateMachine.get('k')?.value === 'via follower'));
+  });
+
+  it('many writes at once through a follower share one frame each way, and each gets its own entry and result', async () => {
+    const hub = new MemoryHub();
+    const nodes = await startCluster(hub);
+    const { leader, follower } = await settled(nodes);
+    const seen = { byLeader: [] as PeerMessage[], byFollower: [] as PeerMessage[] };
+    for (const [node, log] of [[leader, seen.byLeader], [follower, seen.byFollower]] as const) {
+      const deliver = hub.handlers.get(node.id) as (m: PeerMessage) => void;
+      hub.handlers.set(node.id, (m) => (log.push(m), deliver(m)));
+    }
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => follower.submit({ op: 'put', key: `k${i}`, value: i })));
+    const indexes = results.map((r) => r.result.index);
+    expect(seen.byLeader.filter((m) => m.type === 'ProposeBatch').map((m) => (m as ProposeBatchMessage).data.length)).toEqual([50]);
+    // The answer reaches the follower before any AppendEntries carrying the entries it names.
+    const answerAt = seen.byFollower.findIndex((m) => m.type === 'ProposeBatchResponse');
+    const firstEntriesAt = seen.byFollower.findIndex((m) => m.type === 'AppendEntries' && m.entries.some((e) => indexes.includes(e.index)));
+    expect(answerAt).toBeGreaterThanOrEqual(0);
+    expect(firstEntriesAt).toBeGreaterThan(answerAt);
+    expect(new Set(indexes).size).toBe(50);
+    expect(results.every((r) => r.result.ok && r.leader === leader.id)).toBe(true);
+    await waitUntil('applied on the leader', () => leader.status().appliedIndex >= Math.max(...indexes) || undefined);
+    for (let i = 0; i < 50; i++) expect(leader.stateMachine.get(`k${i}`)?.value).toBe(i);
   });
 
   it('a retry with the same Idempotency-Key through a follower gets the first result and applies once', async () => {
@@ -120,10 +143,41 @@ describe('RaftNode.submit on a follower: forwarded over the peer link, answered 
 });
 
 /** A host that records what the forwarder sends. */
-function recordingHost(applied = 0, linkUp = true) {
+function recordingHost(applied = 0, linkUp = true, clock: Clock = realClock) {
   const sent: PeerMessage[] = [];
-  const host = { id: 'Node2', clock: realClock, term: () => 3, send: (_to: NodeId, m: PeerMessage) => void sent.push(m), linkUp: () => linkUp, appliedIndex: () => applied };
+  const host = { id: 'Node2', clock, term: () => 3, send: (_to: NodeId, m: PeerMessage) => void sent.push(m), linkUp: () => linkUp, appliedIndex: () => applied };
   return { host, sent };
+}
+
+/** A clock that moves only when told to: timers fire in `advance`, immediates in `turn`. */
+function manualClock() {
+  let now = 1_000;
+  let timers: Array<{ at: number; fn: () => void; id: number }> = [];
+  let immediates: Array<() => void> = [];
+  let ids = 0;
+  const clock: Clock = {
+    now: () => now,
+    setTimeout: (fn, ms) => (timers.push({ at: now + ms, fn, id: ++ids }), ids),
+    clearTimeout: (handle) => void (timers = timers.filter((t) => t.id !== handle)),
+    setInterval: () => 0,
+    clearInterval: () => {},
+    setImmediate: (fn) => void immediates.push(fn),
+  };
+  return {
+    clock,
+    timers: () => timers.length,
+    turn(): void {
+      const due = immediates;
+      immediates = [];
+      for (const fn of due) fn();
+    },
+    advance(ms: number): void {
+      now += ms;
+      const due = timers.filter((t) => t.at <= now);
+      timers = timers.filter((t) => t.at > now);
+      for (const t of due) t.fn();
+    },
+  };
 }
 
 function accept(request: ProposeMessage, term: number, index: number): ProposeResponseMessage {
@@ -138,6 +192,7 @@ describe('ProposalForwarder: what each answer means', () => {
     const forwarder = new ProposalForwarder(host);
     const a = forwarder.forward('Node1', '{}', 5_000).catch((e: NodeError) => e);
     const b = forwarder.forward('Node3', '{}', 5_000).catch((e: NodeError) => e);
+    forwarder.flush();
     const [ra, rb] = sent as ProposeMessage[];
     forwarder.onResponse(accept(ra as ProposeMessage, 3, 10));
     forwarder.onResponse(accept(rb as ProposeMessage, 4, 10));
@@ -151,6 +206,7 @@ describe('ProposalForwarder: what each answer means', () => {
     const { host, sent } = recordingHost();
     const forwarder = new ProposalForwarder(host);
     const pending = forwarder.forward('Node1', '{}', 5_000);
+    forwarder.flush();
     const request = sent[0] as ProposeMessage;
     forwarder.onResponse({ ...accept(request, 3, 7), from: 'Node3' });
     forwarder.onResponse({ ...accept(request, 3, 7), requestId: request.requestId + 1 });
@@ -166,9 +222,11 @@ describe('ProposalForwarder: what each answer means', () => {
     const { host, sent } = recordingHost();
     const forwarder = new ProposalForwarder(host);
     const refused = forwarder.forward('Node1', '{}', 5_000).catch((e: NodeError) => e.code);
+    forwarder.flush();
     forwarder.onResponse({ ...accept(sent[0] as ProposeMessage, 3, 0), refusal: 'too_many_requests' });
     expect(await refused).toBe('too_many_requests');
     const skipped = forwarder.forward('Node1', '{}', 5_000).catch((e: NodeError) => e.code);
+    forwarder.flush();
     forwarder.onResponse(accept(sent[1] as ProposeMessage, 3, 20));
     forwarder.onSnapshot(25);
     expect(await skipped).toBe('timeout');
@@ -181,6 +239,7 @@ describe('ProposalForwarder: what each answer means', () => {
     const { host, sent } = recordingHost(50);
     const forwarder = new ProposalForwarder(host);
     const late = forwarder.forward('Node1', '{}', 5_000).catch((e: NodeError) => e.code);
+    forwarder.flush();
     forwarder.onResponse(accept(sent[0] as ProposeMessage, 3, 40));
     expect(await late).toBe('timeout');
   });
@@ -191,10 +250,82 @@ describe('ProposalForwarder: what each answer means', () => {
     const all = Array.from({ length: MAX_FORWARDS_IN_FLIGHT }, () => forwarder.forward('Node1', '{}', 60_000).catch(() => undefined));
     const over = await forwarder.forward('Node1', '{}', 60_000).catch((e: NodeError) => e.code);
     expect(over).toBe('too_many_requests');
-    expect(sent).toHaveLength(MAX_FORWARDS_IN_FLIGHT);
+    forwarder.flush();
+    const proposals = sent.map((m) => (m.type === 'ProposeBatch' ? m.data.length : 1)).reduce((x, y) => x + y, 0);
+    expect(proposals).toBe(MAX_FORWARDS_IN_FLIGHT);
+    expect(sent.every((m) => m.type === 'ProposeBatch' && m.data.length <= MAX_PROPOSALS_PER_BATCH)).toBe(true);
     forwarder.failAll('test over');
     await Promise.all(all);
     expect(forwarder.size).toBe(0);
+  });
+});
+
+describe('ProposalForwarder: the writes of one turn share a frame, the deadlines one timer', () => {
+  it('writes made in one turn leave in one ProposeBatch with consecutive ids; each answer settles its own write', async () => {
+    const time = manualClock();
+    const { host, sent } = recordingHost(0, true, time.clock);
+    const forwarder = new ProposalForwarder(host);
+    const writes = ['{"a":1}', '{"b":2}', '{"c":3}'].map((data) => forwarder.forward('Node1', data, 5_000).catch((e: NodeError) => e.code));
+    expect(sent).toEqual([]);
+    time.turn();
+    expect(sent).toHaveLength(1);
+    const batch = sent[0] as ProposeBatchMessage;
+    expect(batch).toMatchObject({ type: 'ProposeBatch', from: 'Node2', to: 'Node1', term: 3, data: ['{"a":1}', '{"b":2}', '{"c":3}'] });
+    expect(checkMessage(structuredClone(batch), 'Node2', 'Node1')).toHaveProperty('message');
+    forwarder.onResponse({ type: 'ProposeBatchResponse', from: 'Node1', to: 'Node2', term: 3, firstRequestId: batch.firstRequestId, results: [7, 'quota_exceeded', 8] });
+    expect(await writes[1]).toBe('quota_exceeded');
+    forwarder.onApplied({ index: 7, term: 3, type: 'normal', data: '{"a":1}' }, OK(7));
+    forwarder.onApplied({ index: 8, term: 3, type: 'normal', data: '{"c":3}' }, OK(8));
+    expect(await writes[0]).toEqual(OK(7));
+    expect(await writes[2]).toEqual(OK(8));
+    expect(forwarder.size).toBe(0);
+    expect(time.timers()).toBe(0);
+  });
+
+  it('a lone write goes as a plain Propose; the next turn starts a new frame', () => {
+    const time = manualClock();
+    const { host, sent } = recordingHost(0, true, time.clock);
+    const forwarder = new ProposalForwarder(host);
+    void forwarder.forward('Node1', '{}', 5_000).catch(() => undefined);
+    time.turn();
+    void forwarder.forward('Node1', '{}', 5_000).catch(() => undefined);
+    void forwarder.forward('Node1', '{}', 5_000).catch(() => undefined);
+    time.turn();
+    expect(sent.map((m) => m.type)).toEqual(['Propose', 'ProposeBatch']);
+    expect((sent[1] as ProposeBatchMessage).firstRequestId).toBe((sent[0] as ProposeMessage).requestId + 1);
+    forwarder.failAll('test over');
+  });
+
+  it('a batch is cut at MAX_PROPOSE_BATCH_CHARS: every frame stays within the limit the receiver checks', () => {
+    const time = manualClock();
+    const { host, sent } = recordingHost(0, true, time.clock);
+    const forwarder = new ProposalForwarder(host);
+    const big = 'x'.repeat(MAX_PROPOSE_DATA_CHARS);
+    for (let i = 0; i < 5; i++) void forwarder.forward('Node1', big, 5_000).catch(() => undefined);
+    time.turn();
+    expect(sent.map((m) => (m.type === 'ProposeBatch' ? m.data.length : 1))).toEqual([2, 2, 1]);
+    for (const m of sent) expect(checkMessage(m, 'Node2', 'Node1')).toHaveProperty('message');
+    forwarder.failAll('test over');
+  });
+
+  it('deadlines share one timer: each write gets its 504 at its own deadline, the others wait on', async () => {
+    const time = manualClock();
+    const { host } = recordingHost(0, true, time.clock);
+    const forwarder = new ProposalForwarder(host);
+    const long = forwarder.forward('Node1', '{}', 5_000).catch((e: NodeError) => e.code);
+    const short = forwarder.forward('Node1', '{}', 100).catch((e: NodeError) => e.code);
+    time.turn();
+    expect(time.timers()).toBe(1);
+    time.advance(100);
+    expect(await short).toBe('timeout');
+    expect(forwarder.size).toBe(1);
+    expect(time.timers()).toBe(1);
+    time.advance(4_899);
+    expect(forwarder.size).toBe(1);
+    time.advance(1);
+    expect(await long).toBe('timeout');
+    expect(forwarder.size).toBe(0);
+    expect(time.timers()).toBe(0);
   });
 });
 
@@ -239,6 +370,26 @@ describe('answerProposal: the leader answers at once, or refuses without appendi
   });
 });
 
+describe('answerProposal of a ProposeBatch: one answer per command, in order', () => {
+  it('each command is admitted and proposed on its own; the answer carries the term and firstRequestId', () => {
+    const sent: PeerMessage[] = [];
+    let next = 20;
+    const node: ProposalAcceptor = {
+      id: 'Node1',
+      unavailable: () => false,
+      term: () => 3,
+      propose: () => ({ ok: true, index: next++, term: 3 }),
+      admit: (data) => (data === 'big' ? 'quota_exceeded' : null),
+      send: (_to, m) => void sent.push(m),
+    };
+    answerProposal({ type: 'ProposeBatch', from: 'Node2', to: 'Node1', term: 3, firstRequestId: 40, data: ['a', 'big', 'b'] }, node);
+    expect(sent).toEqual([{ type: 'ProposeBatchResponse', from: 'Node1', to: 'Node2', term: 3, firstRequestId: 40, results: [20, 'quota_exceeded', 21] }]);
+    sent.length = 0;
+    answerProposal({ type: 'ProposeBatch', from: 'Node2', to: 'Node1', term: 4, firstRequestId: 43, data: ['a', 'b'] }, node);
+    expect(sent).toMatchObject([{ results: ['not_leader', 'not_leader'] }]);
+  });
+});
+
 describe('message-shape: forwarding frames are checked field by field', () => {
   const propose = { type: 'Propose', from: 'Node2', to: 'Node1', term: 3, requestId: 1, data: '{}' };
   const response = { type: 'ProposeResponse', from: 'Node1', to: 'Node2', term: 3, requestId: 1, index: 5, refusal: null };
@@ -262,5 +413,35 @@ describe('message-shape: forwarding frames are checked field by field', () => {
       [{ ...response, index: 2 ** 60 }, 'Node1', 'Node2'],
     ];
     for (const [value, peer, self] of bad) expect(checkMessage(value, peer, self)).toHaveProperty('reason');
+  });
+
+  const batch = { type: 'ProposeBatch', from: 'Node2', to: 'Node1', term: 3, firstRequestId: 1, data: ['{}', '{}'] };
+  const answers = { type: 'ProposeBatchResponse', from: 'Node1', to: 'Node2', term: 3, firstRequestId: 1, results: [5, 'no_leader'] };
+  it('accepts well-formed batches and their answers', () => {
+    expect(checkMessage(batch, 'Node2', 'Node1')).toEqual({ message: batch });
+    expect(checkMessage(answers, 'Node1', 'Node2')).toEqual({ message: answers });
+  });
+  it('rejects empty, oversized and malformed batches, answers that are neither index nor refusal, and ids past the limit', () => {
+    const half = 'x'.repeat(MAX_PROPOSE_BATCH_CHARS / 2);
+    const bad: Array<[Record<string, unknown>, NodeId, NodeId]> = [
+      [{ ...batch, data: [] }, 'Node2', 'Node1'],
+      [{ ...batch, data: '{}' }, 'Node2', 'Node1'],
+      [{ ...batch, data: ['{}', ''] }, 'Node2', 'Node1'],
+      [{ ...batch, data: ['{}', 7] }, 'Node2', 'Node1'],
+      [{ ...batch, data: Array.from({ length: MAX_PROPOSALS_PER_BATCH + 1 }, () => '{}') }, 'Node2', 'Node1'],
+      [{ ...batch, data: [half, half, '{}'] }, 'Node2', 'Node1'],
+      [{ ...batch, firstRequestId: MAX_FORWARD_REQUEST_ID }, 'Node2', 'Node1'],
+      [{ ...batch, firstRequestId: 0 }, 'Node2', 'Node1'],
+      [batch, 'Node3', 'Node1'],
+      [{ ...answers, results: [] }, 'Node1', 'Node2'],
+      [{ ...answers, results: [0] }, 'Node1', 'Node2'],
+      [{ ...answers, results: [null] }, 'Node1', 'Node2'],
+      [{ ...answers, results: ['because'] }, 'Node1', 'Node2'],
+      [{ ...answers, results: [2 ** 60] }, 'Node1', 'Node2'],
+      [{ ...answers, results: { 0: 5 } }, 'Node1', 'Node2'],
+      [{ ...answers, firstRequestId: MAX_FORWARD_REQUEST_ID }, 'Node1', 'Node2'],
+      [{ ...answers, results: Array.from({ length: MAX_PROPOSALS_PER_BATCH + 1 }, () => 5) }, 'Node1', 'Node2'],
+    ];
+    for (const [value, peer, self] of bad) expect(checkMessage(value, peer, self), JSON.stringify(value).slice(0, 120)).toHaveProperty('reason');
   });
 });

@@ -15,13 +15,19 @@
  *   different committed entry, and the leader of a term puts a proposal at one index only,
  *   so ours never commits: 503 no_leader (not applied).
  *
+ * The writes a follower's clients make in one turn of the event loop travel in one
+ * ProposeBatch frame and are answered in one ProposeBatchResponse (etcd's MsgProp carries
+ * several entries the same way): per write that saves a frame, its MAC and its validation in
+ * each direction, and a socket write per client on the follower. A lone write goes as a
+ * single Propose, which every version understands. Deadlines share one timer.
+ *
  * Nothing here is in the Raft core: these frames are never stepped, and the core only ever
  * sees the leader's ordinary propose().
  */
 import { assert, defined, type Entry, type NodeId } from '@raftquotes/raft';
 import type { ApplyResult } from '../state/types.js';
-import type { ForwardRefusal, PeerMessage, ProposeMessage, ProposeResponseMessage } from '../transport/forward-message.js';
-import { MAX_FORWARD_REQUEST_ID } from '../transport/message-shape.js';
+import type { ForwardRefusal, PeerMessage, ProposeBatchMessage, ProposeBatchResponseMessage, ProposeMessage, ProposeResponseMessage } from '../transport/forward-message.js';
+import { MAX_FORWARD_REQUEST_ID, MAX_PROPOSALS_PER_BATCH, MAX_PROPOSE_BATCH_CHARS } from '../transport/message-shape.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { NodeError } from './types.js';
 
@@ -52,7 +58,17 @@ interface Pending {
   at: { term: number; index: number } | null;
   resolve(result: ApplyResult): void;
   reject(error: Error): void;
-  timer: TimerHandle;
+  /** host.clock.now() past which it is answered 504. */
+  deadline: number;
+  timeoutMs: number;
+}
+
+/** Proposals gathered in this turn for one leader, not yet sent (their ids are consecutive). */
+interface OpenBatch {
+  leader: NodeId;
+  firstRequestId: number;
+  data: string[];
+  chars: number;
 }
 
 /** The follower's side: forwards, waits, settles on apply. */
@@ -62,6 +78,11 @@ export class ProposalForwarder {
   private readonly byIndex = new Map<number, Pending[]>();
   private bytesInFlight = 0;
   private lastRequestId = 0;
+  private open: OpenBatch | null = null;
+  private flushScheduled = false;
+  /** The one deadline timer, and when it fires (the earliest deadline when it was set). */
+  private timer: TimerHandle | null = null;
+  private timerAt = Infinity;
 
   constructor(private readonly host: ForwardingHost) {}
 
@@ -72,7 +93,8 @@ export class ProposalForwarder {
 
   /**
    * Sends `data` (an encoded command) to `leader` and resolves with this node's own apply
-   * result for it. Rejects with NodeError (see the file comment for which and when).
+   * result for it. Rejects with NodeError (see the file comment for which and when). The
+   * proposal leaves at the end of this turn of the event loop, with the others made in it.
    */
   forward(leader: NodeId, data: string, timeoutMs: number): Promise<ApplyResult> {
     assert(leader !== this.host.id, () => `forwarding a write to this node itself (${leader})`);
@@ -82,32 +104,101 @@ export class ProposalForwarder {
     if (!this.host.linkUp(leader)) {
       return Promise.reject(new NodeError('no_leader', `no peer link up to the leader ${leader}; the write was not sent; retry shortly`, leader));
     }
-    this.lastRequestId = this.lastRequestId >= MAX_FORWARD_REQUEST_ID ? 1 : this.lastRequestId + 1;
-    const requestId = this.lastRequestId;
+    const requestId = this.nextRequestId();
+    const deadline = this.host.clock.now() + timeoutMs;
     const promise = new Promise<ApplyResult>((resolve, reject) => {
-      const timer = this.host.clock.setTimeout(() => this.expire(requestId, timeoutMs), timeoutMs);
-      this.pending.set(requestId, { requestId, leader, bytes: data.length, at: null, resolve, reject, timer });
+      this.pending.set(requestId, { requestId, leader, bytes: data.length, at: null, resolve, reject, deadline, timeoutMs });
     });
     this.bytesInFlight += data.length;
-    const message: ProposeMessage = { type: 'Propose', from: this.host.id, to: leader, term: this.host.term(), requestId, data };
-    this.host.send(leader, message);
+    this.armTimer(deadline);
+    this.enqueue(leader, requestId, data);
     return promise;
   }
 
+  /** Sends what this turn gathered (also called at the end of the turn by itself). */
+  flush(): void {
+    const batch = this.open;
+    this.open = null;
+    if (!batch) return;
+    const { leader, firstRequestId, data } = batch;
+    const term = this.host.term();
+    if (data.length === 1) {
+      const message: ProposeMessage = { type: 'Propose', from: this.host.id, to: leader, term, requestId: firstRequestId, data: data[0] as string };
+      this.host.send(leader, message);
+      return;
+    }
+    const message: ProposeBatchMessage = { type: 'ProposeBatch', from: this.host.id, to: leader, term, firstRequestId, data };
+    this.host.send(leader, message);
+  }
+
+  /** Request ids count up; a batch never spans the wrap back to 1 (its ids stay consecutive). */
+  private nextRequestId(): number {
+    if (this.lastRequestId >= MAX_FORWARD_REQUEST_ID) {
+      this.flush();
+      this.lastRequestId = 0;
+    }
+    return ++this.lastRequestId;
+  }
+
+  private enqueue(leader: NodeId, requestId: number, data: string): void {
+    const open = this.open;
+    const fits = open !== null && open.leader === leader && open.firstRequestId + open.data.length === requestId && open.data.length < MAX_PROPOSALS_PER_BATCH && open.chars + data.length <= MAX_PROPOSE_BATCH_CHARS;
+    if (open !== null && !fits) this.flush();
+    if (open !== null && fits) {
+      open.data.push(data);
+      open.chars += data.length;
+    } else {
+      this.open = { leader, firstRequestId: requestId, data: [data], chars: data.length };
+    }
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    this.host.clock.setImmediate(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
+  }
+
+  /** Keeps the one timer at or before the earliest deadline. */
+  private armTimer(deadline: number): void {
+    if (deadline >= this.timerAt) return;
+    if (this.timer !== null) this.host.clock.clearTimeout(this.timer);
+    this.timerAt = deadline;
+    this.timer = this.host.clock.setTimeout(() => this.expireDue(), Math.max(0, deadline - this.host.clock.now()));
+  }
+
+  /** Answers 504 to every forward past its deadline, then re-arms for the earliest left. */
+  private expireDue(): void {
+    this.timer = null;
+    this.timerAt = Infinity;
+    const now = this.host.clock.now();
+    let next = Infinity;
+    for (const p of [...this.pending.values()]) {
+      if (p.deadline <= now) this.expire(p);
+      else next = Math.min(next, p.deadline);
+    }
+    if (next !== Infinity) this.armTimer(next);
+  }
+
   /** The leader's answer. Anything unexpected (unknown id, wrong sender, late) is ignored or answered 504. */
-  onResponse(m: ProposeResponseMessage): void {
-    const p = this.pending.get(m.requestId);
-    if (!p || p.at !== null || p.leader !== m.from) return;
-    if (m.refusal !== null) return this.settle(p, refusalError(m.refusal, m.from));
-    if (m.index <= this.host.appliedIndex()) {
+  onResponse(m: ProposeResponseMessage | ProposeBatchResponseMessage): void {
+    if (m.type === 'ProposeResponse') return this.onAnswer(m.from, m.requestId, m.term, m.refusal ?? m.index);
+    m.results.forEach((answer, i) => this.onAnswer(m.from, m.firstRequestId + i, m.term, answer));
+  }
+
+  /** One proposal's answer: the index it was appended at in `term`, or a refusal. */
+  private onAnswer(from: NodeId, requestId: number, term: number, answer: number | ForwardRefusal): void {
+    const p = this.pending.get(requestId);
+    if (!p || p.at !== null || p.leader !== from) return;
+    if (typeof answer !== 'number') return this.settle(p, refusalError(answer, from));
+    if (answer <= this.host.appliedIndex()) {
       // Cannot happen on one FIFO link (the answer precedes the entry); if it ever does, this
       // node has applied the entry without keeping its result: the outcome is unknown here.
-      return this.settle(p, new NodeError('timeout', `the leader ${m.from} answered index ${m.index} after this node applied it; the outcome is unknown`));
+      return this.settle(p, new NodeError('timeout', `the leader ${from} answered index ${answer} after this node applied it; the outcome is unknown`));
     }
-    p.at = { term: m.term, index: m.index };
-    const list = this.byIndex.get(m.index);
+    p.at = { term, index: answer };
+    const list = this.byIndex.get(answer);
     if (list) list.push(p);
-    else this.byIndex.set(m.index, [p]);
+    else this.byIndex.set(answer, [p]);
   }
 
   /** An entry was applied with `result`: answers every forward that waited on its index. */
@@ -146,21 +237,24 @@ export class ProposalForwarder {
 
   /** Stop or controller SHUTDOWN: every forward in flight may still commit through the leader. */
   failAll(why: string): void {
+    this.open = null;
     for (const p of [...this.pending.values()]) this.settle(p, new NodeError('timeout', `${why} before the forwarded write was known applied; it may or may not commit`));
   }
 
-  private expire(requestId: number, timeoutMs: number): void {
-    const p = this.pending.get(requestId);
-    if (!p) return;
-    const what = p.at ? `accepted by ${p.leader} at index ${p.at.index}, not applied here within ${timeoutMs} ms` : `forwarded to ${p.leader}, no answer within ${timeoutMs} ms`;
-    this.settle(p, new NodeError('timeout', `write ${what}; it may or may not commit`), undefined, false);
+  private expire(p: Pending): void {
+    const what = p.at ? `accepted by ${p.leader} at index ${p.at.index}, not applied here within ${p.timeoutMs} ms` : `forwarded to ${p.leader}, no answer within ${p.timeoutMs} ms`;
+    this.settle(p, new NodeError('timeout', `write ${what}; it may or may not commit`));
   }
 
-  private settle(p: Pending, error: Error | null, result?: ApplyResult, clearTimer = true): void {
+  private settle(p: Pending, error: Error | null, result?: ApplyResult): void {
     if (this.pending.get(p.requestId) !== p) return;
     this.pending.delete(p.requestId);
     this.bytesInFlight -= p.bytes;
-    if (clearTimer) this.host.clock.clearTimeout(p.timer);
+    if (this.pending.size === 0 && this.timer !== null) {
+      this.host.clock.clearTimeout(this.timer);
+      this.timer = null;
+      this.timerAt = Infinity;
+    }
     if (p.at) this.forgetIndex(p, p.at.index);
     if (error) p.reject(error);
     else p.resolve(defined(result, 'a forwarded write settles with an error or a result'));
@@ -206,19 +300,62 @@ export interface ProposalAcceptor {
 }
 
 /**
- * The leader's side: proposes a forwarded command and answers at once, before the Ready that
- * sends the entry, so the answer precedes the entry on the link to the follower. The leader
- * keeps no state for it: the follower waits on its own apply.
+ * The leader's answers to forwarded proposals, held from the moment they are proposed until
+ * the Ready that sends their entries (which the proposing schedules in the same turn): sent
+ * just before that Ready's messages, each follower gets its answers and the AppendEntries in
+ * one write, and wakes once for both instead of twice. The order on the link is kept: the
+ * answer still precedes the entries. Holds at most what arrived in one turn.
  */
-export function answerProposal(m: ProposeMessage, node: ProposalAcceptor): void {
-  const answer = (refusal: ForwardRefusal | null, term: number, index: number): void =>
-    node.send(m.from, { type: 'ProposeResponse', from: node.id, to: m.from, term, requestId: m.requestId, index, refusal });
-  if (node.unavailable()) return answer('unavailable', node.term(), 0);
+export class HeldAnswers {
+  private held: Array<{ to: NodeId; message: ProposeResponseMessage | ProposeBatchResponseMessage }> = [];
+
+  hold(to: NodeId, message: PeerMessage): void {
+    assert(message.type === 'ProposeResponse' || message.type === 'ProposeBatchResponse', () => `holding a ${message.type} as a forward answer`);
+    this.held.push({ to, message });
+  }
+
+  get size(): number {
+    return this.held.length;
+  }
+
+  /** Sends everything held, in order. */
+  sendAll(send: (to: NodeId, message: PeerMessage) => void): void {
+    if (this.held.length === 0) return;
+    const held = this.held;
+    this.held = [];
+    for (const { to, message } of held) send(to, message);
+  }
+}
+
+/**
+ * The leader's side: proposes forwarded commands (a Propose or a ProposeBatch) and answers at
+ * once, before the Ready that sends the entries, so the answer precedes the entries on the
+ * link to the follower. The leader keeps no state for them: the follower waits on its own apply.
+ */
+export function answerProposal(m: ProposeMessage | ProposeBatchMessage, node: ProposalAcceptor): void {
+  if (m.type === 'Propose') {
+    const answer = proposeOne(m, m.data, node);
+    const refused = typeof answer !== 'number';
+    const message: ProposeResponseMessage = { type: 'ProposeResponse', from: node.id, to: m.from, term: node.term(), requestId: m.requestId, index: refused ? 0 : answer, refusal: refused ? answer : null };
+    return node.send(m.from, message);
+  }
+  const results = m.data.map((data) => proposeOne(m, data, node));
+  const message: ProposeBatchResponseMessage = { type: 'ProposeBatchResponse', from: node.id, to: m.from, term: node.term(), firstRequestId: m.firstRequestId, results };
+  node.send(m.from, message);
+}
+
+/**
+ * One forwarded command: the index it was appended at, or why not. The term cannot change
+ * between the proposals of one batch (nothing else runs meanwhile), so every index answered
+ * is of the term the answer carries.
+ */
+function proposeOne(m: ProposeMessage | ProposeBatchMessage, data: string, node: ProposalAcceptor): number | ForwardRefusal {
+  if (node.unavailable()) return 'unavailable';
   // A follower in a later term knows this leader is deposed (§5.1): appending would only be truncated later.
-  if (m.term > node.term()) return answer('not_leader', node.term(), 0);
-  const problem = node.admit(m.data);
-  if (problem) return answer(problem, node.term(), 0);
-  const result = node.propose(m.data);
-  if (!result.ok) return answer(result.error === 'too_many_requests' ? 'too_many_requests' : result.error === 'transferring' ? 'no_leader' : 'not_leader', node.term(), 0);
-  answer(null, result.term, result.index);
+  if (m.term > node.term()) return 'not_leader';
+  const problem = node.admit(data);
+  if (problem) return problem;
+  const result = node.propose(data);
+  if (result.ok) return result.index;
+  return result.error === 'too_many_requests' ? 'too_many_requests' : result.error === 'transferring' ? 'no_leader' : 'not_leader';
 }

@@ -12,7 +12,7 @@ import type { Transport } from '../transport/types.js';
 import { decodeCommand } from '../state/command-codec.js';
 import { quotaProblem } from '../state/quota.js';
 import { CommitNotices } from './commit-notices.js';
-import { answerProposal, ProposalForwarder } from './forwarding.js';
+import { answerProposal, HeldAnswers, ProposalForwarder } from './forwarding.js';
 import { type TickHandle, type Ticker } from './controllable-clock.js';
 import { realClock, type Clock } from './clock.js';
 import type { NodeMetrics } from './metrics.js';
@@ -108,6 +108,8 @@ export class RaftNode implements RaftNodeHandle {
   private readonly applyListeners = new Set<ApplyListener>();
   /** Writes this node forwarded to the leader over the peer link. */
   private readonly forwarder: ProposalForwarder;
+  /** Answers to forwarded proposals, sent with the next Ready's messages (see HeldAnswers). */
+  private readonly forwardAnswers = new HeldAnswers();
   /** Commit-only appends held back for the next append to carry (see commit-notices.ts). */
   private readonly commitNotices: CommitNotices;
   private tickTimer: TickHandle | null = null;
@@ -412,8 +414,8 @@ export class RaftNode implements RaftNodeHandle {
     return { result, leader };
   }
 
-  /** A forwarded proposal arrived from a follower: propose it and answer (term, index) or a refusal. */
-  private acceptForwarded(m: Extract<PeerMessage, { type: 'Propose' }>): void {
+  /** Forwarded proposals arrived from a follower: propose them and answer (term, index) or a refusal each. */
+  private acceptForwarded(m: Extract<PeerMessage, { type: 'Propose' | 'ProposeBatch' }>): void {
     answerProposal(m, {
       id: this.id,
       unavailable: () => this.refusal() !== null,
@@ -426,7 +428,7 @@ export class RaftNode implements RaftNodeHandle {
         return result.ok ? result : { ok: false, error: result.error === 'transferring' || result.error === 'too_many_requests' ? result.error : 'not_leader' };
       },
       admit: (data) => this.admitForwarded(data),
-      send: (to, message) => this.deps.transport.send(to, message),
+      send: (to, message) => this.forwardAnswers.hold(to, message),
     });
     this.schedule();
   }
@@ -574,7 +576,7 @@ export class RaftNode implements RaftNodeHandle {
       return rejection;
     }
     const m = checked.message;
-    if (m.type === 'Propose') this.guard(() => this.acceptForwarded(m));
+    if (m.type === 'Propose' || m.type === 'ProposeBatch') this.guard(() => this.acceptForwarded(m));
     else this.forwarder.onResponse(m);
     return null;
   }
@@ -615,6 +617,10 @@ export class RaftNode implements RaftNodeHandle {
     if (this.stopped) return;
     if (this.deps.trace) this.deps.trace.turns++;
     this.guard(() => {
+      // Before the Ready's messages: an answer precedes the entries it names on the link.
+      this.forwardAnswers.sendAll((to, message) => this.deps.transport.send(to, message));
+      // Writes forwarded this turn go out with the Ready's first flush, not after its fsync.
+      this.forwarder.flush();
       for (let rounds = 0; rounds < 64 && this.core.hasReady(); rounds++) this.processReady(this.core.ready());
       if (this.core.hasReady()) this.schedule();
     });

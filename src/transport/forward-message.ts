@@ -39,7 +39,36 @@ export interface ProposeResponseMessage {
   refusal: ForwardRefusal | null;
 }
 
-export type ForwardMessage = ProposeMessage | ProposeResponseMessage;
+/**
+ * Follower → leader: the proposals its clients made in one turn of the event loop, in one
+ * frame (etcd batches MsgProp entries the same way). Their request ids are consecutive:
+ * `firstRequestId`, `firstRequestId + 1`, …, one per element of `data`.
+ */
+export interface ProposeBatchMessage {
+  type: 'ProposeBatch';
+  from: NodeId;
+  to: NodeId;
+  /** The sender's current term (informational: a leader behind it refuses). */
+  term: number;
+  firstRequestId: number;
+  data: string[];
+}
+
+/**
+ * Leader → follower: one answer per proposal of a ProposeBatch, in the same order: the index
+ * it was appended at (every appended one in `term`), or why it was refused. Like a
+ * ProposeResponse it precedes the AppendEntries that carry the entries on the same link.
+ */
+export interface ProposeBatchResponseMessage {
+  type: 'ProposeBatchResponse';
+  from: NodeId;
+  to: NodeId;
+  term: number;
+  firstRequestId: number;
+  results: Array<number | ForwardRefusal>;
+}
+
+export type ForwardMessage = ProposeMessage | ProposeResponseMessage | ProposeBatchMessage | ProposeBatchResponseMessage;
 
 /** Anything a peer link carries: a Raft message or a forwarding frame. */
 export type PeerMessage = Message | ForwardMessage;
@@ -48,5 +77,5 @@ export type PeerMessage = Message | ForwardMessage;
 export function isForwardMessage(message: PeerMessage): message is ForwardMessage {
   // Callers may hand anything in (the simulator's forger steps raw values): never throw here.
   const type = typeof message === 'object' && message !== null ? (message as { type?: unknown }).type : undefined;
-  return type === 'Propose' || type === 'ProposeResponse';
+  return type === 'Propose' || type === 'ProposeResponse' || type === 'ProposeBatch' || type === 'ProposeBatchResponse';
 }

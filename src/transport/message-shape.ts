@@ -41,6 +41,14 @@ export const MAX_REQUEST_ID_CHARS = 256;
 export const MAX_PROPOSE_DATA_CHARS = 2 * 1024 * 1024;
 /** Largest forwarded-proposal request id (a per-process counter of the follower). */
 export const MAX_FORWARD_REQUEST_ID = 2 ** 48;
+/** Proposals in one ProposeBatch (and answers in one ProposeBatchResponse). */
+export const MAX_PROPOSALS_PER_BATCH = 1024;
+/**
+ * Characters of all the commands of one ProposeBatch together: at most 3 bytes of UTF-8 per
+ * character keeps the frame well under MAX_FRAME_BYTES (16 MiB). One command of
+ * MAX_PROPOSE_DATA_CHARS always fits.
+ */
+export const MAX_PROPOSE_BATCH_CHARS = 4 * 1024 * 1024;
 
 type Fields = Record<string, unknown>;
 /** Returns null when the field is fine, else what is wrong with it. */
@@ -58,6 +66,27 @@ const nullable = (check: Check): Check => (v) => (v === null ? null : check(v));
 const forwardRequestId: Check = (v) => (intIn(v, 1, MAX_FORWARD_REQUEST_ID) ? null : `must be an integer in [1, ${MAX_FORWARD_REQUEST_ID}]`);
 const proposeData: Check = (v) => (typeof v === 'string' && v.length > 0 && v.length <= MAX_PROPOSE_DATA_CHARS ? null : `must be a string of 1..${MAX_PROPOSE_DATA_CHARS} characters`);
 const refusal: Check = (v) => (v === null || (FORWARD_REFUSALS as readonly unknown[]).includes(v) ? null : `must be null or one of ${FORWARD_REFUSALS.join(', ')}`);
+
+function checkProposeBatchData(v: unknown): string | null {
+  if (!Array.isArray(v) || v.length === 0 || v.length > MAX_PROPOSALS_PER_BATCH) return `must be an array of 1..${MAX_PROPOSALS_PER_BATCH} commands`;
+  let chars = 0;
+  for (let i = 0; i < v.length; i++) {
+    const problem = proposeData(v[i]);
+    if (problem) return `[${i}] ${problem}`;
+    chars += (v[i] as string).length;
+  }
+  return chars <= MAX_PROPOSE_BATCH_CHARS ? null : `holds ${chars} characters, at most ${MAX_PROPOSE_BATCH_CHARS}`;
+}
+
+/** Each answer of a ProposeBatchResponse: an index (≥ 1, appended) or a refusal. */
+function checkProposeResults(v: unknown): string | null {
+  if (!Array.isArray(v) || v.length === 0 || v.length > MAX_PROPOSALS_PER_BATCH) return `must be an array of 1..${MAX_PROPOSALS_PER_BATCH} answers`;
+  for (let i = 0; i < v.length; i++) {
+    const answer: unknown = v[i];
+    if (!intIn(answer, 1, MAX_INDEX) && !(FORWARD_REFUSALS as readonly unknown[]).includes(answer)) return `[${i}] must be an index in [1, ${MAX_INDEX}] or one of ${FORWARD_REFUSALS.join(', ')}`;
+  }
+  return null;
+}
 
 function checkEntries(v: unknown): string | null {
   if (!Array.isArray(v)) return 'must be an array';
@@ -108,6 +137,8 @@ const SHAPES: Record<MessageType | ForwardMessage['type'], Record<string, Check>
   // Write forwarding (forward-message.ts): handled by the runtime, never stepped by the core.
   Propose: { requestId: forwardRequestId, data: proposeData },
   ProposeResponse: { requestId: forwardRequestId, index, refusal },
+  ProposeBatch: { firstRequestId: forwardRequestId, data: checkProposeBatchData },
+  ProposeBatchResponse: { firstRequestId: forwardRequestId, results: checkProposeResults },
 };
 
 /**
@@ -127,6 +158,9 @@ function checkRelations(m: PeerMessage): string | null {
   if (m.type === 'InstallSnapshot' && m.meta.term > m.term) return 'snapshot term is newer than the message term';
   // An accepted proposal has an index (≥ 1); a refused one has none.
   if (m.type === 'ProposeResponse' && (m.refusal === null) !== m.index >= 1) return `index ${m.index} with refusal ${describe(m.refusal)}`;
+  // The batch's request ids are consecutive and stay in range.
+  if (m.type === 'ProposeBatch' && m.firstRequestId + m.data.length - 1 > MAX_FORWARD_REQUEST_ID) return `request ids ${m.firstRequestId}.. run past ${MAX_FORWARD_REQUEST_ID}`;
+  if (m.type === 'ProposeBatchResponse' && m.firstRequestId + m.results.length - 1 > MAX_FORWARD_REQUEST_ID) return `request ids ${m.firstRequestId}.. run past ${MAX_FORWARD_REQUEST_ID}`;
   return null;
 }
 
@@ -155,7 +189,7 @@ export function checkMessage(value: unknown, peer: NodeId, selfId: NodeId): { me
 }
 
 /**
- * A fixed log category for a rejected value: its message type when it is one of ours (15
+ * A fixed log category for a rejected value: its message type when it is one of ours (17
  * at most), else "other", so a peer cannot mint log keys.
  */
 export function rejectionCategory(value: unknown): string {

@@ -24,7 +24,9 @@ describe('forwarding to the leader (SPEC §3)', () => {
 
   beforeAll(async () => {
     leaderApi = await startApi(leader);
-    followerApi = await startApi(follower, { tuning: { forwardTimeoutMs: 300 } });
+    // Short enough for the 504 test to be quick, long enough that 50 forwards at once still
+    // answer in time on a loaded 2-core machine (at 300 ms they sometimes did not).
+    followerApi = await startApi(follower, { tuning: { forwardTimeoutMs: 2_000 } });
     follower.peerUrls.Node1 = leaderApi.url;
     leader.peerUrls.Node2 = followerApi.url;
   });
