@@ -55,14 +55,24 @@ export function phasesFromLog(system: RaftquotesSystem, follower: string, sinceB
   } catch {
     return phases; // no log: the row simply has no phases
   }
-  const images = lines.filter((l) => l.msg.startsWith('snapshot image for InstallSnapshot'));
+  // Built ahead of time (at a compaction while the follower was away) or when it asked.
+  const images = lines.filter((l) => l.msg.startsWith('snapshot image for InstallSnapshot at'));
   const last = images[images.length - 1];
-  const image = last ? /\((\d+) bytes, (\d+) ms\)/.exec(last.msg) : null;
+  const image = last ? /\((\d+) bytes, (\d+) ms(, ahead of time)?\)/.exec(last.msg) : null;
   if (image) {
     phases.imageBytes = Number(image[1]);
-    phases.imageBuildMs = Number(image[2]);
+    // Off the catch-up's path when it was built ahead of time and then reused.
+    phases.imageBuildMs = image[3] ? 0 : Number(image[2]);
+    if (image[3]) phases.imageBuiltAheadMs = Number(image[2]);
   }
   phases.imagesBuilt = images.length;
+  const reused = lines.filter((l) => l.msg.startsWith('snapshot image for InstallSnapshot reused'));
+  phases.imagesReused = reused.length;
+  const reusedBytes = reused.length > 0 && !image ? /\((\d+) bytes, built/.exec(reused[reused.length - 1]?.msg ?? '') : null;
+  if (reusedBytes) {
+    phases.imageBytes = Number(reusedBytes[1]);
+    phases.imageBuildMs = 0;
+  }
   phases.leadersElected = lines.filter((l) => l.msg.startsWith('became leader')).length;
   const sending = lines.filter((l) => l.msg.startsWith('sending snapshot') && l.msg.endsWith(` to ${follower}`)).pop();
   const installing = lines.find((l) => l.node === follower && l.msg.startsWith('installing snapshot') && (!sending || l.time >= sending.time));

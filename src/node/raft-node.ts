@@ -116,6 +116,8 @@ export class RaftNode implements RaftNodeHandle {
   private imageInProgress = false;
   /** The last image built, offered again to a follower that needs one (see provideSnapshotImage). */
   private lastImage: { index: number; data: Uint8Array; builtAt: number } | null = null;
+  /** The core asked for an image while one was being built ahead of time: offer it when done. */
+  private imageAsked = false;
   private readSeq = 0;
   private lastSoftKey = '';
   /** Tracing only: the highest commit index a leader message has told us of. */
@@ -808,6 +810,29 @@ export class RaftNode implements RaftNodeHandle {
     this.deps.storage.saveSnapshot({ meta, data });
     this.deps.storage.compact(offset, offsetTerm);
     this.deps.logger.info(`snapshot at index=${applied} (${data ? `${data.length} bytes` : 'the state machine itself'}, ${this.clock.now() - started} ms), log compacted to ${offset}`);
+    this.prepareImageForLaggards(offset);
+  }
+
+  /**
+   * A peer whose match is now behind the log's offset can only be caught up by InstallSnapshot
+   * (§7). The leader builds that image now, in the background, rather than when the peer comes
+   * back: building it then was a quarter of a 100,000-entry catch-up (issue 19). The image
+   * stays usable until the next compaction, so a peer that stays away gets a fresh one at each
+   * compaction; it then catches up at most snapshotEvery entries from the log after installing it.
+   */
+  private prepareImageForLaggards(offset: number): void {
+    if (this.imageInProgress || this.stopped) return;
+    let lagging = false;
+    for (const [peer, progress] of this.core.progressView()) if (peer !== this.id && progress.matchIndex < offset) lagging = true;
+    if (!lagging) return;
+    this.dropStaleImage();
+    if (this.lastImage) return;
+    this.imageInProgress = true;
+    this.imageAsked = false;
+    this.buildImage(true, () => {
+      this.imageInProgress = false;
+      if (this.imageAsked) this.provideSnapshotImage();
+    });
   }
 
   /**
@@ -822,7 +847,10 @@ export class RaftNode implements RaftNodeHandle {
    * The follower then catches up the entries after the image from the log.
    */
   private provideSnapshotImage(): void {
-    if (this.imageInProgress) return;
+    if (this.imageInProgress) {
+      this.imageAsked = true;
+      return;
+    }
     this.imageInProgress = true;
     const reusable = this.reusableImage();
     if (reusable) {
@@ -830,14 +858,19 @@ export class RaftNode implements RaftNodeHandle {
       void Promise.resolve().then(() => this.offerImage(reusable.index, reusable.data));
       return;
     }
+    this.buildImage(false, (index, data) => this.offerImage(index, data));
+  }
+
+  /** Builds an image in the background (StateMachine.buildImage), keeps it as lastImage and hands it to `done`. */
+  private buildImage(aheadOfTime: boolean, done: (index: number, data: Uint8Array) => void): void {
     const started = this.clock.now();
     this.stateMachine
       .buildImage()
       .then(({ index, term, data }) => {
         if (this.stopped) return;
-        this.deps.logger.info(`snapshot image for InstallSnapshot at index=${index} term=${term} (${data.length} bytes, ${this.clock.now() - started} ms)`);
+        this.deps.logger.info(`snapshot image for InstallSnapshot at index=${index} term=${term} (${data.length} bytes, ${this.clock.now() - started} ms${aheadOfTime ? ', ahead of time' : ''})`);
         this.lastImage = { index, data, builtAt: this.clock.now() };
-        this.offerImage(index, data);
+        done(index, data);
       })
       .catch((err: Error) => {
         this.imageInProgress = false;
