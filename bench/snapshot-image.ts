@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Entry } from '@raftquotes/raft';
 import { initDataDir, openNodeDatabase } from '../src/storage/sqlite-storage.js';
+import type { SnapshotImage } from '../src/state/types.js';
 import { VALUE_100 } from './load.js';
 
 const APPLY_BATCH = 1000;
@@ -51,11 +52,11 @@ async function main(): Promise<void> {
     const leader = fillDir(leaderDirAt > 0 ? String(process.argv[leaderDirAt + 1]) : join(root, 'leader'), rows);
     // --install-only builds the image once and installs it `rounds` times.
     const installOnly = process.argv.includes('--install-only');
-    let built: Awaited<ReturnType<typeof leader.stateMachine.buildImage>> | null = null;
+    let built: SnapshotImage | null = null;
     for (let round = 0; round < rounds; round++) {
       let started = performance.now();
       let cpu = process.cpuUsage();
-      const image = installOnly && built ? built : await leader.stateMachine.buildImage();
+      const image: SnapshotImage = installOnly && built ? built : await leader.stateMachine.buildImage();
       const buildMs = installOnly && built ? 0 : performance.now() - started;
       const buildCpuMs = installOnly && built ? 0 : cpuMsSince(cpu);
       built = image;
