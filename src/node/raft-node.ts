@@ -118,6 +118,8 @@ export class RaftNode implements RaftNodeHandle {
   private lastImage: { index: number; data: Uint8Array; builtAt: number } | null = null;
   /** The core asked for an image while one was being built ahead of time: offer it when done. */
   private imageAsked = false;
+  /** The snapshot index an image was last built ahead of time for (at most one per compaction). */
+  private imagePreparedFor = -1;
   private readSeq = 0;
   private lastSoftKey = '';
   /** Tracing only: the highest commit index a leader message has told us of. */
@@ -573,6 +575,7 @@ export class RaftNode implements RaftNodeHandle {
         if (++ticks % 50 === 0) {
           this.deps.metrics.observePeers(this.core);
           this.dropStaleImage();
+          this.prepareImageForLaggards(this.core.log.offset);
         }
       });
       this.schedule();
@@ -819,16 +822,23 @@ export class RaftNode implements RaftNodeHandle {
    * back: building it then was a quarter of a 100,000-entry catch-up (issue 19). The image
    * stays usable until the next compaction, so a peer that stays away gets a fresh one at each
    * compaction; it then catches up at most snapshotEvery entries from the log after installing it.
+   * Also checked every 50 ticks, for a leader elected while the peer was away; at most one image
+   * per compaction, so a member that stays down does not cost a build every IMAGE_REUSE_MS.
    */
   private prepareImageForLaggards(offset: number): void {
-    if (this.imageInProgress || this.stopped) return;
+    if (this.imageInProgress || this.stopped || this.imagePreparedFor === this.core.snapshotIndex() || offset === 0) return;
     let lagging = false;
-    for (const [peer, progress] of this.core.progressView()) if (peer !== this.id && progress.matchIndex < offset) lagging = true;
+    for (const [peer, p] of this.core.progressView()) {
+      // A peer that answers gets its image when its probe asks (and a new leader knows no matches yet).
+      const silent = p.ticksSinceContact === null || p.ticksSinceContact >= LAGGARD_SILENT_TICKS;
+      if (peer !== this.id && p.matchIndex < offset && silent) lagging = true;
+    }
     if (!lagging) return;
     this.dropStaleImage();
     if (this.lastImage) return;
     this.imageInProgress = true;
     this.imageAsked = false;
+    this.imagePreparedFor = this.core.snapshotIndex();
     this.buildImage(true, () => {
       this.imageInProgress = false;
       if (this.imageAsked) this.provideSnapshotImage();
@@ -943,6 +953,9 @@ export class RaftNode implements RaftNodeHandle {
     while (!condition() && this.clock.now() < deadline) await new Promise<void>((resolve) => this.clock.setTimeout(resolve, this.options.tickMs));
   }
 }
+
+/** A peer silent this long (the check's cadence) while behind the log's offset gets an image built ahead of time. */
+const LAGGARD_SILENT_TICKS = 50;
 
 /**
  * How long a built InstallSnapshot image is kept for another follower or a retried transfer:
