@@ -105,12 +105,19 @@ export async function catchUp(system: RaftquotesSystem, plan: BenchPlan, via: 'l
   await system.spawnNode(follower);
   let upAt = NaN;
   let behindAtStart = NaN;
+  // When the follower's applied index first moved past where it started (the image installed).
+  let movedAt = NaN;
+  let movedTo = NaN;
   const done = await waitFor(`${system.nodes[follower]?.id} applied ≥ ${goal}`, async () => {
     const s = await system.status(follower, 500).catch(() => null);
     if (!s) return null;
     if (Number.isNaN(upAt)) {
       upAt = performance.now() - started;
       behindAtStart = goal - (s.appliedIndex as number);
+    }
+    if (Number.isNaN(movedAt) && (s.appliedIndex as number) > goal - behindAtStart) {
+      movedAt = performance.now() - started;
+      movedTo = s.appliedIndex as number;
     }
     return (s.appliedIndex as number) >= goal ? performance.now() - started : null;
   }, 120_000, 10).catch(() => NaN);
@@ -125,6 +132,9 @@ export async function catchUp(system: RaftquotesSystem, plan: BenchPlan, via: 'l
     ms,
     msFromProcessUp: round2(done - upAt),
     processUpMs: round2(upAt),
+    // From the first applied index past the start (the image installed) to the goal: the entries after the image, from the log.
+    firstAppliedMoveMs: round2(movedAt),
+    firstAppliedMoveTo: movedTo,
     loadAverage1m: { atStart: loadAtStart, atEnd: round2(loadavg()[0] as number) },
     ...(via === 'snapshot' ? { ...phasesFromLog(system, system.nodes[follower]?.id ?? '', logFrom), targetMs: CATCHUP_TARGET_MS, met: ms <= CATCHUP_TARGET_MS } : {}),
   });
