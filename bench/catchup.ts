@@ -16,6 +16,9 @@ import { waitFor } from '../test/support/wait.js';
 import type { BenchPlan, Emit } from './benchmarks.js';
 import { RaftquotesSystem } from './systems.js';
 
+/** A jump of the applied index between two polls (10 ms apart) larger than this is an installed image. */
+const INSTALL_JUMP_ENTRIES = 1_000;
+
 /** The issue-19 target for InstallSnapshot of 100,000 entries. */
 export const CATCHUP_TARGET_MS = 2_500;
 
@@ -55,14 +58,24 @@ export function phasesFromLog(system: RaftquotesSystem, follower: string, sinceB
   } catch {
     return phases; // no log: the row simply has no phases
   }
-  const images = lines.filter((l) => l.msg.startsWith('snapshot image for InstallSnapshot'));
+  // Built ahead of time (at a compaction while the follower was away) or when it asked.
+  const images = lines.filter((l) => l.msg.startsWith('snapshot image for InstallSnapshot at'));
   const last = images[images.length - 1];
-  const image = last ? /\((\d+) bytes, (\d+) ms\)/.exec(last.msg) : null;
+  const image = last ? /\((\d+) bytes, (\d+) ms(, ahead of time)?\)/.exec(last.msg) : null;
   if (image) {
     phases.imageBytes = Number(image[1]);
-    phases.imageBuildMs = Number(image[2]);
+    // Off the catch-up's path when it was built ahead of time and then reused.
+    phases.imageBuildMs = image[3] ? 0 : Number(image[2]);
+    if (image[3]) phases.imageBuiltAheadMs = Number(image[2]);
   }
   phases.imagesBuilt = images.length;
+  const reused = lines.filter((l) => l.msg.startsWith('snapshot image for InstallSnapshot reused'));
+  phases.imagesReused = reused.length;
+  const reusedBytes = reused.length > 0 && !image ? /\((\d+) bytes, built/.exec(reused[reused.length - 1]?.msg ?? '') : null;
+  if (reusedBytes) {
+    phases.imageBytes = Number(reusedBytes[1]);
+    phases.imageBuildMs = 0;
+  }
   phases.leadersElected = lines.filter((l) => l.msg.startsWith('became leader')).length;
   const sending = lines.filter((l) => l.msg.startsWith('sending snapshot') && l.msg.endsWith(` to ${follower}`)).pop();
   const installing = lines.find((l) => l.node === follower && l.msg.startsWith('installing snapshot') && (!sending || l.time >= sending.time));
@@ -95,6 +108,10 @@ export async function catchUp(system: RaftquotesSystem, plan: BenchPlan, via: 'l
   await system.spawnNode(follower);
   let upAt = NaN;
   let behindAtStart = NaN;
+  // When the follower's applied index first jumped (the image installed): the rest is the log after the image.
+  let movedAt = NaN;
+  let movedTo = NaN;
+  let lastApplied = NaN;
   const done = await waitFor(`${system.nodes[follower]?.id} applied ≥ ${goal}`, async () => {
     const s = await system.status(follower, 500).catch(() => null);
     if (!s) return null;
@@ -102,6 +119,11 @@ export async function catchUp(system: RaftquotesSystem, plan: BenchPlan, via: 'l
       upAt = performance.now() - started;
       behindAtStart = goal - (s.appliedIndex as number);
     }
+    if (Number.isNaN(movedAt) && (s.appliedIndex as number) - lastApplied > INSTALL_JUMP_ENTRIES) {
+      movedAt = performance.now() - started;
+      movedTo = s.appliedIndex as number;
+    }
+    lastApplied = s.appliedIndex as number;
     return (s.appliedIndex as number) >= goal ? performance.now() - started : null;
   }, 120_000, 10).catch(() => NaN);
   const ms = round2(done);
@@ -115,6 +137,9 @@ export async function catchUp(system: RaftquotesSystem, plan: BenchPlan, via: 'l
     ms,
     msFromProcessUp: round2(done - upAt),
     processUpMs: round2(upAt),
+    // The image installed (the applied index jumped) at this time and index; the rest came from the log.
+    imageInstalledAtMs: round2(movedAt),
+    imageInstalledIndex: movedTo,
     loadAverage1m: { atStart: loadAtStart, atEnd: round2(loadavg()[0] as number) },
     ...(via === 'snapshot' ? { ...phasesFromLog(system, system.nodes[follower]?.id ?? '', logFrom), targetMs: CATCHUP_TARGET_MS, met: ms <= CATCHUP_TARGET_MS } : {}),
   });

@@ -3,7 +3,7 @@
  * the image of a state machine holding `--rows` puts (as bench/catchup.ts writes them), and a
  * follower installing it into an empty database. No cluster, no network: CPU and SQLite only.
  *
- *   npx tsx bench/snapshot-image.ts [--rows 100000] [--rounds 3] [--leader-dir DIR]
+ *   npx tsx bench/snapshot-image.ts [--rows 100000] [--rounds 3] [--leader-dir DIR] [--install-only]
  *
  * --leader-dir keeps the filled leader database in DIR and reuses it on the next run (a
  * profile of the build and install then holds no fill).
@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Entry } from '@raftquotes/raft';
 import { initDataDir, openNodeDatabase } from '../src/storage/sqlite-storage.js';
+import type { SnapshotImage } from '../src/state/types.js';
 import { VALUE_100 } from './load.js';
 
 const APPLY_BATCH = 1000;
@@ -49,13 +50,17 @@ async function main(): Promise<void> {
   try {
     const leaderDirAt = process.argv.indexOf('--leader-dir');
     const leader = fillDir(leaderDirAt > 0 ? String(process.argv[leaderDirAt + 1]) : join(root, 'leader'), rows);
+    // --install-only builds the image once and installs it `rounds` times.
+    const installOnly = process.argv.includes('--install-only');
+    let built: SnapshotImage | null = null;
     for (let round = 0; round < rounds; round++) {
       let started = performance.now();
       let cpu = process.cpuUsage();
-      const image = await leader.stateMachine.buildImage();
-      const buildMs = performance.now() - started;
-      const buildCpuMs = cpuMsSince(cpu);
-      const whole = leader.stateMachine.snapshot();
+      const image: SnapshotImage = installOnly && built ? built : await leader.stateMachine.buildImage();
+      const buildMs = installOnly && built ? 0 : performance.now() - started;
+      const buildCpuMs = installOnly && built ? 0 : cpuMsSince(cpu);
+      built = image;
+      const whole = installOnly ? image.data : leader.stateMachine.snapshot();
       initDataDir(join(root, `follower${round}`), { clusterId: 'bench', nodeId: 'n2' });
       const follower = openNodeDatabase(join(root, `follower${round}`), { clusterId: 'bench', nodeId: 'n2' });
       started = performance.now();

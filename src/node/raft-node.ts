@@ -120,6 +120,10 @@ export class RaftNode implements RaftNodeHandle {
   private imageInProgress = false;
   /** The last image built, offered again to a follower that needs one (see provideSnapshotImage). */
   private lastImage: { index: number; data: Uint8Array; builtAt: number } | null = null;
+  /** The core asked for an image while one was being built ahead of time: offer it when done. */
+  private imageAsked = false;
+  /** The snapshot index an image was last built ahead of time for (at most one per compaction). */
+  private imagePreparedFor = -1;
   private readSeq = 0;
   private lastSoft: Pick<Ready['softState'], 'state' | 'leader' | 'term'> | null = null;
   /** Tracing only: the highest commit index a leader message has told us of. */
@@ -591,6 +595,7 @@ export class RaftNode implements RaftNodeHandle {
           this.deps.metrics.observePeers(this.core);
           this.dropStaleImage();
           this.linkedFor = null;
+          this.prepareImageForLaggards(this.core.log.offset);
         }
       });
       // Most ticks only count time (a follower sends nothing on them): a Ready-loop turn for them is idle CPU.
@@ -832,6 +837,36 @@ export class RaftNode implements RaftNodeHandle {
     this.deps.storage.saveSnapshot({ meta, data });
     this.deps.storage.compact(offset, offsetTerm);
     this.deps.logger.info(`snapshot at index=${applied} (${data ? `${data.length} bytes` : 'the state machine itself'}, ${this.clock.now() - started} ms), log compacted to ${offset}`);
+    this.prepareImageForLaggards(offset);
+  }
+
+  /**
+   * A peer whose match is now behind the log's offset can only be caught up by InstallSnapshot
+   * (§7). The leader builds that image now, in the background, rather than when the peer comes
+   * back: building it then was a quarter of a 100,000-entry catch-up (issue 19). The image
+   * stays usable until the next compaction, so a peer that stays away gets a fresh one at each
+   * compaction; it then catches up at most snapshotEvery entries from the log after installing it.
+   * Also checked every 50 ticks, for a leader elected while the peer was away; at most one image
+   * per compaction, so a member that stays down does not cost a build every IMAGE_REUSE_MS.
+   */
+  private prepareImageForLaggards(offset: number): void {
+    if (this.imageInProgress || this.stopped || this.imagePreparedFor === this.core.snapshotIndex() || offset === 0) return;
+    let lagging = false;
+    for (const [peer, p] of this.core.progressView()) {
+      // A peer that answers gets its image when its probe asks (and a new leader knows no matches yet).
+      const silent = p.ticksSinceContact === null || p.ticksSinceContact >= LAGGARD_SILENT_TICKS;
+      if (peer !== this.id && p.matchIndex < offset && silent) lagging = true;
+    }
+    if (!lagging) return;
+    this.dropStaleImage();
+    if (this.lastImage) return;
+    this.imageInProgress = true;
+    this.imageAsked = false;
+    this.imagePreparedFor = this.core.snapshotIndex();
+    this.buildImage(true, () => {
+      this.imageInProgress = false;
+      if (this.imageAsked) this.provideSnapshotImage();
+    });
   }
 
   /**
@@ -846,7 +881,10 @@ export class RaftNode implements RaftNodeHandle {
    * The follower then catches up the entries after the image from the log.
    */
   private provideSnapshotImage(): void {
-    if (this.imageInProgress) return;
+    if (this.imageInProgress) {
+      this.imageAsked = true;
+      return;
+    }
     this.imageInProgress = true;
     const reusable = this.reusableImage();
     if (reusable) {
@@ -854,14 +892,19 @@ export class RaftNode implements RaftNodeHandle {
       void Promise.resolve().then(() => this.offerImage(reusable.index, reusable.data));
       return;
     }
+    this.buildImage(false, (index, data) => this.offerImage(index, data));
+  }
+
+  /** Builds an image in the background (StateMachine.buildImage), keeps it as lastImage and hands it to `done`. */
+  private buildImage(aheadOfTime: boolean, done: (index: number, data: Uint8Array) => void): void {
     const started = this.clock.now();
     this.stateMachine
       .buildImage()
       .then(({ index, term, data }) => {
         if (this.stopped) return;
-        this.deps.logger.info(`snapshot image for InstallSnapshot at index=${index} term=${term} (${data.length} bytes, ${this.clock.now() - started} ms)`);
+        this.deps.logger.info(`snapshot image for InstallSnapshot at index=${index} term=${term} (${data.length} bytes, ${this.clock.now() - started} ms${aheadOfTime ? ', ahead of time' : ''})`);
         this.lastImage = { index, data, builtAt: this.clock.now() };
-        this.offerImage(index, data);
+        done(index, data);
       })
       .catch((err: Error) => {
         this.imageInProgress = false;
@@ -934,6 +977,9 @@ export class RaftNode implements RaftNodeHandle {
     while (!condition() && this.clock.now() < deadline) await new Promise<void>((resolve) => this.clock.setTimeout(resolve, this.options.tickMs));
   }
 }
+
+/** A peer silent this long (the check's cadence) while behind the log's offset gets an image built ahead of time. */
+const LAGGARD_SILENT_TICKS = 50;
 
 /**
  * How long a built InstallSnapshot image is kept for another follower or a retried transfer:

@@ -93,4 +93,25 @@ describe('InstallSnapshot images on the node runtime', () => {
     for (const n of nodes) expect(Buffer.from(n.stateMachine.snapshot()).equals(image), `${n.node.id} state equals the leader's`).toBe(true);
     expect(nodes[5]?.stateMachine.get('k239')?.value).toBe(239);
   }, 60_000);
+
+  it('a follower cut off past a compaction finds its image built ahead of time, and catches up from it', async () => {
+    const hub = new MemoryHub();
+    const nodes = await Promise.all(SEED.voters.map((m) => startNode(hub, m.id, SEED)));
+    const leader = await putAll(nodes, 0, 5);
+    const follower = nodes.find((n) => n !== leader) as TestNode;
+    const cut = [`${leader.node.id}>${follower.node.id}`, `${follower.node.id}>${leader.node.id}`];
+    for (const link of cut) hub.cut.add(link);
+    await putAll(nodes, 5, 120); // two compactions while it is away
+    await waitUntil('an image built ahead of time', () => leader.lines.some((line) => / ms, ahead of time\)$/.test(line)));
+    expect(leader.stateMachine.builds).toBeGreaterThanOrEqual(1);
+    expect(follower.lines.some((line) => line.startsWith('installed snapshot'))).toBe(false);
+    const builtBefore = leader.stateMachine.builds;
+
+    for (const link of cut) hub.cut.delete(link);
+    await waitUntil('the follower caught up', () => follower.stateMachine.appliedIndex() >= leader.node.status().commitIndex);
+    expect(leader.lines.some((line) => line.startsWith('snapshot image for InstallSnapshot reused'))).toBe(true);
+    expect(leader.stateMachine.builds).toBe(builtBefore);
+    expect(follower.stateMachine.get('k124')?.value).toBe(124);
+    expect(Buffer.from(follower.stateMachine.snapshot()).equals(Buffer.from(leader.stateMachine.snapshot()))).toBe(true);
+  }, 60_000);
 });

@@ -26,6 +26,11 @@ export interface RaftConfig {
   maxUncommittedEntries: number;
   /** InstallSnapshot chunk size. */
   snapshotChunkBytes: number;
+  /**
+   * InstallSnapshot chunks in flight per follower: the leader sends the next ones while the
+   * follower still receives, instead of waiting a round trip per chunk.
+   */
+  snapshotWindowChunks: number;
   /** Committed entries handed to the state machine per Ready. */
   maxApplyBatch: number;
   /** Entries kept in memory behind a snapshot, so slightly lagging peers avoid InstallSnapshot. */
@@ -43,6 +48,7 @@ export const DEFAULT_RAFT_CONFIG: Omit<RaftConfig, 'id' | 'voters' | 'initialCon
   maxEntriesPerMessage: 4096,
   maxUncommittedEntries: 50_000,
   snapshotChunkBytes: 512 * 1024,
+  snapshotWindowChunks: 4,
   maxApplyBatch: 4096,
   compactionTrailingEntries: 5_000,
 };
@@ -60,6 +66,7 @@ export function validateRaftConfig(config: RaftConfig): string | null {
   if (!(config.maxInflightMessages >= 1)) return 'maxInflightMessages must be >= 1';
   if (!(config.maxMessageBytes >= 1)) return 'maxMessageBytes must be >= 1';
   if (!(config.snapshotChunkBytes >= 1)) return 'snapshotChunkBytes must be >= 1';
+  if (!(Number.isInteger(config.snapshotWindowChunks) && config.snapshotWindowChunks >= 1)) return 'snapshotWindowChunks must be an integer >= 1';
   // Followers reject larger appends (message-validation.ts), so a larger batch could never land.
   if (!(config.maxEntriesPerMessage >= 1 && config.maxEntriesPerMessage <= MAX_ENTRIES_PER_APPEND)) {
     return `maxEntriesPerMessage must be in [1, ${MAX_ENTRIES_PER_APPEND}]`;

@@ -114,6 +114,26 @@ describe('Progress: snapshot state', () => {
     expect([pr.state, pr.nextIndex, pr.snapshotIndex, pr.snapshotOffset]).toEqual(['probe', 41, 0, 0]);
   });
 
+  it('moves the window on acks, goes back once per repeated ack, ignores late acks, and resumes from the last reply on a timeout', () => {
+    const pr = new Progress(5, 4);
+    pr.becomeSnapshot(40);
+    for (const end of [10, 20, 30]) pr.chunkSent(end);
+    expect(pr.chunkAcked(10)).toBe(true);
+    expect([pr.snapshotOffset, pr.snapshotSentOffset]).toEqual([10, 30]);
+    expect(pr.chunkAcked(10)).toBe(true); // a chunk after a gap was refused: back to 10
+    expect([pr.snapshotOffset, pr.snapshotSentOffset]).toEqual([10, 10]);
+    pr.chunkSent(20);
+    expect(pr.chunkAcked(10)).toBe(false); // the other refused chunk: not again
+    expect(pr.chunkAcked(20)).toBe(true);
+    expect(pr.chunkAcked(5)).toBe(false); // late
+    expect([pr.snapshotOffset, pr.snapshotSentOffset]).toEqual([20, 20]);
+    pr.chunkSent(30);
+    pr.chunkAcked(0); // the follower restarted; only a timeout acts on it
+    expect(pr.snapshotOffset).toBe(20);
+    pr.snapshotTimedOut();
+    expect([pr.snapshotOffset, pr.snapshotSentOffset, pr.snapshotAwaitingAck]).toEqual([0, 0, true]);
+  });
+
   it('resumes past the match if that is further than the snapshot', () => {
     const pr = new Progress(5, 4);
     pr.maybeUpdate(50);

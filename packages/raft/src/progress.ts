@@ -20,6 +20,9 @@ export class Progress {
   #ticksSinceContact: number | null = null;
   #snapshotIndex = 0;
   #snapshotOffset = 0;
+  #snapshotSentOffset = 0;
+  #snapshotReported = 0;
+  #snapshotRewoundAt = -1;
   #snapshotAwaitingAck = false;
   #snapshotTicksWaiting = 0;
 
@@ -62,12 +65,66 @@ export class Progress {
     return this.#snapshotIndex;
   }
 
+  /**
+   * Bytes of the image the follower holds in order, as its highest reply said. Invariant:
+   * snapshotOffset <= snapshotSentOffset; the chunks in between are in flight.
+   */
   get snapshotOffset(): number {
     return this.#snapshotOffset;
   }
 
+  /** The next byte of the image to send. */
+  get snapshotSentOffset(): number {
+    return this.#snapshotSentOffset;
+  }
+
+  /** Some chunk went out and the transfer has not ended (the retransmit timer runs). */
   get snapshotAwaitingAck(): boolean {
     return this.#snapshotAwaitingAck;
+  }
+
+  /** A snapshot chunk ending at `end` went out. */
+  chunkSent(end: number): void {
+    this.#snapshotSentOffset = end;
+    this.#snapshotAwaitingAck = true;
+    this.checkInvariants();
+  }
+
+  /**
+   * The follower says it holds `received` bytes in order. A reply that moves forward frees
+   * room in the window (and resets the retransmit timer). One that repeats the acknowledged
+   * offset while chunks are in flight means the follower refused a chunk out of order (one
+   * was lost or overtaken): the window goes back to it, once per offset, since every other
+   * chunk in flight is refused with the same offset. Anything lower is a late reply and is
+   * only remembered (see snapshotTimedOut): acting on stale replies made them multiply.
+   * Returns true when chunks may be sent.
+   */
+  chunkAcked(received: number): boolean {
+    this.#snapshotReported = received;
+    if (received > this.#snapshotOffset) {
+      this.#snapshotOffset = received;
+      this.#snapshotSentOffset = Math.max(this.#snapshotSentOffset, received);
+      this.#snapshotTicksWaiting = 0;
+      return true;
+    }
+    if (received === this.#snapshotOffset && this.#snapshotSentOffset > received && this.#snapshotRewoundAt !== received) {
+      this.#snapshotRewoundAt = received;
+      this.#snapshotSentOffset = received;
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * No progress for a retransmit timeout: resend from what the follower last said it holds.
+   * That may be below the acknowledged offset (it restarted and lost its partial image); on a
+   * network that delivers, its last reply is its current state, so this converges.
+   */
+  snapshotTimedOut(): void {
+    this.#snapshotOffset = this.#snapshotReported;
+    this.#snapshotSentOffset = this.#snapshotReported;
+    this.#snapshotRewoundAt = -1;
+    this.#snapshotTicksWaiting = 0;
   }
 
   /** A new leadership counts the peer active until the first check-quorum round says otherwise. */
@@ -90,18 +147,7 @@ export class Progress {
     if (this.#ticksSinceContact !== null) this.#ticksSinceContact++;
   }
 
-  /** A snapshot chunk went out: wait for its ack, counting ticks (a lost chunk is resent). */
-  chunkSent(): void {
-    this.#snapshotAwaitingAck = true;
-    this.#snapshotTicksWaiting = 0;
-  }
-
-  /** The follower has the snapshot up to `offset`. */
-  chunkAcked(offset: number): void {
-    this.#snapshotOffset = offset;
-  }
-
-  /** One more tick without an ack for the chunk in flight; returns how many so far. */
+  /** One more tick without progress of the transfer; returns how many so far. */
   tickSnapshotWait(): number {
     return ++this.#snapshotTicksWaiting;
   }
@@ -197,6 +243,7 @@ export class Progress {
   private checkInvariants(): void {
     assert(this.#matchIndex < this.#nextIndex, () => `progress match ${this.#matchIndex} not below next ${this.#nextIndex}`);
     assert(this.#inflight.length <= this.maxInflight, () => `in-flight window overflow: ${this.#inflight.length} > ${this.maxInflight}`);
+    assert(this.#snapshotOffset <= this.#snapshotSentOffset, () => `snapshot acknowledged to ${this.#snapshotOffset}, beyond what was sent (${this.#snapshotSentOffset})`);
   }
 
   private freeInflightUpTo(index: number): void {
@@ -209,6 +256,9 @@ export class Progress {
     this.#inflight.length = 0;
     this.#snapshotIndex = 0;
     this.#snapshotOffset = 0;
+    this.#snapshotSentOffset = 0;
+    this.#snapshotReported = 0;
+    this.#snapshotRewoundAt = -1;
     this.#snapshotAwaitingAck = false;
     this.#snapshotTicksWaiting = 0;
   }

@@ -58,8 +58,10 @@ const AFTER_PERSIST: ReadonlySet<Message['type']> = new Set([
   'InstallSnapshotResponse',
 ]);
 
-/** A snapshot being received in chunks. */
+/** A snapshot being received in chunks, from one leader in one term. */
 interface IncomingSnapshot {
+  from: NodeId;
+  term: number;
   meta: Snapshot['meta'];
   chunks: Uint8Array[];
   received: number;
@@ -885,7 +887,7 @@ export class RaftCore {
     }
     const incoming = this.acceptChunk(m);
     if (incoming === null) {
-      const expected = this.incomingSnapshot?.meta.index === m.meta.index ? this.incomingSnapshot.received : 0;
+      const expected = this.incomingSnapshot !== null && sameTransfer(this.incomingSnapshot, m) ? this.incomingSnapshot.received : 0;
       this.send(this.snapshotReply(m, expected, false));
       return;
     }
@@ -898,15 +900,19 @@ export class RaftCore {
     this.send(this.snapshotReply(m, incoming.received, true));
   }
 
-  /** Adds a chunk if it is the next one expected; returns null when out of order. */
+  /**
+   * Adds a chunk if it is the next one expected; returns null when it is not (out of order,
+   * or a duplicate). The first chunk starts a new transfer unless it is a resend within the
+   * one under way: with several chunks in flight, a late copy of chunk 0 must not throw away
+   * what came after it. One leader in one term sends one image per index (the same bytes),
+   * so chunks of the same transfer always fit together.
+   */
   private acceptChunk(m: InstallSnapshotRequest): IncomingSnapshot | null {
-    if (m.offset === 0) {
-      this.incomingSnapshot = { meta: m.meta, chunks: [], received: 0 };
+    if (m.offset === 0 && (this.incomingSnapshot === null || !sameTransfer(this.incomingSnapshot, m))) {
+      this.incomingSnapshot = { from: m.from, term: m.term, meta: m.meta, chunks: [], received: 0 };
     }
     const incoming = this.incomingSnapshot;
-    if (!incoming || incoming.meta.index !== m.meta.index || incoming.meta.term !== m.meta.term || incoming.received !== m.offset) {
-      return null;
-    }
+    if (!incoming || !sameTransfer(incoming, m) || incoming.received !== m.offset) return null;
     incoming.chunks.push(m.chunk);
     incoming.received += m.chunk.length;
     return incoming;
@@ -1235,7 +1241,7 @@ export class RaftCore {
     }
     pr.becomeSnapshot(image.meta.index);
     this.event(`sending snapshot index=${image.meta.index} to ${peer}`);
-    this.sendSnapshotChunk(peer, pr, image);
+    this.sendSnapshotWindow(peer, pr, image);
   }
 
   /** The image, if a follower that installs it can continue from our log. */
@@ -1250,16 +1256,25 @@ export class RaftCore {
     this.image = null;
   }
 
-  /** §7: the next chunk of the snapshot at the follower's offset. */
-  private sendSnapshotChunk(peer: NodeId, pr: Progress, snapshot: Snapshot): void {
-    const end = Math.min(pr.snapshotOffset + this.config.snapshotChunkBytes, snapshot.data.length);
-    const chunk = snapshot.data.subarray(pr.snapshotOffset, end);
-    const done = end >= snapshot.data.length;
-    this.send({ type: 'InstallSnapshot', from: this.id, to: peer, term: this.term, meta: snapshot.meta, offset: pr.snapshotOffset, chunk, done });
-    pr.chunkSent();
+  /**
+   * §7: the chunks from the next unsent byte while fewer than snapshotWindowChunks are
+   * unacknowledged (the follower acknowledges the bytes it holds in order). An empty image
+   * still goes out once, as a single `done` chunk.
+   */
+  private sendSnapshotWindow(peer: NodeId, pr: Progress, snapshot: Snapshot): void {
+    const length = snapshot.data.length;
+    const windowBytes = this.config.snapshotWindowChunks * this.config.snapshotChunkBytes;
+    let offset = pr.snapshotSentOffset;
+    while (offset - pr.snapshotOffset < windowBytes && (offset < length || offset === pr.snapshotOffset)) {
+      const end = Math.min(offset + this.config.snapshotChunkBytes, length);
+      this.send({ type: 'InstallSnapshot', from: this.id, to: peer, term: this.term, meta: snapshot.meta, offset, chunk: snapshot.data.subarray(offset, end), done: end >= length });
+      pr.chunkSent(end);
+      if (end >= length) return;
+      offset = end;
+    }
   }
 
-  /** §7: a chunk acknowledged moves the offset; the last one moves the follower's match to the snapshot index. */
+  /** §7: the last chunk acknowledged moves the follower's match to the snapshot index; others move the window. */
   private handleSnapshotResponse(m: InstallSnapshotResponse): void {
     const pr = this.leaderProgress(m.from);
     if (!pr || pr.state !== 'snapshot' || m.snapshotIndex !== pr.snapshotIndex) return;
@@ -1275,11 +1290,10 @@ export class RaftCore {
       this.sendAppend(m.from, true);
       return;
     }
-    pr.chunkAcked(Math.min(m.nextOffset, this.image.data.length));
-    this.sendSnapshotChunk(m.from, pr, this.image);
+    if (pr.chunkAcked(Math.min(m.nextOffset, this.image.data.length))) this.sendSnapshotWindow(m.from, pr, this.image);
   }
 
-  /** A lost chunk would stall the transfer: resend after an election timeout of silence. */
+  /** A lost chunk or reply would stall the transfer: resend after an election timeout without progress. */
   private tickSnapshotRetransmits(): void {
     for (const [peer, pr] of this.progress) {
       if (pr.state !== 'snapshot' || !pr.snapshotAwaitingAck) continue;
@@ -1289,7 +1303,8 @@ export class RaftCore {
         this.releaseImageIfIdle();
         this.sendAppend(peer, true);
       } else {
-        this.sendSnapshotChunk(peer, pr, this.image);
+        pr.snapshotTimedOut();
+        this.sendSnapshotWindow(peer, pr, this.image);
       }
     }
   }
@@ -1343,6 +1358,11 @@ function emptyRestore(): RaftRestore {
 
 function sameHardState(a: HardState, b: HardState): boolean {
   return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
+}
+
+/** A chunk belongs to the transfer under way: same leader, term and snapshot. */
+function sameTransfer(incoming: IncomingSnapshot, m: InstallSnapshotRequest): boolean {
+  return incoming.from === m.from && incoming.term === m.term && incoming.meta.index === m.meta.index && incoming.meta.term === m.meta.term;
 }
 
 function concatChunks(chunks: Uint8Array[], total: number): Uint8Array {

@@ -116,6 +116,7 @@ function nodeOptions(args: Args): NodeOptions {
   set('maxEntriesPerMessage', args.int('max-entries'));
   set('maxUncommittedEntries', args.int('max-uncommitted'));
   set('snapshotChunkBytes', args.int('chunk-bytes'));
+  set('snapshotWindowChunks', args.int('snapshot-window'));
   set('compactionTrailingEntries', args.int('trailing'));
   set('seed', args.int('seed'));
   return options;
@@ -127,7 +128,7 @@ function describeOptions(env: InteractionEnv): string {
   const c = env.core(first).config;
   return (
     `election=${c.electionTicks} heartbeat=${c.heartbeatTicks} prevote=${c.preVote} checkquorum=${c.checkQuorum} ` +
-    `max-inflight=${c.maxInflightMessages} max-msg-bytes=${c.maxMessageBytes} chunk-bytes=${c.snapshotChunkBytes} trailing=${c.compactionTrailingEntries}`
+    `max-inflight=${c.maxInflightMessages} max-msg-bytes=${c.maxMessageBytes} chunk-bytes=${c.snapshotChunkBytes} snapshot-window=${c.snapshotWindowChunks} trailing=${c.compactionTrailingEntries}`
   );
 }
 
