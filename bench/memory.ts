@@ -30,6 +30,10 @@ interface NodeMemory {
   pssMb: number;
   anonMb: number;
   fileMb: number;
+  /** V8's committed heap, its live part and external memory (the node's /metrics); the rest of anonMb is malloc, stacks and code. */
+  heapTotalMb?: number;
+  heapUsedMb?: number;
+  externalMb?: number;
 }
 
 /** RssAnon / RssFile of a process from /proc (Linux); NaN elsewhere. */
@@ -43,12 +47,26 @@ function rssSplit(pid: number): { anonMb: number; fileMb: number } {
   }
 }
 
-function memoryOfAll(system: RaftquotesSystem): Array<NodeMemory | null> {
-  return Array.from({ length: system.size }, (_, i) => {
+/** The V8 heap figures of a node's /metrics, in MB; none when it does not answer in time. */
+async function heapOf(system: RaftquotesSystem, node: number): Promise<Pick<NodeMemory, 'heapTotalMb' | 'heapUsedMb' | 'externalMb'>> {
+  try {
+    const res = await fetch(`${system.url(node)}/metrics`, { signal: AbortSignal.timeout(2_000) });
+    const text = await res.text();
+    const mb = (name: string): number => Math.round(Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) / 104_857.6) / 10;
+    return { heapTotalMb: mb('nodejs_heap_size_total_bytes'), heapUsedMb: mb('nodejs_heap_size_used_bytes'), externalMb: mb('nodejs_external_memory_bytes') };
+  } catch {
+    return {};
+  }
+}
+
+/** RSS of every node first (the reading itself allocates in the node), then its heap figures. */
+async function memoryOfAll(system: RaftquotesSystem): Promise<Array<NodeMemory | null>> {
+  const rss = Array.from({ length: system.size }, (_, i) => {
     const pid = system.pid(i);
     const r = rssOf(pid);
     return r && pid ? { node: i + 1, ...r, ...rssSplit(pid) } : null;
   });
+  return Promise.all(rss.map(async (r, i) => (r ? { ...r, ...(await heapOf(system, i)) } : null)));
 }
 
 function summary(nodes: Array<NodeMemory | null>): Record<string, number | boolean> {
@@ -60,11 +78,11 @@ function summary(nodes: Array<NodeMemory | null>): Record<string, number | boole
 export async function memory(system: RaftquotesSystem, plan: BenchPlan, emit: Emit): Promise<void> {
   const leader = await system.leader();
   await sleep(MEMORY_SETTLE_MS);
-  const idle = memoryOfAll(system);
+  const idle = await memoryOfAll(system);
   emit({ bench: 'memory', system: system.name, phase: 'idle', ...summary(idle), nodes: idle });
   const filled = await fill({ clients: 256, count: plan.fillCount, targetOf: () => system.target(leader), requestOf: (n) => system.put(`m${n}`, VALUE_100), deadlineMs: 300_000 });
   await sleep(MEMORY_SETTLE_MS);
-  const after = memoryOfAll(system);
+  const after = await memoryOfAll(system);
   emit({ bench: 'memory', system: system.name, phase: 'after-writes', writes: filled.done, errors: filled.errors, fillSeconds: filled.seconds, ...summary(after), nodes: after });
   const before = await Promise.all(system.nodes.map((_, i) => system.status(i).then((s) => s.snapshotIndex as number)));
   let extra = 0;
@@ -76,7 +94,7 @@ export async function memory(system: RaftquotesSystem, plan: BenchPlan, emit: Em
     extra += r.done;
   }
   await sleep(MEMORY_SETTLE_MS);
-  const snap = memoryOfAll(system);
+  const snap = await memoryOfAll(system);
   emit({ bench: 'memory', system: system.name, phase: 'after-snapshot', extraWrites: extra, ...summary(snap), nodes: snap });
 }
 
