@@ -20,6 +20,8 @@ export const MEMORY_TARGET_MB = 80;
  * The peak during the writes is reported beside it (peakMb, the kernel's high-water mark).
  */
 export const MEMORY_SETTLE_MS = 10_000;
+/** Bound on the 100,000 writes: a loaded 2-core machine has taken over 300 s. */
+const FILL_DEADLINE_MS = 900_000;
 
 
 interface NodeMemory {
@@ -80,11 +82,11 @@ export async function memory(system: RaftquotesSystem, plan: BenchPlan, emit: Em
   await sleep(MEMORY_SETTLE_MS);
   const idle = await memoryOfAll(system);
   emit({ bench: 'memory', system: system.name, phase: 'idle', ...summary(idle), nodes: idle });
-  const filled = await fill({ clients: 256, count: plan.fillCount, targetOf: () => system.target(leader), requestOf: (n) => system.put(`m${n}`, VALUE_100), deadlineMs: 300_000 });
+  const filled = await fill({ clients: 256, count: plan.fillCount, targetOf: () => system.target(leader), requestOf: (n) => system.put(`m${n}`, VALUE_100), deadlineMs: FILL_DEADLINE_MS });
   await sleep(MEMORY_SETTLE_MS);
   const after = await memoryOfAll(system);
   emit({ bench: 'memory', system: system.name, phase: 'after-writes', writes: filled.done, errors: filled.errors, fillSeconds: filled.seconds, ...summary(after), nodes: after });
-  const before = await Promise.all(system.nodes.map((_, i) => system.status(i).then((s) => s.snapshotIndex as number)));
+  const before = await Promise.all(system.nodes.map((_, i) => system.status(i, 5_000).then((s) => s.snapshotIndex as number)));
   let extra = 0;
   const deadline = Date.now() + 90_000;
   while (Date.now() < deadline) {
