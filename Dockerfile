@@ -61,5 +61,6 @@ EXPOSE 8080 7000 5555/udp
 # Liveness from inside the container, on whatever port RAFTQUOTES_HTTP names.
 HEALTHCHECK --interval=5s --timeout=3s --start-period=15s --retries=3 \
   CMD ["node", "-e", "const port = (process.env.RAFTQUOTES_HTTP || '0.0.0.0:8080').split(':').pop(); fetch('http://127.0.0.1:' + port + '/healthz', { signal: AbortSignal.timeout(2000) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-ENTRYPOINT ["node", "/app/dist/cli/main.js"]
+# bin/raftquotes starts node with the memory settings `cluster` gives its nodes (V8 flags, malloc).
+ENTRYPOINT ["/app/bin/raftquotes"]
 CMD ["node"]

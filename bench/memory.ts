@@ -20,6 +20,8 @@ export const MEMORY_TARGET_MB = 80;
  * The peak during the writes is reported beside it (peakMb, the kernel's high-water mark).
  */
 export const MEMORY_SETTLE_MS = 10_000;
+/** Bound on the 100,000 writes: a loaded 2-core machine has taken over 300 s. */
+const FILL_DEADLINE_MS = 900_000;
 
 
 interface NodeMemory {
@@ -30,6 +32,10 @@ interface NodeMemory {
   pssMb: number;
   anonMb: number;
   fileMb: number;
+  /** V8's committed heap, its live part and external memory (the node's /metrics); the rest of anonMb is malloc, stacks and code. */
+  heapTotalMb?: number;
+  heapUsedMb?: number;
+  externalMb?: number;
 }
 
 /** RssAnon / RssFile of a process from /proc (Linux); NaN elsewhere. */
@@ -43,12 +49,26 @@ function rssSplit(pid: number): { anonMb: number; fileMb: number } {
   }
 }
 
-function memoryOfAll(system: RaftquotesSystem): Array<NodeMemory | null> {
-  return Array.from({ length: system.size }, (_, i) => {
+/** The V8 heap figures of a node's /metrics, in MB; none when it does not answer in time. */
+async function heapOf(system: RaftquotesSystem, node: number): Promise<Pick<NodeMemory, 'heapTotalMb' | 'heapUsedMb' | 'externalMb'>> {
+  try {
+    const res = await fetch(`${system.url(node)}/metrics`, { signal: AbortSignal.timeout(2_000) });
+    const text = await res.text();
+    const mb = (name: string): number => Math.round(Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN) / 104_857.6) / 10;
+    return { heapTotalMb: mb('nodejs_heap_size_total_bytes'), heapUsedMb: mb('nodejs_heap_size_used_bytes'), externalMb: mb('nodejs_external_memory_bytes') };
+  } catch {
+    return {};
+  }
+}
+
+/** RSS of every node first (the reading itself allocates in the node), then its heap figures. */
+async function memoryOfAll(system: RaftquotesSystem): Promise<Array<NodeMemory | null>> {
+  const rss = Array.from({ length: system.size }, (_, i) => {
     const pid = system.pid(i);
     const r = rssOf(pid);
     return r && pid ? { node: i + 1, ...r, ...rssSplit(pid) } : null;
   });
+  return Promise.all(rss.map(async (r, i) => (r ? { ...r, ...(await heapOf(system, i)) } : null)));
 }
 
 function summary(nodes: Array<NodeMemory | null>): Record<string, number | boolean> {
@@ -60,13 +80,13 @@ function summary(nodes: Array<NodeMemory | null>): Record<string, number | boole
 export async function memory(system: RaftquotesSystem, plan: BenchPlan, emit: Emit): Promise<void> {
   const leader = await system.leader();
   await sleep(MEMORY_SETTLE_MS);
-  const idle = memoryOfAll(system);
+  const idle = await memoryOfAll(system);
   emit({ bench: 'memory', system: system.name, phase: 'idle', ...summary(idle), nodes: idle });
-  const filled = await fill({ clients: 256, count: plan.fillCount, targetOf: () => system.target(leader), requestOf: (n) => system.put(`m${n}`, VALUE_100), deadlineMs: 300_000 });
+  const filled = await fill({ clients: 256, count: plan.fillCount, targetOf: () => system.target(leader), requestOf: (n) => system.put(`m${n}`, VALUE_100), deadlineMs: FILL_DEADLINE_MS });
   await sleep(MEMORY_SETTLE_MS);
-  const after = memoryOfAll(system);
+  const after = await memoryOfAll(system);
   emit({ bench: 'memory', system: system.name, phase: 'after-writes', writes: filled.done, errors: filled.errors, fillSeconds: filled.seconds, ...summary(after), nodes: after });
-  const before = await Promise.all(system.nodes.map((_, i) => system.status(i).then((s) => s.snapshotIndex as number)));
+  const before = await Promise.all(system.nodes.map((_, i) => system.status(i, 5_000).then((s) => s.snapshotIndex as number)));
   let extra = 0;
   const deadline = Date.now() + 90_000;
   while (Date.now() < deadline) {
@@ -76,7 +96,7 @@ export async function memory(system: RaftquotesSystem, plan: BenchPlan, emit: Em
     extra += r.done;
   }
   await sleep(MEMORY_SETTLE_MS);
-  const snap = memoryOfAll(system);
+  const snap = await memoryOfAll(system);
   emit({ bench: 'memory', system: system.name, phase: 'after-snapshot', extraWrites: extra, ...summary(snap), nodes: snap });
 }
 

