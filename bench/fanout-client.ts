@@ -42,14 +42,14 @@ const QUOTE_MARK_AT = 9;
 const QUOTE_MARK = 0x71;
 const DIGIT_0 = 0x30;
 const DIGIT_9 = 0x39;
-/** A handshake that takes longer is failed (and retried). */
-const HANDSHAKE_TIMEOUT_MS = 20_000;
+/** A handshake that takes longer is failed (and retried): beyond the kernel's SYN retries (about 127 s), since a starved node's listen queue overflows. */
+const HANDSHAKE_TIMEOUT_MS = 130_000;
 const MAX_HANDSHAKE_BYTES = 16 * 1024;
 /** Connection attempts per subscriber: a node this busy may answer a handshake 408 or 503, as it would a browser, which retries. */
 const CONNECT_ATTEMPTS = 5;
 const RETRY_DELAY_MS = 500;
 /** Handshakes in flight at once, so thousands do not all time out together on a busy machine. */
-const WAVE = 200;
+const WAVE = 100;
 /** Every socket of the process reads into this buffer; what a read leaves unparsed is copied out. */
 const READ_BUFFER = Buffer.alloc(256 * 1024);
 
