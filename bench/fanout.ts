@@ -8,6 +8,10 @@
  * loopback addresses (127.0.0.10-25), which keeps every address under the node's per-address
  * cap of live clients (a cap this benchmark must respect, not raise).
  *
+ * Where the time goes: `serverFanout*` is the serving nodes' own measure (raftquotes_ws_fanout_seconds,
+ * from the apply to the write to the last subscriber), `commitP50Ms` the POST's answer; the rest
+ * of p50/p99 is the subscribers' side (their process getting the CPU to read).
+ *
  * Each row also reports what the run was up against: the load average, the CPU (% of one core)
  * of every node and of every subscriber process over the posting window, the serving nodes' CPU
  * per 1,000 deliveries (the cost that does not depend on the machine's load), status events
@@ -141,10 +145,12 @@ export async function fanoutRow(system: RaftquotesSystem, row: FanoutRow, emit: 
     const cpuStart = cpuAt();
     for (const c of clients) c.child.send({ kind: 'mark' });
     const postedAt: number[] = [];
+    const commitMs: number[] = [];
     const url = `${system.url(leader)}/api/quotes`;
     for (let q = 0; q < row.quotes; q++) {
       postedAt[q] = performance.timeOrigin + performance.now();
       await jsonCall(url, 'POST', { text: `${prefix}${q}`, author: 'bench' }, 5_000);
+      commitMs.push(performance.timeOrigin + performance.now() - (postedAt[q] as number));
       await sleep(row.gapMs);
     }
     await sleep(2_000);
@@ -216,6 +222,8 @@ export async function fanoutRow(system: RaftquotesSystem, row: FanoutRow, emit: 
       serverFanoutMeanMs: server.meanMs,
       serverFanoutP50Ms: server.p50Ms,
       serverFanoutP99Ms: server.p99Ms,
+      /** POST to its answer (the leader answers once the quote is committed and applied): the part of the latency that is not fan-out. */
+      commitP50Ms: round2(percentile(commitMs.sort((a, b) => a - b), 50)),
       p50Ms: round2(percentile(latencies, 50)),
       p99Ms,
       maxMs: round2(latencies.length ? (latencies[latencies.length - 1] as number) : NaN),
