@@ -12,8 +12,10 @@
  * to a live client as one write of their frames: one Buffer, the same for every client, so the
  * cost per client is one socket write. The clients are visited WS_FANOUT_CHUNK at a time with
  * a turn of the event loop in between, so timers and Raft's messages are never starved by a
- * fan-out to thousands. Backlog pages are serialized once too and shared (BacklogCache), so
- * clients catching up from the same place share the same bytes.
+ * fan-out to thousands. Quotes applied while a run is under way join it for the clients it has
+ * not reached yet (`extend`), so a fan-out that falls behind writes less, not more. Backlog pages
+ * are serialized once too and shared (BacklogCache), so clients catching up from the same place
+ * share the same bytes.
  *
  * Status events: one timer ticks every WS_STATUS_TICK_MS and sends the current status to the
  * next few clients in turn, so each gets one about every wsStatusIntervalMs (5 a second) and a
@@ -419,6 +421,7 @@ export class LiveHub {
     this.flushScheduled = false;
     const now = Date.now();
     const statusMs = this.statusIntervalMs();
+    if (this.fanout && this.runs.length === 0) this.extend(this.fanout);
     for (let visited = 0; visited < WS_FANOUT_CHUNK; visited++) {
       const fanout = this.fanout ?? this.nextFanout();
       if (!fanout) return;
@@ -441,6 +444,30 @@ export class LiveHub {
     const head = quotes[0] as Outgoing;
     this.fanout = { quotes, frames, first: head.quote.index, last: (quotes.at(-1) as Outgoing).quote.index, withStatus: null, cursor: this.clients.values(), appliedAt: head.appliedAt };
     return this.fanout;
+  }
+
+  /**
+   * Quotes applied while a run is under way join it (up to WS_FANOUT_BATCH_BYTES) for the clients
+   * it has not reached yet: one write of both instead of two, so a fan-out that falls behind
+   * catches up. They stay queued as a run of their own for the clients already visited; the
+   * others skip it by `lastSent`, with no write.
+   */
+  private extend(fanout: Fanout): void {
+    let bytes = fanout.frames.length;
+    const joined: Outgoing[] = [];
+    for (const outgoing of this.queue) {
+      if (outgoing.quote.index <= fanout.last) continue;
+      const size = quoteFrame(outgoing).length;
+      if (bytes + size > WS_FANOUT_BATCH_BYTES) break;
+      joined.push(outgoing);
+      bytes += size;
+    }
+    const tail = joined.at(-1);
+    if (!tail) return;
+    fanout.quotes = [...fanout.quotes, ...joined];
+    fanout.frames = Buffer.concat([fanout.frames, ...joined.map(quoteFrame)]);
+    fanout.last = tail.quote.index;
+    fanout.withStatus = null;
   }
 
   /** Ends a run once every client has it: how long it took from the apply is the server's share of the latency. */
