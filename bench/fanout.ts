@@ -146,10 +146,13 @@ export async function fanoutRow(system: RaftquotesSystem, row: FanoutRow, emit: 
     for (const c of clients) c.child.send({ kind: 'mark' });
     const postedAt: number[] = [];
     const commitMs: number[] = [];
+    /** Posts not answered 201, by number: their quotes are counted missing, and this says why. */
+    const refusedPosts: Array<[number, number, string]> = [];
     const url = `${system.url(leader)}/api/quotes`;
     for (let q = 0; q < row.quotes; q++) {
       postedAt[q] = performance.timeOrigin + performance.now();
-      await jsonCall(url, 'POST', { text: `${prefix}${q}`, author: 'bench' }, 5_000);
+      const answer = await jsonCall(url, 'POST', { text: `${prefix}${q}`, author: 'bench' }, 5_000);
+      if (answer.status !== 201) refusedPosts.push([q, answer.status, JSON.stringify(answer.body).slice(0, 200)]);
       commitMs.push(performance.timeOrigin + performance.now() - (postedAt[q] as number));
       await sleep(row.gapMs);
     }
@@ -201,6 +204,7 @@ export async function fanoutRow(system: RaftquotesSystem, row: FanoutRow, emit: 
       gapMs: row.gapMs,
       deliveries: latencies.length,
       missing: expected - latencies.length,
+      refusedPosts,
       closedByServer: closed,
       duplicates,
       outOfOrder,
