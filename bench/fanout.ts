@@ -8,6 +8,10 @@
  * loopback addresses (127.0.0.10-25), which keeps every address under the node's per-address
  * cap of live clients (a cap this benchmark must respect, not raise).
  *
+ * Where the time goes: `serverFanout*` is the serving nodes' own measure (raftquotes_ws_fanout_seconds,
+ * from the apply to the write to the last subscriber), `commitP50Ms` the POST's answer; the rest
+ * of p50/p99 is the subscribers' side (their process getting the CPU to read).
+ *
  * Each row also reports what the run was up against: the load average, the CPU (% of one core)
  * of every node and of every subscriber process over the posting window, the serving nodes' CPU
  * per 1,000 deliveries (the cost that does not depend on the machine's load), status events
@@ -49,6 +53,49 @@ export function fanoutRows(plan: BenchPlan): FanoutRow[] {
     { subscribers: 10_000, placement: 'spread', quotes: Math.max(10, Math.round(quotes / 2)), gapMs: 400 },
     { subscribers: 10_000, placement: 'one-node', quotes: Math.max(10, Math.round(quotes / 2)), gapMs: 400 },
   ];
+}
+
+/** A histogram's cumulative bucket counts by upper bound (`Infinity` for +Inf), its sum and count. */
+interface HistogramSnapshot {
+  buckets: Map<number, number>;
+  sum: number;
+  count: number;
+}
+
+const FANOUT_METRIC = 'raftquotes_ws_fanout_seconds';
+
+/** The node's raftquotes_ws_fanout_seconds (apply to the write to its last live client), from /metrics. */
+async function fanoutHistogram(baseUrl: string): Promise<HistogramSnapshot> {
+  const text = await (await fetch(`${baseUrl}/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
+  const snapshot: HistogramSnapshot = { buckets: new Map(), sum: 0, count: 0 };
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(FANOUT_METRIC)) continue;
+    const value = Number(line.slice(line.lastIndexOf(' ') + 1));
+    const le = /le="([^"]+)"/.exec(line)?.[1];
+    if (le !== undefined) snapshot.buckets.set(le === '+Inf' ? Infinity : Number(le), value);
+    else if (line.startsWith(`${FANOUT_METRIC}_sum`)) snapshot.sum = value;
+    else if (line.startsWith(`${FANOUT_METRIC}_count`)) snapshot.count = value;
+  }
+  return snapshot;
+}
+
+/**
+ * The serving nodes' fan-outs between two snapshots: their count, mean, and the bucket bounds
+ * under which 50 % and 99 % of them finished (ms). This is the server's share of the latency.
+ */
+function serverFanout(before: HistogramSnapshot[], after: HistogramSnapshot[]): { runs: number; meanMs: number; p50Ms: number; p99Ms: number } {
+  const merged = new Map<number, number>();
+  let sum = 0;
+  let count = 0;
+  after.forEach((snapshot, i) => {
+    const earlier = before[i] as HistogramSnapshot;
+    sum += snapshot.sum - earlier.sum;
+    count += snapshot.count - earlier.count;
+    for (const [bound, n] of snapshot.buckets) merged.set(bound, (merged.get(bound) ?? 0) + n - (earlier.buckets.get(bound) ?? 0));
+  });
+  const bounds = [...merged.keys()].sort((a, b) => a - b);
+  const under = (share: number): number => (bounds.find((bound) => (merged.get(bound) ?? 0) >= share * count) ?? NaN) * 1000;
+  return { runs: count, meanMs: round2((sum / count) * 1000), p50Ms: under(0.5), p99Ms: under(0.99) };
 }
 
 interface ClientProcess {
@@ -94,17 +141,24 @@ export async function fanoutRow(system: RaftquotesSystem, row: FanoutRow, emit: 
     const load1 = loadavg()[0] as number;
     // With RAFTQUOTES_FANOUT_PROFILE, the profile of the connecting phase ends here.
     if (process.env.RAFTQUOTES_FANOUT_PROFILE) for (const pid of pids.nodes) process.kill(pid, 'SIGUSR2');
+    const fanoutBefore = await Promise.all(nodes.map((i) => fanoutHistogram(system.url(i))));
     const cpuStart = cpuAt();
     for (const c of clients) c.child.send({ kind: 'mark' });
     const postedAt: number[] = [];
+    const commitMs: number[] = [];
+    /** Posts not answered 201, by number: their quotes are counted missing, and this says why. */
+    const refusedPosts: Array<[number, number, string]> = [];
     const url = `${system.url(leader)}/api/quotes`;
     for (let q = 0; q < row.quotes; q++) {
       postedAt[q] = performance.timeOrigin + performance.now();
-      await jsonCall(url, 'POST', { text: `${prefix}${q}`, author: 'bench' }, 5_000);
+      const answer = await jsonCall(url, 'POST', { text: `${prefix}${q}`, author: 'bench' }, 5_000);
+      if (answer.status !== 201) refusedPosts.push([q, answer.status, JSON.stringify(answer.body).slice(0, 200)]);
+      commitMs.push(performance.timeOrigin + performance.now() - (postedAt[q] as number));
       await sleep(row.gapMs);
     }
     await sleep(2_000);
     const cpuEnd = cpuAt();
+    const server = serverFanout(fanoutBefore, await Promise.all(nodes.map((i) => fanoutHistogram(system.url(i)))));
     const windowS = (cpuEnd.at - cpuStart.at) / 1000;
     const pct = (end: number[], start: number[]): number[] => end.map((v, i) => Math.round(((v - (start[i] as number)) / windowS) * 100));
     const nodeCpuPct = pct(cpuEnd.nodes, cpuStart.nodes);
@@ -114,6 +168,7 @@ export async function fanoutRow(system: RaftquotesSystem, row: FanoutRow, emit: 
     let closed = 0;
     let duplicates = 0;
     let outOfOrder = 0;
+    let protocolErrors = 0;
     let statusRate = NaN;
     // Late deliveries still count (and show in p99/max): ask until all arrived or 20 s passed.
     await waitFor('every delivery', async () => {
@@ -124,12 +179,14 @@ export async function fanoutRow(system: RaftquotesSystem, row: FanoutRow, emit: 
       closed = 0;
       duplicates = 0;
       outOfOrder = 0;
+      protocolErrors = 0;
       let statuses = 0;
       for (const answer of answers) {
         closed += Number(answer.closed ?? 0);
         duplicates += Number(answer.duplicates ?? 0);
         outOfOrder += Number(answer.outOfOrder ?? 0);
         statuses += Number(answer.statuses ?? 0);
+        protocolErrors += Number(answer.protocolErrors ?? 0);
         for (const [q, at] of (answer.arrivals ?? []) as Array<[number, number]>) latencies.push(at - (postedAt[q] as number));
       }
       if (Number.isNaN(statusRate)) statusRate = statuses / row.subscribers / ((performance.now() - cpuStart.at) / 1000);
@@ -147,9 +204,11 @@ export async function fanoutRow(system: RaftquotesSystem, row: FanoutRow, emit: 
       gapMs: row.gapMs,
       deliveries: latencies.length,
       missing: expected - latencies.length,
+      refusedPosts,
       closedByServer: closed,
       duplicates,
       outOfOrder,
+      protocolErrors,
       /** Status events received per subscriber per second, from the first post to the first report. */
       statusPerSubscriberPerS: round2(statusRate),
       load1: round2(load1),
@@ -160,6 +219,15 @@ export async function fanoutRow(system: RaftquotesSystem, row: FanoutRow, emit: 
       clientCpuPct,
       /** CPU ms of the serving nodes per 1,000 deliveries (status events and Raft included): the cost that does not depend on the machine's load. */
       servingCpuMsPer1k: round2((nodes.reduce((sum, i) => sum + ((cpuEnd.nodes[i] as number) - (cpuStart.nodes[i] as number)), 0) * 1e6) / expected),
+      /** CPU ms of the subscriber processes per 1,000 deliveries (the load generator's own cost). */
+      clientCpuMsPer1k: round2((pids.clients.reduce((sum, _, k) => sum + ((cpuEnd.clients[k] as number) - (cpuStart.clients[k] as number)), 0) * 1e6) / expected),
+      /** The server's share: apply → write to the last subscriber, per run of quotes (bucket bounds of raftquotes_ws_fanout_seconds). */
+      serverFanoutRuns: server.runs,
+      serverFanoutMeanMs: server.meanMs,
+      serverFanoutP50Ms: server.p50Ms,
+      serverFanoutP99Ms: server.p99Ms,
+      /** POST to its answer (the leader answers once the quote is committed and applied): the part of the latency that is not fan-out. */
+      commitP50Ms: round2(percentile(commitMs.sort((a, b) => a - b), 50)),
       p50Ms: round2(percentile(latencies, 50)),
       p99Ms,
       maxMs: round2(latencies.length ? (latencies[latencies.length - 1] as number) : NaN),

@@ -12,15 +12,19 @@
  * to a live client as one write of their frames: one Buffer, the same for every client, so the
  * cost per client is one socket write. The clients are visited WS_FANOUT_CHUNK at a time with
  * a turn of the event loop in between, so timers and Raft's messages are never starved by a
- * fan-out to thousands. Backlog pages are serialized once too and shared (BacklogCache), so
- * clients catching up from the same place share the same bytes.
+ * fan-out to thousands. Quotes applied while a run is under way join it for the clients it has
+ * not reached yet (`extend`), so a fan-out that falls behind writes less, not more. Backlog pages
+ * are serialized once too and shared (BacklogCache), so clients catching up from the same place
+ * share the same bytes.
  *
  * Status events: one timer ticks every WS_STATUS_TICK_MS and sends the current status to the
  * next few clients in turn, so each gets one about every wsStatusIntervalMs (5 a second) and a
  * burst of thousands of writes never sits in front of a quote. A node's status writes are
  * capped at MAX_WS_STATUS_FRAMES_PER_S in all: past 2,000 clients each client's status comes
  * less often (once a second at the 10,000 limit), still well inside a page's 5 s silence timer.
- * A tick that finds a quote fan-out under way waits for it: quotes first.
+ * A client that receives quotes gets its status in the same write (STATUS_WITH_QUOTES_SHARE), so
+ * the timer writes mostly to quiet clients. A tick that finds a quote fan-out under way waits
+ * for it: quotes first.
  *
  * Memory (issue 15, finding 9): a client whose unsent queue passes its limit is closed with
  * 1013 instead of buffering without bound; so is one that drains nothing for WS_STALL_MS (it
@@ -61,6 +65,15 @@ export const WS_FANOUT_BATCH_BYTES = 64 * 1024;
 export const WS_STATUS_TICK_MS = 50;
 /** Status events per second over all clients of a node (5 a second each up to 2,000 clients). */
 export const MAX_WS_STATUS_FRAMES_PER_S = 10_000;
+/**
+ * A client's status rides along with its quotes once this share of its interval has passed
+ * (free: the same write), and is sent alone by the timer only past STATUS_ALONE_SHARE. The gap
+ * between the two is what keeps the timer's own writes away from clients that receive quotes,
+ * so under a stream of quotes status events cost no socket write at all.
+ */
+const STATUS_WITH_QUOTES_SHARE = 0.5;
+/** Below 1 so that a client the timer visits once per interval (a quiet one) is never skipped for a few ms of jitter. */
+const STATUS_ALONE_SHARE = 0.9;
 /** WebSocket readyState OPEN (ws's constant, without loading ws). */
 const WS_OPEN = 1;
 
@@ -101,6 +114,8 @@ interface LiveClient {
 interface Outgoing {
   quote: Quote;
   frame: Buffer | null;
+  /** When it was applied (performance.now(), ms); 0 for a backlog quote. */
+  appliedAt: number;
 }
 
 function quoteFrame(outgoing: Outgoing): Buffer {
@@ -121,6 +136,8 @@ interface Fanout {
   withStatus: Buffer | null;
   /** The clients not yet visited (a Set iterator: clients that leave meanwhile are skipped). */
   cursor: Iterator<LiveClient>;
+  /** When its first quote was applied (performance.now(), ms). */
+  appliedAt: number;
 }
 
 /** Splits applied quotes into runs of at most WS_FANOUT_BATCH_BYTES of frames (at least one quote each). */
@@ -176,7 +193,7 @@ class BacklogCache {
       this.pages.set(after, cached);
       return cached.messages;
     }
-    const messages = read().map((quote) => ({ quote, frame: null }) as Outgoing);
+    const messages = read().map((quote): Outgoing => ({ quote, frame: null, appliedAt: 0 }));
     if (messages.length < WS_BACKLOG_PAGE_QUOTES) return messages;
     let bytes = 0;
     for (const outgoing of messages) bytes += quoteFrame(outgoing).length;
@@ -330,7 +347,7 @@ export class LiveHub {
     }
     const pending = client.pending ?? [];
     client.pending = null;
-    this.sendEach(client, pending.map((quote) => ({ quote, frame: null })));
+    this.sendEach(client, pending.map((quote): Outgoing => ({ quote, frame: null, appliedAt: 0 })));
     this.sendStatus(client, this.currentStatusFrame(), Date.now());
   }
 
@@ -380,9 +397,10 @@ export class LiveHub {
    * never delays Raft. The queue is sent on the next turn of the event loop.
    */
   private onApply(entries: Entry[], results: ApplyResult[]): void {
+    const appliedAt = performance.now();
     for (let i = 0; i < entries.length; i++) {
       const result = results[i];
-      if (result?.ok && result.quote) this.queue.push({ quote: result.quote, frame: null });
+      if (result?.ok && result.quote) this.queue.push({ quote: result.quote, frame: null, appliedAt });
     }
     if (this.queue.length > 0) this.scheduleFlush();
   }
@@ -403,11 +421,12 @@ export class LiveHub {
     this.flushScheduled = false;
     const now = Date.now();
     const statusMs = this.statusIntervalMs();
+    if (this.fanout && this.runs.length === 0) this.extend(this.fanout);
     for (let visited = 0; visited < WS_FANOUT_CHUNK; visited++) {
       const fanout = this.fanout ?? this.nextFanout();
       if (!fanout) return;
       const next = fanout.cursor.next();
-      if (next.done) this.fanout = null;
+      if (next.done) this.finishFanout(fanout);
       else this.deliver(next.value, fanout, now, statusMs);
     }
     this.scheduleFlush();
@@ -422,9 +441,39 @@ export class LiveHub {
     const quotes = this.runs.shift();
     if (!quotes) return null;
     const frames = quotes.length === 1 ? quoteFrame(quotes[0] as Outgoing) : Buffer.concat(quotes.map(quoteFrame));
-    const first = (quotes[0] as Outgoing).quote.index;
-    this.fanout = { quotes, frames, first, last: (quotes.at(-1) as Outgoing).quote.index, withStatus: null, cursor: this.clients.values() };
+    const head = quotes[0] as Outgoing;
+    this.fanout = { quotes, frames, first: head.quote.index, last: (quotes.at(-1) as Outgoing).quote.index, withStatus: null, cursor: this.clients.values(), appliedAt: head.appliedAt };
     return this.fanout;
+  }
+
+  /**
+   * Quotes applied while a run is under way join it (up to WS_FANOUT_BATCH_BYTES) for the clients
+   * it has not reached yet: one write of both instead of two, so a fan-out that falls behind
+   * catches up. They stay queued as a run of their own for the clients already visited; the
+   * others skip it by `lastSent`, with no write.
+   */
+  private extend(fanout: Fanout): void {
+    let bytes = fanout.frames.length;
+    const joined: Outgoing[] = [];
+    for (const outgoing of this.queue) {
+      if (outgoing.quote.index <= fanout.last) continue;
+      const size = quoteFrame(outgoing).length;
+      if (bytes + size > WS_FANOUT_BATCH_BYTES) break;
+      joined.push(outgoing);
+      bytes += size;
+    }
+    const tail = joined.at(-1);
+    if (!tail) return;
+    fanout.quotes = [...fanout.quotes, ...joined];
+    fanout.frames = Buffer.concat([fanout.frames, ...joined.map(quoteFrame)]);
+    fanout.last = tail.quote.index;
+    fanout.withStatus = null;
+  }
+
+  /** Ends a run once every client has it: how long it took from the apply is the server's share of the latency. */
+  private finishFanout(fanout: Fanout): void {
+    this.fanout = null;
+    this.metrics.wsFanout.observe((performance.now() - fanout.appliedAt) / 1000);
   }
 
   /**
@@ -437,7 +486,7 @@ export class LiveHub {
       this.buffer(client, fanout.quotes);
     } else if (client.lastSent < fanout.first) {
       client.lastSent = fanout.last;
-      if (now - client.statusAt >= statusMs) {
+      if (now - client.statusAt >= statusMs * STATUS_WITH_QUOTES_SHARE) {
         client.statusAt = now;
         fanout.withStatus ??= Buffer.concat([fanout.frames, this.currentStatusFrame()]);
         this.write(client, fanout.withStatus);
@@ -525,7 +574,7 @@ export class LiveHub {
 
   /**
    * Visits this tick's share of the clients, in turn, and sends the current status to those that
-   * had none for half an interval (the others had it with a run of quotes). A tick during a
+   * had none for most of an interval (the others had it with a run of quotes). A tick during a
    * quote fan-out sends nothing: quotes first, and the fan-out carries the status anyway.
    */
   private statusTick(): void {
@@ -546,7 +595,7 @@ export class LiveHub {
         next = this.statusCursor.next();
         if (next.done) return;
       }
-      if (now - next.value.statusAt >= intervalMs / 2) this.sendStatus(next.value, frame, now);
+      if (now - next.value.statusAt >= intervalMs * STATUS_ALONE_SHARE) this.sendStatus(next.value, frame, now);
     }
   }
 

@@ -7,6 +7,8 @@ import { Counter, Gauge, Histogram, type Registry } from '../metrics/prometheus.
 
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS']);
 const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** Finer around the 250 ms fan-out target (issue 19), so a p99 can be read off the buckets. */
+const FANOUT_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.35, 0.5, 0.75, 1, 1.5, 2.5, 5, 10];
 
 function registered<T>(registry: Registry, name: string, create: () => T): T {
   return (registry.getSingleMetric(name) as T | undefined) ?? create();
@@ -17,6 +19,8 @@ export class ApiMetrics {
   private readonly requests: Counter<'route' | 'method' | 'code'>;
   private readonly duration: Histogram<'route'>;
   readonly wsClients: Gauge;
+  /** Apply of a run of quotes to its write to the last live client: the server's share of fan-out latency. */
+  readonly wsFanout: Histogram;
   readonly forwards: Counter<'outcome'>;
   private readonly requestChildren = new Map<string, { inc(): void }>();
   private readonly durationChildren = new Map<string, { observe(seconds: number): void }>();
@@ -30,6 +34,9 @@ export class ApiMetrics {
       new Histogram({ name: 'raftquotes_http_request_duration_seconds', help: 'Time to answer an HTTP request, by route', labelNames: ['route'] as const, buckets: DURATION_BUCKETS, registers }),
     );
     this.wsClients = registered(registry, 'raftquotes_ws_clients', () => new Gauge({ name: 'raftquotes_ws_clients', help: 'Open WebSocket clients on /api/live', registers }));
+    this.wsFanout = registered(registry, 'raftquotes_ws_fanout_seconds', () =>
+      new Histogram({ name: 'raftquotes_ws_fanout_seconds', help: 'Time from the apply of quotes to their write to the last live WebSocket client', buckets: FANOUT_BUCKETS, registers }),
+    );
     this.forwards = registered(registry, 'raftquotes_http_forwarded_total', () =>
       new Counter({ name: 'raftquotes_http_forwarded_total', help: 'Requests forwarded to the leader, by outcome', labelNames: ['outcome'] as const, registers }),
     );

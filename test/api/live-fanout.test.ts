@@ -11,7 +11,7 @@ import type { Quote } from '../../src/state/types.js';
 import { CLOSE_SLOW_CONSUMER, WS_FANOUT_CHUNK } from '../../src/api/live.js';
 import { jsonFrame, textFrame } from '../../src/api/live-frame.js';
 import { FakeNode } from './fake-node.js';
-import { startApi, waitUntil, type Started } from './helpers.js';
+import { call, startApi, waitUntil, type Started } from './helpers.js';
 
 interface Subscriber {
   ws: WebSocket;
@@ -156,6 +156,22 @@ describe('GET /api/live fan-out to many subscribers', () => {
     }
     expect(server.logs.filter((line) => line.msg.includes('closing a slow live client'))).toHaveLength(1);
     for (const sub of others) sub.ws.close();
+  });
+
+  it('times each run from its apply to its write to the last subscriber (raftquotes_ws_fanout_seconds)', async () => {
+    const node = new FakeNode('Node1').lead();
+    const server = await start(node, { wsStatusIntervalMs: 10_000 });
+    const subscribers = Array.from({ length: 3 }, () => subscribe(server.url, 0));
+    await Promise.all(subscribers.map((s) => s.opened));
+    const runs = async (): Promise<number> => Number(/^raftquotes_ws_fanout_seconds_count (\d+)$/m.exec((await call(server.url, 'GET', '/metrics')).body as string)?.[1] ?? NaN);
+    expect(await runs()).toBe(0);
+    for (let run = 1; run <= 2; run++) {
+      node.applyQuoteBatch([`run ${run} a`, `run ${run} b`]);
+      await waitUntil(`every subscriber has run ${run}`, () => subscribers.every((s) => s.quotes.length === 2 * run));
+      // Quotes applied together are one run: one observation, not one per quote or per client.
+      expect(await runs()).toBe(run);
+    }
+    for (const sub of subscribers) sub.ws.close();
   });
 
   it('gives every subscriber status events, in turn, however many there are', async () => {
