@@ -164,12 +164,8 @@ describe('SQLite storage files', () => {
     reopened.storage.close();
   });
 
-  it('rolls back the log and the state machine together when the restore fails', () => {
-    const dir = tempDir();
-    const identity = { clusterId: 'c1', nodeId: 'Node1' };
-    const { storage, stateMachine } = openNodeDatabase(dir, identity, { init: true });
-    storage.persist({ hardState: { term: 1, vote: null, commit: 3 }, snapshot: null, entries: entries(1, 3, 1) });
-    stateMachine.apply(entries(1, 3, 1).map((e) => (e.type === 'normal' ? { ...e, data: JSON.stringify({ op: 'put', key: `old${e.index}`, value: e.index }) } : e)));
+  /** Installs a truncated image at index 50 in one transaction: the restore throws and both roll back. */
+  function expectTruncatedInstallRefused({ storage, stateMachine }: ReturnType<typeof openNodeDatabase>): void {
     const { data } = imageOf(50);
     const truncated = data.subarray(0, data.length - 10);
     expect(() =>
@@ -178,6 +174,15 @@ describe('SQLite storage files', () => {
         stateMachine.restore(50, 3, truncated);
       }),
     ).toThrow(/snapshot data/);
+  }
+
+  it('rolls back the log and the state machine together when the restore fails', () => {
+    const dir = tempDir();
+    const identity = { clusterId: 'c1', nodeId: 'Node1' };
+    const { storage, stateMachine } = openNodeDatabase(dir, identity, { init: true });
+    storage.persist({ hardState: { term: 1, vote: null, commit: 3 }, snapshot: null, entries: entries(1, 3, 1) });
+    stateMachine.apply(entries(1, 3, 1).map((e) => (e.type === 'normal' ? { ...e, data: JSON.stringify({ op: 'put', key: `old${e.index}`, value: e.index }) } : e)));
+    expectTruncatedInstallRefused({ storage, stateMachine });
     const recovered = storage.recover();
     expect([recovered.snapshot, recovered.offset, recovered.entries.map((e) => e.index), recovered.hardState.term]).toEqual([null, 0, [1, 2, 3], 1]);
     expect(stateMachine.appliedIndex()).toBe(3);
@@ -190,14 +195,7 @@ describe('SQLite storage files', () => {
     const identity = { clusterId: 'c1', nodeId: 'Node1' };
     const { storage, stateMachine } = openNodeDatabase(dir, identity, { init: true });
     storage.persist({ hardState: { term: 1, vote: null, commit: 3 }, snapshot: null, entries: entries(1, 3, 1) });
-    const { data } = imageOf(50);
-    const truncated = data.subarray(0, data.length - 10);
-    expect(() =>
-      storage.atomically(() => {
-        storage.persist({ hardState: { term: 3, vote: null, commit: 50 }, snapshot: { meta: { index: 50, term: 3, voters: ['Node1'] }, data: truncated }, entries: [], storeImage: false });
-        stateMachine.restore(50, 3, truncated);
-      }),
-    ).toThrow(/snapshot data/);
+    expectTruncatedInstallRefused({ storage, stateMachine });
     // Same connection, no recover() in between: appends, a conflicting suffix, more appends.
     storage.persist({ hardState: { term: 2, vote: 'Node1', commit: 3 }, snapshot: null, entries: entries(4, 6, 2) });
     storage.persist({ hardState: { term: 3, vote: null, commit: 4 }, snapshot: null, entries: entries(5, 5, 3) });
