@@ -16,9 +16,13 @@ function member(id: NodeId): { id: NodeId; raft: string; http: string } {
 /** The real in-memory state machine, counting the InstallSnapshot images it was asked to build. */
 class CountingStateMachine extends MemoryStateMachine {
   builds = 0;
-  override buildImage(): Promise<SnapshotImage> {
+  /** Makes each build take at least this long, as a large state does. */
+  buildDelayMs = 0;
+  override async buildImage(): Promise<SnapshotImage> {
     this.builds++;
-    return super.buildImage();
+    const image = await super.buildImage();
+    if (this.buildDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, this.buildDelayMs));
+    return image;
   }
 }
 
@@ -113,5 +117,31 @@ describe('InstallSnapshot images on the node runtime', () => {
     expect(leader.stateMachine.builds).toBe(builtBefore);
     expect(follower.stateMachine.get('k124')?.value).toBe(124);
     expect(Buffer.from(follower.stateMachine.snapshot()).equals(Buffer.from(leader.stateMachine.snapshot()))).toBe(true);
+  }, 60_000);
+
+  it('images built ahead of time for a silent peer take at most a quarter of the leader\'s time, and the peer still catches up', async () => {
+    const hub = new MemoryHub();
+    const nodes = await Promise.all(SEED.voters.map((m) => startNode(hub, m.id, SEED)));
+    const leader = await putAll(nodes, 0, 5);
+    const BUILD_MS = 150;
+    leader.stateMachine.buildDelayMs = BUILD_MS;
+    const follower = nodes.find((n) => n !== leader) as TestNode;
+    const cut = [`${leader.node.id}>${follower.node.id}`, `${follower.node.id}>${leader.node.id}`];
+    for (const link of cut) hub.cut.add(link);
+    const started = Date.now();
+    // Eight compactions while it is away, spread over about 1.3 s, each able to start a build.
+    for (let from = 5; from < 405; from += 25) {
+      await putAll(nodes, from, 25);
+      await new Promise((resolve) => setTimeout(resolve, 80));
+    }
+    const aheadBuilds = (): number => leader.lines.filter((line) => / ms, ahead of time\)$/.test(line)).length;
+    await waitUntil('an image built ahead of time', () => aheadBuilds() > 0);
+    const elapsed = Date.now() - started;
+    // One build per compaction would be up to one per BUILD_MS; the budget allows one per 4 × BUILD_MS.
+    expect(aheadBuilds()).toBeLessThanOrEqual(1 + Math.floor(elapsed / (4 * BUILD_MS)));
+
+    for (const link of cut) hub.cut.delete(link);
+    await waitUntil('the follower caught up', () => follower.stateMachine.appliedIndex() >= leader.node.status().commitIndex);
+    expect(follower.stateMachine.get('k404')?.value).toBe(404);
   }, 60_000);
 });
