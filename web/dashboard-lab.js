@@ -46,9 +46,16 @@ function button(label, testId, title, onClick) {
   return b;
 }
 
+/**
+ * One formatter for every event time (toLocaleTimeString's own fields). toLocaleTimeString with
+ * options builds a new ICU formatter on each call, and the event list formats every shown event
+ * on each render: in Chromium that cost seconds per scrub step on a recording of 1,800 events.
+ */
+const CLOCK_FORMAT = new Intl.DateTimeFormat(undefined, { hour: 'numeric', minute: 'numeric', second: 'numeric', hour12: false });
+
 function timeOf(at) {
   const d = new Date(at);
-  return `${d.toLocaleTimeString(undefined, { hour12: false })}.${String(d.getMilliseconds()).padStart(3, '0')}`;
+  return `${CLOCK_FORMAT.format(d)}.${String(d.getMilliseconds()).padStart(3, '0')}`;
 }
 
 /** One line for an event of /api/events. */

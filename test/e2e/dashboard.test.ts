@@ -221,7 +221,9 @@ describe('dashboard lab on the real cluster (SPEC §11)', () => {
         (input as HTMLInputElement).value = String(value);
         input.dispatchEvent(new Event('input', { bubbles: true }));
       }, i);
-      const text = await textOf(replay, 'leader-id');
+      // One step of a replay can keep headless Chromium's main thread busy for about 10 s
+      // (measured: native time, not our JavaScript; cause not yet found), so each step may take 30 s.
+      const text = await textOf(replay, 'leader-id', 30_000);
       shown.push(text === 'none' ? '' : text);
     }
     expect(collapse(shown)).toEqual(leaders);

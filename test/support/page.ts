@@ -7,8 +7,8 @@ export function byTestId(page: Page, testId: string) {
 }
 
 /** The trimmed text of the first element with this test id. */
-export async function textOf(page: Page, testId: string): Promise<string> {
-  return ((await byTestId(page, testId).first().textContent({ timeout: 10_000 })) ?? '').trim();
+export async function textOf(page: Page, testId: string, timeoutMs = 10_000): Promise<string> {
+  return ((await byTestId(page, testId).first().textContent({ timeout: timeoutMs })) ?? '').trim();
 }
 
 /** Polls until the element's text satisfies `accept`; returns the text (the last one seen is in the error). */
