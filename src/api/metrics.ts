@@ -7,7 +7,7 @@ import { Counter, Gauge, Histogram, type Registry } from '../metrics/prometheus.
 
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS']);
 const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
-/** Finer around the 250 ms fan-out target (issue 19), so a p99 can be read off the buckets. */
+/** Finer around the 250 ms fan-out target, so a p99 can be read off the buckets. */
 const FANOUT_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.35, 0.5, 0.75, 1, 1.5, 2.5, 5, 10];
 
 function registered<T>(registry: Registry, name: string, create: () => T): T {

@@ -843,17 +843,8 @@ export class RaftNode implements RaftNodeHandle {
   }
 
   /**
-   * A peer whose match is now behind the log's offset can only be caught up by InstallSnapshot
-   * (§7). The leader builds that image now, in the background, rather than when the peer comes
-   * back: building it then was a quarter of a 100,000-entry catch-up (issue 19). The image
-   * stays usable until the next compaction, so a peer that stays away gets a fresh one at each
-   * compaction; it then catches up at most snapshotEvery entries from the log after installing it.
-   * Also checked every 50 ticks, for a leader elected while the peer was away; at most one image
-   * per compaction, so a member that stays down does not cost a build every IMAGE_REUSE_MS.
-   */
-  /**
-   * While a peer is down under steady writes, every compaction would start another build (4-6 s
-   * of a leader's time each at 400,000 keys, measured), slowing the writes of everyone else for
+   * While a peer is down under steady writes, every compaction would start another build (seconds
+   * of a leader's time each for a large state), slowing the writes of everyone else for
    * an image that only a returning peer uses. So the next one waits until the last one's
    * duration is at most AHEAD_BUILD_MAX_SHARE of the time since it started; the 50-tick check
    * builds the one that was skipped once writes quiet down.
@@ -863,6 +854,15 @@ export class RaftNode implements RaftNodeHandle {
     return last !== null && this.clock.now() - last.startedAt < last.tookMs / AHEAD_BUILD_MAX_SHARE;
   }
 
+  /**
+   * A peer whose match is now behind the log's offset can only be caught up by InstallSnapshot
+   * (§7). The leader builds that image now, in the background, rather than when the peer comes
+   * back: building it then was a large share of a catch-up. The image stays usable until the
+   * next compaction, so a peer that stays away gets a fresh one at a compaction when the build
+   * budget allows (aheadBuildOverBudget); it then catches up the rest from the log.
+   * Also checked every 50 ticks, for a leader elected while the peer was away; at most one image
+   * per compaction, so a member that stays down does not cost a build every IMAGE_REUSE_MS.
+   */
   private prepareImageForLaggards(offset: number): void {
     if (this.imageInProgress || this.stopped || this.imagePreparedFor === this.core.snapshotIndex() || offset === 0) return;
     let lagging = false;
@@ -877,8 +877,7 @@ export class RaftNode implements RaftNodeHandle {
     this.imageInProgress = true;
     this.imageAsked = false;
     this.imagePreparedFor = this.core.snapshotIndex();
-    const startedAt = this.clock.now();
-    this.buildImage(true, () => {
+    this.buildImage(true, (_index, _data, startedAt) => {
       this.imageInProgress = false;
       this.lastAheadBuild = { startedAt, tookMs: this.clock.now() - startedAt };
       if (this.imageAsked) this.provideSnapshotImage();
@@ -912,7 +911,7 @@ export class RaftNode implements RaftNodeHandle {
   }
 
   /** Builds an image in the background (StateMachine.buildImage), keeps it as lastImage and hands it to `done`. */
-  private buildImage(aheadOfTime: boolean, done: (index: number, data: Uint8Array) => void): void {
+  private buildImage(aheadOfTime: boolean, done: (index: number, data: Uint8Array, startedAt: number) => void): void {
     const started = this.clock.now();
     this.stateMachine
       .buildImage()
@@ -920,7 +919,7 @@ export class RaftNode implements RaftNodeHandle {
         if (this.stopped) return;
         this.deps.logger.info(`snapshot image for InstallSnapshot at index=${index} term=${term} (${data.length} bytes, ${this.clock.now() - started} ms${aheadOfTime ? ', ahead of time' : ''})`);
         this.lastImage = { index, data, builtAt: this.clock.now() };
-        done(index, data);
+        done(index, data, started);
       })
       .catch((err: Error) => {
         this.imageInProgress = false;
