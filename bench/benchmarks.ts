@@ -25,12 +25,14 @@ export interface BenchPlan {
   pairedSeconds: number;
   /** Rounds per paired row and system (even: ABBA order). */
   pairedRounds: number;
+  /** Unmeasured load per paired row before the paired rounds (warmUp). */
+  warmupSecondsPerRow: number;
 }
 
 export function planFor(quick: boolean): BenchPlan {
   return quick
-    ? { quick, writeSeconds: 3, warmupSeconds: 1, concurrency: [1, 16, 64, 256], failoverTrials: 5, fillCount: 100_000, fanoutClients: 1000, fanoutQuotes: 15, soakSeconds: 20, pairedSeconds: 3, pairedRounds: 2 }
-    : { quick, writeSeconds: 10, warmupSeconds: 2, concurrency: [1, 16, 64, 256], failoverTrials: 20, fillCount: 100_000, fanoutClients: 1000, fanoutQuotes: 40, soakSeconds: 300, pairedSeconds: 5, pairedRounds: 4 };
+    ? { quick, writeSeconds: 3, warmupSeconds: 1, concurrency: [1, 16, 64, 256], failoverTrials: 5, fillCount: 100_000, fanoutClients: 1000, fanoutQuotes: 15, soakSeconds: 20, pairedSeconds: 3, pairedRounds: 2, warmupSecondsPerRow: 1 }
+    : { quick, writeSeconds: 10, warmupSeconds: 2, concurrency: [1, 16, 64, 256], failoverTrials: 20, fillCount: 100_000, fanoutClients: 1000, fanoutQuotes: 40, soakSeconds: 300, pairedSeconds: 5, pairedRounds: 4, warmupSecondsPerRow: 4 };
 }
 
 export type Emit = (record: BenchRecord) => void;
@@ -114,6 +116,25 @@ async function pairedRound(system: BenchSystem, row: PairedRow, plan: BenchPlan,
   return { stats: s, cpu: meter.perOp(s.ops) };
 }
 
+/**
+ * Runs every paired row's load, unmeasured, for `secondsPerRow` each. A raftquotes node is
+ * JavaScript: V8 compiles its hot paths only after they have run many times, so a node fresh
+ * from start serves its first ~10,000 writes at a third of its steady speed, while etcd is
+ * compiled ahead of time. A user's cluster has been up for hours: the rounds measure that.
+ */
+export async function warmUp(system: BenchSystem, secondsPerRow: number, keys: number, rows: readonly PairedRow[] = PAIRED_ROWS): Promise<void> {
+  for (const row of rows) {
+    const leader = await system.leader();
+    await closedLoop({
+      clients: row.clients,
+      durationMs: secondsPerRow * 1000,
+      warmupMs: 0,
+      targetOf: row.placement === 'leader' ? () => system.target(leader) : spread(system),
+      requestOf: (c, seq) => (row.kind === 'write' ? system.put(`w${c}-${seq % 512}`, VALUE_100) : system.get(`p${(c * 131 + seq * 7) % keys}`, false)),
+    });
+  }
+}
+
 const median = (xs: number[]): number => percentile([...xs].sort((a, b) => a - b), 50);
 
 /** The median of each role's µs per operation over the rounds (followers in node order). */
@@ -144,6 +165,7 @@ export async function paired(systems: [BenchSystem, BenchSystem], plan: BenchPla
   for (const system of systems) {
     const leader = await system.leader();
     await fill({ clients: 64, count: keys, targetOf: () => system.target(leader), requestOf: (n) => system.put(`p${n}`, VALUE_100), deadlineMs: 60_000 });
+    await warmUp(system, plan.warmupSecondsPerRow, keys);
   }
   for (const row of rows) {
     const rounds = new Map<string, Array<{ stats: LoadStats; cpu: CpuPerOp | null }>>(systems.map((s) => [s.name, []]));

@@ -7,7 +7,8 @@
  *   npx tsx bench/cpu-one.ts [portBase=37300] [seconds=5] [rounds=3] [other main.js]
  */
 import { CpuMeter } from './cpu.js';
-import { closedLoop } from './load.js';
+import { closedLoop, fill } from './load.js';
+import { warmUp } from './benchmarks.js';
 import { RaftquotesSystem } from './systems.js';
 
 const base = Number(process.argv[2] ?? 37300);
@@ -24,6 +25,14 @@ const systems = [new RaftquotesSystem(5, [], envOf('CPU_ONE_ENV'), { http: base,
 if (other) systems.push(new RaftquotesSystem(5, [], envOf('CPU_ONE_OTHER_ENV'), { http: base + 100, raft: base + 120, controller: base + 140 }, other));
 try {
   await Promise.all(systems.map((s) => s.start()));
+  /** WARMUP=s: every paired row's load for s seconds each, unmeasured, before the rounds. */
+  const warmSeconds = Number(process.env.WARMUP ?? 0);
+  for (const sys of systems) {
+    if (!warmSeconds) break;
+    const leader = await sys.leader();
+    await fill({ clients: 64, count: 1000, targetOf: () => sys.target(leader), requestOf: (n) => sys.put(`p${n}`, 'v'.repeat(100)), deadlineMs: 60_000 });
+    await warmUp(sys, warmSeconds, 1000);
+  }
   for (let r = 0; r < rounds; r++) {
     for (const [i, sys] of systems.entries()) {
       const leader = await sys.leader();
