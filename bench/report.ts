@@ -74,6 +74,22 @@ export function pairedTable(records: BenchRecord[]): string[][] {
   return rows;
 }
 
+/**
+ * The floor of one write at one client (bench/floor.ts) beside what the 1-client target needs:
+ * one closed-loop client's ops/s is 1000 / its mean latency in ms, so 1.5x etcd's ops/s needs
+ * a mean of 1000 / (1.5 x etcd's ops/s). Empty when the run measured no floor.
+ */
+export function floorText(records: BenchRecord[]): string[] {
+  const floor = find(records, { bench: 'floor' });
+  if (!floor || floor.floorMeanMs === undefined) return [];
+  const etcd = (records as Rec[]).find((r) => r.bench === 'paired' && r.system === 'etcd' && r.kind === 'write' && clientsOf(r) === 1 && placementOf(r) === 'leader');
+  const need = etcd?.opsPerSec ? ` etcd's 1-client rows ran ${fmt(etcd.opsPerSec)} ops/s on the leader, so 1.5× needs a mean latency of ${fmt(1000 / (1.5 * etcd.opsPerSec), 2)} ms per write.` : '';
+  return [
+    `Floor of one write at 1 client on this machine, same run (\`bench/floor.ts\`: no Raft, no parsing, no apply): an HTTP round trip to a server that does nothing (${fmt(floor.httpRttMs, 2)} ms) plus a frame to 4 processes and an fsynced SQLite commit on 3 of the 5 (p50 ${fmt(floor.quorumMs, 2)} ms, mean ${fmt(floor.quorumMeanMs, 2)} ms; one commit alone ${fmt(floor.commitAloneMs, 2)} ms): **${fmt(floor.floorMs, 2)} ms p50, ${fmt(floor.floorMeanMs, 2)} ms mean**.${need}`,
+    '',
+  ];
+}
+
 /** CPU per operation by role in the paired rounds (median over rounds), both systems. */
 export function cpuTable(records: BenchRecord[]): string[][] {
   const rows: string[][] = [['load', 'system', 'leader µs/op', 'followers µs/op', 'load generator µs/op', 'all µs/op']];

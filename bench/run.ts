@@ -11,11 +11,12 @@ import { Command } from 'commander';
 import { failover, paired, planFor, reads, soak, writes, type BenchPlan, type BenchRecord } from './benchmarks.js';
 import { catchUp } from './catchup.js';
 import { fanout } from './fanout.js';
+import { measureFloor } from './floor.js';
 import { memory } from './memory.js';
-import { chartSvg, cpuTable, markdownTable, pairedTable, summarize, summaryRows, textTable, updateReadme, writesTable } from './report.js';
+import { chartSvg, cpuTable, floorText, markdownTable, pairedTable, summarize, summaryRows, textTable, updateReadme, writesTable } from './report.js';
 import { EtcdSystem, RaftquotesSystem, REPO_ROOT, type BenchSystem } from './systems.js';
 
-const ALL = ['writes', 'reads', 'failover', 'memory', 'catchup', 'fanout', 'soak'] as const;
+const ALL = ['writes', 'reads', 'failover', 'memory', 'catchup', 'fanout', 'soak', 'floor'] as const;
 type BenchName = (typeof ALL)[number];
 /** The benchmarks that also run against etcd. */
 const ETCD_BENCHES: BenchName[] = ['writes', 'reads', 'failover'];
@@ -148,6 +149,7 @@ function report(options: Options, plan: BenchPlan, selected: BenchName[], starte
           '',
           markdownTable(headline),
           '',
+          ...floorText(records),
           'CPU per operation by role in the same rounds (median µs of CPU per completed operation, from /proc/<pid>/stat; followers in node order; the load generator is the bench process):',
           '',
           markdownTable(cpu),
@@ -200,6 +202,8 @@ async function main(): Promise<void> {
   await runRaftquotes(set, plan);
   if (options.withEtcd && ETCD_BENCHES.some((b) => set.has(b))) await runEtcd(set, plan);
   else say('etcd skipped (run with --with-etcd for the side-by-side ratios)');
+  // Last, after every cluster is stopped: the machine as quiet as the paired rounds had it.
+  if (set.has('floor')) await step('floor of one write', async () => emit({ bench: 'floor', system: 'machine', ...(await measureFloor()) }));
   report(options, plan, selected as BenchName[], startedAt);
 }
 

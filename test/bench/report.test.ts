@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { BenchRecord } from '../../bench/benchmarks.js';
-import { cpuTable, pairedTable, pairedTarget, summarize, summaryRows, writesTable } from '../../bench/report.js';
+import { cpuTable, floorText, pairedTable, pairedTarget, summarize, summaryRows, writesTable } from '../../bench/report.js';
 
 const records: BenchRecord[] = [
   { bench: 'writes', system: 'raftquotes', placement: 'leader', clients: 64, opsPerSec: 6000, p99Ms: 20 },
@@ -70,5 +70,22 @@ describe('bench report: the paired rows of issue 19 (spread and leader, 1 to 256
     expect(cpuTable(spreadRecords)).toContainEqual(['1 client, write, leader', 'raftquotes', '300', '40 / 41 / 39 / 42', '30', '492']);
     expect(cpuTable(spreadRecords)).toContainEqual(['1 client, write, leader', 'etcd', '500', '40 / 41 / 39 / 42', '30', '692']);
     expect(writesTable(spreadRecords)).toContainEqual(['raftquotes', 'write, spread, paired: median of 4 (1,800–2,000)', '16', '1,900', '8.0', '16.5', '–', '0']);
+  });
+});
+
+describe('bench report: the floor of one write', () => {
+  const floor: BenchRecord = { bench: 'floor', system: 'machine', httpRttMs: 0.05, quorumMs: 1.1, quorumMeanMs: 1.5, commitAloneMs: 0.35, floorMs: 1.15, floorMeanMs: 1.55 };
+  const etcd: BenchRecord = { bench: 'paired', system: 'etcd', kind: 'write', placement: 'leader', clients: 1, opsPerSec: 400, p50Ms: 2.2, p99Ms: 8 };
+
+  it('sets the measured floor beside the mean latency that 1.5x etcd at one client needs', () => {
+    const text = floorText([etcd, floor]).join('\n');
+    expect(text).toContain('**1.15 ms p50, 1.55 ms mean**');
+    // 1000 / (1.5 x 400 ops/s) = 1.67 ms.
+    expect(text).toContain('400 ops/s on the leader, so 1.5× needs a mean latency of 1.67 ms per write');
+  });
+
+  it('says nothing when the run measured no floor, and no need without etcd', () => {
+    expect(floorText([etcd])).toEqual([]);
+    expect(floorText([floor]).join('\n')).not.toContain('needs a mean');
   });
 });
