@@ -4,7 +4,7 @@
  * noise-robust half of the latency story (timings swing with the machine's load; CPU per
  * write much less). Optional A/B: a second build's main.js, alternated in rounds.
  *
- *   npx tsx bench/cpu-one.ts [portBase=37300] [seconds=5] [rounds=3] [other main.js]
+ *   npx tsx bench/cpu-one.ts [portBase=37300] [seconds=5] [rounds=3] [other main.js]   (SIZE=n members, default 5)
  */
 import { CpuMeter } from './cpu.js';
 import { closedLoop, fill } from './load.js';
@@ -21,7 +21,7 @@ const envOf = (name: string): Record<string, string> => JSON.parse(process.env[n
 const spread = process.env.SPREAD === '1';
 /** CLIENTS=n closed-loop clients (default 1). */
 const clients = Number(process.env.CLIENTS ?? 1);
-const systems = [new RaftquotesSystem(5, [], envOf('CPU_ONE_ENV'), { http: base, raft: base + 20, controller: base + 40 })];
+const systems = [new RaftquotesSystem(Number(process.env.SIZE ?? 5), [], envOf('CPU_ONE_ENV'), { http: base, raft: base + 20, controller: base + 40 })];
 if (other) systems.push(new RaftquotesSystem(5, [], envOf('CPU_ONE_OTHER_ENV'), { http: base + 100, raft: base + 120, controller: base + 140 }, other));
 try {
   await Promise.all(systems.map((s) => s.start()));

@@ -15,16 +15,23 @@
  * apply, no state machine. One client's ops/s is 1 / mean latency, so 1.5x etcd's needs a
  * mean under etcd's / 1.5; the benchmark report sets that beside this floor.
  *
+ * Under load the machine's 2 cores are the limit, so the floor there is CPU per write:
+ *  - `bareHttp`: 64 closed-loop clients against the same do-nothing server in its own process:
+ *    its µs of CPU per request, the load generator's, and the ops/s they reach together;
+ *  - `sqliteUsPerEntry`: one process appending entries to a log table in transactions of
+ *    BATCH_UNDER_LOAD (fsynced) and upserting each into a key-value table (not fsynced, as
+ *    the node applies): µs of CPU per entry. Five members each pay it for every write.
+ *
  *   npx tsx bench/floor.ts [rounds=1500]
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { closedLoop, percentile, round2, runIfMain, VALUE_100 } from './load.js';
+import { closedLoop, percentile, round2, runIfMain, VALUE_100, type PreparedRequest, type Target } from './load.js';
 
 const FOLLOWERS = 4;
 /** Answers needed besides the leader's own commit: a majority of 5 is 3. */
@@ -35,6 +42,9 @@ const ROW = 'x'.repeat(150);
 /** Rows written before measuring, so the WAL has wrapped once (a running node's never grows). */
 const PREWARM_ROWS = 3_000;
 const ROUND_DEADLINE_MS = 5_000;
+/** Entries per group commit at 64 clients (the cluster's raft_append_batch_entries mean). */
+const BATCH_UNDER_LOAD = 23;
+const SQLITE_ENTRIES = 23_000;
 
 /** One database with the node's settings (src/storage/sqlite-storage.ts), WAL already wrapped. */
 function openDatabase(dir: string): () => void {
@@ -50,6 +60,22 @@ function openDatabase(dir: string): () => void {
   for (let i = 0; i < PREWARM_ROWS; i++) commit();
   db.pragma('synchronous = FULL');
   return () => commit();
+}
+
+/** A do-nothing HTTP server (its own process when forked with 'http'): 204 to everything. */
+function bareHttpServer(): Promise<number> {
+  const server = createHttpServer((req, res) => {
+    req.resume();
+    req.on('end', () => res.writeHead(204).end());
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
+}
+
+/** CPU seconds (user + system) of another process so far. */
+function cpuSecondsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 /** Follower role: commit on every frame, then answer. */
@@ -132,32 +158,101 @@ function replicate(sockets: Socket[], commit: () => void): Promise<number> {
   });
 }
 
-/** Median round trip of a keep-alive PUT to a server that does nothing. */
-async function httpRtt(seconds: number): Promise<{ p50Ms: number; meanMs: number }> {
-  const server = createHttpServer((req, res) => {
-    req.resume();
-    req.on('end', () => res.writeHead(204).end());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  const body = Buffer.from(JSON.stringify({ value: VALUE_100 }));
+const BODY = Buffer.from(JSON.stringify({ value: VALUE_100 }));
+const bareRequest = (): PreparedRequest => ({ method: 'PUT', path: '/v1/kv/x', headers: { 'content-type': 'application/json', 'content-length': BODY.length }, body: BODY });
+
+/**
+ * The do-nothing server in its own process: one client's round trip, then 64 clients' ops/s
+ * with the server's and the load generator's CPU per request.
+ */
+async function bareHttp(seconds: number): Promise<{ p50Ms: number; meanMs: number; opsPerSec64: number; serverCpuUs: number; loadGeneratorCpuUs: number }> {
+  const child = fork(process.argv[1] as string, ['http'], { execArgv: process.execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   try {
-    const s = await closedLoop({
-      clients: 1,
+    const port = await new Promise<number>((resolve, reject) => {
+      child.once('message', (m) => resolve(Number(m)));
+      child.once('exit', (code) => reject(new Error(`bare HTTP server exited with ${code}`)));
+    });
+    const targetOf = (): Target => ({ host: '127.0.0.1', port });
+    const one = await closedLoop({ clients: 1, durationMs: seconds * 1000, warmupMs: 500, targetOf, requestOf: bareRequest });
+    let cpu0 = 0;
+    let cpu1 = 0;
+    let self: NodeJS.CpuUsage | null = null;
+    let selfStart = process.cpuUsage();
+    const many = await closedLoop({
+      clients: 64,
       durationMs: seconds * 1000,
       warmupMs: 500,
-      targetOf: () => ({ host: '127.0.0.1', port }),
-      requestOf: () => ({ method: 'PUT', path: '/v1/kv/x', headers: { 'content-type': 'application/json', 'content-length': body.length }, body }),
+      targetOf,
+      requestOf: bareRequest,
+      window: {
+        onStart: () => {
+          cpu0 = cpuSecondsOf(child.pid as number);
+          selfStart = process.cpuUsage();
+        },
+        onEnd: () => {
+          cpu1 = cpuSecondsOf(child.pid as number);
+          self = process.cpuUsage(selfStart);
+        },
+      },
     });
-    return { p50Ms: s.p50Ms, meanMs: s.meanMs };
+    const used = self as NodeJS.CpuUsage | null;
+    return {
+      p50Ms: one.p50Ms,
+      meanMs: one.meanMs,
+      opsPerSec64: many.opsPerSec,
+      serverCpuUs: round2(((cpu1 - cpu0) * 1e6) / Math.max(1, many.ops)),
+      loadGeneratorCpuUs: used ? round2((used.user + used.system) / Math.max(1, many.ops)) : NaN,
+    };
   } finally {
-    server.close();
+    child.kill();
+  }
+}
+
+/** µs of CPU per entry: fsynced log appends in batches of BATCH_UNDER_LOAD, each entry applied too. */
+function sqliteCpuPerEntry(dir: string): number {
+  mkdirSync(dir, { recursive: true });
+  const db = new Database(join(dir, 'batch.db'));
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('cache_size = -2048');
+    db.exec('CREATE TABLE log (idx INTEGER PRIMARY KEY, data TEXT NOT NULL); CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, rev INTEGER NOT NULL)');
+    const insert = db.prepare('INSERT INTO log (idx, data) VALUES (?, ?)');
+    const upsert = db.prepare('INSERT INTO kv (key, value, rev) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, rev = excluded.rev');
+    const full = db.prepare('PRAGMA synchronous = FULL');
+    const normal = db.prepare('PRAGMA synchronous = NORMAL');
+    let idx = 0;
+    const append = db.transaction((first: number) => {
+      for (let i = 0; i < BATCH_UNDER_LOAD; i++) insert.run(first + i, ROW);
+    });
+    const apply = db.transaction((first: number) => {
+      for (let i = 0; i < BATCH_UNDER_LOAD; i++) upsert.run(`w${(first + i) % 64}-${(first + i) % 512}`, VALUE_100, first + i);
+    });
+    const start = process.cpuUsage();
+    while (idx < SQLITE_ENTRIES) {
+      full.run();
+      append(idx + 1);
+      normal.run();
+      apply(idx + 1);
+      idx += BATCH_UNDER_LOAD;
+    }
+    const used = process.cpuUsage(start);
+    return round2((used.user + used.system) / idx);
+  } finally {
+    db.close();
   }
 }
 
 /** The floor's three parts and their sum, in ms. */
 export interface Floor {
   httpRttMs: number;
+  /** 64 clients against the do-nothing server: ops/s, and CPU per request of each side. */
+  bareHttpOpsPerSec64: number;
+  bareHttpServerCpuUs: number;
+  loadGeneratorCpuUs: number;
+  /** CPU per entry of one member's log append (fsynced, in batches) and apply. */
+  sqliteUsPerEntry: number;
+  /** Load generator + do-nothing server + 5 members' SQLite: CPU per write under load. */
+  cpuFloorUsPerWrite: number;
   quorumMs: number;
   quorumMeanMs: number;
   commitAloneMs: number;
@@ -168,11 +263,17 @@ export interface Floor {
 export async function measureFloor(rounds = 1500): Promise<Floor> {
   const dir = mkdtempSync(join(tmpdir(), 'raftquotes-floor-'));
   try {
-    const http = await httpRtt(3);
+    const http = await bareHttp(3);
     const { quorum, alone } = await quorumRounds(dir, rounds);
     const quorumMs = median(quorum);
+    const sqliteUsPerEntry = sqliteCpuPerEntry(join(dir, 'batch'));
     return {
       httpRttMs: round2(http.p50Ms),
+      bareHttpOpsPerSec64: round2(http.opsPerSec64),
+      bareHttpServerCpuUs: http.serverCpuUs,
+      loadGeneratorCpuUs: http.loadGeneratorCpuUs,
+      sqliteUsPerEntry,
+      cpuFloorUsPerWrite: round2(http.loadGeneratorCpuUs + http.serverCpuUs + 5 * sqliteUsPerEntry),
       quorumMs: round2(quorumMs),
       quorumMeanMs: round2(mean(quorum)),
       commitAloneMs: round2(median(alone)),
@@ -185,4 +286,5 @@ export async function measureFloor(rounds = 1500): Promise<Floor> {
 }
 
 if (process.argv[2] === 'follower') follower(process.argv[3] as string, Number(process.argv[4]));
+else if (process.argv[2] === 'http') void bareHttpServer().then((port) => process.send?.(port));
 else runIfMain(import.meta.url, async () => console.log(JSON.stringify({ bench: 'floor', ...(await measureFloor(Number(process.argv[2] ?? 1500))) })));

@@ -7,6 +7,9 @@
  * the machine-wide monotonic clock, and the marks of the five nodes are joined by log index
  * into the median timeline of one write, from the leader's HTTP arrival (t = 0).
  *
+ * The cluster first runs every paired write row's load unmeasured (benchmarks.ts warmUp,
+ * TIMELINE_WARMUP seconds per row, default 3): a node fresh from start is still compiling.
+ *
  *   npx tsx bench/timeline.ts [requests=400] [portBase=28380]
  */
 import { readFileSync } from 'node:fs';
@@ -14,6 +17,7 @@ import { join } from 'node:path';
 import { closedLoop, jsonCall, type LoadStats } from './load.js';
 import { sleep } from '../test/support/wait.js';
 import { RaftquotesSystem } from './systems.js';
+import { PAIRED_ROWS, warmUp } from './benchmarks.js';
 
 const requests = Number(process.argv[2] ?? 400);
 const base = Number(process.argv[3] ?? 28380);
@@ -59,7 +63,7 @@ function median(values: number[]): number {
  * completed the majority (the second ack to arrive, for 5 voters), and on the entry node when
  * it is a follower. Prints one row per stage, with the event-loop turns on the leader.
  */
-function timeline(marks: Marks, leaderId: string, entryId: string, title: string): void {
+function timeline(marks: Marks, leaderId: string, entryId: string, title: string, fromIndex: number): void {
   const leader = marks.get(leaderId) ?? new Map();
   const entry = marks.get(entryId) ?? new Map();
   const rows = new Map<string, number[]>();
@@ -70,6 +74,7 @@ function timeline(marks: Marks, leaderId: string, entryId: string, title: string
   };
   let count = 0;
   for (const [index, entryStages] of entry) {
+    if (index <= fromIndex) continue;
     const httpIn = entryStages.get('http_in');
     const leaderStages = leader.get(index);
     if (!httpIn || !leaderStages?.has('applied')) continue;
@@ -95,6 +100,9 @@ try {
   const leader = await rq.leader();
   const follower = (leader + 1) % rq.size;
   await jsonCall(`${rq.url(leader)}/api/kv/warm`, 'PUT', { value: 1 }, 5_000);
+  await warmUp(rq, Number(process.env.TIMELINE_WARMUP ?? 3), 1, PAIRED_ROWS.filter((row) => row.kind === 'write'));
+  // The warm-up's writes are traced too: the timelines start after them.
+  const fromIndex = Number((await rq.status(leader)).lastIndex);
   const one = (target: number, kind: 'health' | 'put'): Promise<LoadStats> =>
     closedLoop({
       clients: 1,
@@ -118,8 +126,8 @@ try {
   console.log(`fsync of one group commit (mean over the run): leader ${leaderFsync.meanMs.toFixed(2)} ms, follower ${followerFsync.meanMs.toFixed(2)} ms`);
   const marks = readMarks(join(rq.dataDir, 'cluster.log'));
   const leaderId = rq.nodes[leader]?.id as string;
-  timeline(marks, leaderId, leaderId, `write on the leader (${leaderId})`);
-  timeline(marks, leaderId, rq.nodes[follower]?.id as string, `write through a follower (${rq.nodes[follower]?.id})`);
+  timeline(marks, leaderId, leaderId, `write on the leader (${leaderId})`, fromIndex);
+  timeline(marks, leaderId, rq.nodes[follower]?.id as string, `write through a follower (${rq.nodes[follower]?.id})`, fromIndex);
 } finally {
   await rq.stop();
 }
