@@ -30,9 +30,12 @@ import { createServer as createHttpServer } from 'node:http';
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { closedLoop, percentile, round2, runIfMain, VALUE_100, type PreparedRequest, type Target } from './load.js';
 
+/** The child processes run this file: `follower` and `http` roles (it may be imported by run.ts). */
+const THIS_FILE = fileURLToPath(import.meta.url);
 const FOLLOWERS = 4;
 /** Answers needed besides the leader's own commit: a majority of 5 is 3. */
 const ANSWERS_FOR_MAJORITY = 2;
@@ -107,7 +110,7 @@ async function quorumRounds(dir: string, rounds: number): Promise<{ quorum: numb
     s.setNoDelay(true);
     sockets.push(s);
   });
-  const children: ChildProcess[] = Array.from({ length: FOLLOWERS }, (_, i) => fork(process.argv[1] as string, ['follower', join(dir, `f${i}`), String(port)], { execArgv: process.execArgv, stdio: 'inherit' }));
+  const children: ChildProcess[] = Array.from({ length: FOLLOWERS }, (_, i) => fork(THIS_FILE, ['follower', join(dir, `f${i}`), String(port)], { execArgv: process.execArgv, stdio: 'inherit' }));
   const commit = openDatabase(join(dir, 'leader'));
   try {
     const started = Date.now();
@@ -166,7 +169,7 @@ const bareRequest = (): PreparedRequest => ({ method: 'PUT', path: '/v1/kv/x', h
  * with the server's and the load generator's CPU per request.
  */
 async function bareHttp(seconds: number): Promise<{ p50Ms: number; meanMs: number; opsPerSec64: number; serverCpuUs: number; loadGeneratorCpuUs: number }> {
-  const child = fork(process.argv[1] as string, ['http'], { execArgv: process.execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(THIS_FILE, ['http'], { execArgv: process.execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   try {
     const port = await new Promise<number>((resolve, reject) => {
       child.once('message', (m) => resolve(Number(m)));
@@ -285,6 +288,7 @@ export async function measureFloor(rounds = 1500): Promise<Floor> {
   }
 }
 
-if (process.argv[2] === 'follower') follower(process.argv[3] as string, Number(process.argv[4]));
-else if (process.argv[2] === 'http') void bareHttpServer().then((port) => process.send?.(port));
+const isMain = process.argv[1] === THIS_FILE;
+if (isMain && process.argv[2] === 'follower') follower(process.argv[3] as string, Number(process.argv[4]));
+else if (isMain && process.argv[2] === 'http') void bareHttpServer().then((port) => process.send?.(port));
 else runIfMain(import.meta.url, async () => console.log(JSON.stringify({ bench: 'floor', ...(await measureFloor(Number(process.argv[2] ?? 1500))) })));
