@@ -42,8 +42,14 @@ function stats(record: BenchRecord, s: LoadStats): BenchRecord {
   return { ...record, ...s };
 }
 
-function spread(system: BenchSystem): (client: number) => Target {
-  return (client) => system.target(client % system.size);
+/**
+ * Clients over all nodes, starting after the leader: client i talks to node (leader + 1 + i)
+ * mod size. With 16 or more clients every node gets its share; a single client talks to a
+ * follower, as 4 in 5 users of a 5-node cluster do (client i to node i alone would put it on
+ * the leader whenever node 0 leads, and make the row depend on the election).
+ */
+function spread(system: BenchSystem, leader: number): (client: number) => Target {
+  return (client) => system.target((leader + 1 + client) % system.size);
 }
 
 /** PUT of 100-byte values at each concurrency, against the leader and spread over all nodes. */
@@ -51,7 +57,7 @@ export async function writes(system: BenchSystem, plan: BenchPlan, emit: Emit): 
   for (const placement of ['leader', 'spread'] as const) {
     for (const clients of plan.concurrency) {
       const leader = await system.leader();
-      const targetOf = placement === 'leader' ? () => system.target(leader) : spread(system);
+      const targetOf = placement === 'leader' ? () => system.target(leader) : spread(system, leader);
       const s = await closedLoop({
         clients,
         durationMs: plan.writeSeconds * 1000,
@@ -76,7 +82,7 @@ export async function reads(system: BenchSystem, plan: BenchPlan, emit: Emit): P
         clients: 64,
         durationMs: plan.writeSeconds * 1000,
         warmupMs: plan.warmupSeconds * 1000,
-        targetOf: placement === 'leader' ? () => system.target(now) : spread(system),
+        targetOf: placement === 'leader' ? () => system.target(now) : spread(system, now),
         requestOf: (c, seq) => system.get(`r${(c * 131 + seq * 7) % keys}`, consistency === 'stale'),
       });
       emit(stats({ bench: 'reads', system: system.name, consistency, placement }, s));
@@ -109,7 +115,7 @@ async function pairedRound(system: BenchSystem, row: PairedRow, plan: BenchPlan,
     clients: row.clients,
     durationMs: plan.pairedSeconds * 1000,
     warmupMs: 1000,
-    targetOf: row.placement === 'leader' ? () => system.target(leader) : spread(system),
+    targetOf: row.placement === 'leader' ? () => system.target(leader) : spread(system, leader),
     requestOf: (c, seq) => (row.kind === 'write' ? system.put(`w${c}-${seq % 512}`, VALUE_100) : system.get(`p${(c * 131 + seq * 7) % keys}`, false)),
     window: meter.window,
   });
@@ -129,7 +135,7 @@ export async function warmUp(system: BenchSystem, secondsPerRow: number, keys: n
       clients: row.clients,
       durationMs: secondsPerRow * 1000,
       warmupMs: 0,
-      targetOf: row.placement === 'leader' ? () => system.target(leader) : spread(system),
+      targetOf: row.placement === 'leader' ? () => system.target(leader) : spread(system, leader),
       requestOf: (c, seq) => (row.kind === 'write' ? system.put(`w${c}-${seq % 512}`, VALUE_100) : system.get(`p${(c * 131 + seq * 7) % keys}`, false)),
     });
   }
@@ -259,7 +265,7 @@ export async function soak(system: RaftquotesSystem, plan: BenchPlan, emit: Emit
     clients: 64,
     durationMs: plan.soakSeconds * 1000,
     warmupMs: 0,
-    targetOf: spread(system),
+    targetOf: spread(system, await system.leader()),
     requestOf: (c, seq) => system.put(`s${c}-${seq % 512}`, VALUE_100),
   });
   polling = false;
