@@ -16,7 +16,7 @@ export const HEAP_TRIM_CHECK_MS = 1_000;
 /**
  * The event loop busier than this over a check means heavy load (reads apply nothing): never
  * collect then. Not lower: on a CPU-starved machine an idle leader's ticks alone keep it half
- * busy. Under lighter read load a trim costs one full GC (~10-20 ms) per 8 MB of heap growth,
+ * busy. Under lighter read load a trim costs one full GC (~10-20 ms) per 2 MB of heap growth,
  * at most one per HEAP_TRIM_QUIET_MS.
  */
 export const HEAP_TRIM_MAX_BUSY = 0.8;
@@ -27,8 +27,11 @@ export const HEAP_TRIM_MAX_BUSY = 0.8;
  * heartbeats keep it above that, so a leader gives back its old generation only.
  */
 export const HEAP_TRIM_QUIET_MS = 6_000;
-/** Growth of the committed heap since the last trim that is worth a full GC. */
-export const HEAP_TRIM_MIN_GROWTH_BYTES = 8 * 1024 * 1024;
+/**
+ * Growth of the committed heap since the last trim that is worth a full GC. Small: a leader's
+ * snapshot after a burst left ~4 MB of dead heap that a larger threshold never collected.
+ */
+export const HEAP_TRIM_MIN_GROWTH_BYTES = 2 * 1024 * 1024;
 
 /** One look at the process: committed heap, and for how long the loop has been quiet. */
 export interface HeapSample {
