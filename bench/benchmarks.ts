@@ -2,7 +2,7 @@
  * The benchmarks of SPEC §8 (and issue 8). Each one is bounded in time, drives a BenchSystem
  * through the shared closed-loop load generator, and emits its results as JSON lines.
  */
-import { closedLoop, fill, percentile, round2, VALUE_100, type LoadStats, type Target } from './load.js';
+import { closedLoop, fill, percentile, round2, VALUE_100, type LoadOptions, type LoadStats, type Target } from './load.js';
 import { sleep, waitFor } from '../test/support/wait.js';
 import { CpuMeter, type CpuPerOp } from './cpu.js';
 import { type BenchSystem, type RaftquotesSystem } from './systems.js';
@@ -107,6 +107,24 @@ export const PAIRED_ROWS: readonly PairedRow[] = [
   { kind: 'linearizable-read', placement: 'spread', clients: 64 },
 ];
 
+/** Keys the paired reads spread over (written by preparePaired). */
+export const PAIRED_KEYS = 1000;
+
+/** Where a paired row's clients send their requests, and what they send. */
+function rowLoad(system: BenchSystem, row: PairedRow, leader: number, keys: number): Pick<LoadOptions, 'targetOf' | 'requestOf'> {
+  return {
+    targetOf: row.placement === 'leader' ? () => system.target(leader) : spread(system, leader),
+    requestOf: (c, seq) => (row.kind === 'write' ? system.put(`w${c}-${seq % 512}`, VALUE_100) : system.get(`p${(c * 131 + seq * 7) % keys}`, false)),
+  };
+}
+
+/** The keys the paired reads read, then every row's load unmeasured (warmUp). */
+export async function preparePaired(system: BenchSystem, secondsPerRow: number): Promise<void> {
+  const leader = await system.leader();
+  await fill({ clients: 64, count: PAIRED_KEYS, targetOf: () => system.target(leader), requestOf: (n) => system.put(`p${n}`, VALUE_100), deadlineMs: 60_000 });
+  await warmUp(system, secondsPerRow, PAIRED_KEYS);
+}
+
 /** One measured round of a paired row on one system, with its CPU per operation by role. */
 async function pairedRound(system: BenchSystem, row: PairedRow, plan: BenchPlan, keys: number): Promise<{ stats: LoadStats; cpu: CpuPerOp | null }> {
   const leader = await system.leader();
@@ -115,8 +133,7 @@ async function pairedRound(system: BenchSystem, row: PairedRow, plan: BenchPlan,
     clients: row.clients,
     durationMs: plan.pairedSeconds * 1000,
     warmupMs: 1000,
-    targetOf: row.placement === 'leader' ? () => system.target(leader) : spread(system, leader),
-    requestOf: (c, seq) => (row.kind === 'write' ? system.put(`w${c}-${seq % 512}`, VALUE_100) : system.get(`p${(c * 131 + seq * 7) % keys}`, false)),
+    ...rowLoad(system, row, leader, keys),
     window: meter.window,
   });
   return { stats: s, cpu: meter.perOp(s.ops) };
@@ -135,8 +152,7 @@ export async function warmUp(system: BenchSystem, secondsPerRow: number, keys: n
       clients: row.clients,
       durationMs: secondsPerRow * 1000,
       warmupMs: 0,
-      targetOf: row.placement === 'leader' ? () => system.target(leader) : spread(system, leader),
-      requestOf: (c, seq) => (row.kind === 'write' ? system.put(`w${c}-${seq % 512}`, VALUE_100) : system.get(`p${(c * 131 + seq * 7) % keys}`, false)),
+      ...rowLoad(system, row, leader, keys),
     });
   }
 }
@@ -167,12 +183,8 @@ function medianCpu(cpus: Array<CpuPerOp | null>): CpuPerOp | null {
  * round, then per row and system the medians, with CPU per operation by role.
  */
 export async function paired(systems: [BenchSystem, BenchSystem], plan: BenchPlan, emit: Emit, rows: readonly PairedRow[] = PAIRED_ROWS): Promise<void> {
-  const keys = 1000;
-  for (const system of systems) {
-    const leader = await system.leader();
-    await fill({ clients: 64, count: keys, targetOf: () => system.target(leader), requestOf: (n) => system.put(`p${n}`, VALUE_100), deadlineMs: 60_000 });
-    await warmUp(system, plan.warmupSecondsPerRow, keys);
-  }
+  const keys = PAIRED_KEYS;
+  for (const system of systems) await preparePaired(system, plan.warmupSecondsPerRow);
   for (const row of rows) {
     const rounds = new Map<string, Array<{ stats: LoadStats; cpu: CpuPerOp | null }>>(systems.map((s) => [s.name, []]));
     for (let round = 0; round < plan.pairedRounds; round++) {

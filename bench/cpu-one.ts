@@ -7,8 +7,8 @@
  *   npx tsx bench/cpu-one.ts [portBase=37300] [seconds=5] [rounds=3] [other main.js]   (SIZE=n members, default 5)
  */
 import { CpuMeter } from './cpu.js';
-import { closedLoop, fill } from './load.js';
-import { warmUp } from './benchmarks.js';
+import { closedLoop } from './load.js';
+import { preparePaired } from './benchmarks.js';
 import { RaftquotesSystem } from './systems.js';
 
 const base = Number(process.argv[2] ?? 37300);
@@ -27,12 +27,7 @@ try {
   await Promise.all(systems.map((s) => s.start()));
   /** WARMUP=s: every paired row's load for s seconds each, unmeasured, before the rounds. */
   const warmSeconds = Number(process.env.WARMUP ?? 0);
-  for (const sys of systems) {
-    if (!warmSeconds) break;
-    const leader = await sys.leader();
-    await fill({ clients: 64, count: 1000, targetOf: () => sys.target(leader), requestOf: (n) => sys.put(`p${n}`, 'v'.repeat(100)), deadlineMs: 60_000 });
-    await warmUp(sys, warmSeconds, 1000);
-  }
+  if (warmSeconds) for (const sys of systems) await preparePaired(sys, warmSeconds);
   for (let r = 0; r < rounds; r++) {
     for (const [i, sys] of systems.entries()) {
       const leader = await sys.leader();

@@ -25,13 +25,14 @@
  *   npx tsx bench/floor.ts [rounds=1500]
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
+import { cpuSecondsOf } from './cpu.js';
 import { closedLoop, percentile, round2, runIfMain, VALUE_100, type PreparedRequest, type Target } from './load.js';
 
 /** The child processes run this file: `follower` and `http` roles (it may be imported by run.ts). */
@@ -72,13 +73,6 @@ function bareHttpServer(): Promise<number> {
     req.on('end', () => res.writeHead(204).end());
   });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
-}
-
-/** CPU seconds (user + system) of another process so far. */
-function cpuSecondsOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 /** Follower role: commit on every frame, then answer. */
@@ -189,11 +183,11 @@ async function bareHttp(seconds: number): Promise<{ p50Ms: number; meanMs: numbe
       requestOf: bareRequest,
       window: {
         onStart: () => {
-          cpu0 = cpuSecondsOf(child.pid as number);
+          cpu0 = cpuSecondsOf(child.pid ?? null) ?? NaN;
           selfStart = process.cpuUsage();
         },
         onEnd: () => {
-          cpu1 = cpuSecondsOf(child.pid as number);
+          cpu1 = cpuSecondsOf(child.pid ?? null) ?? NaN;
           self = process.cpuUsage(selfStart);
         },
       },
