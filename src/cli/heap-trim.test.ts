@@ -24,26 +24,21 @@ describe('heap trim', () => {
     expect(process.memoryUsage().heapUsed).toBeLessThan(before);
   });
 
-  it('a compacting GC gives back old-space pages a plain full GC leaves fragmented', async () => {
-    const oldSpace = (): number => getHeapSpaceStatistics().find((s) => s.space_name === 'old_space')?.space_size ?? 0;
+  it('a compacting GC leaves the old generation compact: committed within 2 MB of what lives', async () => {
+    const oldSpace = () => getHeapSpaceStatistics().find((s) => s.space_name === 'old_space')!;
     const gc = fullGc();
-    // Full GCs until the (concurrent) sweeper has given back what a plain GC can.
-    const settled = async (): Promise<number> => {
-      for (let i = 0; i < 3; i++) {
-        gc();
-        await sleep(50);
-      }
-      return oldSpace();
-    };
     const all = Array.from({ length: 400_000 }, (_, i) => ({ i, s: `y${i}` }));
-    await settled();
-    // One survivor in three on every page: too many for V8 to pick those pages to compact.
+    gc();
+    // One survivor in three on every page: a plain full GC usually leaves those pages committed
+    // (5-7 MB more than lives here), though V8 sometimes picks them to compact on its own, so
+    // the assertion is on the state after, not on the difference a plain GC made.
     const kept = all.filter((_, i) => i % 3 === 0);
     all.length = 0;
-    const fragmented = await settled();
-    compactingGc(gc)();
+    gc();
     await sleep(50);
+    compactingGc(gc)();
+    const after = oldSpace();
     expect(kept).toHaveLength(133_334);
-    expect(oldSpace()).toBeLessThan(fragmented - 3 * MB);
+    expect(after.space_size - after.space_used_size).toBeLessThan(2 * MB);
   });
 });
