@@ -104,6 +104,22 @@ export function cpuTable(records: BenchRecord[]): string[][] {
  
 type Rec = BenchRecord & Record<string, any>;
 
+/** SPEC §8's catch-up time, for a row that has no target of its own (issue 19's is the row's targetMs). */
+const CATCHUP_SPEC_TARGET_MS = 5_000;
+/** Fan-out p99 target of the 1,000-subscriber row (the 10,000 rows carry issue 19's). */
+const FANOUT_1K_TARGET_P99_MS = 100;
+
+/** A catch-up row: the one on the cluster the other benchmarks left is shown without a target (see catchup.ts). */
+function catchUpRow(c: Rec): SummaryRow {
+  const via = c.via === 'log' ? 'the log' : 'InstallSnapshot';
+  if (c.cluster === 'after-other-benchmarks') {
+    const image = c.imageBytes ? `, a ${fmt(c.imageBytes / 1e6, 1)} MB image of log index ${fmt(c.leaderSnapshotIndex)}` : '';
+    return { metric: `catch-up ms, ${fmt(c.entriesBehind)} entries behind, via ${via}, on the state the other benchmarks left${image}`, raftquotes: fmt(c.ms), etcd: '', ratio: '', target: '–', met: null };
+  }
+  const target = (c.targetMs as number | undefined) ?? CATCHUP_SPEC_TARGET_MS;
+  return { metric: `catch-up ms, ${fmt(c.entriesBehind)} entries behind, via ${via}`, raftquotes: fmt(c.ms), etcd: '', ratio: '', target: `≤ ${fmt(target)}`, met: c.ms <= target };
+}
+
 function find(records: BenchRecord[], where: Record<string, unknown>): Rec | undefined {
   return records.find((r) => Object.entries(where).every(([k, v]) => r[k] === v)) as Rec | undefined;
 }
@@ -151,12 +167,12 @@ export function summarize(records: BenchRecord[]): SummaryRow[] {
     const m = find(records, { bench: 'memory', system: 'raftquotes', phase });
     if (m) rows.push({ metric: `max RSS per node MB (private ${fmt(m.maxPrivateMb, 1)}), ${phase === 'after-writes' ? `after ${fmt(m.writes)} writes` : 'after a snapshot'}`, raftquotes: fmt(m.maxRssMb, 1), etcd: '', ratio: '', target: '≤ 80', met: m.maxRssMb <= 80 });
   }
-  for (const via of ['log', 'snapshot']) {
-    const c = find(records, { bench: 'catch-up', system: 'raftquotes', via });
-    if (c) rows.push({ metric: `catch-up ms, ${fmt(c.entriesBehind)} entries behind, via ${via === 'log' ? 'the log' : 'InstallSnapshot'}`, raftquotes: fmt(c.ms), etcd: '', ratio: '', target: '≤ 5,000', met: c.ms <= 5000 });
+  for (const c of records.filter((r) => r.bench === 'catch-up' && r.system === 'raftquotes') as Rec[]) rows.push(catchUpRow(c));
+  for (const fo of records.filter((r) => r.bench === 'fanout' && r.system === 'raftquotes') as Rec[]) {
+    const target = (fo.targetP99Ms as number | undefined) ?? FANOUT_1K_TARGET_P99_MS;
+    const where = fo.placement === 'one-node' ? 'all on one node' : `spread over ${fmt(fo.nodes)} nodes`;
+    rows.push({ metric: `fan-out p99 ms, ${fmt(fo.subscribers)} subscribers ${where} (p50 ${fmt(fo.p50Ms, 1)})`, raftquotes: fmt(fo.p99Ms, 1), etcd: '', ratio: '', target: `≤ ${fmt(target)}`, met: fo.missing === 0 && fo.p99Ms <= target });
   }
-  const fo = find(records, { bench: 'fanout', system: 'raftquotes' });
-  if (fo) rows.push({ metric: `fan-out p99 ms, ${fmt(fo.subscribers)} subscribers (p50 ${fmt(fo.p50Ms, 1)})`, raftquotes: fmt(fo.p99Ms, 1), etcd: '', ratio: '', target: '≤ 100', met: fo.missing === 0 && fo.p99Ms <= 100 });
   return rows;
 }
 

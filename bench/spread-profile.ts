@@ -6,11 +6,12 @@
  * function (top 25) so the leader's and a follower's costs per write can be compared.
  *
  *   npx tsx bench/spread-profile.ts <profile dir> [clients=64] [seconds=8] [main.js]
- *   (SPREAD_PROFILE_PORT_BASE=N, default 29900; PLACEMENT=leader: every client on the leader)
+ *   (SPREAD_PROFILE_PORT_BASE=N, default 29900; PLACEMENT=leader: every client on the leader;
+ *   KIND=read: linearizable GETs of keys written first, instead of PUTs)
  */
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { closedLoop, jsonCall } from './load.js';
+import { closedLoop, fill, jsonCall } from './load.js';
 import { sleep, waitFor } from '../test/support/wait.js';
 import { RaftquotesSystem } from './systems.js';
 
@@ -30,7 +31,15 @@ for (let i = 0; i < rq.size; i++) {
 }
 await sleep(1000);
 const leader = await rq.leader();
-const s = await closedLoop({ clients, durationMs: seconds * 1000, warmupMs: 500, targetOf: (c) => rq.target(process.env.PLACEMENT === 'leader' ? leader : c % rq.size), requestOf: (c, seq) => rq.put(`w${c}-${seq % 512}`, 'v'.repeat(100)) });
+const reads = process.env.KIND === 'read';
+if (reads) await fill({ clients: 16, count: clients, targetOf: () => rq.target(leader), requestOf: (n) => rq.put(`w${n}-1`, 'v'.repeat(100)), deadlineMs: 30_000 });
+const s = await closedLoop({
+  clients,
+  durationMs: seconds * 1000,
+  warmupMs: 500,
+  targetOf: (c) => rq.target(process.env.PLACEMENT === 'leader' ? leader : c % rq.size),
+  requestOf: (c, seq) => (reads ? rq.get(`w${c}-1`, false) : rq.put(`w${c}-${seq % 512}`, 'v'.repeat(100))),
+});
 console.log(JSON.stringify({ ...s, leader: rq.nodes[leader]!.id, leaderPid: rq.pid(leader) }));
 for (let i = 0; i < rq.size; i++) process.kill(rq.pid(i) ?? 0, 'SIGTERM');
 await sleep(5000);

@@ -12,6 +12,25 @@ const records: BenchRecord[] = [
 ];
 
 describe('bench report: the summary rows and their target checks', () => {
+  it('shows every catch-up and fan-out row with its own target, and the catch-up on the other benchmarks\' state without one', () => {
+    const rows = summarize([
+      { bench: 'catch-up', system: 'raftquotes', via: 'snapshot', cluster: 'after-other-benchmarks', entriesBehind: 100000, ms: 5339, imageBytes: 62_766_695, leaderSnapshotIndex: 389853 },
+      { bench: 'catch-up', system: 'raftquotes', via: 'snapshot', cluster: 'fresh', entriesBehind: 100000, ms: 2105, targetMs: 2500 },
+      { bench: 'catch-up', system: 'raftquotes', via: 'log', cluster: 'fresh', entriesBehind: 100000, ms: 2004 },
+      { bench: 'fanout', system: 'raftquotes', subscribers: 1000, placement: 'spread', nodes: 5, missing: 0, p50Ms: 16, p99Ms: 36.5 },
+      { bench: 'fanout', system: 'raftquotes', subscribers: 10000, placement: 'spread', nodes: 5, missing: 0, p50Ms: 123, p99Ms: 258.8, targetP99Ms: 250 },
+      { bench: 'fanout', system: 'raftquotes', subscribers: 10000, placement: 'one-node', nodes: 1, missing: 0, p50Ms: 87, p99Ms: 200.1, targetP99Ms: 250 },
+    ]);
+    expect(rows.map((r) => [r.metric, r.target, r.met])).toEqual([
+      ['catch-up ms, 100,000 entries behind, via InstallSnapshot, on the state the other benchmarks left, a 62.8 MB image of log index 389,853', '–', null],
+      ['catch-up ms, 100,000 entries behind, via InstallSnapshot', '≤ 2,500', true],
+      ['catch-up ms, 100,000 entries behind, via the log', '≤ 5,000', true],
+      ['fan-out p99 ms, 1,000 subscribers spread over 5 nodes (p50 16.0)', '≤ 100', true],
+      ['fan-out p99 ms, 10,000 subscribers spread over 5 nodes (p50 123.0)', '≤ 250', false],
+      ['fan-out p99 ms, 10,000 subscribers all on one node (p50 87.0)', '≤ 250', true],
+    ]);
+  });
+
   it('compares each system block and the paired medians with etcd, against the 2x and p99 targets', () => {
     const rows = summarize(records);
     const row = (prefix: string) => rows.find((r) => r.metric.startsWith(prefix));

@@ -1,0 +1,43 @@
+/**
+ * Write syscalls per operation by role (issue 19): a socket write on this 2-vCPU VM wakes the
+ * peer that reads it, and that wakeup, not the bytes, is what a message costs. Reads each node's
+ * /proc/<pid>/io syscw (and CPU) around a closed-loop load and prints them per operation.
+ *
+ *   npx tsx bench/syscalls.ts [read|write] [clients=64] [leader|spread] [seconds=5] [main.js]
+ */
+import { readFileSync } from 'node:fs';
+import { closedLoop, fill } from './load.js';
+import { cpuSecondsOf } from './cpu.js';
+import { RaftquotesSystem } from './systems.js';
+
+const [kind = 'read', clientsArg = '64', placement = 'spread', secondsArg = '5', mainJs] = process.argv.slice(2);
+const clients = Number(clientsArg);
+const ports = { http: 29700, raft: 29720, controller: 29740 };
+const rq = mainJs ? new RaftquotesSystem(5, [], {}, ports, mainJs) : new RaftquotesSystem(5, [], {}, ports);
+const writesOf = (pid: number): number => Number(/syscw: (\d+)/.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? 0);
+try {
+  await rq.start();
+  const leader = await rq.leader();
+  await fill({ clients: 16, count: clients, targetOf: () => rq.target(leader), requestOf: (n) => rq.put(`w${n}-1`, 'v'.repeat(100)), deadlineMs: 30_000 });
+  const load = (ms: number) =>
+    closedLoop({
+      clients,
+      durationMs: ms,
+      warmupMs: 0,
+      targetOf: (c) => rq.target(placement === 'leader' ? leader : (leader + 1 + c) % rq.size),
+      requestOf: (c, seq) => (kind === 'read' ? rq.get(`w${c}-1`, false) : rq.put(`w${c}-${seq % 512}`, 'v'.repeat(100))),
+    });
+  await load(4000);
+  const pids = rq.nodes.map((_, i) => rq.pid(i) ?? 0);
+  const before = pids.map((p) => [writesOf(p), cpuSecondsOf(p) ?? NaN] as const);
+  const s = await load(Number(secondsArg) * 1000);
+  const after = pids.map((p) => [writesOf(p), cpuSecondsOf(p) ?? NaN] as const);
+  console.log(JSON.stringify({ kind, placement, clients, opsPerSec: s.opsPerSec, p99Ms: s.p99Ms }));
+  pids.forEach((_, i) => {
+    const writes = after[i]![0] - before[i]![0];
+    const cpu = after[i]![1] - before[i]![1];
+    console.log(`${i === leader ? 'leader  ' : 'follower'} ${(writes / s.ops).toFixed(2)} writes/op  ${((cpu * 1e6) / s.ops).toFixed(0)} µs/op`);
+  });
+} finally {
+  await rq.stop();
+}
