@@ -122,6 +122,8 @@ describe('growing and shrinking on real processes (SPEC §9)', () => {
       expect(res.status, JSON.stringify(res.body)).toBe(200);
     }
     await waitFor('Node4 leads', async () => (await statusOf(4).catch(() => null))?.state === 'leader', 15_000);
+    // Node1 learns the new leader from its first append; until then it answers 503 no_leader, as SPEC §3 says.
+    await waitFor('Node1 knows Node4 leads', async () => (await statusOf(1).catch(() => null))?.leader === 'Node4', 15_000);
     // Node1 knows Node4 only from the configuration entry that added it (not from --peers).
     const put = await http('PUT', `${url(1)}/api/kv/through-node1`, { value: 'forwarded' }, {}, 10_000);
     expect(put.status, JSON.stringify(put.body)).toBe(200);
