@@ -204,7 +204,7 @@ export function markdownTable(rows: string[][]): string {
 }
 
 export function summaryRows(rows: SummaryRow[]): string[][] {
-  const met = (r: SummaryRow): string => (r.met === null ? '(no etcd)' : r.met ? 'yes' : r.belowEtcd ? 'NO (below etcd)' : 'NO');
+  const met = (r: SummaryRow): string => (r.met === null ? (r.target === '–' ? '–' : '(no etcd)') : r.met ? 'yes' : r.belowEtcd ? 'NO (below etcd)' : 'NO');
   return [['metric', 'raftquotes', 'etcd', 'raftquotes/etcd', 'target', 'met'], ...rows.map((r) => [r.metric, r.raftquotes, r.etcd, r.belowEtcd ? `**${r.ratio}**` : r.ratio, r.target, met(r)])];
 }
 
