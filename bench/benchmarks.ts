@@ -48,7 +48,7 @@ function stats(record: BenchRecord, s: LoadStats): BenchRecord {
  * follower, as 4 in 5 users of a 5-node cluster do (client i to node i alone would put it on
  * the leader whenever node 0 leads, and make the row depend on the election).
  */
-function spread(system: BenchSystem, leader: number): (client: number) => Target {
+export function spread(system: BenchSystem, leader: number): (client: number) => Target {
   return (client) => system.target((leader + 1 + client) % system.size);
 }
 

@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { closedLoop, fill } from './load.js';
+import { spread } from './benchmarks.js';
 import { cpuSecondsOf } from './cpu.js';
 import { RaftquotesSystem } from './systems.js';
 
@@ -24,7 +25,7 @@ try {
       clients,
       durationMs: ms,
       warmupMs: 0,
-      targetOf: (c) => rq.target(placement === 'leader' ? leader : (leader + 1 + c) % rq.size),
+      targetOf: placement === 'leader' ? () => rq.target(leader) : spread(rq, leader),
       requestOf: (c, seq) => (kind === 'read' ? rq.get(`w${c}-1`, false) : rq.put(`w${c}-${seq % 512}`, 'v'.repeat(100))),
     });
   await load(4000);
