@@ -96,13 +96,20 @@ afterAll(async () => {
 describe('growing and shrinking on real processes (SPEC §9)', () => {
   it('grows from 3 to 5 voters with `member add` / `node --join` and `member promote`', async () => {
     await waitFor('some writes', () => acked.size > 50, 30_000);
-    // Node5 is added by the operator first, then started; Node4 asks to be added itself. Not
-    // at the same time: SPEC §9 allows one change at a time, so whichever came second would get
-    // 409 (the joiner retries; `member add` reports it and exits non-zero, as it should).
-    const add = await member(['add', 'Node5', '--raft', `127.0.0.1:${RAFT_BASE + 5}`, '--http', url(5), '--learner', '--via', url(2)]);
+    // Node4 asks to be added itself while the operator adds Node5 (then starts it). SPEC §9
+    // allows one change at a time, so whichever reaches the leader second gets 409: the joiner
+    // retries on its own; `member add` reports it in one line and exits non-zero, and the
+    // operator runs it again, as this test does.
+    startJoiner(4, 1, ['--learner']);
+    const addNode5 = ['add', 'Node5', '--raft', `127.0.0.1:${RAFT_BASE + 5}`, '--http', url(5), '--learner', '--via', url(2)];
+    let add = await member(addNode5);
+    for (let attempt = 1; attempt < 20 && add.code !== 0 && add.out.includes('precondition_failed'); attempt++) {
+      expect(add.out).toMatch(/precondition_failed: the configuration change at index \d+ is not finished/);
+      await sleep(250);
+      add = await member(addNode5);
+    }
     expect(add.out).toContain('added Node5 as a learner');
     expect(add.code, add.out).toBe(0);
-    startJoiner(4, 1, ['--learner']);
     startJoiner(5, 2, ['--learner']);
     await waitFor('Node4 and Node5 learners', async () => (await members(1).catch(() => null))?.learners?.length === 2, 60_000);
     for (const id of ['Node4', 'Node5']) {
