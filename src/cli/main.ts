@@ -1,8 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { BOOLEAN_SETTINGS, ConfigError, nodeFlags, parseNodeConfig, type NodeSettingName } from './config.js';
-import { runCluster } from './cluster.js';
 import { registerMemberCommands } from './member-command.js';
-import { runStatus } from './status.js';
 
 /** Prints a user mistake as one line and exits non-zero, never a stack trace. */
 function exitWithError(err: unknown): never {
@@ -41,6 +39,7 @@ function buildProgram(): Command {
     .option('--node-args <flags>', 'extra flags for every node, space separated (e.g. "--snapshot-every 100")', '')
     .option('--tls', 'mutual TLS between peers and HTTPS for clients; certificates made under <data-dir>/tls', false)
     .action(async (opts: { nodes: number; dataDir: string; host: string; httpBase: number; raftBase: number; controllerBase: number; nodeArgs: string; tls: boolean }) => {
+      const { runCluster } = await import('./cluster.js');
       process.exitCode = await runCluster({ ...opts, nodeArgs: opts.nodeArgs.split(/\s+/).filter(Boolean) });
     });
 
@@ -80,6 +79,7 @@ function buildProgram(): Command {
     .description('one table: each node state, term, leader, commit, applied and lag')
     .option('--cluster-file <path>', 'cluster.json to read', './data/cluster.json')
     .action(async (opts: { clusterFile: string }) => {
+      const { runStatus } = await import('./status.js');
       process.exitCode = await runStatus(opts.clusterFile);
     });
 
