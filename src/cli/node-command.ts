@@ -55,8 +55,7 @@ export async function runNode(given: NodeConfig): Promise<void> {
   ensureWritableDir(config.dataDir);
   // --join on an empty data dir is the explicit step that makes this node (SPEC §5, §9); only then is join.js loaded.
   const fresh = freshDataDir(config);
-  const joiner = config.join !== null && fresh ? await import('./join.js') : null;
-  const joined = joiner ? await joiner.joinCluster(config, logger) : null;
+  const joined = config.join !== null && fresh ? await (await import('./join.js')).joinCluster(config, logger) : null;
   // Without --init an empty data dir is refused: a node whose database was lost must not start empty (SPEC §5).
   const { storage, stateMachine } = openNodeDatabase(config.dataDir, { clusterId: config.clusterId, nodeId: config.id }, { init: config.init || joined !== null });
   // The configuration it joined with, as the base of its log (index 0), so a restart needs no --join.
@@ -121,7 +120,7 @@ export async function runNode(given: NodeConfig): Promise<void> {
   await api.listen(config.http.host, config.http.port).catch((err: unknown) => listenError(err, '--http', `${config.http.host}:${config.http.port}`));
   await controller.start().catch((err: unknown) => listenError(err, '--controller', `${config.controller.host}:${config.controller.port}`));
   await node.start().catch((err: unknown) => listenError(err, '--raft', `${config.raft.host}:${config.raft.port}`));
-  if (joiner && joined && !config.learner) void joiner.promoteWhenCaughtUp(config, logger);
+  if (joined && !config.learner) void import('./join.js').then((m) => m.promoteWhenCaughtUp(config, logger));
   startHeapTrim(() => node.status().appliedIndex, (before, after) => logger.debug({ before, after }, `heap trimmed after load: ${Math.round(before / 1048576)} -> ${Math.round(after / 1048576)} MB committed`));
   logger.info(`${config.id} up: http=${config.advertiseHttp} raft=${config.raft.host}:${config.raft.port} controller=udp:${config.controller.host}:${config.controller.port} data=${config.dataDir}`);
   if (config.insecure) {
