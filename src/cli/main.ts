@@ -2,6 +2,14 @@ import { Command, CommanderError, Option } from 'commander';
 import { BOOLEAN_SETTINGS, ConfigError, nodeFlags, parseNodeConfig, type NodeSettingName } from './config.js';
 import { registerMemberCommands } from './member-command.js';
 
+/**
+ * `node` is on the path of every restart and catch-up: its modules (most of dist/) start
+ * loading now, while commander parses, so their file reads overlap that work. The flags are
+ * still checked first (an import failure is reported where it is awaited, after them).
+ */
+const nodeCommand = process.argv[2] === 'node' ? import('./node-command.js') : null;
+nodeCommand?.catch(() => undefined);
+
 /** Prints a user mistake as one line and exits non-zero, never a stack trace. */
 function exitWithError(err: unknown): never {
   if (err instanceof ConfigError) {
@@ -57,7 +65,7 @@ function buildProgram(): Command {
     const flags: Partial<Record<NodeSettingName, string | boolean>> = {};
     for (const [key, attribute] of attributeOf) if (opts[attribute] !== undefined) flags[key] = opts[attribute] as string | boolean;
     const config = parseNodeConfig(flags, process.env);
-    const { runNode } = await import('./node-command.js');
+    const { runNode } = await (nodeCommand ?? import('./node-command.js'));
     await runNode(config);
   });
 
