@@ -4,14 +4,14 @@
  * writes so the database is not empty), stops it, then restarts it from that data dir RUNS
  * times: each run spawns `node dist/cli/main.js node ...`, polls GET /api/status every
  * POLL_MS and records the time of the first answer, then stops the node with SIGTERM.
- * Prints every run and the median. With PROFILE_DIR set, each run writes a --cpu-prof there.
+ * Prints every run and the medians of the wall time and of the CPU time used until then. With PROFILE_DIR set, each run writes a --cpu-prof there.
  * RAFTQUOTES_BENCH_MAIN_B=<another build's main.js> alternates runs between the two builds
  * (A, B, B, A, ...) on the same data dir, so a change is compared under the same load.
  *
  *   npx tsx bench/startup.ts [runs=7] [portBase=27150] [fill=200]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jsonCall } from './load.js';
@@ -48,6 +48,24 @@ async function upAfter(child: ChildProcess, t0: number): Promise<number> {
     const answered = await jsonCall(`${url}/api/status`, 'GET', undefined, 500).then((r) => r.status === 200, () => false);
     if (answered) return performance.now() - t0;
     await sleep(POLL_MS);
+  }
+}
+
+/** Clock ticks per second of /proc/<pid>/stat's times (USER_HZ, 100 on Linux). */
+const USER_HZ = 100;
+
+/**
+ * CPU time (user + system, ms) the process has used so far, from /proc: less sensitive than
+ * the wall time to other work on a shared machine. Null where /proc is missing.
+ */
+function cpuMsOf(pid: number | undefined): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces) start at ") "; utime and stime are the 12th and 13th of those.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ;
+  } catch {
+    return null;
   }
 }
 
@@ -96,21 +114,26 @@ function summary(times: number[]): { runs: number; medianMs: number; minMs: numb
 try {
   await fillData();
   const times = { A: [] as number[], B: [] as number[] };
+  const cpu = { A: [] as number[], B: [] as number[] };
   for (let run = 0; run < runs; run++) {
     const build = buildOf(run);
     const execArgv = PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : [];
     const t0 = performance.now();
     const child = spawnNode([], execArgv, build === 'A' ? MAIN_JS : MAIN_JS_B);
     let ms: number;
+    let cpuMs: number | null;
     try {
       ms = await upAfter(child, t0);
+      cpuMs = cpuMsOf(child.pid);
     } finally {
       await stopNode(child);
     }
     times[build].push(ms);
-    process.stdout.write(`run ${run + 1} (${build}): ${ms.toFixed(1)} ms\n`);
+    if (cpuMs !== null) cpu[build].push(cpuMs);
+    process.stdout.write(`run ${run + 1} (${build}): ${ms.toFixed(1)} ms, ${cpuMs ?? '?'} ms CPU\n`);
   }
-  console.log(JSON.stringify({ fill, A: { main: MAIN_JS, ...summary(times.A) }, ...(MAIN_JS_B ? { B: { main: MAIN_JS_B, ...summary(times.B) } } : {}) }));
+  const row = (build: 'A' | 'B', main: string): object => ({ main, ...summary(times[build]), ...(cpu[build].length > 0 ? { cpuMedianMs: median(cpu[build]) } : {}) });
+  console.log(JSON.stringify({ fill, A: row('A', MAIN_JS), ...(MAIN_JS_B ? { B: row('B', MAIN_JS_B) } : {}) }));
 } finally {
   rmSync(dataDir, { recursive: true, force: true });
 }
