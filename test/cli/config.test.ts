@@ -114,6 +114,15 @@ describe('raftquotes node: a user mistake is one line on stderr and a non-zero e
     expect(stderr.split('\n')).toEqual([expect.stringMatching(/^raftquotes: --tick-ms .*expected an integer.*"fast"/)]);
   });
 
+  it('exits after --help and after an unknown flag, though the node modules start loading alongside the flags', () => {
+    const help = spawnSync(process.execPath, [join(REPO_ROOT, 'dist/cli/main.js'), 'node', '--help'], { encoding: 'utf8', timeout: 20_000 });
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(/--data-dir <value>/);
+    const unknown = runNode(['--id', 'Node1', '--no-such-flag']);
+    expect(unknown.status).not.toBe(0);
+    expect(unknown.stderr.split('\n')).toEqual([expect.stringMatching(/unknown option '--no-such-flag'/)]);
+  });
+
   it('prints one line for a port already in use', async () => {
     blocker = createServer();
     await new Promise<void>((resolve) => blocker?.listen(0, '127.0.0.1', resolve));
