@@ -14,7 +14,7 @@
  * Prints one JSON line per measured run and one summary line.
  */
 import { parseArgs } from 'node:util';
-import { closedLoop, type LoadStats } from './load.js';
+import { closedLoop, median, type LoadStats } from './load.js';
 import { RaftquotesSystem } from './systems.js';
 
 /** Port bases of the two clusters (node i uses base + i). */
@@ -61,12 +61,6 @@ async function run(system: RaftquotesSystem, o: Options): Promise<LoadStats> {
     targetOf: () => system.target(leader),
     requestOf: (client, seq) => system.put(`ab-${client}-${seq % KEYS_PER_CLIENT}`, VALUE),
   });
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 function round(n: number, digits = 2): number {

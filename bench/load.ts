@@ -47,6 +47,13 @@ export function percentile(sorted: ArrayLike<number>, p: number): number {
 }
 
 /** Rounds to 2 decimals (for the JSON lines). */
+/** The median (the mean of the two middle values for an even count). */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
 export function round2(n: number): number {
   return Math.round(n * 100) / 100;
 }

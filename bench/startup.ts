@@ -11,10 +11,11 @@
  *   npx tsx bench/startup.ts [runs=7] [portBase=27150] [fill=200]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { jsonCall } from './load.js';
+import { cpuSecondsOf } from './cpu.js';
+import { jsonCall, median } from './load.js';
 import { sleep } from '../test/support/wait.js';
 import { REPO_ROOT } from './systems.js';
 import { NODE_MALLOC_ENV, NODE_V8_FLAGS } from '../src/cli/cluster.js';
@@ -51,24 +52,6 @@ async function upAfter(child: ChildProcess, t0: number): Promise<number> {
   }
 }
 
-/** Clock ticks per second of /proc/<pid>/stat's times (USER_HZ, 100 on Linux). */
-const USER_HZ = 100;
-
-/**
- * CPU time (user + system, ms) the process has used so far, from /proc: less sensitive than
- * the wall time to other work on a shared machine. Null where /proc is missing.
- */
-function cpuMsOf(pid: number | undefined): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name (which may hold spaces) start at ") "; utime and stime are the 12th and 13th of those.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / USER_HZ;
-  } catch {
-    return null;
-  }
-}
-
 async function stopNode(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return;
   const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -93,12 +76,6 @@ async function fillData(): Promise<void> {
   } finally {
     await stopNode(first);
   }
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
 }
 
 /** ABBA order, so a drift in load over the runs weighs on both builds alike. */
@@ -126,7 +103,8 @@ try {
     let cpuMs: number | null;
     try {
       ms = await upAfter(child, t0);
-      cpuMs = cpuMsOf(child.pid);
+      const cpuSeconds = cpuSecondsOf(child.pid ?? null);
+      cpuMs = cpuSeconds === null ? null : cpuSeconds * 1000;
     } finally {
       await stopNode(child);
     }
