@@ -1,11 +1,11 @@
 /**
  * Where the CPU of one write goes, by role (issue 19): every node of a 5-node cluster runs
- * with --cpu-prof, one closed-loop client writes to the leader (or, SPREAD=1, to a follower)
+ * with --cpu-prof, closed-loop clients (CLIENTS=N, default 1) write to the leader (or, SPREAD=1, to a follower)
  * for a few seconds, then the cluster is stopped gracefully so each node writes its profile.
  * Prints, for the leader and one follower, the self time per write of the heaviest functions
  * and of a few groups (SQLite, the peer link, HTTP, GC, idle), from the measured window only.
  *
- *   npx tsx bench/cpu-profile.ts [portBase=29000] [seconds=6] [profile dir=/tmp/rq-prof]
+ *   [CLIENTS=256] npx tsx bench/cpu-profile.ts [portBase=29000] [seconds=6] [profile dir=/tmp/rq-prof]
  */
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,6 +17,7 @@ const base = Number(process.argv[2] ?? 29000);
 const seconds = Number(process.argv[3] ?? 6);
 const dir = process.argv[4] ?? '/tmp/rq-prof';
 const spread = process.env.SPREAD === '1';
+const clients = Number(process.env.CLIENTS ?? 1);
 /** Sampling interval of the profiler, µs: fine enough for functions of a few µs per write. */
 const SAMPLE_US = 250;
 
@@ -38,7 +39,7 @@ let windowStart = 0;
 let windowEnd = 0;
 const idle = process.env.IDLE === '1';
 const stats = idle ? await idleWindow() : await closedLoop({
-  clients: 1,
+  clients,
   durationMs: seconds * 1000,
   warmupMs: 500,
   targetOf: () => sys.target(entry),
