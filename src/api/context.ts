@@ -30,6 +30,7 @@ export interface ApiTuning {
   maxWsClientsPerAddress: number;
   maxWsClientsPerLoopback: number;
   wsStallMs: number;
+  wsPongTimeoutMs: number;
   maxConnections: number;
   maxConnectionsPerAddress: number;
   maxConnectionsPerLoopback: number;

@@ -113,6 +113,16 @@ export const MAX_WS_TOTAL_BUFFERED_BYTES = 32 * 1024 * 1024;
  */
 export const WS_STALL_MIN_BYTES = 1;
 export const WS_STALL_MS = 3_000;
+/**
+ * The kernel's socket buffers can take a few MB from a client that never reads (on loopback
+ * here a whole 3.6 MB backlog), leaving nothing queued in the process for the stall rule to
+ * see. So a client that has taken this many bytes into those buffers since it last proved it
+ * reads gets a ping (with a random payload it must echo), and is closed (1013) if the pong has
+ * not come back within WS_PONG_TIMEOUT_MS: time to read the largest kernel buffers (~6 MB) at
+ * ~600 kB/s. A client reading quotes and status events gets a ping every few minutes.
+ */
+export const WS_PING_UNCONFIRMED_BYTES = 64 * 1024;
+export const WS_PONG_TIMEOUT_MS = 10_000;
 /** Backlog quotes sent to one client per turn of the event loop, so many clients catching up never stall the node. */
 export const WS_BACKLOG_SEND_CHUNK = 100;
 /** How often the live clients' queues are checked against the budget and for stalls. */

@@ -29,12 +29,15 @@
  * Memory (issue 15, finding 9): a client whose unsent queue passes its limit is closed with
  * 1013 instead of buffering without bound; so is one that drains nothing for WS_STALL_MS (it
  * is not reading); and when all clients together queue more than the node's budget, the ones
- * with the most queued are closed first until the total is back under. Live clients are also
- * capped per remote address.
+ * with the most queued are closed first until the total is back under. The kernel's buffers can
+ * hide a non-reader from all of that (nothing stays queued in the process), so a client that
+ * has taken WS_PING_UNCONFIRMED_BYTES since it last answered a ping is pinged, and closed if it
+ * does not answer within wsPongTimeoutMs. Live clients are also capped per remote address.
  */
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createRequire } from 'node:module';
+import { randomBytes } from 'node:crypto';
 import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises';
 import type { WebSocket, WebSocketServer } from 'ws';
 import type { ApplyResult, Quote } from '../state/types.js';
@@ -44,7 +47,7 @@ import { isLoopback } from './admin.js';
 import { ApiError, badRequest } from './errors.js';
 import {
   MAX_WS_INCOMING_BYTES, MAX_WS_PENDING_LIVE_QUOTES, WS_BACKLOG_CACHE_BYTES, WS_BACKLOG_LOW_WATER_BYTES, WS_BACKLOG_PAGE_QUOTES, WS_BACKLOG_SEND_CHUNK, WS_BUDGET_CHECK_MS,
-  WS_STALL_MIN_BYTES,
+  WS_PING_UNCONFIRMED_BYTES, WS_STALL_MIN_BYTES,
 } from './limits.js';
 import { jsonFrame } from './live-frame.js';
 import type { ApiMetrics } from './metrics.js';
@@ -57,6 +60,10 @@ export const CLOSE_SLOW_CONSUMER = 1013;
 /** A closing slow client that does not finish the close handshake (it is not reading) is dropped after this. */
 const CLOSE_GRACE_MS = 1_000;
 const BACKLOG_DRAIN_POLL_MS = 10;
+/** A ping's payload: random, so a client cannot answer a ping it has not read with a forged pong. */
+const PING_PAYLOAD_BYTES = 8;
+/** WebSocket ping opcode with FIN set (RFC 6455 §5.5.2); a server's frames are not masked. */
+const PING_FIRST_BYTE = 0x89;
 /** Clients visited per turn of the event loop in a fan-out (a write each, a few µs apiece). */
 export const WS_FANOUT_CHUNK = 500;
 /** Quotes fanned out together are one write up to this many bytes; a larger run is split. */
@@ -101,6 +108,10 @@ interface LiveClient {
   checkedQueued: number;
   /** When the client last drained anything (or had little queued), ms. */
   progressAt: number;
+  /** Bytes the client has proved it read: what had been written before the last ping it answered. */
+  confirmedBytes: number;
+  /** The ping awaiting its pong, if any: its payload, when it was sent (ms) and sentBytes then. */
+  ping: { payload: Buffer; sentAt: number; sentBytes: number } | null;
   /** When the client was last sent a status event, ms. */
   statusAt: number;
   /** Highest quote index sent to this client. */
@@ -281,7 +292,7 @@ export class LiveHub {
   }
 
   private attach(ws: WebSocket, socket: Duplex, after: number, address: string): void {
-    const client: LiveClient = { ws, socket, address, sentBytes: 0, checkedSent: 0, checkedQueued: 0, progressAt: Date.now(), statusAt: 0, lastSent: after, pending: [], closing: false };
+    const client: LiveClient = { ws, socket, address, sentBytes: 0, checkedSent: 0, checkedQueued: 0, progressAt: Date.now(), confirmedBytes: 0, ping: null, statusAt: 0, lastSent: after, pending: [], closing: false };
     // Registered before the backlog is read: from here on, the apply listener buffers for it.
     this.clients.add(client);
     this.perAddress.set(address, (this.perAddress.get(address) ?? 0) + 1);
@@ -289,6 +300,7 @@ export class LiveHub {
     this.metrics.wsClients.set(this.clients.size);
     ws.on('close', () => this.detach(client));
     ws.on('error', () => undefined);
+    ws.on('pong', (payload: Buffer) => this.onPong(client, payload));
     void this.sendBacklog(client).catch((err: Error) => {
       this.ctx.logger.warn({ err }, `live backlog failed: ${err.message}`);
       ws.close(1011, 'internal error');
@@ -380,6 +392,7 @@ export class LiveHub {
         this.closeSlow(client, `read nothing for ${now - client.progressAt} ms with ${queued} bytes queued`);
         continue;
       }
+      if (!this.checkPing(client, queued, now)) continue;
       total += queued;
       open.push(client);
     }
@@ -390,6 +403,32 @@ export class LiveHub {
       total -= client.checkedQueued;
       this.closeSlow(client, `live clients queue ${total + client.checkedQueued} bytes in all, over the budget of ${this.ctx.tuning.maxWsTotalBufferedBytes}; this one has the most (${client.checkedQueued})`);
     }
+  }
+
+  /**
+   * Pings a client that took WS_PING_UNCONFIRMED_BYTES into its socket since it last proved it
+   * reads; closes it if an earlier ping went unanswered for wsPongTimeoutMs. False if closed.
+   */
+  private checkPing(client: LiveClient, queued: number, now: number): boolean {
+    const { ping } = client;
+    if (ping) {
+      if (now - ping.sentAt < this.ctx.tuning.wsPongTimeoutMs) return true;
+      this.closeSlow(client, `answered no ping for ${now - ping.sentAt} ms (${ping.sentBytes - client.confirmedBytes} bytes written before it)`);
+      return false;
+    }
+    if (client.sentBytes - queued - client.confirmedBytes < WS_PING_UNCONFIRMED_BYTES) return true;
+    const payload = randomBytes(PING_PAYLOAD_BYTES);
+    this.write(client, Buffer.concat([Buffer.from([PING_FIRST_BYTE, PING_PAYLOAD_BYTES]), payload]));
+    client.ping = { payload, sentAt: now, sentBytes: client.sentBytes };
+    return true;
+  }
+
+  /** A pong that echoes the outstanding ping proves the client read everything written before it. */
+  private onPong(client: LiveClient, payload: Buffer): void {
+    const { ping } = client;
+    if (!ping || !payload.equals(ping.payload)) return;
+    client.confirmedBytes = ping.sentBytes;
+    client.ping = null;
   }
 
   /**

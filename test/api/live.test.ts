@@ -209,6 +209,38 @@ describe('GET /api/live (WebSocket, SPEC §3)', () => {
     expect(server.api.liveClients).toBe(0);
   });
 
+  it('closes a client whose kernel buffers took everything but which answers no ping, forged pongs or not; a reader stays', async () => {
+    const node = new FakeNode('Node1').lead();
+    // The stall rule is out of the way: only the ping can close a client here.
+    const server = await start(node, { maxWsBufferedBytes: 64 * 1024 * 1024, wsStallMs: 600_000, wsPongTimeoutMs: 500, wsStatusIntervalMs: 10_000 });
+    const silent = openLive(server.url, 0);
+    const reader = openLive(server.url, 0);
+    await Promise.all([silent.opened, reader.opened]);
+    const socket = (silent.ws as unknown as { _socket: Socket })._socket;
+    socket.pause();
+    // Unsolicited pongs cannot stand in for the real one: they do not echo the ping's payload.
+    const forger = setInterval(() => silent.ws.pong(Buffer.alloc(8)), 50);
+    // ~200 kB: well past the ping threshold, and little enough for the kernel to take it all.
+    const text = 'x'.repeat(1_000);
+    for (let i = 0; i < 200; i++) node.applyCommand({ ...quoteCommand(i), text });
+    try {
+      await waitUntil('the silent client to be closed', () => server.logs.some((line) => line.msg.includes('answered no ping')), 30_000);
+    } finally {
+      clearInterval(forger);
+    }
+    expect(server.logs.some((line) => line.msg.includes('read nothing for'))).toBe(false);
+    socket.resume();
+    expect((await silent.closed).code).toBe(CLOSE_SLOW_CONSUMER);
+    // The reader answered its pings and got everything.
+    await waitUntil('the reader caught up', () => reader.quotes.length === 200);
+    for (let i = 200; i < 400; i++) node.applyCommand({ ...quoteCommand(i), text });
+    await waitUntil('the reader got the rest', () => reader.quotes.length === 400);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(reader.ws.readyState).toBe(WebSocket.OPEN);
+    expect(server.api.liveClients).toBe(1);
+    reader.ws.close();
+  });
+
   it('terminates live clients when the server closes', async () => {
     const node = new FakeNode('Node1').lead();
     const server = await startApi(node, { tuning: { wsStatusIntervalMs: 20 } });
