@@ -31,6 +31,7 @@ export interface ApiTuning {
   maxWsClientsPerLoopback: number;
   wsStallMs: number;
   wsPongTimeoutMs: number;
+  wsBacklogWindowBytes: number;
   maxConnections: number;
   maxConnectionsPerAddress: number;
   maxConnectionsPerLoopback: number;

@@ -122,6 +122,13 @@ export const WS_STALL_MS = 3_000;
  * ~600 kB/s. A client reading quotes and status events gets a ping every few minutes.
  */
 export const WS_PING_UNCONFIRMED_BYTES = 64 * 1024;
+/**
+ * A client catching up on a backlog is sent its next page only while it has taken less than
+ * this into its socket beyond what its last pong proved it read: the kernel memory one client
+ * can pin (a page past this at most) however little it reads. A ping goes out at half of it,
+ * so a reader's pong is back before the window closes.
+ */
+export const WS_BACKLOG_MAX_UNCONFIRMED_BYTES = 2 * 1024 * 1024;
 export const WS_PONG_TIMEOUT_MS = 10_000;
 /** Backlog quotes sent to one client per turn of the event loop, so many clients catching up never stall the node. */
 export const WS_BACKLOG_SEND_CHUNK = 100;

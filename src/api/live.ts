@@ -364,12 +364,20 @@ export class LiveHub {
   }
 
   /**
-   * Waits until the client's queue is below the low-water mark; false once it closed. A client
-   * that stops reading meanwhile is closed by enforceBudget, which ends this wait.
+   * Waits until the client's queue is below the low-water mark and its unconfirmed bytes are
+   * inside the window; false once it closed. A client that stops reading meanwhile is closed by
+   * enforceBudget (a stalled queue, or a ping unanswered), which ends this wait.
    */
   private async waitForRoom(client: LiveClient): Promise<boolean> {
-    while (!client.closing && client.ws.bufferedAmount > WS_BACKLOG_LOW_WATER_BYTES) await sleep(BACKLOG_DRAIN_POLL_MS);
-    return !client.closing;
+    for (;;) {
+      if (client.closing) return false;
+      const queued = client.ws.bufferedAmount;
+      const unconfirmed = client.sentBytes - queued - client.confirmedBytes;
+      const window = this.ctx.tuning.wsBacklogWindowBytes;
+      if (!client.ping && unconfirmed >= window / 2) this.sendPing(client, Date.now());
+      if (queued <= WS_BACKLOG_LOW_WATER_BYTES && unconfirmed < window) return true;
+      await sleep(BACKLOG_DRAIN_POLL_MS);
+    }
   }
 
   /**
@@ -416,11 +424,15 @@ export class LiveHub {
       this.closeSlow(client, `answered no ping for ${now - ping.sentAt} ms (${ping.sentBytes - client.confirmedBytes} bytes written before it)`);
       return false;
     }
-    if (client.sentBytes - queued - client.confirmedBytes < WS_PING_UNCONFIRMED_BYTES) return true;
+    if (client.sentBytes - queued - client.confirmedBytes >= WS_PING_UNCONFIRMED_BYTES) this.sendPing(client, now);
+    return true;
+  }
+
+  /** A ping with a fresh random payload, behind everything written so far. */
+  private sendPing(client: LiveClient, now: number): void {
     const payload = randomBytes(PING_PAYLOAD_BYTES);
     this.write(client, Buffer.concat([Buffer.from([PING_FIRST_BYTE, PING_PAYLOAD_BYTES]), payload]));
     client.ping = { payload, sentAt: now, sentBytes: client.sentBytes };
-    return true;
   }
 
   /** A pong that echoes the outstanding ping proves the client read everything written before it. */

@@ -1,4 +1,5 @@
 /* eslint-disable max-lines-per-function -- a describe block groups many short tests around one server */
+import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -47,6 +48,20 @@ function refusedUpgrade(base: string, path: string): Promise<{ status: number; b
     ws.on('open', () => reject(new Error('upgrade was accepted')));
     ws.on('error', () => undefined);
   });
+}
+
+/** Bytes the kernel holds for one loopback connection: its sender's send queue plus its receiver's receive queue. */
+function kernelQueuedBytes(serverPort: number, clientPort: number): number {
+  const hexPort = (port: number): string => port.toString(16).toUpperCase().padStart(4, '0');
+  let total = 0;
+  for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+    const [, local, remote, , queues] = line.trim().split(/\s+/);
+    if (!local || !remote || !queues) continue;
+    const [tx, rx] = queues.split(':').map((hex) => parseInt(hex, 16)) as [number, number];
+    if (local.endsWith(`:${hexPort(serverPort)}`) && remote.endsWith(`:${hexPort(clientPort)}`)) total += tx;
+    if (local.endsWith(`:${hexPort(clientPort)}`) && remote.endsWith(`:${hexPort(serverPort)}`)) total += rx;
+  }
+  return total;
 }
 
 const started: Started[] = [];
@@ -239,6 +254,29 @@ describe('GET /api/live (WebSocket, SPEC §3)', () => {
     expect(reader.ws.readyState).toBe(WebSocket.OPEN);
     expect(server.api.liveClients).toBe(1);
     reader.ws.close();
+  });
+
+  it('sends a backlog no further ahead of its last pong than the window, so a non-reader pins little kernel memory', async () => {
+    const node = new FakeNode('Node1').lead();
+    const text = 'y'.repeat(200);
+    for (let i = 0; i < 20_000; i++) node.applyCommand({ ...quoteCommand(i), text });
+    const window = 256 * 1024;
+    const server = await start(node, { wsBacklogWindowBytes: window, wsStallMs: 600_000, wsPongTimeoutMs: 600_000, wsStatusIntervalMs: 10_000 });
+    const client = openLive(server.url, 0);
+    client.ws.once('open', () => (client.ws as unknown as { _socket: Socket })._socket.pause());
+    await client.opened;
+    const socket = (client.ws as unknown as { _socket: Socket })._socket;
+    const serverPort = Number(new URL(server.url).port);
+    // The backlog is ~5 MB; the kernel alone would take ~4 MB of it from a paused reader.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const inKernel = kernelQueuedBytes(serverPort, socket.localPort as number);
+    expect(inKernel).toBeGreaterThan(window / 2);
+    // The window, one more page of 1,000 quotes (~250 kB) at most, and the quotes read before the pause.
+    expect(inKernel).toBeLessThan(window + 600 * 1024);
+    socket.resume();
+    await waitUntil('the reader got the whole backlog', () => client.quotes.length === 20_000, 20_000);
+    expect(client.quotes.every((q, i) => q.index === (client.quotes[0]?.index ?? 0) + i)).toBe(true);
+    client.ws.close();
   });
 
   it('terminates live clients when the server closes', async () => {
