@@ -112,6 +112,12 @@ export const MAX_WS_TOTAL_BUFFERED_BYTES = 32 * 1024 * 1024;
  * paused (a tunnel, a sleeping laptop) reconnects with its cursor and misses nothing.
  */
 export const WS_STALL_MIN_BYTES = 1;
+/**
+ * A streamed reply (GET /api/backup) whose client reads nothing for this long is cut: it holds
+ * an SQLite read transaction, and while one is open the WAL cannot be checkpointed past it, so
+ * a stalled reader would make the node's database file grow without bound.
+ */
+export const STREAM_STALL_MS = 30_000;
 export const WS_STALL_MS = 3_000;
 /**
  * The kernel's socket buffers can take a few MB from a client that never reads (on loopback

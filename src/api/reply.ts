@@ -3,6 +3,7 @@
  * writes it in one place, which also counts it in the metrics and logs errors.
  */
 import type { ServerResponse } from 'node:http';
+import { STREAM_STALL_MS } from './limits.js';
 
 /** Response headers with the Raft position of an answer (SPEC §3 "Forwarding"). */
 export const HEADER_LEADER = 'X-Raft-Leader';
@@ -27,6 +28,8 @@ export interface Reply {
    */
   stream?: AsyncIterable<Buffer>;
   onStreamError?: (err: Error) => void;
+  /** How long a stream waits for the client to read before it is cut (default STREAM_STALL_MS). */
+  streamStallMs?: number;
 }
 
 /** A JSON answer. */
@@ -52,7 +55,7 @@ export function writeReply(res: ServerResponse, reply: Reply, common: Record<str
   }
   if (reply.stream) {
     res.writeHead(reply.status, { ...common, ...reply.headers, 'Content-Type': reply.contentType ?? 'application/octet-stream' });
-    void pipeStream(res, reply.stream).catch((err: Error) => {
+    void pipeStream(res, reply.stream, reply.streamStallMs ?? STREAM_STALL_MS).catch((err: Error) => {
       res.destroy(err);
       reply.onStreamError?.(err);
     });
@@ -73,27 +76,35 @@ export function writeReply(res: ServerResponse, reply: Reply, common: Record<str
 /**
  * Writes `chunks` to `res`, waiting for 'drain' whenever the socket's buffer is full, so at
  * most one chunk beyond the high-water mark is held; stops early (returning the iterator, which
- * ends its read view) when the client goes away.
+ * ends its read view) when the client goes away, or reads nothing for `stallMs`.
  */
-async function pipeStream(res: ServerResponse, chunks: AsyncIterable<Buffer>): Promise<void> {
+async function pipeStream(res: ServerResponse, chunks: AsyncIterable<Buffer>, stallMs: number): Promise<void> {
   const iterator = chunks[Symbol.asyncIterator]();
   try {
     for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
       if (res.destroyed) return;
-      if (next.value.length > 0 && !res.write(next.value)) {
-        await new Promise<void>((resolve) => {
-          const done = (): void => {
-            res.off('drain', done);
-            res.off('close', done);
-            resolve();
-          };
-          res.on('drain', done);
-          res.on('close', done);
-        });
+      if (next.value.length > 0 && !res.write(next.value) && !(await drained(res, stallMs))) {
+        throw new Error(`the client read nothing for ${stallMs} ms`);
       }
     }
     res.end();
   } finally {
     await iterator.return?.();
   }
+}
+
+/** Resolves true on 'drain' or 'close', false if neither came within `stallMs`. */
+function drained(res: ServerResponse, stallMs: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const finish = (ok: boolean): void => {
+      clearTimeout(timer);
+      res.off('drain', onEvent);
+      res.off('close', onEvent);
+      resolve(ok);
+    };
+    const onEvent = (): void => finish(true);
+    const timer = setTimeout(() => finish(false), stallMs);
+    res.on('drain', onEvent);
+    res.on('close', onEvent);
+  });
 }
