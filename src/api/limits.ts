@@ -38,8 +38,18 @@ export const WS_BACKLOG_LOW_WATER_BYTES = 1024 * 1024;
 export const WS_BACKLOG_PAGE_QUOTES = 1000;
 /** Live quotes buffered for one client while its backlog is being sent (beyond: re-read from the state machine). */
 export const MAX_WS_PENDING_LIVE_QUOTES = 10_000;
-/** Largest message a client may send us (we ignore them anyway). */
+/**
+ * Largest frame a client may send us. The live feed takes no messages: a client that sends one
+ * is closed (1008), since one client sending 4 KiB messages as fast as it could took a
+ * follower's writes from 300 a second to 1 (p50 979 ms) by the CPU it cost to parse them.
+ */
 export const MAX_WS_INCOMING_BYTES = 4 * 1024;
+/**
+ * Pings and pongs a live client may send us: a burst, then one a second (a keepalive every few
+ * seconds is fine). Past it the client is closed (1008), for the same reason as messages.
+ */
+export const WS_CLIENT_CONTROL_FRAMES_BURST = 20;
+export const WS_CLIENT_CONTROL_FRAMES_PER_S = 1;
 /** Status events to WebSocket clients, about 5 per second (SPEC §3); one timer for all clients. */
 export const WS_STATUS_INTERVAL_MS = 200;
 

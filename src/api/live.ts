@@ -43,10 +43,11 @@ import type { WebSocket, WebSocketServer } from 'ws';
 import type { ApplyResult, Quote } from '../state/types.js';
 import type { Entry } from '@raftquotes/raft';
 import type { ApiContext } from './context.js';
+import { LogBudget } from '../log/logger.js';
 import { isLoopback } from './admin.js';
 import { ApiError, badRequest } from './errors.js';
 import {
-  MAX_WS_INCOMING_BYTES, MAX_WS_PENDING_LIVE_QUOTES, WS_BACKLOG_CACHE_BYTES, WS_BACKLOG_LOW_WATER_BYTES, WS_BACKLOG_PAGE_QUOTES, WS_BACKLOG_SEND_CHUNK, WS_BUDGET_CHECK_MS,
+  MAX_WS_INCOMING_BYTES, MAX_WS_PENDING_LIVE_QUOTES, WS_CLIENT_CONTROL_FRAMES_BURST, WS_CLIENT_CONTROL_FRAMES_PER_S, WS_BACKLOG_CACHE_BYTES, WS_BACKLOG_LOW_WATER_BYTES, WS_BACKLOG_PAGE_QUOTES, WS_BACKLOG_SEND_CHUNK, WS_BUDGET_CHECK_MS,
   WS_PING_UNCONFIRMED_BYTES, WS_STALL_MIN_BYTES,
 } from './limits.js';
 import { jsonFrame } from './live-frame.js';
@@ -57,6 +58,8 @@ import { nonNegativeInt } from './validate.js';
 
 /** WebSocket close code for a client that does not read fast enough ("try again later"). */
 export const CLOSE_SLOW_CONSUMER = 1013;
+/** WebSocket close code for a client that sends what the live feed does not take (RFC 6455 §7.4.1). */
+export const CLOSE_POLICY_VIOLATION = 1008;
 /** A closing slow client that does not finish the close handshake (it is not reading) is dropped after this. */
 const CLOSE_GRACE_MS = 1_000;
 const BACKLOG_DRAIN_POLL_MS = 10;
@@ -112,6 +115,9 @@ interface LiveClient {
   confirmedBytes: number;
   /** The ping awaiting its pong, if any: its payload, when it was sent (ms) and sentBytes then. */
   ping: { payload: Buffer; sentAt: number; sentBytes: number } | null;
+  /** Pings and unsolicited pongs the client may still send (a token bucket), and when it was last filled. */
+  controlCredit: number;
+  creditAt: number;
   /** When the client was last sent a status event, ms. */
   statusAt: number;
   /** Highest quote index sent to this client. */
@@ -247,7 +253,12 @@ export class LiveHub {
   private statusFrame: Buffer | null = null;
   private statusFrameAt = 0;
 
-  constructor(private readonly ctx: ApiContext, private readonly metrics: ApiMetrics) {}
+  /** Lines about closed clients: a flood of bad clients never floods the log. */
+  private readonly closeLog: LogBudget;
+
+  constructor(private readonly ctx: ApiContext, private readonly metrics: ApiMetrics) {
+    this.closeLog = new LogBudget(ctx.tuning.maxErrorLogsPerSecond, 1000, (n) => ctx.logger.warn({ suppressed: n }, `${n} more live clients closed, not logged`));
+  }
 
   /** Open clients (for tests and metrics). */
   get size(): number {
@@ -292,7 +303,7 @@ export class LiveHub {
   }
 
   private attach(ws: WebSocket, socket: Duplex, after: number, address: string): void {
-    const client: LiveClient = { ws, socket, address, sentBytes: 0, checkedSent: 0, checkedQueued: 0, progressAt: Date.now(), confirmedBytes: 0, ping: null, statusAt: 0, lastSent: after, pending: [], closing: false };
+    const client: LiveClient = { ws, socket, address, sentBytes: 0, checkedSent: 0, checkedQueued: 0, progressAt: Date.now(), confirmedBytes: 0, ping: null, controlCredit: WS_CLIENT_CONTROL_FRAMES_BURST, creditAt: Date.now(), statusAt: 0, lastSent: after, pending: [], closing: false };
     // Registered before the backlog is read: from here on, the apply listener buffers for it.
     this.clients.add(client);
     this.perAddress.set(address, (this.perAddress.get(address) ?? 0) + 1);
@@ -301,6 +312,8 @@ export class LiveHub {
     ws.on('close', () => this.detach(client));
     ws.on('error', () => undefined);
     ws.on('pong', (payload: Buffer) => this.onPong(client, payload));
+    ws.on('ping', () => this.spendControlCredit(client));
+    ws.on('message', () => this.closeMisbehaving(client, 'sent a message (the live feed takes none)'));
     void this.sendBacklog(client).catch((err: Error) => {
       this.ctx.logger.warn({ err }, `live backlog failed: ${err.message}`);
       ws.close(1011, 'internal error');
@@ -438,9 +451,35 @@ export class LiveHub {
   /** A pong that echoes the outstanding ping proves the client read everything written before it. */
   private onPong(client: LiveClient, payload: Buffer): void {
     const { ping } = client;
-    if (!ping || !payload.equals(ping.payload)) return;
+    if (!ping || !payload.equals(ping.payload)) {
+      this.spendControlCredit(client);
+      return;
+    }
     client.confirmedBytes = ping.sentBytes;
     client.ping = null;
+  }
+
+  /** A ping or an unsolicited pong: allowed as a keepalive, closed as a flood. */
+  private spendControlCredit(client: LiveClient): void {
+    const now = Date.now();
+    client.controlCredit = Math.min(WS_CLIENT_CONTROL_FRAMES_BURST, client.controlCredit + ((now - client.creditAt) / 1000) * WS_CLIENT_CONTROL_FRAMES_PER_S);
+    client.creditAt = now;
+    client.controlCredit -= 1;
+    if (client.controlCredit < 0) this.closeMisbehaving(client, `sent more than ${WS_CLIENT_CONTROL_FRAMES_BURST} pings or pongs, then more than ${WS_CLIENT_CONTROL_FRAMES_PER_S} a second`);
+  }
+
+  /**
+   * Closes (1008) a client that sends what the feed does not take, and stops reading from it at
+   * once: parsing a flood is the cost to avoid. Its close reply is never read, so the socket is
+   * dropped after CLOSE_GRACE_MS.
+   */
+  private closeMisbehaving(client: LiveClient, why: string): void {
+    if (client.closing) return;
+    if (this.closeLog.admit()) this.ctx.logger.warn({ address: client.address }, `closing a live client that ${why}`);
+    this.detach(client);
+    client.ws.close(CLOSE_POLICY_VIOLATION, 'the live feed takes no messages');
+    client.socket.pause();
+    setTimeout(() => client.ws.terminate(), CLOSE_GRACE_MS).unref();
   }
 
   /**
@@ -656,7 +695,7 @@ export class LiveHub {
    */
   private closeSlow(client: LiveClient, why: string): void {
     if (client.closing) return;
-    this.ctx.logger.info({ buffered: client.ws.bufferedAmount, address: client.address }, `closing a slow live client: ${why}`);
+    if (this.closeLog.admit()) this.ctx.logger.info({ buffered: client.ws.bufferedAmount, address: client.address }, `closing a slow live client: ${why}`);
     this.detach(client);
     client.ws.close(CLOSE_SLOW_CONSUMER, 'slow consumer');
     setTimeout(() => client.ws.terminate(), CLOSE_GRACE_MS).unref();

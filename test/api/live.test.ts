@@ -1,10 +1,9 @@
-/* eslint-disable max-lines-per-function -- a describe block groups many short tests around one server */
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { Quote } from '../../src/state/types.js';
-import { CLOSE_SLOW_CONSUMER } from '../../src/api/live.js';
+import { CLOSE_POLICY_VIOLATION, CLOSE_SLOW_CONSUMER } from '../../src/api/live.js';
 import { FakeNode } from './fake-node.js';
 import { startApi, waitUntil, type Started } from './helpers.js';
 
@@ -234,7 +233,7 @@ describe('GET /api/live (WebSocket, SPEC §3)', () => {
     const socket = (silent.ws as unknown as { _socket: Socket })._socket;
     socket.pause();
     // Unsolicited pongs cannot stand in for the real one: they do not echo the ping's payload.
-    const forger = setInterval(() => silent.ws.pong(Buffer.alloc(8)), 50);
+    const forger = setInterval(() => silent.ws.pong(Buffer.alloc(8)), 200);
     // ~200 kB: well past the ping threshold, and little enough for the kernel to take it all.
     const text = 'x'.repeat(1_000);
     for (let i = 0; i < 200; i++) node.applyCommand({ ...quoteCommand(i), text });
@@ -277,6 +276,27 @@ describe('GET /api/live (WebSocket, SPEC §3)', () => {
     await waitUntil('the reader got the whole backlog', () => client.quotes.length === 20_000, 20_000);
     expect(client.quotes.every((q, i) => q.index === (client.quotes[0]?.index ?? 0) + i)).toBe(true);
     client.ws.close();
+  });
+
+  it('closes (1008) a client that sends a message, or floods pings, and keeps the one with a keepalive', async () => {
+    const node = new FakeNode('Node1').lead();
+    const server = await start(node, { wsStatusIntervalMs: 10_000 });
+    const talker = openLive(server.url, 0);
+    const pinger = openLive(server.url, 0);
+    const keepalive = openLive(server.url, 0);
+    await Promise.all([talker.opened, pinger.opened, keepalive.opened]);
+    talker.ws.send('hello');
+    for (let i = 0; i < 40; i++) pinger.ws.ping();
+    for (let i = 0; i < 5; i++) keepalive.ws.ping();
+    expect((await talker.closed).code).toBe(CLOSE_POLICY_VIOLATION);
+    expect((await pinger.closed).code).toBe(CLOSE_POLICY_VIOLATION);
+    // The one that stayed still gets every quote.
+    node.applyCommand(quoteCommand(1));
+    await waitUntil('the keepalive client got the quote', () => keepalive.quotes.length === 1);
+    expect(keepalive.ws.readyState).toBe(WebSocket.OPEN);
+    expect(server.api.liveClients).toBe(1);
+    expect(server.logs.filter((line) => line.msg.includes('closing a live client that')).length).toBe(2);
+    keepalive.ws.close();
   });
 
   it('terminates live clients when the server closes', async () => {
