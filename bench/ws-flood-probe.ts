@@ -1,11 +1,16 @@
 /**
- * Probe: while 4 closed-loop writers PUT through a follower, a separate process either floods
- * that follower's /api/live with 4 KiB messages over reconnecting WebSockets (FLOODERS of them)
- * or just burns a core (the same CPU taken from the machine, nothing sent). Prints both.
+ * Probe: while 4 closed-loop writers PUT through a follower, a separate process either burns a
+ * core (the CPU an attacker on this machine takes, nothing sent) or floods: the follower's
+ * /api/live with 4 KiB messages over reconnecting WebSockets (FLOODERS of them), the leader's
+ * controller port with datagrams, or the follower's Raft and HTTP ports with junk over
+ * reconnecting connections. A flood should cost the writers no more than the burn does.
  *
- *   npx tsx bench/ws-flood-probe.ts [child ws-url|burn]
+ *   npx tsx bench/ws-flood-probe.ts   (ONLY=ws,udp,raft,http: some of the floods)
  */
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createSocket } from 'node:dgram';
+import { connect } from 'node:net';
 import WebSocket from 'ws';
 import { RaftquotesSystem } from './systems.js';
 import { closedLoop } from './load.js';
@@ -15,6 +20,40 @@ if (process.argv[2] === 'child') {
   const deadline = Date.now() + 7_000;
   if (mode === 'burn') {
     while (Date.now() < deadline) { /* one core, nothing sent */ }
+    process.exit(0);
+  }
+  if (mode.startsWith('udp:')) {
+    const udp = createSocket('udp4');
+    const port = Number(mode.slice(4));
+    const requests = (process.env.UDP_REQUESTS ?? 'RETRIEVE,LEADER_INFO,STORE,NOPE').split(',').map((request) => Buffer.from(JSON.stringify({ sender_name: 'flood', request, term: null, key: 'k', value: 'v' })));
+    let sent = 0;
+    const pump = (): void => {
+      for (let i = 0; i < 200; i++) udp.send(requests[sent++ % requests.length] as Buffer, port, '127.0.0.1');
+      if (Date.now() < deadline) setImmediate(pump);
+      else { console.log(`datagrams ${sent}`); process.exit(0); }
+    };
+    pump();
+    await new Promise(() => undefined);
+  }
+  if (mode.startsWith('tcp:')) {
+    // Garbage over reconnecting connections: the Raft port's handshake, or the HTTP parser.
+    const port = Number(mode.slice(4));
+    let connections = 0;
+    const junk = async (): Promise<void> => {
+      while (Date.now() < deadline) {
+        await new Promise<void>((r) => {
+          const socket = connect(port, '127.0.0.1');
+          connections++;
+          socket.on('error', () => r());
+          socket.on('close', () => r());
+          socket.on('data', () => undefined);
+          socket.on('connect', () => socket.end(randomBytes(64 * 1024)));
+          setTimeout(() => { socket.destroy(); r(); }, 200);
+        });
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, junk));
+    console.log(`connections ${connections}`);
     process.exit(0);
   }
   const payload = Buffer.alloc(4000, 65);
@@ -41,7 +80,10 @@ if (process.argv[2] === 'child') {
   process.exit(0);
 }
 
-const rq = new RaftquotesSystem(5, [], {}, { http: 29500, raft: 29520, controller: 29540 });
+const PORTS = { http: 29500, raft: 29520, controller: 29540 };
+const rq = new RaftquotesSystem(5, process.env.CONTROLLER_ALLOW ? ['--controller-allow', process.env.CONTROLLER_ALLOW] : [], {}, PORTS);
+/** `raftquotes cluster` gives node i (from 0) each base + i + 1. */
+const portOf = (kind: keyof typeof PORTS, node: number): number => PORTS[kind] + node + 1;
 await rq.start();
 const leader = await rq.leader();
 const victim = (leader + 1) % rq.size;
@@ -57,6 +99,13 @@ const withChild = async (label: string, mode: string): Promise<void> => {
 const term0 = ((await rq.status(leader)) as { term: number }).term;
 await writes('quiet');
 await withChild('burn', 'burn');
-await withChild('flood', wsUrl);
+const only = process.env.ONLY?.split(',');
+const modes: Array<[string, string]> = [
+  ['ws flood', wsUrl],
+  ['udp flood (leader)', `udp:${portOf('controller', leader)}`],
+  ['raft-port junk', `tcp:${portOf('raft', victim)}`],
+  ['http junk', `tcp:${new URL(rq.url(victim)).port}`],
+];
+for (const [label, mode] of modes) if (!only || only.some((o) => label.startsWith(o))) await withChild(label, mode);
 console.log('term before', term0, 'after', ((await rq.status(leader)) as { term: number }).term);
 await rq.stop();
