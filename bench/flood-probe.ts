@@ -5,7 +5,7 @@
  * controller port with datagrams, or the follower's Raft and HTTP ports with junk over
  * reconnecting connections. A flood should cost the writers no more than the burn does.
  *
- *   npx tsx bench/ws-flood-probe.ts   (ONLY=ws,udp,raft,http: some of the floods)
+ *   npx tsx bench/flood-probe.ts   (ONLY=ws,udp,raft,http: some of the floods)
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
