@@ -5,11 +5,12 @@
  * controller port with datagrams, or the follower's Raft and HTTP ports with junk over
  * reconnecting connections. A flood should cost the writers no more than the burn does.
  *
- *   npx tsx bench/flood-probe.ts   (ONLY=ws,udp,raft,http: some of the floods)
+ *   npx tsx bench/flood-probe.ts   (ONLY=ws,udp,raft,http,get: some of the floods)
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
+import { Agent, get } from 'node:http';
 import { connect } from 'node:net';
 import WebSocket from 'ws';
 import { RaftquotesSystem } from './systems.js';
@@ -54,6 +55,22 @@ if (process.argv[2] === 'child') {
     };
     await Promise.all(Array.from({ length: 8 }, junk));
     console.log(`connections ${connections}`);
+    process.exit(0);
+  }
+  if (mode.startsWith('get:')) {
+    // Valid requests as fast as 16 keep-alive clients can send them.
+    const url = mode.slice(4);
+    const agent = new Agent({ keepAlive: true, maxSockets: 16 });
+    let answered = 0;
+    const client = async (): Promise<void> => {
+      while (Date.now() < deadline) {
+        await new Promise<void>((r) => {
+          get(url, { agent }, (res) => { res.resume(); res.on('end', () => { answered++; r(); }); }).on('error', () => r());
+        });
+      }
+    };
+    await Promise.all(Array.from({ length: 16 }, client));
+    console.log(`answered ${answered}`);
     process.exit(0);
   }
   const payload = Buffer.alloc(4000, 65);
@@ -105,6 +122,9 @@ const modes: Array<[string, string]> = [
   ['udp flood (leader)', `udp:${portOf('controller', leader)}`],
   ['raft-port junk', `tcp:${portOf('raft', victim)}`],
   ['http junk', `tcp:${new URL(rq.url(victim)).port}`],
+  ['get /api/cluster', `get:${rq.url(victim)}/api/cluster?logTail=200`],
+  ['get /api/status', `get:${rq.url(victim)}/api/status?logTail=200`],
+  ['get /api/quotes', `get:${rq.url(victim)}/api/quotes?limit=1000`],
 ];
 for (const [label, mode] of modes) if (!only || only.some((o) => label.startsWith(o))) await withChild(label, mode);
 console.log('term before', term0, 'after', ((await rq.status(leader)) as { term: number }).term);

@@ -8,7 +8,7 @@ import type { NodeId } from '@raftquotes/raft';
 import { debugStatus } from './routes-debug.js';
 import { queryOf, type ApiContext, type ApiRequest } from './context.js';
 import { ApiError } from './errors.js';
-import { MAX_LOG_TAIL, MAX_PEER_STATUS_BYTES } from './limits.js';
+import { MAX_LOG_TAIL, MAX_PEER_STATUS_BYTES, PEER_LOG_TAIL_STEPS, PEER_STATUS_REUSE_MS } from './limits.js';
 import { jsonReply, type Reply } from './reply.js';
 import { nonNegativeInt } from './validate.js';
 
@@ -70,6 +70,41 @@ async function peerView(ctx: ApiContext, id: NodeId, logTail: number | null): Pr
   }
 }
 
+/** A peer's view being fetched, or fetched `at` (ms) once settled. */
+interface SharedView {
+  view: Promise<ClusterNodeView>;
+  settledAt: number | null;
+}
+
+/** Per API context (a process may run several), per peer and log tail step. */
+const sharedViews = new WeakMap<ApiContext, Map<string, SharedView>>();
+
+/**
+ * A peer's view, shared with the other /api/cluster calls (PEER_STATUS_REUSE_MS). The log tail
+ * asked of the peer is a step at or above `logTail`, so callers cannot multiply the requests by
+ * varying it; the answer is trimmed to what was asked.
+ */
+function sharedPeerView(ctx: ApiContext, id: NodeId, logTail: number | null): Promise<ClusterNodeView> {
+  const step = logTail === null ? null : (PEER_LOG_TAIL_STEPS.find((s) => s >= logTail) ?? MAX_LOG_TAIL);
+  let views = sharedViews.get(ctx);
+  if (!views) sharedViews.set(ctx, (views = new Map()));
+  const key = `${id}\n${step}`;
+  let shared = views.get(key);
+  if (!shared || (shared.settledAt !== null && Date.now() - shared.settledAt >= PEER_STATUS_REUSE_MS)) {
+    const fresh: SharedView = { view: peerView(ctx, id, step), settledAt: null };
+    void fresh.view.then(() => (fresh.settledAt = Date.now()));
+    views.set(key, (shared = fresh));
+  }
+  return shared.view.then((view) => withLogTail(view, logTail));
+}
+
+/** `view` with at most the last `logTail` log entries (a new object: views are shared). */
+function withLogTail(view: ClusterNodeView, logTail: number | null): ClusterNodeView {
+  const log = view.status?.log;
+  if (!view.status || !log || logTail === null || log.entries.length <= logTail) return view;
+  return { ...view, status: { ...view.status, log: { ...log, entries: log.entries.slice(log.entries.length - logTail) } } };
+}
+
 /**
  * GET /api/cluster[?logTail=N]: every voter, then every learner (SPEC §9), in configuration
  * order, each with its `role`, peers asked in parallel; `members` is this node's view of the
@@ -82,7 +117,7 @@ export async function getCluster(ctx: ApiContext, request: ApiRequest): Promise<
   const learners = members?.learners ?? [];
   const roles: Array<[NodeId, 'voter' | 'learner']> = [...ctx.node.voters.filter((id) => !learners.includes(id)).map((id): [NodeId, 'voter'] => [id, 'voter']), ...learners.map((id): [NodeId, 'learner'] => [id, 'learner'])];
   const nodes = await Promise.all(
-    roles.map(async ([id, role]) => ({ ...(id === ctx.node.id ? { id, http: self.http, publicUrls: publicUrlsOf(ctx.memberPublicUrls.own, self.http), reachable: true, status: self } : await peerView(ctx, id, logTail)), role })),
+    roles.map(async ([id, role]) => ({ ...(id === ctx.node.id ? { id, http: self.http, publicUrls: publicUrlsOf(ctx.memberPublicUrls.own, self.http), reachable: true, status: self } : await sharedPeerView(ctx, id, logTail)), role })),
   );
   return jsonReply(200, { nodes, leader: self.leader, ...(members ? { members } : {}) });
 }

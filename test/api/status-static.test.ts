@@ -1,11 +1,12 @@
 /* eslint-disable max-lines-per-function -- a describe block groups many short tests around one server */
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Registry } from '../../src/metrics/prometheus.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiServer } from '../../src/api/server.js';
 import { FakeNode } from './fake-node.js';
-import { call, expectErrorShape, raw, startApi, type Started } from './helpers.js';
+import { call, expectErrorShape, raw, startApi, waitUntil, type Started } from './helpers.js';
 
 const VOTERS = ['Node1', 'Node2', 'Node3', 'Node4', 'Node5'];
 
@@ -66,6 +67,43 @@ describe('status, cluster, health and metrics routes', () => {
     expect(refused).toEqual({ id: 'Node3', http: 'http://127.0.0.1:1', publicUrls: ['http://127.0.0.1:1'], reachable: false, status: null, role: 'voter' });
     expect(silentNode).toMatchObject({ id: 'Node4', reachable: false, status: null });
     expect(unknown).toEqual({ id: 'Node5', http: null, publicUrls: [], reachable: false, status: null, role: 'voter' });
+  });
+
+  it('GET /api/cluster calls share their requests to a peer, whatever logTail each asks, and each gets its own tail', async () => {
+    const self = new FakeNode('Node1', VOTERS).lead();
+    const other = new FakeNode('Node2', VOTERS).follow('Node1');
+    for (let i = 0; i < 250; i++) other.applyCommand({ op: 'put', key: `k${i}`, value: i });
+    const otherApi = await startApi(other);
+    // In front of Node2: counts the status requests and holds them until released.
+    const held: Array<() => void> = [];
+    const asked: string[] = [];
+    const proxy = createHttpServer((req: IncomingMessage, res: ServerResponse) => {
+      asked.push(req.url ?? '');
+      held.push(() => void fetch(`${otherApi.url}${req.url}`).then(async (r) => res.writeHead(r.status, { 'Content-Type': 'application/json' }).end(await r.text())));
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const selfApi = await startApi(self, { tuning: { peerStatusTimeoutMs: 30_000 } });
+    self.peerUrls.Node2 = `http://127.0.0.1:${(proxy.address() as { port: number }).port}`;
+    let arrived = 0;
+    const recentLog = self.recentLog.bind(self);
+    self.recentLog = (from, limit) => (arrived++, recentLog(from, limit));
+    try {
+      const tails = Array.from({ length: 40 }, (_, i) => (i * 37) % 201);
+      const calls = tails.map((tail) => call(selfApi.url, 'GET', `/api/cluster?logTail=${tail}`));
+      // Every call has reached the route (it read its own log tail) before Node2 answers any.
+      await waitUntil('all 40 calls to arrive', () => arrived === 40);
+      held.splice(0).forEach((release) => release());
+      const answers = await Promise.all(calls);
+      expect(asked.sort()).toEqual(['/api/status?logTail=20', '/api/status?logTail=200']);
+      answers.forEach((res, i) => {
+        const entries = res.body.nodes[1].status.log.entries as Array<{ index: number }>;
+        expect(entries.map((e) => e.index)).toEqual(other.recentLog(Math.max(1, 251 - (tails[i] as number)), tails[i] as number).entries.map((e) => e.index));
+      });
+    } finally {
+      await selfApi.close();
+      await otherApi.close();
+      proxy.close();
+    }
   });
 
   it('GET /healthz is 503 while the storage does not answer a read, and 200 again once it does', async () => {
