@@ -5,12 +5,13 @@
  * controller port with datagrams, or the follower's Raft and HTTP ports with junk over
  * reconnecting connections. A flood should cost the writers no more than the burn does.
  *
- *   npx tsx bench/flood-probe.ts   (ONLY=ws,udp,raft,http,get: some of the floods)
+ *   npx tsx bench/flood-probe.ts   (ONLY=ws,udp,raft,http,get,post,put: some of the floods;
+ *   RATE_LIMIT=n: the nodes' --rate-limit, default 0 as in the benchmarks)
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
-import { Agent, get } from 'node:http';
+import { Agent, get, request } from 'node:http';
 import { connect } from 'node:net';
 import WebSocket from 'ws';
 import { RaftquotesSystem } from './systems.js';
@@ -57,6 +58,29 @@ if (process.argv[2] === 'child') {
     console.log(`connections ${connections}`);
     process.exit(0);
   }
+  if (mode.startsWith('post:')) {
+    // 1 MiB JSON bodies (the largest accepted) as fast as 16 keep-alive clients can send them.
+    const url = new URL(mode.slice(5));
+    const body = JSON.stringify({ text: 'x'.repeat(1024 * 1024 - 64), author: 'flood' });
+    const agent = new Agent({ keepAlive: true, maxSockets: 16 });
+    const statuses = new Map<number, number>();
+    const client = async (): Promise<void> => {
+      while (Date.now() < deadline) {
+        await new Promise<void>((r) => {
+          const req = request(url, { method: url.searchParams.get('method') ?? 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+            statuses.set(res.statusCode ?? 0, (statuses.get(res.statusCode ?? 0) ?? 0) + 1);
+            res.resume();
+            res.on('end', () => r());
+          });
+          req.on('error', () => r());
+          req.end(body);
+        });
+      }
+    };
+    await Promise.all(Array.from({ length: 16 }, client));
+    console.log(`answers ${JSON.stringify(Object.fromEntries(statuses))}`);
+    process.exit(0);
+  }
   if (mode.startsWith('get:')) {
     // Valid requests as fast as 16 keep-alive clients can send them.
     const url = mode.slice(4);
@@ -98,7 +122,7 @@ if (process.argv[2] === 'child') {
 }
 
 const PORTS = { http: 29500, raft: 29520, controller: 29540 };
-const rq = new RaftquotesSystem(5, process.env.CONTROLLER_ALLOW ? ['--controller-allow', process.env.CONTROLLER_ALLOW] : [], {}, PORTS);
+const rq = new RaftquotesSystem(5, [...(process.env.CONTROLLER_ALLOW ? ['--controller-allow', process.env.CONTROLLER_ALLOW] : []), ...(process.env.RATE_LIMIT ? ['--rate-limit', process.env.RATE_LIMIT] : [])], {}, PORTS);
 /** `raftquotes cluster` gives node i (from 0) each base + i + 1. */
 const portOf = (kind: keyof typeof PORTS, node: number): number => PORTS[kind] + node + 1;
 await rq.start();
@@ -125,6 +149,8 @@ const modes: Array<[string, string]> = [
   ['get /api/cluster', `get:${rq.url(victim)}/api/cluster?logTail=200`],
   ['get /api/status', `get:${rq.url(victim)}/api/status?logTail=200`],
   ['get /api/quotes', `get:${rq.url(victim)}/api/quotes?limit=1000`],
+  ['post 1 MiB quotes', `post:${rq.url(victim)}/api/quotes`],
+  ['put 1 MiB values', `post:${rq.url(victim)}/api/kv/flood?method=PUT`],
 ];
 for (const [label, mode] of modes) if (!only || only.some((o) => label.startsWith(o))) await withChild(label, mode);
 console.log('term before', term0, 'after', ((await rq.status(leader)) as { term: number }).term);

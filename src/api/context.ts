@@ -32,6 +32,8 @@ export interface ApiTuning {
   wsStallMs: number;
   wsPongTimeoutMs: number;
   wsBacklogWindowBytes: number;
+  bodyBytesPerSecond: number;
+  bodyBytesPerSecondLoopback: number;
   maxConnections: number;
   maxConnectionsPerAddress: number;
   maxConnectionsPerLoopback: number;
@@ -59,6 +61,8 @@ export interface ApiContext {
   webDir: string;
   adminToken: string | undefined;
   rateLimiter: RateLimiter | null;
+  /** Request body bytes per client address (MAX_BODY_BYTES_PER_S_PER_ADDRESS), loopback apart. */
+  bodyBudget: { address: RateLimiter; loopback: RateLimiter };
   forwarder: Forwarder;
   /** Signs this node's forwards and checks other nodes' (SPEC §7). */
   forwardAuth: ForwardAuth;

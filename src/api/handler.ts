@@ -11,7 +11,9 @@ import { hasBody } from './body.js';
 import type { ApiContext, ApiRequest } from './context.js';
 import { ApiError, toApiError } from './errors.js';
 import { forwardToLeader } from './forwarding.js';
-import { MAX_DRAIN_BYTES, MAX_FORWARD_REFUSAL_LOGS_PER_SECOND } from './limits.js';
+import { MAX_BODY_BYTES, MAX_DRAIN_BYTES, MAX_FORWARD_REFUSAL_LOGS_PER_SECOND } from './limits.js';
+import { isLoopback } from './admin.js';
+import { clientAddress } from './rate-limit.js';
 import { HEADER_FORWARDED, HEADER_INDEX, HEADER_LEADER, jsonReply, raftHeaders, writeReply, type Reply } from './reply.js';
 import { handlerFor, matchRoute, optionsReply, type Route } from './router.js';
 
@@ -117,11 +119,30 @@ async function answer(ctx: ApiContext, request: ApiRequest, route: Route | null)
   try {
     checkCaller(ctx, request, route);
     if (!route) throw new ApiError('not_found', `no such route: ${request.path.slice(0, 200)}`);
+    if (!request.forwarded && hasBody(request.req)) chargeBody(ctx, request);
     if (request.method === 'OPTIONS') return { reply: optionsReply(route, request.req.headers.origin !== undefined), closeConnection: false };
     return { reply: await handlerFor(route, request.method)(ctx, request), closeConnection: false };
   } catch (err) {
     return recover(ctx, request, route, err);
   }
+}
+
+/**
+ * Charges the body's declared length (a chunked body: the most it may be) to the client's
+ * address before it is read; 429 when the address has sent its budget's worth this second.
+ */
+function chargeBody(ctx: ApiContext, request: ApiRequest): void {
+  const declared = Number(request.req.headers['content-length'] ?? MAX_BODY_BYTES);
+  const bytes = Number.isSafeInteger(declared) ? Math.min(Math.max(declared, 0), MAX_BODY_BYTES) : MAX_BODY_BYTES;
+  const remote = request.req.socket.remoteAddress;
+  const budget = isLoopback(remote) ? ctx.bodyBudget.loopback : ctx.bodyBudget.address;
+  const decision = budget.take(clientAddress(remote), bytes);
+  if (decision.ok) return;
+  throw new ApiError('too_many_requests', `body: this address sent more request bytes than it may per second; retry in ${decision.retryAfterSeconds} s`, {
+    field: 'body',
+    closeConnection: true,
+    headers: { 'Retry-After': String(decision.retryAfterSeconds) },
+  });
 }
 
 /** A body nobody read is drained by node:http; one too large (or of unknown size) closes the connection instead. */

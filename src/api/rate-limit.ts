@@ -35,15 +35,15 @@ export class RateLimiter {
     this.now = options.now ?? Date.now;
   }
 
-  /** Takes one token for `client`. */
-  take(client: string): RateDecision {
+  /** Takes `cost` tokens (at most the burst) for `client`. */
+  take(client: string, cost = 1): RateDecision {
     const now = this.now();
     const bucket = this.refilled(client, now);
-    if (bucket.tokens >= 1) {
-      bucket.tokens -= 1;
+    if (bucket.tokens >= cost) {
+      bucket.tokens -= cost;
       return { ok: true };
     }
-    return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - bucket.tokens) / this.options.perSecond)) };
+    return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil((cost - bucket.tokens) / this.options.perSecond)) };
   }
 
   /** Buckets currently held (for tests and metrics). */

@@ -24,7 +24,7 @@ import { ForwardAuth } from './forward-proof.js';
 import { Forwarder, type ForwarderTls } from './forward.js';
 import { createRequestListener } from './handler.js';
 import {
-  CLIENT_ERROR_GRACE_MS, CONNECTIONS_CHECK_INTERVAL_MS, FORWARD_TIMEOUT_MS, HEADERS_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS, MAX_ERROR_LOGS_PER_SECOND,
+  CLIENT_ERROR_GRACE_MS, MAX_BODY_BYTES, MAX_BODY_BYTES_PER_S_PER_ADDRESS, MAX_BODY_BYTES_PER_S_PER_LOOPBACK, CONNECTIONS_CHECK_INTERVAL_MS, FORWARD_TIMEOUT_MS, HEADERS_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS, MAX_ERROR_LOGS_PER_SECOND,
   MAX_HTTP_CONNECTIONS, MAX_HTTP_CONNECTIONS_PER_ADDRESS, MAX_HTTP_CONNECTIONS_PER_LOOPBACK, MAX_WS_BUFFERED_BYTES, MAX_WS_CLIENTS,
   MAX_TLS_REFUSAL_LOGS_PER_SECOND, MAX_WS_CLIENTS_PER_ADDRESS, MAX_WS_CLIENTS_PER_LOOPBACK, MAX_WS_TOTAL_BUFFERED_BYTES, PEER_STATUS_TIMEOUT_MS, REQUEST_TIMEOUT_MS,
   WS_BACKLOG_MAX_UNCONFIRMED_BYTES, WS_PONG_TIMEOUT_MS, WS_STALL_MS, WS_STATUS_INTERVAL_MS,
@@ -106,6 +106,8 @@ const DEFAULT_TUNING: ApiTuning = {
   wsStallMs: WS_STALL_MS,
   wsPongTimeoutMs: WS_PONG_TIMEOUT_MS,
   wsBacklogWindowBytes: WS_BACKLOG_MAX_UNCONFIRMED_BYTES,
+  bodyBytesPerSecond: MAX_BODY_BYTES_PER_S_PER_ADDRESS,
+  bodyBytesPerSecondLoopback: MAX_BODY_BYTES_PER_S_PER_LOOPBACK,
   wsStatusIntervalMs: WS_STATUS_INTERVAL_MS,
   forwardTimeoutMs: FORWARD_TIMEOUT_MS,
   peerStatusTimeoutMs: PEER_STATUS_TIMEOUT_MS,
@@ -229,6 +231,22 @@ function makeServer(tls: ApiTlsFiles | null, peerCa: string | null, headersTimeo
   return server;
 }
 
+/** The server's bound address, read once listening (a syscall; the Host check runs on every request). */
+function boundAddressOf(server: Server | HttpsServer): () => { host: string; port: number } | null {
+  let boundAddress: { host: string; port: number } | null = null;
+  return () => {
+    if (boundAddress) return boundAddress;
+    const address = server.address();
+    boundAddress = address !== null && typeof address === 'object' ? { host: address.address, port: address.port } : null;
+    return boundAddress;
+  };
+}
+
+/** Body bytes per second per address, one second deep: a body of the largest size always fits a full bucket. */
+function bodyBudget(bytesPerSecond: number): RateLimiter {
+  return new RateLimiter({ perSecond: bytesPerSecond, burst: Math.max(bytesPerSecond, MAX_BODY_BYTES) });
+}
+
 /** Builds the API server of one node (see src/cli/node-command.ts). */
 export function createApiServer(options: ApiServerOptions): ApiServer {
   const metrics = new ApiMetrics(options.metricsRegistry);
@@ -236,20 +254,14 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   const peerCa = options.peerCa ?? null;
   const tuning = { ...DEFAULT_TUNING, ...options.tuning };
   const server = makeServer(tls, peerCa, tuning.headersTimeoutMs);
-  // Read once listening (server.address() is a syscall; the Host check runs on every request).
-  let boundAddress: { host: string; port: number } | null = null;
-  const bound = (): { host: string; port: number } | null => {
-    if (boundAddress) return boundAddress;
-    const address = server.address();
-    boundAddress = address !== null && typeof address === 'object' ? { host: address.address, port: address.port } : null;
-    return boundAddress;
-  };
+  const bound = boundAddressOf(server);
   const ctx: ApiContext = {
     node: options.node,
     logger: options.logger,
     webDir: options.webDir,
     adminToken: options.adminToken || undefined,
     rateLimiter: options.rateLimit ? new RateLimiter(options.rateLimit) : null,
+    bodyBudget: { address: bodyBudget(tuning.bodyBytesPerSecond), loopback: bodyBudget(tuning.bodyBytesPerSecondLoopback) },
     forwarder: new Forwarder(forwarderTls(tls, peerCa)),
     // Without a secret, a node serving HTTPS with the cluster CA proves its forwards by its certificate.
     forwardAuth: new ForwardAuth(options.secret ?? null, options.node.id, Date.now, tls && peerCa ? new X509Certificate(readFileSync(peerCa)) : null),
