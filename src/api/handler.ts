@@ -133,7 +133,9 @@ async function answer(ctx: ApiContext, request: ApiRequest, route: Route | null)
  */
 function chargeBody(ctx: ApiContext, request: ApiRequest): void {
   const declared = Number(request.req.headers['content-length'] ?? MAX_BODY_BYTES);
-  const bytes = Number.isSafeInteger(declared) ? Math.min(Math.max(declared, 0), MAX_BODY_BYTES) : MAX_BODY_BYTES;
+  // A declared length over the limit is refused (413) without being read: nothing to charge.
+  if (declared > MAX_BODY_BYTES) return;
+  const bytes = Number.isSafeInteger(declared) && declared >= 0 ? declared : MAX_BODY_BYTES;
   const remote = request.req.socket.remoteAddress;
   const budget = isLoopback(remote) ? ctx.bodyBudget.loopback : ctx.bodyBudget.address;
   const decision = budget.take(clientAddress(remote), bytes);

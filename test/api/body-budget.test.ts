@@ -24,8 +24,9 @@ describe('request body bytes per client address', () => {
     expect(answers[0]?.body.field).toBe('text');
     expect(answers[2]?.body).toMatchObject({ error: 'too_many_requests', field: 'body' });
     expect(Number(answers[2]?.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
-    // Requests without a body are not charged.
+    // Requests without a body are not charged, nor are bodies refused unread as too large (413).
     expect((await call(server.url, 'GET', '/api/status')).status).toBe(200);
+    expect((await call(server.url, 'POST', '/api/quotes', bigQuote(1024 * 1024 + 100))).status).toBe(413);
     await new Promise((resolve) => setTimeout(resolve, 1_100));
     const small = await call(server.url, 'POST', '/api/quotes', { text: 'after the refill' });
     expect(small.status).toBe(201);
