@@ -149,6 +149,8 @@ const modes: Array<[string, string]> = [
   ['get /api/cluster', `get:${rq.url(victim)}/api/cluster?logTail=200`],
   ['get /api/status', `get:${rq.url(victim)}/api/status?logTail=200`],
   ['get /api/quotes', `get:${rq.url(victim)}/api/quotes?limit=1000`],
+  ['get /static/sim.bundle.js', `get:${rq.url(victim)}/static/sim.bundle.js`],
+  ['get /dashboard', `get:${rq.url(victim)}/dashboard`],
   ['post 1 MiB quotes', `post:${rq.url(victim)}/api/quotes`],
   ['put 1 MiB values', `post:${rq.url(victim)}/api/kv/flood?method=PUT`],
 ];

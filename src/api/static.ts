@@ -15,10 +15,12 @@ const CONTENT_TYPES: Record<string, string> = {
   svg: 'image/svg+xml',
   png: 'image/png',
   ico: 'image/x-icon',
+  // The simulator bundle's source map: fetched by a browser's developer tools only.
+  map: 'application/json; charset=utf-8',
 };
 
 /** A file name: word characters and single dots, ending in a served extension. */
-const STATIC_NAME = /^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.(js|css|svg|png|ico)$/;
+const STATIC_NAME = /^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.(js|css|svg|png|ico|map)$/;
 /** Longest static file name accepted. */
 const MAX_STATIC_NAME = 128;
 

@@ -36,7 +36,8 @@ export function makeWebDir(): string {
   writeFileSync(join(root, 'secret.js'), 'TOP SECRET');
   writeFileSync(join(web, 'index.html'), '<!doctype html><title>board</title>');
   writeFileSync(join(web, 'dashboard.html'), '<!doctype html><title>dashboard</title>');
-  writeFileSync(join(web, 'app.js'), 'export const app = 1;');
+  writeFileSync(join(web, 'app.js'), 'export const app = 1;\n//# sourceMappingURL=app.js.map');
+  writeFileSync(join(web, 'app.js.map'), '{"version":3,"sources":[],"mappings":""}');
   writeFileSync(join(web, 'style.css'), 'body { color: black; }');
   writeFileSync(join(web, 'favicon.svg'), '<svg xmlns="http://www.w3.org/2000/svg"/>');
   writeFileSync(join(web, 'notes.txt'), 'not served');

@@ -198,7 +198,7 @@ describe('web pages and static files', () => {
   });
 
   it('serves static files with their content types', async () => {
-    const types: Record<string, string> = { 'app.js': 'text/javascript', 'style.css': 'text/css', 'favicon.svg': 'image/svg+xml' };
+    const types: Record<string, string> = { 'app.js': 'text/javascript', 'app.js.map': 'application/json', 'style.css': 'text/css', 'favicon.svg': 'image/svg+xml' };
     for (const [name, type] of Object.entries(types)) {
       const res = await raw(api.url, 'GET', `/static/${name}`);
       expect(res.status, name).toBe(200);
