@@ -34,6 +34,7 @@ export interface ApiTuning {
   wsBacklogWindowBytes: number;
   bodyBytesPerSecond: number;
   bodyBytesPerSecondLoopback: number;
+  socketIdleTimeoutMs: number;
   maxConnections: number;
   maxConnectionsPerAddress: number;
   maxConnectionsPerLoopback: number;

@@ -87,6 +87,13 @@ export const MAX_RATE_LIMIT_BUCKETS = 10_000;
 export const KEEP_ALIVE_TIMEOUT_MS = 30_000;
 /** A whole request (headers and body) must arrive within this. */
 export const REQUEST_TIMEOUT_MS = 30_000;
+/**
+ * A connection with no byte read or written for this long is closed, whatever it is doing: a
+ * client that stopped reading a response larger than the kernel's buffers would otherwise hold
+ * its socket and the response's memory forever (node:http has no such timeout by default).
+ * Far above any request's own wait (5 s for a write); keep-alive idling has its own, shorter.
+ */
+export const SOCKET_IDLE_TIMEOUT_MS = 120_000;
 /** Error lines logged per second at most; the rest are counted and summarized. */
 export const MAX_ERROR_LOGS_PER_SECOND = 20;
 

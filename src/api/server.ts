@@ -27,7 +27,7 @@ import {
   CLIENT_ERROR_GRACE_MS, MAX_BODY_BYTES, MAX_BODY_BYTES_PER_S_PER_ADDRESS, MAX_BODY_BYTES_PER_S_PER_LOOPBACK, CONNECTIONS_CHECK_INTERVAL_MS, FORWARD_TIMEOUT_MS, HEADERS_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS, MAX_ERROR_LOGS_PER_SECOND,
   MAX_HTTP_CONNECTIONS, MAX_HTTP_CONNECTIONS_PER_ADDRESS, MAX_HTTP_CONNECTIONS_PER_LOOPBACK, MAX_WS_BUFFERED_BYTES, MAX_WS_CLIENTS,
   MAX_TLS_REFUSAL_LOGS_PER_SECOND, MAX_WS_CLIENTS_PER_ADDRESS, MAX_WS_CLIENTS_PER_LOOPBACK, MAX_WS_TOTAL_BUFFERED_BYTES, PEER_STATUS_TIMEOUT_MS, REQUEST_TIMEOUT_MS,
-  WS_BACKLOG_MAX_UNCONFIRMED_BYTES, WS_PONG_TIMEOUT_MS, WS_STALL_MS, WS_STATUS_INTERVAL_MS,
+  SOCKET_IDLE_TIMEOUT_MS, WS_BACKLOG_MAX_UNCONFIRMED_BYTES, WS_PONG_TIMEOUT_MS, WS_STALL_MS, WS_STATUS_INTERVAL_MS,
 } from './limits.js';
 import { LeaderView } from './leader-view.js';
 import { LiveHub } from './live.js';
@@ -108,6 +108,7 @@ const DEFAULT_TUNING: ApiTuning = {
   wsBacklogWindowBytes: WS_BACKLOG_MAX_UNCONFIRMED_BYTES,
   bodyBytesPerSecond: MAX_BODY_BYTES_PER_S_PER_ADDRESS,
   bodyBytesPerSecondLoopback: MAX_BODY_BYTES_PER_S_PER_LOOPBACK,
+  socketIdleTimeoutMs: SOCKET_IDLE_TIMEOUT_MS,
   wsStatusIntervalMs: WS_STATUS_INTERVAL_MS,
   forwardTimeoutMs: FORWARD_TIMEOUT_MS,
   peerStatusTimeoutMs: PEER_STATUS_TIMEOUT_MS,
@@ -218,7 +219,7 @@ function forwarderTls(tls: ApiTlsFiles | null, peerCa: string | null): Forwarder
   };
 }
 
-function makeServer(tls: ApiTlsFiles | null, peerCa: string | null, headersTimeoutMs: number): Server | HttpsServer {
+function makeServer(tls: ApiTlsFiles | null, peerCa: string | null, { headersTimeoutMs, socketIdleTimeoutMs }: ApiTuning): Server | HttpsServer {
   const options = {
     keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
     requestTimeout: REQUEST_TIMEOUT_MS,
@@ -228,6 +229,8 @@ function makeServer(tls: ApiTlsFiles | null, peerCa: string | null, headersTimeo
   // A TLS handshake must finish as fast as headers must arrive (node's default is 120 s).
   const server = tls ? createHttpsServer({ ...options, ...readTlsFiles(tls, peerCa), handshakeTimeout: headersTimeoutMs }) : createServer(options);
   server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  // With no 'timeout' listener, node:http destroys a socket idle this long (WebSockets opt out).
+  server.timeout = socketIdleTimeoutMs;
   return server;
 }
 
@@ -253,7 +256,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
   const tls = options.tls ?? null;
   const peerCa = options.peerCa ?? null;
   const tuning = { ...DEFAULT_TUNING, ...options.tuning };
-  const server = makeServer(tls, peerCa, tuning.headersTimeoutMs);
+  const server = makeServer(tls, peerCa, tuning);
   const bound = boundAddressOf(server);
   const ctx: ApiContext = {
     node: options.node,

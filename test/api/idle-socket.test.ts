@@ -1,0 +1,51 @@
+import { rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FakeNode } from './fake-node.js';
+import { makeWebDir, startApi, waitUntil, type Started } from './helpers.js';
+
+const started: Started[] = [];
+const dirs: string[] = [];
+afterEach(async () => {
+  await Promise.all(started.splice(0).map((s) => s.close()));
+  for (const dir of dirs.splice(0)) rmSync(join(dir, '..'), { recursive: true, force: true });
+});
+
+describe('idle sockets', () => {
+  it('closes a connection whose client stopped reading a response larger than the kernel buffers', async () => {
+    const webDir = makeWebDir();
+    dirs.push(webDir);
+    // 32 MiB: the kernel takes a few MB from a reader that never reads; the rest stays in the process.
+    writeFileSync(join(webDir, 'big.js'), Buffer.alloc(32 * 1024 * 1024, 0x20));
+    const server = await startApi(new FakeNode('Node1').lead(), { webDir, tuning: { socketIdleTimeoutMs: 500 } });
+    started.push(server);
+    const socket = connect(Number(new URL(server.url).port), '127.0.0.1');
+    socket.on('error', () => undefined);
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.write(`GET /static/big.js HTTP/1.1\r\nHost: ${new URL(server.url).host}\r\n\r\n`);
+    socket.pause();
+    await waitUntil('the server to see the connection', () => server.api.connectionsFrom('127.0.0.1') === 1);
+    await waitUntil('the idle connection to be closed', () => server.api.connectionsFrom('127.0.0.1') === 0, 15_000);
+    socket.destroy();
+  });
+
+  it('keeps a connection whose client reads, however long the response takes', async () => {
+    const webDir = makeWebDir();
+    dirs.push(webDir);
+    writeFileSync(join(webDir, 'big.js'), Buffer.alloc(8 * 1024 * 1024, 0x20));
+    const server = await startApi(new FakeNode('Node1').lead(), { webDir, tuning: { socketIdleTimeoutMs: 2_000 } });
+    started.push(server);
+    // Reads 256 kB every 100 ms: the response takes longer than the timeout, but is never idle for it.
+    const res = await fetch(`${server.url}/static/big.js`);
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+    let bytes = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      bytes += value.length;
+      if (bytes % (256 * 1024) < value.length) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(bytes).toBe(8 * 1024 * 1024);
+  });
+});
