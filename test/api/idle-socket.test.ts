@@ -12,14 +12,20 @@ afterEach(async () => {
   for (const dir of dirs.splice(0)) rmSync(join(dir, '..'), { recursive: true, force: true });
 });
 
+/** An API server whose web directory holds big.js of `bytes` bytes, with the given idle timeout. */
+async function serveBigFile(bytes: number, socketIdleTimeoutMs: number): Promise<Started> {
+  const webDir = makeWebDir();
+  dirs.push(webDir);
+  writeFileSync(join(webDir, 'big.js'), Buffer.alloc(bytes, 0x20));
+  const server = await startApi(new FakeNode('Node1').lead(), { webDir, tuning: { socketIdleTimeoutMs } });
+  started.push(server);
+  return server;
+}
+
 describe('idle sockets', () => {
   it('closes a connection whose client stopped reading a response larger than the kernel buffers', async () => {
-    const webDir = makeWebDir();
-    dirs.push(webDir);
     // 32 MiB: the kernel takes a few MB from a reader that never reads; the rest stays in the process.
-    writeFileSync(join(webDir, 'big.js'), Buffer.alloc(32 * 1024 * 1024, 0x20));
-    const server = await startApi(new FakeNode('Node1').lead(), { webDir, tuning: { socketIdleTimeoutMs: 500 } });
-    started.push(server);
+    const server = await serveBigFile(32 * 1024 * 1024, 500);
     const socket = connect(Number(new URL(server.url).port), '127.0.0.1');
     socket.on('error', () => undefined);
     await new Promise((resolve) => socket.once('connect', resolve));
@@ -31,11 +37,7 @@ describe('idle sockets', () => {
   });
 
   it('keeps a connection whose client reads, however long the response takes', async () => {
-    const webDir = makeWebDir();
-    dirs.push(webDir);
-    writeFileSync(join(webDir, 'big.js'), Buffer.alloc(8 * 1024 * 1024, 0x20));
-    const server = await startApi(new FakeNode('Node1').lead(), { webDir, tuning: { socketIdleTimeoutMs: 2_000 } });
-    started.push(server);
+    const server = await serveBigFile(8 * 1024 * 1024, 2_000);
     // Reads 256 kB every 100 ms: the response takes longer than the timeout, but is never idle for it.
     const res = await fetch(`${server.url}/static/big.js`);
     const reader = (res.body as ReadableStream<Uint8Array>).getReader();
