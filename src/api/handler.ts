@@ -11,7 +11,9 @@ import { hasBody } from './body.js';
 import type { ApiContext, ApiRequest } from './context.js';
 import { ApiError, toApiError } from './errors.js';
 import { forwardToLeader } from './forwarding.js';
-import { MAX_BODY_BYTES, MAX_DRAIN_BYTES, MAX_FORWARD_REFUSAL_LOGS_PER_SECOND } from './limits.js';
+import {
+  MAX_BODY_BYTES, MAX_DRAIN_BYTES, MAX_FORWARD_REFUSAL_LOGS_PER_SECOND, MAX_PIPELINED_REQUESTS_PER_CONNECTION, MAX_WAITING_PIPELINED_REQUESTS,
+} from './limits.js';
 import { isLoopback } from './admin.js';
 import { clientAddress } from './rate-limit.js';
 import { HEADER_FORWARDED, HEADER_INDEX, HEADER_LEADER, jsonReply, raftHeaders, writeReply, type Reply } from './reply.js';
@@ -180,6 +182,53 @@ function traceHttp(traceWrite: NonNullable<ApiContext['node']['traceWrite']>, re
   traceWrite(index, 'http_out');
 }
 
+/** A connection's requests being answered, and those waiting their turn. */
+interface ConnectionTurns {
+  active: number;
+  waiting: Array<() => void>;
+}
+
+/**
+ * Bounds what one connection can make a node hold by pipelining requests whose answers it does
+ * not read (see MAX_PIPELINED_REQUESTS_PER_CONNECTION). Requests keep their order: node:http
+ * sends the answers in request order whatever order they are ready in.
+ */
+class PipelineGuard {
+  private readonly turns = new WeakMap<object, ConnectionTurns>();
+  private readonly closeLog: LogBudget;
+
+  constructor(private readonly ctx: ApiContext) {
+    this.closeLog = new LogBudget(ctx.tuning.maxErrorLogsPerSecond, 1000, (n) => ctx.logger.warn({ suppressed: n }, `${n} more pipelining connections closed, not logged`));
+  }
+
+  /** Runs `handle` now or when an earlier request of the connection is answered; closes a connection that queues too many. */
+  admit(req: IncomingMessage, res: ServerResponse, handle: () => void): void {
+    const socket = req.socket;
+    let turns = this.turns.get(socket);
+    if (!turns) {
+      const created: ConnectionTurns = { active: 0, waiting: [] };
+      socket.once('close', () => (created.waiting = []));
+      this.turns.set(socket, (turns = created));
+    }
+    const start = (own: ConnectionTurns): void => {
+      own.active++;
+      res.once('close', () => {
+        own.active--;
+        own.waiting.shift()?.();
+      });
+      handle();
+    };
+    if (turns.active < MAX_PIPELINED_REQUESTS_PER_CONNECTION) return start(turns);
+    if (turns.waiting.length < MAX_WAITING_PIPELINED_REQUESTS) {
+      const own = turns;
+      own.waiting.push(() => start(own));
+      return;
+    }
+    if (this.closeLog.admit()) this.ctx.logger.warn({ from: socket.remoteAddress }, `closing a connection that pipelined more than ${MAX_WAITING_PIPELINED_REQUESTS} requests beyond the ${MAX_PIPELINED_REQUESTS_PER_CONNECTION} being answered: it is not reading its answers`);
+    socket.destroy();
+  }
+}
+
 /** The `request` listener of the HTTP server. */
 export function createRequestListener(ctx: ApiContext): (req: IncomingMessage, res: ServerResponse) => void {
   const errorLog = new ErrorLog(ctx);
@@ -195,12 +244,15 @@ export function createRequestListener(ctx: ApiContext): (req: IncomingMessage, r
     ctx.metrics.observe(route?.label ?? 'unknown', request.method, reply.status, (performance.now() - started) / 1000);
     if (reply.status >= 400) errorLog.note(request, reply);
   };
+  const pipelined = new PipelineGuard(ctx);
   return (req, res) => {
     req.on('error', () => undefined);
-    handle(req, res).catch((err: Error) => {
-      ctx.logger.error({ err }, `request handling failed: ${err.message}`);
-      if (!res.headersSent) writeReply(res, jsonReply(500, { error: 'internal', message: 'internal error' }), null, true);
-      else res.destroy();
+    pipelined.admit(req, res, () => {
+      handle(req, res).catch((err: Error) => {
+        ctx.logger.error({ err }, `request handling failed: ${err.message}`);
+        if (!res.headersSent) writeReply(res, jsonReply(500, { error: 'internal', message: 'internal error' }), null, true);
+        else res.destroy();
+      });
     });
   };
 }
