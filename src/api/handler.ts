@@ -203,29 +203,31 @@ class PipelineGuard {
 
   /** Runs `handle` now or when an earlier request of the connection is answered; closes a connection that queues too many. */
   admit(req: IncomingMessage, res: ServerResponse, handle: () => void): void {
-    const socket = req.socket;
-    let turns = this.turns.get(socket);
-    if (!turns) {
-      const created: ConnectionTurns = { active: 0, waiting: [] };
-      socket.once('close', () => (created.waiting = []));
-      this.turns.set(socket, (turns = created));
-    }
-    const start = (own: ConnectionTurns): void => {
-      own.active++;
+    const turns = this.turnsOf(req.socket);
+    const start = (): void => {
+      turns.active++;
       res.once('close', () => {
-        own.active--;
-        own.waiting.shift()?.();
+        turns.active--;
+        turns.waiting.shift()?.();
       });
       handle();
     };
-    if (turns.active < MAX_PIPELINED_REQUESTS_PER_CONNECTION) return start(turns);
+    if (turns.active < MAX_PIPELINED_REQUESTS_PER_CONNECTION) return start();
     if (turns.waiting.length < MAX_WAITING_PIPELINED_REQUESTS) {
-      const own = turns;
-      own.waiting.push(() => start(own));
+      turns.waiting.push(start);
       return;
     }
-    if (this.closeLog.admit()) this.ctx.logger.warn({ from: socket.remoteAddress }, `closing a connection that pipelined more than ${MAX_WAITING_PIPELINED_REQUESTS} requests beyond the ${MAX_PIPELINED_REQUESTS_PER_CONNECTION} being answered: it is not reading its answers`);
-    socket.destroy();
+    if (this.closeLog.admit()) this.ctx.logger.warn({ from: req.socket.remoteAddress }, `closing a connection that pipelined more than ${MAX_WAITING_PIPELINED_REQUESTS} requests beyond the ${MAX_PIPELINED_REQUESTS_PER_CONNECTION} being answered: it is not reading its answers`);
+    req.socket.destroy();
+  }
+
+  private turnsOf(socket: IncomingMessage['socket']): ConnectionTurns {
+    const known = this.turns.get(socket);
+    if (known) return known;
+    const turns: ConnectionTurns = { active: 0, waiting: [] };
+    socket.once('close', () => (turns.waiting = []));
+    this.turns.set(socket, turns);
+    return turns;
   }
 }
 

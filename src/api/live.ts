@@ -52,7 +52,7 @@ import {
 } from './limits.js';
 import { jsonFrame } from './live-frame.js';
 import type { ApiMetrics } from './metrics.js';
-import { clientAddress } from './rate-limit.js';
+import { clientAddress, refill, type Bucket } from './rate-limit.js';
 import { JSON_TYPE } from './reply.js';
 import { nonNegativeInt } from './validate.js';
 
@@ -115,9 +115,8 @@ interface LiveClient {
   confirmedBytes: number;
   /** The ping awaiting its pong, if any: its payload, when it was sent (ms) and sentBytes then. */
   ping: { payload: Buffer; sentAt: number; sentBytes: number } | null;
-  /** Pings and unsolicited pongs the client may still send (a token bucket), and when it was last filled. */
-  controlCredit: number;
-  creditAt: number;
+  /** Pings and unsolicited pongs the client may still send. */
+  controlFrames: Bucket;
   /** When the client was last sent a status event, ms. */
   statusAt: number;
   /** Highest quote index sent to this client. */
@@ -133,6 +132,11 @@ interface Outgoing {
   frame: Buffer | null;
   /** When it was applied (performance.now(), ms); 0 for a backlog quote. */
   appliedAt: number;
+}
+
+/** Bytes the kernel took for the client (written, no longer queued here) that no pong has confirmed it read. */
+function unconfirmedBytes(client: LiveClient, queued: number): number {
+  return client.sentBytes - queued - client.confirmedBytes;
 }
 
 function quoteFrame(outgoing: Outgoing): Buffer {
@@ -303,7 +307,7 @@ export class LiveHub {
   }
 
   private attach(ws: WebSocket, socket: Duplex, after: number, address: string): void {
-    const client: LiveClient = { ws, socket, address, sentBytes: 0, checkedSent: 0, checkedQueued: 0, progressAt: Date.now(), confirmedBytes: 0, ping: null, controlCredit: WS_CLIENT_CONTROL_FRAMES_BURST, creditAt: Date.now(), statusAt: 0, lastSent: after, pending: [], closing: false };
+    const client: LiveClient = { ws, socket, address, sentBytes: 0, checkedSent: 0, checkedQueued: 0, progressAt: Date.now(), confirmedBytes: 0, ping: null, controlFrames: { tokens: WS_CLIENT_CONTROL_FRAMES_BURST, updatedMs: Date.now() }, statusAt: 0, lastSent: after, pending: [], closing: false };
     // Registered before the backlog is read: from here on, the apply listener buffers for it.
     this.clients.add(client);
     this.perAddress.set(address, (this.perAddress.get(address) ?? 0) + 1);
@@ -385,7 +389,7 @@ export class LiveHub {
     for (;;) {
       if (client.closing) return false;
       const queued = client.ws.bufferedAmount;
-      const unconfirmed = client.sentBytes - queued - client.confirmedBytes;
+      const unconfirmed = unconfirmedBytes(client, queued);
       const window = this.ctx.tuning.wsBacklogWindowBytes;
       if (!client.ping && unconfirmed >= window / 2) this.sendPing(client, Date.now());
       if (queued <= WS_BACKLOG_LOW_WATER_BYTES && unconfirmed < window) return true;
@@ -437,7 +441,7 @@ export class LiveHub {
       this.closeSlow(client, `answered no ping for ${now - ping.sentAt} ms (${ping.sentBytes - client.confirmedBytes} bytes written before it)`);
       return false;
     }
-    if (client.sentBytes - queued - client.confirmedBytes >= WS_PING_UNCONFIRMED_BYTES) this.sendPing(client, now);
+    if (unconfirmedBytes(client, queued) >= WS_PING_UNCONFIRMED_BYTES) this.sendPing(client, now);
     return true;
   }
 
@@ -461,11 +465,10 @@ export class LiveHub {
 
   /** A ping or an unsolicited pong: allowed as a keepalive, closed as a flood. */
   private spendControlCredit(client: LiveClient): void {
-    const now = Date.now();
-    client.controlCredit = Math.min(WS_CLIENT_CONTROL_FRAMES_BURST, client.controlCredit + ((now - client.creditAt) / 1000) * WS_CLIENT_CONTROL_FRAMES_PER_S);
-    client.creditAt = now;
-    client.controlCredit -= 1;
-    if (client.controlCredit < 0) this.closeMisbehaving(client, `sent more than ${WS_CLIENT_CONTROL_FRAMES_BURST} pings or pongs, then more than ${WS_CLIENT_CONTROL_FRAMES_PER_S} a second`);
+    const bucket = client.controlFrames;
+    refill(bucket, Date.now(), WS_CLIENT_CONTROL_FRAMES_PER_S, WS_CLIENT_CONTROL_FRAMES_BURST);
+    bucket.tokens -= 1;
+    if (bucket.tokens < 0) this.closeMisbehaving(client, `sent more than ${WS_CLIENT_CONTROL_FRAMES_BURST} pings or pongs, then more than ${WS_CLIENT_CONTROL_FRAMES_PER_S} a second`);
   }
 
   /**
@@ -476,10 +479,8 @@ export class LiveHub {
   private closeMisbehaving(client: LiveClient, why: string): void {
     if (client.closing) return;
     if (this.closeLog.admit()) this.ctx.logger.warn({ address: client.address }, `closing a live client that ${why}`);
-    this.detach(client);
-    client.ws.close(CLOSE_POLICY_VIOLATION, 'the live feed takes no messages');
+    this.drop(client, CLOSE_POLICY_VIOLATION, 'the live feed takes no messages');
     client.socket.pause();
-    setTimeout(() => client.ws.terminate(), CLOSE_GRACE_MS).unref();
   }
 
   /**
@@ -696,8 +697,13 @@ export class LiveHub {
   private closeSlow(client: LiveClient, why: string): void {
     if (client.closing) return;
     if (this.closeLog.admit()) this.ctx.logger.info({ buffered: client.ws.bufferedAmount, address: client.address }, `closing a slow live client: ${why}`);
+    this.drop(client, CLOSE_SLOW_CONSUMER, 'slow consumer');
+  }
+
+  /** Detaches the client and closes it; its socket goes after CLOSE_GRACE_MS if it never finishes the close handshake. */
+  private drop(client: LiveClient, code: number, reason: string): void {
     this.detach(client);
-    client.ws.close(CLOSE_SLOW_CONSUMER, 'slow consumer');
+    client.ws.close(code, reason);
     setTimeout(() => client.ws.terminate(), CLOSE_GRACE_MS).unref();
   }
 

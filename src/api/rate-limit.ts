@@ -15,9 +15,17 @@ export interface RateLimitOptions {
   now?: () => number;
 }
 
-interface Bucket {
+/** A token bucket: its tokens as of `updatedMs`. */
+export interface Bucket {
   tokens: number;
   updatedMs: number;
+}
+
+/** Adds the tokens earned since the bucket's last update (`perSecond`), up to `burst`. */
+export function refill(bucket: Bucket, now: number, perSecond: number, burst: number): void {
+  const elapsedSeconds = Math.max(0, now - bucket.updatedMs) / 1000;
+  bucket.tokens = Math.min(burst, bucket.tokens + elapsedSeconds * perSecond);
+  bucket.updatedMs = now;
 }
 
 /** `{ok: true}`, or how many whole seconds to wait before a token is available. */
@@ -56,9 +64,7 @@ export class RateLimiter {
     // Delete and re-insert: the Map's order is then least recently used first.
     if (existing) this.buckets.delete(client);
     const bucket = existing ?? { tokens: this.options.burst, updatedMs: now };
-    const elapsedSeconds = Math.max(0, now - bucket.updatedMs) / 1000;
-    bucket.tokens = Math.min(this.options.burst, bucket.tokens + elapsedSeconds * this.options.perSecond);
-    bucket.updatedMs = now;
+    refill(bucket, now, this.options.perSecond, this.options.burst);
     this.buckets.set(client, bucket);
     this.evict();
     return bucket;
