@@ -4,7 +4,7 @@
  */
 import { closedLoop, fill, percentile, round2, VALUE_100, type LoadOptions, type LoadStats, type Target } from './load.js';
 import { sleep, waitFor } from '../test/support/wait.js';
-import { CpuMeter, type CpuPerOp } from './cpu.js';
+import { CpuMeter, idleCores, type CpuPerOp } from './cpu.js';
 import { type BenchSystem, type RaftquotesSystem } from './systems.js';
 
 /** One JSON line of output. */
@@ -157,6 +157,9 @@ export async function warmUp(system: BenchSystem, secondsPerRow: number, keys: n
   }
 }
 
+/** Long enough for 10 ms ticks and 100 ms heartbeats to average out; /proc counts in 10 ms ticks. */
+const IDLE_CPU_SECONDS = 4;
+
 const median = (xs: number[]): number => percentile([...xs].sort((a, b) => a - b), 50);
 
 /** The median of each role's µs per operation over the rounds (followers in node order). */
@@ -185,6 +188,8 @@ function medianCpu(cpus: Array<CpuPerOp | null>): CpuPerOp | null {
 export async function paired(systems: [BenchSystem, BenchSystem], plan: BenchPlan, emit: Emit, rows: readonly PairedRow[] = PAIRED_ROWS): Promise<void> {
   const keys = PAIRED_KEYS;
   for (const system of systems) await preparePaired(system, plan.warmupSecondsPerRow);
+  // Both clusters up, neither loaded: what each costs per second doing nothing (cpuBudgetTable).
+  for (const system of systems) emit({ bench: 'idle-cpu', system: system.name, cores: round2(await idleCores(Array.from({ length: system.size }, (_, i) => system.pid(i)), IDLE_CPU_SECONDS)) });
   for (const row of rows) {
     const rounds = new Map<string, Array<{ stats: LoadStats; cpu: CpuPerOp | null }>>(systems.map((s) => [s.name, []]));
     for (let round = 0; round < plan.pairedRounds; round++) {

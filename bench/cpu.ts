@@ -22,6 +22,18 @@ export function cpuSecondsOf(pid: number | null): number | null {
   }
 }
 
+/**
+ * Cores a system's processes use with no load (ticks, heartbeats, timers), over `seconds`: a
+ * fixed cost per second, which a row's CPU per operation includes in proportion to how few
+ * operations that row completed.
+ */
+export async function idleCores(pids: ReadonlyArray<number | null>, seconds: number): Promise<number> {
+  const sum = (xs: Array<number | null>): number => xs.reduce<number>((n, x) => n + (x ?? 0), 0);
+  const before = sum(pids.map(cpuSecondsOf));
+  await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+  return (sum(pids.map(cpuSecondsOf)) - before) / seconds;
+}
+
 /** µs of CPU per operation, by role, over one measured window. */
 export interface CpuPerOp {
   leader: number | null;

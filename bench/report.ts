@@ -101,7 +101,39 @@ export function cpuTable(records: BenchRecord[]): string[][] {
   return rows;
 }
 
- 
+
+/**
+ * What each targeted paired row's target costs in CPU, at the CPU per operation this run
+ * measured for raftquotes (issue 19's "the floor it implies"): ops/s can never exceed the
+ * cores there are divided by the CPU one operation takes, summed over every process (nodes and
+ * load generator), nor the leader's one JavaScript thread divided by the leader's share.
+ * With the paired rounds' idle measurement (bench 'idle-cpu'), a row's CPU per operation is
+ * split into raftquotes' idle cost per second (ticks and heartbeats, which do not grow with
+ * the load) and the rest, which does; and the idle etcd cluster, up through every round, is
+ * taken off the machine's cores. A target that needs more cores than are left cannot be met
+ * without first taking that much CPU out of every operation, whatever the scheduling; one
+ * that needs more than one core on the leader cannot be met while its work runs on one thread.
+ */
+export function cpuBudgetTable(records: BenchRecord[], machineCores: number): string[][] {
+  const idle = (system: string): number => ((records as Rec[]).find((r) => r.bench === 'idle-cpu' && r.system === system)?.cores as number | undefined) ?? 0;
+  const cores = machineCores - idle('etcd');
+  const rows: string[][] = [['load', 'target ops/s', 'raftquotes all µs/op', 'cores the target needs', 'µs/op the target allows', "leader's thread at the target", 'reachable at this CPU per op']];
+  for (const { rq, etcd } of pairedPairs(records)) {
+    const target = pairedTarget(rq.kind, placementOf(rq), clientsOf(rq));
+    const cpu = rq.cpuUsPerOp as { leader: number | null; total: number } | undefined;
+    if (target.minRatio === null || !cpu || !etcd.opsPerSec || !rq.opsPerSec) continue;
+    const targetOps = target.minRatio * etcd.opsPerSec;
+    const idleUsPerOp = (idle('raftquotes') * 1e6) / rq.opsPerSec;
+    const needed = idle('raftquotes') + (targetOps * (cpu.total - idleUsPerOp)) / 1e6;
+    const leaderCores = cpu.leader === null ? null : (targetOps * cpu.leader) / 1e6;
+    const verdict = needed > cores ? `no: ${fmt(needed, 2)} cores, ${fmt(cores, 2)} there` : leaderCores !== null && leaderCores > 1 ? `not on one leader thread (${fmt(leaderCores, 2)} cores)` : 'yes';
+    const load = `${plural(clientsOf(rq))}, ${rq.kind === 'write' ? 'write' : 'linearizable read'}, ${placementOf(rq)}`;
+    const allowed = ((cores - idle('raftquotes')) * 1e6) / targetOps + idleUsPerOp;
+    rows.push([load, fmt(targetOps), fmt(cpu.total), fmt(needed, 2), fmt(allowed), leaderCores === null ? '–' : `${fmt(leaderCores, 2)} cores`, verdict]);
+  }
+  return rows;
+}
+
 type Rec = BenchRecord & Record<string, any>;
 
 /** SPEC §8's catch-up time, for a row that has no target of its own (issue 19's is the row's targetMs). */

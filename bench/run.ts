@@ -13,7 +13,7 @@ import { catchUp } from './catchup.js';
 import { fanout } from './fanout.js';
 import { measureFloor } from './floor.js';
 import { memory } from './memory.js';
-import { chartSvg, cpuTable, floorText, markdownTable, pairedTable, summarize, summaryRows, textTable, updateReadme, writesTable } from './report.js';
+import { chartSvg, cpuBudgetTable, cpuTable, floorText, markdownTable, pairedTable, summarize, summaryRows, textTable, updateReadme, writesTable } from './report.js';
 import { EtcdSystem, RaftquotesSystem, REPO_ROOT, type BenchSystem } from './systems.js';
 
 const ALL = ['writes', 'reads', 'failover', 'memory', 'catchup', 'fanout', 'soak', 'floor'] as const;
@@ -125,9 +125,10 @@ function report(options: Options, plan: BenchPlan, selected: BenchName[], starte
   const detail = writesTable(records);
   const headline = pairedTable(records);
   const cpu = cpuTable(records);
+  const budget = cpuBudgetTable(records, cpus().length);
   const hasPaired = headline.length > 1;
   process.stdout.write(`\n${textTable(detail)}\n\n${textTable(table)}\n`);
-  if (hasPaired) process.stdout.write(`\n${textTable(headline)}\n\n${textTable(cpu)}\n`);
+  if (hasPaired) process.stdout.write(`\n${textTable(headline)}\n\n${textTable(cpu)}\n\n${textTable(budget)}\n`);
   if (!options.withEtcd) process.stdout.write('\netcd: skipped (run with --with-etcd for the side-by-side ratios)\n');
   const stamp = startedAt.toISOString().replace(/[:]/g, '-').replace(/\.\d+Z$/, 'Z');
   const out = options.out ?? join(REPO_ROOT, 'bench/results', `${stamp}.json`);
@@ -158,6 +159,14 @@ function report(options: Options, plan: BenchPlan, selected: BenchName[], starte
           '',
           markdownTable(cpu),
           '',
+          ...(budget.length > 1
+            ? [
+                `What each target costs at the CPU per operation of the same rounds: the target's ops/s times raftquotes' CPU per operation summed over every process (nodes and load generator) is the cores it needs; the machine has ${cpus().length}. The leader's share must also fit its one JavaScript thread. A target that needs more cores than the machine has cannot be met by scheduling, batching or pipelining alone: every operation would first have to cost less than "µs/op the target allows".`,
+                '',
+                markdownTable(budget),
+                '',
+              ]
+            : []),
         ]
       : []),
     markdownTable(table),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { BenchRecord } from '../../bench/benchmarks.js';
-import { cpuTable, floorText, pairedTable, pairedTarget, summarize, summaryRows, writesTable } from '../../bench/report.js';
+import { cpuBudgetTable, cpuTable, floorText, pairedTable, pairedTarget, summarize, summaryRows, writesTable } from '../../bench/report.js';
 
 const records: BenchRecord[] = [
   { bench: 'writes', system: 'raftquotes', placement: 'leader', clients: 64, opsPerSec: 6000, p99Ms: 20 },
@@ -89,6 +89,38 @@ describe('bench report: the paired rows of issue 19 (spread and leader, 1 to 256
     expect(cpuTable(spreadRecords)).toContainEqual(['1 client, write, leader', 'raftquotes', '300', '40 / 41 / 39 / 42', '30', '492']);
     expect(cpuTable(spreadRecords)).toContainEqual(['1 client, write, leader', 'etcd', '500', '40 / 41 / 39 / 42', '30', '692']);
     expect(writesTable(spreadRecords)).toContainEqual(['raftquotes', 'write, spread, paired: median of 4 (1,800–2,000)', '16', '1,900', '8.0', '16.5', '–', '0']);
+  });
+});
+
+describe('bench report: the CPU a target needs at the measured CPU per operation', () => {
+  const rq = (kind: string, placement: string, opsPerSec: number, leader: number, total: number): BenchRecord =>
+    ({ bench: 'paired', system: 'raftquotes', kind, placement, clients: 64, rounds: 4, opsPerSec, p50Ms: 1, p99Ms: 2, minOpsPerSec: opsPerSec, maxOpsPerSec: opsPerSec, errors: 0, cpuUsPerOp: { leader, followers: [1, 1, 1, 1], loadGenerator: 1, total } });
+  const etcd = (kind: string, placement: string, opsPerSec: number): BenchRecord =>
+    ({ bench: 'paired', system: 'etcd', kind, placement, clients: 64, rounds: 4, opsPerSec, p50Ms: 1, p99Ms: 2, minOpsPerSec: opsPerSec, maxOpsPerSec: opsPerSec, errors: 0 });
+
+  it('gives each targeted row the cores its target needs, and says whether the machine or one leader thread has them', () => {
+    const table = cpuBudgetTable([
+      rq('write', 'spread', 1773, 162, 821), etcd('write', 'spread', 1748),
+      rq('linearizable-read', 'leader', 11113, 82, 135), etcd('linearizable-read', 'leader', 6222),
+      ...spreadRecords,
+    ], 2);
+    expect(table[0]).toEqual(['load', 'target ops/s', 'raftquotes all µs/op', 'cores the target needs', 'µs/op the target allows', "leader's thread at the target", 'reachable at this CPU per op']);
+    // 2 x 1,748 = 3,496 ops/s x 821 µs = 2.87 cores.
+    expect(table).toContainEqual(['64 clients, write, spread', '3,496', '821', '2.87', '572', '0.57 cores', 'no: 2.87 cores, 2.00 there']);
+    // 2 x 6,222 = 12,444 reads/s: 1.68 cores in all, but 1.02 on the leader.
+    expect(table).toContainEqual(['64 clients, linearizable read, leader', '12,444', '135', '1.68', '161', '1.02 cores', 'not on one leader thread (1.02 cores)']);
+    // 1.5 x 700 = 1,050 ops/s x 492 µs = 0.52 cores.
+    expect(table).toContainEqual(['1 client, write, leader', '1,050', '492', '0.52', '1,905', '0.32 cores', 'yes']);
+    // No target (16 on the leader) or no CPU measured (16 spread): no row.
+    expect(table).toHaveLength(4);
+  });
+
+  it("counts the idle cluster's CPU once per second, not per operation, and leaves out what the idle etcd takes", () => {
+    const idle: BenchRecord[] = [{ bench: 'idle-cpu', system: 'raftquotes', cores: 0.13 }, { bench: 'idle-cpu', system: 'etcd', cores: 0.06 }];
+    const table = cpuBudgetTable([...idle, rq('write', 'leader', 2369, 198, 556), etcd('write', 'leader', 1832)], 2);
+    // 556 µs/op at 2,369 ops/s holds 0.13e6 / 2,369 = 55 µs of idle cost: 0.13 + 3,664 x 501 µs = 1.97
+    // cores, where 2 - 0.06 are there; 3,664 ops/s allow (1.94 - 0.13) / 3,664 + 55 = 549 µs/op.
+    expect(table[1]).toEqual(['64 clients, write, leader', '3,664', '556', '1.97', '549', '0.73 cores', 'no: 1.97 cores, 1.94 there']);
   });
 });
 
