@@ -35,6 +35,8 @@ export class ReadOnly {
   private states: ReadState[] = [];
   #roundPending = false;
   #lastRoundSent = 0;
+  /** The round of the latest read a follower forwarded (this leadership). */
+  #lastForwardedRound = 0;
 
   constructor(private readonly host: ReadOnlyHost) {}
 
@@ -46,6 +48,11 @@ export class ReadOnly {
   /** The read round the last heartbeat broadcast carried (this leadership). */
   get lastRoundSent(): number {
     return this.#lastRoundSent;
+  }
+
+  /** The highest read round `peer` acknowledged in this leadership (0: none yet). */
+  peerAck(peer: NodeId): number {
+    return this.reads.peerAck(peer);
   }
 
   /** The node a forwarded read went to, while its answer is awaited (message validation). */
@@ -73,6 +80,12 @@ export class ReadOnly {
   onBecomeLeader(): void {
     this.reads.resetPeerAcks();
     this.#lastRoundSent = 0;
+    this.#lastForwardedRound = 0;
+  }
+
+  /** Leader, before startRound: the round about to go out carries a read a follower forwarded. */
+  roundHasForwardedReads(): boolean {
+    return this.#lastForwardedRound > this.#lastRoundSent;
   }
 
   /** Stepping down: no round is wanted; the leader's pending reads fail (their index is unproven). */
@@ -92,6 +105,7 @@ export class ReadOnly {
       return;
     }
     this.reads.add({ requestId, from, index: this.host.committedInCurrentTerm() ? this.host.commitIndex() : null });
+    if (from !== this.host.id) this.#lastForwardedRound = this.reads.currentRound();
     if (!this.#roundPending) this.requestRound(this.confirmedRound());
   }
 
