@@ -968,9 +968,14 @@ export class RaftCore {
   }
 
   /** Voters of the configuration in effect other than this node: whom a campaign asks. */
-  private otherVoters(): NodeId[] {
-    return allVoterIds(this.configs.latest().config).filter((id) => id !== this.id);
+  private otherVoters(): readonly NodeId[] {
+    const config = this.configs.latest().config;
+    if (this.otherVotersOf?.config !== config) this.otherVotersOf = { config, ids: allVoterIds(config).filter((id) => id !== this.id) };
+    return this.otherVotersOf.ids;
   }
+
+  /** otherVoters() of the configuration it was computed for: asked on every read (soleVoter), rebuilt only when that changes. */
+  private otherVotersOf: { config: Configuration; ids: readonly NodeId[] } | null = null;
 
   /** Every member but this node: whom the leader replicates to (learners included). */
   private replicationTargets(): NodeId[] {
