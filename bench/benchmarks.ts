@@ -157,7 +157,7 @@ export async function warmUp(system: BenchSystem, secondsPerRow: number, keys: n
   }
 }
 
-/** Long enough for 10 ms ticks and 100 ms heartbeats to average out; /proc counts in 10 ms ticks. */
+/** Long enough for 10 ms ticks and 50 ms heartbeats to average out; /proc counts CPU in 10 ms ticks. */
 const IDLE_CPU_SECONDS = 4;
 
 const median = (xs: number[]): number => percentile([...xs].sort((a, b) => a - b), 50);

@@ -1219,15 +1219,14 @@ export class RaftCore {
    * A read round needs the acks of a majority only (thesis §6.4). When every read of the round
    * is this leader's own and it is a voter of a single (not joint) configuration, the round
    * goes to just enough voters to make a majority with it, those that acknowledged the latest
-   * rounds first: its followers are then idle and answer alike, and on 2 shared cores a
-   * message that wakes an idle follower costs the leader ~100 µs of CPU in the write
-   * (measured), so each heartbeat not sent is CPU for reads (+8 to +10 % linearizable reads
-   * on the leader in A/B runs). A round that carries reads forwarded by followers goes to
-   * every peer: those followers are busy serving clients, so their acks come late, and the
-   * round then waits for the fastest majority of all of them (asking 2 or 3 of 4 cost 8-9 %
-   * of spread reads). Should a chosen voter not answer, the next regular heartbeat, which goes
-   * to every peer and carries the latest round, confirms the round; that voter's acks have
-   * then fallen behind, so it is not chosen again while others answer.
+   * rounds first: its followers are then idle and answer alike, and on a machine with few cores
+   * a message that wakes an idle follower is among the costliest things the leader's thread
+   * does, so each heartbeat not sent is time for reads. A round that carries reads forwarded by
+   * followers goes to every peer: those followers are busy serving clients, their acks come
+   * late, and the round does better waiting for the fastest majority of all of them. Should a
+   * chosen voter not answer, the next regular heartbeat, which goes to every peer and carries
+   * the latest round, confirms the round; that voter's acks have then fallen behind, so it is
+   * not chosen again while others answer.
    */
   private sendReadRound(): void {
     const voters = voterSets(this.configs.latest().config);
