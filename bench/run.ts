@@ -161,7 +161,7 @@ function report(options: Options, plan: BenchPlan, selected: BenchName[], starte
           '',
           ...(budget.length > 1
             ? [
-                `What each target costs at the CPU per operation of the same rounds: the target's ops/s times raftquotes' CPU per operation summed over every process (nodes and load generator) is the cores it needs; the machine has ${cpus().length}. The leader's share must also fit its one JavaScript thread. A target that needs more cores than the machine has cannot be met by scheduling, batching or pipelining alone: every operation would first have to cost less than "µs/op the target allows".`,
+                `What each target costs at the CPU per operation of the same rounds: raftquotes' idle cores (measured with both clusters up and unloaded) plus the target's ops/s times the rest of its CPU per operation, summed over every process (nodes and load generator), is the cores it needs; there are the machine's ${cpus().length}, less what the idle etcd uses. The leader's share must also fit its one JavaScript thread. A target that needs more cores than there are cannot be met by scheduling, batching or pipelining alone: every operation would first have to cost less than "µs/op the target allows".`,
                 '',
                 markdownTable(budget),
                 '',
