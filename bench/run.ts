@@ -119,6 +119,15 @@ async function runEtcd(selected: Set<BenchName>, plan: BenchPlan): Promise<void>
   }
 }
 
+/** The idle clusters' CPU as this run measured it before the paired rounds (bench 'idle-cpu'), or the last measured values. */
+function idleText(): string {
+  const percent = (system: string, fallback: number): number => {
+    const cores = (records.find((r) => r.bench === 'idle-cpu' && r.system === system) as { cores?: number } | undefined)?.cores;
+    return Math.round((cores ?? fallback) * 100);
+  };
+  return `idle raftquotes uses ~${percent('raftquotes', 0.13)} % of one core (10 ms ticks on 5 nodes), idle etcd ~${percent('etcd', 0.06)} %`;
+}
+
 function report(options: Options, plan: BenchPlan, selected: BenchName[], startedAt: Date): void {
   const rows = summarize(records);
   const table = summaryRows(rows);
@@ -144,7 +153,7 @@ function report(options: Options, plan: BenchPlan, selected: BenchName[], starte
   say(`chart written to ${chartPath}`);
   if (!options.readme) return;
   const body = [
-    `\`npm run bench\` (code in \`bench/\`; \`-- --quick\`, \`-- --only writes,reads\`, \`-- --with-etcd\`). Every benchmark prints JSON lines, then a summary; the results go to \`bench/results/<date>.json\`. One in-process closed-loop HTTP load generator drives both systems (raw HTTP/1.1 over one keep-alive socket per client, \`bench/raw-http.ts\`: ~30–60 µs of CPU per request, about half of node:http's, on the same 2 cores as the clusters); etcd ${options.withEtcd ? `is a 5-member etcd (Debian etcd-server) on loopback, written through its v3 JSON gateway. Each benchmark runs one system at a time; the *paired* rows then run both clusters side by side and alternate ${plan.pairedRounds ?? 6} rounds of ${plan.pairedSeconds} s per row between them (ABBA order), so that drift in the shared machine hits both alike: writes at 1, 16, 64 and 256 closed-loop clients on the leader and spread over all nodes (client i to the i-th node after the leader: 4 in 5 of those writes are forwarded by a follower, and a single client talks to a follower), and linearizable reads. Before the rounds, each system runs every row's load unmeasured for ${plan.warmupSecondsPerRow} s: a raftquotes node is JavaScript, and V8 compiles its hot paths only after they have run many times (a node fresh from start serves its first ~10,000 writes at a third of its steady speed), while etcd is compiled ahead of time. The idle cluster costs the measured one a little: idle raftquotes uses ~13 % of one core (10 ms ticks on 5 nodes), idle etcd ~6 %` : 'was skipped in this run'}.`,
+    `\`npm run bench\` (code in \`bench/\`; \`-- --quick\`, \`-- --only writes,reads\`, \`-- --with-etcd\`). Every benchmark prints JSON lines, then a summary; the results go to \`bench/results/<date>.json\`. One in-process closed-loop HTTP load generator drives both systems (raw HTTP/1.1 over one keep-alive socket per client, \`bench/raw-http.ts\`: ~30–60 µs of CPU per request, about half of node:http's, on the same 2 cores as the clusters); etcd ${options.withEtcd ? `is a 5-member etcd (Debian etcd-server) on loopback, written through its v3 JSON gateway. Each benchmark runs one system at a time; the *paired* rows then run both clusters side by side and alternate ${plan.pairedRounds ?? 6} rounds of ${plan.pairedSeconds} s per row between them (ABBA order), so that drift in the shared machine hits both alike: writes at 1, 16, 64 and 256 closed-loop clients on the leader and spread over all nodes (client i to the i-th node after the leader: 4 in 5 of those writes are forwarded by a follower, and a single client talks to a follower), and linearizable reads. Before the rounds, each system runs every row's load unmeasured for ${plan.warmupSecondsPerRow} s: a raftquotes node is JavaScript, and V8 compiles its hot paths only after they have run many times (a node fresh from start serves its first ~10,000 writes at a third of its steady speed), while etcd is compiled ahead of time. The idle cluster costs the measured one a little: ${idleText()}` : 'was skipped in this run'}.`,
     '',
     `Latest run: ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${plan.quick ? 'quick' : 'full'} mode, ${machine.cpus} cores (${machine.cpuModel ?? 'unknown CPU'}), Node ${machine.node}. The machine is shared and noisy (±20–30 % between runs): only ratios from the same run mean much.`,
     '',
