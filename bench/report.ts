@@ -90,13 +90,15 @@ export function floorText(records: BenchRecord[]): string[] {
   ];
 }
 
+/** A paired row's load as the CPU tables name it: "64 clients, write, spread". */
+const loadOf = (r: Rec): string => `${plural(clientsOf(r))}, ${r.kind === 'write' ? 'write' : 'linearizable read'}, ${placementOf(r)}`;
+
 /** CPU per operation by role in the paired rounds (median over rounds), both systems. */
 export function cpuTable(records: BenchRecord[]): string[][] {
   const rows: string[][] = [['load', 'system', 'leader µs/op', 'followers µs/op', 'load generator µs/op', 'all µs/op']];
   for (const r of records.filter((x) => x.bench === 'paired' && x.cpuUsPerOp) as Rec[]) {
     const cpu = r.cpuUsPerOp as { leader: number | null; followers: Array<number | null>; loadGenerator: number; total: number };
-    const load = `${plural(clientsOf(r))}, ${r.kind === 'write' ? 'write' : 'linearizable read'}, ${placementOf(r)}`;
-    rows.push([load, r.system, fmt(cpu.leader), cpu.followers.map((f) => fmt(f)).join(' / '), fmt(cpu.loadGenerator), fmt(cpu.total)]);
+    rows.push([loadOf(r), r.system, fmt(cpu.leader), cpu.followers.map((f) => fmt(f)).join(' / '), fmt(cpu.loadGenerator), fmt(cpu.total)]);
   }
   return rows;
 }
@@ -127,9 +129,8 @@ export function cpuBudgetTable(records: BenchRecord[], machineCores: number): st
     const needed = idle('raftquotes') + (targetOps * (cpu.total - idleUsPerOp)) / 1e6;
     const leaderCores = cpu.leader === null ? null : (targetOps * cpu.leader) / 1e6;
     const verdict = needed > cores ? `no: ${fmt(needed, 2)} cores, ${fmt(cores, 2)} there` : leaderCores !== null && leaderCores > 1 ? `not on one leader thread (${fmt(leaderCores, 2)} cores)` : 'yes';
-    const load = `${plural(clientsOf(rq))}, ${rq.kind === 'write' ? 'write' : 'linearizable read'}, ${placementOf(rq)}`;
     const allowed = ((cores - idle('raftquotes')) * 1e6) / targetOps + idleUsPerOp;
-    rows.push([load, fmt(targetOps), fmt(cpu.total), fmt(needed, 2), fmt(allowed), leaderCores === null ? '–' : `${fmt(leaderCores, 2)} cores`, verdict]);
+    rows.push([loadOf(rq), fmt(targetOps), fmt(cpu.total), fmt(needed, 2), fmt(allowed), leaderCores === null ? '–' : `${fmt(leaderCores, 2)} cores`, verdict]);
   }
   return rows;
 }
