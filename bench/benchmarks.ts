@@ -119,10 +119,10 @@ function rowLoad(system: BenchSystem, row: PairedRow, leader: number, keys: numb
 }
 
 /** The keys the paired reads read, then every row's load unmeasured (warmUp). */
-export async function preparePaired(system: BenchSystem, secondsPerRow: number): Promise<void> {
+export async function preparePaired(system: BenchSystem, secondsPerRow: number, rows: readonly PairedRow[] = PAIRED_ROWS): Promise<void> {
   const leader = await system.leader();
   await fill({ clients: 64, count: PAIRED_KEYS, targetOf: () => system.target(leader), requestOf: (n) => system.put(`p${n}`, VALUE_100), deadlineMs: 60_000 });
-  await warmUp(system, secondsPerRow, PAIRED_KEYS);
+  await warmUp(system, secondsPerRow, PAIRED_KEYS, rows);
 }
 
 /** One measured round of a paired row on one system, with its CPU per operation by role. */
@@ -180,14 +180,15 @@ function medianCpu(cpus: Array<CpuPerOp | null>): CpuPerOp | null {
 }
 
 /**
- * The headline ratios measured in alternating rounds instead of one block per system: both
- * clusters are up, and each row's clients run on each system in turn, the order flipping every
- * round (ABBA), so drift in the shared machine's load hits both systems alike. Emits every
- * round, then per row and system the medians, with CPU per operation by role.
+ * The headline ratios measured in alternating rounds instead of one block per system: all
+ * systems are up, and each row's clients run on each system in turn, the order flipping every
+ * round (ABBA, or ABCCBA with the floor pipeline), so drift in the shared machine's load hits
+ * them alike. Emits every round, then per row and system the medians, with CPU per operation
+ * by role.
  */
-export async function paired(systems: [BenchSystem, BenchSystem], plan: BenchPlan, emit: Emit, rows: readonly PairedRow[] = PAIRED_ROWS): Promise<void> {
+export async function paired(systems: readonly BenchSystem[], plan: BenchPlan, emit: Emit, rows: readonly PairedRow[] = PAIRED_ROWS): Promise<void> {
   const keys = PAIRED_KEYS;
-  for (const system of systems) await preparePaired(system, plan.warmupSecondsPerRow);
+  for (const system of systems) await preparePaired(system, plan.warmupSecondsPerRow, rows);
   // Both clusters up, neither loaded: what each costs per second doing nothing (cpuBudgetTable).
   for (const system of systems) emit({ bench: 'idle-cpu', system: system.name, cores: round2(await idleCores(Array.from({ length: system.size }, (_, i) => system.pid(i)), IDLE_CPU_SECONDS)) });
   for (const row of rows) {

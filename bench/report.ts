@@ -90,6 +90,31 @@ export function floorText(records: BenchRecord[]): string[] {
   ];
 }
 
+/**
+ * What the floor pipeline (bench/floor-pipeline.ts) reaches against etcd in the same rounds, row
+ * by row, beside raftquotes: a target the SPEC floor cannot reach cannot be met by any Raft
+ * implementation that keeps SPEC.md's storage and peer rules on this machine; one that only the
+ * file floor reaches needs a storage design the SPEC does not allow. Empty without floor rows.
+ */
+export function floorTable(records: BenchRecord[]): string[][] {
+  const rows: string[][] = [['load', 'etcd ops/s', 'SPEC floor ops/s', 'file floor ops/s', 'raftquotes ops/s', 'target', 'reachable within the SPEC floor']];
+  const paired = (system: string, like: Rec): Rec | undefined =>
+    (records as Rec[]).find((r) => r.bench === 'paired' && r.system === system && r.kind === like.kind && placementOf(r) === placementOf(like) && clientsOf(r) === clientsOf(like));
+  for (const etcd of (records as Rec[]).filter((r) => r.bench === 'paired' && r.system === 'etcd')) {
+    const spec = paired('floor-spec', etcd);
+    const file = paired('floor-file', etcd);
+    const rq = paired('raftquotes', etcd);
+    if (!spec || !etcd.opsPerSec) continue;
+    const times = (r: Rec | undefined): string => (r ? `${fmt(r.opsPerSec)} (${(r.opsPerSec / etcd.opsPerSec).toFixed(2)}×)` : '–');
+    const target = pairedTarget(etcd.kind, placementOf(etcd), clientsOf(etcd));
+    const specRatio = spec.opsPerSec / etcd.opsPerSec;
+    const verdict = target.minRatio === null ? '–' : specRatio >= target.minRatio ? 'yes' : `**no**: the floor itself reaches ${specRatio.toFixed(2)}×`;
+    const ofFloor = rq ? ` (${Math.round((100 * rq.opsPerSec) / spec.opsPerSec)} % of the SPEC floor)` : '';
+    rows.push([loadOf(etcd), fmt(etcd.opsPerSec), times(spec), times(file), rq ? `${times(rq)}${ofFloor}` : '–', targetText(target), verdict]);
+  }
+  return rows;
+}
+
 /** A paired row's load as the CPU tables name it: "64 clients, write, spread". */
 const loadOf = (r: Rec): string => `${plural(clientsOf(r))}, ${r.kind === 'write' ? 'write' : 'linearizable read'}, ${placementOf(r)}`;
 

@@ -17,7 +17,7 @@ const MAIN_JS = process.env.RAFTQUOTES_BENCH_MAIN ?? join(REPO_ROOT, 'dist/cli/m
 
 /** What the benchmarks need from a system. Node numbers are 0-based. */
 export interface BenchSystem {
-  readonly name: 'raftquotes' | 'etcd';
+  readonly name: 'raftquotes' | 'etcd' | 'floor-spec' | 'floor-file';
   readonly size: number;
   start(): Promise<void>;
   stop(): Promise<void>;

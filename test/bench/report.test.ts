@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { BenchRecord } from '../../bench/benchmarks.js';
-import { cpuBudgetTable, cpuTable, floorText, pairedTable, pairedTarget, summarize, summaryRows, writesTable } from '../../bench/report.js';
+import { cpuBudgetTable, cpuTable, floorTable, floorText, pairedTable, pairedTarget, summarize, summaryRows, writesTable } from '../../bench/report.js';
 
 const records: BenchRecord[] = [
   { bench: 'writes', system: 'raftquotes', placement: 'leader', clients: 64, opsPerSec: 6000, p99Ms: 20 },
@@ -138,5 +138,28 @@ describe('bench report: the floor of one write', () => {
   it('says nothing when the run measured no floor, and no need without etcd', () => {
     expect(floorText([etcd])).toEqual([]);
     expect(floorText([floor]).join('\n')).not.toContain('needs a mean');
+  });
+});
+
+describe('bench report: the floor pipelines against etcd in the same rounds', () => {
+  const row = (system: string, kind: string, placement: string, clients: number, opsPerSec: number): BenchRecord =>
+    ({ bench: 'paired', system, kind, placement, clients, rounds: 4, opsPerSec, p50Ms: 1, p99Ms: 2, minOpsPerSec: opsPerSec, maxOpsPerSec: opsPerSec, errors: 0 });
+
+  it('says, row by row, whether even the SPEC floor reaches the target, with raftquotes as a share of it', () => {
+    const table = floorTable([
+      row('raftquotes', 'write', 'leader', 1, 240), row('etcd', 'write', 'leader', 1, 300), row('floor-spec', 'write', 'leader', 1, 420), row('floor-file', 'write', 'leader', 1, 700),
+      row('raftquotes', 'write', 'spread', 64, 1800), row('etcd', 'write', 'spread', 64, 1700), row('floor-spec', 'write', 'spread', 64, 3600), row('floor-file', 'write', 'spread', 64, 6000),
+      row('raftquotes', 'linearizable-read', 'leader', 64, 12000), row('etcd', 'linearizable-read', 'leader', 64, 5000),
+    ]);
+    expect(table[0]).toEqual(['load', 'etcd ops/s', 'SPEC floor ops/s', 'file floor ops/s', 'raftquotes ops/s', 'target', 'reachable within the SPEC floor']);
+    // 420 / 300 = 1.40x < 1.5x: not even the floor; raftquotes is 240 / 420 = 57 % of it.
+    expect(table).toContainEqual(['1 client, write, leader', '300', '420 (1.40×)', '700 (2.33×)', '240 (0.80×) (57 % of the SPEC floor)', '≥ 1.5× etcd, p99 ≤ etcd', '**no**: the floor itself reaches 1.40×']);
+    expect(table).toContainEqual(['64 clients, write, spread', '1,700', '3,600 (2.12×)', '6,000 (3.53×)', '1,800 (1.06×) (50 % of the SPEC floor)', '≥ 2× etcd', 'yes']);
+    // A row the floors did not run is left out.
+    expect(table).toHaveLength(3);
+  });
+
+  it('is empty of rows when the run had no floor', () => {
+    expect(floorTable([row('raftquotes', 'write', 'leader', 1, 240), row('etcd', 'write', 'leader', 1, 300)])).toHaveLength(1);
   });
 });
