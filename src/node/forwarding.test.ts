@@ -445,3 +445,38 @@ describe('message-shape: forwarding frames are checked field by field', () => {
     for (const [value, peer, self] of bad) expect(checkMessage(value, peer, self), JSON.stringify(value).slice(0, 120)).toHaveProperty('reason');
   });
 });
+
+describe('RaftNode.readBarrier on a follower: the reads of one turn share one ReadIndex', () => {
+  it('many reads at once ask the leader once, and each sees every write completed before it arrived', async () => {
+    const hub = new MemoryHub();
+    const nodes = await startCluster(hub);
+    const { leader, follower } = await settled(nodes);
+    const asked: PeerMessage[] = [];
+    const deliver = hub.handlers.get(leader.id) as (m: PeerMessage) => void;
+    hub.handlers.set(leader.id, (m) => (m.type === 'ReadIndex' && asked.push(m), deliver(m)));
+
+    await Promise.all(Array.from({ length: 40 }, () => follower.readBarrier()));
+    expect(asked).toHaveLength(1);
+
+    // A write completed after that request left: the next read needs, and gets, a new one.
+    await leader.propose({ op: 'put', key: 'after', value: 'new' });
+    await follower.readBarrier();
+    expect(asked).toHaveLength(2);
+    expect(follower.stateMachine.get('after')?.value).toBe('new');
+  });
+
+  it('a read in the next turn never joins a request already sent', async () => {
+    const hub = new MemoryHub();
+    const nodes = await startCluster(hub);
+    const { leader, follower } = await settled(nodes);
+    const asked: PeerMessage[] = [];
+    const deliver = hub.handlers.get(leader.id) as (m: PeerMessage) => void;
+    hub.handlers.set(leader.id, (m) => (m.type === 'ReadIndex' && asked.push(m), deliver(m)));
+    const first = follower.readBarrier();
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    const second = follower.readBarrier();
+    await Promise.all([first, second]);
+    expect(asked).toHaveLength(2);
+  });
+});

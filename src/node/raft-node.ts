@@ -127,6 +127,18 @@ export class RaftNode implements RaftNodeHandle {
   /** When the last image built ahead of time started, and how long it took (its CPU budget). */
   private lastAheadBuild: { startedAt: number; tookMs: number } | null = null;
   private readSeq = 0;
+  /**
+   * A follower's read barrier that the reads of this turn share (null: none open). Every read
+   * that joins it arrived before the next Ready hands its ReadIndex request to the transport
+   * (only runReadyLoop takes the core's messages, and it closes the group first), so the read
+   * point the request earns (the leader's commit index when it takes the request, confirmed by
+   * a heartbeat round sent after that, thesis §6.4) covers every write completed before any of
+   * them arrived. One request, one answer and one waiter per turn instead of per read: under
+   * 64 spread readers a follower forwarded a ReadIndex and got a ReadIndexResponse per read,
+   * each encoded, sealed, verified and checked. A leader's own reads need no group: they cost
+   * no messages, and its commit index may move within a turn.
+   */
+  private readGroup: Promise<void> | null = null;
   private lastSoft: Pick<Ready['softState'], 'state' | 'leader' | 'term'> | null = null;
   /** Tracing only: the highest commit index a leader message has told us of. */
   private traceCommitSeen = 0;
@@ -451,9 +463,11 @@ export class RaftNode implements RaftNodeHandle {
     const refused = this.refusal();
     if (refused) return Promise.reject(refused);
     if (this.options.unsafeLocalReads) return Promise.resolve();
+    if (this.readGroup) return this.readGroup;
     const id = `r${++this.readSeq}`;
     const promise = this.reads.wait(id, timeoutMs, () => new NodeError('timeout', `read index not confirmed within ${timeoutMs} ms`));
     this.core.readIndex(id);
+    if (this.core.state === 'follower') this.readGroup = promise;
     this.schedule();
     return promise;
   }
@@ -623,6 +637,8 @@ export class RaftNode implements RaftNodeHandle {
   private runReadyLoop(): void {
     if (this.stopped) return;
     if (this.deps.trace) this.deps.trace.turns++;
+    // The reads so far share the request this Ready sends; a later one needs a new request.
+    this.readGroup = null;
     this.guard(() => {
       // Before the Ready's messages: an answer precedes the entries it names on the link.
       this.forwardAnswers.sendAll((to, message) => this.deps.transport.send(to, message));
