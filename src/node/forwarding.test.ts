@@ -446,14 +446,20 @@ describe('message-shape: forwarding frames are checked field by field', () => {
   });
 });
 
+/** The ReadIndex requests `leader` receives from now on. */
+function readIndexRequestsTo(hub: MemoryHub, leader: RaftNode): PeerMessage[] {
+  const asked: PeerMessage[] = [];
+  const deliver = hub.handlers.get(leader.id) as (m: PeerMessage) => void;
+  hub.handlers.set(leader.id, (m) => (m.type === 'ReadIndex' && asked.push(m), deliver(m)));
+  return asked;
+}
+
 describe('RaftNode.readBarrier on a follower: the reads of one turn share one ReadIndex', () => {
   it('many reads at once ask the leader once, and each sees every write completed before it arrived', async () => {
     const hub = new MemoryHub();
     const nodes = await startCluster(hub);
     const { leader, follower } = await settled(nodes);
-    const asked: PeerMessage[] = [];
-    const deliver = hub.handlers.get(leader.id) as (m: PeerMessage) => void;
-    hub.handlers.set(leader.id, (m) => (m.type === 'ReadIndex' && asked.push(m), deliver(m)));
+    const asked = readIndexRequestsTo(hub, leader);
 
     await Promise.all(Array.from({ length: 40 }, () => follower.readBarrier()));
     expect(asked).toHaveLength(1);
@@ -469,9 +475,7 @@ describe('RaftNode.readBarrier on a follower: the reads of one turn share one Re
     const hub = new MemoryHub();
     const nodes = await startCluster(hub);
     const { leader, follower } = await settled(nodes);
-    const asked: PeerMessage[] = [];
-    const deliver = hub.handlers.get(leader.id) as (m: PeerMessage) => void;
-    hub.handlers.set(leader.id, (m) => (m.type === 'ReadIndex' && asked.push(m), deliver(m)));
+    const asked = readIndexRequestsTo(hub, leader);
     const first = follower.readBarrier();
     await new Promise((resolve) => setImmediate(resolve));
     await new Promise((resolve) => setImmediate(resolve));
