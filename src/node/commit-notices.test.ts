@@ -52,6 +52,15 @@ describe('CommitNotices (issue 19)', () => {
     expect(sent.map((m) => [m.to, (m as AppendEntriesRequest).entries.length])).toEqual([['Node2', 1], ['Node3', 0]]);
   });
 
+  it('cancels its timer once the next appends superseded every held notice (no wakeup for nothing)', () => {
+    const { clock, sent, notices } = setup();
+    notices.sendAll([append('Node2', 5), append('Node3', 5)]);
+    expect(clock.pending()).toBe(1);
+    notices.sendAll([append('Node2', 5, 1), append('Node3', 5, 1)]);
+    expect(clock.pending()).toBe(0);
+    expect(sent.map((m) => m.to)).toEqual(['Node2', 'Node3']);
+  });
+
   it('keeps only the latest notice per follower', () => {
     const { clock, sent, notices } = setup();
     notices.sendAll([append('Node2', 5)]);
