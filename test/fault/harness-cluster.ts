@@ -3,7 +3,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from
 import { join } from 'node:path';
 import { NODE_V8_FLAGS } from '../../src/cli/cluster.js';
 import { REPO_ROOT, sleep } from '../support/cluster.js';
-import { httpCall } from './http-client.js';
+import { httpCall, type CallResult } from './http-client.js';
 import { FaultNetwork } from './network.js';
 
 /**
@@ -250,6 +250,22 @@ export class ProcessCluster {
   }
 
   /**
+   * POST add-learner to `via`. A leader just elected refuses a membership change until it has
+   * committed an entry of its own term (409 precondition_failed, by design: a change is safe
+   * only once the term has a commit, the fix to single-server changes); as an operator would, this asks again
+   * until that first commit, within ADD_TIMEOUT_MS. Any other answer is returned as it is.
+   */
+  private async addLearner(id: string, via: string): Promise<CallResult> {
+    const deadline = Date.now() + ADD_TIMEOUT_MS;
+    for (;;) {
+      const add = await httpCall({ method: 'POST', url: `${via}/api/members`, body: { changes: [{ op: 'add-learner', id, raft: this.network.entranceOf(id), http: this.node(id).http }] }, timeoutMs: ADD_TIMEOUT_MS });
+      const firstCommitPending = add.kind === 'response' && add.status === 409 && /not committed an entry of its own term/.test(String(add.body?.message));
+      if (!firstCommitPending || Date.now() > deadline) return add;
+      await sleep(20);
+    }
+  }
+
+  /**
    * The `member add` + `node --join` runbook (SPEC §9) for a spare: the cluster at `via` adds
    * it as a learner recorded at its FaultNetwork entrance (so every link to it is faultable),
    * then it starts on an empty data dir with `--join via --learner`, finds itself added, and
@@ -260,7 +276,7 @@ export class ProcessCluster {
     const node = this.node(id);
     if (node.member || node.child) throw new Error(`${id} is not a spare`);
     rmSync(node.dataDir, { recursive: true, force: true });
-    const add = await httpCall({ method: 'POST', url: `${via}/api/members`, body: { changes: [{ op: 'add-learner', id, raft: this.network.entranceOf(id), http: node.http }] }, timeoutMs: ADD_TIMEOUT_MS });
+    const add = await this.addLearner(id, via);
     if (add.kind === 'error') throw new Error(`add ${id}: ${add.error} (${add.message})`);
     if (add.status !== 200) throw new Error(`add ${id}: HTTP ${add.status} ${JSON.stringify(add.body).slice(0, 200)}`);
     node.argv = [
