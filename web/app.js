@@ -40,6 +40,11 @@ const LIMITS = {
   probeTimeoutMs: 2_000,
   /** How often the list of members is refreshed from the current node. */
   membersRefreshMs: 30_000,
+  /**
+   * After a refresh that learned no member (the node was slow or restarting), the next one
+   * comes this soon, doubling up to membersRefreshMs: a page without the list cannot fail over.
+   */
+  membersRetryMs: 1_000,
   /** Most members taken from /api/cluster (a cluster has 5; the bound guards a bad answer). */
   maxMembers: 64,
   /** Public URLs looked at per member (a node announces at most 4). */
@@ -226,6 +231,8 @@ const node = {
   /** A failover in progress (so lost sockets and failed polls start only one). */
   switching: /** @type {Promise<boolean>|null} */ (null),
   membersTimer: 0,
+  /** The wait before the next refresh after one that learned no member. */
+  membersRetryMs: LIMITS.membersRetryMs,
 };
 
 function apiUrl(path) {
@@ -257,6 +264,7 @@ function memberOrigin(entry) {
 /** Learns the members' URLs from the current node (SPEC §3 GET /api/cluster: nodes[].id, .publicUrls, .http). */
 async function refreshMembers() {
   clearTimeout(node.membersTimer);
+  let learned = false;
   try {
     const res = await fetch(apiUrl('/api/cluster'), { signal: AbortSignal.timeout(5_000), cache: 'no-store' });
     const body = res.ok ? await res.json() : null;
@@ -267,10 +275,13 @@ async function refreshMembers() {
       if (typeof entry?.id === 'string' && origin) members.push({ id: entry.id, origin });
     }
     if (members.length > 0) node.members = members;
+    learned = members.length > 0;
   } catch {
-    // keep the list we have; it is refreshed again later
+    // keep the list we have; it is refreshed again soon
   }
-  node.membersTimer = setTimeout(refreshMembers, LIMITS.membersRefreshMs);
+  const next = learned ? LIMITS.membersRefreshMs : node.membersRetryMs;
+  node.membersRetryMs = learned ? LIMITS.membersRetryMs : Math.min(LIMITS.membersRefreshMs, node.membersRetryMs * 2);
+  node.membersTimer = setTimeout(refreshMembers, next);
 }
 
 /** Whether a node answers GET /api/status in time; the status, if so. */

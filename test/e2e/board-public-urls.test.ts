@@ -23,6 +23,8 @@ let context: BrowserContext;
 const pageErrors: string[] = [];
 /** Requests the browser tried to send to an advertised (internal) URL. */
 const internalRequests: string[] = [];
+/** Nodes a test killed for good (the later tests run on the rest). */
+const killed: string[] = [];
 
 function publicUrl(id: string): string {
   return `http://${id.toLowerCase()}.${PUBLIC_DOMAIN}:${new URL(cluster.node(id).http).port}`;
@@ -97,6 +99,7 @@ describe('public URLs in the Docker layout', () => {
     await waitForText(page, 'connection-node', (t) => t === pageNode);
 
     cluster.kill9(pageNode);
+    killed.push(pageNode);
     const survivors = ids.filter((id) => id !== pageNode);
     await cluster.waitForLeader(survivors, 20_000);
     const text = `Through the public URLs (${Date.now()}).`;
@@ -120,4 +123,26 @@ describe('public URLs in the Docker layout', () => {
     expect(pageErrors).toEqual([]);
     await page.close();
   }, 120_000);
+
+  it('fails over even when its first GET /api/cluster failed: a page that learned no member asks again soon', async () => {
+    const alive = cluster.nodes.map((n) => n.id).filter((id) => !killed.includes(id));
+    const leader = await cluster.waitForLeader(alive, 20_000);
+    const pageNode = alive.find((id) => id !== leader) as string;
+    const page = await context.newPage();
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+    // A slow or restarting node: the page's first ask for the members fails (it waited 30 s to ask again).
+    let asked = 0;
+    await page.route('**/api/cluster', (route) => (asked++ === 0 ? route.abort('connectionreset') : route.continue()));
+    await page.goto(`${publicUrl(pageNode)}/`);
+    await waitForText(page, 'connection-node', (t) => t === pageNode);
+    await waitFor('the members asked for again', () => asked >= 2, 10_000, 100);
+
+    cluster.kill9(pageNode);
+    killed.push(pageNode);
+    const survivors = alive.filter((id) => id !== pageNode);
+    await waitForText(page, 'connection-node', (t) => survivors.includes(t), 20_000);
+    expect(internalRequests).toEqual([]);
+    expect(pageErrors).toEqual([]);
+    await page.close();
+  }, 90_000);
 });
