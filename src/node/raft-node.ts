@@ -136,9 +136,10 @@ export class RaftNode implements RaftNodeHandle {
    * them arrived. One request, one answer and one waiter per turn instead of per read: under
    * 64 spread readers a follower forwarded a ReadIndex and got a ReadIndexResponse per read,
    * each encoded, sealed, verified and checked. A leader's own reads need no group: they cost
-   * no messages, and its commit index may move within a turn.
+   * no messages, and its commit index may move within a turn. Only reads with the same
+   * deadline join (the controller's RETRIEVE waits longer than an HTTP read).
    */
-  private readGroup: Promise<void> | null = null;
+  private readGroup: { promise: Promise<void>; timeoutMs: number } | null = null;
   private lastSoft: Pick<Ready['softState'], 'state' | 'leader' | 'term'> | null = null;
   /** Tracing only: the highest commit index a leader message has told us of. */
   private traceCommitSeen = 0;
@@ -463,11 +464,11 @@ export class RaftNode implements RaftNodeHandle {
     const refused = this.refusal();
     if (refused) return Promise.reject(refused);
     if (this.options.unsafeLocalReads) return Promise.resolve();
-    if (this.readGroup) return this.readGroup;
+    if (this.readGroup?.timeoutMs === timeoutMs) return this.readGroup.promise;
     const id = `r${++this.readSeq}`;
     const promise = this.reads.wait(id, timeoutMs, () => new NodeError('timeout', `read index not confirmed within ${timeoutMs} ms`));
     this.core.readIndex(id);
-    if (this.core.state === 'follower') this.readGroup = promise;
+    if (this.core.state === 'follower') this.readGroup = { promise, timeoutMs };
     this.schedule();
     return promise;
   }
