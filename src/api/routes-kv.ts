@@ -4,7 +4,7 @@
  */
 import { readBarrier, queryOf, readJson, type ApiContext, type ApiRequest } from './context.js';
 import { ApiError } from './errors.js';
-import { jsonReply, raftHeaders, type Reply } from './reply.js';
+import { JSON_TYPE, jsonReply, raftHeaders, type Reply } from './reply.js';
 import { checkJsonValue, decodeKey, isStaleRead, requiredField } from './validate.js';
 import { proposeCommand, withIdempotencyKey } from './writes.js';
 
@@ -12,10 +12,11 @@ import { proposeCommand, withIdempotencyKey } from './writes.js';
 export async function getKv(ctx: ApiContext, request: ApiRequest, encodedKey: string): Promise<Reply> {
   const key = decodeKey(encodedKey);
   await readBarrier(ctx, isStaleRead(queryOf(request)));
-  const record = ctx.node.stateMachine.get(key);
+  const record = ctx.node.stateMachine.getJson(key);
   const headers = raftHeaders(ctx.leader.get(), ctx.node.stateMachine.appliedIndex());
   if (!record) throw new ApiError('not_found', 'key not found', { headers });
-  return jsonReply(200, { key: record.key, value: record.value, index: record.index }, headers);
+  // The stored value is JSON.stringify's text, so this is the body JSON.stringify({key, value, index}) would give, without parsing the value to serialize it again.
+  return { status: 200, headers, contentType: JSON_TYPE, raw: `{"key":${JSON.stringify(record.key)},"value":${record.valueJson},"index":${record.index}}` };
 }
 
 /** PUT /api/kv/<key> `{"value": any JSON}`. */

@@ -3,7 +3,7 @@ import type { Entry, SeededPrng } from '@raftquotes/raft';
 import { CorruptionError } from '../state/checksum.js';
 import { MemoryStateMachine } from '../state/memory-state-machine.js';
 import { decodeStateImage } from '../state/snapshot-codec.js';
-import type { ApplyResult, CommittedClientEntry, KvRecord, Quote, SnapshotImage, StateMachine } from '../state/types.js';
+import type { ApplyResult, CommittedClientEntry, KvJsonRecord, KvRecord, Quote, SnapshotImage, StateMachine } from '../state/types.js';
 import { StorageError } from '../storage/errors.js';
 import { MemoryRaftStorage } from '../storage/memory-storage.js';
 import type { PersistBatch, RaftStorage, RecoveredLog, StoredSnapshot } from '../storage/types.js';
@@ -247,6 +247,10 @@ export class SimStateMachine implements StateMachine {
 
   get(key: string): KvRecord | null {
     return this.live.get(key);
+  }
+
+  getJson(key: string): KvJsonRecord | null {
+    return this.live.getJson(key);
   }
 
   quotesAfter(afterIndex: number, limit: number): Quote[] {

@@ -3,7 +3,7 @@ import { applyEntry, retentionLimits, type IdempotencyRecord, type RetentionLimi
 import { compareCodePoints } from './command-codec.js';
 import { decodeStateImage, encodeStateImage, type StateImage } from './snapshot-codec.js';
 import { idempotencyRowBytes, kvRowBytes, quoteRowBytes } from './state-size.js';
-import type { ApplyResult, Command, CommittedClientEntry, KvRecord, Quote, SnapshotImage, StateMachine } from './types.js';
+import type { ApplyResult, Command, CommittedClientEntry, KvJsonRecord, KvRecord, Quote, SnapshotImage, StateMachine } from './types.js';
 
 /**
  * The state machine in memory, for the simulator and tests. Same apply logic and snapshot
@@ -95,6 +95,11 @@ export class MemoryStateMachine implements StateMachine, StateStore {
   getKv(key: string): KvRecord | null {
     const record = this.kv.get(key);
     return record ? { key, value: JSON.parse(record.valueJson) as unknown, index: record.index } : null;
+  }
+
+  getJson(key: string): KvJsonRecord | null {
+    const record = this.kv.get(key);
+    return record ? { key, valueJson: record.valueJson, index: record.index } : null;
   }
 
   putKv(key: string, valueJson: string, index: number): void {

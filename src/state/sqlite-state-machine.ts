@@ -6,7 +6,7 @@ import { CorruptionError, rowChecksum, verifyChecksum, type ChecksumPart } from 
 import { StateStorageError } from './errors.js';
 import { encodeImagePage, encodeImageStart, forEachImagePage, IMAGE_PAGE_ROWS, StateImageWriter, type ImagePage, type ImageSection } from './snapshot-codec.js';
 import { idempotencyRowBytes, kvRowBytes, quoteRowBytes, ROW_OVERHEAD_BYTES } from './state-size.js';
-import type { ApplyResult, Command, CommittedClientEntry, ImageStream, KvRecord, Quote, SnapshotImage, StateMachine } from './types.js';
+import type { ApplyResult, Command, CommittedClientEntry, ImageStream, KvJsonRecord, KvRecord, Quote, SnapshotImage, StateMachine } from './types.js';
 import { errorMessage } from '../narrow.js';
 
 /**
@@ -116,7 +116,17 @@ export class SqliteStateMachine implements StateMachine, StateStore {
   }
 
   get(key: string): KvRecord | null {
-    return this.getKv(key);
+    return storageRead(() => {
+      const row = this.verifiedKvRow(key);
+      return row ? { key, value: JSON.parse(row.value) as unknown, index: row.idx } : null;
+    });
+  }
+
+  getJson(key: string): KvJsonRecord | null {
+    return storageRead(() => {
+      const row = this.verifiedKvRow(key);
+      return row ? { key, valueJson: row.value, index: row.idx } : null;
+    });
   }
 
   quotesAfter(afterIndex: number, limit: number): Quote[] {
@@ -298,12 +308,15 @@ export class SqliteStateMachine implements StateMachine, StateStore {
    * a read that fails while applying must stop the node, never become the entry's result.
    */
   getKv(key: string): KvRecord | null {
-    return storageRead(() => {
-      const row = this.stmt.getKv.get(key) as KvRow | undefined;
-      if (!row) return null;
-      verifyChecksum(`kv key ${shownKey(key)}`, row.crc, row.key, row.value, row.idx);
-      return { key, value: JSON.parse(row.value) as unknown, index: row.idx };
-    });
+    return this.get(key);
+  }
+
+  /** A KV row whose checksum matches (a mismatch throws); call within storageRead. */
+  private verifiedKvRow(key: string): KvRow | null {
+    const row = this.stmt.getKv.get(key) as KvRow | undefined;
+    if (!row) return null;
+    verifyChecksum(`kv key ${shownKey(key)}`, row.crc, row.key, row.value, row.idx);
+    return row;
   }
 
   putKv(key: string, valueJson: string, index: number): void {

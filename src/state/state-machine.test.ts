@@ -200,6 +200,7 @@ interface Observed {
 
 /** Everything a state machine holds, through its public reads and its snapshot image. */
 function observe(sm: StateMachine): Observed {
+  for (const k of KEYS) expectJsonReadAgrees(sm, wellFormedModel(k));
   const image = decodeStateImage(sm.snapshot());
   return {
     appliedIndex: sm.appliedIndex(),
@@ -209,6 +210,16 @@ function observe(sm: StateMachine): Observed {
     clientLog: sm.clientEntriesFrom(0, 1_000_000),
     idempotency: image.idempotency.map(([key, index, resultJson]) => [key, index, JSON.parse(resultJson)] as [string, number, ApplyResult]).sort(byKey),
   };
+}
+
+/**
+ * getJson is get with the value as stored: the same record, and text that JSON.stringify gives
+ * back unchanged (GET /api/kv sends it as is, in place of serializing the parsed value).
+ */
+function expectJsonReadAgrees(sm: StateMachine, key: string): void {
+  const raw = sm.getJson(key);
+  expect(raw && { key: raw.key, value: JSON.parse(raw.valueJson) as unknown, index: raw.index }).toEqual(sm.get(key));
+  if (raw) expect(JSON.stringify(JSON.parse(raw.valueJson))).toBe(raw.valueJson);
 }
 
 function observeModel(model: NaiveModel): Observed {

@@ -42,6 +42,13 @@ export interface KvRecord {
   index: number;
 }
 
+/** A KV read result with the value as the stored JSON text (a read answers with it as is). */
+export interface KvJsonRecord {
+  key: string;
+  valueJson: string;
+  index: number;
+}
+
 /** One committed client entry for the controller's RETRIEVE. */
 export interface CommittedClientEntry {
   index: number;
@@ -63,6 +70,8 @@ export interface StateMachine {
   /** Applies committed entries in order in one transaction; noop entries only move the index. */
   apply(entries: Entry[]): ApplyResult[];
   get(key: string): KvRecord | null;
+  /** As get, with the value as its stored JSON text: GET /api/kv sends it without parsing it. */
+  getJson(key: string): KvJsonRecord | null;
   quotesAfter(afterIndex: number, limit: number): Quote[];
   /** Committed client commands with index >= fromIndex, oldest first (survives compaction). */
   clientEntriesFrom(fromIndex: number, limit: number): CommittedClientEntry[];

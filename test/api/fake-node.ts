@@ -162,6 +162,10 @@ export class FakeNode implements RaftNodeHandle {
       throw new Error('FakeNode: the API never applies');
     },
     get: (key: string) => this.kv.get(key) ?? null,
+    getJson: (key: string) => {
+      const record = this.kv.get(key);
+      return record ? { key, valueJson: JSON.stringify(record.value), index: record.index } : null;
+    },
     quotesAfter: (after: number, limit: number) => {
       let lo = 0;
       let hi = this.quotes.length;

@@ -42,10 +42,13 @@ describe('KV routes (SPEC §3)', () => {
     expect(expectErrorShape(bad.body, 'bad_request').message).toContain('consistency');
   });
 
-  it('stores null and any JSON value', async () => {
-    for (const value of [null, 0, '', [1, 'two'], { nested: { deep: true } }]) {
-      expect((await call(url, 'PUT', '/api/kv/any', { value })).status).toBe(200);
-      expect((await call(url, 'GET', '/api/kv/any')).body.value).toEqual(value);
+  it('stores null and any JSON value, and answers with the body JSON.stringify gives', async () => {
+    for (const value of [null, 0, '', [1, 'two'], { nested: { deep: true } }, 1e21, -0.5, 'é "quoted" \u2028', { __proto__: 1, b: [{}] }]) {
+      const put = await call(url, 'PUT', '/api/kv/any', { value });
+      expect(put.status).toBe(200);
+      const get = await fetch(`${url}/api/kv/any`);
+      expect(get.headers.get('content-type')).toBe('application/json; charset=utf-8');
+      expect(await get.text()).toBe(JSON.stringify({ key: 'any', value: JSON.parse(JSON.stringify(value)), index: put.body.index }));
     }
   });
 

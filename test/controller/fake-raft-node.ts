@@ -58,6 +58,7 @@ export class FakeRaftNode extends FakeNode {
       throw new Error('FakeRaftNode: apply is not used by the controller');
     },
     get: () => null,
+    getJson: () => null,
     quotesAfter: () => [],
     clientEntriesFrom: (from: number, limit: number) => this.committed.filter((e) => e.index >= from).slice(0, limit),
     snapshot: () => new Uint8Array(),
