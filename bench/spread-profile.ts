@@ -7,7 +7,8 @@
  *
  *   npx tsx bench/spread-profile.ts <profile dir> [clients=64] [seconds=8] [main.js]
  *   (SPREAD_PROFILE_PORT_BASE=N, default 29900; PLACEMENT=leader: every client on the leader;
- *   KIND=read: linearizable GETs of keys written first, instead of PUTs)
+ *   KIND=read: linearizable GETs of keys written first, instead of PUTs; KIND=stale: the same GETs
+ *   with ?consistency=stale)
  */
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -31,14 +32,14 @@ for (let i = 0; i < rq.size; i++) {
 }
 await sleep(1000);
 const leader = await rq.leader();
-const reads = process.env.KIND === 'read';
+const reads = process.env.KIND === 'read' || process.env.KIND === 'stale';
 if (reads) await fill({ clients: 16, count: clients, targetOf: () => rq.target(leader), requestOf: (n) => rq.put(`w${n}-1`, 'v'.repeat(100)), deadlineMs: 30_000 });
 const s = await closedLoop({
   clients,
   durationMs: seconds * 1000,
   warmupMs: 500,
   targetOf: (c) => rq.target(process.env.PLACEMENT === 'leader' ? leader : c % rq.size),
-  requestOf: (c, seq) => (reads ? rq.get(`w${c}-1`, false) : rq.put(`w${c}-${seq % 512}`, 'v'.repeat(100))),
+  requestOf: (c, seq) => (reads ? rq.get(`w${c}-1`, process.env.KIND === 'stale') : rq.put(`w${c}-${seq % 512}`, 'v'.repeat(100))),
 });
 console.log(JSON.stringify({ ...s, leader: rq.nodes[leader]!.id, leaderPid: rq.pid(leader) }));
 for (let i = 0; i < rq.size; i++) process.kill(rq.pid(i) ?? 0, 'SIGTERM');

@@ -5,7 +5,8 @@
  * thread's, and all threads' with V8's and libuv's) around a closed-loop load and prints them
  * per operation.
  *
- *   npx tsx bench/syscalls.ts [read|write] [clients=64] [leader|spread] [seconds=5] [main.js]
+ *   npx tsx bench/syscalls.ts [read|stale|write] [clients=64] [leader|spread] [seconds=5] [main.js]
+ *   (stale: GETs with ?consistency=stale, the same HTTP work without the read barrier)
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { closedLoop, fill } from './load.js';
@@ -36,7 +37,7 @@ try {
       durationMs: ms,
       warmupMs: 0,
       targetOf: placement === 'leader' ? () => rq.target(leader) : spread(rq, leader),
-      requestOf: (c, seq) => (kind === 'read' ? rq.get(`w${c}-1`, false) : rq.put(`w${c}-${seq % 512}`, 'v'.repeat(100))),
+      requestOf: (c, seq) => (kind === 'write' ? rq.put(`w${c}-${seq % 512}`, 'v'.repeat(100)) : rq.get(`w${c}-1`, kind === 'stale')),
     });
   await load(4000);
   const pids = rq.nodes.map((_, i) => rq.pid(i) ?? 0);
