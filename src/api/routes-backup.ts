@@ -39,7 +39,7 @@ export async function getBackup(ctx: ApiContext, request: ApiRequest): Promise<R
     onStreamError: (err) => ctx.logger.warn({ err }, `backup of index ${header.index} failed part way: ${err.message}`),
     contentType: BACKUP_CONTENT_TYPE,
     headers: {
-      ...raftHeaders(ctx.node.status().leader, header.index),
+      ...raftHeaders(ctx.node.knownLeader(), header.index),
       'Content-Disposition': `attachment; filename="raftquotes-${header.index}.backup"`,
       'Cache-Control': 'no-store',
     },

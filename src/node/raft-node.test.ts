@@ -163,3 +163,19 @@ describe('RaftNode: the fatal path goes through the injected handler', () => {
     expect(node1.fatal.length).toBe(1);
   });
 });
+
+describe('RaftNode.knownLeader (the X-Raft-Leader of every answer)', () => {
+  it('is status().leader on every node: after the election, and null while shut down by the controller', async () => {
+    const nodes = await startCluster(new MemoryHub());
+    const leader = (await waitUntil('a leader', () => leaderOf(nodes))).node.id;
+    await waitUntil('every node knows it', () => nodes.every((n) => n.node.status().leader === leader));
+    for (const n of nodes) expect(n.node.knownLeader()).toBe(n.node.status().leader);
+    const follower = nodes.find((n) => n.node.id !== leader);
+    if (!follower) throw new Error('no follower');
+    follower.node.shutdown();
+    expect(follower.node.knownLeader()).toBeNull();
+    expect(follower.node.status().leader).toBeNull();
+    follower.node.resume();
+    expect(follower.node.knownLeader()).toBe(follower.node.status().leader);
+  });
+});

@@ -238,7 +238,7 @@ export class RaftNode implements RaftNodeHandle {
       id: this.id,
       state: this.shutdownByController ? 'shutdown' : this.core.membership().removed ? 'removed' : core.state,
       term: core.term,
-      leader: this.shutdownByController ? null : core.leader,
+      leader: this.knownLeader(),
       commitIndex: core.commitIndex,
       appliedIndex: this.stateMachine.appliedIndex(),
       lastIndex: core.lastIndex,
@@ -249,6 +249,10 @@ export class RaftNode implements RaftNodeHandle {
       peers: this.peerStatuses(),
       members: this.membersSummary(),
     };
+  }
+
+  knownLeader(): NodeId | null {
+    return this.shutdownByController ? null : this.core.leader;
   }
 
   /** Voters of the configuration in effect (both halves while joint), this node included if it votes. */

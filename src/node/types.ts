@@ -67,6 +67,8 @@ export interface RaftNodeHandle {
   /** All configured voters, this node included, in configuration order. */
   readonly voters: NodeId[];
   status(): NodeStatus;
+  /** status().leader, without building the rest of the status (it is read for every answer's X-Raft-Leader). */
+  knownLeader(): NodeId | null;
   /** HTTP base URL of a peer (learned from the peer's transport handshake), or null. */
   peerHttpUrl(peer: NodeId): string | null;
   /** True between the controller's SHUTDOWN and the next CONVERT_FOLLOWER/resume. */

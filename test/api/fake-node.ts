@@ -58,6 +58,10 @@ export class FakeNode implements RaftNodeHandle {
     return this.listeners.size;
   }
 
+  knownLeader(): NodeId | null {
+    return this.shut ? null : this.leader;
+  }
+
   status(): NodeStatus {
     const peers: NodeStatus['peers'] = {};
     for (const peer of this.voters.filter((v) => v !== this.id)) {
