@@ -12,7 +12,6 @@ import { hasBody, parseJsonObject, readRawBody, requireJsonContentType } from '.
 import { ApiError, badRequest } from './errors.js';
 import { bodyMatches, type ForwardAuth, type ForwardProof } from './forward-proof.js';
 import type { Forwarder } from './forward.js';
-import type { LeaderView } from './leader-view.js';
 import type { ApiMetrics } from './metrics.js';
 import type { NodeNames } from './names.js';
 import type { RateLimiter } from './rate-limit.js';
@@ -73,8 +72,6 @@ export interface ApiContext {
   memberPublicUrls: MemberPublicUrls;
   metricsRegistry: Registry;
   metrics: ApiMetrics;
-  /** The known leader for read answers' X-Raft-Leader (cheap: cached per event-loop turn). */
-  leader: LeaderView;
   tuning: ApiTuning;
   /** SPEC §5 `--quota-bytes`: writes that would grow the state past it get 507 (undefined: no quota). */
   quotaBytes?: number | undefined;

@@ -94,7 +94,7 @@ function isDataRoute(route: Route | null): boolean {
 function errorReply(ctx: ApiContext, route: Route | null, err: ApiError): Reply {
   let headers = err.options.headers;
   if (isDataRoute(route) && !headers?.[HEADER_LEADER]) {
-    const leader = err.cause instanceof NodeError && err.cause.leader ? err.cause.leader : ctx.leader.get();
+    const leader = err.cause instanceof NodeError && err.cause.leader ? err.cause.leader : ctx.node.knownLeader();
     headers = { ...raftHeaders(leader, ctx.node.stateMachine.appliedIndex()), ...headers };
   }
   return jsonReply(err.status, err.body(), headers);

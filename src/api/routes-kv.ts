@@ -13,7 +13,7 @@ export async function getKv(ctx: ApiContext, request: ApiRequest, encodedKey: st
   const key = decodeKey(encodedKey);
   await readBarrier(ctx, isStaleRead(queryOf(request)));
   const record = ctx.node.stateMachine.getJson(key);
-  const headers = raftHeaders(ctx.leader.get(), ctx.node.stateMachine.appliedIndex());
+  const headers = raftHeaders(ctx.node.knownLeader(), ctx.node.stateMachine.appliedIndex());
   if (!record) throw new ApiError('not_found', 'key not found', { headers });
   // The stored value is JSON.stringify's text, so this is the body JSON.stringify({key, value, index}) would give, without parsing the value to serialize it again.
   return { status: 200, headers, contentType: JSON_TYPE, raw: `{"key":${JSON.stringify(record.key)},"value":${record.valueJson},"index":${record.index}}` };

@@ -47,5 +47,5 @@ export async function listQuotes(ctx: ApiContext, request: ApiRequest): Promise<
   await readBarrier(ctx, isStaleRead(query));
   const appliedIndex = ctx.node.stateMachine.appliedIndex();
   const quotes = limit === 0 ? [] : ctx.node.stateMachine.quotesAfter(after, limit);
-  return jsonReply(200, { quotes, commitIndex: appliedIndex }, raftHeaders(ctx.leader.get(), appliedIndex));
+  return jsonReply(200, { quotes, commitIndex: appliedIndex }, raftHeaders(ctx.node.knownLeader(), appliedIndex));
 }

@@ -29,7 +29,6 @@ import {
   MAX_TLS_REFUSAL_LOGS_PER_SECOND, MAX_WS_CLIENTS_PER_ADDRESS, MAX_WS_CLIENTS_PER_LOOPBACK, MAX_WS_TOTAL_BUFFERED_BYTES, PEER_STATUS_TIMEOUT_MS, REQUEST_TIMEOUT_MS,
   SOCKET_IDLE_TIMEOUT_MS, WS_BACKLOG_MAX_UNCONFIRMED_BYTES, WS_PONG_TIMEOUT_MS, WS_STALL_MS, WS_STATUS_INTERVAL_MS,
 } from './limits.js';
-import { LeaderView } from './leader-view.js';
 import { LiveHub } from './live.js';
 import { ApiMetrics } from './metrics.js';
 import { NodeNames } from './names.js';
@@ -272,7 +271,6 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     memberPublicUrls: options.memberPublicUrls ?? NO_PUBLIC_URLS,
     metricsRegistry: options.metricsRegistry,
     metrics,
-    leader: new LeaderView(options.node),
     tuning,
     quotaBytes: options.quotaBytes,
     debug: options.debug, // SPEC §11 controls

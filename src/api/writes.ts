@@ -21,7 +21,7 @@ export function withIdempotencyKey<C extends Command>(request: ApiRequest, comma
  * its own quota (see state/quota.ts for why at propose time and not at apply time).
  */
 function checkQuota(ctx: ApiContext, command: Command): void {
-  if (ctx.quotaBytes === undefined || ctx.leader.get() !== ctx.node.id) return;
+  if (ctx.quotaBytes === undefined || ctx.node.knownLeader() !== ctx.node.id) return;
   const problem = quotaProblem(ctx.node.stateMachine, command, ctx.quotaBytes);
   if (problem) throw new ApiError('quota_exceeded', problem);
 }
