@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { fill, runIfMain, VALUE_100 } from './load.js';
 import { sleep } from '../test/support/wait.js';
+import { HEAP_TRIM_QUIET_MS } from '../src/cli/heap-trim.js';
 import type { BenchPlan, Emit } from './benchmarks.js';
 import { rssOf, RaftquotesSystem } from './systems.js';
 
@@ -16,10 +17,11 @@ import { rssOf, RaftquotesSystem } from './systems.js';
 export const MEMORY_TARGET_MB = 80;
 /**
  * Quiet time before each reading: what a node holds once a burst is over, not in its last
- * millisecond (a node gives its dead heap back within ~7 s of going quiet: src/cli/heap-trim.ts).
- * The peak during the writes is reported beside it (peakMb, the kernel's high-water mark).
+ * millisecond (a node gives its dead heap back after HEAP_TRIM_QUIET_MS of quiet, one minute:
+ * src/cli/heap-trim.ts). The peak during the writes is reported beside it (peakMb, the
+ * kernel's high-water mark).
  */
-export const MEMORY_SETTLE_MS = 10_000;
+export const MEMORY_SETTLE_MS = HEAP_TRIM_QUIET_MS + 5_000;
 /** Bound on the 100,000 writes: a loaded 2-core machine has taken over 300 s. */
 const FILL_DEADLINE_MS = 900_000;
 

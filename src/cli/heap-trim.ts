@@ -21,12 +21,21 @@ export const HEAP_TRIM_CHECK_MS = 1_000;
  */
 export const HEAP_TRIM_MAX_BUSY = 0.8;
 /**
- * Quiet time before collecting. V8 shrinks the young generation (8 MB committed under load)
- * in a full GC only once its measured allocation rate, averaged over ~5 s, is below ~1 MB/s;
- * sooner, the old generation shrinks but the young one stays at its peak. An idle leader's
- * heartbeats keep it above that, so a leader gives back its old generation only.
+ * Quiet time before collecting: a minute. A full GC on a quiet node throws away much of the
+ * code V8 optimized under the burst before it (the optimized code embeds objects of the
+ * burst's connections and requests, which that GC finds dead), so the next burst runs slowly
+ * until V8 has compiled it all again, which takes seconds of load and a core's worth of compiler
+ * threads. Measured (64 writers over 5 nodes, bursts 15 s apart, after a warm-up reaching
+ * ~3,000 writes/s): with the trim after 6 s quiet, the first 2.5 s of each burst ran at
+ * 1,300-1,800 writes/s and the next 2.5 s at 1,900-2,400; without a trim in the gaps, at
+ * 2,450-2,950 and 2,800-3,400. A plain (not compacting) full GC did the same harm. So bursts
+ * less than a minute apart keep their compiled code, and a node quiet for a minute gives its
+ * memory back. Also long enough for V8 to shrink the young generation (8 MB committed under
+ * load) in that GC: it does so only once its measured allocation rate, averaged over ~5 s, is
+ * below ~1 MB/s. An idle leader's heartbeats keep it above that, so a leader gives back its old
+ * generation only.
  */
-export const HEAP_TRIM_QUIET_MS = 6_000;
+export const HEAP_TRIM_QUIET_MS = 60_000;
 /**
  * Growth of the committed heap since the last trim that is worth a full GC. Small: a leader's
  * snapshot after a burst left ~4 MB of dead heap that a larger threshold never collected.
