@@ -6,10 +6,12 @@
  * and of a few groups (SQLite, the peer link, HTTP, GC, idle), from the measured window only.
  *
  *   [CLIENTS=256] npx tsx bench/cpu-profile.ts [portBase=29000] [seconds=6] [profile dir=/tmp/rq-prof]
+ *   (KIND=read: linearizable GETs of the keys written first; KIND=stale: the same with
+ *   ?consistency=stale; ALL=1: client i to node i mod 5, the paired rows' spread placement)
  */
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { closedLoop } from './load.js';
+import { closedLoop, fill } from './load.js';
 import { sleep } from '../test/support/wait.js';
 import { RaftquotesSystem } from './systems.js';
 
@@ -18,6 +20,8 @@ const seconds = Number(process.argv[3] ?? 6);
 const dir = process.argv[4] ?? '/tmp/rq-prof';
 const spread = process.env.SPREAD === '1';
 const clients = Number(process.env.CLIENTS ?? 1);
+const kind = process.env.KIND ?? 'write';
+const all = process.env.ALL === '1';
 /** Sampling interval of the profiler, µs: fine enough for functions of a few µs per write. */
 const SAMPLE_US = 250;
 
@@ -38,12 +42,13 @@ const entry = spread ? (leader + 1) % sys.size : leader;
 let windowStart = 0;
 let windowEnd = 0;
 const idle = process.env.IDLE === '1';
+if (kind !== 'write') await fill({ clients: 16, count: 64, targetOf: () => sys.target(leader), requestOf: (n) => sys.put(`p${n}`, 'v'.repeat(100)), deadlineMs: 30_000 });
 const stats = idle ? await idleWindow() : await closedLoop({
   clients,
   durationMs: seconds * 1000,
   warmupMs: 500,
-  targetOf: () => sys.target(entry),
-  requestOf: (_c, seq) => sys.put(`p${seq % 64}`, 'v'.repeat(100)),
+  targetOf: (c) => sys.target(all ? c % sys.size : entry),
+  requestOf: (c, seq) => (kind === 'write' ? sys.put(`p${seq % 64}`, 'v'.repeat(100)) : sys.get(`p${(c + seq) % 64}`, kind === 'stale')),
   window: { onStart: () => (windowStart = Number(process.hrtime.bigint() / 1000n)), onEnd: () => (windowEnd = Number(process.hrtime.bigint() / 1000n)) },
 });
 /** IDLE=1: no load; "per write" is then per second of an idle cluster. */
