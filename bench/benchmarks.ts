@@ -27,12 +27,17 @@ export interface BenchPlan {
   pairedRounds: number;
   /** Unmeasured load per paired row before the paired rounds (warmUp). */
   warmupSecondsPerRow: number;
+  /**
+   * Unmeasured load of a paired row on each system again right before that row's rounds: V8
+   * needs 15-30 s of a load to compile its paths, and the up-front warm-up was minutes earlier.
+   */
+  rowWarmupSeconds: number;
 }
 
 export function planFor(quick: boolean): BenchPlan {
   return quick
-    ? { quick, writeSeconds: 3, warmupSeconds: 1, concurrency: [1, 16, 64, 256], failoverTrials: 5, fillCount: 100_000, fanoutClients: 1000, fanoutQuotes: 15, soakSeconds: 20, pairedSeconds: 3, pairedRounds: 2, warmupSecondsPerRow: 1 }
-    : { quick, writeSeconds: 10, warmupSeconds: 2, concurrency: [1, 16, 64, 256], failoverTrials: 20, fillCount: 100_000, fanoutClients: 1000, fanoutQuotes: 40, soakSeconds: 300, pairedSeconds: 5, pairedRounds: 4, warmupSecondsPerRow: 4 };
+    ? { quick, writeSeconds: 3, warmupSeconds: 1, concurrency: [1, 16, 64, 256], failoverTrials: 5, fillCount: 100_000, fanoutClients: 1000, fanoutQuotes: 15, soakSeconds: 20, pairedSeconds: 3, pairedRounds: 2, warmupSecondsPerRow: 1, rowWarmupSeconds: 1 }
+    : { quick, writeSeconds: 10, warmupSeconds: 2, concurrency: [1, 16, 64, 256], failoverTrials: 20, fillCount: 100_000, fanoutClients: 1000, fanoutQuotes: 40, soakSeconds: 300, pairedSeconds: 5, pairedRounds: 4, warmupSecondsPerRow: 4, rowWarmupSeconds: 10 };
 }
 
 export type Emit = (record: BenchRecord) => void;
@@ -192,6 +197,7 @@ export async function paired(systems: readonly BenchSystem[], plan: BenchPlan, e
   // Both clusters up, neither loaded: what each costs per second doing nothing (cpuBudgetTable).
   for (const system of systems) emit({ bench: 'idle-cpu', system: system.name, cores: round2(await idleCores(Array.from({ length: system.size }, (_, i) => system.pid(i)), IDLE_CPU_SECONDS)) });
   for (const row of rows) {
+    for (const system of systems) await warmUp(system, plan.rowWarmupSeconds, keys, [row]);
     const rounds = new Map<string, Array<{ stats: LoadStats; cpu: CpuPerOp | null }>>(systems.map((s) => [s.name, []]));
     for (let round = 0; round < plan.pairedRounds; round++) {
       for (const system of round % 2 ? [...systems].reverse() : systems) {
