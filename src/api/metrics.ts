@@ -42,8 +42,12 @@ export class ApiMetrics {
     );
   }
 
+  /** Requests answered so far (the heap trimmer's sign that the node is serving). */
+  answered = 0;
+
   /** Counts one answered request; `route` is a route template, never a raw path (bounded labels). */
   observe(route: string, method: string, status: number, seconds: number): void {
+    this.answered++;
     const methodLabel = KNOWN_METHODS.has(method) ? method : 'other';
     const key = `${route} ${methodLabel} ${status}`;
     let counter = this.requestChildren.get(key);

@@ -90,6 +90,8 @@ export interface ApiServer {
   address(): AddressInfo | null;
   /** Open /api/live clients. */
   readonly liveClients: number;
+  /** HTTP requests answered since start. */
+  readonly requestsAnswered: number;
   /** Open HTTP connections (WebSockets included) from one remote address. */
   connectionsFrom(address: string): number;
   /** Re-reads the HTTPS certificate files (SIGHUP); throws if they cannot be read, keeping the old ones. */
@@ -250,6 +252,18 @@ function bodyBudget(bytesPerSecond: number): RateLimiter {
 }
 
 /** Builds the API server of one node (see src/cli/node-command.ts). */
+/** Listens; rejects with the raw listen error, and logs any later server error instead. */
+function listenOn(server: Server | HttpsServer, host: string, port: number, logger: ApiLogger): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      server.on('error', (err) => logger.error({ err }, `http server error: ${err.message}`));
+      resolve();
+    });
+  });
+}
+
 export function createApiServer(options: ApiServerOptions): ApiServer {
   const metrics = new ApiMetrics(options.metricsRegistry);
   const tls = options.tls ?? null;
@@ -286,14 +300,7 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
 
   return {
     listen(host, port) {
-      return new Promise((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, host, () => {
-          server.off('error', reject);
-          server.on('error', (err) => ctx.logger.error({ err }, `http server error: ${err.message}`));
-          resolve();
-        });
-      });
+      return listenOn(server, host, port, ctx.logger);
     },
     close() {
       live.close();
@@ -309,6 +316,9 @@ export function createApiServer(options: ApiServerOptions): ApiServer {
     },
     get liveClients() {
       return live.size;
+    },
+    get requestsAnswered() {
+      return metrics.answered;
     },
     connectionsFrom(address) {
       return connections.count(address);

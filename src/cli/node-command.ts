@@ -121,7 +121,7 @@ export async function runNode(given: NodeConfig): Promise<void> {
   await controller.start().catch((err: unknown) => listenError(err, '--controller', `${config.controller.host}:${config.controller.port}`));
   await node.start().catch((err: unknown) => listenError(err, '--raft', `${config.raft.host}:${config.raft.port}`));
   if (joined && !config.learner) void import('./join.js').then((m) => m.promoteWhenCaughtUp(config, logger));
-  startHeapTrim(() => node.status().appliedIndex, (before, after) => logger.debug({ before, after }, `heap trimmed after load: ${Math.round(before / 1048576)} -> ${Math.round(after / 1048576)} MB committed`));
+  startHeapTrim(() => node.activity() + api.requestsAnswered, (before, after) => logger.debug({ before, after }, `heap trimmed after load: ${Math.round(before / 1048576)} -> ${Math.round(after / 1048576)} MB committed`));
   logger.info(`${config.id} up: http=${config.advertiseHttp} raft=${config.raft.host}:${config.raft.port} controller=udp:${config.controller.host}:${config.controller.port} data=${config.dataDir}`);
   if (config.insecure) {
     logger.warn('INSECURE (--insecure): peers are NOT authenticated. Anyone who can reach the Raft port can pose as a member, move the term, or forge leader messages. Use RAFTQUOTES_SECRET, --secret-file or mutual TLS.');

@@ -179,3 +179,28 @@ describe('RaftNode.knownLeader (the X-Raft-Leader of every answer)', () => {
     expect(follower.node.knownLeader()).toBe(follower.node.status().leader);
   });
 });
+
+describe('RaftNode.activity (what the heap trimmer takes for work)', () => {
+  it('grows with applied writes, with reads on a follower, and on the leader with the reads followers forward; stands still when idle', async () => {
+    const nodes = await startCluster(new MemoryHub());
+    const leader = (await waitUntil('a leader', () => leaderOf(nodes))).node;
+    const follower = nodes.find((n) => n.node.id !== leader.id)?.node;
+    if (!follower) throw new Error('no follower');
+    await leader.propose({ op: 'put', key: 'k', value: 1 });
+    await waitUntil('applied everywhere', () => nodes.every((n) => n.node.status().appliedIndex === leader.status().appliedIndex));
+    const idle = nodes.map((n) => n.node.activity());
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(nodes.map((n) => n.node.activity())).toEqual(idle);
+
+    const [leaderBefore, followerBefore] = [leader.activity(), follower.activity()];
+    await follower.readBarrier();
+    // Reads apply nothing: before, a node serving only reads counted as quiet.
+    expect(follower.status().appliedIndex).toBe(leader.status().appliedIndex);
+    expect(follower.activity()).toBeGreaterThan(followerBefore);
+    expect(leader.activity()).toBeGreaterThan(leaderBefore);
+
+    const applied = leader.activity();
+    await leader.propose({ op: 'put', key: 'k', value: 2 });
+    expect(leader.activity()).toBeGreaterThan(applied);
+  });
+});

@@ -127,6 +127,8 @@ export class RaftNode implements RaftNodeHandle {
   /** When the last image built ahead of time started, and how long it took (its CPU budget). */
   private lastAheadBuild: { startedAt: number; tookMs: number } | null = null;
   private readSeq = 0;
+  /** ReadIndex requests followers forwarded to this node (their clients' reads, served by its read rounds). */
+  private forwardedReads = 0;
   /**
    * A follower's read barrier that the reads of this turn share (null: none open). Every read
    * that joins it arrived before the next Ready hands its ReadIndex request to the transport
@@ -464,6 +466,16 @@ export class RaftNode implements RaftNodeHandle {
     return quotaProblem(this.stateMachine, command, this.options.quotaBytes) ? 'quota_exceeded' : null;
   }
 
+  /**
+   * A count that grows with the work this node does for clients: entries applied, read
+   * barriers opened here, reads followers forwarded here. The heap trimmer (cli/heap-trim.ts)
+   * takes a node whose count stands still as quiet; reads apply nothing, so the applied index
+   * alone called a node serving thousands of reads a second quiet.
+   */
+  activity(): number {
+    return this.stateMachine.appliedIndex() + this.readSeq + this.forwardedReads;
+  }
+
   readBarrier(timeoutMs = this.options.defaultTimeoutMs): Promise<void> {
     const refused = this.refusal();
     if (refused) return Promise.reject(refused);
@@ -582,6 +594,7 @@ export class RaftNode implements RaftNodeHandle {
     }
     // Only after validation: `from` is then a member, not a key an attacker chose.
     this.lastContact.set(message.from, this.clock.now());
+    if (message.type === 'ReadIndex') this.forwardedReads++;
     if (this.deps.trace) this.traceReceive(this.deps.trace, message, receivedAt);
     this.schedule();
     return null;
