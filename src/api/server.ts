@@ -251,7 +251,6 @@ function bodyBudget(bytesPerSecond: number): RateLimiter {
   return new RateLimiter({ perSecond: bytesPerSecond, burst: Math.max(bytesPerSecond, MAX_BODY_BYTES) });
 }
 
-/** Builds the API server of one node (see src/cli/node-command.ts). */
 /** Listens; rejects with the raw listen error, and logs any later server error instead. */
 function listenOn(server: Server | HttpsServer, host: string, port: number, logger: ApiLogger): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -264,6 +263,7 @@ function listenOn(server: Server | HttpsServer, host: string, port: number, logg
   });
 }
 
+/** Builds the API server of one node (see src/cli/node-command.ts). */
 export function createApiServer(options: ApiServerOptions): ApiServer {
   const metrics = new ApiMetrics(options.metricsRegistry);
   const tls = options.tls ?? null;

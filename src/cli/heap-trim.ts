@@ -20,10 +20,10 @@ export const HEAP_TRIM_CHECK_MS = 1_000;
 export const HEAP_TRIM_MAX_BUSY = 0.8;
 /**
  * Quiet time before collecting: a minute. A full GC on a quiet node throws away much of the
- * code V8 optimized under the burst before it (the optimized code embeds objects of the
- * burst's connections and requests, which that GC finds dead), so the next burst runs slowly
- * until V8 has compiled it all again, which takes seconds of load and a core's worth of compiler
- * threads. Measured (64 writers over 5 nodes, bursts 15 s apart, after a warm-up reaching
+ * code V8 optimized under the burst before it (--trace-deopt: deoptimized for "weak objects",
+ * objects the code embeds that the GC found dead, likely the burst's connections), so the next
+ * burst runs slowly until V8 has compiled it all again, which takes seconds of load and a
+ * core's worth of compiler threads. Measured (64 writers over 5 nodes, bursts 15 s apart, after a warm-up reaching
  * ~3,000 writes/s): with the trim after 6 s quiet, the first 2.5 s of each burst ran at
  * 1,300-1,800 writes/s and the next 2.5 s at 1,900-2,400; without a trim in the gaps, at
  * 2,450-2,950 and 2,800-3,400. A plain (not compacting) full GC did the same harm. So bursts
