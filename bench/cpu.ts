@@ -13,13 +13,18 @@ export const CLOCK_TICKS_PER_SECOND = 100;
 export function cpuSecondsOf(pid: number | null): number | null {
   if (!pid) return null;
   try {
-    // The command name (field 2) may hold spaces and parentheses: split after the last ')'.
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+    return statCpuSeconds(`/proc/${pid}/stat`);
   } catch {
     return null;
   }
+}
+
+/** User + system CPU seconds in a /proc stat file: a process's, or one thread's (/proc/<pid>/task/<tid>/stat). Throws if it is gone. */
+export function statCpuSeconds(path: string): number {
+  // The command name (field 2) may hold spaces and parentheses: split after the last ')'.
+  const stat = readFileSync(path, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
 }
 
 /**

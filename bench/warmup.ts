@@ -14,7 +14,8 @@
  * s; writes 1,500/s, then ~3,000 from the 25th s. In the first windows V8's worker threads took
  * 25-40 % of a node's CPU; once warm, 3-10 %.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
+import { statCpuSeconds } from './cpu.js';
 import { closedLoop, fill } from './load.js';
 import { sleep } from '../test/support/wait.js';
 import { RaftquotesSystem } from './systems.js';
@@ -22,17 +23,18 @@ import { RaftquotesSystem } from './systems.js';
 const [kind = 'write', windowsArg = '12', windowArg = '5', burstsArg = '4', quietArg = '15'] = process.argv.slice(2);
 const CLIENTS = 64;
 const KEYS_PER_CLIENT = 512;
-/** /proc reports CPU time in clock ticks of 10 ms. */
-const TICKS_PER_S = 100;
 const ports = { http: 29800, raft: 29820, controller: 29840 };
 
 /** CPU seconds of a process's main thread (its tid is its pid) and of all its other threads. */
 function threadCpu(pid: number): { main: number; workers: number } {
   const cpu = { main: 0, workers: 0 };
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const seconds = (Number(fields[11]) + Number(fields[12])) / TICKS_PER_S;
+    let seconds = 0;
+    try {
+      seconds = statCpuSeconds(`/proc/${pid}/task/${tid}/stat`);
+    } catch {
+      continue; // the thread ended between the listing and the read
+    }
     if (tid === String(pid)) cpu.main += seconds;
     else cpu.workers += seconds;
   }
