@@ -3,7 +3,7 @@
  * dist/cli/main.js, B from another's), the same closed-loop load alternated between them in
  * short rounds, so drift in the machine's load hits both alike.
  *
- *   npx tsx bench/ab.ts <A main.js> <B main.js> [rounds=4] [clients=64] [write|read]
+ *   [AB_WARM=25] npx tsx bench/ab.ts <A main.js> <B main.js> [rounds=4] [clients=64] [write|read]
  */
 import { closedLoop, fill } from './load.js';
 import { RaftquotesSystem } from './systems.js';
@@ -24,11 +24,15 @@ try {
       await fill({ clients: 16, count: clients, targetOf: () => sys.target(leader), requestOf: (n) => sys.put(`w${n}-1`, 'v'.repeat(100)), deadlineMs: 30_000 });
     }
   }
+  const load = (sys: RaftquotesSystem, leader: number, durationMs: number): ReturnType<typeof closedLoop> =>
+    closedLoop({ clients, durationMs, warmupMs: 500, targetOf: (c) => sys.target(spread ? c % sys.size : leader), requestOf: (c, seq) => (kind === 'read' ? sys.get(`w${c}-1`, false) : sys.put(`w${c}-${seq % 512}`, 'v'.repeat(100))) });
+  // AB_WARM=s: each cluster first runs the load unmeasured (V8 compiles a node's hot paths only after ~25 s of it).
+  for (const sys of [a, b]) if (Number(process.env.AB_WARM ?? 0) > 0) await load(sys, await sys.leader(), Number(process.env.AB_WARM) * 1000);
   const res: Record<string, number[][]> = { A: [], B: [] };
   for (let r = 0; r < rounds; r++) {
     for (const [name, sys] of (r % 2 ? [['B', b], ['A', a]] : [['A', a], ['B', b]]) as Array<[string, RaftquotesSystem]>) {
       const leader = await sys.leader();
-      const s = await closedLoop({ clients, durationMs: 4000, warmupMs: 500, targetOf: (c) => sys.target(spread ? c % sys.size : leader), requestOf: (c, seq) => (kind === 'read' ? sys.get(`w${c}-1`, false) : sys.put(`w${c}-${seq % 512}`, 'v'.repeat(100))) });
+      const s = await load(sys, leader, 4000);
       res[name]!.push([s.opsPerSec, s.p50Ms, s.p99Ms]);
       console.log(name, r, s.opsPerSec, s.p50Ms, s.p99Ms, s.errors);
     }

@@ -46,7 +46,7 @@ if (kind !== 'write') await fill({ clients: 16, count: 64, targetOf: () => sys.t
 const stats = idle ? await idleWindow() : await closedLoop({
   clients,
   durationMs: seconds * 1000,
-  warmupMs: 500,
+  warmupMs: Number(process.env.WARM ?? 0.5) * 1000,
   targetOf: (c) => sys.target(all ? c % sys.size : entry),
   requestOf: (c, seq) => (kind === 'write' ? sys.put(`p${seq % 64}`, 'v'.repeat(100)) : sys.get(`p${(c + seq) % 64}`, kind === 'stale')),
   window: { onStart: () => (windowStart = Number(process.hrtime.bigint() / 1000n)), onEnd: () => (windowEnd = Number(process.hrtime.bigint() / 1000n)) },

@@ -22,6 +22,8 @@ import { PAIRED_ROWS, warmUp } from './benchmarks.js';
 const requests = Number(process.argv[2] ?? 400);
 const base = Number(process.argv[3] ?? 28380);
 const SECONDS = Math.max(2, Math.round(requests / 250));
+/** TIMELINE_CLIENTS=n: the writes come from n closed-loop clients (the timeline of a write under load). */
+const CLIENTS = Number(process.env.TIMELINE_CLIENTS ?? 1);
 
 type Mark = [number, string, number, number];
 /** node id -> index -> stage -> [µs, turns] */
@@ -63,14 +65,22 @@ function median(values: number[]): number {
  * completed the majority (the second ack to arrive, for 5 voters), and on the entry node when
  * it is a follower. Prints one row per stage, with the event-loop turns on the leader.
  */
-function timeline(marks: Marks, leaderId: string, entryId: string, title: string, fromIndex: number): void {
+function timeline(marks: Marks, leaderId: string, entryId: string, title: string, fromIndex: number, slowest = 1): void {
   const leader = marks.get(leaderId) ?? new Map();
   const entry = marks.get(entryId) ?? new Map();
+  // slowest < 1: only the writes whose HTTP arrival-to-answer time is in that top fraction (where the tail goes).
+  const spans = [...entry].filter(([index]) => index > fromIndex).map(([, st]) => (st.get('http_out')?.[0] ?? NaN) - (st.get('http_in')?.[0] ?? NaN)).filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
+  const threshold = slowest >= 1 ? -Infinity : (spans[Math.floor(spans.length * (1 - slowest))] ?? -Infinity);
   const rows = new Map<string, number[]>();
   const turns = new Map<string, number[]>();
   const push = (key: string, value: number, turn?: number): void => {
-    rows.set(key, [...(rows.get(key) ?? []), value]);
-    if (turn !== undefined) turns.set(key, [...(turns.get(key) ?? []), turn]);
+    const values = rows.get(key) ?? [];
+    values.push(value);
+    rows.set(key, values);
+    if (turn === undefined) return;
+    const turnValues = turns.get(key) ?? [];
+    turnValues.push(turn);
+    turns.set(key, turnValues);
   };
   let count = 0;
   for (const [index, entryStages] of entry) {
@@ -78,6 +88,7 @@ function timeline(marks: Marks, leaderId: string, entryId: string, title: string
     const httpIn = entryStages.get('http_in');
     const leaderStages = leader.get(index);
     if (!httpIn || !leaderStages?.has('applied')) continue;
+    if ((entryStages.get('http_out')?.[0] ?? Infinity) - httpIn[0] < threshold) continue;
     count++;
     const t0 = httpIn[0];
     const leaderTurn0 = leaderStages.get('propose')?.[1] ?? 0;
@@ -105,11 +116,11 @@ try {
   const fromIndex = Number((await rq.status(leader)).lastIndex);
   const one = (target: number, kind: 'health' | 'put'): Promise<LoadStats> =>
     closedLoop({
-      clients: 1,
+      clients: kind === 'health' ? 1 : CLIENTS,
       durationMs: SECONDS * 1000,
       warmupMs: 300,
       targetOf: () => rq.target(target),
-      requestOf: (_c, seq) => (kind === 'health' ? { method: 'GET', path: '/healthz', headers: {}, body: null } : rq.put(`t${seq % 64}`, 'v'.repeat(100))),
+      requestOf: (_c, seq) => (kind === 'health' ? { method: 'GET', path: '/healthz', headers: {}, body: null } : rq.put(`t${(_c * 64 + seq) % 4096}`, 'v'.repeat(100))),
     });
   const health = await one(leader, 'health');
   const before = await Promise.all(rq.nodes.map((_, i) => persistMeanMs(rq, i)));
@@ -128,6 +139,7 @@ try {
   const leaderId = rq.nodes[leader]?.id as string;
   timeline(marks, leaderId, leaderId, `write on the leader (${leaderId})`, fromIndex);
   timeline(marks, leaderId, rq.nodes[follower]?.id as string, `write through a follower (${rq.nodes[follower]?.id})`, fromIndex);
+  timeline(marks, leaderId, leaderId, `the slowest 10 % of the writes on the leader`, fromIndex, 0.1);
 } finally {
   await rq.stop();
 }
