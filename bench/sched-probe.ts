@@ -29,7 +29,11 @@ try {
   const load = (durationMs: number): ReturnType<typeof closedLoop> =>
     closedLoop({ clients, durationMs, warmupMs: 500, targetOf: (c) => sys.target(placement === 'spread' ? c % sys.size : leader), requestOf: (c, seq) => sys.put(`w${c}-${seq % 512}`, 'v'.repeat(100)) });
   await load(Number(warmArg) * 1000);
-  const pids = sys.nodes.map((_, i) => sys.pid(i));
+  const pids = sys.nodes.map((_, i) => {
+    const pid = sys.pid(i);
+    if (pid === null) throw new Error(`Node${i + 1} has no process`);
+    return pid;
+  });
   const before = pids.map(schedstat);
   const started = process.hrtime.bigint();
   const stats = await load(Number(secondsArg) * 1000);
