@@ -25,6 +25,17 @@ const SCHEMA_VERSION = 2;
  * ~3 µs each. A/B at 64 writers: -0.6 % median writes/s, +1.9 % summed over 6 rounds (noise).
  */
 export const PAGE_CACHE_KIB = 2048;
+/**
+ * WAL frames between automatic checkpoints (SQLite's default is 1,000). Each write dirties about
+ * one page at random in the key table, so a checkpoint over 1,000 frames copies back nearly
+ * 1,000 distinct pages, each with its own write syscall (~4 write syscalls per write per node
+ * at 64 writers). Over 10,000 frames a page written several times is copied back once. This
+ * costs one node's WAL file up to ~40 MB on disk, and a restart after kill -9 reads that much.
+ * Measured (SQLite alone, 23-entry batches of random keys): 20 µs of CPU per entry instead of
+ * 24-26. On a cluster, 8 alternating rounds of 64 writers: +3.5 % (leader), +4.6 % and +7.6 %
+ * (spread) median writes/s, and p99 lower in all three.
+ */
+export const WAL_AUTOCHECKPOINT_PAGES = 10_000;
 
 /** Every Raft row carries `crc`, a rowChecksum of its other columns, verified when read (SPEC §5). */
 const SCHEMA = `
@@ -188,6 +199,7 @@ function openChecked(path: string, existed: boolean): Database.Database {
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = OFF');
     db.pragma(`cache_size = -${PAGE_CACHE_KIB}`);
+    db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
     if (existed) {
       const check = db.pragma('quick_check', { simple: true }) as string;
       if (check !== 'ok') throw new StorageError(`database ${path} failed its integrity check (${check}); refusing to start`);
@@ -328,10 +340,10 @@ export class SqliteRaftStorage implements RaftStorage {
     }
   }
 
-  /** The connection's durability and cache settings, as SQLite reports them. */
-  settings(): { journalMode: string; synchronous: number; pageCacheKib: number } {
+  /** The connection's durability, cache and checkpoint settings, as SQLite reports them. */
+  settings(): { journalMode: string; synchronous: number; pageCacheKib: number; walAutocheckpointPages: number } {
     const pragma = (name: string): unknown => this.db.pragma(name, { simple: true });
-    return { journalMode: String(pragma('journal_mode')), synchronous: Number(pragma('synchronous')), pageCacheKib: -Number(pragma('cache_size')) };
+    return { journalMode: String(pragma('journal_mode')), synchronous: Number(pragma('synchronous')), pageCacheKib: -Number(pragma('cache_size')), walAutocheckpointPages: Number(pragma('wal_autocheckpoint')) };
   }
 
   close(): void {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { StorageError } from './errors.js';
 import { MemoryRaftStorage } from './memory-storage.js';
-import { DATABASE_FILE, openNodeDatabase, PAGE_CACHE_KIB } from './sqlite-storage.js';
+import { DATABASE_FILE, openNodeDatabase, PAGE_CACHE_KIB, WAL_AUTOCHECKPOINT_PAGES } from './sqlite-storage.js';
 import type { RaftStorage } from './types.js';
 
 const dirs: string[] = [];
@@ -207,12 +207,16 @@ describe('SQLite storage files', () => {
     expect(recovered.entries.map((e) => `${e.index}/${e.term}`)).toEqual(['1/1', '2/1', '3/1', '4/2', '5/3', '6/3', '7/3']);
   });
 
-  it('runs in WAL mode at synchronous=FULL with a bounded page cache', () => {
+  it('runs in WAL mode at synchronous=FULL with a bounded page cache and checkpoints every WAL_AUTOCHECKPOINT_PAGES frames', () => {
     const dir = tempDir();
     const { storage } = openNodeDatabase(dir, { clusterId: 'c1', nodeId: 'Node1' }, { init: true });
-    // 2 = FULL; the page cache is PAGE_CACHE_KIB, not better-sqlite3's 16 MB default.
-    expect(storage.settings()).toEqual({ journalMode: 'wal', synchronous: 2, pageCacheKib: PAGE_CACHE_KIB });
+    // 2 = FULL; the page cache is PAGE_CACHE_KIB, not better-sqlite3's 16 MB default; the checkpoint interval not SQLite's 1,000.
+    expect(storage.settings()).toEqual({ journalMode: 'wal', synchronous: 2, pageCacheKib: PAGE_CACHE_KIB, walAutocheckpointPages: WAL_AUTOCHECKPOINT_PAGES });
     storage.close();
+    // And on reopening an existing database.
+    const reopened = openNodeDatabase(dir, { clusterId: 'c1', nodeId: 'Node1' }).storage;
+    expect(reopened.settings().walAutocheckpointPages).toBe(WAL_AUTOCHECKPOINT_PAGES);
+    reopened.close();
   });
 
   it('refuses a data dir written by another node id or another cluster', () => {
