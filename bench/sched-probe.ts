@@ -9,6 +9,7 @@
  *   npx tsx bench/sched-probe.ts [clients=64] [leader|spread] [seconds=8] [warm s=20]
  */
 import { readFileSync } from 'node:fs';
+import { spread } from './benchmarks.js';
 import { closedLoop } from './load.js';
 import { RaftquotesSystem } from './systems.js';
 
@@ -27,7 +28,7 @@ try {
   await sys.start();
   const leader = await sys.leader();
   const load = (durationMs: number): ReturnType<typeof closedLoop> =>
-    closedLoop({ clients, durationMs, warmupMs: 500, targetOf: (c) => sys.target(placement === 'spread' ? c % sys.size : leader), requestOf: (c, seq) => sys.put(`w${c}-${seq % 512}`, 'v'.repeat(100)) });
+    closedLoop({ clients, durationMs, warmupMs: 500, targetOf: placement === 'spread' ? spread(sys, leader) : () => sys.target(leader), requestOf: (c, seq) => sys.put(`w${c}-${seq % 512}`, 'v'.repeat(100)) });
   await load(Number(warmArg) * 1000);
   const pids = sys.nodes.map((_, i) => {
     const pid = sys.pid(i);

@@ -59,6 +59,16 @@ function median(values: number[]): number {
   return sorted.length === 0 ? NaN : (sorted[Math.floor(sorted.length / 2)] as number);
 }
 
+/** The HTTP arrival-to-answer time (µs) at which the slowest `fraction` of `entry`'s writes after `fromIndex` begins. */
+function slowestThreshold(entry: Map<number, Map<string, [number, number]>>, fromIndex: number, fraction: number): number {
+  const spans = [...entry]
+    .filter(([index]) => index > fromIndex)
+    .map(([, stages]) => (stages.get('http_out')?.[0] ?? NaN) - (stages.get('http_in')?.[0] ?? NaN))
+    .filter((span) => !Number.isNaN(span))
+    .sort((a, b) => a - b);
+  return spans[Math.floor(spans.length * (1 - fraction))] ?? -Infinity;
+}
+
 /**
  * The median timeline of the writes answered by `entry` (the node the client talked to):
  * each stage's offset from that node's HTTP arrival, on the leader, on the follower whose ack
@@ -68,9 +78,7 @@ function median(values: number[]): number {
 function timeline(marks: Marks, leaderId: string, entryId: string, title: string, fromIndex: number, slowest = 1): void {
   const leader = marks.get(leaderId) ?? new Map();
   const entry = marks.get(entryId) ?? new Map();
-  // slowest < 1: only the writes whose HTTP arrival-to-answer time is in that top fraction (where the tail goes).
-  const spans = [...entry].filter(([index]) => index > fromIndex).map(([, st]) => (st.get('http_out')?.[0] ?? NaN) - (st.get('http_in')?.[0] ?? NaN)).filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
-  const threshold = slowest >= 1 ? -Infinity : (spans[Math.floor(spans.length * (1 - slowest))] ?? -Infinity);
+  const threshold = slowest >= 1 ? -Infinity : slowestThreshold(entry, fromIndex, slowest);
   const rows = new Map<string, number[]>();
   const turns = new Map<string, number[]>();
   const push = (key: string, value: number, turn?: number): void => {
@@ -120,7 +128,7 @@ try {
       durationMs: SECONDS * 1000,
       warmupMs: 300,
       targetOf: () => rq.target(target),
-      requestOf: (_c, seq) => (kind === 'health' ? { method: 'GET', path: '/healthz', headers: {}, body: null } : rq.put(`t${(_c * 64 + seq) % 4096}`, 'v'.repeat(100))),
+      requestOf: (c, seq) => (kind === 'health' ? { method: 'GET', path: '/healthz', headers: {}, body: null } : rq.put(`t${(c * 64 + seq) % 4096}`, 'v'.repeat(100))),
     });
   const health = await one(leader, 'health');
   const before = await Promise.all(rq.nodes.map((_, i) => persistMeanMs(rq, i)));
