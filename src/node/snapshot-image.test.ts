@@ -88,7 +88,7 @@ describe('InstallSnapshot images on the node runtime', () => {
     expect(leader.stateMachine.builds).toBe(1);
     expect(leader.lines.some((line) => line.startsWith('snapshot image for InstallSnapshot reused'))).toBe(true);
 
-    leader = await putAll(nodes, 120, 120); // compacted past the image
+    leader = await putAll(nodes, 120, 120); // the configuration at the image's index (Node5 was added since) is compacted away
     await addLearner(hub, nodes, 'Node6', ['Node4', 'Node5']);
     expect(leader.stateMachine.builds).toBe(2);
 
@@ -116,6 +116,31 @@ describe('InstallSnapshot images on the node runtime', () => {
     expect(leader.lines.some((line) => line.startsWith('snapshot image for InstallSnapshot reused'))).toBe(true);
     expect(leader.stateMachine.builds).toBe(builtBefore);
     expect(follower.stateMachine.get('k124')?.value).toBe(124);
+    expect(Buffer.from(follower.stateMachine.snapshot()).equals(Buffer.from(leader.stateMachine.snapshot()))).toBe(true);
+  }, 60_000);
+
+  it('a follower that comes back after compactions whose builds the budget skipped gets the last image, held with the log after it, not a build on demand', async () => {
+    const hub = new MemoryHub();
+    const nodes = await Promise.all(SEED.voters.map((m) => startNode(hub, m.id, SEED)));
+    const leader = await putAll(nodes, 0, 5);
+    leader.stateMachine.buildDelayMs = 2_000; // the budget then allows one build ahead per 8 s
+    const follower = nodes.find((n) => n !== leader) as TestNode;
+    const cut = [`${leader.node.id}>${follower.node.id}`, `${follower.node.id}>${leader.node.id}`];
+    for (const link of cut) hub.cut.add(link);
+    await putAll(nodes, 5, 60);
+    await waitUntil('an image built ahead of time', () => leader.lines.some((line) => / ms, ahead of time\)$/.test(line)), 20_000);
+    const imageIndex = leader.stateMachine.appliedIndex();
+    const builtBefore = leader.stateMachine.builds;
+    await putAll(nodes, 65, 110); // two more compactions within the budget's 8 s: no build for them
+    const status = leader.node.status();
+    expect(status.snapshotIndex).toBeGreaterThan(imageIndex + 50);
+    expect(leader.stateMachine.builds).toBe(builtBefore);
+
+    for (const link of cut) hub.cut.delete(link);
+    await waitUntil('the follower caught up', () => follower.stateMachine.appliedIndex() >= leader.node.status().commitIndex);
+    expect(leader.stateMachine.builds).toBe(builtBefore);
+    expect(leader.lines.some((line) => line.startsWith('snapshot image for InstallSnapshot reused'))).toBe(true);
+    expect(follower.stateMachine.get('k174')?.value).toBe(174);
     expect(Buffer.from(follower.stateMachine.snapshot()).equals(Buffer.from(leader.stateMachine.snapshot()))).toBe(true);
   }, 60_000);
 

@@ -105,6 +105,33 @@ describe('assertions: a broken invariant throws instead of corrupting state', ()
   });
 });
 
+describe('compaction', () => {
+  /** A lone leader with `count` entries after its no-op, all committed and applied. */
+  function appliedSolo(count: number, trailing: number): RaftCore {
+    const core = new RaftCore({ id: 'a', voters: ['a'], electionTicks: 10, heartbeatTicks: 1, compactionTrailingEntries: trailing }, new SeededPrng(1));
+    core.campaign(false);
+    for (let i = 0; i < count; i++) core.propose(`e${i}`);
+    for (let turns = 0; turns < 4 && core.hasReady(); turns++) cycle(core);
+    expect(core.log.appliedIndex).toBe(count + 1);
+    return core;
+  }
+
+  it('keeps the trailing window behind the snapshot', () => {
+    const core = appliedSolo(30, 5);
+    expect(core.compact(20).offset).toBe(15);
+    expect(core.snapshotIndex()).toBe(20);
+  });
+
+  it('keeps the entries after an index the runtime holds an image at, and never moves the offset back', () => {
+    const core = appliedSolo(30, 5);
+    expect(core.compact(20, 8).offset).toBe(8);
+    expect(core.snapshotIndex()).toBe(20);
+    expect(core.log.termAt(8)).toBe(1); // the image's term stays known, so the image stays usable
+    expect(core.compact(25, 4).offset).toBe(8);
+    expect(core.compact(30, 30).offset).toBe(25);
+  });
+});
+
 describe('leader commit and durability', () => {
   it('a leader counts its own entries only once they are durable (advance), even alone', () => {
     const core = soloLeader();

@@ -394,15 +394,17 @@ export class RaftCore {
    * Records that the state machine is durably snapshotted at `index` (<= applied) and compacts
    * the log, keeping a trailing window. Returns the snapshot's metadata and the new log offset
    * for the storage to drop. The image stays with the runtime (see snapshotImageWanted).
+   * `keepAfter`: the runtime holds an InstallSnapshot image at that index, and the entries after
+   * it stay (the runtime bounds how far back), so the image stays usable for a follower.
    */
-  compact(index: number): { offset: number; offsetTerm: number; meta: SnapshotMeta } {
+  compact(index: number, keepAfter = index): { offset: number; offsetTerm: number; meta: SnapshotMeta } {
     assert(index <= this.log.appliedIndex, () => `snapshot at ${index} beyond applied ${this.log.appliedIndex}`);
     assert(index >= this.snapshotIndex(), 'snapshots must move forward');
     const term = this.log.termAt(index);
     assert(term !== undefined, () => `snapshot index ${index} not in the log`);
     const meta = this.snapshotMetaAt(index, term);
     this.snapshotMeta = meta;
-    const compactTo = Math.max(this.log.offset, index - this.config.compactionTrailingEntries);
+    const compactTo = Math.max(this.log.offset, Math.min(index - this.config.compactionTrailingEntries, keepAfter));
     this.log.compact(Math.min(compactTo, this.log.stableIndex));
     this.configs.compactTo(index);
     return { offset: this.log.offset, offsetTerm: this.log.offsetTerm, meta };
