@@ -890,6 +890,16 @@ export class RaftNode implements RaftNodeHandle {
     return image && applied - image.index <= IMAGE_HOLD_INTERVALS * this.options.snapshotEvery ? image.index : applied;
   }
 
+  /**
+   * The last image's hold ends within a snapshot interval: its successor is built now, over the
+   * budget if need be (at most one build per IMAGE_HOLD_INTERVALS - 1 intervals), so that a
+   * follower coming back always finds an image. Compaction waits while it is built.
+   */
+  private imageHoldEnding(): boolean {
+    const image = this.lastImage;
+    return image !== null && this.stateMachine.appliedIndex() - image.index >= (IMAGE_HOLD_INTERVALS - 1) * this.options.snapshotEvery;
+  }
+
   /** The last image is a snapshot interval old or more: worth replacing with a newer one (its catch-up replays fewer entries). */
   private imageAging(): boolean {
     const image = this.lastImage;
@@ -925,7 +935,7 @@ export class RaftNode implements RaftNodeHandle {
       const silent = p.ticksSinceContact === null || p.ticksSinceContact >= LAGGARD_SILENT_TICKS;
       if (peer !== this.id && p.matchIndex < offset && silent) lagging = true;
     }
-    if (!lagging || this.aheadBuildOverBudget()) return;
+    if (!lagging || (this.aheadBuildOverBudget() && !this.imageHoldEnding())) return;
     this.dropStaleImage();
     // The last image stays held (imageHeldAt) and offered until the new one replaces it.
     if (!this.imageAging()) return;
