@@ -10,9 +10,14 @@ import { RaftquotesSystem } from './systems.js';
 const [mainA, mainB, roundsArg, clientsArg, kind] = process.argv.slice(2);
 const rounds = Number(roundsArg ?? 4);
 const clients = Number(clientsArg ?? 64);
-/** AB_PORT_BASE moves both clusters' ports (tests and other runs own the defaults); AB_PLACEMENT=spread sends client i to node i mod 5. */
+/**
+ * AB_PORT_BASE moves both clusters' ports (tests and other runs own the defaults); AB_PLACEMENT=spread
+ * sends client i to node i mod 5, AB_PLACEMENT=followers to the i-th node after the leader (the
+ * paired rows' spread: a single client then always talks to a follower, in both clusters).
+ */
 const base = Number(process.env.AB_PORT_BASE ?? 0);
 const spread = process.env.AB_PLACEMENT === 'spread';
+const followers = process.env.AB_PLACEMENT === 'followers';
 const a = new RaftquotesSystem(5, [], JSON.parse(process.env.AB_ENV_A ?? '{}'), base ? { http: base, raft: base + 20, controller: base + 40 } : { http: 28180, raft: 27100, controller: 25654 }, mainA);
 const b = new RaftquotesSystem(5, [], JSON.parse(process.env.AB_ENV_B ?? '{}'), base ? { http: base + 100, raft: base + 120, controller: base + 140 } : { http: 28280, raft: 27200, controller: 25754 }, mainB);
 try {
@@ -25,7 +30,7 @@ try {
     }
   }
   const load = (sys: RaftquotesSystem, leader: number, durationMs: number): ReturnType<typeof closedLoop> =>
-    closedLoop({ clients, durationMs, warmupMs: 500, targetOf: (c) => sys.target(spread ? c % sys.size : leader), requestOf: (c, seq) => (kind === 'read' ? sys.get(`w${c}-1`, false) : sys.put(`w${c}-${seq % 512}`, 'v'.repeat(100))) });
+    closedLoop({ clients, durationMs, warmupMs: 500, targetOf: (c) => sys.target(spread ? c % sys.size : followers ? (leader + 1 + c) % sys.size : leader), requestOf: (c, seq) => (kind === 'read' ? sys.get(`w${c}-1`, false) : sys.put(`w${c}-${seq % 512}`, 'v'.repeat(100))) });
   // AB_WARM=s: each cluster first runs the load unmeasured (V8 compiles a node's hot paths only after ~25 s of it).
   for (const sys of [a, b]) if (Number(process.env.AB_WARM ?? 0) > 0) await load(sys, await sys.leader(), Number(process.env.AB_WARM) * 1000);
   const res: Record<string, number[][]> = { A: [], B: [] };

@@ -4,7 +4,7 @@ import type { Logger } from '../log/logger.js';
 import { changeFinished, confChangeRefusal, membersView, type MembersView, voterIds } from './membership.js';
 import type { ApplyResult, Command, StateMachine } from '../state/types.js';
 import { StorageError } from '../storage/errors.js';
-import type { RaftStorage, RecoveredLog } from '../storage/types.js';
+import { hasUnsyncedWrites, type RaftStorage, type RecoveredLog } from '../storage/types.js';
 import { isForwardMessage, type ForwardMessage, type PeerMessage } from '../transport/forward-message.js';
 import { checkMessage } from '../transport/message-shape.js';
 import { SNAPSHOT_CHUNK_BYTES } from '../transport/limits.js';
@@ -12,6 +12,7 @@ import type { Transport } from '../transport/types.js';
 import { decodeCommand } from '../state/command-codec.js';
 import { quotaProblem } from '../state/quota.js';
 import { CommitNotices } from './commit-notices.js';
+import { LogSync, type EntryId } from './log-sync.js';
 import { answerProposal, HeldAnswers, ProposalForwarder } from './forwarding.js';
 import { type TickHandle, type Ticker } from './controllable-clock.js';
 import { realClock, type Clock } from './clock.js';
@@ -149,6 +150,16 @@ export class RaftNode implements RaftNodeHandle {
   private readonly rejections: RejectionLog;
   /** The hard state last written, to assert it never goes backwards. */
   private persistedHardState: HardState;
+  /** A leader's appends written without waiting for the disk (null: the storage cannot). */
+  private readonly logSync: LogSync | null;
+  /**
+   * Answers to this node's clients for entries applied before its own copy was on disk (a
+   * leader's unsynced appends that followers committed): SPEC §2 acknowledges a client only
+   * once the entries involved are on the node's disk. In index order; see releaseDurableAnswers.
+   */
+  private readonly answersAwaitingSync: Array<{ index: number; settle: () => void }> = [];
+  /** While a Ready is applied: the highest index known durable here (see durableNow). */
+  private durableForAnswers = 0;
   /** Marks an HTTP stage of a write (RaftNodeHandle.traceWrite); only present while tracing, so the API skips it otherwise. */
   readonly traceWrite?: (index: number, stage: 'http_in' | 'http_out', atMicros?: number) => void;
 
@@ -179,6 +190,9 @@ export class RaftNode implements RaftNodeHandle {
       send: (to, message) => deps.transport.send(to, message),
       flush: () => deps.transport.flush?.(),
     });
+    this.logSync = hasUnsyncedWrites(deps.storage)
+      ? new LogSync(deps.storage, { synced: (through, ms) => this.onSynced(through, ms), failed: (err) => this.fatal(err, 'syncing the log') }, deps.clock ? () => this.clock.now() : () => performance.now())
+      : null;
     const recovered = deps.storage.recover();
     const appliedIndex = RaftNode.catchUpStateMachine(recovered, deps);
     this.persistedHardState = { ...recovered.hardState };
@@ -546,7 +560,17 @@ export class RaftNode implements RaftNodeHandle {
     this.stopTicking();
     this.failAllWaiters(new NodeError('unavailable', 'node is stopping'));
     await this.deps.transport.close();
+    this.syncBeforeClose();
     this.deps.storage.close();
+  }
+
+  /** A clean stop leaves nothing it wrote unsynced (closing SQLite syncs too; this does not rely on it). */
+  private syncBeforeClose(): void {
+    try {
+      this.logSync?.syncNow();
+    } catch (err) {
+      this.deps.logger.warn(`sync on stop failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
   }
 
   /**
@@ -699,8 +723,11 @@ export class RaftNode implements RaftNodeHandle {
     // leader's followers persist in parallel with the leader (SPEC §2 durability rule).
     this.deps.transport.flush?.();
     this.traceEntries(rd.entries, 'sent');
-    const restored = this.persistAndRestore(rd);
+    const unsynced = this.mayWriteUnsynced(rd);
+    const { restored, synced } = unsynced ? this.writeUnsynced(rd) : this.persistAndRestore(rd);
     this.traceEntries(rd.entries, 'persisted');
+    const covered = unsynced ? null : this.coverEarlierWrites(rd, synced);
+    this.durableForAnswers = this.durableNow();
     this.sendAll(rd.messagesAfterPersist);
     this.deps.transport.flush?.();
     if (rd.messagesAfterPersist.length > 0) this.traceEntries(rd.entries, 'ack_sent');
@@ -711,7 +738,9 @@ export class RaftNode implements RaftNodeHandle {
     this.traceEntries(rd.committedEntries, 'applied');
     for (const rs of rd.readStates) this.onReadState(rs.requestId, rs.index);
     if (rd.snapshotImageWanted) this.provideSnapshotImage();
-    this.core.advance(rd);
+    this.core.advance(rd, !unsynced);
+    if (covered) this.core.syncedTo(covered.index, covered.term);
+    this.releaseDurableAnswers();
     this.releaseReads();
     this.maybeSnapshot();
     this.deps.observeReady?.(rd, this.core.snapshotIndex());
@@ -723,34 +752,76 @@ export class RaftNode implements RaftNodeHandle {
    * stored as well: that halved the install's writes, and an image over SQLite's 1 GB blob
    * limit could not be stored at all. Returns whether the state machine was restored here.
    */
-  private persistAndRestore(rd: Ready): boolean {
+  private persistAndRestore(rd: Ready): { restored: boolean; synced: boolean } {
     const snapshot = rd.snapshot;
     const storage = this.deps.storage;
-    if (!snapshot || !this.stateMachine.durable || !storage.atomically) {
-      this.persist(rd, true);
-      return false;
-    }
+    if (!snapshot || !this.stateMachine.durable || !storage.atomically) return { restored: false, synced: this.persist(rd, true) };
     const started = this.clock.now();
     storage.atomically(() => {
       this.persist(rd, false);
       this.stateMachine.restore(snapshot.meta.index, snapshot.meta.term, snapshot.data);
     });
     this.deps.logger.info(`installed snapshot index=${snapshot.meta.index} term=${snapshot.meta.term} (${snapshot.data.length} bytes, ${this.clock.now() - started} ms)`);
-    return true;
+    return { restored: true, synced: true };
   }
 
-  private persist(rd: Ready, storeImage: boolean): void {
-    if (!rd.hardState && !rd.snapshot && rd.entries.length === 0) return;
+  /**
+   * A leader's Ready whose only durable change is its new entries (and the commit index) is
+   * written without waiting for the disk (see LogSync). Anything else (a term or vote, a
+   * snapshot, messages that must follow the write, a follower's appends, which it acknowledges)
+   * is written and synced before the Ready goes on.
+   */
+  private mayWriteUnsynced(rd: Ready): boolean {
+    if (!this.logSync || rd.softState.state !== 'leader' || rd.entries.length === 0 || rd.snapshot || rd.messagesAfterPersist.length > 0) return false;
+    const hardState = rd.hardState;
+    return !hardState || (hardState.term === this.persistedHardState.term && hardState.vote === this.persistedHardState.vote);
+  }
+
+  private writeUnsynced(rd: Ready): { restored: boolean; synced: boolean } {
+    const logSync = defined(this.logSync, 'unsynced writes need a storage that has them');
+    const last = defined(rd.entries[rd.entries.length - 1], 'an unsynced write has entries');
+    if (rd.hardState) this.checkHardStateMovesForward(rd.hardState);
+    logSync.write({ hardState: rd.hardState, snapshot: null, entries: rd.entries }, { index: last.index, term: last.term });
+    if (rd.hardState) this.persistedHardState = { ...rd.hardState };
+    this.deps.metrics.appendBatch.observe(rd.entries.length);
+    return { restored: false, synced: false };
+  }
+
+  /**
+   * Earlier unsynced writes are durable once this Ready's synced write is (one WAL, synced in
+   * order); a Ready that wrote nothing but sends messages that promise our log is durable (a
+   * deposed leader's acknowledgement, say) syncs first. Returns the last entry now durable.
+   */
+  private coverEarlierWrites(rd: Ready, synced: boolean): EntryId | null {
+    if (!this.logSync?.pending) return null;
+    if (synced) return this.logSync.covered();
+    return rd.messagesAfterPersist.length > 0 ? this.logSync.syncNow() : null;
+  }
+
+  /** The leader's unsynced appends are durable up to `through`: they now count for commit. */
+  private onSynced(through: EntryId, ms: number): void {
+    if (this.stopped) return;
+    this.deps.metrics.persistSeconds.observe(ms / 1000);
+    this.guard(() => this.core.syncedTo(through.index, through.term));
+    this.releaseDurableAnswers();
+    this.releaseReads();
+    this.schedule();
+  }
+
+  /** Writes and syncs the Ready's durable part; returns whether anything was written (and synced). */
+  private persist(rd: Ready, storeImage: boolean): boolean {
+    if (!rd.hardState && !rd.snapshot && rd.entries.length === 0) return false;
     if (rd.hardState) this.checkHardStateMovesForward(rd.hardState);
     if (rd.hardState && this.onlyMovesCommit(rd, rd.hardState)) {
       this.persistedHardState = { ...rd.hardState };
-      return;
+      return false;
     }
     const started = process.hrtime.bigint();
     this.deps.storage.persist({ hardState: rd.hardState, snapshot: rd.snapshot, entries: rd.entries, storeImage });
     if (rd.hardState) this.persistedHardState = { ...rd.hardState };
     this.deps.metrics.persistSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     if (rd.entries.length > 0) this.deps.metrics.appendBatch.observe(rd.entries.length);
+    return true;
   }
 
   /**
@@ -793,7 +864,7 @@ export class RaftNode implements RaftNodeHandle {
     assert(results.length === entries.length, () => `${results.length} results for ${entries.length} entries`);
     entries.forEach((entry, i) => {
       const result = defined(results[i], () => `no result for entry ${entry.index}`);
-      this.settleProposal(entry, result);
+      this.answerWhenDurable(entry, result);
       this.forwarder.onApplied(entry, result);
     });
     for (const listener of this.applyListeners) {
@@ -829,6 +900,28 @@ export class RaftNode implements RaftNodeHandle {
     }
   }
 
+  /**
+   * Everything this node wrote is on its disk (lastIndex) unless a leader's unsynced append
+   * is still pending; then the core's stable index (which this Ready's own write, if synced,
+   * raises at advance: answers held for that are released right after it).
+   */
+  private durableNow(): number {
+    return this.logSync?.pending ? this.core.log.stableIndex : this.core.log.lastIndex();
+  }
+
+  private answerWhenDurable(entry: Entry, result: ApplyResult): void {
+    if (!this.proposalTerms.has(entry.index)) return;
+    if (entry.index <= this.durableForAnswers && this.answersAwaitingSync.length === 0) this.settleProposal(entry, result);
+    else this.answersAwaitingSync.push({ index: entry.index, settle: () => this.settleProposal(entry, result) });
+  }
+
+  private releaseDurableAnswers(): void {
+    const durable = this.durableNow();
+    let count = 0;
+    while (count < this.answersAwaitingSync.length && (this.answersAwaitingSync[count]?.index ?? Infinity) <= durable) count++;
+    for (const answer of this.answersAwaitingSync.splice(0, count)) answer.settle();
+  }
+
   private settleProposal(entry: Entry, result: ApplyResult): void {
     const proposal = this.proposalTerms.get(entry.index);
     if (!proposal) return;
@@ -848,10 +941,11 @@ export class RaftNode implements RaftNodeHandle {
 
   private releaseReads(): void {
     if (this.readsWaitingApply.length === 0) return;
-    const applied = this.stateMachine.appliedIndex();
+    // Applied here, and on this node's disk (SPEC §2; see answersAwaitingSync).
+    const ready = Math.min(this.stateMachine.appliedIndex(), this.durableNow());
     let kept = 0;
     for (const read of this.readsWaitingApply) {
-      if (read.index <= applied) this.reads.resolve(read.id, undefined);
+      if (read.index <= ready) this.reads.resolve(read.id, undefined);
       else this.readsWaitingApply[kept++] = read;
     }
     this.readsWaitingApply.length = kept;
@@ -1051,6 +1145,7 @@ export class RaftNode implements RaftNodeHandle {
     this.reads.rejectAll(error);
     this.proposalTerms.clear();
     this.readsWaitingApply.length = 0;
+    this.answersAwaitingSync.length = 0;
   }
 
   private async waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {

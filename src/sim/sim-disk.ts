@@ -6,7 +6,8 @@ import { decodeStateImage } from '../state/snapshot-codec.js';
 import type { ApplyResult, CommittedClientEntry, KvJsonRecord, KvRecord, Quote, SnapshotImage, StateMachine } from '../state/types.js';
 import { StorageError } from '../storage/errors.js';
 import { MemoryRaftStorage } from '../storage/memory-storage.js';
-import type { PersistBatch, RaftStorage, RecoveredLog, StoredSnapshot } from '../storage/types.js';
+import type { PersistBatch, RaftStorage, RecoveredLog, StoredSnapshot, UnsyncedWrites } from '../storage/types.js';
+import type { Clock } from '../node/clock.js';
 
 /** Storage faults of one simulated disk, drawn from the seed. */
 export interface DiskFaults {
@@ -23,8 +24,11 @@ export interface CrashDamage {
   torn: boolean;
 }
 
-/** A state machine transaction not yet covered by an fsync (SQLite's synchronous=NORMAL applies). */
-type Tx = { kind: 'apply'; entries: Entry[] } | { kind: 'restore'; index: number; term: number; data: Uint8Array };
+/**
+ * A transaction not yet covered by an fsync: a state machine's (SQLite's synchronous=NORMAL
+ * applies) or a leader's log write made without waiting for the disk (UnsyncedWrites).
+ */
+type Tx = { kind: 'apply'; entries: Entry[] } | { kind: 'restore'; index: number; term: number; data: Uint8Array } | { kind: 'log'; batch: PersistBatch };
 
 /** Thrown by a simulated failed fsync: what was written may or may not be on disk. */
 export class SimFsyncError extends StorageError {
@@ -53,6 +57,8 @@ export class SimDisk {
   /** Transactions a FULL commit (or a crash that kept them) made durable, oldest first. */
   private synced: Tx[] = [];
   private unsynced: Tx[] = [];
+  /** How many transactions were ever resolved (made durable or lost) before unsynced[0]. */
+  private resolved = 0;
   private readonly checksums = new Map<number, number>();
   /** Set by a failed fsync until the node restarts: the node must have stopped. */
   fsyncFailed = false;
@@ -66,9 +72,12 @@ export class SimDisk {
     readonly faults: DiskFaults,
   ) {}
 
-  /** The Raft storage a booting node gets (a fresh handle on the same disk). */
-  openStorage(): RaftStorage {
-    return new SimRaftStorage(this);
+  /**
+   * The Raft storage a booting node gets (a fresh handle on the same disk). With the node's
+   * clock it also writes a leader's appends unsynced and syncs them after a simulated delay.
+   */
+  openStorage(clock?: Clock): RaftStorage {
+    return clock ? new AsyncSimRaftStorage(this, clock) : new SimRaftStorage(this);
   }
 
   /** The durable state machine a booting node gets: what survived, replayed into a live copy. */
@@ -87,6 +96,7 @@ export class SimDisk {
     const lost = this.unsynced.length - survivors.length;
     this.counts.unsyncedLost += lost;
     if (torn) this.counts.torn++;
+    this.resolved += this.unsynced.length;
     this.unsynced = [];
     return { kept: survivors.length, lost, torn };
   }
@@ -97,9 +107,7 @@ export class SimDisk {
 
   /** A FULL commit: it fails now and then (fsyncgate), else makes everything before it durable. */
   sync<T>(write: () => T): T {
-    if (this.prng.chance(this.faults.fsyncFailRate)) {
-      this.fsyncFailed = true;
-      this.counts.fsyncFailures++;
+    if (this.fsyncFails()) {
       if (this.prng.chance(0.5)) write();
       throw new SimFsyncError('fsync failed (simulated EIO): the write may or may not be on disk');
     }
@@ -109,14 +117,43 @@ export class SimDisk {
 
   /** Everything written so far is durable (a FULL commit syncs the WAL frames before it). */
   foldUnsynced(): void {
-    for (const tx of this.unsynced) this.makeDurable(tx);
-    this.unsynced = [];
+    this.syncThrough(this.writtenMark());
   }
 
-  /** A restore replaces the whole state: what came before it need not be replayed. */
+  /** A position after everything written so far (for syncThrough). */
+  writtenMark(): number {
+    return this.resolved + this.unsynced.length;
+  }
+
+  /** An fsync that started at `mark` completed: what was written before it is durable. */
+  syncThrough(mark: number): void {
+    const count = Math.min(mark - this.resolved, this.unsynced.length);
+    if (count <= 0) return;
+    for (const tx of this.unsynced.slice(0, count)) this.makeDurable(tx);
+    this.unsynced = this.unsynced.slice(count);
+    this.resolved += count;
+  }
+
+  /** A restore replaces the whole state: what came before it need not be replayed. A log write goes into the durable log. */
   private makeDurable(tx: Tx): void {
-    if (tx.kind === 'restore') this.synced = [tx];
+    if (tx.kind === 'log') {
+      this.storage.persist(tx.batch);
+      this.checksumEntries(tx.batch.entries);
+    } else if (tx.kind === 'restore') this.synced = [tx];
     else this.synced.push(tx);
+  }
+
+  /** How long a simulated fsync takes off the node's thread, ms (drawn from the seed). */
+  fsyncMs(): number {
+    return this.prng.int(4);
+  }
+
+  /** Whether this fsync fails (fsyncgate); a failed one leaves the writes there or not, as a crash does. */
+  fsyncFails(): boolean {
+    if (!this.prng.chance(this.faults.fsyncFailRate)) return false;
+    this.fsyncFailed = true;
+    this.counts.fsyncFailures++;
+    return true;
   }
 
   checksumEntries(entries: readonly Entry[]): void {
@@ -161,9 +198,10 @@ function fnv1a(seed: number, text: string): number {
   return h;
 }
 
+/** Replays a state machine transaction (a log write is not one: it went to the durable log). */
 function applyTx(sm: MemoryStateMachine, tx: Tx): void {
   if (tx.kind === 'apply') sm.apply(tx.entries);
-  else sm.restore(tx.index, tx.term, tx.data);
+  else if (tx.kind === 'restore') sm.restore(tx.index, tx.term, tx.data);
 }
 
 function copyOf(sm: MemoryStateMachine): MemoryStateMachine {
@@ -178,7 +216,7 @@ function copyOf(sm: MemoryStateMachine): MemoryStateMachine {
 class SimRaftStorage implements RaftStorage {
   private inTransaction = false;
 
-  constructor(private readonly disk: SimDisk) {}
+  constructor(protected readonly disk: SimDisk) {}
 
   recover(): RecoveredLog {
     return this.disk.verify(this.disk.storage.recover());
@@ -219,6 +257,40 @@ class SimRaftStorage implements RaftStorage {
 
   close(): void {
     this.disk.storage.close();
+  }
+}
+
+/**
+ * SimRaftStorage with UnsyncedWrites: an unsynced write is a transaction a crash may lose (a
+ * random prefix of them survives, as of the state machine's); a sync completes on the node's
+ * clock a few ms later, and dies with the process (its clock stops).
+ */
+class AsyncSimRaftStorage extends SimRaftStorage implements UnsyncedWrites {
+  constructor(
+    disk: SimDisk,
+    private readonly clock: Clock,
+  ) {
+    super(disk);
+  }
+
+  persistUnsynced(batch: PersistBatch): void {
+    this.disk.record({ kind: 'log', batch: { ...batch, entries: batch.entries.slice() } });
+  }
+
+  syncAsync(done: (err: Error | null) => void): void {
+    const mark = this.disk.writtenMark();
+    this.clock.setTimeout(() => {
+      if (this.disk.fsyncFails()) {
+        done(new SimFsyncError('fsync failed (simulated EIO): the writes may or may not be on disk'));
+        return;
+      }
+      this.disk.syncThrough(mark);
+      done(null);
+    }, this.disk.fsyncMs());
+  }
+
+  syncNow(): void {
+    this.disk.sync(() => undefined);
   }
 }
 

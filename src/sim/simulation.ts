@@ -311,7 +311,7 @@ export class Simulation {
     try {
       node = new RaftNode(
         { id: host.id, voters: joined.voters.map((m) => m.id), initialConfiguration: joined, httpUrl: `sim://${host.id}`, tickMs: this.options.tickMs, snapshotEvery: this.options.snapshotEvery, defaultTimeoutMs: this.options.requestTimeoutMs, raft: this.options.raft, unsafeLocalReads: this.options.unsafeLocalReads },
-        { storage: host.disk.openStorage(), stateMachine, transport, logger: this.nodeLogger(host.id), metrics: host.metrics, clock, prngSeed: this.options.seed * 31 + i * 7919 + host.boots, onFatal: (err) => this.onFatal(i, err) },
+        { storage: host.disk.openStorage(clock), stateMachine, transport, logger: this.nodeLogger(host.id), metrics: host.metrics, clock, prngSeed: this.options.seed * 31 + i * 7919 + host.boots, onFatal: (err) => this.onFatal(i, err) },
       );
     } catch (err) {
       if (err instanceof CorruptionError && host.disk.corruptNextRecovery) {

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { closeSync, existsSync, fdatasync, fdatasyncSync, fstatSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { allVoterIds, decodeConfiguration, encodeConfiguration, type Entry, type EntryType, type Snapshot, type SnapshotMeta } from '@raftquotes/raft';
@@ -8,7 +8,7 @@ import type { ApplyResult } from '../state/types.js';
 import { StorageError } from './errors.js';
 import { checkMarker, IDENTITY_FILE, readIdentityMarker, writeIdentityMarker, type NodeIdentity } from './identity.js';
 import { validateRecoveredLog } from './log-validation.js';
-import type { PersistBatch, RaftStorage, RecoveredLog, StoredSnapshot } from './types.js';
+import type { PersistBatch, RaftStorage, RecoveredLog, StoredSnapshot, UnsyncedWrites } from './types.js';
 import { errorCode, errorMessage, isRecord } from '../narrow.js';
 
 /** File name of the node's single database inside --data-dir (SPEC §5). */
@@ -211,6 +211,22 @@ function openChecked(path: string, existed: boolean): Database.Database {
   }
 }
 
+interface UnsyncedPragmas {
+  syncOff: Database.Statement;
+  syncFull: Database.Statement;
+  checkpointsOff: Database.Statement;
+  checkpointsOn: Database.Statement;
+}
+
+function prepareUnsyncedPragmas(db: Database.Database): UnsyncedPragmas {
+  return {
+    syncOff: db.prepare('PRAGMA synchronous = OFF'),
+    syncFull: db.prepare('PRAGMA synchronous = FULL'),
+    checkpointsOff: db.prepare('PRAGMA wal_autocheckpoint = 0'),
+    checkpointsOn: db.prepare(`PRAGMA wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`),
+  };
+}
+
 function asStorageError(err: unknown, path: string): StorageError | CorruptionError {
   if (err instanceof StorageError || err instanceof CorruptionError) return err;
   const message = errorMessage(err);
@@ -261,11 +277,15 @@ function checkIdentity(db: Database.Database, path: string, identity: NodeIdenti
  * The Raft log, hard state and snapshot in SQLite. Each persist() is one transaction, so one
  * fsync covers a whole batch of entries plus the hard state (group commit).
  */
-export class SqliteRaftStorage implements RaftStorage {
+export class SqliteRaftStorage implements RaftStorage, UnsyncedWrites {
   private readonly stmt;
   private readonly persistTx: (batch: PersistBatch) => void;
   private readonly compactTx: (index: number, term: number) => void;
   private closed = false;
+  /** The WAL file, opened to fdatasync it (see walFd), and the syncs of it under way. */
+  private wal: number | null = null;
+  private syncsInFlight = 0;
+  private unsyncedPragmas: UnsyncedPragmas | null = null;
   /**
    * The state row as last written by this connection (null: read it). A persist with a hard
    * state rewrites the row around its log offset; reading and checking it back on every write
@@ -350,6 +370,66 @@ export class SqliteRaftStorage implements RaftStorage {
     if (this.closed) return;
     this.closed = true;
     this.db.close();
+    if (this.syncsInFlight === 0) this.closeWal();
+  }
+
+  /**
+   * Writes the batch at synchronous=OFF: SQLite appends its WAL frames without an fsync, and
+   * syncAsync or syncNow fdatasyncs the WAL file. A later commit at FULL syncs them as well
+   * (one WAL, synced as a whole). No automatic checkpoint runs at this commit: one at OFF
+   * would copy frames into the database file without syncing either file, and the WAL's
+   * restart after it could overwrite frames whose pages were never synced. The next commit at
+   * NORMAL or FULL (the apply that follows) checkpoints when due, syncing the WAL first.
+   */
+  persistUnsynced(batch: PersistBatch): void {
+    this.checkOpen();
+    const pragmas = (this.unsyncedPragmas ??= prepareUnsyncedPragmas(this.db));
+    pragmas.syncOff.run();
+    pragmas.checkpointsOff.run();
+    try {
+      this.uncachedOnFailure(() => this.persistTx(batch));
+    } finally {
+      pragmas.checkpointsOn.run();
+      pragmas.syncFull.run();
+    }
+  }
+
+  /** fdatasync of the WAL on libuv's thread pool: everything written before the call is durable when `done` runs without an error. */
+  syncAsync(done: (err: Error | null) => void): void {
+    this.checkOpen();
+    const fd = this.walFd();
+    this.syncsInFlight++;
+    fdatasync(fd, (err) => {
+      this.syncsInFlight--;
+      if (this.closed && this.syncsInFlight === 0) this.closeWal();
+      done(err ? asStorageError(err, this.path) : null);
+    });
+  }
+
+  syncNow(): void {
+    this.checkOpen();
+    const fd = this.walFd();
+    try {
+      fdatasyncSync(fd);
+    } catch (err) {
+      throw asStorageError(err, this.path);
+    }
+  }
+
+  /**
+   * SQLite keeps one WAL file while the database is open in WAL mode: it resets it in place,
+   * and deletes it only when the last connection closes. Checked on each use all the same (one
+   * fstat): a descriptor of a file no longer linked would sync nothing, silently.
+   */
+  private walFd(): number {
+    if (this.wal === null) this.wal = openSync(`${this.path}-wal`, 'r');
+    if (fstatSync(this.wal).nlink === 0) throw new StorageError(`${this.path}-wal was replaced while the database was open: cannot sync it`);
+    return this.wal;
+  }
+
+  private closeWal(): void {
+    if (this.wal !== null) closeSync(this.wal);
+    this.wal = null;
   }
 
   private writeBatch(batch: PersistBatch): void {

@@ -1,5 +1,5 @@
 import { encodeConfiguration, type Entry, type Snapshot } from '@raftquotes/raft';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -217,6 +217,37 @@ describe('SQLite storage files', () => {
     const reopened = openNodeDatabase(dir, { clusterId: 'c1', nodeId: 'Node1' }).storage;
     expect(reopened.settings().walAutocheckpointPages).toBe(WAL_AUTOCHECKPOINT_PAGES);
     reopened.close();
+  });
+
+  it('writes a leader\'s batch unsynced with no checkpoint at that commit, syncs the WAL on request, and reads it all back', async () => {
+    const dir = tempDir();
+    const identity = { clusterId: 'c1', nodeId: 'Node1' };
+    const { storage } = openNodeDatabase(dir, identity, { init: true });
+    storage.persist({ hardState: { term: 1, vote: 'Node1', commit: 0 }, snapshot: null, entries: entries(1, 1, 1) });
+    // Past the checkpoint interval in unsynced commits (a page each): none of them checkpoints,
+    // since a checkpoint at synchronous=OFF would sync neither file before the WAL restarts.
+    const big = 'x'.repeat(3_000);
+    const batches = Math.ceil((WAL_AUTOCHECKPOINT_PAGES * 1.2) / 100);
+    for (let b = 0; b < batches; b++) {
+      const batch = entries(2 + b * 100, 1 + (b + 1) * 100, 1).map((e) => ({ ...e, type: 'normal' as const, data: big }));
+      storage.persistUnsynced({ hardState: { term: 1, vote: 'Node1', commit: b * 100 }, snapshot: null, entries: batch });
+    }
+    const dbBytes = (): number => statSync(join(dir, DATABASE_FILE)).size;
+    const beforeCheckpoint = dbBytes();
+    expect(beforeCheckpoint).toBeLessThan(1 << 20);
+    expect(storage.settings()).toMatchObject({ synchronous: 2, walAutocheckpointPages: WAL_AUTOCHECKPOINT_PAGES }); // back after each write
+    await new Promise<void>((resolve, reject) => storage.syncAsync((err) => (err ? reject(err) : resolve())));
+    // The next synced commit checkpoints as usual (syncing the WAL first): the pages reach the database file.
+    const last = 1 + batches * 100;
+    storage.persist({ hardState: { term: 1, vote: 'Node1', commit: last }, snapshot: null, entries: entries(last + 1, last + 1, 1).map((e) => ({ ...e, type: 'normal' as const, data: 'tail' })) });
+    expect(dbBytes()).toBeGreaterThan(beforeCheckpoint + 10 * (1 << 20));
+    storage.persistUnsynced({ hardState: null, snapshot: null, entries: entries(last + 2, last + 2, 1).map((e) => ({ ...e, type: 'normal' as const, data: 'after' })) });
+    storage.syncNow();
+    storage.close();
+    const recovered = openNodeDatabase(dir, identity).storage.recover();
+    expect(recovered.entries.length).toBe(last + 2);
+    expect(recovered.entries.at(-1)).toMatchObject({ index: last + 2, data: 'after' });
+    expect(recovered.hardState.commit).toBe(last);
   });
 
   it('refuses a data dir written by another node id or another cluster', () => {

@@ -59,3 +59,24 @@ export interface RaftStorage {
   atomically?<T>(body: () => T): T;
   close(): void;
 }
+
+/**
+ * A storage that can write a batch without waiting for the disk and make it durable later,
+ * off the node's thread (a leader's appends, issue 19; etcd's AsyncStorageWrites). Writes stay
+ * in order: a sync makes durable everything written before it started, and so does any
+ * synced write (persist, saveSnapshot, compact). A crash of the machine before that may lose
+ * a suffix of the unsynced writes, never a write in the middle.
+ */
+export interface UnsyncedWrites {
+  /** Writes one batch atomically, not yet durable. */
+  persistUnsynced(batch: PersistBatch): void;
+  /** Makes everything written so far durable, off the caller's thread; `done` gets the failure, if any. */
+  syncAsync(done: (err: Error | null) => void): void;
+  /** The same, blocking. */
+  syncNow(): void;
+}
+
+export function hasUnsyncedWrites(storage: RaftStorage): storage is RaftStorage & UnsyncedWrites {
+  const s = storage as Partial<UnsyncedWrites>;
+  return typeof s.persistUnsynced === 'function' && typeof s.syncAsync === 'function' && typeof s.syncNow === 'function';
+}

@@ -182,3 +182,25 @@ describe('RaftLog: commit, apply, compaction', () => {
     expect([log.offset, log.offsetTerm, log.lastIndex(), log.lastTerm(), log.commitIndex, log.appliedIndex, log.stableIndex]).toEqual([10, 4, 10, 4, 10, 10, 10]);
   });
 });
+
+describe('RaftLog: written, then durable', () => {
+  it('hands out written entries once, counts them durable only when synced, and a truncation takes both back', () => {
+    const log = new RaftLog(0, 0, [], 0, 0);
+    log.append(entries([1, 1, 1]));
+    log.writtenTo(log.unstableEntries());
+    expect([log.writtenIndex, log.stableIndex]).toEqual([3, 0]);
+    expect(log.unstableEntries()).toEqual([]);
+    log.syncedTo(2, 1);
+    expect(log.stableIndex).toBe(2);
+    log.syncedTo(9, 1); // beyond what was written: nothing
+    expect(log.stableIndex).toBe(2);
+
+    log.mergeFromLeader([{ index: 2, term: 2, type: 'normal', data: 'new' }]); // conflict at 2
+    expect([log.writtenIndex, log.stableIndex]).toEqual([1, 1]);
+    expect(log.unstableEntries().map((e) => e.index)).toEqual([2]);
+    log.syncedTo(2, 1); // a sync of the replaced entry reports late: ignored
+    expect(log.stableIndex).toBe(1);
+    log.stableTo(log.unstableEntries());
+    expect([log.writtenIndex, log.stableIndex]).toEqual([2, 2]);
+  });
+});

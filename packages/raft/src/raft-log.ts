@@ -3,7 +3,8 @@ import type { Entry } from './types.js';
 
 /**
  * The in-memory Raft log after the last compaction point, with the bookkeeping the Ready
- * loop needs: which entries are durable (`stableIndex`), committed and applied.
+ * loop needs: which entries were handed to storage (`writtenIndex`), which of those are
+ * durable (`stableIndex`), committed and applied.
  * Entries at or below `offset` were compacted into a snapshot.
  */
 export class RaftLog {
@@ -12,6 +13,7 @@ export class RaftLog {
   #offset: number;
   #offsetTerm: number;
   #stableIndex: number;
+  #writtenIndex: number;
   #commitIndex: number;
   #appliedIndex: number;
   #applyingIndex: number;
@@ -22,6 +24,7 @@ export class RaftLog {
     this.entries = entries.slice();
     entries.forEach((entry, i) => assert(entry.index === offset + 1 + i, 'recovered log must be contiguous'));
     this.#stableIndex = this.lastIndex();
+    this.#writtenIndex = this.#stableIndex;
     this.#appliedIndex = Math.max(appliedIndex, offset);
     this.#applyingIndex = this.#appliedIndex;
     this.#commitIndex = Math.min(Math.max(commitIndex, this.#appliedIndex), this.lastIndex());
@@ -41,6 +44,14 @@ export class RaftLog {
   /** Highest index known to be durable on this node's disk. */
   get stableIndex(): number {
     return this.#stableIndex;
+  }
+
+  /**
+   * Highest index handed to storage (a Ready advanced), durable or not yet: a leader may write
+   * its entries without waiting for the disk and learn of their durability later (syncedTo).
+   */
+  get writtenIndex(): number {
+    return this.#writtenIndex;
   }
 
   /** Highest index known to be committed (Figure 2: commitIndex). */
@@ -157,11 +168,12 @@ export class RaftLog {
     assert(index > this.commitIndex, () => `truncating committed entry ${index} (commit ${this.commitIndex})`);
     this.entries.length = index - this.offset - 1;
     this.#stableIndex = Math.min(this.stableIndex, index - 1);
+    this.#writtenIndex = Math.min(this.writtenIndex, index - 1);
   }
 
-  /** Entries not yet durable, for the next Ready. */
+  /** Entries not yet handed to storage, for the next Ready. */
   unstableEntries(): Entry[] {
-    return this.entries.slice(this.stableIndex - this.offset);
+    return this.entries.slice(this.writtenIndex - this.offset);
   }
 
   /**
@@ -169,13 +181,34 @@ export class RaftLog {
    * replaced between ready() and advance() stay unstable (etcd's stableTo).
    */
   stableTo(persisted: Entry[]): void {
-    for (let i = persisted.length - 1; i >= 0; i--) {
-      const entry = persisted[i];
-      if (entry !== undefined && this.matchesTerm(entry.index, entry.term)) {
-        this.#stableIndex = Math.max(this.stableIndex, entry.index);
-        return;
-      }
+    const last = this.lastMatching(persisted);
+    if (last === null) return;
+    this.#writtenIndex = Math.max(this.writtenIndex, last);
+    this.#stableIndex = Math.max(this.stableIndex, last);
+  }
+
+  /** Marks entries written, not yet durable, with the same term check as stableTo. */
+  writtenTo(written: Entry[]): void {
+    const last = this.lastMatching(written);
+    if (last !== null) this.#writtenIndex = Math.max(this.writtenIndex, last);
+  }
+
+  /**
+   * Storage reports everything written up to (index, term) durable. Ignored if that entry was
+   * replaced since (a deposed leader's), as etcd's stableTo ignores a stale term.
+   */
+  syncedTo(index: number, term: number): void {
+    if (index > this.writtenIndex || !this.matchesTerm(index, term)) return;
+    this.#stableIndex = Math.max(this.stableIndex, index);
+  }
+
+  /** The index of the last of `entries` still in the log with its term, or null. */
+  private lastMatching(entries: Entry[]): number | null {
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const entry = entries[i];
+      if (entry !== undefined && this.matchesTerm(entry.index, entry.term)) return entry.index;
     }
+    return null;
   }
 
   /** Moves the commit index forward to `index` (never back); true when it moved. */
@@ -210,6 +243,7 @@ export class RaftLog {
     this.#offsetTerm = term;
     this.#commitIndex = index;
     this.#stableIndex = index;
+    this.#writtenIndex = index;
     this.#appliedIndex = index;
     this.#applyingIndex = index;
   }

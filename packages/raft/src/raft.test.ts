@@ -142,6 +142,42 @@ describe('leader commit and durability', () => {
     expect(core.log.commitIndex).toBe(1);
   });
 
+  it('a leader\'s entries written without a sync count for commit only once syncedTo reports them durable', () => {
+    const core = soloLeader();
+    const rd = core.ready();
+    core.advance(rd, false);
+    expect(core.log.commitIndex).toBe(0);
+    expect(core.log.writtenIndex).toBe(1);
+    expect(core.log.stableIndex).toBe(0);
+    expect(core.hasReady()).toBe(false); // written entries are not handed out again
+    core.syncedTo(1, 1);
+    expect(core.log.commitIndex).toBe(1);
+  });
+
+  it('followers commit a leader\'s unsynced entries without it, and a stale sync report changes nothing', () => {
+    const core = new RaftCore({ id: 'a', voters: VOTERS, electionTicks: 10, heartbeatTicks: 1 }, new SeededPrng(1));
+    core.campaign(true);
+    core.step({ type: 'RequestVoteResponse', from: 'b', to: 'a', term: 1, granted: true });
+    expect(core.state).toBe('leader');
+    core.advance(core.ready(), false); // the no-op at 1, written, not synced
+    core.step({ type: 'AppendEntriesResponse', from: 'b', to: 'a', term: 1, success: true, matchIndex: 1, rejectedIndex: 0, conflictIndex: 0, conflictTerm: null });
+    expect(core.log.commitIndex).toBe(0); // b alone is not a majority of 3; a's own copy is not durable yet
+    core.step({ type: 'AppendEntriesResponse', from: 'c', to: 'a', term: 1, success: true, matchIndex: 1, rejectedIndex: 0, conflictIndex: 0, conflictTerm: null });
+    expect(core.log.commitIndex).toBe(1);
+    cycle(core);
+    core.syncedTo(1, 7); // a term that entry 1 does not have: ignored
+    expect(core.log.stableIndex).toBe(0);
+    core.syncedTo(1, 1);
+    expect(core.log.stableIndex).toBe(1);
+  });
+
+  it('refuses a sync report while a Ready is outstanding', () => {
+    const core = soloLeader();
+    const rd = core.ready();
+    expect(() => core.syncedTo(1, 1)).toThrow(/Ready outstanding/);
+    core.advance(rd);
+  });
+
   it('refuses proposals beyond the uncommitted-entries limit (back-pressure)', () => {
     const core = new RaftCore({ id: 'a', voters: ['a'], maxUncommittedEntries: 2 }, new SeededPrng(1));
     core.campaign(false);

@@ -494,7 +494,7 @@ export class RaftCore {
         this.readOnly.roundPending ||
         this.pendingSnapshot !== null ||
         this.imageWanted ||
-        this.log.stableIndex < this.log.lastIndex() ||
+        this.log.writtenIndex < this.log.lastIndex() ||
         this.log.commitIndex > this.log.applyingIndex ||
         !sameHardState(this.hardState(), this.persistedHardState))
     );
@@ -530,8 +530,12 @@ export class RaftCore {
     return rd;
   }
 
-  /** The runtime has persisted, sent and applied `rd`. */
-  advance(rd: Ready): void {
+  /**
+   * The runtime has persisted, sent and applied `rd`. `synced` false: its entries were written
+   * without waiting for the disk (a leader's, with nothing else durable in the Ready); the
+   * leader counts them for commit only once syncedTo reports them durable.
+   */
+  advance(rd: Ready, synced = true): void {
     assert(this.readyOutstanding, 'advance() without ready()');
     assert(rd === this.outstandingReady, 'advance() with a Ready other than the one handed out');
     this.readyOutstanding = false;
@@ -541,10 +545,22 @@ export class RaftCore {
       assert(rd.hardState.term >= prev.term && rd.hardState.commit >= prev.commit, () => `persisted hard state going backwards: ${JSON.stringify(prev)} -> ${JSON.stringify(rd.hardState)}`);
       this.persistedHardState = rd.hardState;
     }
-    this.log.stableTo(rd.entries);
+    if (synced) this.log.stableTo(rd.entries);
+    else this.log.writtenTo(rd.entries);
     const last = rd.committedEntries[rd.committedEntries.length - 1];
     if (last) this.log.appliedTo(last.index);
     // §5.4 + durability: the leader counts itself only for entries on its own disk.
+    if (this.state === 'leader') this.maybeCommit();
+  }
+
+  /**
+   * The runtime's storage made everything written up to (index, term) durable (see advance).
+   * Called between Readies, never with one outstanding; a stale report (the entry was replaced
+   * since) is ignored.
+   */
+  syncedTo(index: number, term: number): void {
+    assert(!this.readyOutstanding, 'syncedTo() with a Ready outstanding');
+    this.log.syncedTo(index, term);
     if (this.state === 'leader') this.maybeCommit();
   }
 
