@@ -157,9 +157,7 @@ export class RaftNode implements RaftNodeHandle {
    * leader's unsynced appends that followers committed): SPEC §2 acknowledges a client only
    * once the entries involved are on the node's disk. In index order; see releaseDurableAnswers.
    */
-  private readonly answersAwaitingSync: Array<{ index: number; settle: () => void }> = [];
-  /** While a Ready is applied: the highest index known durable here (see durableNow). */
-  private durableForAnswers = 0;
+  private readonly answersAwaitingSync: Array<{ entry: Entry; result: ApplyResult }> = [];
   /** Marks an HTTP stage of a write (RaftNodeHandle.traceWrite); only present while tracing, so the API skips it otherwise. */
   readonly traceWrite?: (index: number, stage: 'http_in' | 'http_out', atMicros?: number) => void;
 
@@ -727,7 +725,6 @@ export class RaftNode implements RaftNodeHandle {
     const { restored, synced } = unsynced ? this.writeUnsynced(rd) : this.persistAndRestore(rd);
     this.traceEntries(rd.entries, 'persisted');
     const covered = unsynced ? null : this.coverEarlierWrites(rd, synced);
-    this.durableForAnswers = this.durableNow();
     this.sendAll(rd.messagesAfterPersist);
     this.deps.transport.flush?.();
     if (rd.messagesAfterPersist.length > 0) this.traceEntries(rd.entries, 'ack_sent');
@@ -911,15 +908,15 @@ export class RaftNode implements RaftNodeHandle {
 
   private answerWhenDurable(entry: Entry, result: ApplyResult): void {
     if (!this.proposalTerms.has(entry.index)) return;
-    if (entry.index <= this.durableForAnswers && this.answersAwaitingSync.length === 0) this.settleProposal(entry, result);
-    else this.answersAwaitingSync.push({ index: entry.index, settle: () => this.settleProposal(entry, result) });
+    if (entry.index <= this.durableNow() && this.answersAwaitingSync.length === 0) this.settleProposal(entry, result);
+    else this.answersAwaitingSync.push({ entry, result });
   }
 
   private releaseDurableAnswers(): void {
     const durable = this.durableNow();
     let count = 0;
-    while (count < this.answersAwaitingSync.length && (this.answersAwaitingSync[count]?.index ?? Infinity) <= durable) count++;
-    for (const answer of this.answersAwaitingSync.splice(0, count)) answer.settle();
+    while (count < this.answersAwaitingSync.length && (this.answersAwaitingSync[count]?.entry.index ?? Infinity) <= durable) count++;
+    for (const { entry, result } of this.answersAwaitingSync.splice(0, count)) this.settleProposal(entry, result);
   }
 
   private settleProposal(entry: Entry, result: ApplyResult): void {
